@@ -1,0 +1,206 @@
+//! Whether an incoming request continues its caller's trace.
+
+use std::fmt;
+
+use crate::dsc::DynamicSamplingContext;
+use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};
+
+/// What the receiving service knows about itself when deciding whether to continue a trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContinuationPolicy {
+    /// This service's organization id: the `org_id` option, else the one in the DSN's host
+    /// (`o123.ingest.sentry.io` → `123`).
+    pub org_id: Option<String>,
+    /// Continue only when both sides name the same organization (Sentry's
+    /// `strict_trace_continuation` option).
+    pub strict_trace_continuation: bool,
+}
+
+/// A trace continued from an incoming request: its `sentry-trace` and the frozen DSC of its
+/// head, with `sample_rand` filled in when the caller did not send a valid one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingTrace {
+    /// The caller's `sentry-trace`: the trace, the parent span and the decision.
+    pub sentry_trace: SentryTrace,
+    /// The caller's `sentry-*` baggage entries, frozen (possibly empty, never re-derived).
+    pub dsc: DynamicSamplingContext,
+}
+
+/// Why a request starts a new trace rather than continuing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewTraceReason {
+    /// No `sentry-trace` header came with the request.
+    NoIncomingTrace,
+    /// The `sentry-trace` header was malformed.
+    Malformed(ParseSentryTraceError),
+    /// The caller's `sentry-org_id` differs from this service's organization.
+    OrgMismatch {
+        /// The caller's organization.
+        incoming: String,
+        /// This service's organization.
+        own: String,
+    },
+    /// Strict continuation is on and only one side names an organization.
+    StrictOrgMissing,
+}
+
+impl fmt::Display for NewTraceReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoIncomingTrace => f.write_str("no incoming sentry-trace"),
+            Self::Malformed(err) => write!(f, "{err}"),
+            Self::OrgMismatch { incoming, own } => write!(
+                f,
+                "incoming sentry-org_id {incoming:?} differs from this organization {own:?}"
+            ),
+            Self::StrictOrgMissing => f.write_str(
+                "strict trace continuation needs an org id on both sides, and one is missing",
+            ),
+        }
+    }
+}
+
+/// The decision for one incoming request.
+///
+/// ```
+/// use sentry_meta_core::{Continuation, ContinuationPolicy, DscKey};
+///
+/// let policy = ContinuationPolicy { org_id: Some("1".into()), ..Default::default() };
+/// let continued = Continuation::decide(
+///     Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
+///     [&b"sentry-org_id=1,sentry-sample_rate=0.5,vendor=x"[..]],
+///     &policy,
+/// );
+/// let Continuation::Continue(incoming) = continued else { panic!() };
+/// assert_eq!(incoming.dsc.get(DscKey::SampleRate), Some("0.5"));
+/// assert!(incoming.dsc.sample_rand().unwrap().as_f64() < 0.5);
+///
+/// let other_org = Continuation::decide(
+///     Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
+///     [&b"sentry-org_id=2"[..]],
+///     &policy,
+/// );
+/// assert!(matches!(other_org, Continuation::NewTrace(_)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Continuation {
+    /// Continue the caller's trace.
+    Continue(IncomingTrace),
+    /// Start a new trace; incoming baggage is ignored.
+    NewTrace(NewTraceReason),
+}
+
+impl Continuation {
+    /// Applies Sentry's continuation rules to a request's `sentry-trace` header (the first one,
+    /// if several came) and every value of its `baggage` header, in order.
+    ///
+    /// - A missing or malformed `sentry-trace` starts a new trace (logged at debug level).
+    /// - Organization check: both ids present and different → new trace; exactly one present →
+    ///   new trace only with `strict_trace_continuation`; otherwise continue.
+    /// - A continued trace freezes the incoming `sentry-*` entries (an empty DSC when there are
+    ///   none) and fills in `sample_rand` when missing or invalid.
+    pub fn decide<'a>(
+        sentry_trace: Option<&[u8]>,
+        baggage: impl IntoIterator<Item = &'a [u8]>,
+        policy: &ContinuationPolicy,
+    ) -> Self {
+        let Some(raw) = sentry_trace else {
+            return Self::NewTrace(NewTraceReason::NoIncomingTrace);
+        };
+        let sentry_trace = match SentryTrace::parse_bytes(raw) {
+            Ok(trace) => trace,
+            Err(err) => {
+                tracing::debug!(
+                    target: "sentry_meta",
+                    error = %err,
+                    len = raw.len(),
+                    "ignoring malformed sentry-trace header; starting a new trace"
+                );
+                return Self::NewTrace(NewTraceReason::Malformed(err));
+            }
+        };
+        let mut dsc = DynamicSamplingContext::from_baggage(baggage);
+        let incoming_org = dsc.get(crate::DscKey::OrgId).filter(|org| !org.is_empty());
+        let own_org = policy.org_id.as_deref().filter(|org| !org.is_empty());
+        match (incoming_org, own_org) {
+            (Some(incoming), Some(own)) if incoming != own => {
+                let reason = NewTraceReason::OrgMismatch {
+                    incoming: incoming.to_owned(),
+                    own: own.to_owned(),
+                };
+                tracing::debug!(target: "sentry_meta", %reason, "starting a new trace");
+                return Self::NewTrace(reason);
+            }
+            (Some(_), None) | (None, Some(_)) if policy.strict_trace_continuation => {
+                let reason = NewTraceReason::StrictOrgMissing;
+                tracing::debug!(target: "sentry_meta", %reason, "starting a new trace");
+                return Self::NewTrace(reason);
+            }
+            _ => {}
+        }
+        dsc.backfill_sample_rand(sentry_trace.trace_id, sentry_trace.sampled);
+        Self::Continue(IncomingTrace { sentry_trace, dsc })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ST: &[u8] = b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1";
+
+    fn policy(org: Option<&str>, strict: bool) -> ContinuationPolicy {
+        ContinuationPolicy {
+            org_id: org.map(str::to_owned),
+            strict_trace_continuation: strict,
+        }
+    }
+
+    fn continues(baggage: &str, policy: &ContinuationPolicy) -> bool {
+        matches!(
+            Continuation::decide(Some(ST), [baggage.as_bytes()], policy),
+            Continuation::Continue(_)
+        )
+    }
+
+    #[test]
+    fn org_rules() {
+        let with_org = "sentry-org_id=1";
+        let other_org = "sentry-org_id=2";
+        assert!(continues(with_org, &policy(Some("1"), false)));
+        assert!(continues(with_org, &policy(Some("1"), true)));
+        assert!(!continues(other_org, &policy(Some("1"), false)));
+        assert!(!continues(other_org, &policy(Some("1"), true)));
+        assert!(continues(with_org, &policy(None, false)));
+        assert!(!continues(with_org, &policy(None, true)));
+        assert!(continues("", &policy(Some("1"), false)));
+        assert!(!continues("", &policy(Some("1"), true)));
+        assert!(continues("", &policy(None, true)));
+    }
+
+    #[test]
+    fn freezes_empty_dsc_with_sample_rand() {
+        let Continuation::Continue(incoming) =
+            Continuation::decide(Some(ST), [], &policy(None, false))
+        else {
+            panic!("should continue");
+        };
+        let entries: Vec<_> = incoming.dsc.iter().map(|(k, _)| k).collect();
+        assert_eq!(entries, ["sample_rand"]);
+    }
+
+    #[test]
+    fn malformed_starts_new_trace() {
+        let decision = Continuation::decide(Some(b"nope"), [], &policy(None, false));
+        assert!(matches!(
+            decision,
+            Continuation::NewTrace(NewTraceReason::Malformed(_))
+        ));
+        let decision =
+            Continuation::decide(None, [&b"sentry-trace_id=x"[..]], &policy(None, false));
+        assert_eq!(
+            decision,
+            Continuation::NewTrace(NewTraceReason::NoIncomingTrace)
+        );
+    }
+}

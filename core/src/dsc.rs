@@ -1,0 +1,421 @@
+//! The Dynamic Sampling Context: Sentry's entries in `baggage`.
+
+use std::fmt;
+
+use crate::baggage::{BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, members};
+use crate::ids::TraceId;
+
+/// The prefix of Sentry's entries in `baggage`.
+pub const SENTRY_PREFIX: &str = "sentry-";
+
+/// A key of the Dynamic Sampling Context that this crate knows.
+///
+/// [`DscKey::ALL`] is the canonical order in which the keys are written: the keys a receiver
+/// needs to sample consistently come first, so that they are the last to be dropped when a
+/// `baggage` value would overflow its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DscKey {
+    /// `sentry-trace_id`: the trace id, 32 lowercase hex digits.
+    TraceId,
+    /// `sentry-public_key`: the public key of the DSN of the SDK that started the trace.
+    PublicKey,
+    /// `sentry-sample_rate`: the rate the head of the trace sampled with.
+    SampleRate,
+    /// `sentry-sample_rand`: the trace's random number in `[0, 1)`.
+    SampleRand,
+    /// `sentry-sampled`: `true` or `false`, the head's decision.
+    Sampled,
+    /// `sentry-environment`.
+    Environment,
+    /// `sentry-release`.
+    Release,
+    /// `sentry-transaction`: the head transaction's name, unless its source is a raw URL.
+    Transaction,
+    /// `sentry-org_id`: the organization that owns the trace.
+    OrgId,
+}
+
+impl DscKey {
+    /// Every known key, in the canonical (serialization and priority) order.
+    pub const ALL: [DscKey; 9] = [
+        Self::TraceId,
+        Self::PublicKey,
+        Self::SampleRate,
+        Self::SampleRand,
+        Self::Sampled,
+        Self::Environment,
+        Self::Release,
+        Self::Transaction,
+        Self::OrgId,
+    ];
+
+    /// The key without the `sentry-` prefix, e.g. `trace_id`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::TraceId => "trace_id",
+            Self::PublicKey => "public_key",
+            Self::SampleRate => "sample_rate",
+            Self::SampleRand => "sample_rand",
+            Self::Sampled => "sampled",
+            Self::Environment => "environment",
+            Self::Release => "release",
+            Self::Transaction => "transaction",
+            Self::OrgId => "org_id",
+        }
+    }
+
+    /// The key for a name without the `sentry-` prefix.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Where a transaction's name came from; a raw URL is never propagated (it may hold ids or
+/// personal data, and has too many distinct values to sample by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionSource {
+    /// Set by the user.
+    Custom,
+    /// A raw URL path.
+    Url,
+    /// A parametrized route, e.g. `/users/{id}`.
+    Route,
+    /// A view or handler name.
+    View,
+    /// A named component.
+    Component,
+    /// A background task.
+    Task,
+}
+
+/// A sampling random number in `[0, 1)` with six decimals, stored as millionths.
+///
+/// Derived from the trace id, so that every service and every page render of one trace get the
+/// same value without sharing state; mapped into the interval that agrees with a known sampling
+/// decision (`sample_rand < sample_rate` exactly when sampled).
+///
+/// ```
+/// use sentry_meta_core::{SampleRand, TraceId};
+/// let trace: TraceId = "771a43a4192642f0b136d5159a501700".parse().unwrap();
+/// let free = SampleRand::from_trace_id(trace, None);
+/// assert_eq!(free, SampleRand::from_trace_id(trace, None));
+/// let sampled = SampleRand::from_trace_id(trace, Some((0.25, true)));
+/// assert!(sampled.as_f64() < 0.25);
+/// let dropped = SampleRand::from_trace_id(trace, Some((0.25, false)));
+/// assert!(dropped.as_f64() >= 0.25);
+/// assert_eq!(dropped.to_string().len(), "0.123456".len());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SampleRand(u32);
+
+const MILLION: u32 = 1_000_000;
+
+impl SampleRand {
+    /// The value for `trace_id`, consistent with `decision` = `(sample_rate, sampled)` when given:
+    /// in `[0, rate)` when sampled, in `[rate, 1)` when not, in `[0, 1)` otherwise.
+    pub fn from_trace_id(trace_id: TraceId, decision: Option<(f64, bool)>) -> Self {
+        let bytes = trace_id.to_bytes();
+        let mut low = [0u8; 8];
+        low.copy_from_slice(&bytes[8..]);
+        let seed = u64::from_be_bytes(low);
+        // `v / 1e6 < rate` exactly when `v < ceil(rate * 1e6)`.
+        let (lo, hi) = match decision {
+            Some((rate, sampled)) if rate.is_finite() => {
+                let cut = (rate.clamp(0.0, 1.0) * f64::from(MILLION)).ceil() as u32;
+                if sampled { (0, cut) } else { (cut, MILLION) }
+            }
+            _ => (0, MILLION),
+        };
+        // An empty interval (sampled at rate 0, dropped at rate 1) is a decision the rate did not
+        // make; fall back to the whole range rather than lie about it.
+        let (lo, hi) = if lo < hi { (lo, hi) } else { (0, MILLION) };
+        Self(lo + (seed % u64::from(hi - lo)) as u32)
+    }
+
+    /// Parses a propagated value: a number in `[0, 1)`. Extra digits are truncated to six.
+    pub fn parse(s: &str) -> Option<Self> {
+        let v: f64 = s.trim().parse().ok()?;
+        (0.0..1.0)
+            .contains(&v)
+            .then(|| Self(((v * f64::from(MILLION)) as u32).min(MILLION - 1)))
+    }
+
+    /// The value as a float.
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / f64::from(MILLION)
+    }
+}
+
+impl fmt::Display for SampleRand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0.{:06}", self.0)
+    }
+}
+
+/// The Dynamic Sampling Context (DSC): what the head of a trace decided and knew, carried to every
+/// service in `baggage` as `sentry-*` entries, so that all of them sample the trace alike and
+/// Sentry can attribute it.
+///
+/// Specified by Sentry's [DSC spec](https://develop.sentry.dev/sdk/telemetry/traces/dynamic-sampling-context/).
+///
+/// ```text
+/// sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=49d0f7386ad645858ae85020e393bef3,
+/// sentry-sample_rate=1,sentry-sample_rand=0.853212,sentry-sampled=true,sentry-environment=production,
+/// sentry-release=web%401.2.3,sentry-transaction=GET%20%2Fusers%2F%7Bid%7D,sentry-org_id=1
+/// ```
+///
+/// A DSC is either built by the head of a trace, or frozen from an incoming `baggage` and passed
+/// on unchanged in meaning: values are kept as the strings that arrived (decoded), unknown
+/// `sentry-*` keys are kept, other vendors' entries are not part of it.
+///
+/// Keys are written in the order of [`DscKey::ALL`], then unknown keys in the order they arrived,
+/// each percent-encoded like `encodeURIComponent`, within [`MAX_BAGGAGE_BYTES`] and
+/// [`MAX_BAGGAGE_MEMBERS`].
+///
+/// ```
+/// use sentry_meta_core::{DscKey, DynamicSamplingContext};
+///
+/// let dsc = DynamicSamplingContext::from_baggage([
+///     &b"other=1,sentry-trace_id=771a43a4192642f0b136d5159a501700"[..],
+///     b"sentry-release=web%401.2.3, sentry-sampled=true",
+/// ]);
+/// assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
+/// assert_eq!(dsc.sampled(), Some(true));
+/// assert_eq!(
+///     dsc.to_baggage(),
+///     "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-sampled=true,sentry-release=web%401.2.3"
+/// );
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DynamicSamplingContext {
+    known: [Option<Box<str>>; 9],
+    other: Vec<(Box<str>, Box<str>)>,
+}
+
+impl DynamicSamplingContext {
+    /// An empty DSC.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the `sentry-*` entries of every `baggage` header value, in the order received.
+    ///
+    /// Entries that do not decode are dropped; a later entry replaces an earlier one with the
+    /// same key; other vendors' entries are ignored. One pass over the input, and memory bounded
+    /// by the baggage limits whatever the input's size: values too long to ever be written again
+    /// are dropped, and at most [`MAX_BAGGAGE_MEMBERS`] unknown keys are kept.
+    pub fn from_baggage<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut dsc = Self::new();
+        for value in values {
+            for member in members(value) {
+                if member.key.len() + member.value.len() >= MAX_BAGGAGE_BYTES {
+                    continue;
+                }
+                let Some((key, value)) = member.decode() else {
+                    continue;
+                };
+                let Some(name) = key.strip_prefix(SENTRY_PREFIX) else {
+                    continue;
+                };
+                if name.is_empty() {
+                    continue;
+                }
+                match DscKey::from_name(name) {
+                    Some(known) => dsc.set(known, value),
+                    None => dsc.set_other(name, value),
+                }
+            }
+        }
+        dsc
+    }
+
+    /// The value of a known key.
+    pub fn get(&self, key: DscKey) -> Option<&str> {
+        self.known[key as usize].as_deref()
+    }
+
+    /// Sets a known key.
+    pub fn set(&mut self, key: DscKey, value: impl Into<Box<str>>) {
+        self.known[key as usize] = Some(value.into());
+    }
+
+    /// Removes a known key.
+    pub fn remove(&mut self, key: DscKey) {
+        self.known[key as usize] = None;
+    }
+
+    /// The value of an unknown `sentry-*` key (`name` without the prefix).
+    pub fn get_other(&self, name: &str) -> Option<&str> {
+        self.other
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| &**v)
+    }
+
+    fn set_other(&mut self, name: &str, value: impl Into<Box<str>>) {
+        if let Some(slot) = self.other.iter_mut().find(|(k, _)| &**k == name) {
+            slot.1 = value.into();
+        } else if self.other.len() < MAX_BAGGAGE_MEMBERS {
+            self.other.push((name.into(), value.into()));
+        }
+    }
+
+    /// Every entry, in the canonical order: `(name without prefix, decoded value)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        DscKey::ALL
+            .iter()
+            .filter_map(|k| Some((k.as_str(), self.get(*k)?)))
+            .chain(self.other.iter().map(|(k, v)| (&**k, &**v)))
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.known.iter().all(Option::is_none) && self.other.is_empty()
+    }
+
+    /// `sentry-trace_id`, if it is a valid trace id.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.get(DscKey::TraceId)?.parse().ok()
+    }
+
+    /// `sentry-sample_rate`, if it is a number in `[0, 1]`.
+    pub fn sample_rate(&self) -> Option<f64> {
+        let rate: f64 = self.get(DscKey::SampleRate)?.trim().parse().ok()?;
+        (0.0..=1.0).contains(&rate).then_some(rate)
+    }
+
+    /// `sentry-sampled`, if it is `true` or `false`.
+    pub fn sampled(&self) -> Option<bool> {
+        match self.get(DscKey::Sampled)? {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// `sentry-sample_rand`, if it is a number in `[0, 1)`.
+    pub fn sample_rand(&self) -> Option<SampleRand> {
+        SampleRand::parse(self.get(DscKey::SampleRand)?)
+    }
+
+    /// Sets `sentry-trace_id`.
+    pub fn set_trace_id(&mut self, trace_id: TraceId) {
+        self.set(DscKey::TraceId, trace_id.to_string());
+    }
+
+    /// Sets `sentry-sample_rate`, written the way JavaScript writes numbers (`1`, `0.25`).
+    /// A rate outside `[0, 1]` is not a rate and is not written.
+    pub fn set_sample_rate(&mut self, rate: f64) {
+        if (0.0..=1.0).contains(&rate) {
+            self.set(DscKey::SampleRate, rate.to_string());
+        }
+    }
+
+    /// Sets `sentry-sampled`.
+    pub fn set_sampled(&mut self, sampled: bool) {
+        self.set(DscKey::Sampled, if sampled { "true" } else { "false" });
+    }
+
+    /// Sets `sentry-sample_rand`.
+    pub fn set_sample_rand(&mut self, sample_rand: SampleRand) {
+        self.set(DscKey::SampleRand, sample_rand.to_string());
+    }
+
+    /// Sets `sentry-transaction`, unless the name is a raw URL (then it is removed).
+    pub fn set_transaction(&mut self, name: &str, source: TransactionSource) {
+        if source == TransactionSource::Url || name.is_empty() {
+            self.remove(DscKey::Transaction);
+        } else {
+            self.set(DscKey::Transaction, name);
+        }
+    }
+
+    /// Fills in `sentry-sample_rand` when it is missing or not a number in `[0, 1)`, from the
+    /// trace id and consistent with the decision the incoming trace carries: in
+    /// `[0, sample_rate)` when sampled, in `[sample_rate, 1)` when not, in `[0, 1)` when either
+    /// is unknown.
+    pub fn backfill_sample_rand(&mut self, trace_id: TraceId, sampled: Option<bool>) {
+        if self.sample_rand().is_some() {
+            return;
+        }
+        let decision = self.sample_rate().zip(sampled);
+        self.set_sample_rand(SampleRand::from_trace_id(trace_id, decision));
+    }
+
+    /// Writes the DSC as a `baggage` value: `sentry-` keys in canonical order, percent-encoded,
+    /// within [`MAX_BAGGAGE_BYTES`] and [`MAX_BAGGAGE_MEMBERS`] (entries that would overflow are
+    /// dropped whole, the most important kept first).
+    pub fn to_baggage(&self) -> String {
+        let mut writer = BaggageWriter::new();
+        for (key, value) in self.iter() {
+            writer.push(SENTRY_PREFIX, key, value);
+        }
+        writer.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace() -> TraceId {
+        "771a43a4192642f0b136d5159a501700".parse().unwrap()
+    }
+
+    #[test]
+    fn sample_rand_respects_decision_at_edges() {
+        for i in 0..200u8 {
+            let mut bytes = trace().to_bytes();
+            bytes[15] = i;
+            bytes[9] = i.wrapping_mul(37);
+            let id = TraceId::from_bytes(bytes);
+            for rate in [0.000_000_1, 0.1, 0.333_333_7, 0.5, 0.999_999] {
+                assert!(SampleRand::from_trace_id(id, Some((rate, true))).as_f64() < rate);
+                assert!(SampleRand::from_trace_id(id, Some((rate, false))).as_f64() >= rate);
+            }
+            let any = SampleRand::from_trace_id(id, Some((1.0, false)));
+            assert!(any.as_f64() < 1.0);
+        }
+    }
+
+    #[test]
+    fn sample_rand_parse_and_display() {
+        assert_eq!(SampleRand::parse("0.5").unwrap().to_string(), "0.500000");
+        assert_eq!(
+            SampleRand::parse("0.9999999").unwrap().to_string(),
+            "0.999999"
+        );
+        assert!(SampleRand::parse("1").is_none());
+        assert!(SampleRand::parse("-0.1").is_none());
+        assert!(SampleRand::parse("NaN").is_none());
+        assert!(SampleRand::parse("abc").is_none());
+    }
+
+    #[test]
+    fn transaction_source_rule() {
+        let mut dsc = DynamicSamplingContext::new();
+        dsc.set_transaction("/users/{id}", TransactionSource::Route);
+        assert_eq!(dsc.get(DscKey::Transaction), Some("/users/{id}"));
+        dsc.set_transaction("/users/42", TransactionSource::Url);
+        assert_eq!(dsc.get(DscKey::Transaction), None);
+    }
+
+    #[test]
+    fn backfill_keeps_valid_value() {
+        let mut dsc = DynamicSamplingContext::from_baggage([&b"sentry-sample_rand=0.25"[..]]);
+        dsc.backfill_sample_rand(trace(), Some(true));
+        assert_eq!(dsc.get(DscKey::SampleRand), Some("0.25"));
+        let mut dsc = DynamicSamplingContext::from_baggage([
+            &b"sentry-sample_rand=7,sentry-sample_rate=0.5"[..],
+        ]);
+        dsc.backfill_sample_rand(trace(), Some(true));
+        assert!(dsc.sample_rand().unwrap().as_f64() < 0.5);
+    }
+
+    #[test]
+    fn unknown_keys_bounded() {
+        let header: String = (0..1000).map(|i| format!("sentry-k{i}=v,")).collect();
+        let dsc = DynamicSamplingContext::from_baggage([header.as_bytes()]);
+        assert_eq!(dsc.iter().count(), MAX_BAGGAGE_MEMBERS);
+    }
+}

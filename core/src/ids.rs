@@ -1,0 +1,179 @@
+//! Trace and span identifiers: fixed-size byte arrays written as lowercase hex.
+
+use std::fmt;
+use std::str::FromStr;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Decodes one lowercase hex digit. Uppercase is rejected: the `sentry-trace` grammar is
+/// lowercase only (`[0-9a-f]`).
+#[inline]
+pub(crate) fn lower_hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `2 * N` lowercase hex digits into `N` bytes.
+fn decode_lower_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *byte = (lower_hex_value(pair[0])? << 4) | lower_hex_value(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Writes `bytes` as lowercase hex into `out`, which must be twice as long.
+#[inline]
+pub(crate) fn encode_lower_hex(bytes: &[u8], out: &mut [u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0x0f)];
+    }
+}
+
+/// An error from parsing a [`TraceId`] or [`SpanId`]: not exactly 32 (or 16) lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseIdError {
+    expected_len: usize,
+}
+
+impl fmt::Display for ParseIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {} lowercase hex digits", self.expected_len)
+    }
+}
+
+impl std::error::Error for ParseIdError {}
+
+macro_rules! hex_id {
+    ($(#[$doc:meta])* $name:ident, $bytes:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; $bytes]);
+
+        impl $name {
+            /// The length of the hex form.
+            pub const HEX_LEN: usize = 2 * $bytes;
+
+            /// Makes an identifier from its bytes.
+            pub const fn from_bytes(bytes: [u8; $bytes]) -> Self {
+                Self(bytes)
+            }
+
+            /// The identifier's bytes.
+            pub const fn to_bytes(self) -> [u8; $bytes] {
+                self.0
+            }
+
+            /// A new random, non-zero identifier.
+            pub fn random() -> Self {
+                loop {
+                    let bytes: [u8; $bytes] = rand::random();
+                    // An all-zero id is invalid in both Sentry and W3C Trace Context.
+                    if bytes != [0; $bytes] {
+                        return Self(bytes);
+                    }
+                }
+            }
+
+            /// Parses exactly the lowercase hex form (no surrounding whitespace).
+            pub fn parse_hex(s: &[u8]) -> Result<Self, ParseIdError> {
+                decode_lower_hex(s).map(Self).ok_or(ParseIdError {
+                    expected_len: Self::HEX_LEN,
+                })
+            }
+
+            /// The lowercase hex form, without allocating.
+            pub fn to_hex(self) -> [u8; 2 * $bytes] {
+                let mut out = [0u8; 2 * $bytes];
+                encode_lower_hex(&self.0, &mut out);
+                out
+            }
+        }
+
+        impl From<[u8; $bytes]> for $name {
+            fn from(bytes: [u8; $bytes]) -> Self {
+                Self(bytes)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseIdError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse_hex(s.as_bytes())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let hex = self.to_hex();
+                // Hex digits are ASCII, so this never fails.
+                f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self)
+            }
+        }
+    };
+}
+
+hex_id!(
+    /// A trace id: 16 bytes, written as 32 lowercase hex digits.
+    ///
+    /// ```
+    /// use sentry_meta_core::TraceId;
+    /// let id: TraceId = "771a43a4192642f0b136d5159a501700".parse().unwrap();
+    /// assert_eq!(id.to_string(), "771a43a4192642f0b136d5159a501700");
+    /// assert!("771A43A4192642F0B136D5159A501700".parse::<TraceId>().is_err());
+    /// ```
+    TraceId,
+    16
+);
+
+hex_id!(
+    /// A span id: 8 bytes, written as 16 lowercase hex digits.
+    ///
+    /// ```
+    /// use sentry_meta_core::SpanId;
+    /// let id: SpanId = "b7ad6b7169203331".parse().unwrap();
+    /// assert_eq!(id.to_string(), "b7ad6b7169203331");
+    /// ```
+    SpanId,
+    8
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id = TraceId::from_bytes([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xa, 0xb, 0xc, 0xd, 0xe, 0xff]);
+        assert_eq!(id.to_string(), "000102030405060708090a0b0c0d0eff");
+        assert_eq!(id.to_string().parse::<TraceId>(), Ok(id));
+    }
+
+    #[test]
+    fn rejects_bad_hex() {
+        assert!(SpanId::parse_hex(b"b7ad6b716920333").is_err());
+        assert!(SpanId::parse_hex(b"b7ad6b71692033312").is_err());
+        assert!(SpanId::parse_hex(b"B7AD6B7169203331").is_err());
+        assert!(SpanId::parse_hex(b"b7ad6b716920333g").is_err());
+    }
+
+    #[test]
+    fn random_ids_differ() {
+        assert_ne!(TraceId::random(), TraceId::random());
+        assert_ne!(SpanId::random(), SpanId::random());
+    }
+}

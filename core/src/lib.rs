@@ -1,0 +1,61 @@
+//! Sentry trace propagation for server-rendered HTML.
+//!
+//! A page rendered on the server continues the server's trace in the browser when its `<head>`
+//! carries two tags that the Sentry browser SDK reads at page load:
+//!
+//! ```html
+//! <meta name="sentry-trace" content="771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"/>
+//! <meta name="baggage" content="sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=…"/>
+//! ```
+//!
+//! This crate is the framework-free core behind the `sentry-meta` crate: the `sentry-trace`
+//! header ([`SentryTrace`]), W3C baggage ([`Baggage`]), the Dynamic Sampling Context
+//! ([`DynamicSamplingContext`]), the decision to continue an incoming trace ([`Continuation`]),
+//! the per-request root ([`TraceRoot`]) and the one renderer ([`TraceMeta`]) that every template
+//! adapter calls. With the `sentry` feature, [`TraceMeta::current`] reads the active span and
+//! client from the `sentry` crate.
+//!
+//! ```
+//! use sentry_meta_core::{Continuation, ContinuationPolicy, TraceMeta, SpanId};
+//!
+//! // An incoming request's headers (any framework):
+//! let decision = Continuation::decide(
+//!     Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
+//!     [&b"sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc,othervendor=x"[..]],
+//!     &ContinuationPolicy::default(),
+//! );
+//! let Continuation::Continue(incoming) = decision else { unreachable!() };
+//!
+//! // The server span that renders the page is a child of the caller's span:
+//! let page_span = SpanId::random();
+//! let meta = TraceMeta::new(incoming.sentry_trace.trace_id, page_span, Some(true), None);
+//! let html = format!("<head>{meta}</head>");
+//! assert!(html.contains("771a43a4192642f0b136d5159a501700-"));
+//! ```
+//!
+//! ## Cargo features
+//!
+//! - `sentry`: build [`TraceMeta`] from the current `sentry` Hub (active span, client options).
+
+mod continuation;
+mod dsc;
+mod ids;
+mod meta;
+mod root;
+mod sentry_trace;
+
+pub mod baggage;
+#[cfg(feature = "sentry")]
+mod sentry_source;
+
+pub use crate::baggage::{Baggage, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
+pub use crate::continuation::{Continuation, ContinuationPolicy, IncomingTrace, NewTraceReason};
+pub use crate::dsc::{
+    DscKey, DynamicSamplingContext, SENTRY_PREFIX, SampleRand, TransactionSource,
+};
+pub use crate::ids::{ParseIdError, SpanId, TraceId};
+pub use crate::meta::{SerializedDsc, TraceMeta};
+pub use crate::root::{Scoped, TraceRoot};
+#[cfg(feature = "sentry")]
+pub use crate::sentry_source::*;
+pub use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};

@@ -1,0 +1,342 @@
+//! The one place that writes the tags: `<meta name="sentry-trace">`, `<meta name="baggage">`, and
+//! the same values as response headers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::dsc::DynamicSamplingContext;
+use crate::ids::{SpanId, TraceId};
+use crate::sentry_trace::{SENTRY_TRACE_MAX_LEN, SentryTrace};
+
+/// A Dynamic Sampling Context serialized once, as a `baggage` header value and as the escaped
+/// `content` of an HTML attribute, ready to be written any number of times without work.
+///
+/// Cloning is a reference-count increment: one is built per trace root (per request) and shared
+/// by every render of that request.
+///
+/// ```
+/// use sentry_meta_core::{DynamicSamplingContext, SerializedDsc};
+///
+/// let dsc = DynamicSamplingContext::from_baggage([&b"sentry-release=a%22b"[..]]);
+/// let serialized = SerializedDsc::new(dsc);
+/// assert_eq!(serialized.header(), "sentry-release=a%22b");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SerializedDsc(Arc<SerializedInner>);
+
+#[derive(PartialEq, Eq)]
+struct SerializedInner {
+    dsc: DynamicSamplingContext,
+    header: Box<str>,
+    html_attr: Box<str>,
+}
+
+impl SerializedDsc {
+    /// Serializes `dsc`.
+    pub fn new(dsc: DynamicSamplingContext) -> Self {
+        let header = dsc.to_baggage();
+        // Percent-encoding leaves nothing that HTML would read as markup; escaping it as well is
+        // the defence in depth that keeps this true whatever the serializer becomes.
+        let html_attr = html_escape::encode_quoted_attribute(&header).into_owned();
+        Self(Arc::new(SerializedInner {
+            dsc,
+            header: header.into_boxed_str(),
+            html_attr: html_attr.into_boxed_str(),
+        }))
+    }
+
+    /// The DSC that was serialized.
+    pub fn dsc(&self) -> &DynamicSamplingContext {
+        &self.0.dsc
+    }
+
+    /// The `baggage` header value (empty when the DSC is).
+    pub fn header(&self) -> &str {
+        &self.0.header
+    }
+
+    fn html_attr(&self) -> &str {
+        &self.0.html_attr
+    }
+}
+
+impl fmt::Debug for SerializedDsc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SerializedDsc")
+            .field(&self.header())
+            .finish()
+    }
+}
+
+/// What a page needs to continue a trace: the active span's `sentry-trace` and its root's
+/// Dynamic Sampling Context, rendered as `<meta>` tags for the Sentry browser SDK.
+///
+/// The output has the shape of `getTraceMetaTags()` of `@sentry/core`:
+///
+/// ```text
+/// <meta name="sentry-trace" content="TRACEID-SPANID-1"/>
+/// <meta name="baggage" content="sentry-trace_id=…,sentry-public_key=…,…"/>
+/// ```
+///
+/// `content` is HTML-escaped; a tag whose value is empty is left out. With
+/// [`with_traceparent`](Self::with_traceparent) a W3C
+/// `<meta name="traceparent" content="00-TRACEID-SPANID-01"/>` follows.
+///
+/// ```
+/// use sentry_meta_core::{DynamicSamplingContext, SerializedDsc, TraceMeta};
+///
+/// let dsc = DynamicSamplingContext::from_baggage([
+///     &b"sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc"[..],
+/// ]);
+/// let meta = TraceMeta::new(
+///     "771a43a4192642f0b136d5159a501700".parse()?,
+///     "b7ad6b7169203331".parse()?,
+///     Some(true),
+///     Some(SerializedDsc::new(dsc)),
+/// );
+/// assert_eq!(
+///     meta.to_string(),
+///     "<meta name=\"sentry-trace\" content=\"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1\"/>\n\
+///      <meta name=\"baggage\" content=\"sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc\"/>"
+/// );
+///
+/// // Into an existing buffer, without allocating:
+/// let mut page = String::with_capacity(1024);
+/// meta.render_into(&mut page);
+/// # Ok::<(), sentry_meta_core::ParseIdError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct TraceMeta {
+    sentry_trace: SentryTrace,
+    sentry_trace_buf: [u8; SENTRY_TRACE_MAX_LEN],
+    sentry_trace_len: u8,
+    baggage: Option<SerializedDsc>,
+    traceparent: bool,
+}
+
+const SENTRY_TRACE_OPEN: &str = "<meta name=\"sentry-trace\" content=\"";
+const BAGGAGE_OPEN: &str = "\n<meta name=\"baggage\" content=\"";
+const TRACEPARENT_OPEN: &str = "\n<meta name=\"traceparent\" content=\"";
+const CLOSE: &str = "\"/>";
+
+impl TraceMeta {
+    /// The tags for span `span_id` of trace `trace_id` with sampling decision `sampled`
+    /// (`None`: deferred to the browser), and the root's serialized DSC.
+    pub fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        sampled: Option<bool>,
+        baggage: Option<SerializedDsc>,
+    ) -> Self {
+        let sentry_trace = SentryTrace::new(trace_id, span_id, sampled);
+        let mut sentry_trace_buf = [0u8; SENTRY_TRACE_MAX_LEN];
+        let len = sentry_trace.encode(&mut sentry_trace_buf);
+        Self {
+            sentry_trace,
+            sentry_trace_buf,
+            sentry_trace_len: len as u8,
+            baggage: baggage.filter(|b| !b.header().is_empty()),
+            traceparent: false,
+        }
+    }
+
+    /// The tags for `sentry_trace` and a DSC that is serialized here.
+    ///
+    /// Returns `None` when `sentry_trace` has no span id: a page must name its parent span.
+    pub fn from_dsc(sentry_trace: SentryTrace, dsc: DynamicSamplingContext) -> Option<Self> {
+        Some(Self::new(
+            sentry_trace.trace_id,
+            sentry_trace.span_id?,
+            sentry_trace.sampled,
+            Some(SerializedDsc::new(dsc)),
+        ))
+    }
+
+    /// Also writes a W3C `traceparent` meta tag (off by default).
+    pub fn with_traceparent(mut self, enabled: bool) -> Self {
+        self.traceparent = enabled;
+        self
+    }
+
+    /// The `sentry-trace` this renders.
+    pub fn sentry_trace(&self) -> SentryTrace {
+        self.sentry_trace
+    }
+
+    /// The root's DSC, if there is one.
+    pub fn dsc(&self) -> Option<&DynamicSamplingContext> {
+        self.baggage.as_ref().map(SerializedDsc::dsc)
+    }
+
+    /// The `sentry-trace` header value.
+    pub fn sentry_trace_header(&self) -> &str {
+        // Built from hex digits, `-` and `0`/`1` only: always ASCII.
+        std::str::from_utf8(&self.sentry_trace_buf[..usize::from(self.sentry_trace_len)])
+            .unwrap_or_default()
+    }
+
+    /// The `baggage` header value, if the DSC is not empty.
+    pub fn baggage_header(&self) -> Option<&str> {
+        self.baggage.as_ref().map(SerializedDsc::header)
+    }
+
+    /// The W3C `traceparent` header value.
+    pub fn traceparent_header(&self) -> Option<String> {
+        self.sentry_trace.to_traceparent()
+    }
+
+    /// The `Server-Timing` header value that carries the same trace to a browser SDK that can no
+    /// longer read the `<head>`: `sentry-trace;desc="…", baggage;desc="…"`.
+    ///
+    /// ```
+    /// # use sentry_meta_core::TraceMeta;
+    /// let meta = TraceMeta::new(
+    ///     "771a43a4192642f0b136d5159a501700".parse().unwrap(),
+    ///     "b7ad6b7169203331".parse().unwrap(),
+    ///     None,
+    ///     None,
+    /// );
+    /// assert_eq!(
+    ///     meta.server_timing_header(),
+    ///     r#"sentry-trace;desc="771a43a4192642f0b136d5159a501700-b7ad6b7169203331""#
+    /// );
+    /// ```
+    pub fn server_timing_header(&self) -> String {
+        let mut out = String::with_capacity(
+            64 + self.baggage_header().map_or(0, str::len) + SENTRY_TRACE_MAX_LEN,
+        );
+        out.push_str("sentry-trace;desc=");
+        push_quoted_string(&mut out, self.sentry_trace_header());
+        if let Some(baggage) = self.baggage_header() {
+            out.push_str(", baggage;desc=");
+            push_quoted_string(&mut out, baggage);
+        }
+        out
+    }
+
+    /// Writes the tags into any [`fmt::Write`].
+    pub fn write_html<W: fmt::Write + ?Sized>(&self, out: &mut W) -> fmt::Result {
+        out.write_str(SENTRY_TRACE_OPEN)?;
+        out.write_str(self.sentry_trace_header())?;
+        out.write_str(CLOSE)?;
+        if let Some(baggage) = &self.baggage {
+            out.write_str(BAGGAGE_OPEN)?;
+            out.write_str(baggage.html_attr())?;
+            out.write_str(CLOSE)?;
+        }
+        if self.traceparent {
+            if let Some(traceparent) = self.traceparent_header() {
+                out.write_str(TRACEPARENT_OPEN)?;
+                out.write_str(&traceparent)?;
+                out.write_str(CLOSE)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the tags to `out`; allocates nothing when `out` has the capacity.
+    pub fn render_into(&self, out: &mut String) {
+        out.reserve(self.html_len());
+        // Writing into a String cannot fail.
+        let _ = self.write_html(out);
+    }
+
+    /// The exact length of the rendered tags, in bytes.
+    pub fn html_len(&self) -> usize {
+        let mut len = SENTRY_TRACE_OPEN.len() + usize::from(self.sentry_trace_len) + CLOSE.len();
+        if let Some(baggage) = &self.baggage {
+            len += BAGGAGE_OPEN.len() + baggage.html_attr().len() + CLOSE.len();
+        }
+        if self.traceparent && self.sentry_trace.span_id.is_some() {
+            len += TRACEPARENT_OPEN.len() + 55 + CLOSE.len();
+        }
+        len
+    }
+
+    /// The tags as a new string.
+    pub fn to_html(&self) -> String {
+        let mut out = String::with_capacity(self.html_len());
+        self.render_into(&mut out);
+        out
+    }
+}
+
+impl fmt::Display for TraceMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_html(f)
+    }
+}
+
+impl fmt::Debug for TraceMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TraceMeta")
+            .field("sentry_trace", &self.sentry_trace_header())
+            .field("baggage", &self.baggage_header())
+            .field("traceparent", &self.traceparent)
+            .finish()
+    }
+}
+
+/// Appends `value` as an RFC 9110 quoted-string (`"` and `\` escaped; control bytes, which a
+/// header cannot carry, dropped).
+fn push_quoted_string(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(baggage: &str) -> TraceMeta {
+        TraceMeta::new(
+            "771a43a4192642f0b136d5159a501700".parse().unwrap(),
+            "b7ad6b7169203331".parse().unwrap(),
+            Some(false),
+            Some(SerializedDsc::new(DynamicSamplingContext::from_baggage([
+                baggage.as_bytes(),
+            ]))),
+        )
+    }
+
+    #[test]
+    fn empty_dsc_omits_baggage_tag() {
+        let html = meta("vendor=1").to_html();
+        assert_eq!(
+            html,
+            "<meta name=\"sentry-trace\" content=\"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-0\"/>"
+        );
+    }
+
+    #[test]
+    fn html_len_is_exact() {
+        for m in [meta("sentry-a=%3C%22%3E"), meta("").with_traceparent(true)] {
+            assert_eq!(m.to_html().len(), m.html_len());
+        }
+    }
+
+    #[test]
+    fn traceparent_tag() {
+        let html = meta("").with_traceparent(true).to_html();
+        assert!(html.ends_with(
+            "\n<meta name=\"traceparent\" content=\"00-771a43a4192642f0b136d5159a501700-b7ad6b7169203331-00\"/>"
+        ));
+    }
+
+    #[test]
+    fn server_timing_quotes() {
+        let mut out = String::new();
+        push_quoted_string(&mut out, "a\"b\\c\nd");
+        assert_eq!(out, r#""a\"b\\cd""#);
+    }
+}

@@ -1,0 +1,286 @@
+//! The per-request trace root, and how helpers find it during a request.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+
+use crate::continuation::{Continuation, ContinuationPolicy, IncomingTrace};
+use crate::dsc::DynamicSamplingContext;
+use crate::ids::TraceId;
+use crate::meta::SerializedDsc;
+use crate::sentry_trace::SentryTrace;
+
+/// What one request knows about the root of its trace: either the caller's trace with its
+/// frozen DSC, or a new trace whose head DSC is built the first time a page needs it and then
+/// reused for the rest of the request.
+///
+/// A web framework integration makes one per request (see [`TraceRoot::from_headers`]) and runs
+/// the request inside [`TraceRoot::scope`]; template helpers then find it with
+/// [`TraceRoot::current`], on whatever thread the request's future is polled.
+///
+/// ```
+/// use std::sync::Arc;
+/// use sentry_meta_core::{ContinuationPolicy, TraceRoot};
+///
+/// let root = Arc::new(TraceRoot::from_headers(
+///     Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
+///     [&b"sentry-release=1.0"[..]],
+///     &ContinuationPolicy::default(),
+/// ));
+/// let handler = async {
+///     let root = TraceRoot::current().expect("inside the scope");
+///     root.trace_id().to_string()
+/// };
+/// let trace_id = futures_lite_block_on(root.scope(handler));
+/// assert_eq!(trace_id, "771a43a4192642f0b136d5159a501700");
+/// assert!(TraceRoot::current().is_none());
+/// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     let waker = std::task::Waker::noop();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct TraceRoot {
+    kind: RootKind,
+}
+
+#[derive(Debug)]
+enum RootKind {
+    Continued {
+        incoming: SentryTrace,
+        dsc: SerializedDsc,
+    },
+    Head {
+        trace_id: TraceId,
+        head: OnceLock<(TraceId, SerializedDsc)>,
+    },
+}
+
+impl TraceRoot {
+    /// The root of a continued trace.
+    pub fn continued(incoming: IncomingTrace) -> Self {
+        Self {
+            kind: RootKind::Continued {
+                incoming: incoming.sentry_trace,
+                dsc: SerializedDsc::new(incoming.dsc),
+            },
+        }
+    }
+
+    /// The root of a new trace, with a fresh trace id for pages rendered with no active span.
+    pub fn new_trace() -> Self {
+        Self {
+            kind: RootKind::Head {
+                trace_id: TraceId::random(),
+                head: OnceLock::new(),
+            },
+        }
+    }
+
+    /// The root for a request with these headers (see [`Continuation::decide`]).
+    pub fn from_headers<'a>(
+        sentry_trace: Option<&[u8]>,
+        baggage: impl IntoIterator<Item = &'a [u8]>,
+        policy: &ContinuationPolicy,
+    ) -> Self {
+        match Continuation::decide(sentry_trace, baggage, policy) {
+            Continuation::Continue(incoming) => Self::continued(incoming),
+            Continuation::NewTrace(_) => Self::new_trace(),
+        }
+    }
+
+    /// The trace id of the root: the caller's, or the fresh one of a new trace.
+    pub fn trace_id(&self) -> TraceId {
+        match &self.kind {
+            RootKind::Continued { incoming, .. } => incoming.trace_id,
+            RootKind::Head { trace_id, .. } => *trace_id,
+        }
+    }
+
+    /// The caller's `sentry-trace`, when the trace was continued.
+    pub fn incoming(&self) -> Option<&SentryTrace> {
+        match &self.kind {
+            RootKind::Continued { incoming, .. } => Some(incoming),
+            RootKind::Head { .. } => None,
+        }
+    }
+
+    /// The frozen DSC of a continued trace.
+    pub fn frozen_dsc(&self) -> Option<&SerializedDsc> {
+        match &self.kind {
+            RootKind::Continued { dsc, .. } => Some(dsc),
+            RootKind::Head { .. } => None,
+        }
+    }
+
+    /// The DSC for trace `trace_id`: the frozen one when this root continued that trace, else a
+    /// head DSC made by `build`, made once per request and reused while the trace id is the same.
+    /// A DSC is never handed out for a trace other than its own.
+    pub fn dsc_for(
+        &self,
+        trace_id: TraceId,
+        build: impl FnOnce() -> DynamicSamplingContext,
+    ) -> SerializedDsc {
+        match &self.kind {
+            RootKind::Continued { incoming, dsc } if incoming.trace_id == trace_id => dsc.clone(),
+            RootKind::Head { head, .. } => {
+                let mut build = Some(build);
+                let (cached_for, dsc) = head.get_or_init(|| {
+                    let build = build
+                        .take()
+                        .expect("get_or_init runs its closure at most once");
+                    (trace_id, SerializedDsc::new(build()))
+                });
+                match build {
+                    Some(build) if *cached_for != trace_id => SerializedDsc::new(build()),
+                    _ => dsc.clone(),
+                }
+            }
+            RootKind::Continued { .. } => SerializedDsc::new(build()),
+        }
+    }
+
+    /// The root of the request being handled on this thread, if a [`scope`](Self::scope) is
+    /// being polled.
+    pub fn current() -> Option<Arc<TraceRoot>> {
+        CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// Runs `future` with `self` as the [`current`](Self::current) root each time it is polled.
+    pub fn scope<F: Future>(self: Arc<Self>, future: F) -> Scoped<F> {
+        Scoped {
+            root: Some(self),
+            future,
+        }
+    }
+
+    /// Runs `f` with `self` as the current root.
+    pub fn sync_scope<R>(self: Arc<Self>, f: impl FnOnce() -> R) -> R {
+        let _guard = Swap::enter(Some(self));
+        f()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<TraceRoot>>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous current root when dropped, so a panic inside a poll cannot leave the
+/// wrong root installed on the thread.
+struct Swap {
+    /// The root to put back; `None` once it has been put back.
+    previous: Option<Option<Arc<TraceRoot>>>,
+}
+
+impl Swap {
+    fn enter(root: Option<Arc<TraceRoot>>) -> Self {
+        let previous = CURRENT.with(|current| current.replace(root));
+        Self {
+            previous: Some(previous),
+        }
+    }
+
+    /// Puts the previous root back and returns the one this swap installed.
+    fn leave(mut self) -> Option<Arc<TraceRoot>> {
+        let previous = self.previous.take().flatten();
+        CURRENT.with(|current| current.replace(previous))
+    }
+}
+
+impl Drop for Swap {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            CURRENT.with(|current| current.replace(previous));
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future run with a [`TraceRoot`] as the current root; made by [`TraceRoot::scope`].
+    pub struct Scoped<F> {
+        root: Option<Arc<TraceRoot>>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let swap = Swap::enter(this.root.take());
+        let result = this.future.poll(cx);
+        // Take the root back out for the next poll.
+        *this.root = swap.leave();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[test]
+    fn nested_scopes_restore_outer() {
+        let outer = Arc::new(TraceRoot::new_trace());
+        let inner = Arc::new(TraceRoot::new_trace());
+        let (outer_id, inner_id) = (outer.trace_id(), inner.trace_id());
+        let seen = block_on(outer.scope(async move {
+            let a = TraceRoot::current().map(|r| r.trace_id());
+            let b = inner
+                .scope(async { TraceRoot::current().map(|r| r.trace_id()) })
+                .await;
+            let c = TraceRoot::current().map(|r| r.trace_id());
+            (a, b, c)
+        }));
+        assert_eq!(seen, (Some(outer_id), Some(inner_id), Some(outer_id)));
+        assert!(TraceRoot::current().is_none());
+    }
+
+    #[test]
+    fn head_dsc_cached_per_trace() {
+        let root = TraceRoot::new_trace();
+        let id = root.trace_id();
+        let mut builds = 0;
+        let mut build = || {
+            builds += 1;
+            let mut dsc = DynamicSamplingContext::new();
+            dsc.set_trace_id(id);
+            dsc
+        };
+        let a = root.dsc_for(id, &mut build);
+        let b = root.dsc_for(id, &mut build);
+        assert_eq!(a, b);
+        let _ = root.dsc_for(TraceId::random(), &mut build);
+        assert_eq!(builds, 2);
+    }
+
+    #[test]
+    fn continued_never_mixes() {
+        let root = TraceRoot::from_headers(
+            Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
+            [&b"sentry-release=frozen"[..]],
+            &ContinuationPolicy::default(),
+        );
+        let frozen = root.dsc_for(root.trace_id(), DynamicSamplingContext::new);
+        assert_eq!(frozen.dsc().get(crate::DscKey::Release), Some("frozen"));
+        let other = root.dsc_for(TraceId::random(), DynamicSamplingContext::new);
+        assert_eq!(other.dsc().get(crate::DscKey::Release), None);
+    }
+}

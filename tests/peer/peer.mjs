@@ -1,0 +1,356 @@
+#!/usr/bin/env node
+// Differential test harness: runs the real `@sentry/core` (the JS peer) against
+// tests/vectors/vectors.json, the vector file the Rust tests read too.
+//
+//   node peer.mjs check      compare the peer with the expected values; exit 1 on any failure
+//   node peer.mjs generate   print the vector file with every expected value recomputed from
+//                            the peer (stdout, JSON); divergent cases keep the file's `dsc` and
+//                            the peer's own answer is printed to stderr for review
+//
+// Vector semantics (shared with the Rust side):
+// - sentry_trace[i].input, baggage[i].headers: the raw header value(s).
+// - optional "repeat": {"unit": U, "times": N}: U repeated N times is APPENDED to `input`
+//   (sentry_trace) or to the LAST element of `headers` (baggage). With input "" / headers [""]
+//   the value is exactly U×N. The result must stay <= 1 MiB.
+// - sentry_trace expect: {trace_id, span_id|null, sampled|null} or null (new trace).
+// - baggage dsc: baggageHeaderToDynamicSamplingContext(headers) (array form), keys without
+//   the `sentry-` prefix, or null. `peer` is "same" or the reason sentry-meta differs.
+// - baggage serialized: OUR canonical baggage for `dsc` (see canonicalBaggage below).
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as Sentry from '@sentry/core';
+
+const VECTORS_PATH = fileURLToPath(new URL('../vectors/vectors.json', import.meta.url));
+const MAX_REPEAT_BYTES = 1024 * 1024;
+const MAX_BAGGAGE_BYTES = 8192;
+const MAX_BAGGAGE_MEMBERS = 64;
+const PREFIX = 'sentry-';
+// sentry-meta's documented key order; other sentry keys follow in first-seen order.
+const CANONICAL_ORDER = [
+  'trace_id', 'public_key', 'sample_rate', 'sample_rand', 'sampled',
+  'environment', 'release', 'transaction', 'org_id',
+];
+
+// ---------------------------------------------------------------- materialising inputs
+
+function repeated(v) {
+  if (v.repeat === undefined) return '';
+  const { unit, times } = v.repeat;
+  if (typeof unit !== 'string' || !Number.isInteger(times) || times < 0) {
+    throw new Error('bad "repeat" (need {unit: string, times: integer >= 0})');
+  }
+  return unit.repeat(times);
+}
+
+function traceInput(v) {
+  if (typeof v.input !== 'string') throw new Error('"input" must be a string');
+  const s = v.input + repeated(v);
+  if (Buffer.byteLength(s, 'utf8') > MAX_REPEAT_BYTES) throw new Error('input larger than 1 MiB');
+  return s;
+}
+
+function baggageHeaders(v) {
+  if (!Array.isArray(v.headers) || v.headers.some((h) => typeof h !== 'string')) {
+    throw new Error('"headers" must be an array of strings');
+  }
+  const headers = [...v.headers];
+  if (v.repeat !== undefined) {
+    if (headers.length === 0) throw new Error('"repeat" needs at least one element in "headers"');
+    headers[headers.length - 1] += repeated(v);
+  }
+  for (const h of headers) {
+    if (Buffer.byteLength(h, 'utf8') > MAX_REPEAT_BYTES) throw new Error('header larger than 1 MiB');
+  }
+  return headers;
+}
+
+// ---------------------------------------------------------------- peer calls
+
+function peerTrace(input) {
+  const d = Sentry.extractTraceparentData(input);
+  if (!d || !d.traceId) return null;
+  return {
+    trace_id: d.traceId,
+    span_id: d.parentSpanId ?? null,
+    sampled: d.parentSampled ?? null,
+  };
+}
+
+// The same input through propagationContextFromHeaders (what continueTrace uses) must agree.
+function peerTraceViaContext(input) {
+  const ctx = Sentry.propagationContextFromHeaders(input, undefined);
+  if (!ctx.dsc) return null; // new trace: random trace id, no parent, no dsc
+  return { trace_id: ctx.traceId, span_id: ctx.parentSpanId ?? null, sampled: ctx.sampled ?? null };
+}
+
+function peerDsc(headers) {
+  const dsc = Sentry.baggageHeaderToDynamicSamplingContext(headers);
+  return dsc === undefined ? null : { ...dsc };
+}
+
+// Order in which sentry keys were first (validly) seen, from the peer's own parse: full keys
+// start with "sentry-", so they are never integer-like and keep insertion order.
+function firstSeenOrder(headers) {
+  const all = Sentry.parseBaggageHeader(headers) || {};
+  return Object.keys(all).filter((k) => k.startsWith(PREFIX)).map((k) => k.slice(PREFIX.length));
+}
+
+// ---------------------------------------------------------------- our rules
+
+function canonicalTrace(t) {
+  if (t === null) return null;
+  let s = t.trace_id;
+  if (t.span_id !== null) s += `-${t.span_id}`;
+  if (t.sampled !== null) s += t.sampled ? '-1' : '-0';
+  return s;
+}
+
+function encodedMember(key, value) {
+  return `${encodeURIComponent(PREFIX + key)}=${encodeURIComponent(value)}`;
+}
+
+// sentry-meta's serializer rules, as the vectors encode them: keys in CANONICAL_ORDER, then
+// the other keys in first-seen order; encodeURIComponent on key and value; greedy: a member
+// that would push the header past 8192 bytes is skipped (later ones are still tried, as the
+// peer does); once 64 members are in, nothing more is added.
+function canonicalBaggage(dsc, order) {
+  if (dsc === null) return null;
+  const keys = Object.keys(dsc);
+  const known = CANONICAL_ORDER.filter((k) => keys.includes(k));
+  const rest = [
+    ...order.filter((k) => keys.includes(k) && !CANONICAL_ORDER.includes(k)),
+    ...keys.filter((k) => !order.includes(k) && !CANONICAL_ORDER.includes(k)),
+  ];
+  const members = [];
+  let len = 0;
+  for (const k of [...new Set([...known, ...rest])]) {
+    if (members.length >= MAX_BAGGAGE_MEMBERS) break;
+    const m = encodedMember(k, dsc[k]);
+    const newLen = len + (members.length ? 1 : 0) + m.length;
+    if (newLen > MAX_BAGGAGE_BYTES) continue;
+    members.push(m);
+    len = newLen;
+  }
+  return members.length ? members.join(',') : null;
+}
+
+// Our parse-time bound: a member whose canonical encoding alone exceeds 8192 bytes can never
+// be emitted, so sentry-meta drops it when reading (bounded memory).
+function neverFits(key, value) {
+  return encodedMember(key, value).length > MAX_BAGGAGE_BYTES;
+}
+
+// ---------------------------------------------------------------- comparison helpers
+
+function sameDsc(a, b) {
+  if (a === null || b === null) return a === b;
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
+
+function isSubDsc(sub, sup) {
+  if (sub === null) return true;
+  if (sup === null) return false;
+  return Object.keys(sub).every((k) => Object.prototype.hasOwnProperty.call(sup, k) && sup[k] === sub[k]);
+}
+
+function short(x) {
+  const s = JSON.stringify(x);
+  return s.length > 300 ? `${s.slice(0, 300)}… (${s.length} chars)` : s;
+}
+
+// `__proto__` cannot be a DSC key in the peer (assignment to obj.__proto__ is ignored).
+function withoutProto(d) {
+  if (d === null) return null;
+  const o = Object.fromEntries(Object.entries(d).filter(([k]) => k !== '__proto__'));
+  return Object.keys(o).length ? o : null;
+}
+
+// ---------------------------------------------------------------- check
+
+function check(doc) {
+  let passed = 0;
+  let failed = 0;
+  const known = [];
+  const names = new Set();
+  const fail = (section, name, msg) => {
+    failed++;
+    console.log(`FAIL ${section} "${name}": ${msg}`);
+  };
+
+  for (const section of ['sentry_trace', 'baggage']) {
+    if (!Array.isArray(doc[section])) {
+      fail(section, '-', 'section missing or not an array');
+    }
+  }
+
+  for (const v of doc.sentry_trace || []) {
+    const name = v.name;
+    const errors = [];
+    try {
+      if (typeof name !== 'string' || !name) errors.push('missing name');
+      else if (names.has(`t:${name}`)) errors.push('duplicate name');
+      names.add(`t:${name}`);
+      const input = traceInput(v);
+      const got = peerTrace(input);
+      const viaCtx = peerTraceViaContext(input);
+      if (JSON.stringify(got) !== JSON.stringify(v.expect)) {
+        errors.push(`peer parsed ${short(got)}, expected ${short(v.expect)}`);
+      }
+      if (JSON.stringify(viaCtx) !== JSON.stringify(got)) {
+        errors.push(`propagationContextFromHeaders gave ${short(viaCtx)}, extractTraceparentData ${short(got)}`);
+      }
+      if (v.canonical !== canonicalTrace(v.expect)) {
+        errors.push(`canonical ${short(v.canonical)} is not the re-serialization ${short(canonicalTrace(v.expect))}`);
+      }
+      if (v.canonical !== null && v.canonical !== undefined) {
+        const back = peerTrace(v.canonical);
+        if (JSON.stringify(back) !== JSON.stringify(v.expect)) {
+          errors.push(`peer reads canonical back as ${short(back)}`);
+        }
+      }
+    } catch (e) {
+      errors.push(`error: ${e.message}`);
+    }
+    if (errors.length) fail('sentry_trace', name, errors.join('; '));
+    else passed++;
+  }
+
+  for (const v of doc.baggage || []) {
+    const name = v.name;
+    const errors = [];
+    try {
+      if (typeof name !== 'string' || !name) errors.push('missing name');
+      else if (names.has(`b:${name}`)) errors.push('duplicate name');
+      names.add(`b:${name}`);
+      if (typeof v.peer !== 'string' || !v.peer) errors.push('"peer" must be "same" or a reason');
+      const headers = baggageHeaders(v);
+      const got = peerDsc(headers);
+      const want = v.dsc === undefined ? undefined : v.dsc;
+      if (want === undefined) errors.push('"dsc" missing');
+      if (want !== null && want !== undefined) {
+        for (const [k, val] of Object.entries(want)) {
+          if (typeof val !== 'string') errors.push(`dsc.${k} is not a string`);
+        }
+        if (Object.keys(want).length === 0) errors.push('empty dsc must be written as null');
+      }
+      if (v.peer === 'same') {
+        if (!sameDsc(got, want)) errors.push(`peer dsc ${short(got)}, expected ${short(want)}`);
+      } else if (sameDsc(got, want)) {
+        errors.push(`marked as divergent ("${v.peer}") but the peer agrees with dsc`);
+      } else {
+        known.push(`KNOWN DIVERGENCE baggage "${name}": ${v.peer}\n    peer dsc: ${short(got)}\n    ours:     ${short(want)}`);
+      }
+
+      // `serialized` must be exactly our canonical form of `dsc` ...
+      const order = firstSeenOrder(headers);
+      const ours = canonicalBaggage(want ?? null, order);
+      if (v.serialized !== ours) {
+        errors.push(`serialized ${short(v.serialized)}, canonical form of dsc is ${short(ours)}`);
+      }
+      if (v.serialized !== null && v.serialized !== undefined) {
+        // ... within the limits ...
+        if (v.serialized.length > MAX_BAGGAGE_BYTES) errors.push('serialized exceeds 8192 bytes');
+        if (v.serialized.split(',').length > MAX_BAGGAGE_MEMBERS) errors.push('serialized exceeds 64 members');
+        if (!/^[\x21-\x7e]*$/.test(v.serialized)) errors.push('serialized is not printable ASCII');
+        // ... and the peer must read it back as the DSC we meant (all of it when within limits).
+        const back = peerDsc([v.serialized]);
+        const meant = withoutProto(want);
+        const peerSer = Sentry.dynamicSamplingContextToSentryBaggageHeader(want);
+        const peerFits = peerSer !== undefined &&
+          peerSer.split(',').length === Object.keys(want).length &&
+          Object.keys(want).length <= MAX_BAGGAGE_MEMBERS;
+        if (peerFits) {
+          if (!sameDsc(back, meant)) errors.push(`peer reads serialized back as ${short(back)}, meant ${short(meant)}`);
+          const a = peerSer.split(',').sort().join(',');
+          const b = v.serialized.split(',').sort().join(',');
+          if (a !== b) errors.push(`peer serializer emits other members: ${short(peerSer)}`);
+        } else if (!isSubDsc(back, meant)) {
+          errors.push(`over limits: peer reads serialized back as ${short(back)}, not a subset of dsc`);
+        }
+      } else if (want !== null && want !== undefined) {
+        errors.push('serialized is null but dsc is not');
+      }
+    } catch (e) {
+      errors.push(`error: ${e.message}`);
+    }
+    if (errors.length) fail('baggage', name, errors.join('; '));
+    else passed++;
+  }
+
+  for (const k of known) console.log(k);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0;
+}
+
+// ---------------------------------------------------------------- generate
+
+function generate(doc) {
+  const out = { sentry_trace: [], baggage: [] };
+  for (const v of doc.sentry_trace || []) {
+    const input = traceInput(v);
+    const expect = peerTrace(input);
+    const o = { name: v.name, input: v.input };
+    if (v.repeat !== undefined) o.repeat = v.repeat;
+    o.expect = expect;
+    o.canonical = canonicalTrace(expect);
+    out.sentry_trace.push(o);
+  }
+  for (const v of doc.baggage || []) {
+    const headers = baggageHeaders(v);
+    const peer = v.peer ?? 'same';
+    const got = peerDsc(headers);
+    let dsc = got;
+    if (peer !== 'same') {
+      dsc = v.dsc ?? null;
+      process.stderr.write(`divergent "${v.name}": peer dsc ${short(got)}; file keeps ${short(dsc)}\n`);
+    }
+    const order = firstSeenOrder(headers);
+    const o = { name: v.name, headers: v.headers };
+    if (v.repeat !== undefined) o.repeat = v.repeat;
+    o.dsc = dsc === null ? null : orderedDsc(dsc, order);
+    o.serialized = canonicalBaggage(dsc, order);
+    o.peer = peer;
+    out.baggage.push(o);
+  }
+  process.stdout.write(formatDoc(out));
+}
+
+function orderedDsc(dsc, order) {
+  const keys = Object.keys(dsc);
+  const sorted = [
+    ...CANONICAL_ORDER.filter((k) => keys.includes(k)),
+    ...order.filter((k) => keys.includes(k) && !CANONICAL_ORDER.includes(k)),
+    ...keys.filter((k) => !order.includes(k) && !CANONICAL_ORDER.includes(k)),
+  ];
+  const o = {};
+  for (const k of new Set(sorted)) Object.defineProperty(o, k, { value: dsc[k], enumerable: true, writable: true, configurable: true });
+  return o;
+}
+
+// One vector per line, so diffs of the vector file stay readable.
+function formatDoc(doc) {
+  const sec = (name) => `  ${JSON.stringify(name)}: [\n${doc[name].map((v) => `    ${JSON.stringify(v)}`).join(',\n')}\n  ]`;
+  return `{\n${sec('sentry_trace')},\n${sec('baggage')}\n}\n`;
+}
+
+// ---------------------------------------------------------------- main
+
+export { canonicalBaggage, canonicalTrace, neverFits, peerDsc, peerTrace, firstSeenOrder, formatDoc };
+
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  const mode = process.argv[2];
+  const file = process.argv[3] || VECTORS_PATH;
+  const doc = JSON.parse(readFileSync(file, 'utf8'));
+  if (mode === 'check') {
+    process.exit(check(doc) ? 0 : 1);
+  } else if (mode === 'generate') {
+    generate(doc);
+  } else {
+    console.error('usage: node peer.mjs check|generate [vectors.json]');
+    process.exit(2);
+  }
+}
