@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use crate::continuation::{Continuation, ContinuationPolicy, IncomingTrace};
-use crate::dsc::DynamicSamplingContext;
+use crate::dsc::{DynamicSamplingContext, TransactionSource};
 use crate::ids::TraceId;
 use crate::meta::SerializedDsc;
 use crate::sentry_trace::SentryTrace;
@@ -46,6 +46,7 @@ use crate::sentry_trace::SentryTrace;
 #[derive(Debug)]
 pub struct TraceRoot {
     kind: RootKind,
+    transaction: Option<(Box<str>, TransactionSource)>,
 }
 
 #[derive(Debug)]
@@ -68,6 +69,7 @@ impl TraceRoot {
                 incoming: incoming.sentry_trace,
                 dsc: SerializedDsc::new(incoming.dsc),
             },
+            transaction: None,
         }
     }
 
@@ -78,7 +80,27 @@ impl TraceRoot {
                 trace_id: TraceId::random(),
                 head: OnceLock::new(),
             },
+            transaction: None,
         }
+    }
+
+    /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.
+    /// `GET /users/{id}` with [`TransactionSource::Route`]. The Sentry SDK gives no way to read a
+    /// running transaction's name back, so the integration that starts it says it here.
+    pub fn with_transaction(
+        mut self,
+        name: impl Into<Box<str>>,
+        source: TransactionSource,
+    ) -> Self {
+        self.transaction = Some((name.into(), source));
+        self
+    }
+
+    /// The server transaction's name and its source, if the integration named it.
+    pub fn transaction(&self) -> Option<(&str, TransactionSource)> {
+        self.transaction
+            .as_ref()
+            .map(|(name, source)| (&**name, *source))
     }
 
     /// The root for a request with these headers (see [`Continuation::decide`]).

@@ -1,1 +1,291 @@
+//! Reading the active span and the client's options from the `sentry` crate (feature `sentry`).
 
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sentry_core::protocol;
+use sentry_core::{Client, Hub, TracesSamplingStrategy, TransactionContext, TransactionOrSpan};
+
+use crate::continuation::ContinuationPolicy;
+use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand};
+use crate::ids::{SpanId, TraceId};
+use crate::meta::{SerializedDsc, TraceMeta};
+use crate::root::TraceRoot;
+
+/// Copies the bytes that a `derive(Hash)` of a `[u8; N]` newtype feeds its hasher (the array is
+/// hashed as its length, then its bytes in one `write`). The Sentry SDK's ids expose no other
+/// allocation-free way to read their bytes; the result is checked by converting back.
+struct ByteCapture<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Hasher for ByteCapture<N> {
+    fn write(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(N - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    fn write_usize(&mut self, _len: usize) {}
+
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+fn id_bytes<const N: usize, T>(id: &T) -> Option<[u8; N]>
+where
+    T: Hash + From<[u8; N]> + PartialEq + std::fmt::Display,
+{
+    let mut capture = ByteCapture::<N> {
+        bytes: [0; N],
+        len: 0,
+    };
+    id.hash(&mut capture);
+    if capture.len == N && T::from(capture.bytes) == *id {
+        return Some(capture.bytes);
+    }
+    // The standard library hashed the array differently: go the slow way, through hex.
+    let hex = id.to_string();
+    let mut bytes = [0u8; N];
+    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    (hex.len() == 2 * N).then_some(bytes)
+}
+
+impl From<protocol::TraceId> for TraceId {
+    fn from(id: protocol::TraceId) -> Self {
+        id_bytes(&id).map_or_else(TraceId::random, TraceId::from_bytes)
+    }
+}
+
+impl From<TraceId> for protocol::TraceId {
+    fn from(id: TraceId) -> Self {
+        protocol::TraceId::from(id.to_bytes())
+    }
+}
+
+impl From<protocol::SpanId> for SpanId {
+    fn from(id: protocol::SpanId) -> Self {
+        id_bytes(&id).map_or_else(SpanId::random, SpanId::from_bytes)
+    }
+}
+
+impl From<SpanId> for protocol::SpanId {
+    fn from(id: SpanId) -> Self {
+        protocol::SpanId::from(id.to_bytes())
+    }
+}
+
+impl ContinuationPolicy {
+    /// The policy of a Sentry client: its `org_id` option, else the org id in its DSN's host,
+    /// and its `strict_trace_continuation` option. The same rule the SDK applies when it
+    /// starts a transaction, so both agree on whether to continue.
+    pub fn from_client(client: &Client) -> Self {
+        let options = client.options();
+        let org_id = options
+            .org_id
+            .or_else(|| client.dsn().and_then(|dsn| dsn.org_id()))
+            .map(|org| org.to_string());
+        Self {
+            org_id,
+            strict_trace_continuation: options.strict_trace_continuation,
+        }
+    }
+}
+
+/// The active span of a Hub: its trace, its id and its sampling decision.
+#[derive(Debug, Clone, Copy)]
+struct ActiveSpan {
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: Option<bool>,
+}
+
+fn active_span(hub: &Hub) -> Option<ActiveSpan> {
+    let span = hub.configure_scope(|scope| scope.get_span())?;
+    // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`.
+    let context = TransactionContext::continue_from_span("", "", Some(span.clone()));
+    let span_id = match &span {
+        TransactionOrSpan::Span(span) => span.get_span_id(),
+        TransactionOrSpan::Transaction(transaction) => transaction.get_trace_context().span_id,
+    };
+    Some(ActiveSpan {
+        trace_id: context.trace_id().into(),
+        span_id: span_id.into(),
+        sampled: context.sampled(),
+    })
+}
+
+/// The DSC that the head of trace `trace_id` has, from the client's options and (when tracing
+/// is on for this trace) its sampling decision and the root's transaction name.
+///
+/// ```
+/// use sentry_meta_core::{head_dsc, DscKey, TraceId};
+/// let client = sentry_core::Client::from(
+///     sentry_core::ClientOptions::new()
+///         .dsn("https://abc@o42.ingest.sentry.io/7")
+///         .release("web@1.0")
+///         .traces_sample_rate(0.5),
+/// );
+/// let trace_id: TraceId = "771a43a4192642f0b136d5159a501700".parse().unwrap();
+/// let dsc = head_dsc(&client, trace_id, Some(false), Some(("GET /", sentry_meta_core::TransactionSource::Route)));
+/// assert_eq!(dsc.get(DscKey::PublicKey), Some("abc"));
+/// assert_eq!(dsc.get(DscKey::OrgId), Some("42"));
+/// assert_eq!(dsc.get(DscKey::Sampled), Some("false"));
+/// assert!(dsc.sample_rand().unwrap().as_f64() >= 0.5);
+/// ```
+pub fn head_dsc(
+    client: &Client,
+    trace_id: TraceId,
+    sampled: Option<bool>,
+    transaction: Option<(&str, crate::TransactionSource)>,
+) -> DynamicSamplingContext {
+    let options = client.options();
+    let mut dsc = DynamicSamplingContext::new();
+    dsc.set_trace_id(trace_id);
+    if let Some(dsn) = client.dsn() {
+        dsc.set(DscKey::PublicKey, dsn.public_key());
+    }
+    // Only a fixed rate is known here: a sampler function's answer for this transaction cannot
+    // be read back from the SDK, and calling it again could answer differently.
+    let rate = match (&options.traces_sampling_strategy, sampled) {
+        (TracesSamplingStrategy::FixedRate(rate), Some(_)) => Some(f64::from(*rate)),
+        _ => None,
+    };
+    if let Some(rate) = rate {
+        dsc.set_sample_rate(rate);
+    }
+    dsc.set_sample_rand(SampleRand::from_trace_id(trace_id, rate.zip(sampled)));
+    if let Some(sampled) = sampled {
+        dsc.set_sampled(sampled);
+        if let Some((name, source)) = transaction {
+            dsc.set_transaction(name, source);
+        }
+    }
+    if let Some(environment) = &options.environment {
+        dsc.set(DscKey::Environment, environment.as_ref());
+    }
+    if let Some(release) = &options.release {
+        dsc.set(DscKey::Release, release.as_ref());
+    }
+    if let Some(org_id) = ContinuationPolicy::from_client(client).org_id {
+        dsc.set(DscKey::OrgId, org_id);
+    }
+    dsc
+}
+
+static WARNED_TRACE_MISMATCH: AtomicBool = AtomicBool::new(false);
+
+impl TraceMeta {
+    /// The tags for the current request, from the current [`Hub`]: the active span's
+    /// `sentry-trace` and its root's DSC.
+    ///
+    /// - Inside a [`TraceRoot`] scope (installed per request by the web integration): a
+    ///   continued trace passes on its frozen DSC; a new trace builds its head DSC once.
+    /// - Without one: the DSC of the head of the active span's trace, built from the client.
+    /// - Without an active span (tracing off, or outside any transaction): a `sentry-trace`
+    ///   with no flag, for the root's trace, or for a fresh trace id on each call without a
+    ///   root, never the scope's shared fallback trace id (which every request would share).
+    ///
+    /// `None` when the Hub has no client (Sentry is not initialized).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sentry_core::{Client, ClientOptions, Hub, TransactionContext};
+    /// use sentry_meta_core::TraceMeta;
+    ///
+    /// let client = Arc::new(Client::from(
+    ///     ClientOptions::new()
+    ///         .dsn("https://abc@o1.ingest.sentry.io/2")
+    ///         .traces_sample_rate(1.0)
+    ///         .transport(sentry_core::test::TestTransport::new()),
+    /// ));
+    /// Hub::run(Arc::new(Hub::new(Some(client), Default::default())), || {
+    ///     let transaction = sentry_core::start_transaction(TransactionContext::new("page", "http.server"));
+    ///     Hub::current().configure_scope(|scope| scope.set_span(Some(transaction.clone().into())));
+    ///     let meta = TraceMeta::current().expect("a client is bound");
+    ///     assert!(meta.sentry_trace_header().ends_with("-1"));
+    ///     assert!(meta.baggage_header().unwrap().contains("sentry-public_key=abc"));
+    ///     transaction.finish();
+    /// });
+    /// ```
+    pub fn current() -> Option<TraceMeta> {
+        Self::from_hub(&Hub::current())
+    }
+
+    /// Like [`current`](Self::current), for a given Hub.
+    pub fn from_hub(hub: &Hub) -> Option<TraceMeta> {
+        let client = hub.client()?;
+        let root = TraceRoot::current();
+        let Some(span) = active_span(hub) else {
+            return Some(without_span(&client, root.as_deref()));
+        };
+        let build = || {
+            head_dsc(
+                &client,
+                span.trace_id,
+                span.sampled,
+                root.as_ref().and_then(|r| r.transaction()),
+            )
+        };
+        let dsc = match &root {
+            Some(root) => {
+                if root
+                    .incoming()
+                    .is_some_and(|incoming| incoming.trace_id != span.trace_id)
+                    && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        target: "sentry_meta",
+                        "the active span is not in the trace this request continued: the Sentry \
+                         SDK started another trace (an org id mismatch, or the sentry-meta layer \
+                         is not between NewSentryLayer and SentryHttpLayer); pages get that \
+                         trace's own DSC"
+                    );
+                }
+                root.dsc_for(span.trace_id, build)
+            }
+            None => SerializedDsc::new(build()),
+        };
+        Some(TraceMeta::new(
+            span.trace_id,
+            span.span_id,
+            span.sampled,
+            Some(dsc),
+        ))
+    }
+}
+
+/// The tags when no span is active: the continued trace with the caller's decision, or a new
+/// trace whose decision is left to the browser.
+fn without_span(client: &Client, root: Option<&TraceRoot>) -> TraceMeta {
+    let Some(root) = root else {
+        let trace_id = TraceId::random();
+        let dsc = SerializedDsc::new(head_dsc(client, trace_id, None, None));
+        return TraceMeta::new(trace_id, SpanId::random(), None, Some(dsc));
+    };
+    let trace_id = root.trace_id();
+    let sampled = root.incoming().and_then(|incoming| incoming.sampled);
+    let dsc = root.dsc_for(trace_id, || head_dsc(client, trace_id, None, None));
+    TraceMeta::new(trace_id, SpanId::random(), sampled, Some(dsc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_bytes_round_trip() {
+        for _ in 0..100 {
+            let trace = protocol::TraceId::default();
+            let ours = TraceId::from(trace);
+            assert_eq!(ours.to_string(), trace.to_string());
+            assert_eq!(protocol::TraceId::from(ours), trace);
+            let span = protocol::SpanId::default();
+            assert_eq!(SpanId::from(span).to_string(), span.to_string());
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Rendering a computed `TraceMeta` into a buffer with room allocates nothing.
+
+use sentry_meta_core::{DynamicSamplingContext, SerializedDsc, SpanId, TraceId, TraceMeta};
+
+#[test]
+fn render_into_existing_buffer_allocates_nothing() {
+    let dsc = DynamicSamplingContext::from_baggage([&b"sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=49d0f7386ad645858ae85020e393bef3,sentry-sample_rate=1,sentry-sample_rand=0.5,sentry-sampled=true,sentry-environment=production,sentry-release=web%401.2.3,sentry-transaction=GET%20%2Fusers%2F%7Bid%7D"[..]]);
+    let meta = TraceMeta::new(
+        TraceId::random(),
+        SpanId::random(),
+        Some(true),
+        Some(SerializedDsc::new(dsc)),
+    )
+    .with_traceparent(false);
+    let mut page = String::with_capacity(4096);
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            page.clear();
+            meta.render_into(&mut page);
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+    assert_eq!(page, meta.to_html());
+
+    // A fmt::Write sink counts too: Display into a preallocated string.
+    let info = allocation_counter::measure(|| {
+        use std::fmt::Write;
+        page.clear();
+        write!(page, "{meta}").expect("writing to a String");
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
