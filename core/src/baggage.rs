@@ -51,8 +51,8 @@ pub(crate) fn decode_component(raw: &[u8]) -> Option<Cow<'_, str>> {
     }
 }
 
-/// One list member of a `baggage` value, as raw (still percent-encoded) bytes, with the optional
-/// whitespace around key and value and any `;properties` removed.
+/// One list member of a `baggage` value, as raw (still percent-encoded) bytes, with spaces and
+/// tabs around key and value and any `;properties` removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawMember<'a> {
     /// The key, still percent-encoded.
@@ -62,10 +62,50 @@ pub struct RawMember<'a> {
 }
 
 impl<'a> RawMember<'a> {
-    /// The decoded key and value, or `None` when either does not decode.
+    /// The decoded key and value, or `None` when either is empty or does not decode.
+    ///
+    /// As the Sentry SDKs do, each side is trimmed of whitespace (JavaScript's `trim()` set)
+    /// before it is decoded.
     pub fn decode(&self) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
-        Some((decode_component(self.key)?, decode_component(self.value)?))
+        Some((decode_side(self.key)?, decode_side(self.value)?))
     }
+}
+
+/// The length of `key=value` once written canonically.
+pub(crate) fn canonical_len(key: &str, value: &str) -> usize {
+    encoded_len(key) + 1 + encoded_len(value)
+}
+
+fn decode_side(raw: &[u8]) -> Option<Cow<'_, str>> {
+    let trimmed = std::str::from_utf8(raw)
+        .ok()?
+        .trim_matches(is_js_whitespace);
+    if trimmed.is_empty() {
+        return None;
+    }
+    decode_component(trimmed.as_bytes())
+}
+
+/// The characters JavaScript's `String.prototype.trim` removes (ECMA-262 WhiteSpace and
+/// LineTerminator); unlike `char::is_whitespace`, U+FEFF is one and U+0085 is not.
+fn is_js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
+/// The length of `s` percent-encoded like `encodeURIComponent`.
+fn encoded_len(s: &str) -> usize {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b);
+    s.bytes().map(|b| if unreserved(b) { 1 } else { 3 }).sum()
 }
 
 fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -78,10 +118,17 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// Whether a raw member is too long to ever be written within [`MAX_BAGGAGE_BYTES`], however it
+/// decodes: percent-decoding shrinks a value to a third at most, so longer input is skipped
+/// without being decoded.
+pub(crate) fn raw_member_too_long(member: &RawMember<'_>) -> bool {
+    member.key.len() + member.value.len() > 3 * (MAX_BAGGAGE_BYTES + 1)
+}
+
 /// Splits one `baggage` header value into its list members, lazily and without allocating.
 ///
 /// Each member is `key=value` followed by optional `;properties`, which are dropped; members
-/// with no `=` or an empty key are skipped. The work is one pass over the input, so a hostile
+/// with no `=`, an empty key or an empty value are skipped. The work is one pass over the input, so a hostile
 /// header of any size costs time linear in its length and no memory.
 ///
 /// ```
@@ -98,7 +145,7 @@ pub fn members(value: &[u8]) -> impl Iterator<Item = RawMember<'_>> {
         let eq = member.iter().position(|&b| b == b'=')?;
         let key = trim_ows(&member[..eq]);
         let value = trim_ows(&member[eq + 1..]);
-        (!key.is_empty()).then_some(RawMember { key, value })
+        (!key.is_empty() && !value.is_empty()).then_some(RawMember { key, value })
     })
 }
 
@@ -194,10 +241,13 @@ impl Baggage {
         let mut baggage = Self::new();
         for value in values {
             for member in members(value) {
-                if member.key.len() + member.value.len() >= MAX_BAGGAGE_BYTES {
+                if raw_member_too_long(&member) {
                     continue;
                 }
-                if let Some((key, value)) = member.decode() {
+                let Some((key, value)) = member.decode() else {
+                    continue;
+                };
+                if canonical_len(&key, &value) <= MAX_BAGGAGE_BYTES {
                     baggage.insert_bounded(key, value);
                 }
             }

@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use crate::baggage::{BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, members};
+use crate::baggage::{
+    BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, canonical_len, members,
+    raw_member_too_long,
+};
 use crate::ids::TraceId;
 
 /// The prefix of Sentry's entries in `baggage`.
@@ -208,7 +211,7 @@ impl DynamicSamplingContext {
         let mut dsc = Self::new();
         for value in values {
             for member in members(value) {
-                if member.key.len() + member.value.len() >= MAX_BAGGAGE_BYTES {
+                if raw_member_too_long(&member) {
                     continue;
                 }
                 let Some((key, value)) = member.decode() else {
@@ -217,7 +220,8 @@ impl DynamicSamplingContext {
                 let Some(name) = key.strip_prefix(SENTRY_PREFIX) else {
                     continue;
                 };
-                if name.is_empty() {
+                // A member that alone would overflow the limit can never be written again.
+                if name.is_empty() || canonical_len(&key, &value) > MAX_BAGGAGE_BYTES {
                     continue;
                 }
                 match DscKey::from_name(name) {

@@ -9,5 +9,26 @@
 //! let meta = TraceMeta::new(TraceId::random(), SpanId::random(), Some(true), None);
 //! assert!(meta.to_string().starts_with("<meta name=\"sentry-trace\""));
 //! ```
+//!
+//! ## Cargo features
+//!
+//! - `sentry` (default): read the active span and client from the `sentry` crate.
+//! - `askama`, `minijinja`, `maud`, `tera`, `handlebars`: one adapter per template engine.
+//! - `axum`: the tower layer, extractor, `Server-Timing`, cache guard and `</head>` injection.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use sentry_meta_core::*;
+
+#[cfg(feature = "askama")]
+pub mod askama;
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "handlebars")]
+pub mod handlebars;
+#[cfg(feature = "maud")]
+pub mod maud;
+#[cfg(feature = "minijinja")]
+pub mod minijinja;
+#[cfg(feature = "tera")]
+pub mod tera;

@@ -9,9 +9,8 @@
 //
 // Vector semantics (shared with the Rust side):
 // - sentry_trace[i].input, baggage[i].headers: the raw header value(s).
-// - optional "repeat": {"unit": U, "times": N}: U repeated N times is APPENDED to `input`
-//   (sentry_trace) or to the LAST element of `headers` (baggage). With input "" / headers [""]
-//   the value is exactly U×N. The result must stay <= 1 MiB.
+// - optional "repeat": {"unit": U, "times": N}: the input (sentry_trace) or the single header
+//   value (baggage) is U repeated N times; "input"/"headers" are then omitted. <= 1 MiB.
 // - sentry_trace expect: {trace_id, span_id|null, sampled|null} or null (new trace).
 // - baggage dsc: baggageHeaderToDynamicSamplingContext(headers) (array form), keys without
 //   the `sentry-` prefix, or null. `peer` is "same" or the reason sentry-meta differs.
@@ -44,20 +43,28 @@ function repeated(v) {
 }
 
 function traceInput(v) {
-  if (typeof v.input !== 'string') throw new Error('"input" must be a string');
-  const s = v.input + repeated(v);
+  let s;
+  if (v.repeat !== undefined) {
+    if (v.input !== undefined) throw new Error('"input" must be omitted when "repeat" is set');
+    s = repeated(v);
+  } else {
+    if (typeof v.input !== 'string') throw new Error('"input" must be a string');
+    s = v.input;
+  }
   if (Buffer.byteLength(s, 'utf8') > MAX_REPEAT_BYTES) throw new Error('input larger than 1 MiB');
   return s;
 }
 
 function baggageHeaders(v) {
-  if (!Array.isArray(v.headers) || v.headers.some((h) => typeof h !== 'string')) {
-    throw new Error('"headers" must be an array of strings');
-  }
-  const headers = [...v.headers];
+  let headers;
   if (v.repeat !== undefined) {
-    if (headers.length === 0) throw new Error('"repeat" needs at least one element in "headers"');
-    headers[headers.length - 1] += repeated(v);
+    if (v.headers !== undefined) throw new Error('"headers" must be omitted when "repeat" is set');
+    headers = [repeated(v)];
+  } else {
+    if (!Array.isArray(v.headers) || v.headers.some((h) => typeof h !== 'string')) {
+      throw new Error('"headers" must be an array of strings');
+    }
+    headers = v.headers;
   }
   for (const h of headers) {
     if (Buffer.byteLength(h, 'utf8') > MAX_REPEAT_BYTES) throw new Error('header larger than 1 MiB');
@@ -235,6 +242,9 @@ function check(doc) {
           if (typeof val !== 'string') errors.push(`dsc.${k} is not a string`);
         }
         if (Object.keys(want).length === 0) errors.push('empty dsc must be written as null');
+        for (const [k, val] of Object.entries(want)) {
+          if (typeof val === 'string' && neverFits(k, val)) errors.push(`dsc.${k} can never fit in 8192 bytes; sentry-meta drops it at parse time`);
+        }
       }
       if (v.peer === 'same') {
         if (!sameDsc(got, want)) errors.push(`peer dsc ${short(got)}, expected ${short(want)}`);
@@ -288,16 +298,16 @@ function check(doc) {
 // ---------------------------------------------------------------- generate
 
 function generate(doc) {
-  const out = { sentry_trace: [], baggage: [] };
+  const traces = [];
   for (const v of doc.sentry_trace || []) {
     const input = traceInput(v);
     const expect = peerTrace(input);
-    const o = { name: v.name, input: v.input };
-    if (v.repeat !== undefined) o.repeat = v.repeat;
-    o.expect = expect;
-    o.canonical = canonicalTrace(expect);
-    out.sentry_trace.push(o);
+    const f = [['name', j(v.name)]];
+    f.push(v.repeat !== undefined ? ['repeat', j(v.repeat)] : ['input', j(v.input)]);
+    f.push(['expect', expect === null ? 'null' : j(expect)], ['canonical', j(canonicalTrace(expect))]);
+    traces.push(obj(f));
   }
+  const bags = [];
   for (const v of doc.baggage || []) {
     const headers = baggageHeaders(v);
     const peer = v.peer ?? 'same';
@@ -308,37 +318,43 @@ function generate(doc) {
       process.stderr.write(`divergent "${v.name}": peer dsc ${short(got)}; file keeps ${short(dsc)}\n`);
     }
     const order = firstSeenOrder(headers);
-    const o = { name: v.name, headers: v.headers };
-    if (v.repeat !== undefined) o.repeat = v.repeat;
-    o.dsc = dsc === null ? null : orderedDsc(dsc, order);
-    o.serialized = canonicalBaggage(dsc, order);
-    o.peer = peer;
-    out.baggage.push(o);
+    const f = [['name', j(v.name)]];
+    f.push(v.repeat !== undefined ? ['repeat', j(v.repeat)] : ['headers', j(v.headers)]);
+    f.push(
+      ['dsc', dsc === null ? 'null' : obj(orderedKeys(dsc, order).map((k) => [k, j(dsc[k])]))],
+      ['serialized', j(canonicalBaggage(dsc, order))],
+      ['peer', j(peer)],
+    );
+    bags.push(obj(f));
   }
-  process.stdout.write(formatDoc(out));
+  const sec = (name, lines) => `  ${j(name)}: [\n${lines.map((l) => `    ${l}`).join(',\n')}\n  ]`;
+  process.stdout.write(`{\n${sec('sentry_trace', traces)},\n${sec('baggage', bags)}\n}\n`);
 }
 
-function orderedDsc(dsc, order) {
+// JSON text with everything outside printable ASCII escaped as \uXXXX (the file stays
+// reviewable: NBSP, BOM, U+2028, DEL, emoji are all visible).
+function j(x) {
+  return JSON.stringify(x).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+// Object text from [key, jsonText] pairs, in that order (JS objects would put integer-like
+// keys such as "10" first).
+function obj(fields) {
+  return `{${fields.map(([k, t]) => `${j(k)}: ${t}`).join(', ')}}`;
+}
+
+function orderedKeys(dsc, order) {
   const keys = Object.keys(dsc);
-  const sorted = [
+  return [...new Set([
     ...CANONICAL_ORDER.filter((k) => keys.includes(k)),
-    ...order.filter((k) => keys.includes(k) && !CANONICAL_ORDER.includes(k)),
-    ...keys.filter((k) => !order.includes(k) && !CANONICAL_ORDER.includes(k)),
-  ];
-  const o = {};
-  for (const k of new Set(sorted)) Object.defineProperty(o, k, { value: dsc[k], enumerable: true, writable: true, configurable: true });
-  return o;
-}
-
-// One vector per line, so diffs of the vector file stay readable.
-function formatDoc(doc) {
-  const sec = (name) => `  ${JSON.stringify(name)}: [\n${doc[name].map((v) => `    ${JSON.stringify(v)}`).join(',\n')}\n  ]`;
-  return `{\n${sec('sentry_trace')},\n${sec('baggage')}\n}\n`;
+    ...order.filter((k) => keys.includes(k)),
+    ...keys,
+  ])];
 }
 
 // ---------------------------------------------------------------- main
 
-export { canonicalBaggage, canonicalTrace, neverFits, peerDsc, peerTrace, firstSeenOrder, formatDoc };
+export { canonicalBaggage, canonicalTrace, neverFits, peerDsc, peerTrace, firstSeenOrder };
 
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) {

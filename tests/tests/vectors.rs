@@ -1,7 +1,9 @@
 //! The shared vectors against the core parser and serializer. The same file is checked against
 //! the real `@sentry/core` by `scripts/peer-check.sh`.
 
-use sentry_meta_core::{DynamicSamplingContext, SentryTrace};
+use sentry_meta_core::{
+    DynamicSamplingContext, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, SentryTrace,
+};
 use sentry_meta_tests::{ExpectedTrace, vectors};
 
 #[test]
@@ -41,6 +43,7 @@ fn sentry_trace_vectors() {
 fn baggage_vectors() {
     let vectors = vectors();
     assert!(vectors.baggage.len() >= 20, "too few baggage vectors");
+    let mut failures = Vec::new();
     for v in &vectors.baggage {
         let headers = v.headers();
         let dsc = DynamicSamplingContext::from_baggage(headers.iter().map(|h| h.as_bytes()));
@@ -49,21 +52,29 @@ fn baggage_vectors() {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         actual.sort();
-        assert_eq!(
-            actual,
-            v.expected_entries(),
-            "DSC of baggage vector {:?}",
-            v.name
-        );
+        if actual != v.expected_entries() {
+            failures.push(format!(
+                "DSC of {:?}\n  ours:     {actual:?}\n  expected: {:?}",
+                v.name,
+                v.expected_entries()
+            ));
+            continue;
+        }
         let serialized = (!dsc.is_empty()).then(|| dsc.to_baggage());
-        assert_eq!(
-            serialized, v.serialized,
-            "serialized baggage of {:?}",
-            v.name
-        );
+        if serialized != v.serialized {
+            failures.push(format!(
+                "serialized {:?}\n  ours:     {serialized:?}\n  expected: {:?}",
+                v.name, v.serialized
+            ));
+            continue;
+        }
         if let Some(serialized) = &serialized {
-            assert!(serialized.len() <= sentry_meta_core::MAX_BAGGAGE_BYTES);
-            assert!(serialized.split(',').count() <= sentry_meta_core::MAX_BAGGAGE_MEMBERS);
+            assert!(serialized.len() <= MAX_BAGGAGE_BYTES, "{:?}", v.name);
+            assert!(
+                serialized.split(',').count() <= MAX_BAGGAGE_MEMBERS,
+                "{:?}",
+                v.name
+            );
             let again = DynamicSamplingContext::from_baggage([serialized.as_bytes()]);
             assert_eq!(
                 again.to_baggage(),
@@ -73,4 +84,10 @@ fn baggage_vectors() {
             );
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} baggage vectors fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -1,0 +1,1 @@
+//! askama adapter (to be written).

@@ -1,0 +1,1 @@
+//! axum integration (to be written).

@@ -1,0 +1,1 @@
+//! handlebars adapter (to be written).

@@ -1,0 +1,1 @@
+//! maud adapter (to be written).

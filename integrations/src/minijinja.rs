@@ -1,0 +1,1 @@
+//! minijinja adapter (to be written).

@@ -1,0 +1,1 @@
+//! tera adapter (to be written).
