@@ -1,22 +1,45 @@
 //! Continue the server's Sentry trace in the browser.
 //!
-//! `sentry-meta` writes the `<meta name="sentry-trace">` and `<meta name="baggage">` tags that
-//! make the Sentry browser SDK's pageload a child of the server span that rendered the page.
-//! This crate re-exports [`sentry_meta_core`]; template and framework adapters come as features.
+//! A Rust web app that renders HTML on the server puts one call in its layout's `<head>`, and
+//! `sentry-meta` writes the two tags that the Sentry browser SDK reads at page load:
+//!
+//! ```html
+//! <meta name="sentry-trace" content="771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"/>
+//! <meta name="baggage" content="sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=…"/>
+//! ```
+//!
+//! The browser's pageload then becomes a child of the server span that rendered the page, and
+//! every `fetch` the page makes carries the same trace on to the API and its database.
+//!
+//! [`SentryMeta`] is what a template writes; each engine's adapter and the axum integration
+//! are features of this crate, and they all call the one renderer of [`sentry_meta_core`], so
+//! every engine writes the same bytes.
 //!
 //! ```
-//! use sentry_meta::{SpanId, TraceId, TraceMeta};
-//! let meta = TraceMeta::new(TraceId::random(), SpanId::random(), Some(true), None);
+//! use sentry_meta::{SentryMeta, SpanId, TraceId, TraceMeta};
+//!
+//! // With an explicit value (no Sentry SDK needed):
+//! let meta = SentryMeta::from(TraceMeta::new(TraceId::random(), SpanId::random(), Some(true), None));
 //! assert!(meta.to_string().starts_with("<meta name=\"sentry-trace\""));
+//!
+//! // From the current request's span and root (feature `sentry`); empty without a Sentry client:
+//! assert_eq!(SentryMeta::current().to_string(), "");
 //! ```
 //!
 //! ## Cargo features
 //!
 //! - `sentry` (default): read the active span and client from the `sentry` crate.
-//! - `askama`, `minijinja`, `maud`, `tera`, `handlebars`: one adapter per template engine.
-//! - `axum`: the tower layer, extractor, `Server-Timing`, cache guard and `</head>` injection.
+//! - `askama`: a filter and a function for askama templates.
+//! - `minijinja`: a global function `sentry_meta()` for minijinja.
+//! - `maud`: [`SentryMeta`] renders as a maud component.
+//! - `tera`: a function for tera.
+//! - `handlebars`: a helper for handlebars.
+//! - `axum`: the tower layer that reads incoming traces, an extractor, `Server-Timing`, the cache
+//!   guard and the `</head>` injection layer.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+use std::fmt;
 
 pub use sentry_meta_core::*;
 
@@ -32,3 +55,58 @@ pub mod maud;
 pub mod minijinja;
 #[cfg(feature = "tera")]
 pub mod tera;
+
+/// The trace tags of a page, or nothing: what a template writes in its `<head>`.
+///
+/// It displays as the tags of [`TraceMeta`] (already HTML-escaped: template engines must not
+/// escape it again, and the adapters mark it safe), or as nothing when there is no trace to
+/// continue (Sentry not initialized).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentryMeta(Option<TraceMeta>);
+
+impl SentryMeta {
+    /// The tags for the current request: the active span of the current Sentry Hub and the
+    /// root of the request's trace (see [`TraceMeta::current`]).
+    #[cfg(feature = "sentry")]
+    pub fn current() -> Self {
+        Self(TraceMeta::current())
+    }
+
+    /// No tags.
+    pub const fn none() -> Self {
+        Self(None)
+    }
+
+    /// The value, if there is one.
+    pub fn trace_meta(&self) -> Option<&TraceMeta> {
+        self.0.as_ref()
+    }
+
+    /// Appends the tags to `out` (nothing when there are none).
+    pub fn render_into(&self, out: &mut String) {
+        if let Some(meta) = &self.0 {
+            meta.render_into(out);
+        }
+    }
+}
+
+impl From<TraceMeta> for SentryMeta {
+    fn from(meta: TraceMeta) -> Self {
+        Self(Some(meta))
+    }
+}
+
+impl From<Option<TraceMeta>> for SentryMeta {
+    fn from(meta: Option<TraceMeta>) -> Self {
+        Self(meta)
+    }
+}
+
+impl fmt::Display for SentryMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(meta) => meta.write_html(f),
+            None => Ok(()),
+        }
+    }
+}
