@@ -3,52 +3,76 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
+use percent_encoding::percent_decode;
 
 /// The most bytes a serialized `baggage` value may have ([W3C Baggage, Limits](https://www.w3.org/TR/baggage/#limits)).
 pub const MAX_BAGGAGE_BYTES: usize = 8192;
 /// The most list members a serialized `baggage` value may have ([W3C Baggage, Limits](https://www.w3.org/TR/baggage/#limits)).
 pub const MAX_BAGGAGE_MEMBERS: usize = 64;
 
-/// What `encodeURIComponent` leaves as it is: `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
-const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
+/// The bytes `encodeURIComponent` leaves as they are: `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            );
+        b += 1;
+    }
+    table
+};
 
-/// Percent-encodes like JavaScript's `encodeURIComponent` (a space is `%20`, never `+`).
-pub(crate) fn encode_component(s: &str) -> percent_encoding::PercentEncode<'_> {
-    utf8_percent_encode(s, URI_COMPONENT)
+const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Appends `s` percent-encoded like JavaScript's `encodeURIComponent` (UTF-8, uppercase hex, a
+/// space is `%20`, never `+`). Runs of unreserved bytes are copied whole: this runs for every
+/// entry of every DSC a request serializes.
+pub(crate) fn push_encoded(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !UNRESERVED[usize::from(b)] {
+            // `start..i` holds only ASCII, so both ends are char boundaries.
+            if start < i {
+                out.push_str(&s[start..i]);
+            }
+            out.push('%');
+            out.push(char::from(UPPER_HEX[usize::from(b >> 4)]));
+            out.push(char::from(UPPER_HEX[usize::from(b & 0x0f)]));
+            start = i + 1;
+        }
+    }
+    if start < bytes.len() {
+        out.push_str(&s[start..]);
+    }
 }
 
 /// Percent-decodes like JavaScript's `decodeURIComponent`: every `%` must start a two-digit hex
 /// escape and the result must be UTF-8, else `None`. Other bytes (`+` included) stay as they are.
-pub(crate) fn decode_component(raw: &[u8]) -> Option<Cow<'_, str>> {
+pub(crate) fn decode_component(raw: &str) -> Option<Cow<'_, str>> {
+    let bytes = raw.as_bytes();
     let mut i = 0;
     let mut escaped = false;
-    while let Some(pos) = raw[i..].iter().position(|&b| b == b'%') {
+    while let Some(pos) = memchr::memchr(b'%', &bytes[i..]) {
         let at = i + pos;
-        let hex = raw.get(at + 1..at + 3)?;
+        let hex = bytes.get(at + 1..at + 3)?;
         if !hex.iter().all(u8::is_ascii_hexdigit) {
             return None;
         }
         escaped = true;
         i = at + 3;
     }
-    if escaped {
-        match Cow::from(percent_decode(raw)) {
-            Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
-            Cow::Borrowed(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
-        }
-    } else {
-        std::str::from_utf8(raw).ok().map(Cow::Borrowed)
+    if !escaped {
+        return Some(Cow::Borrowed(raw));
     }
+    // Every escape was checked, so decoding allocates; the result must still be UTF-8.
+    String::from_utf8(percent_decode(bytes).collect())
+        .ok()
+        .map(Cow::Owned)
 }
 
 /// One list member of a `baggage` value, as raw (still percent-encoded) bytes, with spaces and
@@ -71,9 +95,12 @@ impl<'a> RawMember<'a> {
     }
 }
 
-/// The length of `key=value` once written canonically.
-pub(crate) fn canonical_len(key: &str, value: &str) -> usize {
-    encoded_len(key) + 1 + encoded_len(value)
+/// Whether `key=value`, written canonically, fits within [`MAX_BAGGAGE_BYTES`] on its own.
+pub(crate) fn fits_alone(key: &str, value: &str) -> bool {
+    let decoded = key.len() + 1 + value.len();
+    // Encoding at most triples a byte: most members are far from the limit and skip the count.
+    3 * decoded <= MAX_BAGGAGE_BYTES
+        || encoded_len(key) + 1 + encoded_len(value) <= MAX_BAGGAGE_BYTES
 }
 
 fn decode_side(raw: &[u8]) -> Option<Cow<'_, str>> {
@@ -83,7 +110,7 @@ fn decode_side(raw: &[u8]) -> Option<Cow<'_, str>> {
     if trimmed.is_empty() {
         return None;
     }
-    decode_component(trimmed.as_bytes())
+    decode_component(trimmed)
 }
 
 /// The characters JavaScript's `String.prototype.trim` removes (ECMA-262 WhiteSpace and
@@ -104,8 +131,9 @@ fn is_js_whitespace(c: char) -> bool {
 
 /// The length of `s` percent-encoded like `encodeURIComponent`.
 fn encoded_len(s: &str) -> usize {
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b);
-    s.bytes().map(|b| if unreserved(b) { 1 } else { 3 }).sum()
+    s.bytes()
+        .map(|b| if UNRESERVED[usize::from(b)] { 1 } else { 3 })
+        .sum()
 }
 
 fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -137,15 +165,30 @@ pub(crate) fn raw_member_too_long(member: &RawMember<'_>) -> bool {
 /// assert_eq!(keys, [&b"a"[..], b"b", b"c"]);
 /// ```
 pub fn members(value: &[u8]) -> impl Iterator<Item = RawMember<'_>> {
-    value.split(|&b| b == b',').filter_map(|member| {
-        let member = member
-            .iter()
-            .position(|&b| b == b';')
-            .map_or(member, |end| &member[..end]);
-        let eq = member.iter().position(|&b| b == b'=')?;
-        let key = trim_ows(&member[..eq]);
-        let value = trim_ows(&member[eq + 1..]);
-        (!key.is_empty() && !value.is_empty()).then_some(RawMember { key, value })
+    let mut rest = Some(value);
+    std::iter::from_fn(move || {
+        loop {
+            let input = rest?;
+            let member = match memchr::memchr(b',', input) {
+                Some(comma) => {
+                    rest = Some(&input[comma + 1..]);
+                    &input[..comma]
+                }
+                None => {
+                    rest = None;
+                    input
+                }
+            };
+            let member = memchr::memchr(b';', member).map_or(member, |end| &member[..end]);
+            let Some(eq) = memchr::memchr(b'=', member) else {
+                continue;
+            };
+            let key = trim_ows(&member[..eq]);
+            let value = trim_ows(&member[eq + 1..]);
+            if !key.is_empty() && !value.is_empty() {
+                return Some(RawMember { key, value });
+            }
+        }
     })
 }
 
@@ -163,9 +206,17 @@ impl BaggageWriter {
         Self::default()
     }
 
-    /// Appends `prefix` + `key` = `value`, each percent-encoded; returns whether it fit.
-    pub(crate) fn push(&mut self, prefix: &str, key: &str, value: &str) -> bool {
-        use std::fmt::Write;
+    /// A writer whose buffer already holds `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            out: String::with_capacity(capacity.min(MAX_BAGGAGE_BYTES)),
+            members: 0,
+        }
+    }
+
+    /// Appends `canonical` (a key prefix already in canonical, encoded form, written as it is)
+    /// followed by `key` and `value`, both percent-encoded; returns whether the member fit.
+    pub(crate) fn push(&mut self, canonical: &str, key: &str, value: &str) -> bool {
         if self.members == MAX_BAGGAGE_MEMBERS {
             return false;
         }
@@ -173,14 +224,10 @@ impl BaggageWriter {
         if mark > 0 {
             self.out.push(',');
         }
-        // Writing into a String cannot fail.
-        let _ = write!(
-            self.out,
-            "{}{}={}",
-            encode_component(prefix),
-            encode_component(key),
-            encode_component(value)
-        );
+        self.out.push_str(canonical);
+        push_encoded(&mut self.out, key);
+        self.out.push('=');
+        push_encoded(&mut self.out, value);
         if self.out.len() > MAX_BAGGAGE_BYTES {
             self.out.truncate(mark);
             return false;
@@ -247,7 +294,7 @@ impl Baggage {
                 let Some((key, value)) = member.decode() else {
                     continue;
                 };
-                if canonical_len(&key, &value) <= MAX_BAGGAGE_BYTES {
+                if fits_alone(&key, &value) {
                     baggage.insert_bounded(key, value);
                 }
             }
@@ -312,25 +359,32 @@ mod tests {
 
     #[test]
     fn encodes_like_encode_uri_component() {
+        let encode = |s: &str| {
+            let mut out = String::new();
+            push_encoded(&mut out, s);
+            out
+        };
         let all: String = (0x20u8..0x7f).map(char::from).collect();
         assert_eq!(
-            encode_component(&all).to_string(),
+            encode(&all),
             "%20!%22%23%24%25%26'()*%2B%2C-.%2F0123456789%3A%3B%3C%3D%3E%3F%40ABCDEFGHIJKLMNOPQRSTUVWXYZ%5B%5C%5D%5E_%60abcdefghijklmnopqrstuvwxyz%7B%7C%7D~"
         );
-        assert_eq!(encode_component("é😀").to_string(), "%C3%A9%F0%9F%98%80");
+        assert_eq!(encode("é😀a"), "%C3%A9%F0%9F%98%80a");
+        assert_eq!(encode("a\u{0}b"), "a%00b");
     }
 
     #[test]
     fn decodes_strictly() {
-        assert_eq!(decode_component(b"a%20b+c").as_deref(), Some("a b+c"));
-        assert_eq!(decode_component(b"%C3%A9").as_deref(), Some("é"));
-        assert_eq!(decode_component(b"%ZZ"), None);
-        assert_eq!(decode_component(b"%2"), None);
-        assert_eq!(decode_component(b"%"), None);
-        assert_eq!(decode_component(b"%FF"), None);
-        assert_eq!(decode_component(b"%E0%A4%A"), None);
-        assert_eq!(decode_component(b"%ED%A0%80"), None);
-        assert_eq!(decode_component(b"\xff"), None);
+        assert_eq!(decode_component("a%20b+c").as_deref(), Some("a b+c"));
+        assert_eq!(decode_component("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(decode_component("%c3%a9é").as_deref(), Some("éé"));
+        assert_eq!(decode_component("%ZZ"), None);
+        assert_eq!(decode_component("%2"), None);
+        assert_eq!(decode_component("%"), None);
+        assert_eq!(decode_component("%FF"), None);
+        assert_eq!(decode_component("%E0%A4%A"), None);
+        assert_eq!(decode_component("%ED%A0%80"), None);
+        assert_eq!(decode_side(b"\xff"), None);
     }
 
     #[test]

@@ -83,6 +83,8 @@ impl fmt::Display for NewTraceReason {
 /// assert!(matches!(other_org, Continuation::NewTrace(_)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Decided once per request and taken apart at once: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Continuation {
     /// Continue the caller's trace.
     Continue(IncomingTrace),

@@ -3,8 +3,7 @@
 use std::fmt;
 
 use crate::baggage::{
-    BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, canonical_len, members,
-    raw_member_too_long,
+    BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, fits_alone, members, raw_member_too_long,
 };
 use crate::ids::TraceId;
 
@@ -64,6 +63,21 @@ impl DscKey {
             Self::Release => "release",
             Self::Transaction => "transaction",
             Self::OrgId => "org_id",
+        }
+    }
+
+    /// The key as written in `baggage`, e.g. `sentry-trace_id` (no character needs encoding).
+    pub const fn baggage_key(self) -> &'static str {
+        match self {
+            Self::TraceId => "sentry-trace_id",
+            Self::PublicKey => "sentry-public_key",
+            Self::SampleRate => "sentry-sample_rate",
+            Self::SampleRand => "sentry-sample_rand",
+            Self::Sampled => "sentry-sampled",
+            Self::Environment => "sentry-environment",
+            Self::Release => "sentry-release",
+            Self::Transaction => "sentry-transaction",
+            Self::OrgId => "sentry-org_id",
         }
     }
 
@@ -149,9 +163,31 @@ impl SampleRand {
     }
 }
 
+impl SampleRand {
+    /// `0.dddddd`, without the formatting machinery.
+    fn to_decimal(self) -> SampleRandText {
+        let mut text = *b"0.000000";
+        let mut v = self.0;
+        for digit in text[2..].iter_mut().rev() {
+            *digit = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        SampleRandText(text)
+    }
+}
+
+struct SampleRandText([u8; 8]);
+
+impl SampleRandText {
+    fn as_str(&self) -> &str {
+        // Digits and a dot are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for SampleRand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "0.{:06}", self.0)
+        f.write_str(self.to_decimal().as_str())
     }
 }
 
@@ -189,10 +225,28 @@ impl fmt::Display for SampleRand {
 ///     "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-sampled=true,sentry-release=web%401.2.3"
 /// );
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct DynamicSamplingContext {
-    known: [Option<Box<str>>; 9],
-    other: Vec<(Box<str>, Box<str>)>,
+    /// Every unknown key and every value, back to back: one allocation for the whole DSC,
+    /// which is built once per request.
+    text: String,
+    known: [Option<Slice>; 9],
+    other: Vec<(Slice, Slice)>,
+    /// Bytes of `text` that no entry uses any more (replaced or removed values).
+    garbage: usize,
+}
+
+/// A range of `DynamicSamplingContext::text`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slice {
+    start: usize,
+    end: usize,
+}
+
+impl Slice {
+    fn len(self) -> usize {
+        self.end - self.start
+    }
 }
 
 impl DynamicSamplingContext {
@@ -206,7 +260,8 @@ impl DynamicSamplingContext {
     /// Entries that do not decode are dropped; a later entry replaces an earlier one with the
     /// same key; other vendors' entries are ignored. One pass over the input, and memory bounded
     /// by the baggage limits whatever the input's size: values too long to ever be written again
-    /// are dropped, and at most [`MAX_BAGGAGE_MEMBERS`] unknown keys are kept.
+    /// are dropped, at most [`MAX_BAGGAGE_MEMBERS`] unknown keys are kept, and replaced values
+    /// are reclaimed.
     pub fn from_baggage<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut dsc = Self::new();
         for value in values {
@@ -221,46 +276,90 @@ impl DynamicSamplingContext {
                     continue;
                 };
                 // A member that alone would overflow the limit can never be written again.
-                if name.is_empty() || canonical_len(&key, &value) > MAX_BAGGAGE_BYTES {
+                if name.is_empty() || !fits_alone(&key, &value) {
                     continue;
                 }
                 match DscKey::from_name(name) {
-                    Some(known) => dsc.set(known, value),
-                    None => dsc.set_other(name, value),
+                    Some(known) => dsc.set(known, &value),
+                    None => dsc.set_other(name, &value),
                 }
             }
         }
         dsc
     }
 
+    fn slice(&self, slice: Slice) -> &str {
+        &self.text[slice.start..slice.end]
+    }
+
+    fn store(&mut self, s: &str) -> Slice {
+        if self.text.capacity() == 0 {
+            self.text.reserve(256);
+        }
+        let start = self.text.len();
+        self.text.push_str(s);
+        Slice {
+            start,
+            end: self.text.len(),
+        }
+    }
+
+    /// Marks `slice` unused, and rewrites `text` without the unused bytes once they outgrow
+    /// what a serialized baggage can hold, so repeated replacements cannot grow it unbounded.
+    fn discard(&mut self, slice: Slice) {
+        self.garbage += slice.len();
+        if self.garbage > 2 * MAX_BAGGAGE_BYTES {
+            let mut compact = Self::new();
+            for key in DscKey::ALL {
+                if let Some(value) = self.get(key) {
+                    compact.set(key, value);
+                }
+            }
+            for (name, value) in &self.other {
+                let (name, value) = (self.slice(*name), self.slice(*value));
+                compact.set_other(name, value);
+            }
+            *self = compact;
+        }
+    }
+
     /// The value of a known key.
     pub fn get(&self, key: DscKey) -> Option<&str> {
-        self.known[key as usize].as_deref()
+        self.known[key as usize].map(|slice| self.slice(slice))
     }
 
     /// Sets a known key.
-    pub fn set(&mut self, key: DscKey, value: impl Into<Box<str>>) {
-        self.known[key as usize] = Some(value.into());
+    pub fn set(&mut self, key: DscKey, value: impl AsRef<str>) {
+        let stored = self.store(value.as_ref());
+        if let Some(old) = self.known[key as usize].replace(stored) {
+            self.discard(old);
+        }
     }
 
     /// Removes a known key.
     pub fn remove(&mut self, key: DscKey) {
-        self.known[key as usize] = None;
+        if let Some(old) = self.known[key as usize].take() {
+            self.discard(old);
+        }
     }
 
     /// The value of an unknown `sentry-*` key (`name` without the prefix).
     pub fn get_other(&self, name: &str) -> Option<&str> {
         self.other
             .iter()
-            .find(|(k, _)| &**k == name)
-            .map(|(_, v)| &**v)
+            .find(|(k, _)| self.slice(*k) == name)
+            .map(|(_, v)| self.slice(*v))
     }
 
-    fn set_other(&mut self, name: &str, value: impl Into<Box<str>>) {
-        if let Some(slot) = self.other.iter_mut().find(|(k, _)| &**k == name) {
-            slot.1 = value.into();
+    fn set_other(&mut self, name: &str, value: &str) {
+        if let Some(i) = self.other.iter().position(|(k, _)| self.slice(*k) == name) {
+            let stored = self.store(value);
+            let old = std::mem::replace(&mut self.other[i].1, stored);
+            self.discard(old);
         } else if self.other.len() < MAX_BAGGAGE_MEMBERS {
-            self.other.push((name.into(), value.into()));
+            let name = self.store(name);
+            let value = self.store(value);
+            self.other.push((name, value));
         }
     }
 
@@ -269,7 +368,11 @@ impl DynamicSamplingContext {
         DscKey::ALL
             .iter()
             .filter_map(|k| Some((k.as_str(), self.get(*k)?)))
-            .chain(self.other.iter().map(|(k, v)| (&**k, &**v)))
+            .chain(
+                self.other
+                    .iter()
+                    .map(|(k, v)| (self.slice(*k), self.slice(*v))),
+            )
     }
 
     /// Whether there are no entries.
@@ -304,14 +407,24 @@ impl DynamicSamplingContext {
 
     /// Sets `sentry-trace_id`.
     pub fn set_trace_id(&mut self, trace_id: TraceId) {
-        self.set(DscKey::TraceId, trace_id.to_string());
+        let hex = trace_id.to_hex();
+        // Hex digits are ASCII.
+        self.set(
+            DscKey::TraceId,
+            std::str::from_utf8(&hex).unwrap_or_default(),
+        );
     }
 
     /// Sets `sentry-sample_rate`, written the way JavaScript writes numbers (`1`, `0.25`).
     /// A rate outside `[0, 1]` is not a rate and is not written.
     pub fn set_sample_rate(&mut self, rate: f64) {
         if (0.0..=1.0).contains(&rate) {
-            self.set(DscKey::SampleRate, rate.to_string());
+            match rate {
+                // The common rates without float formatting.
+                1.0 => self.set(DscKey::SampleRate, "1"),
+                0.0 => self.set(DscKey::SampleRate, "0"),
+                _ => self.set(DscKey::SampleRate, rate.to_string()),
+            }
         }
     }
 
@@ -322,7 +435,7 @@ impl DynamicSamplingContext {
 
     /// Sets `sentry-sample_rand`.
     pub fn set_sample_rand(&mut self, sample_rand: SampleRand) {
-        self.set(DscKey::SampleRand, sample_rand.to_string());
+        self.set(DscKey::SampleRand, sample_rand.to_decimal().as_str());
     }
 
     /// Sets `sentry-transaction`, unless the name is a raw URL (then it is removed).
@@ -350,11 +463,31 @@ impl DynamicSamplingContext {
     /// within [`MAX_BAGGAGE_BYTES`] and [`MAX_BAGGAGE_MEMBERS`] (entries that would overflow are
     /// dropped whole, the most important kept first).
     pub fn to_baggage(&self) -> String {
-        let mut writer = BaggageWriter::new();
-        for (key, value) in self.iter() {
-            writer.push(SENTRY_PREFIX, key, value);
+        let estimate: usize = self.iter().map(|(k, v)| k.len() + v.len() + 16).sum();
+        let mut writer = BaggageWriter::with_capacity(estimate);
+        for key in DscKey::ALL {
+            if let Some(value) = self.get(key) {
+                writer.push(key.baggage_key(), "", value);
+            }
+        }
+        for (name, value) in &self.other {
+            writer.push(SENTRY_PREFIX, self.slice(*name), self.slice(*value));
         }
         writer.finish()
+    }
+}
+
+impl PartialEq for DynamicSamplingContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for DynamicSamplingContext {}
+
+impl fmt::Debug for DynamicSamplingContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -414,6 +547,33 @@ mod tests {
         ]);
         dsc.backfill_sample_rand(trace(), Some(true));
         assert!(dsc.sample_rand().unwrap().as_f64() < 0.5);
+    }
+
+    #[test]
+    fn replaced_values_are_reclaimed() {
+        let value = "x".repeat(1000);
+        let header: String = (0..1000)
+            .map(|_| format!("sentry-release={value},sentry-k={value},"))
+            .collect();
+        let dsc = DynamicSamplingContext::from_baggage([header.as_bytes()]);
+        assert_eq!(dsc.get(DscKey::Release), Some(value.as_str()));
+        assert_eq!(dsc.get_other("k"), Some(value.as_str()));
+        assert!(
+            dsc.text.len() <= 4 * MAX_BAGGAGE_BYTES,
+            "{}",
+            dsc.text.len()
+        );
+    }
+
+    #[test]
+    fn equality_ignores_storage() {
+        let mut a = DynamicSamplingContext::new();
+        a.set(DscKey::Release, "old");
+        a.set(DscKey::Release, "1");
+        let mut b = DynamicSamplingContext::new();
+        b.set(DscKey::Release, "1");
+        assert_eq!(a, b);
+        assert_eq!(format!("{b:?}"), r#"{"release": "1"}"#);
     }
 
     #[test]

@@ -36,6 +36,8 @@
 //! ## Cargo features
 //!
 //! - `sentry`: build [`TraceMeta`] from the current `sentry` Hub (active span, client options).
+//! - `headers`: [`SentryTrace`] implements the `Header` trait of the `headers` crate, so
+//!   `TypedHeader<SentryTrace>` extracts it in axum.
 
 mod continuation;
 mod dsc;
@@ -47,6 +49,8 @@ mod sentry_trace;
 pub mod baggage;
 #[cfg(feature = "sentry")]
 mod sentry_source;
+#[cfg(feature = "headers")]
+mod typed_header;
 
 pub use crate::baggage::{Baggage, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS};
 pub use crate::continuation::{Continuation, ContinuationPolicy, IncomingTrace, NewTraceReason};

@@ -27,8 +27,10 @@ pub struct SerializedDsc(Arc<SerializedInner>);
 #[derive(PartialEq, Eq)]
 struct SerializedInner {
     dsc: DynamicSamplingContext,
-    header: Box<str>,
-    html_attr: Box<str>,
+    /// A `String`, not a `Box<str>`: shrinking it to fit would copy it once more per request.
+    header: String,
+    /// The header escaped for an HTML attribute, when escaping changed it.
+    html_attr: Option<Box<str>>,
 }
 
 impl SerializedDsc {
@@ -37,11 +39,18 @@ impl SerializedDsc {
         let header = dsc.to_baggage();
         // Percent-encoding leaves nothing that HTML would read as markup; escaping it as well is
         // the defence in depth that keeps this true whatever the serializer becomes.
-        let html_attr = html_escape::encode_quoted_attribute(&header).into_owned();
+        // No early exit: the compiler turns this fold into a few vector compares.
+        let needs_escape = header.bytes().fold(false, |found, b| {
+            found | matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
+        });
+        let html_attr = match needs_escape.then(|| html_escape::encode_quoted_attribute(&header)) {
+            None | Some(std::borrow::Cow::Borrowed(_)) => None,
+            Some(std::borrow::Cow::Owned(escaped)) => Some(escaped.into_boxed_str()),
+        };
         Self(Arc::new(SerializedInner {
             dsc,
-            header: header.into_boxed_str(),
-            html_attr: html_attr.into_boxed_str(),
+            header,
+            html_attr,
         }))
     }
 
@@ -56,7 +65,7 @@ impl SerializedDsc {
     }
 
     fn html_attr(&self) -> &str {
-        &self.0.html_attr
+        self.0.html_attr.as_deref().unwrap_or(&self.0.header)
     }
 }
 
@@ -158,6 +167,11 @@ impl TraceMeta {
         self
     }
 
+    /// Whether the W3C `traceparent` tag is written (see [`with_traceparent`](Self::with_traceparent)).
+    pub fn writes_traceparent(&self) -> bool {
+        self.traceparent
+    }
+
     /// The `sentry-trace` this renders.
     pub fn sentry_trace(&self) -> SentryTrace {
         self.sentry_trace
@@ -225,11 +239,16 @@ impl TraceMeta {
             out.write_str(CLOSE)?;
         }
         if self.traceparent {
-            if let Some(traceparent) = self.traceparent_header() {
-                out.write_str(TRACEPARENT_OPEN)?;
-                out.write_str(&traceparent)?;
-                out.write_str(CLOSE)?;
-            }
+            out.write_str(TRACEPARENT_OPEN)?;
+            out.write_str("00-")?;
+            // `TRACEID-SPANID` is the start of the canonical `sentry-trace`.
+            out.write_str(&self.sentry_trace_header()[..49])?;
+            out.write_str(if self.sentry_trace.sampled == Some(true) {
+                "-01"
+            } else {
+                "-00"
+            })?;
+            out.write_str(CLOSE)?;
         }
         Ok(())
     }
@@ -247,7 +266,7 @@ impl TraceMeta {
         if let Some(baggage) = &self.baggage {
             len += BAGGAGE_OPEN.len() + baggage.html_attr().len() + CLOSE.len();
         }
-        if self.traceparent && self.sentry_trace.span_id.is_some() {
+        if self.traceparent {
             len += TRACEPARENT_OPEN.len() + 55 + CLOSE.len();
         }
         len
