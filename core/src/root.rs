@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use crate::continuation::{Continuation, ContinuationPolicy, IncomingTrace};
 use crate::dsc::{DynamicSamplingContext, TransactionSource};
-use crate::ids::TraceId;
+use crate::ids::{SpanId, TraceId};
 use crate::meta::SerializedDsc;
 use crate::sentry_trace::SentryTrace;
 
@@ -47,6 +47,10 @@ use crate::sentry_trace::SentryTrace;
 pub struct TraceRoot {
     kind: RootKind,
     transaction: Option<(Box<str>, TransactionSource)>,
+    /// The span id pages name when no span is active, so that every render of one request
+    /// names the same parent.
+    fallback_span_id: SpanId,
+    traceparent: bool,
 }
 
 #[derive(Debug)]
@@ -70,6 +74,8 @@ impl TraceRoot {
                 dsc: SerializedDsc::new(incoming.dsc),
             },
             transaction: None,
+            fallback_span_id: SpanId::random(),
+            traceparent: false,
         }
     }
 
@@ -81,7 +87,26 @@ impl TraceRoot {
                 head: OnceLock::new(),
             },
             transaction: None,
+            fallback_span_id: SpanId::random(),
+            traceparent: false,
         }
+    }
+
+    /// Also write the W3C `traceparent` tag on this request's pages (off by default).
+    pub fn with_traceparent(mut self, enabled: bool) -> Self {
+        self.traceparent = enabled;
+        self
+    }
+
+    /// Whether this request's pages also carry a W3C `traceparent` tag.
+    pub fn traceparent(&self) -> bool {
+        self.traceparent
+    }
+
+    /// The span id that pages rendered with no active span name as their parent: one per
+    /// request, so that every render of the request agrees.
+    pub fn fallback_span_id(&self) -> SpanId {
+        self.fallback_span_id
     }
 
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.

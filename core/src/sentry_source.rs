@@ -240,10 +240,11 @@ impl TraceMeta {
                 {
                     tracing::warn!(
                         target: "sentry_meta",
-                        "the active span is not in the trace this request continued: the Sentry \
-                         SDK started another trace (an org id mismatch, or the sentry-meta layer \
-                         is not between NewSentryLayer and SentryHttpLayer); pages get that \
-                         trace's own DSC"
+                        incoming = %root.trace_id(),
+                        active = %span.trace_id,
+                        "the Sentry SDK did not continue the caller's trace although sentry-meta \
+                         did (e.g. a sentry-trace the SDK reads differently, or several \
+                         sentry-trace headers); pages describe the SDK's trace with its own DSC"
                     );
                 }
                 root.dsc_for(span.trace_id, build)
@@ -270,7 +271,8 @@ fn without_span(client: &Client, root: Option<&TraceRoot>) -> TraceMeta {
     let trace_id = root.trace_id();
     let sampled = root.incoming().and_then(|incoming| incoming.sampled);
     let dsc = root.dsc_for(trace_id, || head_dsc(client, trace_id, None, None));
-    TraceMeta::new(trace_id, SpanId::random(), sampled, Some(dsc))
+    TraceMeta::new(trace_id, root.fallback_span_id(), sampled, Some(dsc))
+        .with_traceparent(root.traceparent())
 }
 
 #[cfg(test)]

@@ -266,6 +266,23 @@ fn org_mismatch_is_not_mixed() {
 }
 
 #[test]
+fn root_can_ask_for_traceparent() {
+    let (meta, _) = with_client(options().traces_sample_rate(1.0), || {
+        let root = Arc::new(TraceRoot::new_trace().with_traceparent(true));
+        root.sync_scope(|| render_in_transaction(false))
+    });
+    let traceparent = meta.traceparent_header().expect("a span id");
+    assert_head_is_exactly(
+        &meta.to_html(),
+        &[
+            ("sentry-trace", meta.sentry_trace_header()),
+            ("baggage", meta.baggage_header().expect("baggage")),
+            ("traceparent", &traceparent),
+        ],
+    );
+}
+
+#[test]
 fn no_client_renders_nothing() {
     let hub = Arc::new(Hub::new(None, Arc::new(Default::default())));
     assert!(TraceMeta::from_hub(&hub).is_none());
