@@ -1,1 +1,154 @@
-//! handlebars adapter (to be written).
+//! The tags in [handlebars](https://docs.rs/handlebars) templates (feature `handlebars`).
+//!
+//! [`register`] adds a helper `sentry_meta`; call it once in the `<head>` of the layout partial
+//! that every page uses. A helper writes to the output itself, so the (already escaped) tags
+//! are not escaped again, whether it is written `{{sentry_meta}}` or `{{{sentry_meta}}}`.
+//!
+//! ```
+//! use handlebars::Handlebars;
+//!
+//! let mut hbs = Handlebars::new();
+//! sentry_meta::handlebars::register(&mut hbs);
+//! hbs.register_partial("layout", "<head>{{sentry_meta}}</head>{{> body}}")?;
+//! hbs.register_template_string("page", r#"{{#> layout}}{{#*inline "body"}}hi{{/inline}}{{/layout}}"#)?;
+//!
+//! // In a request, this writes the current span's tags; without a Sentry client, nothing.
+//! assert_eq!(hbs.render("page", &())?, "<head></head>hi");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A value the handler already has is passed as the helper's parameter: put [`value`] in the
+//! data and write `{{sentry_meta trace}}`. A missing or `null` parameter means the current
+//! request's tags, so one layout serves both.
+
+use std::fmt;
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, HelperResult, JsonValue, Output, RenderContext,
+    RenderError, RenderErrorReason,
+};
+
+use crate::SentryMeta;
+#[cfg(doc)]
+use crate::TraceMeta;
+
+/// Registers [`SentryMetaHelper`] as the helper `sentry_meta`.
+///
+/// ```
+/// let mut hbs = handlebars::Handlebars::new();
+/// sentry_meta::handlebars::register(&mut hbs);
+/// assert_eq!(hbs.render_template("{{sentry_meta}}", &())?, "");
+/// # Ok::<(), handlebars::RenderError>(())
+/// ```
+pub fn register(handlebars: &mut Handlebars<'_>) {
+    handlebars.register_helper("sentry_meta", Box::new(SentryMetaHelper));
+}
+
+/// An explicit value for templates: a [`TraceMeta`], an `Option<TraceMeta>` or a
+/// [`SentryMeta`] as handlebars data (`{"sentry_trace": "…", "baggage": "…"}`), for
+/// `{{sentry_meta trace}}`.
+///
+/// The helper reads the header values back with the same rules as incoming headers, so data
+/// that was changed or written by hand still gives valid, escaped tags, or an error.
+///
+/// ```
+/// use handlebars::Handlebars;
+/// use sentry_meta::{SpanId, TraceId, TraceMeta};
+///
+/// let mut hbs = Handlebars::new();
+/// sentry_meta::handlebars::register(&mut hbs);
+/// let trace = TraceMeta::new(
+///     "771a43a4192642f0b136d5159a501700".parse::<TraceId>()?,
+///     "b7ad6b7169203331".parse::<SpanId>()?,
+///     Some(true),
+///     None,
+/// );
+/// let data = serde_json::json!({ "trace": sentry_meta::handlebars::value(trace) });
+/// assert_eq!(
+///     hbs.render_template("<head>{{sentry_meta trace}}</head>", &data)?,
+///     r#"<head><meta name="sentry-trace" content="771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"/></head>"#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn value(meta: impl Into<SentryMeta>) -> JsonValue {
+    crate::json::to_value(&meta.into())
+}
+
+/// The handlebars helper `{{sentry_meta [trace]}}`: the tags of the parameter (made by
+/// [`value`]), or of the current request without one, written unescaped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SentryMetaHelper;
+
+impl HelperDef for SentryMetaHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        helper: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let explicit = match helper.param(0) {
+            Some(param) => crate::json::from_value(param.value())
+                .map_err(|e| RenderError::from(RenderErrorReason::NestedError(Box::new(e))))?,
+            None => None,
+        };
+        let meta = explicit.unwrap_or_else(SentryMeta::ambient);
+        if let Some(meta) = meta.trace_meta() {
+            // Straight into the output: a helper's output is not escaped (only values that a
+            // helper returns through `call_inner` are).
+            let mut writer = OutputWriter { out, error: None };
+            if meta.write_html(&mut writer).is_err()
+                && let Some(error) = writer.error
+            {
+                return Err(error.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A handlebars [`Output`] as a [`fmt::Write`], keeping the I/O error that `fmt` cannot carry.
+struct OutputWriter<'a> {
+    out: &'a mut dyn Output,
+    error: Option<std::io::Error>,
+}
+
+impl fmt::Write for OutputWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.out.write(s).map_err(|e| {
+            self.error = Some(e);
+            fmt::Error
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SpanId, TraceId, TraceMeta};
+
+    fn hbs() -> Handlebars<'static> {
+        let mut hbs = Handlebars::new();
+        register(&mut hbs);
+        hbs
+    }
+
+    #[test]
+    fn never_escaped() {
+        let a = TraceMeta::new(TraceId::random(), SpanId::random(), Some(false), None);
+        let data = serde_json::json!({ "a": value(a.clone()), "text": "<" });
+        let page = hbs()
+            .render_template("{{sentry_meta a}}|{{{sentry_meta a}}}|{{text}}", &data)
+            .expect("renders");
+        assert_eq!(page, format!("{}|{}|&lt;", a.to_html(), a.to_html()));
+    }
+
+    #[test]
+    fn other_values_are_errors() {
+        let err = hbs()
+            .render_template("{{sentry_meta '<script>'}}", &())
+            .expect_err("a string is not a trace");
+        assert!(err.to_string().contains("found a string"), "{err}");
+    }
+}

@@ -49,6 +49,8 @@ pub mod askama;
 pub mod axum;
 #[cfg(feature = "handlebars")]
 pub mod handlebars;
+#[cfg(any(feature = "tera", feature = "handlebars"))]
+mod json;
 #[cfg(feature = "maud")]
 pub mod maud;
 #[cfg(feature = "minijinja")]
@@ -70,6 +72,16 @@ impl SentryMeta {
     #[cfg(feature = "sentry")]
     pub fn current() -> Self {
         Self(TraceMeta::current())
+    }
+
+    /// What a helper renders when no value is passed to it: [`current`](Self::current), or no
+    /// tags without the `sentry` feature.
+    #[allow(dead_code)] // Unused when no template adapter is enabled.
+    pub(crate) fn ambient() -> Self {
+        #[cfg(feature = "sentry")]
+        return Self::current();
+        #[cfg(not(feature = "sentry"))]
+        return Self::none();
     }
 
     /// No tags.
@@ -110,3 +122,16 @@ impl fmt::Display for SentryMeta {
         }
     }
 }
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(all(
+    doctest,
+    feature = "askama",
+    feature = "minijinja",
+    feature = "maud",
+    feature = "tera",
+    feature = "handlebars",
+    feature = "axum"
+))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

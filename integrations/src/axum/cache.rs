@@ -2,7 +2,7 @@
 //! one request's trace, or every visitor served from the cache would join that trace.
 
 use http::HeaderMap;
-use http::header::CACHE_CONTROL;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 
 /// Whether `headers` make the response storable by a shared cache: `Cache-Control` has `public`,
 /// `s-maxage`, or a `max-age` above zero, and neither `private` nor `no-store`
@@ -49,6 +49,21 @@ pub fn is_publicly_cacheable(headers: &HeaderMap) -> bool {
     cacheable
 }
 
+/// Whether the media type is `text/html` or `application/xhtml+xml`, parameters aside.
+pub(crate) fn is_html(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = content_type
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    essence.eq_ignore_ascii_case(b"text/html")
+        || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +75,21 @@ mod tests {
             headers.append(CACHE_CONTROL, HeaderValue::from_static(value));
         }
         is_publicly_cacheable(&headers)
+    }
+
+    #[test]
+    fn html_content_types() {
+        let html = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(value));
+            is_html(&headers)
+        };
+        assert!(html("text/html; charset=utf-8"));
+        assert!(html("TEXT/HTML"));
+        assert!(html(" application/xhtml+xml "));
+        assert!(!html("text/plain"));
+        assert!(!html("text/htmlx"));
+        assert!(!is_html(&HeaderMap::new()));
     }
 
     #[test]

@@ -1,1 +1,614 @@
-//! (to be written)
+//! Put the tags into HTML pages that do not write them: a tower layer that injects them right
+//! before `</head>`, streamed or not, and the body transform that strips them again.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, body::Body, http::Request, response::Html, routing::get};
+//! use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
+//! use sentry_meta::axum::{InjectTraceMetaLayer, SentryMetaLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! // A page that knows nothing of Sentry: a static file, another crate's template, …
+//! async fn home() -> Html<&'static str> {
+//!     Html("<!doctype html><html><head><title>Home</title></head><body>…</body></html>")
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let _sentry = sentry::init(
+//!     sentry::ClientOptions::new()
+//!         .dsn("https://public@o1.ingest.sentry.io/2")
+//!         .traces_sample_rate(1.0)
+//! #       .transport(sentry::test::TestTransport::new())
+//! );
+//!
+//! let app = Router::new().route("/", get(home)).layer(
+//!     ServiceBuilder::new()
+//!         .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+//!         .layer(SentryHttpLayer::new().enable_transaction())
+//!         .layer(SentryMetaLayer::new())
+//!         // Innermost: the transaction and the trace root are current when the page is ready.
+//!         .layer(InjectTraceMetaLayer::new()),
+//! );
+//!
+//! let response = app.oneshot(Request::get("/").body(Body::empty())?).await?;
+//! let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+//! let page = std::str::from_utf8(&body)?;
+//! let (head, _) = page.split_once("</head>").unwrap_or_default();
+//! assert!(head.contains("<title>Home</title><meta name=\"sentry-trace\" content=\""));
+//! assert!(head.contains("\n<meta name=\"baggage\" content=\"sentry-trace_id="));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Without Sentry, or with tags from elsewhere, give the layer a source: anything that maps
+//! the response's head ([`http::response::Parts`]) to the tags, such as a closure:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response, response::Parts};
+//! use http_body_util::{BodyExt, Full};
+//! use sentry_meta::axum::InjectTraceMetaLayer;
+//! use sentry_meta::{SpanId, TraceId, TraceMeta};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let service = ServiceBuilder::new()
+//!     .layer(InjectTraceMetaLayer::new().with_source(|_: &Parts| {
+//!         TraceMeta::new(TraceId::random(), SpanId::random(), None, None)
+//!     }))
+//!     .service(service_fn(|_: Request<()>| async {
+//!         Response::builder()
+//!             .header("content-type", "text/html; charset=utf-8")
+//!             .body(Full::<Bytes>::from("<html><HEAD></HEAD><body></body></html>"))
+//!     }));
+//!
+//! let response = service.oneshot(Request::new(())).await?;
+//! let page = response.into_body().collect().await?.to_bytes();
+//! assert!(page.starts_with(b"<html><HEAD><meta name=\"sentry-trace\" content=\""));
+//! assert!(page.ends_with(b"\"/></HEAD><body></body></html>"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Where the tags go
+//!
+//! Right before the first end tag of the head, as the HTML tokenizer reads it: `</head`, in any
+//! letter case, followed by whitespace, `/` or `>` (`</head>`, `</HEAD>`, `</head >`). A
+//! `</head>` inside a comment, a `<script>`, `<style>`, `<title>` or another element whose
+//! content is text is not one. The page is passed through unchanged when:
+//!
+//! - a `<meta name="sentry-trace">` comes first (written by a template, or by a second
+//!   injection layer): pages never get a second copy. Attribute order, quotes and letter case
+//!   do not matter; a tag inside a comment or a script does not count;
+//! - `<body` comes first, or no `</head>` comes within the first 64 KiB: the layer stops
+//!   looking, and the rest of the body streams through untouched.
+//!
+//! Only the bytes that may be `</head` are held back (at most 6), so a streamed page reaches the
+//! browser as fast as without the layer; `</head>` may be split across chunks anywhere.
+//!
+//! # Which responses
+//!
+//! The tags are taken with [`SentryMeta::current`] when the inner service's response is ready,
+//! so they name the span active then. They are injected into `text/html` (and
+//! `application/xhtml+xml`) responses only, and never into:
+//!
+//! - responses to `HEAD` requests, and those without a body (`1xx`, `204`, `205`, `304`) or with
+//!   part of one (`206`, `Content-Range`);
+//! - responses with a `Content-Encoding` other than `identity`: put a compression layer outside
+//!   this one, so that it compresses the page with its tags;
+//! - publicly cacheable responses ([`is_publicly_cacheable`](super::is_publicly_cacheable)): a
+//!   page in a shared cache would make every visitor join one trace. Opt in with
+//!   [`InjectTraceMetaLayer::allow_cacheable`].
+//!
+//! The length of an injected page is not known before its head has been read, so the layer
+//! removes `Content-Length` from the responses it wraps: they are sent chunked (HTTP/1.1) or
+//! framed (HTTP/2). The body's [`size_hint`](Body::size_hint) stays exact as far as it can: the
+//! inner body's, widened by the tags until the head has been read. An `ETag` is left as it is.
+//!
+//! # Stripping
+//!
+//! [`strip_trace_meta`] does the opposite: it removes from a page's head every block of tags
+//! exactly as [`TraceMeta`](crate::TraceMeta) renders them (`sentry-trace`, then `baggage` and
+//! `traceparent` if present), byte for byte, and leaves every other byte as it is. The cache
+//! guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for publicly cacheable pages
+//! whose template already wrote the tags.
+
+mod scan;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE};
+use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
+use http_body::{Body, Frame, SizeHint};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use self::scan::{Action, HeadScanner, Piece};
+use super::cache::is_html;
+use super::cache::is_publicly_cacheable;
+use crate::{SentryMeta, TraceMeta};
+
+/// Where [`InjectTraceMetaLayer`] takes a page's tags from.
+///
+/// Implemented by [`CurrentSentryMeta`] (the default) and by closures
+/// `Fn(&http::response::Parts) -> T` where `T` is a [`SentryMeta`], a [`TraceMeta`] or an
+/// `Option<TraceMeta>`. It is called once per response that may get the tags, inside the
+/// response future, when the inner service's response is ready.
+///
+/// ```
+/// use http::response::Parts;
+/// use sentry_meta::TraceMeta;
+/// use sentry_meta::axum::InjectTraceMetaLayer;
+///
+/// // Tags a handler computed and put into the response's extensions:
+/// let layer = InjectTraceMetaLayer::new().with_source(|response: &Parts| {
+///     response.extensions.get::<TraceMeta>().cloned()
+/// });
+/// ```
+pub trait TraceMetaSource {
+    /// The tags for the page whose status, headers and extensions are `response`; no tags
+    /// leaves the page unchanged.
+    fn trace_meta(&self, response: &Parts) -> SentryMeta;
+}
+
+impl<F, T> TraceMetaSource for F
+where
+    F: Fn(&Parts) -> T,
+    T: Into<SentryMeta>,
+{
+    fn trace_meta(&self, response: &Parts) -> SentryMeta {
+        self(response).into()
+    }
+}
+
+/// The default [`TraceMetaSource`]: [`SentryMeta::current`], the active span of the current
+/// Sentry Hub and the request's [`TraceRoot`](crate::TraceRoot).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CurrentSentryMeta;
+
+impl TraceMetaSource for CurrentSentryMeta {
+    fn trace_meta(&self, _response: &Parts) -> SentryMeta {
+        SentryMeta::current()
+    }
+}
+
+/// A [`Layer`] that injects the page's tags right before `</head>` of HTML responses; see the
+/// [module docs](self) for which responses and where exactly.
+///
+/// Put it inside `SentryHttpLayer` and [`SentryMetaLayer`](super::SentryMetaLayer) (after them
+/// in a `ServiceBuilder`): the tags are taken when the inner response is ready, and only there
+/// are the request's transaction and trace root still current.
+///
+/// ```
+/// use sentry_meta::axum::InjectTraceMetaLayer;
+///
+/// let layer = InjectTraceMetaLayer::new();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct InjectTraceMetaLayer<M = CurrentSentryMeta> {
+    source: M,
+    allow_cacheable: bool,
+}
+
+impl InjectTraceMetaLayer {
+    /// Injects [`SentryMeta::current`] into pages that are not publicly cacheable.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<M> InjectTraceMetaLayer<M> {
+    /// Takes the tags from `source` instead (see [`TraceMetaSource`]).
+    pub fn with_source<N: TraceMetaSource>(self, source: N) -> InjectTraceMetaLayer<N> {
+        InjectTraceMetaLayer {
+            source,
+            allow_cacheable: self.allow_cacheable,
+        }
+    }
+
+    /// Also injects into publicly cacheable responses (off by default): only for pages that
+    /// shared caches are known not to store, whatever their `Cache-Control` says.
+    pub fn allow_cacheable(mut self, allowed: bool) -> Self {
+        self.allow_cacheable = allowed;
+        self
+    }
+}
+
+impl<S, M: Clone> Layer<S> for InjectTraceMetaLayer<M> {
+    type Service = InjectTraceMeta<S, M>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InjectTraceMeta {
+            inner,
+            source: self.source.clone(),
+            allow_cacheable: self.allow_cacheable,
+        }
+    }
+}
+
+/// The [`Service`] of [`InjectTraceMetaLayer`].
+#[derive(Debug, Clone)]
+pub struct InjectTraceMeta<S, M = CurrentSentryMeta> {
+    inner: S,
+    source: M,
+    allow_cacheable: bool,
+}
+
+impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for InjectTraceMeta<S, M>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    M: TraceMetaSource + Clone,
+    ResBody: Body,
+{
+    type Response = Response<TraceMetaBody<ResBody>>;
+    type Error = S::Error;
+    type Future = InjectTraceMetaFuture<S::Future, M>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The response to HEAD has no body to put tags into.
+        let source = (request.method() != Method::HEAD).then(|| self.source.clone());
+        InjectTraceMetaFuture {
+            inner: self.inner.call(request),
+            source,
+            allow_cacheable: self.allow_cacheable,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`InjectTraceMeta`].
+    #[derive(Debug)]
+    pub struct InjectTraceMetaFuture<F, M> {
+        #[pin]
+        inner: F,
+        source: Option<M>,
+        allow_cacheable: bool,
+    }
+}
+
+impl<F, M, B, E> Future for InjectTraceMetaFuture<F, M>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    M: TraceMetaSource,
+    B: Body,
+{
+    type Output = Result<Response<TraceMetaBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let Some(source) = this.source.take() else {
+            return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
+        };
+        if !is_rewritable(&response) {
+            return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
+        }
+        if !*this.allow_cacheable && is_publicly_cacheable(response.headers()) {
+            tracing::debug!(
+                target: "sentry_meta",
+                "no trace tags injected into a publicly cacheable page"
+            );
+            return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
+        }
+        let (mut parts, body) = response.into_parts();
+        // Now, inside the request's Hub and trace root, while its span is active.
+        let meta = source.trace_meta(&parts);
+        let body = match meta.trace_meta() {
+            Some(meta) => {
+                parts.headers.remove(CONTENT_LENGTH);
+                TraceMetaBody::inject(body, meta)
+            }
+            None => TraceMetaBody::passthrough(body),
+        };
+        Poll::Ready(Ok(Response::from_parts(parts, body)))
+    }
+}
+
+/// Removes from the head of an HTML `response` every block of tags exactly as
+/// [`TraceMeta`] renders them, and `Content-Length` (the new length is not known before the
+/// head has been read); every other byte streams through unchanged.
+///
+/// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
+/// part of one (`206`, `Content-Range`) or are compressed (`Content-Encoding`) are returned
+/// unchanged, wrapped in [`TraceMetaBody::passthrough`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::Response;
+/// use http_body_util::{BodyExt, Full};
+/// use sentry_meta::axum::strip_trace_meta;
+/// use sentry_meta::{SpanId, TraceId, TraceMeta};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tags = TraceMeta::new(TraceId::random(), SpanId::random(), Some(true), None);
+/// let page = format!("<html><head>\n{tags}\n<title>t</title></head><body></body></html>");
+/// let response = Response::builder()
+///     .header("content-type", "text/html")
+///     .header("content-length", page.len())
+///     .body(Full::<Bytes>::from(page))?;
+///
+/// let response = strip_trace_meta(response);
+/// assert!(!response.headers().contains_key("content-length"));
+/// let page = response.into_body().collect().await?.to_bytes();
+/// assert_eq!(page, "<html><head>\n\n<title>t</title></head><body></body></html>");
+/// # Ok(())
+/// # }
+/// ```
+pub fn strip_trace_meta<B: Body>(response: Response<B>) -> Response<TraceMetaBody<B>> {
+    if !is_rewritable(&response) {
+        return response.map(TraceMetaBody::passthrough);
+    }
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, TraceMetaBody::strip(body))
+}
+
+/// Whether `response` is a whole, uncompressed HTML document with a body.
+fn is_rewritable<B: Body>(response: &Response<B>) -> bool {
+    let status = response.status();
+    let headers = response.headers();
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::RESET_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status == StatusCode::PARTIAL_CONTENT)
+        && is_html(headers)
+        && !is_encoded(headers)
+        && !headers.contains_key(CONTENT_RANGE)
+        && response.body().size_hint().exact() != Some(0)
+}
+
+/// Whether any `Content-Encoding` is not `identity`.
+fn is_encoded(headers: &HeaderMap) -> bool {
+    headers.get_all(CONTENT_ENCODING).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"identity"))
+    })
+}
+
+pin_project_lite::pin_project! {
+    /// A response body whose head is rewritten as it streams: the tags injected before
+    /// `</head>` ([`inject`](Self::inject)), rendered tags removed ([`strip`](Self::strip)), or
+    /// nothing changed ([`passthrough`](Self::passthrough)).
+    ///
+    /// Its data are [`Bytes`]: the inner body's chunks, split where bytes are inserted or
+    /// removed, without copying when the inner body's data are `Bytes`. Trailers and errors of
+    /// the inner body pass through.
+    ///
+    /// The constructors wrap the body only: use [`strip_trace_meta`], or remove
+    /// `Content-Length`, when the length may change.
+    #[derive(Debug)]
+    pub struct TraceMetaBody<B> {
+        #[pin]
+        inner: B,
+        // `None` once the head has been read and what it held back has been written.
+        rewrite: Option<Rewrite>,
+    }
+}
+
+#[derive(Debug)]
+struct Rewrite {
+    scanner: HeadScanner,
+    /// The tags, until they are written (or will not be).
+    tags: Option<Bytes>,
+    pending: Pending,
+    /// The inner body has ended.
+    inner_done: bool,
+}
+
+/// Frames ready to be returned, oldest first.
+#[derive(Debug, Default)]
+struct Pending {
+    frames: VecDeque<Frame<Bytes>>,
+    data_len: u64,
+}
+
+impl Pending {
+    fn push(&mut self, frame: Frame<Bytes>) {
+        if let Some(data) = frame.data_ref() {
+            if data.is_empty() {
+                return;
+            }
+            self.data_len += data.len() as u64;
+        }
+        self.frames.push_back(frame);
+    }
+
+    fn pop(&mut self) -> Option<Frame<Bytes>> {
+        let frame = self.frames.pop_front()?;
+        if let Some(data) = frame.data_ref() {
+            self.data_len -= data.len() as u64;
+        }
+        Some(frame)
+    }
+}
+
+impl<B> TraceMetaBody<B> {
+    /// `body`, unchanged.
+    pub fn passthrough(body: B) -> Self {
+        Self {
+            inner: body,
+            rewrite: None,
+        }
+    }
+
+    /// `body` with `meta`'s tags right before the first `</head>` of its head, unless a
+    /// `<meta name="sentry-trace">` comes first (see the [module docs](self)).
+    pub fn inject(body: B, meta: &TraceMeta) -> Self {
+        Self::rewrite(body, Action::Inject, Some(Bytes::from(meta.to_html())))
+    }
+
+    /// `body` without the blocks of tags that [`TraceMeta`] renders, up to the end of its
+    /// head (see [`strip_trace_meta`]).
+    pub fn strip(body: B) -> Self {
+        Self::rewrite(body, Action::Strip, None)
+    }
+
+    fn rewrite(body: B, action: Action, tags: Option<Bytes>) -> Self {
+        Self {
+            inner: body,
+            rewrite: Some(Rewrite {
+                scanner: HeadScanner::new(action),
+                tags,
+                pending: Pending::default(),
+                inner_done: false,
+            }),
+        }
+    }
+}
+
+impl Rewrite {
+    fn feed(&mut self, chunk: Bytes) {
+        let Self {
+            scanner,
+            tags,
+            pending,
+            ..
+        } = self;
+        // A chunk written whole is moved, not sliced: slicing may allocate.
+        let mut whole = false;
+        scanner.feed(&chunk, &mut |piece| match piece {
+            Piece::Input(range) if range.start == 0 && range.end == chunk.len() => whole = true,
+            Piece::Input(range) => pending.push(Frame::data(chunk.slice(range))),
+            Piece::Held(bytes) => pending.push(Frame::data(bytes)),
+            Piece::Tags => {
+                if let Some(tags) = tags.take() {
+                    pending.push(Frame::data(tags));
+                }
+            }
+        });
+        if whole {
+            pending.push(Frame::data(chunk));
+        }
+        if scanner.is_done() {
+            *tags = None;
+        }
+    }
+
+    /// The inner body ended, or sent its trailers: what is held back is written.
+    fn finish(&mut self) {
+        let Self {
+            scanner, pending, ..
+        } = self;
+        scanner.finish(&mut |piece| {
+            if let Piece::Held(bytes) = piece {
+                pending.push(Frame::data(bytes));
+            }
+        });
+        self.tags = None;
+    }
+}
+
+impl<B> Body for TraceMetaBody<B>
+where
+    B: Body,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        loop {
+            let Some(rewrite) = this.rewrite.as_mut() else {
+                return this.inner.poll_frame(cx).map_ok(|frame| {
+                    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+                });
+            };
+            if let Some(frame) = rewrite.pending.pop() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if rewrite.inner_done {
+                return Poll::Ready(None);
+            }
+            if rewrite.scanner.is_done() {
+                // Everything held back has been written: from here on, a plain pass-through.
+                *this.rewrite = None;
+                continue;
+            }
+            match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(mut data) => rewrite.feed(data.copy_to_bytes(data.remaining())),
+                    Err(frame) => {
+                        rewrite.finish();
+                        if let Ok(trailers) = frame.into_trailers() {
+                            rewrite.pending.push(Frame::trailers(trailers));
+                        }
+                    }
+                },
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => {
+                    rewrite.finish();
+                    rewrite.inner_done = true;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.rewrite {
+            None => self.inner.is_end_stream(),
+            Some(rewrite) => {
+                rewrite.pending.frames.is_empty()
+                    && rewrite.scanner.held_len() == 0
+                    && (rewrite.inner_done || self.inner.is_end_stream())
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let Some(rewrite) = &self.rewrite else {
+            return self.inner.size_hint();
+        };
+        let (inner_lower, inner_upper) = if rewrite.inner_done {
+            (0, Some(0))
+        } else {
+            let hint = self.inner.size_hint();
+            (hint.lower(), hint.upper())
+        };
+        let held = rewrite.scanner.held_len() as u64;
+        let pending = rewrite.pending.data_len;
+        let (lower, upper) = if rewrite.scanner.is_done() {
+            (
+                pending + inner_lower,
+                inner_upper.map(|upper| pending + upper),
+            )
+        } else if rewrite.scanner.action() == Action::Inject {
+            // The tags may come, the held bytes will.
+            let tags = rewrite.tags.as_ref().map_or(0, Bytes::len) as u64;
+            (
+                pending + held + inner_lower,
+                inner_upper.map(|upper| pending + held + upper + tags),
+            )
+        } else {
+            // The held bytes, and bytes not yet read that the scan will still look at, may go.
+            let may_go = rewrite.scanner.remaining_limit() as u64;
+            (
+                pending + inner_lower.saturating_sub(may_go),
+                inner_upper.map(|upper| pending + held + upper),
+            )
+        };
+        let mut hint = SizeHint::new();
+        hint.set_lower(lower);
+        if let Some(upper) = upper {
+            hint.set_upper(upper);
+        }
+        hint
+    }
+}

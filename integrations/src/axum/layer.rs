@@ -1,1 +1,393 @@
-//! (to be written)
+//! The tower layer: one [`TraceRoot`] per request, `Server-Timing`, the cache guard, and the
+//! checks that the Sentry layers around it are in the right order.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll, ready};
+
+use axum::extract::MatchedPath;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response};
+use http_body::Body;
+use sentry_core::Hub;
+use sentry_meta_core::{ContinuationPolicy, Scoped, TraceMeta, TraceRoot, TransactionSource};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::cache::is_html;
+use super::cache::is_publicly_cacheable;
+use super::inject::{TraceMetaBody, strip_trace_meta};
+
+static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// How many requests of a layer are checked for a Sentry setup that cannot name the right span.
+/// The order of layers is fixed when the app is built, so the first requests tell.
+const SETUP_CHECKS: usize = 256;
+
+/// How many routes the cache guard remembers having warned about; past that it stays quiet
+/// rather than grow (unmatched paths are unbounded).
+const MAX_WARNED_ROUTES: usize = 1024;
+
+/// A [`Layer`] that gives every request its own trace root, so that the pages it renders carry
+/// the server transaction's `sentry-trace` and the root's `baggage`.
+///
+/// For each request it reads the first `sentry-trace` and every `baggage` header value, decides
+/// whether to continue the caller's trace with the rules of the current Sentry client
+/// ([`ContinuationPolicy::from_client`]: its org id and `strict_trace_continuation`), names the
+/// transaction as `sentry-tower` does (`"{METHOD} {route}"`), puts the `Arc<`[`TraceRoot`]`>`
+/// into the request's extensions, and runs the inner service inside
+/// [`TraceRoot::scope`], where [`SentryMeta::current`](crate::SentryMeta::current) and every
+/// template helper find it.
+///
+/// It belongs inside `sentry-tower`'s two layers: `NewSentryLayer` (outermost), then
+/// `SentryHttpLayer::enable_transaction()`, then this one; see the [module docs](super) for
+/// the wiring and for what is checked when the order is wrong.
+///
+/// ```
+/// use sentry_meta::axum::SentryMetaLayer;
+///
+/// let layer = SentryMetaLayer::new().server_timing(true);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SentryMetaLayer {
+    server_timing: bool,
+    allow_cacheable: bool,
+    traceparent: bool,
+    shared: Arc<Shared>,
+}
+
+impl SentryMetaLayer {
+    /// The layer with its defaults: no `Server-Timing`, and publicly cacheable pages guarded.
+    pub fn new() -> Self {
+        Self {
+            server_timing: false,
+            allow_cacheable: false,
+            traceparent: false,
+            shared: Arc::new(Shared::default()),
+        }
+    }
+
+    /// Also writes a W3C `<meta name="traceparent" content="00-TRACEID-SPANID-01"/>` after the
+    /// Sentry tags on every page of the request (off by default), for tools that read W3C Trace
+    /// Context rather than Sentry's headers.
+    pub fn traceparent(mut self, enabled: bool) -> Self {
+        self.traceparent = enabled;
+        self
+    }
+
+    /// Adds a `Server-Timing: sentry-trace;desc="…", baggage;desc="…"` header to HTML responses
+    /// (off by default), with the values the page's tags have. The Sentry browser SDK reads it
+    /// from the navigation's timing entry when the `<head>` was sent before the tags could be.
+    ///
+    /// It is computed when the response is ready, inside the request's Hub and trace root, so it
+    /// names the span that is active then: the server transaction, unless the handler left a
+    /// child span active. It is left out when no span is active (the Sentry layers are missing or
+    /// in the wrong order: a header that names no server span would mislead the browser).
+    pub fn server_timing(mut self, enabled: bool) -> Self {
+        self.server_timing = enabled;
+        self
+    }
+
+    /// Lets trace data reach publicly cacheable responses (off by default).
+    ///
+    /// By default an HTML response that a shared cache may store ([`is_publicly_cacheable`]:
+    /// `Cache-Control: public`, `s-maxage`, or `max-age` > 0, without `private`/`no-store`) gets
+    /// no `Server-Timing`, the tags a template wrote into its head are removed as it streams
+    /// ([`strip_trace_meta`](super::strip_trace_meta)), and the first such page of each route
+    /// logs a warning: a cached page would make every visitor that gets it join the one trace
+    /// it was rendered in. Turn this on only for pages that shared caches are known not to
+    /// store, whatever their `Cache-Control` says.
+    pub fn allow_cacheable(mut self, allowed: bool) -> Self {
+        self.allow_cacheable = allowed;
+        self
+    }
+}
+
+impl Default for SentryMetaLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for SentryMetaLayer {
+    type Service = SentryMetaService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SentryMetaService {
+            inner,
+            server_timing: self.server_timing,
+            allow_cacheable: self.allow_cacheable,
+            traceparent: self.traceparent,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// What the services of one layer share: the one-time warnings.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Requests seen, counted up to [`SETUP_CHECKS`].
+    checked: AtomicUsize,
+    warned_setup: AtomicBool,
+    warned_routes: Mutex<HashSet<Box<str>>>,
+}
+
+impl Shared {
+    /// Whether this request is one of the first, whose Sentry setup is checked.
+    fn check_this_request(&self) -> bool {
+        // A plain load once the budget is spent: no write to a shared cache line per request.
+        self.checked.load(Ordering::Relaxed) < SETUP_CHECKS
+            && self.checked.fetch_add(1, Ordering::Relaxed) < SETUP_CHECKS
+            && !self.warned_setup.load(Ordering::Relaxed)
+    }
+
+    fn warn_setup(&self, problem: SetupProblem) {
+        if self.warned_setup.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        match problem {
+            SetupProblem::SharedHub => tracing::warn!(
+                target: "sentry_meta",
+                "sentry-meta: one Sentry Hub is serving several requests, so concurrent requests \
+                 overwrite each other's transaction and a page may name another request's span. \
+                 Add sentry_tower::NewSentryLayer outside SentryHttpLayer and SentryMetaLayer; \
+                 in a ServiceBuilder the order is NewSentryLayer, \
+                 SentryHttpLayer::new().enable_transaction(), SentryMetaLayer (with \
+                 Router::layer, call .layer() in the reverse order)"
+            ),
+            SetupProblem::NoTransaction => tracing::warn!(
+                target: "sentry_meta",
+                "sentry-meta: no Sentry transaction is active inside SentryMetaLayer, so pages \
+                 cannot name the server span that rendered them and Server-Timing is left out. \
+                 In a ServiceBuilder the order is NewSentryLayer, \
+                 SentryHttpLayer::new().enable_transaction(), SentryMetaLayer (with \
+                 Router::layer, call .layer() in the reverse order)"
+            ),
+        }
+    }
+
+    /// Warns about a cacheable page, once per route.
+    fn warn_cacheable(&self, route: &str) {
+        let mut warned = self
+            .warned_routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if warned.len() >= MAX_WARNED_ROUTES || warned.contains(route) {
+            return;
+        }
+        warned.insert(route.into());
+        drop(warned);
+        tracing::warn!(
+            target: "sentry_meta",
+            route,
+            "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0) \
+             gets no trace tags or Server-Timing, or every visitor served from the cache would \
+             join the trace it was rendered in. Send `Cache-Control: private` or `no-store` on pages that should \
+             continue their trace, or allow it with SentryMetaLayer::allow_cacheable(true)"
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SetupProblem {
+    SharedHub,
+    NoTransaction,
+}
+
+thread_local! {
+    /// The Hub of the last request this thread started, to tell a per-request Hub from a shared
+    /// one. A `Weak` keeps the allocation, so another Hub cannot take its address.
+    static LAST_HUB: RefCell<Weak<Hub>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Whether `hub` is not a Hub of its own for this request: the process's main Hub, or the Hub
+/// of the previous request on this thread.
+fn hub_is_shared(hub: &Arc<Hub>) -> bool {
+    if Arc::ptr_eq(hub, &Hub::main()) {
+        return true;
+    }
+    LAST_HUB.with(|last| {
+        let mut last = last.borrow_mut();
+        let shared = std::ptr::eq(last.as_ptr(), Arc::as_ptr(hub));
+        *last = Arc::downgrade(hub);
+        shared
+    })
+}
+
+fn has_active_span(hub: &Hub) -> bool {
+    hub.configure_scope(|scope| scope.get_span()).is_some()
+}
+
+/// The service made by [`SentryMetaLayer`].
+#[derive(Debug, Clone)]
+pub struct SentryMetaService<S> {
+    inner: S,
+    server_timing: bool,
+    allow_cacheable: bool,
+    traceparent: bool,
+    shared: Arc<Shared>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SentryMetaService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    type Response = Response<TraceMetaBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // Inside NewSentryLayer this is the request's own Hub, and its client is the one whose
+        // `SentryHttpLayer` transaction decides (with the same rules) whether to continue.
+        let hub = Hub::current();
+        let client = hub.client();
+        let policy = client
+            .as_deref()
+            .map(ContinuationPolicy::from_client)
+            .unwrap_or_default();
+        let (name, source) = transaction_name(&request);
+        let headers = request.headers();
+        let root = TraceRoot::from_headers(
+            headers.get(&SENTRY_TRACE).map(HeaderValue::as_bytes),
+            headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
+            &policy,
+        )
+        .with_transaction(name, source)
+        .with_traceparent(self.traceparent);
+        let root = Arc::new(root);
+        request.extensions_mut().insert(root.clone());
+
+        let check_setup = client.as_ref().is_some_and(|client| client.is_enabled())
+            && self.shared.check_this_request();
+        if check_setup && hub_is_shared(&hub) {
+            self.shared.warn_setup(SetupProblem::SharedHub);
+        }
+
+        let future = root.clone().sync_scope(|| self.inner.call(request));
+        ResponseFuture {
+            inner: root.clone().scope(future),
+            root,
+            check_setup,
+            server_timing: self.server_timing,
+            allow_cacheable: self.allow_cacheable,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
+/// matched route (`GET /users/{id}`, a route name) or else the raw path (a URL).
+fn transaction_name<B>(request: &Request<B>) -> (String, TransactionSource) {
+    match request.extensions().get::<MatchedPath>() {
+        Some(route) => (
+            format!("{} {}", request.method(), route.as_str()),
+            TransactionSource::Route,
+        ),
+        None => (
+            format!("{} {}", request.method(), request.uri().path()),
+            TransactionSource::Url,
+        ),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`SentryMetaService`]: the inner future, run inside the request's
+    /// [`TraceRoot::scope`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Scoped<F>,
+        root: Arc<TraceRoot>,
+        check_setup: bool,
+        server_timing: bool,
+        allow_cacheable: bool,
+        shared: Arc<Shared>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<TraceMetaBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if std::mem::take(this.check_setup) && !has_active_span(&Hub::current()) {
+            // SentryHttpLayer starts its transaction before it first polls what it wraps: had it
+            // wrapped this layer, the transaction would be active now.
+            this.shared.warn_setup(SetupProblem::NoTransaction);
+        }
+        let mut response = ready!(this.inner.poll(cx))?;
+        if !is_html(response.headers()) {
+            return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
+        }
+        if !*this.allow_cacheable && is_publicly_cacheable(response.headers()) {
+            if let Some((name, _)) = this.root.transaction() {
+                this.shared.warn_cacheable(route_of(name));
+            }
+            // Tags that a template already wrote into the page are taken out as it streams.
+            return Poll::Ready(Ok(strip_trace_meta(response)));
+        }
+        if *this.server_timing
+            && let Some(value) = server_timing(this.root, this.shared)
+        {
+            response.headers_mut().append(&SERVER_TIMING, value);
+        }
+        Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)))
+    }
+}
+
+/// The `Server-Timing` value for the span active now, inside the request's trace root; `None`
+/// when no span is active, as a header naming a span that no server transaction has would make
+/// the browser's pageload a child of nothing.
+fn server_timing(root: &Arc<TraceRoot>, shared: &Shared) -> Option<HeaderValue> {
+    let hub = Hub::current();
+    if !has_active_span(&hub) {
+        if hub.client().is_some_and(|client| client.is_enabled()) {
+            shared.warn_setup(SetupProblem::NoTransaction);
+        }
+        return None;
+    }
+    let meta = root.clone().sync_scope(|| TraceMeta::from_hub(&hub))?;
+    HeaderValue::try_from(meta.server_timing_header()).ok()
+}
+
+/// The route part of a transaction name `"{METHOD} {route}"`.
+fn route_of(transaction: &str) -> &str {
+    transaction
+        .split_once(' ')
+        .map_or(transaction, |(_, route)| route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_of_transaction_names() {
+        assert_eq!(route_of("GET /users/{id}"), "/users/{id}");
+        assert_eq!(route_of("GET /a b"), "/a b");
+    }
+
+    #[test]
+    fn hubs_are_told_apart() {
+        let a = Arc::new(Hub::new(None, Default::default()));
+        let b = Arc::new(Hub::new(None, Default::default()));
+        assert!(!hub_is_shared(&a));
+        assert!(!hub_is_shared(&b));
+        assert!(hub_is_shared(&b));
+        assert!(hub_is_shared(&Hub::main()));
+    }
+}

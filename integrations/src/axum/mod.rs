@@ -1,9 +1,141 @@
 //! axum (and any tower HTTP stack): continue incoming traces and hand pages their tags.
 //!
-//! (Module documentation with a complete wiring example is written with the layer.)
+//! # Example
+//!
+//! ```
+//! use axum::{Router, body::Body, http::Request, response::Html, routing::get};
+//! use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
+//! use sentry_meta::{SentryMeta, axum::SentryMetaLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! async fn home(meta: SentryMeta) -> Html<String> {
+//!     Html(format!(
+//!         "<!doctype html><html><head>{meta}<title>Home</title></head><body>…</body></html>"
+//!     ))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let _sentry = sentry::init(
+//!     sentry::ClientOptions::new()
+//!         .dsn("https://public@o1.ingest.sentry.io/2")
+//!         .traces_sample_rate(1.0)
+//! #       .transport(sentry::test::TestTransport::new())
+//! );
+//!
+//! let app = Router::new().route("/", get(home)).layer(
+//!     ServiceBuilder::new()
+//!         // A Hub of its own for each request (outermost).
+//!         .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+//!         // The request's server transaction, named "GET /" from the matched route.
+//!         .layer(SentryHttpLayer::new().enable_transaction())
+//!         // The request's trace root, with the transaction already active inside it.
+//!         .layer(SentryMetaLayer::new().server_timing(true)),
+//! );
+//!
+//! // A request that continues a browser's or another service's trace:
+//! let request = Request::get("/")
+//!     .header("sentry-trace", "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1")
+//!     .header("baggage", "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-org_id=1")
+//!     .body(Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! assert!(response.headers()["server-timing"].to_str()?.starts_with("sentry-trace;desc="));
+//! let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+//! let page = String::from_utf8(body.to_vec())?;
+//! assert!(page.contains(r#"<meta name="sentry-trace" content="771a43a4192642f0b136d5159a501700-"#));
+//! assert!(page.contains(r#"<meta name="baggage" content="sentry-trace_id=771a43a4192642f0b136d5159a501700,"#));
+//!
+//! // In a real app:
+//! // let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+//! // axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The order of the layers
+//!
+//! [`SentryMetaLayer`] goes inside both layers of `sentry-tower`, in this order from the outside
+//! in (a `ServiceBuilder` lists layers outside-in; `Router::layer` wraps what is already there,
+//! so chained `.layer()` calls on a `Router` go in the reverse order):
+//!
+//! 1. `NewSentryLayer::new_from_top()`: a Hub for each request, current while its future runs.
+//! 2. `SentryHttpLayer::new().enable_transaction()`: starts the request's transaction when it is
+//!    first polled and makes it the Hub's active span until the response is ready.
+//! 3. `SentryMetaLayer`: reads the request's trace headers with the rules of that Hub's client
+//!    and runs everything inside it in the request's [`TraceRoot`](crate::TraceRoot), so pages
+//!    and the `Server-Timing` header, computed when the response is ready, see the transaction.
+//!
+//! With `SentryMetaLayer` outside `SentryHttpLayer`, the transaction is already finished when
+//! the response reaches it; outside `NewSentryLayer`, it sees a Hub that all requests share.
+//! During its first requests the layer checks for both (no active span where the transaction
+//! should be; one Hub for several requests) and logs a `warn` once. Pages never mix two traces
+//! whatever the order: their `sentry-trace` is the active span's, and a DSC is only used for its
+//! own trace.
+//!
+//! # What the layer does
+//!
+//! - Reads the first `sentry-trace` and every `baggage` value of the request and decides whether
+//!   to continue the caller's trace, with the org id and `strict_trace_continuation` of the
+//!   current Sentry client (see [`Continuation`](crate::Continuation)). A continued trace passes
+//!   on the caller's frozen `sentry-*` baggage; a new one gets a head DSC built once.
+//! - Names the transaction as `sentry-tower` does, `"{METHOD} {route}"`, with axum's
+//!   [`MatchedPath`](axum::extract::MatchedPath) when the layer is added with `Router::layer`
+//!   (a route name) or else the path (a URL, left out of the DSC).
+//! - Puts the `Arc<TraceRoot>` into the request's extensions (`Extension<Arc<TraceRoot>>`).
+//! - Opt-in: a `Server-Timing` header on HTML responses ([`SentryMetaLayer::server_timing`]).
+//! - Cache guard: a publicly cacheable HTML response ([`is_publicly_cacheable`]) gets no
+//!   `Server-Timing`, the tags already rendered into its head are removed as it streams
+//!   ([`strip_trace_meta`]), and a `warn` is logged once per route; unless
+//!   [`SentryMetaLayer::allow_cacheable`].
+//! - For pages that do not write the tags themselves, [`InjectTraceMetaLayer`] (inside this
+//!   layer) puts them before `</head>`.
+//!
+//! # In handlers
+//!
+//! [`SentryMeta`](crate::SentryMeta) is an extractor, and template helpers call
+//! [`SentryMeta::current`](crate::SentryMeta::current) themselves. The incoming header is
+//! available typed as well:
+//!
+//! ```
+//! use axum_extra::TypedHeader;
+//! use sentry_meta::SentryTrace;
+//!
+//! async fn api(incoming: Option<TypedHeader<SentryTrace>>) -> String {
+//!     match incoming {
+//!         Some(TypedHeader(trace)) => format!("called from trace {}", trace.trace_id),
+//!         None => "called without a trace".to_owned(),
+//!     }
+//! }
+//! ```
+//!
+//! Work moved to another task with `tokio::spawn` leaves the request's Hub and root behind; take
+//! both along when it renders a page:
+//!
+//! ```
+//! use sentry::Hub;
+//! use sentry_meta::{SentryMeta, TraceRoot};
+//!
+//! async fn handler() -> String {
+//!     let (hub, root) = (Hub::current(), TraceRoot::current());
+//!     let render = tokio::spawn(async move {
+//!         let render = || SentryMeta::current().to_string();
+//!         Hub::run(hub, || match root {
+//!             Some(root) => root.sync_scope(render),
+//!             None => render(),
+//!         })
+//!     });
+//!     render.await.unwrap_or_default()
+//! }
+//! ```
 
 mod cache;
+mod extract;
 mod inject;
 mod layer;
 
 pub use cache::is_publicly_cacheable;
+pub use inject::{
+    CurrentSentryMeta, InjectTraceMeta, InjectTraceMetaFuture, InjectTraceMetaLayer, TraceMetaBody,
+    TraceMetaSource, strip_trace_meta,
+};
+pub use layer::{ResponseFuture, SentryMetaLayer, SentryMetaService};

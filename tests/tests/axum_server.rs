@@ -1,0 +1,813 @@
+//! A real axum server on loopback behind `sentry-tower`'s layers and `SentryMetaLayer`, a real
+//! Sentry client whose transport captures what it sends, and a real HTTP client: pages name the
+//! transaction (or span) that rendered them, continue incoming traces by Sentry's rules, agree
+//! with the trace the SDK really started, and never mix two traces.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum_extra::TypedHeader;
+use sentry_core::protocol::{Context, EnvelopeItem};
+use sentry_core::test::TestTransport;
+use sentry_core::{Client, ClientOptions, Hub};
+use sentry_meta::axum::SentryMetaLayer;
+use sentry_meta::{
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, SentryMeta, SentryTrace,
+    SerializedDsc,
+};
+use sentry_meta_tests::meta_elements;
+use sentry_tower::{NewSentryLayer, SentryHttpLayer};
+use tower::{ServiceBuilder, ServiceExt};
+
+const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
+const PUBLIC_KEY: &str = "4f1c2d3e4b5a69788796a5b4c3d2e1f0";
+const TRACE: &str = "771a43a4192642f0b136d5159a501700";
+const SPAN: &str = "b7ad6b7169203331";
+
+fn options() -> ClientOptions {
+    ClientOptions::new()
+        .dsn(DSN)
+        .release("web@1.2.3")
+        .environment("test")
+        .traces_sample_rate(1.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app.
+
+fn html_page(meta: &SentryMeta, body: &str) -> String {
+    format!("<!DOCTYPE html><html><head>{meta}<title>t</title></head><body>{body}</body></html>")
+}
+
+/// Renders after an `.await`, so the request's root has to follow the task across polls.
+async fn page() -> Html<String> {
+    tokio::task::yield_now().await;
+    Html(html_page(&SentryMeta::current(), "<p>ok</p>"))
+}
+
+/// Renders inside a child span of the server transaction, set on the scope.
+async fn child_span_page() -> Html<String> {
+    let hub = Hub::current();
+    let Some(transaction) = hub.configure_scope(|scope| scope.get_span()) else {
+        return Html("no transaction".to_owned());
+    };
+    let child = transaction.start_child("template.render", "page.html");
+    hub.configure_scope(|scope| scope.set_span(Some(child.clone().into())));
+    tokio::task::yield_now().await;
+    let html = html_page(&SentryMeta::current(), "<p>child</p>");
+    child.finish();
+    hub.configure_scope(|scope| scope.set_span(Some(transaction)));
+    Html(html)
+}
+
+/// The extractors: `SentryMeta` and the typed incoming `sentry-trace`.
+async fn extracted_page(
+    meta: SentryMeta,
+    incoming: Option<TypedHeader<SentryTrace>>,
+) -> Html<String> {
+    let current = SentryMeta::current();
+    let current = current
+        .trace_meta()
+        .map_or("none", |meta| meta.sentry_trace_header())
+        .to_owned();
+    let incoming = incoming.map_or("none".to_owned(), |TypedHeader(trace)| trace.to_string());
+    Html(html_page(
+        &meta,
+        &format!("<p id=current>{current}</p><p id=incoming>{incoming}</p>"),
+    ))
+}
+
+async fn cached_page() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        Html(html_page(&SentryMeta::current(), "<p>cached</p>")),
+    )
+}
+
+/// Where `SentryMetaLayer` sits among `sentry-tower`'s layers (outermost first).
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    /// NewSentryLayer, SentryHttpLayer, SentryMetaLayer: the documented order.
+    Documented,
+    /// NewSentryLayer, SentryMetaLayer, SentryHttpLayer.
+    MetaOutsideHttp,
+    /// SentryMetaLayer, NewSentryLayer, SentryHttpLayer.
+    MetaOutermost,
+    /// SentryHttpLayer, SentryMetaLayer: no Hub per request.
+    NoHubLayer,
+}
+
+fn app(order: Order, meta: SentryMetaLayer) -> Router {
+    let routes = Router::new()
+        .route("/page", get(page))
+        .route("/users/{id}", get(page))
+        .route("/child", get(child_span_page))
+        .route("/extract", get(extracted_page))
+        .route("/cached", get(cached_page))
+        .route("/cached-too", get(cached_page))
+        .fallback(page);
+    let hub = NewSentryLayer::<Request<Body>>::new_from_top();
+    let http = SentryHttpLayer::new().enable_transaction();
+    match order {
+        Order::Documented => routes.layer(ServiceBuilder::new().layer(hub).layer(http).layer(meta)),
+        Order::MetaOutsideHttp => {
+            routes.layer(ServiceBuilder::new().layer(hub).layer(meta).layer(http))
+        }
+        Order::MetaOutermost => {
+            routes.layer(ServiceBuilder::new().layer(meta).layer(hub).layer(http))
+        }
+        Order::NoHubLayer => routes.layer(ServiceBuilder::new().layer(http).layer(meta)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness: a runtime whose worker threads have the test's Sentry client bound (as
+// `sentry::init` binds it before a server starts) and its own log capture.
+
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    app: Router,
+    http: reqwest::Client,
+    transport: Arc<TestTransport>,
+    warnings: Arc<Mutex<Vec<Warning>>>,
+}
+
+/// A page as the browser gets it.
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    server_timing: Vec<String>,
+    body: String,
+    sentry_trace: Option<String>,
+    baggage: Option<String>,
+}
+
+impl Page {
+    fn parse(status: u16, server_timing: Vec<String>, body: String) -> Self {
+        let metas = meta_elements(&body);
+        let find = |name: &str| {
+            let found: Vec<_> = metas.iter().filter(|(n, _)| n == name).collect();
+            assert!(found.len() <= 1, "duplicate {name} in {body}");
+            found.first().map(|(_, content)| content.clone())
+        };
+        let (sentry_trace, baggage) = (find("sentry-trace"), find("baggage"));
+        assert_eq!(
+            metas.len(),
+            usize::from(sentry_trace.is_some()) + usize::from(baggage.is_some()),
+            "unexpected meta elements in {body}"
+        );
+        Self {
+            status,
+            server_timing,
+            body,
+            sentry_trace,
+            baggage,
+        }
+    }
+
+    fn trace(&self) -> SentryTrace {
+        let raw = self.sentry_trace.as_deref().expect("a sentry-trace tag");
+        raw.parse().expect("a valid sentry-trace")
+    }
+
+    fn trace_id(&self) -> String {
+        self.trace().trace_id.to_string()
+    }
+
+    fn span_id(&self) -> String {
+        self.trace().span_id.expect("a span id").to_string()
+    }
+
+    fn dsc(&self) -> DynamicSamplingContext {
+        let baggage = self.baggage.as_deref().expect("a baggage tag");
+        DynamicSamplingContext::from_baggage([baggage.as_bytes()])
+    }
+
+    /// The page names one trace: its baggage, when it names a trace (a caller's frozen DSC
+    /// may not), names the trace of its `sentry-trace`.
+    fn assert_one_trace(&self) {
+        let dsc = self.dsc();
+        let baggage_trace = dsc.get(DscKey::TraceId);
+        assert!(
+            baggage_trace.is_none_or(|id| id == self.trace_id()),
+            "{self:?}"
+        );
+        assert!(dsc.sample_rand().is_some(), "{self:?}");
+    }
+}
+
+/// What the Sentry client sent for one server transaction.
+#[derive(Debug, Clone)]
+struct SentTransaction {
+    name: Option<String>,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: Option<String>,
+    child_spans: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Warning {
+    message: String,
+    route: Option<String>,
+}
+
+impl Server {
+    fn start(options: ClientOptions, order: Order, meta: SentryMetaLayer) -> Self {
+        // The process Hub belongs to the test thread, never to a worker (whose thread Hub would
+        // then be the process Hub, shared with every other test).
+        let _ = Hub::main();
+        let transport = TestTransport::new();
+        let client = Arc::new(Client::from(options.transport(transport.clone())));
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let dispatch = tracing::Dispatch::new(Capture {
+            warnings: warnings.clone(),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || {
+                Hub::current().bind_client(Some(client.clone()));
+                // Kept for the thread's life: this runtime's logs go to this test only.
+                std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            })
+            .build()
+            .expect("a runtime");
+        let app = app(order, meta);
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("an address");
+        let served = app.clone();
+        runtime.spawn(async move { axum::serve(listener, served).await });
+        Self {
+            runtime,
+            addr,
+            app,
+            http: reqwest::Client::new(),
+            transport,
+            warnings,
+        }
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Page {
+        self.runtime.block_on(fetch(
+            self.http.clone(),
+            self.addr,
+            path.to_owned(),
+            own(headers),
+        ))
+    }
+
+    /// Sends the request through the whole app without HTTP's header size limits, on a worker
+    /// thread (where the client is bound).
+    fn oneshot(&self, request: Request<Body>) -> Page {
+        let app = self.app.clone();
+        self.runtime.block_on(async move {
+            tokio::spawn(async move {
+                let response = app.oneshot(request).await.expect("infallible");
+                let status = response.status().as_u16();
+                let server_timing = header_values(response.headers(), "server-timing");
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .expect("a body");
+                Page::parse(
+                    status,
+                    server_timing,
+                    String::from_utf8(body.to_vec()).expect("UTF-8"),
+                )
+            })
+            .await
+            .expect("no panic")
+        })
+    }
+
+    /// The server transactions sent since the last call.
+    fn transactions(&self) -> Vec<SentTransaction> {
+        self.transport
+            .fetch_and_clear_envelopes()
+            .iter()
+            .flat_map(|envelope| {
+                envelope
+                    .items()
+                    .filter_map(|item| match item {
+                        EnvelopeItem::Transaction(tx) => Some(tx),
+                        _ => None,
+                    })
+                    .map(|tx| {
+                        let Some(Context::Trace(trace)) = tx.contexts.get("trace") else {
+                            panic!("a transaction without a trace context: {tx:?}");
+                        };
+                        SentTransaction {
+                            name: tx.name.clone(),
+                            trace_id: trace.trace_id.to_string(),
+                            span_id: trace.span_id.to_string(),
+                            parent_span_id: trace.parent_span_id.map(|id| id.to_string()),
+                            child_spans: tx.spans.iter().map(|s| s.span_id.to_string()).collect(),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The one transaction sent since the last call.
+    fn transaction(&self) -> SentTransaction {
+        let mut sent = self.transactions();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        sent.remove(0)
+    }
+
+    fn warnings(&self) -> Vec<Warning> {
+        self.warnings.lock().expect("not poisoned").clone()
+    }
+
+    fn setup_warnings(&self) -> usize {
+        self.warnings()
+            .iter()
+            .filter(|w| w.message.contains("SentryMetaLayer") && w.route.is_none())
+            .count()
+    }
+}
+
+fn own(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn header_values(headers: &axum::http::HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().expect("ASCII").to_owned())
+        .collect()
+}
+
+async fn fetch(
+    http: reqwest::Client,
+    addr: SocketAddr,
+    path: String,
+    headers: Vec<(String, String)>,
+) -> Page {
+    let mut request = http.get(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        // Appends: several `baggage` headers stay several.
+        request = request.header(name, value);
+    }
+    let response = request.send().await.expect("a response");
+    let status = response.status().as_u16();
+    let server_timing = header_values(response.headers(), "server-timing");
+    let body = response.text().await.expect("a body");
+    Page::parse(status, server_timing, body)
+}
+
+/// Asserts that the page names transaction `tx`'s root span, in its trace, sampled.
+fn assert_names(page: &Page, tx: &SentTransaction) {
+    assert_eq!(
+        page.sentry_trace.as_deref(),
+        Some(format!("{}-{}-1", tx.trace_id, tx.span_id).as_str()),
+        "{page:?} vs {tx:?}"
+    );
+    page.assert_one_trace();
+}
+
+/// Asserts that the page names transaction `tx`, which started a trace here, with this
+/// service's own head DSC for that trace.
+fn assert_names_head(page: &Page, tx: &SentTransaction) {
+    assert_names(page, tx);
+    assert_eq!(tx.parent_span_id, None);
+    let dsc = page.dsc();
+    assert_eq!(dsc.get(DscKey::TraceId), Some(tx.trace_id.as_str()));
+    assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
+    assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A `tracing` subscriber that keeps warnings.
+
+struct Capture {
+    warnings: Arc<Mutex<Vec<Warning>>>,
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    route: Option<String>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            "route" => self.route = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "route" => self.route = Some(format!("{value:?}")),
+            _ => {}
+        }
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() != "sentry_meta" {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        self.warnings.lock().expect("not poisoned").push(Warning {
+            message: fields.message,
+            route: fields.route,
+        });
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+#[test]
+fn page_names_the_server_transaction() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let page = server.get("/users/7", &[]);
+    assert_eq!(page.status, 200);
+    let tx = server.transaction();
+    assert_eq!(tx.name.as_deref(), Some("GET /users/{id}"));
+    assert_eq!(tx.parent_span_id, None);
+    assert_names_head(&page, &tx);
+    let dsc = page.dsc();
+    assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
+    assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
+    assert_eq!(dsc.get(DscKey::Environment), Some("test"));
+    assert_eq!(dsc.get(DscKey::OrgId), Some("42"));
+    assert_eq!(dsc.get(DscKey::SampleRate), Some("1"));
+    assert_eq!(dsc.get(DscKey::Sampled), Some("true"));
+    assert_eq!(dsc.get(DscKey::Transaction), Some("GET /users/{id}"));
+    assert!(dsc.sample_rand().is_some());
+    assert!(page.server_timing.is_empty(), "Server-Timing is opt-in");
+
+    // Unmatched: the raw path names the transaction, and a URL is kept out of the DSC.
+    let page = server.get("/no/such/page", &[]);
+    let tx = server.transaction();
+    assert_eq!(tx.name.as_deref(), Some("GET /no/such/page"));
+    assert_names(&page, &tx);
+    assert_eq!(page.dsc().get(DscKey::Transaction), None);
+    assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
+}
+
+#[test]
+fn page_names_the_child_span_it_was_rendered_in() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let page = server.get("/child", &[]);
+    let tx = server.transaction();
+    assert_eq!(page.trace_id(), tx.trace_id);
+    assert_eq!(tx.child_spans, [page.span_id()]);
+    assert_ne!(page.span_id(), tx.span_id);
+    page.assert_one_trace();
+}
+
+#[test]
+fn extractors_see_the_request_and_its_root() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let page = server.get("/extract", &[("sentry-trace", &incoming)]);
+    let tx = server.transaction();
+    assert_eq!(tx.trace_id, TRACE);
+    assert_names(&page, &tx);
+    // The extracted value is the one `SentryMeta::current()` gives in the handler.
+    assert!(
+        page.body.contains(&format!(
+            "<p id=current>{}</p>",
+            page.sentry_trace.as_deref().unwrap_or("?")
+        )),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("<p id=incoming>{incoming}</p>"))
+    );
+
+    let page = server.get("/extract", &[]);
+    assert!(page.body.contains("<p id=incoming>none</p>"));
+    assert_names(&page, &server.transaction());
+}
+
+#[test]
+fn incoming_trace_is_continued_with_its_frozen_dsc() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let first = format!(
+        "sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-sample_rate=0.25,\
+         sentry-sampled=true,sentry-release=api%402,sentry-org_id=42,othervendor=x"
+    );
+    let second = "othervendor2=y;prop=1,sentry-environment=prod";
+    let page = server.get(
+        "/page",
+        &[
+            ("sentry-trace", &incoming),
+            ("baggage", &first),
+            ("baggage", second),
+        ],
+    );
+    let tx = server.transaction();
+    assert_eq!(tx.trace_id, TRACE);
+    assert_eq!(tx.parent_span_id.as_deref(), Some(SPAN));
+    assert_names(&page, &tx);
+
+    // The caller's DSC, frozen: decoded from both headers, re-encoded, sample_rand filled in.
+    let Continuation::Continue(expected) = Continuation::decide(
+        Some(incoming.as_bytes()),
+        [first.as_bytes(), second.as_bytes()],
+        &ContinuationPolicy {
+            org_id: Some("42".to_owned()),
+            strict_trace_continuation: false,
+        },
+    ) else {
+        panic!("the core continues this trace");
+    };
+    let expected = SerializedDsc::new(expected.dsc);
+    assert_eq!(page.baggage.as_deref(), Some(expected.header()));
+    let dsc = page.dsc();
+    assert_eq!(dsc.get(DscKey::PublicKey), Some("upstream"));
+    assert_eq!(dsc.get(DscKey::Release), Some("api@2"));
+    assert_eq!(dsc.get(DscKey::Environment), Some("prod"));
+    assert_eq!(dsc.get(DscKey::Transaction), None, "not re-derived");
+    let sample_rand = dsc.sample_rand().expect("back-filled").as_f64();
+    assert!(sample_rand < 0.25, "{sample_rand} agrees with sampled=true");
+    let baggage = page.baggage.as_deref().unwrap_or_default();
+    assert!(!baggage.contains("othervendor") && !baggage.contains("prop"));
+}
+
+#[test]
+fn other_organization_and_strict_mode_start_new_traces() {
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let cases = [
+        // The client's DSN says org 42, the caller org 99.
+        (options(), "sentry-org_id=99,sentry-release=theirs"),
+        // Strict: the caller names no organization.
+        (
+            options().strict_trace_continuation(true),
+            "sentry-release=theirs",
+        ),
+    ];
+    for (options, baggage) in cases {
+        let server = Server::start(options, Order::Documented, SentryMetaLayer::new());
+        let page = server.get(
+            "/page",
+            &[("sentry-trace", &incoming), ("baggage", baggage)],
+        );
+        let tx = server.transaction();
+        assert_ne!(tx.trace_id, TRACE, "the SDK started a new trace");
+        assert_eq!(tx.parent_span_id, None);
+        assert_names_head(&page, &tx);
+        let dsc = page.dsc();
+        assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
+        assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
+        assert_eq!(dsc.get(DscKey::OrgId), Some("42"));
+        assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
+    }
+}
+
+#[test]
+fn malformed_sentry_trace_starts_a_new_trace() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let baggage = "sentry-release=theirs,sentry-public_key=upstream";
+    let malformed = [
+        format!("{TRACE}1-{SPAN}-1"),         // a 33-digit trace id
+        format!("{}-{SPAN}-1", &TRACE[..31]), // a 31-digit trace id
+        "junk".to_owned(),
+        "<script>\"&'".to_owned(),
+        "-".repeat(64 * 1024), // 64 KiB, under the HTTP server's header limit
+    ];
+    for value in &malformed {
+        let page = server.get("/page", &[("sentry-trace", value), ("baggage", baggage)]);
+        assert_eq!(page.status, 200);
+        let tx = server.transaction();
+        assert_ne!(tx.trace_id, TRACE, "{value:.80}");
+        assert_names_head(&page, &tx);
+    }
+
+    // Outside the grammar, so this crate freezes nothing; but the Rust SDK reads hex in any
+    // case and drops a flag it does not know, so it continues the trace. The page follows the
+    // transaction the SDK started, with this service's own DSC for it.
+    let sdk_continues = [
+        format!("{}-{}-1", TRACE.to_uppercase(), SPAN.to_uppercase()),
+        format!("{TRACE}-{SPAN}-2"),
+    ];
+    for value in &sdk_continues {
+        let page = server.get("/page", &[("sentry-trace", value), ("baggage", baggage)]);
+        let tx = server.transaction();
+        assert_eq!(tx.trace_id, TRACE, "{value}");
+        assert_eq!(page.trace_id(), TRACE);
+        assert_eq!(page.span_id(), tx.span_id);
+        page.assert_one_trace();
+        let dsc = page.dsc();
+        assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"), "not frozen");
+        assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
+    }
+
+    // 1 MiB of hex: larger than the HTTP server accepts, so through the app itself.
+    let huge = format!("{TRACE}{}", "0".repeat(1 << 20));
+    let request = Request::get("/page")
+        .header("sentry-trace", huge)
+        .header("baggage", baggage)
+        .body(Body::empty())
+        .expect("a request");
+    let page = server.oneshot(request);
+    assert_eq!(page.status, 200);
+    let tx = server.transaction();
+    assert_ne!(tx.trace_id, TRACE);
+    assert_names_head(&page, &tx);
+    assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
+}
+
+#[test]
+fn thousand_concurrent_requests_get_their_own_traces() {
+    const REQUESTS: usize = 1000;
+    const IN_FLIGHT: usize = 64;
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let pages = server.runtime.block_on(async {
+        let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 0..REQUESTS {
+            let permit = limit.clone().acquire_owned().await.expect("open");
+            let (http, addr) = (server.http.clone(), server.addr);
+            requests.spawn(async move {
+                let page = fetch(http, addr, format!("/users/{i}"), Vec::new()).await;
+                drop(permit);
+                page
+            });
+        }
+        requests.join_all().await
+    });
+    let sent: HashMap<String, SentTransaction> = server
+        .transactions()
+        .into_iter()
+        .map(|tx| (tx.trace_id.clone(), tx))
+        .collect();
+    assert_eq!(
+        sent.len(),
+        REQUESTS,
+        "one transaction and trace per request"
+    );
+    let traces: HashSet<String> = pages.iter().map(Page::trace_id).collect();
+    assert_eq!(traces.len(), REQUESTS, "every page has its own trace");
+    for page in &pages {
+        let tx = &sent[&page.trace_id()];
+        assert_names(page, tx);
+    }
+    assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
+}
+
+#[test]
+fn server_timing_has_the_page_values_and_skips_cacheable_pages() {
+    let server = Server::start(
+        options(),
+        Order::Documented,
+        SentryMetaLayer::new().server_timing(true),
+    );
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    for headers in [vec![], vec![("sentry-trace", incoming.as_str())]] {
+        let page = server.get("/page", &headers);
+        let expected = format!(
+            "sentry-trace;desc=\"{}\", baggage;desc=\"{}\"",
+            page.sentry_trace.as_deref().unwrap_or_default(),
+            page.baggage.as_deref().unwrap_or_default()
+        );
+        assert_eq!(page.server_timing, [expected]);
+        assert_names(&page, &server.transaction());
+    }
+
+    for _ in 0..3 {
+        let page = server.get("/cached", &[]);
+        assert_eq!(page.status, 200);
+        assert!(page.server_timing.is_empty(), "{page:?}");
+        // The tags the handler wrote are taken out again; the rest of the page is intact.
+        assert_eq!(page.sentry_trace, None, "{page:?}");
+        assert_eq!(page.baggage, None, "{page:?}");
+        assert!(
+            page.body
+                .ends_with("<title>t</title></head><body><p>cached</p></body></html>"),
+            "{page:?}"
+        );
+    }
+    let page = server.get("/cached-too", &[]);
+    assert!(page.server_timing.is_empty(), "{page:?}");
+    let warned = |route: &str| {
+        server
+            .warnings()
+            .iter()
+            .filter(|w| w.route.as_deref() == Some(route))
+            .count()
+    };
+    assert_eq!(warned("/cached"), 1, "{:?}", server.warnings());
+    assert_eq!(warned("/cached-too"), 1, "{:?}", server.warnings());
+    assert_eq!(warned("/page"), 0);
+
+    let allowed = Server::start(
+        options(),
+        Order::Documented,
+        SentryMetaLayer::new()
+            .server_timing(true)
+            .allow_cacheable(true),
+    );
+    let page = allowed.get("/cached", &[]);
+    assert_eq!(page.server_timing.len(), 1, "{page:?}");
+    assert_names(&page, &allowed.transaction());
+    assert!(allowed.warnings().is_empty(), "{:?}", allowed.warnings());
+}
+
+#[test]
+fn wrong_orders_warn_once_and_never_give_wrong_tags() {
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    for order in [Order::MetaOutsideHttp, Order::MetaOutermost] {
+        let server = Server::start(options(), order, SentryMetaLayer::new().server_timing(true));
+        for headers in [vec![], vec![("sentry-trace", incoming.as_str())], vec![]] {
+            let page = server.get("/page", &headers);
+            let tx = server.transaction();
+            if !headers.is_empty() {
+                assert_eq!(tx.trace_id, TRACE);
+            }
+            // The handler still ran with the transaction active: the page is right.
+            assert_names(&page, &tx);
+            // At response time the transaction is out of reach: no header rather than a wrong one.
+            assert!(page.server_timing.is_empty(), "{order:?}: {page:?}");
+        }
+        assert_eq!(
+            server.setup_warnings(),
+            1,
+            "{order:?}: {:?}",
+            server.warnings()
+        );
+    }
+
+    // No Hub per request: two requests on one worker thread share its Hub. (A request whose
+    // task moves to another worker at an `.await` then renders with that worker's Hub: pages
+    // can name the wrong span, which is why this is warned about; they still name one trace.)
+    let server = Server::start(options(), Order::NoHubLayer, SentryMetaLayer::new());
+    for _ in 0..8 {
+        server.get("/page", &[]).assert_one_trace();
+    }
+    server.transactions();
+    let warnings = server.warnings();
+    assert_eq!(server.setup_warnings(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].message.contains("one Sentry Hub"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn disagreeing_parsers_never_mix_traces() {
+    // A `sentry-trace` without a span id: the grammar of the Sentry spec (and this crate)
+    // accepts it, the Rust SDK does not and starts a new trace. The page follows the SDK and
+    // does not pass on the DSC it froze for the caller's trace.
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let page = server.get(
+        "/page",
+        &[
+            ("sentry-trace", &format!("{TRACE}-1")),
+            (
+                "baggage",
+                "sentry-release=theirs,sentry-public_key=upstream",
+            ),
+        ],
+    );
+    let tx = server.transaction();
+    assert_ne!(tx.trace_id, TRACE);
+    assert_names_head(&page, &tx);
+    let dsc = page.dsc();
+    assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
+    assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
+}

@@ -1,0 +1,540 @@
+//! Every template engine renders a child page that extends a base layout holding the helper in
+//! its `<head>`, for the same inputs: all engines must write byte-identical heads, read back by
+//! a real HTML parser as exactly the layout's own tag and the trace tags, whose `content` is the
+//! header values. The explicit-value heads are snapshots (`tests/tests/snapshots/`).
+//!
+//! Ambient cases render every engine inside one Hub, one root and one active span, so that they
+//! all see the same ids.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use maud::{DOCTYPE, Markup, html};
+use sentry_core::protocol::{Context, EnvelopeItem, Transaction};
+use sentry_core::test::TestTransport;
+use sentry_core::{Client, ClientOptions, Hub, TransactionContext};
+use sentry_meta::{
+    ContinuationPolicy, DynamicSamplingContext, SentryMeta, SerializedDsc, SpanId, TraceId,
+    TraceMeta, TraceRoot, TransactionSource,
+};
+use sentry_meta_tests::{assert_head_is_exactly, meta_elements};
+
+const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
+const INCOMING: &str = "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1";
+/// What the layout's `<head>` holds besides the trace tags.
+const VIEWPORT: (&str, &str) = ("viewport", "width=device-width");
+/// A heading that the engines must escape: proof that auto-escaping is on in these templates.
+const HEADING: &str = "Tom & Jerry <b>\"quoted\"</b>";
+
+/// Where askama looks up the `trace|sentry_meta` filter of `base_explicit.html`.
+mod filters {
+    pub use ::sentry_meta::askama::filters::*;
+}
+
+#[derive(Template)]
+#[template(path = "engines/askama/page.html")]
+struct AskamaPage<'a> {
+    heading: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "engines/askama/page_explicit.html")]
+struct AskamaExplicitPage<'a> {
+    heading: &'a str,
+    trace: Option<TraceMeta>,
+}
+
+/// The maud layout: the same bytes as the template layouts.
+fn maud_layout(sentry: SentryMeta, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE) "\n"
+        html { "\n"
+            head { "\n"
+                meta name="viewport" content="width=device-width"; "\n"
+                (sentry) "\n"
+            } "\n"
+            body { "\n" (body) "\n" } "\n"
+        }
+    }
+}
+
+fn maud_page(sentry: SentryMeta, heading: &str) -> String {
+    maud_layout(sentry, html! { h1 { (heading) } }).into_string()
+}
+
+/// The runtime engines, set up once per test with the templates of `tests/templates/engines/`.
+struct Engines {
+    minijinja: minijinja::Environment<'static>,
+    tera: tera::Tera,
+    handlebars: handlebars::Handlebars<'static>,
+}
+
+impl Engines {
+    fn new() -> Self {
+        let mut minijinja = minijinja::Environment::new();
+        sentry_meta::minijinja::add_to_environment(&mut minijinja);
+        for (name, source) in [
+            (
+                "base.html",
+                include_str!("../templates/engines/minijinja/base.html"),
+            ),
+            (
+                "page.html",
+                include_str!("../templates/engines/minijinja/page.html"),
+            ),
+        ] {
+            minijinja
+                .add_template(name, source)
+                .expect("minijinja template");
+        }
+
+        let mut tera = tera::Tera::default();
+        sentry_meta::tera::register(&mut tera);
+        tera.add_raw_templates([
+            (
+                "base.html",
+                include_str!("../templates/engines/tera/base.html"),
+            ),
+            (
+                "base_explicit.html",
+                include_str!("../templates/engines/tera/base_explicit.html"),
+            ),
+            (
+                "page.html",
+                include_str!("../templates/engines/tera/page.html"),
+            ),
+            (
+                "page_explicit.html",
+                include_str!("../templates/engines/tera/page_explicit.html"),
+            ),
+        ])
+        .expect("tera templates");
+
+        let mut handlebars = handlebars::Handlebars::new();
+        handlebars.set_strict_mode(false);
+        sentry_meta::handlebars::register(&mut handlebars);
+        handlebars
+            .register_partial(
+                "layout",
+                include_str!("../templates/engines/handlebars/layout.hbs"),
+            )
+            .expect("handlebars layout");
+        handlebars
+            .register_template_string(
+                "page",
+                include_str!("../templates/engines/handlebars/page.hbs"),
+            )
+            .expect("handlebars page");
+
+        Self {
+            minijinja,
+            tera,
+            handlebars,
+        }
+    }
+
+    /// Every engine's page; `explicit` is the value the handler passes, `None` for the current
+    /// request's tags.
+    fn render(&self, explicit: Option<&SentryMeta>) -> Vec<(&'static str, String)> {
+        let askama = match explicit {
+            None => AskamaPage { heading: HEADING }.render(),
+            Some(meta) => AskamaExplicitPage {
+                heading: HEADING,
+                trace: meta.trace_meta().cloned(),
+            }
+            .render(),
+        };
+
+        let minijinja = {
+            let mut context = BTreeMap::from([("heading", minijinja::Value::from(HEADING))]);
+            if let Some(meta) = explicit {
+                context.insert(
+                    sentry_meta::minijinja::CONTEXT_VAR,
+                    sentry_meta::minijinja::value(meta.clone()),
+                );
+            }
+            self.minijinja
+                .get_template("page.html")
+                .and_then(|t| t.render(context))
+        };
+
+        let tera = {
+            let mut context = tera::Context::new();
+            context.insert("heading", HEADING);
+            let page = match explicit {
+                None => "page.html",
+                Some(meta) => {
+                    context.insert("trace", &sentry_meta::tera::value(meta.clone()));
+                    "page_explicit.html"
+                }
+            };
+            self.tera.render(page, &context)
+        };
+
+        let handlebars = {
+            let mut data = serde_json::json!({ "heading": HEADING });
+            if let Some(meta) = explicit {
+                data["trace"] = sentry_meta::handlebars::value(meta.clone());
+            }
+            self.handlebars.render("page", &data)
+        };
+
+        let maud = maud_page(
+            explicit.cloned().unwrap_or_else(SentryMeta::current),
+            HEADING,
+        );
+
+        vec![
+            ("askama", askama.expect("askama renders")),
+            ("minijinja", minijinja.expect("minijinja renders")),
+            ("tera", tera.expect("tera renders")),
+            ("handlebars", handlebars.expect("handlebars renders")),
+            ("maud", maud),
+        ]
+    }
+}
+
+/// The text between `<head>` and `</head>`.
+fn head(page: &str) -> &str {
+    let start = page.find("<head>").expect("a <head>") + "<head>".len();
+    let end = page.find("</head>").expect("a </head>");
+    &page[start..end]
+}
+
+/// What every engine's head must be, byte for byte.
+fn expected_head(meta: &SentryMeta) -> String {
+    format!("\n<meta name=\"viewport\" content=\"width=device-width\">\n{meta}\n")
+}
+
+/// The meta elements a parser must find: the layout's, then the trace tags with their header
+/// values as `content`.
+fn expected_elements(meta: &SentryMeta) -> Vec<(&'static str, String)> {
+    let mut elements = vec![(VIEWPORT.0, VIEWPORT.1.to_owned())];
+    if let Some(meta) = meta.trace_meta() {
+        elements.push(("sentry-trace", meta.sentry_trace_header().to_owned()));
+        if let Some(baggage) = meta.baggage_header() {
+            elements.push(("baggage", baggage.to_owned()));
+        }
+        if meta.writes_traceparent() {
+            let traceparent = meta.traceparent_header().expect("a span id");
+            elements.push(("traceparent", traceparent));
+        }
+    }
+    elements
+}
+
+/// Checks every engine's page against `meta`: identical heads that are exactly `meta`'s tags
+/// after the layout's own, as the HTML parser reads them, and an escaped body.
+fn check_pages(pages: &[(&'static str, String)], meta: &SentryMeta) {
+    let expected = expected_head(meta);
+    let elements = expected_elements(meta);
+    let elements: Vec<(&str, &str)> = elements.iter().map(|(n, c)| (*n, c.as_str())).collect();
+    for (engine, page) in pages {
+        assert_eq!(head(page), expected, "{engine}: head of\n{page}");
+        assert_head_is_exactly(head(page), &elements);
+        // The whole page too: no tag anywhere else, and the body's text escaped by the engine.
+        let all: Vec<(String, String)> = meta_elements(page);
+        assert_eq!(all.len(), elements.len(), "{engine}: {page}");
+        let document = scraper::Html::parse_document(page);
+        let h1 = scraper::Selector::parse("body > h1").expect("selector");
+        let text: Vec<String> = document
+            .select(&h1)
+            .map(|h| h.text().collect::<String>())
+            .collect();
+        assert_eq!(text, [HEADING], "{engine}: {page}");
+        assert!(!page.contains("<b>"), "{engine} did not escape the body");
+    }
+}
+
+fn options() -> ClientOptions {
+    ClientOptions::new()
+        .dsn(DSN)
+        .release("web@1.2.3")
+        .environment("test")
+        .traces_sample_rate(1.0)
+}
+
+/// Runs `f` on a fresh Hub with a real client; returns its result and the transactions sent.
+fn with_client<R>(f: impl FnOnce() -> R) -> (R, Vec<Transaction<'static>>) {
+    let transport = TestTransport::new();
+    let client = Arc::new(Client::from(options().transport(transport.clone())));
+    let hub = Arc::new(Hub::new(Some(client), Arc::new(Default::default())));
+    let result = Hub::run(hub, f);
+    let transactions = transport
+        .fetch_and_clear_envelopes()
+        .into_iter()
+        .flat_map(|envelope| {
+            envelope
+                .items()
+                .filter_map(|item| match item {
+                    EnvelopeItem::Transaction(tx) => Some((**tx).clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (result, transactions)
+}
+
+fn trace_context(tx: &Transaction<'_>) -> (String, String) {
+    match tx.contexts.get("trace") {
+        Some(Context::Trace(tc)) => (tc.trace_id.to_string(), tc.span_id.to_string()),
+        other => panic!("no trace context: {other:?}"),
+    }
+}
+
+/// Renders every engine with `root` as the request's root and a server transaction (continued
+/// from `incoming` when given) as the active span; returns the pages and the tags that
+/// `SentryMeta::current()` gives in the same scope.
+fn render_in_transaction(
+    engines: &Engines,
+    root: Option<TraceRoot>,
+    incoming: Option<&str>,
+) -> (Vec<(&'static str, String)>, SentryMeta) {
+    let render = || {
+        let context = match incoming {
+            Some(incoming) => TransactionContext::continue_from_headers(
+                "GET /page",
+                "http.server",
+                [("sentry-trace", incoming)],
+            ),
+            None => TransactionContext::new("GET /page", "http.server"),
+        };
+        let tx = sentry_core::start_transaction(context);
+        Hub::current().configure_scope(|s| s.set_span(Some(tx.clone().into())));
+        let pages = engines.render(None);
+        let meta = SentryMeta::current();
+        tx.finish();
+        (pages, meta)
+    };
+    match root {
+        Some(root) => Arc::new(root).sync_scope(render),
+        None => render(),
+    }
+}
+
+#[test]
+fn head_of_trace_with_a_real_client() {
+    let engines = Engines::new();
+    let ((pages, meta), sent) = with_client(|| render_in_transaction(&engines, None, None));
+    let trace = meta.trace_meta().expect("a client is bound");
+    let (trace_id, span_id) = trace_context(&sent[0]);
+    assert_eq!(
+        trace.sentry_trace_header(),
+        format!("{trace_id}-{span_id}-1")
+    );
+    let baggage = trace.baggage_header().expect("a head DSC");
+    assert!(baggage.contains("sentry-public_key=4f1c2d3e4b5a69788796a5b4c3d2e1f0"));
+    check_pages(&pages, &meta);
+}
+
+#[test]
+fn head_of_trace_behind_a_root() {
+    let engines = Engines::new();
+    let root = TraceRoot::new_trace().with_transaction("GET /page", TransactionSource::Route);
+    let ((pages, meta), sent) = with_client(|| render_in_transaction(&engines, Some(root), None));
+    let (trace_id, _) = trace_context(&sent[0]);
+    let baggage = meta.trace_meta().and_then(TraceMeta::baggage_header);
+    assert!(
+        baggage.is_some_and(|b| b.contains(&format!("sentry-trace_id={trace_id}"))
+            && b.contains("sentry-transaction=GET%20%2Fpage")),
+        "{baggage:?}"
+    );
+    check_pages(&pages, &meta);
+}
+
+#[test]
+fn continued_trace() {
+    let engines = Engines::new();
+    let baggage = "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=upstream,\
+                   sentry-sample_rate=0.25,sentry-sampled=true,sentry-release=api%402,othervendor=x";
+    let ((pages, meta), sent) = with_client(|| {
+        let client = Hub::current().client().expect("client");
+        let root = TraceRoot::from_headers(
+            Some(INCOMING.as_bytes()),
+            [baggage.as_bytes()],
+            &ContinuationPolicy::from_client(&client),
+        );
+        render_in_transaction(&engines, Some(root), Some(INCOMING))
+    });
+    let trace = meta.trace_meta().expect("a client is bound");
+    let (trace_id, span_id) = trace_context(&sent[0]);
+    assert_eq!(trace_id, "771a43a4192642f0b136d5159a501700");
+    assert_eq!(
+        trace.sentry_trace_header(),
+        format!("{trace_id}-{span_id}-1")
+    );
+    let frozen = trace.baggage_header().expect("the frozen DSC");
+    assert!(frozen.contains("sentry-public_key=upstream"), "{frozen}");
+    assert!(!frozen.contains("othervendor"), "{frozen}");
+    check_pages(&pages, &meta);
+}
+
+#[test]
+fn hostile_incoming_baggage() {
+    let engines = Engines::new();
+    let hostile: [&[u8]; 7] = [
+        b"sentry-release=\"><script>alert(1)</script>,sentry-environment=<b>&amp;</b>",
+        b"sentry-release=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E,sentry-environment=a%26b%3Cc%3E%27",
+        b"sentry-transaction=%0D%0A%00%1F%7F,sentry-x=<!--,sentry-y=-->",
+        b"sentry-environment=prod\x7f\x00\r\n,sentry-release=a\tb\x0b",
+        b"sentry-public_key=abc,sentry-release=</head><body onload=alert(1)>",
+        b"sentry-release=\xff\xfe%ZZ%,sentry-environment=ok,sentry-x=%E2%80%A8%F0%9F%98%80",
+        b"sentry-release='single' \"double\" & <angle>,sentry-public_key=k%20%2B+",
+    ];
+    for baggage in hostile {
+        let ((pages, meta), _) = with_client(|| {
+            let client = Hub::current().client().expect("client");
+            let root = TraceRoot::from_headers(
+                Some(INCOMING.as_bytes()),
+                [baggage],
+                &ContinuationPolicy::from_client(&client),
+            );
+            render_in_transaction(&engines, Some(root), Some(INCOMING))
+        });
+        check_pages(&pages, &meta);
+        for (engine, page) in &pages {
+            let head = head(page);
+            for forbidden in ["<script", "</head><body", "<!--", "-->", "\r", "\0"] {
+                assert!(
+                    !head.contains(forbidden),
+                    "{engine}: {forbidden:?} in {head}"
+                );
+            }
+        }
+    }
+}
+
+/// Replaces the span id of the `sentry-trace` tag: without an active span, each render gets a
+/// fresh one (only the trace and its DSC are the request's).
+fn mask_span_id(head: &str) -> String {
+    const OPEN: &str = "<meta name=\"sentry-trace\" content=\"";
+    let Some(start) = head.find(OPEN).map(|i| i + OPEN.len() + 33) else {
+        return head.to_owned();
+    };
+    let span = &head[start..start + 16];
+    assert!(span.bytes().all(|b| b.is_ascii_hexdigit()), "{head}");
+    format!("{}{}{}", &head[..start], "<span>", &head[start + 16..])
+}
+
+#[test]
+fn no_span_root_only() {
+    let engines = Engines::new();
+    let root = Arc::new(TraceRoot::new_trace());
+    let ((pages, meta), sent) = with_client(|| {
+        root.clone()
+            .sync_scope(|| (engines.render(None), SentryMeta::current()))
+    });
+    assert!(sent.is_empty());
+    let trace = meta.trace_meta().expect("a client is bound");
+    assert_eq!(trace.sentry_trace().trace_id, root.trace_id());
+    assert_eq!(trace.sentry_trace().sampled, None);
+    let expected = mask_span_id(&expected_head(&meta));
+    for (engine, page) in &pages {
+        assert_eq!(mask_span_id(head(page)), expected, "{engine}: {page}");
+        // Each page is still exactly its own tags.
+        let own = meta_elements(page);
+        let sentry_trace = &own[1].1;
+        assert!(sentry_trace.starts_with(&root.trace_id().to_string()));
+        let baggage = trace.baggage_header().expect("a head DSC");
+        assert_head_is_exactly(
+            head(page),
+            &[
+                VIEWPORT,
+                ("sentry-trace", sentry_trace),
+                ("baggage", baggage),
+            ],
+        );
+    }
+}
+
+/// Explicit values with fixed ids and DSCs: the heads are snapshots.
+fn explicit_cases() -> Vec<(&'static str, SentryMeta)> {
+    let trace_id: TraceId = "771a43a4192642f0b136d5159a501700"
+        .parse()
+        .expect("trace id");
+    let span_id: SpanId = "b7ad6b7169203331".parse().expect("span id");
+    let dsc = |baggage: &[u8]| {
+        Some(SerializedDsc::new(DynamicSamplingContext::from_baggage([
+            baggage,
+        ])))
+    };
+    let full = dsc(b"sentry-trace_id=771a43a4192642f0b136d5159a501700,\
+        sentry-public_key=4f1c2d3e4b5a69788796a5b4c3d2e1f0,sentry-sample_rate=0.25,\
+        sentry-sample_rand=0.123456,sentry-sampled=true,sentry-environment=production,\
+        sentry-release=web%401.2.3,sentry-transaction=GET%20%2Fusers%2F%7Bid%7D,sentry-org_id=42");
+    vec![
+        (
+            "explicit_sampled",
+            TraceMeta::new(trace_id, span_id, Some(true), full.clone()).into(),
+        ),
+        (
+            "explicit_not_sampled",
+            TraceMeta::new(
+                trace_id,
+                span_id,
+                Some(false),
+                dsc(
+                    b"sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc,\
+                      sentry-sample_rate=0.25,sentry-sample_rand=0.75,sentry-sampled=false",
+                ),
+            )
+            .into(),
+        ),
+        (
+            "explicit_deferred_no_baggage",
+            TraceMeta::new(trace_id, span_id, None, None).into(),
+        ),
+        (
+            "explicit_traceparent",
+            TraceMeta::new(trace_id, span_id, Some(true), full)
+                .with_traceparent(true)
+                .into(),
+        ),
+        (
+            "explicit_hostile_dsc",
+            TraceMeta::new(
+                trace_id,
+                span_id,
+                Some(true),
+                dsc(
+                    b"sentry-release=\"><script>alert(1)</script>,sentry-environment=a&b<c>'\
+                      ,sentry-x=%0D%0A%00,sentry-public_key=</head>",
+                ),
+            )
+            .into(),
+        ),
+        ("explicit_none", SentryMeta::none()),
+    ]
+}
+
+#[test]
+fn explicit_values_without_sentry() {
+    let engines = Engines::new();
+    // No client: nothing comes from the SDK, only the values passed.
+    let hub = Arc::new(Hub::new(None, Arc::new(Default::default())));
+    Hub::run(hub, || {
+        assert_eq!(SentryMeta::current(), SentryMeta::none());
+        for (name, meta) in explicit_cases() {
+            let pages = engines.render(Some(&meta));
+            check_pages(&pages, &meta);
+            // Every engine's head is the same bytes (checked above): one snapshot for all.
+            let tags = head(&pages[0].1).trim();
+            insta::assert_snapshot!(name, tags);
+        }
+    });
+}
+
+#[test]
+fn explicit_values_win_over_the_current_request() {
+    let engines = Engines::new();
+    let ((), _) = with_client(|| {
+        let tx = sentry_core::start_transaction(TransactionContext::new("GET /", "http.server"));
+        Hub::current().configure_scope(|s| s.set_span(Some(tx.clone().into())));
+        for (_, meta) in explicit_cases() {
+            check_pages(&engines.render(Some(&meta)), &meta);
+        }
+        tx.finish();
+    });
+}

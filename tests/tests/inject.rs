@@ -1,0 +1,812 @@
+//! The `</head>` injection layer and the strip transform: split anywhere, read back by a real
+//! HTML parser, through tower services and a real axum server.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use axum::Router;
+use axum::body::Body as AxumBody;
+use axum::response::Html;
+use axum::routing::get;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::response::Parts;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use sentry_core::protocol::{Context as SentryContext, EnvelopeItem};
+use sentry_core::test::TestTransport;
+use sentry_core::{Client, ClientOptions, Hub};
+use sentry_meta::axum::{InjectTraceMetaLayer, TraceMetaBody, TraceMetaSource, strip_trace_meta};
+use sentry_meta::{DynamicSamplingContext, SentryMeta, SerializedDsc, TraceMeta};
+use sentry_meta_tests::{assert_head_is_exactly, meta_elements};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+// ---------------------------------------------------------------------------------------------
+// Bodies and how they are read.
+
+/// A body that yields the given chunks, then optionally trailers or an error, with an exact
+/// size hint.
+#[derive(Debug, Default)]
+struct Chunks {
+    chunks: VecDeque<Bytes>,
+    trailers: Option<HeaderMap>,
+    error: Option<&'static str>,
+}
+
+impl Chunks {
+    fn new<C: AsRef<[u8]>>(chunks: impl IntoIterator<Item = C>) -> Self {
+        Self {
+            chunks: chunks
+                .into_iter()
+                .map(|c| Bytes::copy_from_slice(c.as_ref()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    fn whole(page: impl AsRef<[u8]>) -> Self {
+        Self::new([page])
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = &'static str;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+        if let Some(chunk) = self.chunks.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        if let Some(error) = self.error.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty() && self.trailers.is_none() && self.error.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let len: usize = self.chunks.iter().map(Bytes::len).sum();
+        if self.error.is_some() {
+            let mut hint = SizeHint::new();
+            hint.set_lower(len as u64);
+            return hint;
+        }
+        SizeHint::with_exact(len as u64)
+    }
+}
+
+/// Everything `body` yields, read without a runtime (the test bodies are always ready), after
+/// checking at every step that its size hint and `is_end_stream` tell the truth.
+fn drain<B>(body: B) -> (Vec<u8>, Option<HeaderMap>)
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let mut body = pin!(body);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut out = Vec::new();
+    let mut trailers = None;
+    // (bytes written before, hint, end of stream) at each step.
+    let mut steps = Vec::new();
+    loop {
+        steps.push((out.len(), body.size_hint(), body.is_end_stream()));
+        match body.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => out.extend_from_slice(&data),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            },
+            Poll::Ready(Some(Err(error))) => panic!("body error {error:?}"),
+            Poll::Ready(None) => break,
+            Poll::Pending => panic!("test bodies are always ready"),
+        }
+    }
+    for (written, hint, end) in steps {
+        let remaining = (out.len() - written) as u64;
+        assert!(hint.lower() <= remaining, "{hint:?} for {remaining}");
+        if let Some(upper) = hint.upper() {
+            assert!(remaining <= upper, "{hint:?} for {remaining}");
+        }
+        if end {
+            assert_eq!(remaining, 0, "end of stream with {remaining} bytes to come");
+        }
+    }
+    (out, trailers)
+}
+
+/// Every way to cut `input` that the tests try: whole, in two at every offset, in three at
+/// every pair of offsets (short inputs only), and in single bytes.
+fn cuts(input: &[u8]) -> Vec<Vec<&[u8]>> {
+    let mut cuts = vec![vec![input], input.chunks(1).collect()];
+    for a in 0..=input.len() {
+        cuts.push(vec![&input[..a], &input[a..]]);
+        if input.len() <= 200 {
+            for b in a..=input.len() {
+                cuts.push(vec![&input[..a], &input[a..b], &input[b..]]);
+            }
+        }
+    }
+    cuts
+}
+
+/// Checks that `transform` turns `input`, however it is cut, into `expected`.
+fn check_every_cut(
+    input: &[u8],
+    expected: &[u8],
+    transform: impl Fn(Chunks) -> TraceMetaBody<Chunks>,
+) {
+    for cut in cuts(input) {
+        let (out, _) = drain(transform(Chunks::new(&cut)));
+        assert!(
+            out == expected,
+            "cut {:?}:\n got {:?}\nwant {:?}",
+            cut.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(expected)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tags.
+
+/// Tags whose baggage has bytes that HTML escaping changes (`'` stays in percent-encoding).
+fn meta() -> TraceMeta {
+    let dsc = DynamicSamplingContext::from_baggage([&b"sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc,sentry-release=it's%20%3Cv1%3E%26"[..]]);
+    TraceMeta::new(
+        "771a43a4192642f0b136d5159a501700"
+            .parse()
+            .expect("trace id"),
+        "b7ad6b7169203331".parse().expect("span id"),
+        Some(true),
+        Some(SerializedDsc::new(dsc)),
+    )
+}
+
+/// The meta elements the tags of `meta` parse to.
+fn expected_elements(meta: &TraceMeta) -> Vec<(String, String)> {
+    let mut tags = vec![(
+        "sentry-trace".to_owned(),
+        meta.sentry_trace_header().to_owned(),
+    )];
+    if let Some(baggage) = meta.baggage_header() {
+        tags.push(("baggage".to_owned(), baggage.to_owned()));
+    }
+    if meta.writes_traceparent() {
+        let traceparent = meta.traceparent_header().expect("a traceparent");
+        tags.push(("traceparent".to_owned(), traceparent));
+    }
+    tags
+}
+
+fn inject_with(meta: &TraceMeta) -> impl Fn(Chunks) -> TraceMetaBody<Chunks> + '_ {
+    move |body| TraceMetaBody::inject(body, meta)
+}
+
+/// Checks the injection into `before` + `after` (the tags go between) at every cut, and that
+/// the page parses to exactly the tags, once.
+fn check_injected(before: &[u8], after: &[u8]) {
+    for meta in [meta(), meta().with_traceparent(true)] {
+        let tags = meta.to_html();
+        let input = [before, after].concat();
+        let expected = [before, tags.as_bytes(), after].concat();
+        check_every_cut(&input, &expected, inject_with(&meta));
+        assert_eq!(
+            meta_elements(&String::from_utf8_lossy(&expected)),
+            expected_elements(&meta)
+        );
+    }
+}
+
+fn check_untouched(page: &[u8]) {
+    check_every_cut(page, page, inject_with(&meta()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Injection, split anywhere.
+
+#[test]
+fn injects_before_head_end_at_every_cut() {
+    check_injected(
+        b"<!doctype html><html><head><title>Home</title>",
+        b"</head><body><p>x</p></body></html>",
+    );
+    check_injected(
+        b"<HTML><HEAD><TITLE>Home</TITLE>",
+        b"</HEAD><BODY></BODY></HTML>",
+    );
+    check_injected(b"<head>", b"</Head >");
+    check_injected(b"", b"</head>");
+}
+
+#[test]
+fn decoys_in_comments_scripts_and_attributes_are_text() {
+    check_injected(
+        concat!(
+            "<html><head><!-- </head> <meta name=\"sentry-trace\" content=\"x\"> -->",
+            "<script>if (a </head> b) { document.write('</head>') }</script>",
+            "<style>/* </head> */</style><title></head></title>",
+            "<link rel=\"x\" href=\"</head>\" title='</head>' data-x=</head>/>",
+            "</header></heads>",
+        )
+        .as_bytes(),
+        b"</head><body></body></html>",
+    );
+}
+
+#[test]
+fn bytes_that_are_not_utf8_pass_through() {
+    check_injected(
+        b"<html><head>\xff\xfe\x00<title>\xc3\x28</title>",
+        b"</head><body>\x80\x81\xff</body>",
+    );
+}
+
+#[test]
+fn leaves_pages_without_a_head_end_alone() {
+    check_untouched(b"<!doctype html><html><head><title>t</title><body>no end tag</body></head>");
+    check_untouched(b"<p>a fragment</p>");
+    check_untouched(b"<head></hea");
+    check_untouched(b"");
+    // A head longer than the 64 KiB the layer looks at.
+    let long = [
+        &b"<head><title>"[..],
+        &vec![b'x'; 64 * 1024],
+        b"</title></head>",
+    ]
+    .concat();
+    let (out, _) = drain(TraceMetaBody::inject(Chunks::whole(&long), &meta()));
+    assert_eq!(out, long);
+}
+
+#[test]
+fn never_a_second_copy() {
+    let tags = meta().with_traceparent(true).to_html();
+    // Our own output, hand-written tags in any attribute order, quotes or case.
+    check_untouched(format!("<html><head>{tags}<title>t</title></head><body></body>").as_bytes());
+    check_untouched(b"<head><META content=\"a-b\" NAME='Sentry-Trace'></head>");
+    check_untouched(b"<head><meta name=sentry-trace content=x></head>");
+
+    // Two layers: the second one sees the first one's tags.
+    let page = b"<html><head><title>t</title></head><body></body></html>";
+    let once = TraceMetaBody::inject(Chunks::whole(page), &meta());
+    let twice = TraceMetaBody::inject(once, &meta().with_traceparent(true));
+    let (out, _) = drain(twice);
+    let out = String::from_utf8(out).expect("utf-8");
+    assert_eq!(meta_elements(&out), expected_elements(&meta()));
+}
+
+#[test]
+fn injected_head_parses_to_exactly_the_tags() {
+    for meta in [meta(), meta().with_traceparent(true)] {
+        let (out, _) = drain(TraceMetaBody::inject(Chunks::whole("<head></head>"), &meta));
+        let out = String::from_utf8(out).expect("utf-8");
+        let head = out
+            .strip_prefix("<head>")
+            .and_then(|rest| rest.strip_suffix("</head>"))
+            .expect("the same head");
+        let expected = expected_elements(&meta);
+        let expected: Vec<(&str, &str)> = expected
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_str()))
+            .collect();
+        assert_head_is_exactly(head, &expected);
+    }
+}
+
+#[test]
+fn trailers_and_errors_pass_through() {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("x-checksum", HeaderValue::from_static("1"));
+    let body = Chunks {
+        trailers: Some(trailers.clone()),
+        ..Chunks::new(["<head></he", "ad>"])
+    };
+    let (out, got) = drain(TraceMetaBody::inject(body, &meta()));
+    assert!(out.starts_with(format!("<head>{}</he", meta().to_html()).as_bytes()));
+    assert_eq!(got, Some(trailers));
+
+    // Trailers while `</he` is held back: the held bytes come first.
+    let body = Chunks {
+        trailers: Some(HeaderMap::new()),
+        ..Chunks::new(["<head></he"])
+    };
+    assert_eq!(drain(TraceMetaBody::inject(body, &meta())).0, b"<head></he");
+
+    let body = Chunks {
+        error: Some("reset"),
+        ..Chunks::new(["<head>", "<title>"])
+    };
+    let mut body = pin!(TraceMetaBody::inject(body, &meta()));
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut seen = Vec::new();
+    let error = loop {
+        match body.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                seen.extend_from_slice(&frame.into_data().unwrap_or_default())
+            }
+            Poll::Ready(Some(Err(error))) => break error,
+            other => panic!("expected an error, got {other:?}"),
+        }
+    };
+    assert_eq!((seen.as_slice(), error), (&b"<head><title>"[..], "reset"));
+}
+
+#[test]
+fn size_hint_is_exact_once_the_head_is_read() {
+    let tags = meta().to_html();
+    let mut body = pin!(TraceMetaBody::inject(
+        Chunks::new(["<head></head>", "<body>"]),
+        &meta()
+    ));
+    let hint = body.size_hint();
+    assert_eq!(
+        (hint.lower(), hint.upper()),
+        (19, Some(19 + tags.len() as u64))
+    );
+    let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(Some(Ok(first))) = body.as_mut().poll_frame(&mut cx) else {
+        panic!("a first frame");
+    };
+    assert_eq!(first.into_data().ok().as_deref(), Some(&b"<head>"[..]));
+    assert_eq!(
+        body.size_hint().exact(),
+        Some((tags.len() + "</head><body>".len()) as u64)
+    );
+    assert!(!body.is_end_stream());
+    let (rest, _) = drain(body);
+    assert_eq!(rest, format!("{tags}</head><body>").as_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stripping.
+
+#[test]
+fn strips_rendered_tags_at_every_cut() {
+    let strip = |body| TraceMetaBody::strip(body);
+    for meta in [
+        meta(),
+        meta().with_traceparent(true),
+        TraceMeta::new(
+            "771a43a4192642f0b136d5159a501700"
+                .parse()
+                .expect("trace id"),
+            "b7ad6b7169203331".parse().expect("span id"),
+            None,
+            None,
+        ),
+    ] {
+        let tags = meta.to_html();
+        let page = format!(
+            "<!doctype html><html><head>\n  <meta charset=\"utf-8\">\n  {tags}\n  <title>t</title>\n</head><body>{tags}</body></html>"
+        );
+        let expected = format!(
+            "<!doctype html><html><head>\n  <meta charset=\"utf-8\">\n  \n  <title>t</title>\n</head><body>{tags}</body></html>"
+        );
+        check_every_cut(page.as_bytes(), expected.as_bytes(), strip);
+        assert_eq!(
+            meta_elements(&expected).len(),
+            1 + expected_elements(&meta).len()
+        );
+    }
+}
+
+#[test]
+fn strip_leaves_everything_else() {
+    let strip = |body| TraceMetaBody::strip(body);
+    let tags = meta().to_html();
+    for page in [
+        "<html><head><title>t</title></head><body></body></html>".to_owned(),
+        "<head><meta name=\"sentry-trace\" content=\"hand-written\"></head>".to_owned(),
+        format!("<head><!-- {tags} --><script>'{tags}'</script></head>"),
+        "<head>\u{0}\u{7f}<meta name=\"baggage\" content=\"sentry-a=b\"/></head>".to_owned(),
+    ] {
+        check_every_cut(page.as_bytes(), page.as_bytes(), strip);
+    }
+    let binary = b"<head>\xff\xfe<meta name=\"sentry-trace\" content=\"\xff\"/></head>";
+    check_every_cut(binary, binary, strip);
+}
+
+#[test]
+fn strip_trace_meta_wraps_html_responses_only() {
+    let tags = meta().to_html();
+    let page = format!("<html><head>{tags}</head></html>");
+    let response = |content_type: &'static str| {
+        Response::builder()
+            .header(CONTENT_TYPE, content_type)
+            .header(CONTENT_LENGTH, page.len())
+            .body(Chunks::whole(&page))
+            .expect("a response")
+    };
+
+    let stripped = strip_trace_meta(response("text/html; charset=utf-8"));
+    assert!(!stripped.headers().contains_key(CONTENT_LENGTH));
+    assert_eq!(drain(stripped.into_body()).0, b"<html><head></head></html>");
+
+    let json = strip_trace_meta(response("application/json"));
+    assert_eq!(json.headers()[CONTENT_LENGTH], page.len().to_string());
+    assert_eq!(drain(json.into_body()).0, page.as_bytes());
+
+    let mut gzip = response("text/html");
+    gzip.headers_mut()
+        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    let gzip = strip_trace_meta(gzip);
+    assert!(gzip.headers().contains_key(CONTENT_LENGTH));
+    assert_eq!(drain(gzip.into_body()).0, page.as_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layer, in a tower stack.
+
+const PAGE: &str = "<!doctype html><html><head><title>t</title></head><body>x</body></html>";
+
+fn fixed_source() -> impl TraceMetaSource + Clone + Send + Sync + 'static {
+    |_: &Parts| meta()
+}
+
+/// The response `layer` makes of `response` to a `method` request: its head and its body.
+async fn through(
+    layer: InjectTraceMetaLayer<impl TraceMetaSource + Clone + Send + Sync + 'static>,
+    method: Method,
+    response: Response<Chunks>,
+) -> (Parts, Vec<u8>) {
+    let response = Arc::new(std::sync::Mutex::new(Some(response)));
+    let service = ServiceBuilder::new()
+        .layer(layer)
+        .service(service_fn(move |_: Request<()>| {
+            let response = response.lock().expect("not poisoned").take();
+            async move { Ok::<_, Infallible>(response.expect("one request")) }
+        }));
+    let request = Request::builder()
+        .method(method)
+        .body(())
+        .expect("a request");
+    let (parts, body) = service
+        .oneshot(request)
+        .await
+        .expect("infallible")
+        .into_parts();
+    (parts, drain(body).0)
+}
+
+fn html(status: StatusCode, headers: &[(&str, &str)], page: &str) -> Response<Chunks> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(CONTENT_LENGTH, page.len());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Chunks::whole(page)).expect("a response")
+}
+
+fn injected_page() -> String {
+    PAGE.replace("</head>", &format!("{}</head>", meta().to_html()))
+}
+
+#[tokio::test]
+async fn content_types() {
+    let layer = || InjectTraceMetaLayer::new().with_source(fixed_source());
+    for content_type in [
+        "text/html; charset=utf-8",
+        "text/html",
+        "TEXT/HTML ;charset=UTF-8",
+        "application/xhtml+xml",
+    ] {
+        let response = html(StatusCode::OK, &[("content-type", content_type)], PAGE);
+        let (parts, body) = through(layer(), Method::GET, response).await;
+        assert_eq!(String::from_utf8(body).expect("utf-8"), injected_page());
+        assert!(
+            !parts.headers.contains_key(CONTENT_LENGTH),
+            "{content_type}"
+        );
+    }
+    for content_type in ["application/json", "text/plain", "text/htmlx", ""] {
+        let headers: &[(&str, &str)] = if content_type.is_empty() {
+            &[]
+        } else {
+            &[("content-type", content_type)]
+        };
+        let response = html(StatusCode::OK, headers, PAGE);
+        let (parts, body) = through(layer(), Method::GET, response).await;
+        assert_eq!(body, PAGE.as_bytes(), "{content_type}");
+        assert_eq!(parts.headers[CONTENT_LENGTH], PAGE.len().to_string());
+    }
+}
+
+#[tokio::test]
+async fn responses_left_untouched() {
+    let layer = || InjectTraceMetaLayer::new().with_source(fixed_source());
+    let html_type = ("content-type", "text/html");
+    for (method, status, headers) in [
+        (
+            Method::GET,
+            StatusCode::OK,
+            vec![html_type, ("content-encoding", "gzip")],
+        ),
+        (
+            Method::GET,
+            StatusCode::OK,
+            vec![html_type, ("content-encoding", "identity, br")],
+        ),
+        (
+            Method::GET,
+            StatusCode::OK,
+            vec![html_type, ("cache-control", "public, max-age=60")],
+        ),
+        (
+            Method::GET,
+            StatusCode::OK,
+            vec![html_type, ("cache-control", "s-maxage=60")],
+        ),
+        (
+            Method::GET,
+            StatusCode::PARTIAL_CONTENT,
+            vec![html_type, ("content-range", "bytes 0-9/99")],
+        ),
+        (Method::GET, StatusCode::NOT_MODIFIED, vec![html_type]),
+        (Method::GET, StatusCode::NO_CONTENT, vec![html_type]),
+        (Method::HEAD, StatusCode::OK, vec![html_type]),
+    ] {
+        let response = html(status, &headers, PAGE);
+        let (parts, body) = through(layer(), method.clone(), response).await;
+        assert_eq!(body, PAGE.as_bytes(), "{method} {status} {headers:?}");
+        assert_eq!(parts.headers[CONTENT_LENGTH], PAGE.len().to_string());
+    }
+
+    // Injected where asked for, or where the cache only keeps it privately.
+    for (layer, cache_control) in [
+        (layer().allow_cacheable(true), "public, max-age=60"),
+        (layer(), "private, max-age=60"),
+        (layer(), "no-store"),
+    ] {
+        let response = html(
+            StatusCode::OK,
+            &[html_type, ("cache-control", cache_control)],
+            PAGE,
+        );
+        let (parts, body) = through(layer, Method::GET, response).await;
+        assert_eq!(String::from_utf8(body).expect("utf-8"), injected_page());
+        assert_eq!(parts.headers[CACHE_CONTROL], cache_control);
+    }
+
+    // Error pages get the tags too.
+    let response = html(StatusCode::NOT_FOUND, &[html_type], PAGE);
+    let (_, body) = through(layer(), Method::GET, response).await;
+    assert_eq!(String::from_utf8(body).expect("utf-8"), injected_page());
+}
+
+#[tokio::test]
+async fn no_tags_no_change() {
+    // Without a Sentry client, the default source has no tags: the response is untouched.
+    let response = html(StatusCode::OK, &[("content-type", "text/html")], PAGE);
+    let (parts, body) = through(InjectTraceMetaLayer::new(), Method::GET, response).await;
+    assert_eq!(body, PAGE.as_bytes());
+    assert_eq!(parts.headers[CONTENT_LENGTH], PAGE.len().to_string());
+
+    let none = InjectTraceMetaLayer::new().with_source(|_: &Parts| SentryMeta::none());
+    let response = html(StatusCode::OK, &[("content-type", "text/html")], PAGE);
+    let (parts, body) = through(none, Method::GET, response).await;
+    assert_eq!(body, PAGE.as_bytes());
+    assert!(parts.headers.contains_key(CONTENT_LENGTH));
+}
+
+#[tokio::test]
+async fn source_sees_the_response() {
+    // A handler's own value, passed in the response's extensions.
+    let from_extensions = InjectTraceMetaLayer::new()
+        .with_source(|response: &Parts| response.extensions.get::<TraceMeta>().cloned());
+    let mut response = html(StatusCode::OK, &[("content-type", "text/html")], PAGE);
+    response.extensions_mut().insert(meta());
+    let (_, body) = through(from_extensions, Method::GET, response).await;
+    assert_eq!(String::from_utf8(body).expect("utf-8"), injected_page());
+}
+
+#[tokio::test]
+async fn two_layers_inject_once() {
+    let service = ServiceBuilder::new()
+        .layer(InjectTraceMetaLayer::new().with_source(fixed_source()))
+        .layer(InjectTraceMetaLayer::new().with_source(|_: &Parts| meta().with_traceparent(true)))
+        .service(service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(html(StatusCode::OK, &[("content-type", "text/html")], PAGE))
+        }));
+    let response = service.oneshot(Request::new(())).await.expect("infallible");
+    let page = String::from_utf8(drain(response.into_body()).0).expect("utf-8");
+    assert_eq!(
+        meta_elements(&page),
+        expected_elements(&meta().with_traceparent(true))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real server.
+
+struct Served {
+    runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Served {
+    fn start(app: Router, on_thread_start: impl Fn() + Send + Sync + 'static) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(on_thread_start)
+            .build()
+            .expect("a runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("an address");
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        Self {
+            runtime,
+            addr,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Status, headers and body of `method path`; checks that a `Content-Length`, if any,
+    /// is the body's length.
+    fn fetch(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let url = format!("http://{}{path}", self.addr);
+        let request = self.http.request(method.clone(), url);
+        self.runtime.block_on(async move {
+            let response = request.send().await.expect("a response");
+            let (status, headers) = (response.status().as_u16(), response.headers().clone());
+            let body = response.bytes().await.expect("a body").to_vec();
+            if let Some(length) = headers.get(CONTENT_LENGTH)
+                && method != reqwest::Method::HEAD
+            {
+                assert_eq!(
+                    length.to_str().ok(),
+                    Some(body.len().to_string().as_str()),
+                    "{path}"
+                );
+            }
+            (status, headers, body)
+        })
+    }
+
+    fn get(&self, path: &str) -> String {
+        let (status, _, body) = self.fetch(reqwest::Method::GET, path);
+        assert_eq!(status, 200, "{path}");
+        String::from_utf8(body).expect("utf-8")
+    }
+}
+
+/// A page streamed in pieces, `</head>` split across them.
+fn streamed_page() -> AxumBody {
+    let pieces = [
+        "<!doctype html><html><head><title>t</title></he",
+        "ad",
+        "><body>",
+        "x</body></html>",
+    ];
+    AxumBody::from_stream(futures_util::stream::iter(
+        pieces.map(|p| Ok::<_, Infallible>(Bytes::from_static(p.as_bytes()))),
+    ))
+}
+
+fn pages() -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/stream",
+            get(|| async {
+                (
+                    [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                    streamed_page(),
+                )
+            }),
+        )
+        .route(
+            "/json",
+            get(|| async { ([(CONTENT_TYPE, "application/json")], PAGE) }),
+        )
+        .route(
+            "/cached",
+            get(|| async { ([(CACHE_CONTROL, "public, max-age=600")], Html(PAGE)) }),
+        )
+        .route(
+            "/tagged",
+            get(|| async {
+                Html(PAGE.replace("</head>", &format!("{}</head>", meta().to_html())))
+            }),
+        )
+}
+
+#[test]
+fn real_server_with_an_explicit_source() {
+    let app = pages().layer(InjectTraceMetaLayer::new().with_source(fixed_source()));
+    let server = Served::start(app, || {});
+
+    let expected = expected_elements(&meta());
+    for path in ["/", "/stream", "/tagged"] {
+        let page = server.get(path);
+        assert_eq!(meta_elements(&page), expected, "{path}: {page}");
+        assert!(
+            page.ends_with("</head><body>x</body></html>"),
+            "{path}: {page}"
+        );
+    }
+    assert_eq!(server.get("/stream"), injected_page());
+    assert_eq!(server.get("/"), injected_page());
+
+    // Untouched, with their lengths.
+    assert_eq!(server.get("/cached"), PAGE);
+    let (_, headers, body) = server.fetch(reqwest::Method::GET, "/json");
+    assert_eq!(headers[CONTENT_LENGTH], body.len().to_string());
+    assert!(meta_elements(&String::from_utf8_lossy(&body)).is_empty());
+    let (status, headers, body) = server.fetch(reqwest::Method::HEAD, "/");
+    assert_eq!((status, body.len()), (200, 0));
+    assert_eq!(headers[CONTENT_LENGTH], PAGE.len().to_string());
+}
+
+#[test]
+fn real_server_with_sentry_names_the_sent_transaction() {
+    let _ = Hub::main();
+    let transport = TestTransport::new();
+    let client = Arc::new(Client::from(
+        ClientOptions::new()
+            .dsn("https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7")
+            .traces_sample_rate(1.0)
+            .transport(transport.clone()),
+    ));
+    let app = pages().layer(
+        ServiceBuilder::new()
+            .layer(sentry_tower::NewSentryLayer::<Request<AxumBody>>::new_from_top())
+            .layer(sentry_tower::SentryHttpLayer::new().enable_transaction())
+            .layer(InjectTraceMetaLayer::new()),
+    );
+    let server = Served::start(app, move || {
+        Hub::current().bind_client(Some(client.clone()));
+    });
+
+    let pages: Vec<String> = ["/", "/stream"]
+        .iter()
+        .map(|path| server.get(path))
+        .collect();
+    let sent: Vec<(String, String)> = transport
+        .fetch_and_clear_envelopes()
+        .iter()
+        .flat_map(|envelope| envelope.items())
+        .filter_map(|item| match item {
+            EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+                Some(SentryContext::Trace(trace)) => {
+                    Some((trace.trace_id.to_string(), trace.span_id.to_string()))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for (page, (trace_id, span_id)) in pages.iter().zip(&sent) {
+        let metas = meta_elements(page);
+        assert_eq!(metas.len(), 2, "{page}");
+        assert_eq!(
+            metas[0],
+            ("sentry-trace".to_owned(), format!("{trace_id}-{span_id}-1"))
+        );
+        let dsc = DynamicSamplingContext::from_baggage([metas[1].1.as_bytes()]);
+        assert_eq!(
+            dsc.trace_id().map(|t| t.to_string()).as_ref(),
+            Some(trace_id)
+        );
+    }
+    assert_ne!(sent[0].0, sent[1].0, "each request its own trace");
+}
