@@ -251,12 +251,11 @@ impl TraceMeta {
             }
             None => SerializedDsc::new(build()),
         };
-        Some(TraceMeta::new(
-            span.trace_id,
-            span.span_id,
-            span.sampled,
-            Some(dsc),
-        ))
+        let traceparent = root.as_ref().is_some_and(|root| root.traceparent());
+        Some(
+            TraceMeta::new(span.trace_id, span.span_id, span.sampled, Some(dsc))
+                .with_traceparent(traceparent),
+        )
     }
 }
 
