@@ -217,6 +217,22 @@ impl BaggageWriter {
     /// Appends `canonical` (a key prefix already in canonical, encoded form, written as it is)
     /// followed by `key` and `value`, both percent-encoded; returns whether the member fit.
     pub(crate) fn push(&mut self, canonical: &str, key: &str, value: &str) -> bool {
+        self.append(|out| {
+            out.push_str(canonical);
+            push_encoded(out, key);
+            out.push('=');
+            push_encoded(out, value);
+        })
+    }
+
+    /// Appends a member already in canonical, encoded form (`key=value`); returns whether it
+    /// fit.
+    pub(crate) fn push_canonical(&mut self, member: &str) -> bool {
+        self.append(|out| out.push_str(member))
+    }
+
+    /// Appends one member written by `write`, or nothing if it would overflow a limit.
+    fn append(&mut self, write: impl FnOnce(&mut String)) -> bool {
         if self.members == MAX_BAGGAGE_MEMBERS {
             return false;
         }
@@ -224,10 +240,7 @@ impl BaggageWriter {
         if mark > 0 {
             self.out.push(',');
         }
-        self.out.push_str(canonical);
-        push_encoded(&mut self.out, key);
-        self.out.push('=');
-        push_encoded(&mut self.out, value);
+        write(&mut self.out);
         if self.out.len() > MAX_BAGGAGE_BYTES {
             self.out.truncate(mark);
             return false;

@@ -165,7 +165,7 @@ impl SampleRand {
 
 impl SampleRand {
     /// `0.dddddd`, without the formatting machinery.
-    fn to_decimal(self) -> SampleRandText {
+    pub(crate) fn to_decimal(self) -> SampleRandText {
         let mut text = *b"0.000000";
         let mut v = self.0;
         for digit in text[2..].iter_mut().rev() {
@@ -176,10 +176,10 @@ impl SampleRand {
     }
 }
 
-struct SampleRandText([u8; 8]);
+pub(crate) struct SampleRandText([u8; 8]);
 
 impl SampleRandText {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Digits and a dot are ASCII.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }

@@ -2,7 +2,7 @@
 //! the same values as response headers.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::dsc::DynamicSamplingContext;
 use crate::ids::{SpanId, TraceId};
@@ -21,12 +21,12 @@ use crate::sentry_trace::{SENTRY_TRACE_MAX_LEN, SentryTrace};
 /// let serialized = SerializedDsc::new(dsc);
 /// assert_eq!(serialized.header(), "sentry-release=a%22b");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SerializedDsc(Arc<SerializedInner>);
 
-#[derive(PartialEq, Eq)]
 struct SerializedInner {
-    dsc: DynamicSamplingContext,
+    /// The DSC; read back from the header on first use when the header was written directly.
+    dsc: OnceLock<DynamicSamplingContext>,
     /// A `String`, not a `Box<str>`: shrinking it to fit would copy it once more per request.
     header: String,
     /// The header escaped for an HTML attribute, when escaping changed it.
@@ -37,9 +37,19 @@ impl SerializedDsc {
     /// Serializes `dsc`.
     pub fn new(dsc: DynamicSamplingContext) -> Self {
         let header = dsc.to_baggage();
+        Self::with_header(header, OnceLock::from(dsc))
+    }
+
+    /// A DSC that was written straight into its canonical `baggage` form (a head DSC built
+    /// from cached, pre-encoded parts), so it is only parsed if someone asks for it.
+    pub(crate) fn from_canonical_header(header: String) -> Self {
+        Self::with_header(header, OnceLock::new())
+    }
+
+    fn with_header(header: String, dsc: OnceLock<DynamicSamplingContext>) -> Self {
         // Percent-encoding leaves nothing that HTML would read as markup; escaping it as well is
-        // the defence in depth that keeps this true whatever the serializer becomes.
-        // No early exit: the compiler turns this fold into a few vector compares.
+        // the defence in depth that keeps this true whatever the serializer becomes. No early
+        // exit: the compiler turns this fold into a few vector compares.
         let needs_escape = header.bytes().fold(false, |found, b| {
             found | matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
         });
@@ -56,7 +66,9 @@ impl SerializedDsc {
 
     /// The DSC that was serialized.
     pub fn dsc(&self) -> &DynamicSamplingContext {
-        &self.0.dsc
+        self.0
+            .dsc
+            .get_or_init(|| DynamicSamplingContext::from_baggage([self.0.header.as_bytes()]))
     }
 
     /// The `baggage` header value (empty when the DSC is).
@@ -68,6 +80,15 @@ impl SerializedDsc {
         self.0.html_attr.as_deref().unwrap_or(&self.0.header)
     }
 }
+
+impl PartialEq for SerializedDsc {
+    fn eq(&self, other: &Self) -> bool {
+        // The header is canonical: equal headers carry equal DSCs.
+        self.header() == other.header()
+    }
+}
+
+impl Eq for SerializedDsc {}
 
 impl fmt::Debug for SerializedDsc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

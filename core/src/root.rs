@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use crate::continuation::{Continuation, ContinuationPolicy, IncomingTrace};
-use crate::dsc::{DynamicSamplingContext, TransactionSource};
+use crate::dsc::TransactionSource;
 use crate::ids::{SpanId, TraceId};
 use crate::meta::SerializedDsc;
 use crate::sentry_trace::SentryTrace;
@@ -170,7 +170,7 @@ impl TraceRoot {
     pub fn dsc_for(
         &self,
         trace_id: TraceId,
-        build: impl FnOnce() -> DynamicSamplingContext,
+        build: impl FnOnce() -> SerializedDsc,
     ) -> SerializedDsc {
         match &self.kind {
             RootKind::Continued { incoming, dsc } if incoming.trace_id == trace_id => dsc.clone(),
@@ -180,14 +180,14 @@ impl TraceRoot {
                     let build = build
                         .take()
                         .expect("get_or_init runs its closure at most once");
-                    (trace_id, SerializedDsc::new(build()))
+                    (trace_id, build())
                 });
                 match build {
-                    Some(build) if *cached_for != trace_id => SerializedDsc::new(build()),
+                    Some(build) if *cached_for != trace_id => build(),
                     _ => dsc.clone(),
                 }
             }
-            RootKind::Continued { .. } => SerializedDsc::new(build()),
+            RootKind::Continued { .. } => build(),
         }
     }
 
@@ -271,6 +271,7 @@ impl<F: Future> Future for Scoped<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dsc::DynamicSamplingContext;
 
     fn block_on<F: Future>(f: F) -> F::Output {
         let waker = std::task::Waker::noop();
@@ -309,7 +310,7 @@ mod tests {
             builds += 1;
             let mut dsc = DynamicSamplingContext::new();
             dsc.set_trace_id(id);
-            dsc
+            SerializedDsc::new(dsc)
         };
         let a = root.dsc_for(id, &mut build);
         let b = root.dsc_for(id, &mut build);
@@ -325,9 +326,10 @@ mod tests {
             [&b"sentry-release=frozen"[..]],
             &ContinuationPolicy::default(),
         );
-        let frozen = root.dsc_for(root.trace_id(), DynamicSamplingContext::new);
+        let empty = || SerializedDsc::new(DynamicSamplingContext::new());
+        let frozen = root.dsc_for(root.trace_id(), empty);
         assert_eq!(frozen.dsc().get(crate::DscKey::Release), Some("frozen"));
-        let other = root.dsc_for(TraceId::random(), DynamicSamplingContext::new);
+        let other = root.dsc_for(TraceId::random(), empty);
         assert_eq!(other.dsc().get(crate::DscKey::Release), None);
     }
 }

@@ -1,13 +1,17 @@
 //! Reading the active span and the client's options from the `sentry` crate (feature `sentry`).
 
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 use sentry_core::protocol;
 use sentry_core::{Client, Hub, TracesSamplingStrategy, TransactionContext, TransactionOrSpan};
 
+use crate::baggage::BaggageWriter;
 use crate::continuation::ContinuationPolicy;
-use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand};
+use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand, TransactionSource};
 use crate::ids::{SpanId, TraceId};
 use crate::meta::{SerializedDsc, TraceMeta};
 use crate::root::TraceRoot;
@@ -119,6 +123,131 @@ fn active_span(hub: &Hub) -> Option<ActiveSpan> {
     })
 }
 
+/// What a client puts into every head DSC, worked out once per client (and thread) rather than
+/// once per request: the members that come from the options, already percent-encoded.
+#[derive(Debug)]
+struct ClientFacts {
+    /// The fixed traces sample rate, and its member `sentry-sample_rate=…`.
+    fixed_rate: Option<(f64, Box<str>)>,
+    public_key: Option<Box<str>>,
+    environment: Option<Box<str>>,
+    release: Option<Box<str>>,
+    org_id: Option<Box<str>>,
+}
+
+/// One `key=value` member in canonical form.
+fn member(key: DscKey, value: &str) -> Box<str> {
+    let mut writer = BaggageWriter::new();
+    writer.push(key.baggage_key(), "", value);
+    writer.finish().into_boxed_str()
+}
+
+impl ClientFacts {
+    fn new(client: &Client) -> Self {
+        let options = client.options();
+        let org_id = ContinuationPolicy::from_client(client).org_id;
+        // Only a fixed rate is known here: a sampler function's answer for a transaction cannot
+        // be read back from the SDK, and calling it again could answer differently.
+        let fixed_rate = match options.traces_sampling_strategy {
+            TracesSamplingStrategy::FixedRate(rate) => {
+                let rate = f64::from(rate);
+                let mut dsc = DynamicSamplingContext::new();
+                dsc.set_sample_rate(rate);
+                dsc.get(DscKey::SampleRate)
+                    .map(|text| (rate, member(DscKey::SampleRate, text)))
+            }
+            _ => None,
+        };
+        Self {
+            fixed_rate,
+            public_key: client
+                .dsn()
+                .map(|dsn| member(DscKey::PublicKey, dsn.public_key())),
+            environment: options
+                .environment
+                .as_deref()
+                .map(|env| member(DscKey::Environment, env)),
+            release: options
+                .release
+                .as_deref()
+                .map(|release| member(DscKey::Release, release)),
+            org_id: org_id.as_deref().map(|org| member(DscKey::OrgId, org)),
+        }
+    }
+
+    /// The facts of `client`, from a one-entry cache per thread. The cache holds a `Weak`: while
+    /// it lives, the client's allocation cannot be reused by another client, so equal pointers
+    /// mean the same client.
+    fn of(client: &Arc<Client>) -> Rc<ClientFacts> {
+        thread_local! {
+            static CACHE: RefCell<Option<(Weak<Client>, Rc<ClientFacts>)>> = const { RefCell::new(None) };
+        }
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            match &*cache {
+                Some((cached, facts)) if std::ptr::eq(cached.as_ptr(), Arc::as_ptr(client)) => {
+                    facts.clone()
+                }
+                _ => {
+                    let facts = Rc::new(ClientFacts::new(client));
+                    *cache = Some((Arc::downgrade(client), facts.clone()));
+                    facts
+                }
+            }
+        })
+    }
+
+    /// The head DSC of trace `trace_id`, written straight into its canonical `baggage` form in
+    /// the order of [`DscKey::ALL`] (the members that come from the options were encoded once).
+    fn head_baggage(
+        &self,
+        trace_id: TraceId,
+        sampled: Option<bool>,
+        transaction: Option<(&str, TransactionSource)>,
+    ) -> String {
+        let rate = self.fixed_rate.as_ref().filter(|_| sampled.is_some());
+        let sample_rand =
+            SampleRand::from_trace_id(trace_id, rate.map(|(rate, _)| *rate).zip(sampled));
+        let hex = trace_id.to_hex();
+        let mut writer = BaggageWriter::with_capacity(512);
+        // Hex digits are ASCII.
+        let trace_id = std::str::from_utf8(&hex).unwrap_or_default();
+        writer.push(DscKey::TraceId.baggage_key(), "", trace_id);
+        if let Some(public_key) = &self.public_key {
+            writer.push_canonical(public_key);
+        }
+        if let Some((_, sample_rate)) = rate {
+            writer.push_canonical(sample_rate);
+        }
+        writer.push(
+            DscKey::SampleRand.baggage_key(),
+            "",
+            sample_rand.to_decimal().as_str(),
+        );
+        if let Some(sampled) = sampled {
+            let sampled = if sampled { "true" } else { "false" };
+            writer.push(DscKey::Sampled.baggage_key(), "", sampled);
+        }
+        if let Some(environment) = &self.environment {
+            writer.push_canonical(environment);
+        }
+        if let Some(release) = &self.release {
+            writer.push_canonical(release);
+        }
+        // The transaction name is part of the trace's decision only when tracing is on for it,
+        // and a raw URL is never propagated.
+        if let (Some(_), Some((name, source))) = (sampled, transaction) {
+            if source != TransactionSource::Url && !name.is_empty() {
+                writer.push(DscKey::Transaction.baggage_key(), "", name);
+            }
+        }
+        if let Some(org_id) = &self.org_id {
+            writer.push_canonical(org_id);
+        }
+        writer.finish()
+    }
+}
+
 /// The DSC that the head of trace `trace_id` has, from the client's options and (when tracing
 /// is on for this trace) its sampling decision and the root's transaction name.
 ///
@@ -141,40 +270,10 @@ pub fn head_dsc(
     client: &Client,
     trace_id: TraceId,
     sampled: Option<bool>,
-    transaction: Option<(&str, crate::TransactionSource)>,
+    transaction: Option<(&str, TransactionSource)>,
 ) -> DynamicSamplingContext {
-    let options = client.options();
-    let mut dsc = DynamicSamplingContext::new();
-    dsc.set_trace_id(trace_id);
-    if let Some(dsn) = client.dsn() {
-        dsc.set(DscKey::PublicKey, dsn.public_key());
-    }
-    // Only a fixed rate is known here: a sampler function's answer for this transaction cannot
-    // be read back from the SDK, and calling it again could answer differently.
-    let rate = match (&options.traces_sampling_strategy, sampled) {
-        (TracesSamplingStrategy::FixedRate(rate), Some(_)) => Some(f64::from(*rate)),
-        _ => None,
-    };
-    if let Some(rate) = rate {
-        dsc.set_sample_rate(rate);
-    }
-    dsc.set_sample_rand(SampleRand::from_trace_id(trace_id, rate.zip(sampled)));
-    if let Some(sampled) = sampled {
-        dsc.set_sampled(sampled);
-        if let Some((name, source)) = transaction {
-            dsc.set_transaction(name, source);
-        }
-    }
-    if let Some(environment) = &options.environment {
-        dsc.set(DscKey::Environment, environment.as_ref());
-    }
-    if let Some(release) = &options.release {
-        dsc.set(DscKey::Release, release.as_ref());
-    }
-    if let Some(org_id) = ContinuationPolicy::from_client(client).org_id {
-        dsc.set(DscKey::OrgId, org_id);
-    }
-    dsc
+    let baggage = ClientFacts::new(client).head_baggage(trace_id, sampled, transaction);
+    DynamicSamplingContext::from_baggage([baggage.as_bytes()])
 }
 
 static WARNED_TRACE_MISMATCH: AtomicBool = AtomicBool::new(false);
@@ -221,15 +320,12 @@ impl TraceMeta {
         let client = hub.client()?;
         let root = TraceRoot::current();
         let Some(span) = active_span(hub) else {
-            return Some(without_span(&client, root.as_deref()));
+            return Some(without_span(&ClientFacts::of(&client), root.as_deref()));
         };
+        let facts = ClientFacts::of(&client);
         let build = || {
-            head_dsc(
-                &client,
-                span.trace_id,
-                span.sampled,
-                root.as_ref().and_then(|r| r.transaction()),
-            )
+            let transaction = root.as_ref().and_then(|root| root.transaction());
+            facts.head_baggage(span.trace_id, span.sampled, transaction)
         };
         let dsc = match &root {
             Some(root) => {
@@ -247,9 +343,11 @@ impl TraceMeta {
                          sentry-trace headers); pages describe the SDK's trace with its own DSC"
                     );
                 }
-                root.dsc_for(span.trace_id, build)
+                root.dsc_for(span.trace_id, || {
+                    SerializedDsc::from_canonical_header(build())
+                })
             }
-            None => SerializedDsc::new(build()),
+            None => SerializedDsc::from_canonical_header(build()),
         };
         let traceparent = root.as_ref().is_some_and(|root| root.traceparent());
         Some(
@@ -261,15 +359,17 @@ impl TraceMeta {
 
 /// The tags when no span is active: the continued trace with the caller's decision, or a new
 /// trace whose decision is left to the browser.
-fn without_span(client: &Client, root: Option<&TraceRoot>) -> TraceMeta {
+fn without_span(facts: &ClientFacts, root: Option<&TraceRoot>) -> TraceMeta {
     let Some(root) = root else {
         let trace_id = TraceId::random();
-        let dsc = SerializedDsc::new(head_dsc(client, trace_id, None, None));
+        let dsc = SerializedDsc::from_canonical_header(facts.head_baggage(trace_id, None, None));
         return TraceMeta::new(trace_id, SpanId::random(), None, Some(dsc));
     };
     let trace_id = root.trace_id();
     let sampled = root.incoming().and_then(|incoming| incoming.sampled);
-    let dsc = root.dsc_for(trace_id, || head_dsc(client, trace_id, None, None));
+    let dsc = root.dsc_for(trace_id, || {
+        SerializedDsc::from_canonical_header(facts.head_baggage(trace_id, None, None))
+    });
     TraceMeta::new(trace_id, root.fallback_span_id(), sampled, Some(dsc))
         .with_traceparent(root.traceparent())
 }
