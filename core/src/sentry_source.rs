@@ -236,10 +236,11 @@ impl ClientFacts {
         }
         // The transaction name is part of the trace's decision only when tracing is on for it,
         // and a raw URL is never propagated.
-        if let (Some(_), Some((name, source))) = (sampled, transaction) {
-            if source != TransactionSource::Url && !name.is_empty() {
-                writer.push(DscKey::Transaction.baggage_key(), "", name);
-            }
+        if let (Some(_), Some((name, source))) = (sampled, transaction)
+            && source != TransactionSource::Url
+            && !name.is_empty()
+        {
+            writer.push(DscKey::Transaction.baggage_key(), "", name);
         }
         if let Some(org_id) = &self.org_id {
             writer.push_canonical(org_id);
