@@ -95,8 +95,22 @@ impl<'a> RawMember<'a> {
     }
 }
 
+/// The decoded members of every header value, in order: those that do not decode, and those
+/// that alone could never be written within [`MAX_BAGGAGE_BYTES`] (which are not even decoded
+/// when their raw form is long enough to tell), are left out.
+pub(crate) fn decoded_members<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
+    values
+        .into_iter()
+        .flat_map(members)
+        .filter(|member| !raw_member_too_long(member))
+        .filter_map(|member| member.decode())
+        .filter(|(key, value)| fits_alone(key, value))
+}
+
 /// Whether `key=value`, written canonically, fits within [`MAX_BAGGAGE_BYTES`] on its own.
-pub(crate) fn fits_alone(key: &str, value: &str) -> bool {
+fn fits_alone(key: &str, value: &str) -> bool {
     let decoded = key.len() + 1 + value.len();
     // Encoding at most triples a byte: most members are far from the limit and skip the count.
     3 * decoded <= MAX_BAGGAGE_BYTES
@@ -149,7 +163,7 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 /// Whether a raw member is too long to ever be written within [`MAX_BAGGAGE_BYTES`], however it
 /// decodes: percent-decoding shrinks a value to a third at most, so longer input is skipped
 /// without being decoded.
-pub(crate) fn raw_member_too_long(member: &RawMember<'_>) -> bool {
+fn raw_member_too_long(member: &RawMember<'_>) -> bool {
     member.key.len() + member.value.len() > 3 * (MAX_BAGGAGE_BYTES + 1)
 }
 
@@ -299,18 +313,8 @@ impl Baggage {
     /// Parses every value of the header, in the order received (as if joined with `,`).
     pub fn parse_all<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut baggage = Self::new();
-        for value in values {
-            for member in members(value) {
-                if raw_member_too_long(&member) {
-                    continue;
-                }
-                let Some((key, value)) = member.decode() else {
-                    continue;
-                };
-                if fits_alone(&key, &value) {
-                    baggage.insert_bounded(key, value);
-                }
-            }
+        for (key, value) in decoded_members(values) {
+            baggage.insert_bounded(key, value);
         }
         baggage
     }

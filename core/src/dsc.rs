@@ -2,9 +2,7 @@
 
 use std::fmt;
 
-use crate::baggage::{
-    BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, fits_alone, members, raw_member_too_long,
-};
+use crate::baggage::{BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, decoded_members};
 use crate::ids::TraceId;
 
 /// The prefix of Sentry's entries in `baggage`.
@@ -264,25 +262,13 @@ impl DynamicSamplingContext {
     /// are reclaimed.
     pub fn from_baggage<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut dsc = Self::new();
-        for value in values {
-            for member in members(value) {
-                if raw_member_too_long(&member) {
-                    continue;
-                }
-                let Some((key, value)) = member.decode() else {
-                    continue;
-                };
-                let Some(name) = key.strip_prefix(SENTRY_PREFIX) else {
-                    continue;
-                };
-                // A member that alone would overflow the limit can never be written again.
-                if name.is_empty() || !fits_alone(&key, &value) {
-                    continue;
-                }
-                match DscKey::from_name(name) {
+        for (key, value) in decoded_members(values) {
+            match key.strip_prefix(SENTRY_PREFIX) {
+                None | Some("") => {}
+                Some(name) => match DscKey::from_name(name) {
                     Some(known) => dsc.set(known, &value),
                     None => dsc.set_other(name, &value),
-                }
+                },
             }
         }
         dsc
