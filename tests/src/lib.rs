@@ -165,3 +165,59 @@ pub fn assert_head_is_exactly(head_html: &str, expected: &[(&str, &str)]) {
         "body intact after {head_html:?}"
     );
 }
+
+/// A real Sentry client whose transport keeps what it is sent, for tests that compare pages
+/// with the transactions the SDK really sends.
+pub mod sentry {
+    use std::sync::Arc;
+
+    use sentry_core::protocol::{Context, Envelope, EnvelopeItem, Transaction};
+    use sentry_core::test::TestTransport;
+    use sentry_core::{Client, ClientOptions, Hub};
+
+    /// The DSN of the test clients: organization 42 in its host.
+    pub const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
+    /// The DSN's public key.
+    pub const PUBLIC_KEY: &str = "4f1c2d3e4b5a69788796a5b4c3d2e1f0";
+
+    /// Options with [`DSN`], a release and an environment (tracing off until a rate is set).
+    pub fn options() -> ClientOptions {
+        ClientOptions::new()
+            .dsn(DSN)
+            .release("web@1.2.3")
+            .environment("test")
+    }
+
+    /// Runs `f` on a fresh Hub with a real client; returns its result and the transactions
+    /// the client sent.
+    pub fn with_client<R>(
+        options: ClientOptions,
+        f: impl FnOnce() -> R,
+    ) -> (R, Vec<Transaction<'static>>) {
+        let transport = TestTransport::new();
+        let client = Arc::new(Client::from(options.transport(transport.clone())));
+        let hub = Arc::new(Hub::new(Some(client), Arc::new(Default::default())));
+        let result = Hub::run(hub, f);
+        (result, transactions(transport.fetch_and_clear_envelopes()))
+    }
+
+    /// The transactions in `envelopes`.
+    pub fn transactions(envelopes: Vec<Envelope>) -> Vec<Transaction<'static>> {
+        envelopes
+            .iter()
+            .flat_map(Envelope::items)
+            .filter_map(|item| match item {
+                EnvelopeItem::Transaction(tx) => Some((**tx).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A transaction's trace id and span id, as hex.
+    pub fn trace_context(tx: &Transaction<'_>) -> (String, String) {
+        match tx.contexts.get("trace") {
+            Some(Context::Trace(tc)) => (tc.trace_id.to_string(), tc.span_id.to_string()),
+            other => panic!("no trace context: {other:?}"),
+        }
+    }
+}

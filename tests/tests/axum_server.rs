@@ -23,20 +23,15 @@ use sentry_meta::{
     SerializedDsc,
 };
 use sentry_meta_tests::meta_elements;
+use sentry_meta_tests::sentry::PUBLIC_KEY;
 use sentry_tower::{NewSentryLayer, SentryHttpLayer};
 use tower::{ServiceBuilder, ServiceExt};
 
-const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
-const PUBLIC_KEY: &str = "4f1c2d3e4b5a69788796a5b4c3d2e1f0";
 const TRACE: &str = "771a43a4192642f0b136d5159a501700";
 const SPAN: &str = "b7ad6b7169203331";
 
 fn options() -> ClientOptions {
-    ClientOptions::new()
-        .dsn(DSN)
-        .release("web@1.2.3")
-        .environment("test")
-        .traces_sample_rate(1.0)
+    sentry_meta_tests::sentry::options().traces_sample_rate(1.0)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,16 +11,14 @@ use std::sync::Arc;
 
 use askama::Template;
 use maud::{DOCTYPE, Markup, html};
-use sentry_core::protocol::{Context, EnvelopeItem, Transaction};
-use sentry_core::test::TestTransport;
-use sentry_core::{Client, ClientOptions, Hub, TransactionContext};
+use sentry_core::{Hub, TransactionContext};
 use sentry_meta::{
     ContinuationPolicy, DynamicSamplingContext, SentryMeta, SerializedDsc, SpanId, TraceId,
     TraceMeta, TraceRoot, TransactionSource,
 };
+use sentry_meta_tests::sentry::{options, trace_context, with_client};
 use sentry_meta_tests::{assert_head_is_exactly, meta_elements};
 
-const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
 const INCOMING: &str = "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1";
 /// What the layout's `<head>` holds besides the trace tags.
 const VIEWPORT: (&str, &str) = ("viewport", "width=device-width");
@@ -247,43 +245,6 @@ fn check_pages(pages: &[(&'static str, String)], meta: &SentryMeta) {
     }
 }
 
-fn options() -> ClientOptions {
-    ClientOptions::new()
-        .dsn(DSN)
-        .release("web@1.2.3")
-        .environment("test")
-        .traces_sample_rate(1.0)
-}
-
-/// Runs `f` on a fresh Hub with a real client; returns its result and the transactions sent.
-fn with_client<R>(f: impl FnOnce() -> R) -> (R, Vec<Transaction<'static>>) {
-    let transport = TestTransport::new();
-    let client = Arc::new(Client::from(options().transport(transport.clone())));
-    let hub = Arc::new(Hub::new(Some(client), Arc::new(Default::default())));
-    let result = Hub::run(hub, f);
-    let transactions = transport
-        .fetch_and_clear_envelopes()
-        .into_iter()
-        .flat_map(|envelope| {
-            envelope
-                .items()
-                .filter_map(|item| match item {
-                    EnvelopeItem::Transaction(tx) => Some((**tx).clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    (result, transactions)
-}
-
-fn trace_context(tx: &Transaction<'_>) -> (String, String) {
-    match tx.contexts.get("trace") {
-        Some(Context::Trace(tc)) => (tc.trace_id.to_string(), tc.span_id.to_string()),
-        other => panic!("no trace context: {other:?}"),
-    }
-}
-
 /// Renders every engine with `root` as the request's root and a server transaction (continued
 /// from `incoming` when given) as the active span; returns the pages and the tags that
 /// `SentryMeta::current()` gives in the same scope.
@@ -317,7 +278,9 @@ fn render_in_transaction(
 #[test]
 fn head_of_trace_with_a_real_client() {
     let engines = Engines::new();
-    let ((pages, meta), sent) = with_client(|| render_in_transaction(&engines, None, None));
+    let ((pages, meta), sent) = with_client(options().traces_sample_rate(1.0), || {
+        render_in_transaction(&engines, None, None)
+    });
     let trace = meta.trace_meta().expect("a client is bound");
     let (trace_id, span_id) = trace_context(&sent[0]);
     assert_eq!(
@@ -333,7 +296,9 @@ fn head_of_trace_with_a_real_client() {
 fn head_of_trace_behind_a_root() {
     let engines = Engines::new();
     let root = TraceRoot::new_trace().with_transaction("GET /page", TransactionSource::Route);
-    let ((pages, meta), sent) = with_client(|| render_in_transaction(&engines, Some(root), None));
+    let ((pages, meta), sent) = with_client(options().traces_sample_rate(1.0), || {
+        render_in_transaction(&engines, Some(root), None)
+    });
     let (trace_id, _) = trace_context(&sent[0]);
     let baggage = meta.trace_meta().and_then(TraceMeta::baggage_header);
     assert!(
@@ -349,7 +314,7 @@ fn continued_trace() {
     let engines = Engines::new();
     let baggage = "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=upstream,\
                    sentry-sample_rate=0.25,sentry-sampled=true,sentry-release=api%402,othervendor=x";
-    let ((pages, meta), sent) = with_client(|| {
+    let ((pages, meta), sent) = with_client(options().traces_sample_rate(1.0), || {
         let client = Hub::current().client().expect("client");
         let root = TraceRoot::from_headers(
             Some(INCOMING.as_bytes()),
@@ -384,7 +349,7 @@ fn hostile_incoming_baggage() {
         b"sentry-release='single' \"double\" & <angle>,sentry-public_key=k%20%2B+",
     ];
     for baggage in hostile {
-        let ((pages, meta), _) = with_client(|| {
+        let ((pages, meta), _) = with_client(options().traces_sample_rate(1.0), || {
             let client = Hub::current().client().expect("client");
             let root = TraceRoot::from_headers(
                 Some(INCOMING.as_bytes()),
@@ -422,7 +387,7 @@ fn mask_span_id(head: &str) -> String {
 fn no_span_root_only() {
     let engines = Engines::new();
     let root = Arc::new(TraceRoot::new_trace());
-    let ((pages, meta), sent) = with_client(|| {
+    let ((pages, meta), sent) = with_client(options().traces_sample_rate(1.0), || {
         root.clone()
             .sync_scope(|| (engines.render(None), SentryMeta::current()))
     });
@@ -529,7 +494,7 @@ fn explicit_values_without_sentry() {
 #[test]
 fn explicit_values_win_over_the_current_request() {
     let engines = Engines::new();
-    let ((), _) = with_client(|| {
+    let ((), _) = with_client(options().traces_sample_rate(1.0), || {
         let tx = sentry_core::start_transaction(TransactionContext::new("GET /", "http.server"));
         Hub::current().configure_scope(|s| s.set_span(Some(tx.clone().into())));
         for (_, meta) in explicit_cases() {

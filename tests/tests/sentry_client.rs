@@ -4,49 +4,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use sentry_core::protocol::{Context, EnvelopeItem, Transaction};
-use sentry_core::test::TestTransport;
-use sentry_core::{Client, ClientOptions, Hub, TransactionContext};
+use sentry_core::{Hub, TransactionContext};
 use sentry_meta_core::{ContinuationPolicy, DscKey, SentryTrace, TraceMeta, TraceRoot};
 use sentry_meta_tests::assert_head_is_exactly;
-
-const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
-
-fn options() -> ClientOptions {
-    ClientOptions::new()
-        .dsn(DSN)
-        .release("web@1.2.3")
-        .environment("test")
-}
-
-/// Runs `f` on a fresh Hub with a real client; returns its result and the transactions sent.
-fn with_client<R>(options: ClientOptions, f: impl FnOnce() -> R) -> (R, Vec<Transaction<'static>>) {
-    let transport = TestTransport::new();
-    let client = Arc::new(Client::from(options.transport(transport.clone())));
-    let hub = Arc::new(Hub::new(Some(client), Arc::new(Default::default())));
-    let result = Hub::run(hub, f);
-    let transactions = transport
-        .fetch_and_clear_envelopes()
-        .into_iter()
-        .flat_map(|envelope| {
-            envelope
-                .items()
-                .filter_map(|item| match item {
-                    EnvelopeItem::Transaction(tx) => Some((**tx).clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    (result, transactions)
-}
-
-fn trace_context(tx: &Transaction<'_>) -> (String, String) {
-    match tx.contexts.get("trace") {
-        Some(Context::Trace(tc)) => (tc.trace_id.to_string(), tc.span_id.to_string()),
-        other => panic!("no trace context: {other:?}"),
-    }
-}
+use sentry_meta_tests::sentry::{PUBLIC_KEY, options, trace_context, with_client};
 
 fn render_in_transaction(child: bool) -> TraceMeta {
     let tx = sentry_core::start_transaction(TransactionContext::new("GET /", "http.server"));
@@ -77,10 +38,7 @@ fn tags_name_the_sent_transaction() {
     );
     let dsc = meta.dsc().expect("a DSC");
     assert_eq!(dsc.get(DscKey::TraceId), Some(trace_id.as_str()));
-    assert_eq!(
-        dsc.get(DscKey::PublicKey),
-        Some("4f1c2d3e4b5a69788796a5b4c3d2e1f0")
-    );
+    assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
     assert_eq!(dsc.get(DscKey::SampleRate), Some("1"));
     assert_eq!(dsc.get(DscKey::Sampled), Some("true"));
     assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
