@@ -13,7 +13,10 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, all features, -D warnings)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
-step "cargo test (all features, doc tests included)"
+step "headless Chromium for the end-to-end tests"
+bash scripts/install-browser.sh
+
+step "cargo test (all features, doc tests included; the end-to-end tests build the demo's browser bundle with npm)"
 cargo test --workspace --all-features --locked
 
 step "differential tests against @sentry/core"

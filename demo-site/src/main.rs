@@ -1,8 +1,44 @@
-//! The sentry-meta demo (see the demo issue); for now it prints the tags of a new trace.
+//! `cargo run -p sentry-meta-demo [-- --addr … --api-addr … --dsn …]`: see `lib.rs`.
 
-use sentry_meta::{SpanId, TraceId, TraceMeta};
+use std::process::ExitCode;
 
-fn main() {
-    let meta = TraceMeta::new(TraceId::random(), SpanId::random(), None, None);
-    println!("{meta}");
+use sentry_meta_demo::args::{self, Command};
+
+fn main() -> ExitCode {
+    let config = match args::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
+        Ok(Command::Run(config)) => config,
+        Ok(Command::Help) => {
+            print!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("sentry-meta-demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let demo = match sentry_meta_demo::start(config.clone()) {
+        Ok(demo) => demo,
+        Err(e) => {
+            eprintln!("sentry-meta-demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("sentry-meta demo: pages, trace sink and API (Ctrl-C to stop):");
+    for url in demo.urls() {
+        println!("{url}");
+    }
+    if demo.uses_sink {
+        eprintln!(
+            "Both SDKs report to the embedded trace sink: {} (data in {})",
+            demo.dsn,
+            config.data_dir.display()
+        );
+    } else {
+        eprintln!(
+            "Both SDKs report to {} (the embedded sink is mounted but unused)",
+            demo.dsn
+        );
+    }
+    demo.run_until_ctrl_c();
+    ExitCode::SUCCESS
 }

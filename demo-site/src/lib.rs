@@ -1,0 +1,396 @@
+//! The sentry-meta demo: one trace from the server-rendered page, through the browser, to the
+//! API and its database.
+//!
+//! - The web origin (`--addr`, default `127.0.0.1:8080`) serves one page per template engine
+//!   (`/askama`, `/minijinja`, `/maud`, `/tera`, `/handlebars`), each extending a layout whose
+//!   `<head>` writes the tags with that engine's helper, and `/injected`, whose template writes
+//!   none (`InjectTraceMetaLayer` adds them). Every page loads the browser SDK
+//!   (`@sentry/browser`, bundled at first start by [`bundle::ensure_bundle`]) and, once loaded,
+//!   calls the API with `fetch`. `?lifecycle=static` selects the SDK's `traceLifecycle:
+//!   "static"` (a `transaction` item), anything else `"stream"` (span-v2 items).
+//! - The API origin (`--api-addr`, default `127.0.0.1:8081`) answers JSON from an embedded
+//!   SQLite database; each query is a `db.sql.query` span of the API's transaction.
+//! - Both SDKs report to `--dsn`; without one, to the embedded [`sink`] on the web origin,
+//!   which draws every trace as a waterfall at `/traces`.
+//!
+//! Server transactions come from `sentry-tower` (`NewSentryLayer`, then
+//! `SentryHttpLayer::enable_transaction()`), then [`SentryMetaLayer`], in that order, on both
+//! origins. The sink, the index and the static files are outside those layers, so the SDK's own
+//! envelopes never make transactions of their own.
+//!
+//! [`start`] runs all of it on ports of its choosing (`127.0.0.1:0` works), which is how the
+//! end-to-end tests use it; `main.rs` is the command line around it.
+
+pub mod api;
+pub mod args;
+pub mod bundle;
+pub mod db;
+pub mod pages;
+pub mod sink;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sentry::Hub;
+use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
+use sentry_meta::axum::SentryMetaLayer;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The public key of the default DSN (the embedded sink accepts any key).
+pub const SINK_PUBLIC_KEY: &str = "5e47c0de5e47c0de5e47c0de5e47c0de";
+/// The release both SDKs report.
+pub const RELEASE: &str = concat!("sentry-meta-demo@", env!("CARGO_PKG_VERSION"));
+/// The environment both SDKs report.
+pub const ENVIRONMENT: &str = "demo";
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The web origin: pages, static files and the trace sink.
+    pub addr: SocketAddr,
+    /// The API origin.
+    pub api_addr: SocketAddr,
+    /// Where both SDKs send; `None`: the embedded sink of the web origin.
+    pub dsn: Option<String>,
+    /// Where the SQLite files live (`app.sqlite`, `sink.sqlite`).
+    pub data_dir: PathBuf,
+}
+
+impl Config {
+    /// Both origins on free loopback ports, data in `data_dir`, the embedded sink.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self {
+            addr: any,
+            api_addr: any,
+            dsn: None,
+            data_dir: data_dir.into(),
+        }
+    }
+}
+
+/// `target/sentry-meta-demo` of the workspace (or of `CARGO_TARGET_DIR`).
+pub fn default_data_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let demo_site = Path::new(env!("CARGO_MANIFEST_DIR"));
+            demo_site.parent().unwrap_or(demo_site).join("target")
+        });
+    target.join("sentry-meta-demo")
+}
+
+/// Why the demo could not start.
+#[derive(Debug)]
+pub struct StartError(String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn fail(what: impl std::fmt::Display) -> StartError {
+    StartError(what.to_string())
+}
+
+/// The running demo. Dropping it stops the servers.
+pub struct Demo {
+    /// The web origin, `http://127.0.0.1:8080` (no trailing slash).
+    pub web_url: String,
+    /// The API origin, `http://127.0.0.1:8081`.
+    pub api_url: String,
+    /// The DSN both SDKs report to.
+    pub dsn: String,
+    /// Whether that DSN is the embedded sink's.
+    pub uses_sink: bool,
+    runtime: tokio::runtime::Runtime,
+    sentry: sentry::ClientInitGuard,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("web_url", &self.web_url)
+            .field("api_url", &self.api_url)
+            .field("dsn", &self.dsn)
+            .field("uses_sink", &self.uses_sink)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Demo {
+    /// Every URL the demo serves that a person would open, one per page.
+    pub fn urls(&self) -> Vec<String> {
+        let mut urls = vec![format!("{}/", self.web_url)];
+        urls.extend(
+            db::PAGES
+                .iter()
+                .map(|(slug, _, _)| format!("{}/{slug}", self.web_url)),
+        );
+        urls.push(format!("{}/traces", self.web_url));
+        urls.push(format!("{}/api/pages", self.api_url));
+        urls
+    }
+
+    /// Blocks until Ctrl-C, then sends what the Rust SDK still holds and stops.
+    pub fn run_until_ctrl_c(self) {
+        let _ = self.runtime.block_on(tokio::signal::ctrl_c());
+        eprintln!("demo: stopping");
+        self.stop();
+    }
+
+    /// Sends what the Rust SDK still holds (while the sink still runs) and stops the servers.
+    pub fn stop(self) {
+        if let Some(client) = Hub::main().client() {
+            client.flush(Some(Duration::from_secs(2)));
+        }
+        drop(self.sentry);
+        self.runtime.shutdown_timeout(Duration::from_secs(1));
+    }
+}
+
+/// `http://host:port` for a bound address, with a loopback host for an unspecified one.
+fn origin(addr: SocketAddr) -> String {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            format!("http://{}:{}", Ipv4Addr::LOCALHOST, addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            format!("http://[{}]:{}", Ipv6Addr::LOCALHOST, addr.port())
+        }
+        IpAddr::V4(ip) => format!("http://{ip}:{}", addr.port()),
+        IpAddr::V6(ip) => format!("http://[{ip}]:{}", addr.port()),
+    }
+}
+
+/// The default DSN: the embedded sink of the web origin, project 1.
+pub fn sink_dsn(web_addr: SocketAddr) -> String {
+    let origin = origin(web_addr);
+    let host = origin.trim_start_matches("http://");
+    format!("http://{SINK_PUBLIC_KEY}@{host}/1")
+}
+
+/// Listens on `addr`, given by the command line's `--{flag}`.
+fn bind(addr: SocketAddr, flag: &str) -> Result<std::net::TcpListener, StartError> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        fail(format!(
+            "cannot listen on {addr}: {e}; choose another address with --{flag}"
+        ))
+    })?;
+    listener.set_nonblocking(true).map_err(fail)?;
+    Ok(listener)
+}
+
+/// Tags the request's transaction with the service that served it (`web` or `api`), so the
+/// sink can tell the two Rust services of one process apart.
+async fn tag_service(
+    State(service): State<&'static str>,
+    request: Request,
+    next: Next,
+) -> Response {
+    Hub::current().configure_scope(|scope| {
+        if let Some(span) = scope.get_span() {
+            span.set_tag("service", service);
+        }
+    });
+    next.run(request).await
+}
+
+/// The Sentry layers, in the documented order (outermost first), plus the service tag.
+macro_rules! sentry_layers {
+    ($service:expr) => {
+        ServiceBuilder::new()
+            .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+            .layer(SentryHttpLayer::new().enable_transaction())
+            // No Server-Timing: the browser SDK falls back to it when a page has no tags, and
+            // the end-to-end tests must see the tags themselves do the work.
+            .layer(SentryMetaLayer::new())
+            .layer(from_fn_with_state($service, tag_service))
+    };
+}
+
+/// CORS of the API: the web origin (also spelled `localhost`) may call it with the trace
+/// headers; the preflight is answered here, before any transaction starts.
+fn api_cors(web_addr: SocketAddr) -> CorsLayer {
+    let port = web_addr.port();
+    let web_ip = web_addr.ip();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            let Some(host_port) = origin.to_str().ok().and_then(|o| o.strip_prefix("http://"))
+            else {
+                return false;
+            };
+            let Some((host, origin_port)) = host_port.rsplit_once(':') else {
+                return false;
+            };
+            if origin_port.parse::<u16>().ok() != Some(port) {
+                return false;
+            }
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host == "localhost"
+                || host
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback() || ip == web_ip || web_ip.is_unspecified())
+        }))
+        .allow_methods([Method::GET])
+        .allow_headers([
+            HeaderName::from_static("sentry-trace"),
+            HeaderName::from_static("baggage"),
+            header::CONTENT_TYPE,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Starts the demo: builds the browser bundle if needed, opens (and seeds) the databases, starts
+/// the Rust SDK and both servers. Returns once they accept connections.
+///
+/// It initializes the process's Sentry client, so start it once per process.
+pub fn start(config: Config) -> Result<Demo, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| fail(format!("cannot create {}: {e}", config.data_dir.display())))?;
+    let bundle_path = bundle::ensure_bundle().map_err(fail)?;
+    let bundle = Bytes::from(
+        std::fs::read(&bundle_path).map_err(|e| fail(format!("{}: {e}", bundle_path.display())))?,
+    );
+    let database = Arc::new(
+        db::Database::open(&config.data_dir.join("app.sqlite"))
+            .map_err(|e| fail(format!("app.sqlite: {e}")))?,
+    );
+    let store = Arc::new(
+        sink::store::Store::open(&config.data_dir.join("sink.sqlite"))
+            .map_err(|e| fail(format!("sink.sqlite: {e}")))?,
+    );
+    let engines = pages::Engines::load().map_err(fail)?;
+
+    let web_listener = bind(config.addr, "addr")?;
+    let api_listener = bind(config.api_addr, "api-addr")?;
+    let web_addr = web_listener.local_addr().map_err(fail)?;
+    let api_addr = api_listener.local_addr().map_err(fail)?;
+    let (web_url, api_url) = (origin(web_addr), origin(api_addr));
+
+    let uses_sink = config.dsn.is_none();
+    let dsn = config.dsn.clone().unwrap_or_else(|| sink_dsn(web_addr));
+    // Checked here: `ClientOptions::dsn` panics on an invalid one.
+    dsn.parse::<sentry::types::Dsn>()
+        .map_err(|e| fail(format!("invalid DSN `{dsn}`: {e}")))?;
+    let sentry = sentry::init(
+        sentry::ClientOptions::new()
+            .dsn(&dsn)
+            .release(RELEASE)
+            .environment(ENVIRONMENT)
+            .traces_sample_rate(1.0),
+    );
+    // `init` binds the client to this thread's Hub; the servers' threads start from the
+    // process's main Hub, so bind it there too (this thread need not be `main`).
+    Hub::main().bind_client(Hub::current().client());
+
+    // Built after the client exists: its threads' Hubs inherit it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sentry-meta-demo")
+        .enable_all()
+        .build()
+        .map_err(fail)?;
+    let _entered = runtime.enter();
+
+    let web = Arc::new(pages::Web {
+        dsn: dsn.clone(),
+        api: api_url.clone(),
+        release: RELEASE.to_owned(),
+        environment: ENVIRONMENT.to_owned(),
+        engines,
+    });
+    let traced_pages = pages::traced_routes()
+        .layer(sentry_layers!("web"))
+        .with_state(Arc::clone(&web));
+    let web_app = Router::new()
+        .route("/", get(pages::index))
+        .route("/static/demo.css", get(pages::stylesheet))
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .route(
+            "/static/demo.js",
+            get(move || {
+                let bundle = bundle.clone();
+                async move {
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                            (header::CACHE_CONTROL, "no-cache"),
+                        ],
+                        bundle,
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .with_state(web)
+        .merge(traced_pages)
+        .merge(sink::router(store));
+
+    let api_app = api::traced_routes()
+        .layer(sentry_layers!("api"))
+        .with_state(database)
+        .layer(api_cors(web_addr));
+
+    let web_listener = tokio::net::TcpListener::from_std(web_listener).map_err(fail)?;
+    let api_listener = tokio::net::TcpListener::from_std(api_listener).map_err(fail)?;
+    runtime.spawn(async move {
+        if let Err(e) = axum::serve(web_listener, web_app).await {
+            eprintln!("demo: the web server stopped: {e}");
+        }
+    });
+    runtime.spawn(async move {
+        if let Err(e) = axum::serve(api_listener, api_app).await {
+            eprintln!("demo: the API server stopped: {e}");
+        }
+    });
+    drop(_entered);
+
+    Ok(Demo {
+        web_url,
+        api_url,
+        dsn,
+        uses_sink,
+        runtime,
+        sentry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_dsn_is_the_sink_of_the_web_origin() {
+        assert_eq!(
+            sink_dsn("127.0.0.1:8080".parse().expect("addr")),
+            "http://5e47c0de5e47c0de5e47c0de5e47c0de@127.0.0.1:8080/1"
+        );
+        assert_eq!(
+            sink_dsn("0.0.0.0:9000".parse().expect("addr")),
+            "http://5e47c0de5e47c0de5e47c0de5e47c0de@127.0.0.1:9000/1"
+        );
+        assert_eq!(origin("[::]:80".parse().expect("addr")), "http://[::1]:80");
+        assert!(
+            sink_dsn("127.0.0.1:8080".parse().expect("addr"))
+                .parse::<sentry::types::Dsn>()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! The five template engines, each with a base layout whose `<head>` writes the tags with that
+//! engine's helper, and a page that extends it (templates in `demo-site/templates/`).
+
+use askama::Template;
+use maud::{DOCTYPE, Markup, html};
+use sentry_meta::SentryMeta;
+
+use super::PageContext;
+
+/// The engines that load their templates at start (askama and maud compile them in).
+#[derive(Debug)]
+pub struct Engines {
+    minijinja: minijinja::Environment<'static>,
+    tera: tera::Tera,
+    handlebars: handlebars::Handlebars<'static>,
+}
+
+/// Why a template could not be loaded.
+#[derive(Debug)]
+pub struct TemplateError(pub String);
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+fn loading(engine: &str, e: impl std::fmt::Display) -> TemplateError {
+    TemplateError(format!("{engine} templates: {e}"))
+}
+
+impl Engines {
+    /// Loads the templates of minijinja, tera and handlebars, and registers the helpers.
+    pub fn load() -> Result<Self, TemplateError> {
+        let mut minijinja = minijinja::Environment::new();
+        sentry_meta::minijinja::add_to_environment(&mut minijinja);
+        minijinja
+            .add_template(
+                "minijinja/base.html",
+                include_str!("../../templates/minijinja/base.html"),
+            )
+            .map_err(|e| loading("minijinja", e))?;
+        minijinja
+            .add_template(
+                "minijinja/page.html",
+                include_str!("../../templates/minijinja/page.html"),
+            )
+            .map_err(|e| loading("minijinja", e))?;
+
+        let mut tera = tera::Tera::default();
+        sentry_meta::tera::register(&mut tera);
+        tera.add_raw_templates([
+            (
+                "tera/base.html",
+                include_str!("../../templates/tera/base.html"),
+            ),
+            (
+                "tera/page.html",
+                include_str!("../../templates/tera/page.html"),
+            ),
+        ])
+        .map_err(|e| loading("tera", e))?;
+
+        let mut handlebars = handlebars::Handlebars::new();
+        handlebars.set_strict_mode(true);
+        sentry_meta::handlebars::register(&mut handlebars);
+        handlebars
+            .register_partial("base", include_str!("../../templates/handlebars/base.hbs"))
+            .map_err(|e| loading("handlebars", e))?;
+        handlebars
+            .register_template_string("page", include_str!("../../templates/handlebars/page.hbs"))
+            .map_err(|e| loading("handlebars", e))?;
+
+        Ok(Self {
+            minijinja,
+            tera,
+            handlebars,
+        })
+    }
+
+    /// The minijinja page.
+    pub fn minijinja(&self, page: &PageContext) -> Result<String, String> {
+        self.minijinja
+            .get_template("minijinja/page.html")
+            .and_then(|t| t.render(minijinja::context!(page => minijinja::value::Serde(page))))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The tera page.
+    pub fn tera(&self, page: &PageContext) -> Result<String, String> {
+        let mut context = tera::Context::new();
+        context.insert("page", page);
+        self.tera
+            .render("tera/page.html", &context)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The handlebars page.
+    pub fn handlebars(&self, page: &PageContext) -> Result<String, String> {
+        self.handlebars
+            .render("page", &serde_json::json!({ "page": page }))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "askama/page.html")]
+struct AskamaPage<'a> {
+    page: &'a PageContext,
+}
+
+/// The askama page.
+pub fn askama(page: &PageContext) -> Result<String, String> {
+    AskamaPage { page }.render().map_err(|e| e.to_string())
+}
+
+fn maud_layout(page: &PageContext, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                (SentryMeta::current())
+                title { (page.title) " · sentry-meta demo" }
+                link rel="stylesheet" href="/static/demo.css";
+                script src="/static/demo.js" data-dsn=(page.dsn) data-api=(page.api) data-page=(page.slug)
+                    data-release=(page.release) data-environment=(page.environment) defer {}
+            }
+            body {
+                nav {
+                    a href="/" { "sentry-meta demo" }
+                    @for link in &page.pages { " · " a href={ "/" (link.slug) } { (link.slug) } }
+                    " · " a href="/traces" { "traces" }
+                }
+                main { (content) }
+            }
+        }
+    }
+}
+
+/// The maud page.
+pub fn maud(page: &PageContext) -> String {
+    maud_layout(
+        page,
+        html! {
+            h1 { "Rendered by maud" }
+            p { "The layout's " code { "<head>" } " splices " code { (page.helper) } "." }
+            dl {
+                dt { "sentry-trace in this page's head" }
+                dd { code id="page-trace" { "(the browser SDK has not run)" } }
+                dt { "Browser SDK " code { "traceLifecycle" } }
+                dd {
+                    code id="lifecycle" { "?" }
+                    " (" a href="?lifecycle=stream" { "stream" } " · " a href="?lifecycle=static" { "static" } ")"
+                }
+            }
+            h2 { "What the API received and queried" }
+            pre id="api-result" { "waiting for the API…" }
+            p {
+                a id="trace-link" href={ "/traces/" (page.trace_id) } { "This trace in the sink" }
+                " (the browser's and the API's parts arrive a few seconds after the page loads)."
+            }
+        },
+    )
+    .into_string()
+}
+
+/// The page without a helper: plain HTML whose head has no tags (the layer adds them).
+pub fn injected(page: &PageContext) -> String {
+    let e = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
+    // Built with maud for its escaping, but with no SentryMeta in it.
+    let body = html! {
+        h1 { "Tags injected by InjectTraceMetaLayer" }
+        p { "This page's template writes no tags: the layer inserts them right before " code { "</head>" } "." }
+        dl {
+            dt { "sentry-trace in this page's head" }
+            dd { code id="page-trace" { "(the browser SDK has not run)" } }
+            dt { "Browser SDK " code { "traceLifecycle" } }
+            dd { code id="lifecycle" { "?" } }
+        }
+        h2 { "What the API received and queried" }
+        pre id="api-result" { "waiting for the API…" }
+        p { a id="trace-link" href={ "/traces/" (page.trace_id) } { "This trace in the sink" } }
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n  <title>injected · sentry-meta demo</title>\n  \
+         <link rel=\"stylesheet\" href=\"/static/demo.css\">\n  \
+         <script src=\"/static/demo.js\" data-dsn=\"{dsn}\" data-api=\"{api}\" data-page=\"{slug}\" data-release=\"{release}\" data-environment=\"{environment}\" defer></script>\n\
+         </head>\n<body>\n<nav><a href=\"/\">sentry-meta demo</a> · <a href=\"/traces\">traces</a></nav>\n<main>{body}</main>\n</body>\n</html>\n",
+        dsn = e(&page.dsn),
+        api = e(&page.api),
+        slug = e(page.slug),
+        release = e(&page.release),
+        environment = e(&page.environment),
+        body = body.into_string(),
+    )
+}

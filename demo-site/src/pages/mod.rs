@@ -1,0 +1,213 @@
+//! The web origin's pages: one per template engine, each extending a layout whose `<head>`
+//! writes the tags with that engine's helper, and one whose template writes none (the
+//! `</head>` injection layer adds them).
+
+mod engines;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use sentry::{Hub, TransactionOrSpan};
+use sentry_meta::SentryMeta;
+use sentry_meta::axum::InjectTraceMetaLayer;
+use serde::Serialize;
+
+pub use engines::Engines;
+
+use crate::db::PAGES;
+
+/// What every page shows and passes to the browser SDK.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageContext {
+    /// The page's path without `/`.
+    pub slug: &'static str,
+    /// The `<title>`.
+    pub title: String,
+    /// What the layout writes in the `<head>`, shown on the page.
+    pub helper: &'static str,
+    /// The DSN of the browser SDK.
+    pub dsn: String,
+    /// The API's origin (`http://127.0.0.1:8081`).
+    pub api: String,
+    /// The release both SDKs report.
+    pub release: String,
+    /// The environment both SDKs report.
+    pub environment: String,
+    /// The trace the page continues (for the link to the sink).
+    pub trace_id: String,
+    /// Every page, for the navigation.
+    pub pages: Vec<PageLink>,
+}
+
+/// A link in the navigation.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageLink {
+    /// The page's path without `/`.
+    pub slug: &'static str,
+}
+
+/// What the pages need.
+#[derive(Debug)]
+pub struct Web {
+    /// The DSN of the browser SDK.
+    pub dsn: String,
+    /// The API's origin.
+    pub api: String,
+    /// The release both SDKs report.
+    pub release: String,
+    /// The environment both SDKs report.
+    pub environment: String,
+    /// The template engines, with their templates loaded.
+    pub engines: Engines,
+}
+
+impl Web {
+    fn context(&self, slug: &'static str, meta: &SentryMeta) -> PageContext {
+        let helper = PAGES
+            .iter()
+            .find(|(s, _, _)| *s == slug)
+            .map_or("", |(_, _, helper)| *helper);
+        PageContext {
+            slug,
+            title: slug.to_owned(),
+            helper,
+            dsn: self.dsn.clone(),
+            api: self.api.clone(),
+            release: self.release.clone(),
+            environment: self.environment.clone(),
+            trace_id: meta
+                .trace_meta()
+                .map(|m| m.sentry_trace().trace_id.to_string())
+                .unwrap_or_default(),
+            pages: PAGES.iter().map(|(slug, _, _)| PageLink { slug }).collect(),
+        }
+    }
+}
+
+/// The pages that take part in traces (put them behind the Sentry layers).
+pub fn traced_routes() -> Router<Arc<Web>> {
+    Router::new()
+        .route("/askama", get(askama_page))
+        .route("/minijinja", get(minijinja_page))
+        .route("/maud", get(maud_page))
+        .route("/tera", get(tera_page))
+        .route("/handlebars", get(handlebars_page))
+        // Inside SentryMetaLayer (added to the router around these routes), so the request's
+        // transaction and trace root are current when the page is ready.
+        .route(
+            "/injected",
+            get(injected_page).layer(InjectTraceMetaLayer::new()),
+        )
+}
+
+/// Runs `render` inside a `template.render` child span of the current span, made the active
+/// span while it runs: the tags the helper writes then name this span, and the browser's
+/// pageload becomes its child.
+fn render_in_span<R>(engine: &str, render: impl FnOnce() -> R) -> R {
+    let hub = Hub::current();
+    let Some(parent) = hub.configure_scope(|scope| scope.get_span()) else {
+        return render();
+    };
+    let span = TransactionOrSpan::from(parent.start_child("template.render", engine));
+    hub.configure_scope(|scope| scope.set_span(Some(span.clone())));
+    let rendered = render();
+    hub.configure_scope(|scope| scope.set_span(Some(parent)));
+    span.finish();
+    rendered
+}
+
+fn html(result: Result<String, String>) -> Response {
+    match result {
+        Ok(page) => Html(page).into_response(),
+        Err(e) => {
+            tracing::error!("rendering failed: {e}");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering failed",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn askama_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+    let page = web.context("askama", &meta);
+    html(render_in_span("askama", || engines::askama(&page)))
+}
+
+async fn minijinja_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+    let page = web.context("minijinja", &meta);
+    html(render_in_span("minijinja", || web.engines.minijinja(&page)))
+}
+
+async fn maud_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+    let page = web.context("maud", &meta);
+    html(render_in_span("maud", || Ok(engines::maud(&page))))
+}
+
+async fn tera_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+    let page = web.context("tera", &meta);
+    html(render_in_span("tera", || web.engines.tera(&page)))
+}
+
+async fn handlebars_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+    let page = web.context("handlebars", &meta);
+    html(render_in_span("handlebars", || {
+        web.engines.handlebars(&page)
+    }))
+}
+
+/// A page that knows nothing of Sentry: [`InjectTraceMetaLayer`] puts the tags before its
+/// `</head>` when the response passes through.
+async fn injected_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+    let page = web.context("injected", &meta);
+    html(Ok(engines::injected(&page)))
+}
+
+/// The index: a link to every page in both lifecycle modes of the browser SDK.
+pub async fn index(State(web): State<Arc<Web>>) -> Html<String> {
+    let mut rows = String::new();
+    for (slug, engine, helper) in PAGES {
+        rows.push_str(&format!(
+            "<tr><td><a href=\"/{slug}\">/{slug}</a></td><td>{engine}</td><td><code>{helper}</code></td>\
+             <td><a href=\"/{slug}?lifecycle=stream\">stream</a> · <a href=\"/{slug}?lifecycle=static\">static</a></td></tr>",
+            engine = html_escape::encode_text(engine),
+            helper = html_escape::encode_text(helper),
+        ));
+    }
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sentry-meta demo</title>\
+         <link rel=\"stylesheet\" href=\"/static/demo.css\"></head><body><main>\
+         <h1>sentry-meta demo</h1>\
+         <p>Each page is rendered on the server inside a Sentry transaction; its <code>&lt;head&gt;</code> \
+         carries <code>sentry-trace</code> and <code>baggage</code> tags, so the browser SDK's pageload \
+         continues the server's trace, and its <code>fetch</code> to the API (<code>{api}</code>) carries \
+         the trace on to the API's transaction and its SQLite queries. Every part lands in one trace: \
+         see <a href=\"/traces\">/traces</a>.</p>\
+         <table><thead><tr><th>Page</th><th>Engine</th><th>In the layout's head</th><th>Browser SDK traceLifecycle</th></tr></thead>\
+         <tbody>{rows}</tbody></table>\
+         <p>Sentry DSN of both SDKs: <code>{dsn}</code></p></main></body></html>\n",
+        api = html_escape::encode_text(&web.api),
+        dsn = html_escape::encode_text(&web.dsn),
+    ))
+}
+
+/// The stylesheet of the pages.
+pub async fn stylesheet() -> Response {
+    const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:1rem 1.5rem;color:#1f1633;background:#fbfaff}\
+a{color:#6c5fc7}nav{margin-bottom:1rem;font-size:.9rem}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}\
+pre{background:#fff;border:1px solid #e6e1f0;padding:.75rem;overflow:auto}dt{font-weight:600;margin-top:.5rem}\
+table{border-collapse:collapse}td,th{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #e6e1f0}";
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        CSS,
+    )
+        .into_response()
+}
