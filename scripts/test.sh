@@ -13,6 +13,9 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, all features, -D warnings)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+step "cargo doc (all features, -D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
+
 step "headless Chromium for the end-to-end tests"
 bash scripts/install-browser.sh
 

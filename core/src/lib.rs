@@ -58,7 +58,7 @@ pub use crate::dsc::{
     DscKey, DynamicSamplingContext, SENTRY_PREFIX, SampleRand, TransactionSource,
 };
 pub use crate::ids::{ParseIdError, SpanId, TraceId};
-pub use crate::meta::{SerializedDsc, TraceMeta};
+pub use crate::meta::{SerializedDsc, TraceMeta, markup};
 pub use crate::root::{Scoped, TraceRoot};
 #[cfg(feature = "sentry")]
 pub use crate::sentry_source::*;

@@ -144,10 +144,21 @@ pub struct TraceMeta {
     traceparent: bool,
 }
 
-const SENTRY_TRACE_OPEN: &str = "<meta name=\"sentry-trace\" content=\"";
-const BAGGAGE_OPEN: &str = "\n<meta name=\"baggage\" content=\"";
-const TRACEPARENT_OPEN: &str = "\n<meta name=\"traceparent\" content=\"";
-const CLOSE: &str = "\"/>";
+/// The fixed bytes of the rendered tags, for code that must recognize them in a page (the
+/// `</head>` injector and the tag stripper of `sentry-meta`); not a stable API.
+#[doc(hidden)]
+pub mod markup {
+    /// Opens the `sentry-trace` tag; its value follows.
+    pub const SENTRY_TRACE_OPEN: &str = "<meta name=\"sentry-trace\" content=\"";
+    /// Opens the `baggage` tag, on a line of its own; its value follows.
+    pub const BAGGAGE_OPEN: &str = "\n<meta name=\"baggage\" content=\"";
+    /// Opens the `traceparent` tag, on a line of its own; its value follows.
+    pub const TRACEPARENT_OPEN: &str = "\n<meta name=\"traceparent\" content=\"";
+    /// Closes a tag after its value.
+    pub const CLOSE: &str = "\"/>";
+}
+
+use markup::{BAGGAGE_OPEN, CLOSE, SENTRY_TRACE_OPEN, TRACEPARENT_OPEN};
 
 impl TraceMeta {
     /// The tags for span `span_id` of trace `trace_id` with sampling decision `sampled`
@@ -259,7 +270,7 @@ impl TraceMeta {
             out.write_str(baggage.html_attr())?;
             out.write_str(CLOSE)?;
         }
-        if self.traceparent {
+        if self.writes_traceparent_tag() {
             out.write_str(TRACEPARENT_OPEN)?;
             out.write_str("00-")?;
             // `TRACEID-SPANID` is the start of the canonical `sentry-trace`.
@@ -287,10 +298,15 @@ impl TraceMeta {
         if let Some(baggage) = &self.baggage {
             len += BAGGAGE_OPEN.len() + baggage.html_attr().len() + CLOSE.len();
         }
-        if self.traceparent {
+        if self.writes_traceparent_tag() {
             len += TRACEPARENT_OPEN.len() + 55 + CLOSE.len();
         }
         len
+    }
+
+    /// Whether the `traceparent` tag is written: asked for, and valid for W3C.
+    fn writes_traceparent_tag(&self) -> bool {
+        self.traceparent && self.sentry_trace.w3c_valid()
     }
 
     /// The tags as a new string.
@@ -363,6 +379,20 @@ mod tests {
         for m in [meta("sentry-a=%3C%22%3E"), meta("").with_traceparent(true)] {
             assert_eq!(m.to_html().len(), m.html_len());
         }
+    }
+
+    #[test]
+    fn no_traceparent_for_zero_ids() {
+        let zero = TraceMeta::new(
+            TraceId::from_bytes([0; 16]),
+            "b7ad6b7169203331".parse().unwrap(),
+            Some(true),
+            None,
+        )
+        .with_traceparent(true);
+        assert!(!zero.to_html().contains("traceparent"));
+        assert_eq!(zero.html_len(), zero.to_html().len());
+        assert_eq!(zero.traceparent_header(), None);
     }
 
     #[test]

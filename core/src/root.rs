@@ -46,6 +46,9 @@ use crate::sentry_trace::SentryTrace;
 #[derive(Debug)]
 pub struct TraceRoot {
     kind: RootKind,
+    /// The head DSC built for the first trace a page asked about that the root does not carry
+    /// a frozen DSC for (a new trace, or one the SDK started instead of continuing).
+    head: OnceLock<(TraceId, SerializedDsc)>,
     transaction: Option<(Box<str>, TransactionSource)>,
     /// The span id pages name when no span is active, so that every render of one request
     /// names the same parent.
@@ -61,7 +64,6 @@ enum RootKind {
     },
     Head {
         trace_id: TraceId,
-        head: OnceLock<(TraceId, SerializedDsc)>,
     },
 }
 
@@ -73,6 +75,7 @@ impl TraceRoot {
                 incoming: incoming.sentry_trace,
                 dsc: SerializedDsc::new(incoming.dsc),
             },
+            head: OnceLock::new(),
             transaction: None,
             fallback_span_id: SpanId::random(),
             traceparent: false,
@@ -84,8 +87,8 @@ impl TraceRoot {
         Self {
             kind: RootKind::Head {
                 trace_id: TraceId::random(),
-                head: OnceLock::new(),
             },
+            head: OnceLock::new(),
             transaction: None,
             fallback_span_id: SpanId::random(),
             traceparent: false,
@@ -172,22 +175,21 @@ impl TraceRoot {
         trace_id: TraceId,
         build: impl FnOnce() -> SerializedDsc,
     ) -> SerializedDsc {
-        match &self.kind {
-            RootKind::Continued { incoming, dsc } if incoming.trace_id == trace_id => dsc.clone(),
-            RootKind::Head { head, .. } => {
-                let mut build = Some(build);
-                let (cached_for, dsc) = head.get_or_init(|| {
-                    let build = build
-                        .take()
-                        .expect("get_or_init runs its closure at most once");
-                    (trace_id, build())
-                });
-                match build {
-                    Some(build) if *cached_for != trace_id => build(),
-                    _ => dsc.clone(),
-                }
-            }
-            RootKind::Continued { .. } => build(),
+        if let RootKind::Continued { incoming, dsc } = &self.kind
+            && incoming.trace_id == trace_id
+        {
+            return dsc.clone();
+        }
+        let mut build = Some(build);
+        let (cached_for, dsc) = self.head.get_or_init(|| {
+            let build = build
+                .take()
+                .expect("get_or_init runs its closure at most once");
+            (trace_id, build())
+        });
+        match build {
+            Some(build) if *cached_for != trace_id => build(),
+            _ => dsc.clone(),
         }
     }
 

@@ -150,11 +150,13 @@ impl ClientFacts {
         // be read back from the SDK, and calling it again could answer differently.
         let fixed_rate = match options.traces_sampling_strategy {
             TracesSamplingStrategy::FixedRate(rate) => {
-                let rate = f64::from(rate);
-                let mut dsc = DynamicSamplingContext::new();
-                dsc.set_sample_rate(rate);
-                dsc.get(DscKey::SampleRate)
-                    .map(|text| (rate, member(DscKey::SampleRate, text)))
+                // The option is an `f32`: write it as an `f32` prints (`0.1`), not widened to
+                // an `f64` first (`0.10000000149011612`), and compare with that same value.
+                let text = rate.to_string();
+                let rate = text.parse::<f64>().unwrap_or(f64::from(rate));
+                (0.0..=1.0)
+                    .contains(&rate)
+                    .then(|| (rate, member(DscKey::SampleRate, &text)))
             }
             _ => None,
         };

@@ -151,7 +151,13 @@ impl SentryTrace {
 
     /// The W3C `traceparent` form, `00-TRACEID-SPANID-0X`, when there is a span id. A deferred
     /// decision is written as not sampled (`00`), as W3C Trace Context has no "deferred".
+    ///
+    /// `None` as well for an all-zero trace or span id, which W3C Trace Context forbids (the
+    /// `sentry-trace` grammar does not, so such ids can arrive and be continued).
     pub fn to_traceparent(&self) -> Option<String> {
+        if !self.w3c_valid() {
+            return None;
+        }
         let span_id = self.span_id?;
         let flags = if self.sampled == Some(true) {
             "01"
@@ -159,6 +165,16 @@ impl SentryTrace {
             "00"
         };
         Some(format!("00-{}-{}-{}", self.trace_id, span_id, flags))
+    }
+}
+
+impl SentryTrace {
+    /// Whether W3C Trace Context accepts the ids: a span id, and neither id all zeros.
+    pub(crate) fn w3c_valid(&self) -> bool {
+        self.trace_id != TraceId::from_bytes([0; 16])
+            && self
+                .span_id
+                .is_some_and(|span| span != SpanId::from_bytes([0; 8]))
     }
 }
 

@@ -94,6 +94,12 @@ impl SentryMeta {
         self.0.as_ref()
     }
 
+    /// The tags as a new string (empty when there are none), for engines whose helpers must
+    /// return a string.
+    pub fn to_html(&self) -> String {
+        self.0.as_ref().map(TraceMeta::to_html).unwrap_or_default()
+    }
+
     /// Appends the tags to `out` (nothing when there are none).
     pub fn render_into(&self, out: &mut String) {
         if let Some(meta) = &self.0 {

@@ -117,7 +117,7 @@ pub fn sentry_meta(state: &State<'_, '_>, meta: Option<Value>) -> Result<Value, 
         .or_else(|| state.lookup(CONTEXT_VAR).filter(is_set));
     let html = match explicit {
         Some(value) => match value.downcast_object_ref::<SentryMeta>() {
-            Some(meta) => to_html(meta),
+            Some(meta) => meta.to_html(),
             None => {
                 return Err(Error::new(
                     ErrorKind::InvalidOperation,
@@ -129,17 +129,13 @@ pub fn sentry_meta(state: &State<'_, '_>, meta: Option<Value>) -> Result<Value, 
                 ));
             }
         },
-        None => to_html(&SentryMeta::ambient()),
+        None => SentryMeta::ambient().to_html(),
     };
     Ok(Value::from_safe_string(html))
 }
 
 fn is_set(value: &Value) -> bool {
     !value.is_undefined() && !value.is_none()
-}
-
-fn to_html(meta: &SentryMeta) -> String {
-    meta.trace_meta().map(|m| m.to_html()).unwrap_or_default()
 }
 
 /// A [`SentryMeta`] is an opaque value in templates: written with `sentry_meta()`, not on its

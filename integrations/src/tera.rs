@@ -88,9 +88,7 @@ impl Function for SentryMetaFunction {
             None => None,
         };
         let meta = explicit.unwrap_or_else(SentryMeta::ambient);
-        Ok(Value::String(
-            meta.trace_meta().map(|m| m.to_html()).unwrap_or_default(),
-        ))
+        Ok(Value::String(meta.to_html()))
     }
 
     fn is_safe(&self) -> bool {

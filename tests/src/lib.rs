@@ -96,7 +96,12 @@ impl BaggageVector {
             .dsc
             .iter()
             .flatten()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| {
+                let value = v.as_str().unwrap_or_else(|| {
+                    panic!("vector {:?}: DSC value of {k:?} is not a string", self.name)
+                });
+                (k.clone(), value.to_owned())
+            })
             .collect();
         entries.sort();
         entries
@@ -128,6 +133,24 @@ pub fn meta_elements(html: &str) -> Vec<(String, String)> {
             (attr("name"), attr("content"))
         })
         .collect()
+}
+
+/// The meta elements the tags of `meta` must parse to, `(name, content)`, with the header values
+/// as `content`.
+pub fn expected_elements(meta: &sentry_meta_core::TraceMeta) -> Vec<(String, String)> {
+    let mut tags = vec![(
+        "sentry-trace".to_owned(),
+        meta.sentry_trace_header().to_owned(),
+    )];
+    if let Some(baggage) = meta.baggage_header() {
+        tags.push(("baggage".to_owned(), baggage.to_owned()));
+    }
+    if meta.writes_traceparent()
+        && let Some(traceparent) = meta.traceparent_header()
+    {
+        tags.push(("traceparent".to_owned(), traceparent));
+    }
+    tags
 }
 
 /// Checks that `head_html`, put inside a document's `<head>`, parses to exactly the meta

@@ -806,3 +806,28 @@ fn disagreeing_parsers_never_mix_traces() {
     assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
     assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
 }
+
+#[test]
+fn several_sentry_trace_headers_continue_the_trace_the_sdk_continues() {
+    // The Sentry SDK continues the last value that parses; the page must describe that trace
+    // with the caller's frozen DSC, not build its own.
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let other = "0af7651916cd43dd8448eb211c80319c";
+    let first = format!("{other}-{SPAN}-1");
+    let last = format!("{TRACE}-{SPAN}-1");
+    let baggage = format!("sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-org_id=42");
+    let page = server.get(
+        "/page",
+        &[
+            ("sentry-trace", &first),
+            ("sentry-trace", &last),
+            ("sentry-trace", "junk"),
+            ("baggage", &baggage),
+        ],
+    );
+    let tx = server.transaction();
+    assert_eq!(tx.trace_id, TRACE);
+    assert_names(&page, &tx);
+    assert_eq!(page.dsc().get(DscKey::PublicKey), Some("upstream"));
+    assert_eq!(server.setup_warnings(), 0);
+}

@@ -22,7 +22,7 @@ use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
 use sentry_meta::axum::{InjectTraceMetaLayer, TraceMetaBody, TraceMetaSource, strip_trace_meta};
 use sentry_meta::{DynamicSamplingContext, SentryMeta, SerializedDsc, TraceMeta};
-use sentry_meta_tests::{assert_head_is_exactly, meta_elements};
+use sentry_meta_tests::{assert_head_is_exactly, expected_elements, meta_elements};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 // ---------------------------------------------------------------------------------------------
@@ -170,22 +170,6 @@ fn meta() -> TraceMeta {
         Some(true),
         Some(SerializedDsc::new(dsc)),
     )
-}
-
-/// The meta elements the tags of `meta` parse to.
-fn expected_elements(meta: &TraceMeta) -> Vec<(String, String)> {
-    let mut tags = vec![(
-        "sentry-trace".to_owned(),
-        meta.sentry_trace_header().to_owned(),
-    )];
-    if let Some(baggage) = meta.baggage_header() {
-        tags.push(("baggage".to_owned(), baggage.to_owned()));
-    }
-    if meta.writes_traceparent() {
-        let traceparent = meta.traceparent_header().expect("a traceparent");
-        tags.push(("traceparent".to_owned(), traceparent));
-    }
-    tags
 }
 
 fn inject_with(meta: &TraceMeta) -> impl Fn(Chunks) -> TraceMetaBody<Chunks> + '_ {
@@ -809,4 +793,34 @@ fn real_server_with_sentry_names_the_sent_transaction() {
         );
     }
     assert_ne!(sent[0].0, sent[1].0, "each request its own trace");
+}
+
+#[tokio::test]
+async fn injected_pages_lose_their_validators() {
+    // The injected page differs on every request: a client revalidating with the unchanged
+    // page's validators would get a 304 and reuse an old copy with an old trace.
+    let layer = InjectTraceMetaLayer::new().with_source(fixed_source());
+    let response = html(
+        StatusCode::OK,
+        &[
+            ("content-type", "text/html"),
+            ("etag", "\"v1\""),
+            ("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT"),
+        ],
+        PAGE,
+    );
+    let (parts, body) = through(layer, Method::GET, response).await;
+    assert_eq!(String::from_utf8(body).expect("utf-8"), injected_page());
+    assert!(!parts.headers.contains_key("etag"));
+    assert!(!parts.headers.contains_key("last-modified"));
+
+    // A page that gets no tags keeps them.
+    let layer = InjectTraceMetaLayer::new().with_source(fixed_source());
+    let response = html(
+        StatusCode::OK,
+        &[("content-type", "text/plain"), ("etag", "\"v1\"")],
+        PAGE,
+    );
+    let (parts, _) = through(layer, Method::GET, response).await;
+    assert_eq!(parts.headers["etag"], "\"v1\"");
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use sentry_core::{Hub, TransactionContext};
-use sentry_meta_core::{ContinuationPolicy, DscKey, SentryTrace, TraceMeta, TraceRoot};
+use sentry_meta_core::{ContinuationPolicy, DscKey, SampleRand, SentryTrace, TraceMeta, TraceRoot};
 use sentry_meta_tests::assert_head_is_exactly;
 use sentry_meta_tests::sentry::{PUBLIC_KEY, options, trace_context, with_client};
 
@@ -44,7 +44,13 @@ fn tags_name_the_sent_transaction() {
     assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
     assert_eq!(dsc.get(DscKey::Environment), Some("test"));
     assert_eq!(dsc.get(DscKey::OrgId), Some("42"));
-    assert!(dsc.sample_rand().expect("sample_rand").as_f64() < 1.0);
+    assert_eq!(
+        dsc.sample_rand(),
+        Some(SampleRand::from_trace_id(
+            meta.sentry_trace().trace_id,
+            Some((1.0, true))
+        ))
+    );
     let baggage = meta.baggage_header().expect("baggage");
     assert_head_is_exactly(
         &meta.to_html(),
@@ -77,23 +83,48 @@ fn unsampled_transaction_gives_flag_zero() {
     let dsc = meta.dsc().expect("a DSC");
     assert_eq!(dsc.get(DscKey::Sampled), Some("false"));
     assert_eq!(dsc.get(DscKey::SampleRate), Some("0"));
-    assert!(dsc.sample_rand().expect("sample_rand").as_f64() >= 0.0);
+    assert_eq!(
+        dsc.sample_rand(),
+        Some(SampleRand::from_trace_id(
+            meta.sentry_trace().trace_id,
+            Some((0.0, false))
+        ))
+    );
 }
 
 #[test]
 fn sample_rand_agrees_with_the_decision() {
+    let mut decisions = HashSet::new();
     for _ in 0..200 {
         let (meta, sent) = with_client(options().traces_sample_rate(0.5), || {
             render_in_transaction(false)
         });
         let dsc = meta.dsc().expect("a DSC");
         let sampled = meta.sentry_trace().sampled.expect("decided");
+        decisions.insert(sampled);
         assert_eq!(sampled, !sent.is_empty());
+        assert_eq!(dsc.get(DscKey::SampleRate), Some("0.5"));
         assert_eq!(
             dsc.sample_rand().expect("valid").as_f64() < 0.5,
             sampled,
             "{dsc:?}"
         );
+    }
+    assert_eq!(decisions.len(), 2, "both decisions were seen");
+}
+
+#[test]
+fn sample_rate_is_written_as_configured() {
+    // The option is an f32; 0.1 must not become 0.10000000149011612.
+    for (rate, text) in [(0.1, "0.1"), (0.3, "0.3"), (0.25, "0.25"), (0.001, "0.001")] {
+        let (meta, _) = with_client(options().traces_sample_rate(rate), || {
+            render_in_transaction(false)
+        });
+        let dsc = meta.dsc().expect("a DSC");
+        assert_eq!(dsc.get(DscKey::SampleRate), Some(text));
+        let sampled = meta.sentry_trace().sampled.expect("decided");
+        let rand = dsc.sample_rand().expect("valid").as_f64();
+        assert_eq!(rand < text.parse::<f64>().expect("number"), sampled);
     }
 }
 

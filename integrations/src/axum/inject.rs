@@ -99,19 +99,21 @@
 //!   part of one (`206`, `Content-Range`);
 //! - responses with a `Content-Encoding` other than `identity`: put a compression layer outside
 //!   this one, so that it compresses the page with its tags;
-//! - publicly cacheable responses ([`is_publicly_cacheable`](super::is_publicly_cacheable)): a
+//! - publicly cacheable responses ([`is_publicly_cacheable`]): a
 //!   page in a shared cache would make every visitor join one trace. Opt in with
 //!   [`InjectTraceMetaLayer::allow_cacheable`].
 //!
 //! The length of an injected page is not known before its head has been read, so the layer
 //! removes `Content-Length` from the responses it wraps: they are sent chunked (HTTP/1.1) or
 //! framed (HTTP/2). The body's [`size_hint`](Body::size_hint) stays exact as far as it can: the
-//! inner body's, widened by the tags until the head has been read. An `ETag` is left as it is.
+//! inner body's, widened by the tags until the head has been read. `ETag` and `Last-Modified`
+//! are removed as well: the page differs on every request, and a client revalidating with them
+//! would reuse an old copy, and its old trace.
 //!
 //! # Stripping
 //!
 //! [`strip_trace_meta`] does the opposite: it removes from a page's head every block of tags
-//! exactly as [`TraceMeta`](crate::TraceMeta) renders them (`sentry-trace`, then `baggage` and
+//! exactly as [`TraceMeta`] renders them (`sentry-trace`, then `baggage` and
 //! `traceparent` if present), byte for byte, and leaves every other byte as it is. The cache
 //! guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for publicly cacheable pages
 //! whose template already wrote the tags.
@@ -124,7 +126,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
@@ -307,6 +309,10 @@ where
         let body = match meta.trace_meta() {
             Some(meta) => {
                 parts.headers.remove(CONTENT_LENGTH);
+                // The page now differs on every request: validators of the unchanged page would
+                // let a revalidating client reuse an old copy, and with it an old trace.
+                parts.headers.remove(ETAG);
+                parts.headers.remove(LAST_MODIFIED);
                 TraceMetaBody::inject(body, meta)
             }
             None => TraceMetaBody::passthrough(body),

@@ -11,15 +11,16 @@ use std::task::{Context, Poll, ready};
 
 use axum::extract::MatchedPath;
 use http::header::{HeaderName, HeaderValue};
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use sentry_core::Hub;
-use sentry_meta_core::{ContinuationPolicy, Scoped, TraceMeta, TraceRoot, TransactionSource};
+use sentry_meta_core::{
+    ContinuationPolicy, Scoped, SentryTrace, TraceMeta, TraceRoot, TransactionSource,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::cache::is_html;
-use super::cache::is_publicly_cacheable;
+use super::cache::{is_html, is_publicly_cacheable};
 use super::inject::{TraceMetaBody, strip_trace_meta};
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
@@ -259,7 +260,7 @@ where
         let (name, source) = transaction_name(&request);
         let headers = request.headers();
         let root = TraceRoot::from_headers(
-            headers.get(&SENTRY_TRACE).map(HeaderValue::as_bytes),
+            incoming_sentry_trace(headers),
             headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
             &policy,
         )
@@ -284,6 +285,19 @@ where
             shared: self.shared.clone(),
         }
     }
+}
+
+/// The `sentry-trace` value to continue: the last one that parses, as the Sentry SDK picks it
+/// when several arrive (so both continue the same trace), else the first (to be reported as
+/// malformed).
+fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
+    let values = headers.get_all(&SENTRY_TRACE);
+    values
+        .iter()
+        .rev()
+        .map(HeaderValue::as_bytes)
+        .find(|value| SentryTrace::parse_bytes(value).is_ok())
+        .or_else(|| values.iter().next().map(HeaderValue::as_bytes))
 }
 
 /// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
@@ -334,8 +348,13 @@ where
             return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
         }
         if !*this.allow_cacheable && is_publicly_cacheable(response.headers()) {
-            if let Some((name, _)) = this.root.transaction() {
-                this.shared.warn_cacheable(route_of(name));
+            if let Some((name, source)) = this.root.transaction() {
+                // Unmatched paths share one entry: they are as many as clients care to send.
+                let route = match source {
+                    TransactionSource::Url => "<unmatched>",
+                    _ => route_of(name),
+                };
+                this.shared.warn_cacheable(route);
             }
             // Tags that a template already wrote into the page are taken out as it streams.
             return Poll::Ready(Ok(strip_trace_meta(response)));

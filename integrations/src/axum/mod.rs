@@ -130,7 +130,7 @@
 
 mod cache;
 mod extract;
-mod inject;
+pub mod inject;
 mod layer;
 
 pub use cache::is_publicly_cacheable;

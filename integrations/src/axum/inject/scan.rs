@@ -731,10 +731,11 @@ impl Tokenizer {
 
 // The bytes `TraceMeta::write_html` writes (core/src/meta.rs); a unit test checks them against
 // the renderer.
-const SENTRY_TRACE_OPEN: &[u8] = b"<meta name=\"sentry-trace\" content=\"";
-const BAGGAGE_OPEN: &[u8] = b"\n<meta name=\"baggage\" content=\"";
-const TRACEPARENT_OPEN: &[u8] = b"\n<meta name=\"traceparent\" content=\"";
-const CLOSE: &[u8] = b"\"/>";
+// The renderer's own bytes: one definition, in the core.
+const SENTRY_TRACE_OPEN: &[u8] = sentry_meta_core::markup::SENTRY_TRACE_OPEN.as_bytes();
+const BAGGAGE_OPEN: &[u8] = sentry_meta_core::markup::BAGGAGE_OPEN.as_bytes();
+const TRACEPARENT_OPEN: &[u8] = sentry_meta_core::markup::TRACEPARENT_OPEN.as_bytes();
+const CLOSE: &[u8] = sentry_meta_core::markup::CLOSE.as_bytes();
 
 /// The longest escaped baggage: 8192 bytes of header, each `'` escaped as `&#x27;`.
 const BAGGAGE_ATTR_MAX: usize = 8192 * 6;
