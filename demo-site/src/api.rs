@@ -4,7 +4,6 @@
 //! continues the browser's trace.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -75,11 +74,10 @@ async fn page(
     let trace_id = meta
         .trace_meta()
         .map(|m| m.sentry_trace().trace_id.to_string());
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default();
-    if let Err(e) = db.record_view(slug.clone(), trace_id.clone(), now).await {
+    if let Err(e) = db
+        .record_view(slug.clone(), trace_id.clone(), crate::sink::now())
+        .await
+    {
         return database_error(&e);
     }
     let views = match db.count_views(slug).await {

@@ -21,6 +21,12 @@ CREATE TABLE IF NOT EXISTS page_views (
     trace_id  TEXT,
     viewed_at REAL NOT NULL
 );
+-- Only the latest views are kept: the table must not grow with every request forever. A
+-- trigger, so that recording a view stays one query (one span).
+CREATE TRIGGER IF NOT EXISTS page_views_keep_latest AFTER INSERT ON page_views
+BEGIN
+    DELETE FROM page_views WHERE id <= NEW.id - 100000;
+END;
 ";
 
 /// The demo's pages: slug, engine, how its layout writes the tags.

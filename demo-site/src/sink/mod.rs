@@ -58,7 +58,8 @@ pub fn router(store: Arc<Store>) -> Router {
         .with_state(store)
 }
 
-fn now() -> f64 {
+/// Seconds since the UNIX epoch.
+pub(crate) fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -174,11 +175,7 @@ async fn one_trace(
         Some(id) => (id.to_owned(), true),
         None => (trace, format.json()),
     };
-    if trace_id.len() != 32
-        || !trace_id
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
+    if sentry_meta::TraceId::parse_hex(trace_id.as_bytes()).is_err() {
         return error(
             StatusCode::NOT_FOUND,
             "not a trace id (32 lowercase hex digits)",

@@ -10,6 +10,10 @@ use super::envelope::SpanRecord;
 
 /// Envelopes beyond this many (the oldest first) are deleted with their spans.
 const MAX_ENVELOPES: i64 = 20_000;
+/// Nor do the kept envelopes' bodies exceed this many bytes in all (each may be 4 MiB).
+const MAX_ENVELOPE_BYTES: i64 = 256 << 20;
+/// A body at least this large prunes at once rather than at the next 500th envelope.
+const LARGE_BODY: usize = 1 << 20;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS envelopes (
@@ -73,6 +77,8 @@ pub struct TraceSummary {
 #[derive(Debug)]
 pub struct Store {
     connection: Mutex<Connection>,
+    /// How many envelopes, and how many bytes of them, are kept.
+    limits: (i64, i64),
 }
 
 impl Store {
@@ -84,6 +90,7 @@ impl Store {
         connection.execute_batch(SCHEMA)?;
         Ok(Self {
             connection: Mutex::new(connection),
+            limits: (MAX_ENVELOPES, MAX_ENVELOPE_BYTES),
         })
     }
 
@@ -137,10 +144,18 @@ impl Store {
                 ])?;
             }
         }
-        if envelope_id % 500 == 0 {
-            let oldest_kept = envelope_id - MAX_ENVELOPES;
-            transaction.execute("DELETE FROM spans WHERE envelope_id <= ?1", [oldest_kept])?;
-            transaction.execute("DELETE FROM envelopes WHERE id <= ?1", [oldest_kept])?;
+        if envelope_id % 500 == 0 || body.len() >= LARGE_BODY {
+            transaction.execute(
+                "DELETE FROM envelopes WHERE id <= ?1 OR id <= (
+                     SELECT id FROM (SELECT id, SUM(length(body)) OVER (ORDER BY id DESC) AS newer
+                                     FROM envelopes)
+                     WHERE newer > ?2 ORDER BY id DESC LIMIT 1)",
+                params![envelope_id - self.limits.0, self.limits.1],
+            )?;
+            transaction.execute(
+                "DELETE FROM spans WHERE envelope_id < (SELECT MIN(id) FROM envelopes)",
+                [],
+            )?;
         }
         transaction.commit()
     }
@@ -192,13 +207,13 @@ impl Store {
         Ok(summaries)
     }
 
-    /// Every span of a trace, in the order they started.
+    /// The spans of a trace (the first 5000), in the order they started.
     pub fn trace(&self, trace_id: &str) -> rusqlite::Result<Vec<StoredSpan>> {
         let connection = self.connection();
         let mut statement = connection.prepare(
             "SELECT trace_id, span_id, parent_span_id, segment_id, service, sdk, item, is_segment,
                     op, name, start, end, status, attributes, received_at
-             FROM spans WHERE trace_id = ?1 ORDER BY start IS NULL, start, rowid",
+             FROM spans WHERE trace_id = ?1 ORDER BY start IS NULL, start, rowid LIMIT 5000",
         )?;
         let rows = statement.query_map([trace_id], |row| {
             let item: String = row.get(6)?;
@@ -281,6 +296,31 @@ mod tests {
         assert_eq!(recent[0].spans, 2);
         assert_eq!(recent[0].root, ("web".to_owned(), "GET /".to_owned()));
         assert_eq!(store.envelope_count()?, 2);
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn large_envelopes_are_pruned_by_size() -> rusqlite::Result<()> {
+        let dir = std::env::temp_dir().join(format!("sink-prune-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let path = dir.join("sink.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let mut store = Store::open(&path)?;
+        store.limits = (1000, 3 * LARGE_BODY as i64);
+        let body = vec![b'x'; LARGE_BODY];
+        for i in 0..6u8 {
+            let id = format!("{i:016x}");
+            store.insert(f64::from(i), &body, &[span(&id, None, f64::from(i))])?;
+        }
+        // The newest bodies that fit in the limit stay, with their spans; the rest are gone.
+        assert_eq!(store.envelope_count()?, 3);
+        let spans = store.trace("771a43a4192642f0b136d5159a501700")?;
+        let ids: Vec<&str> = spans.iter().map(|s| s.span.span_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["0000000000000003", "0000000000000004", "0000000000000005"]
+        );
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
