@@ -239,6 +239,17 @@ impl BaggageWriter {
         })
     }
 
+    /// Appends `canonical` (as in [`push`](Self::push)), `=` and `value`, which consists of
+    /// bytes that need no encoding (hex digits, decimals, `true`); returns whether it fit.
+    pub(crate) fn push_unreserved(&mut self, canonical: &str, value: &str) -> bool {
+        debug_assert!(value.bytes().all(|b| UNRESERVED[usize::from(b)]), "{value}");
+        self.append(|out| {
+            out.push_str(canonical);
+            out.push('=');
+            out.push_str(value);
+        })
+    }
+
     /// Appends a member already in canonical, encoded form (`key=value`); returns whether it
     /// fit.
     pub(crate) fn push_canonical(&mut self, member: &str) -> bool {

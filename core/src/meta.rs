@@ -48,11 +48,10 @@ impl SerializedDsc {
 
     fn with_header(header: String, dsc: OnceLock<DynamicSamplingContext>) -> Self {
         // Percent-encoding leaves nothing that HTML would read as markup; escaping it as well is
-        // the defence in depth that keeps this true whatever the serializer becomes. No early
-        // exit: the compiler turns this fold into a few vector compares.
-        let needs_escape = header.bytes().fold(false, |found, b| {
-            found | matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
-        });
+        // the defence in depth that keeps this true whatever the serializer becomes.
+        let bytes = header.as_bytes();
+        let needs_escape = memchr::memchr3(b'&', b'<', b'>', bytes).is_some()
+            || memchr::memchr2(b'"', b'\'', bytes).is_some();
         let html_attr = match needs_escape.then(|| html_escape::encode_quoted_attribute(&header)) {
             None | Some(std::borrow::Cow::Borrowed(_)) => None,
             Some(std::borrow::Cow::Owned(escaped)) => Some(escaped.into_boxed_str()),

@@ -52,7 +52,7 @@ pub struct TraceRoot {
     transaction: Option<(Box<str>, TransactionSource)>,
     /// The span id pages name when no span is active, so that every render of one request
     /// names the same parent.
-    fallback_span_id: SpanId,
+    fallback_span_id: OnceLock<SpanId>,
     traceparent: bool,
 }
 
@@ -77,7 +77,7 @@ impl TraceRoot {
             },
             head: OnceLock::new(),
             transaction: None,
-            fallback_span_id: SpanId::random(),
+            fallback_span_id: OnceLock::new(),
             traceparent: false,
         }
     }
@@ -90,7 +90,7 @@ impl TraceRoot {
             },
             head: OnceLock::new(),
             transaction: None,
-            fallback_span_id: SpanId::random(),
+            fallback_span_id: OnceLock::new(),
             traceparent: false,
         }
     }
@@ -109,7 +109,8 @@ impl TraceRoot {
     /// The span id that pages rendered with no active span name as their parent: one per
     /// request, so that every render of the request agrees.
     pub fn fallback_span_id(&self) -> SpanId {
-        self.fallback_span_id
+        // Made when first needed: most pages have an active span and never ask.
+        *self.fallback_span_id.get_or_init(SpanId::random)
     }
 
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.

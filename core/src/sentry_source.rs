@@ -214,21 +214,20 @@ impl ClientFacts {
         let mut writer = BaggageWriter::with_capacity(512);
         // Hex digits are ASCII.
         let trace_id = std::str::from_utf8(&hex).unwrap_or_default();
-        writer.push(DscKey::TraceId.baggage_key(), "", trace_id);
+        writer.push_unreserved(DscKey::TraceId.baggage_key(), trace_id);
         if let Some(public_key) = &self.public_key {
             writer.push_canonical(public_key);
         }
         if let Some((_, sample_rate)) = rate {
             writer.push_canonical(sample_rate);
         }
-        writer.push(
+        writer.push_unreserved(
             DscKey::SampleRand.baggage_key(),
-            "",
             sample_rand.to_decimal().as_str(),
         );
         if let Some(sampled) = sampled {
             let sampled = if sampled { "true" } else { "false" };
-            writer.push(DscKey::Sampled.baggage_key(), "", sampled);
+            writer.push_unreserved(DscKey::Sampled.baggage_key(), sampled);
         }
         if let Some(environment) = &self.environment {
             writer.push_canonical(environment);
