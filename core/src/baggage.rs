@@ -26,6 +26,25 @@ const UNRESERVED: [bool; 256] = {
     table
 };
 
+/// `%00%01…%FF`: the escape of byte `b` is `PERCENT_ESCAPES[3 * b..3 * b + 3]`.
+const PERCENT_ESCAPES: &str = {
+    const BYTES: [u8; 768] = {
+        let mut table = [0u8; 768];
+        let mut b = 0;
+        while b < 256 {
+            table[3 * b] = b'%';
+            table[3 * b + 1] = UPPER_HEX[b >> 4];
+            table[3 * b + 2] = UPPER_HEX[b & 0x0f];
+            b += 1;
+        }
+        table
+    };
+    match std::str::from_utf8(&BYTES) {
+        Ok(escapes) => escapes,
+        Err(_) => panic!("percent escapes are ASCII"),
+    }
+};
+
 const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Appends `s` percent-encoded like JavaScript's `encodeURIComponent` (UTF-8, uppercase hex, a
@@ -40,9 +59,8 @@ pub(crate) fn push_encoded(out: &mut String, s: &str) {
             if start < i {
                 out.push_str(&s[start..i]);
             }
-            out.push('%');
-            out.push(char::from(UPPER_HEX[usize::from(b >> 4)]));
-            out.push(char::from(UPPER_HEX[usize::from(b & 0x0f)]));
+            let at = 3 * usize::from(b);
+            out.push_str(&PERCENT_ESCAPES[at..at + 3]);
             start = i + 1;
         }
     }
