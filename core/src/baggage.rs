@@ -259,6 +259,7 @@ impl BaggageWriter {
 
     /// Appends `canonical` (as in [`push`](Self::push)), `=` and `value`, which consists of
     /// bytes that need no encoding (hex digits, decimals, `true`); returns whether it fit.
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn push_unreserved(&mut self, canonical: &str, value: &str) -> bool {
         debug_assert!(value.bytes().all(|b| UNRESERVED[usize::from(b)]), "{value}");
         self.append(|out| {
@@ -270,6 +271,7 @@ impl BaggageWriter {
 
     /// Appends a member already in canonical, encoded form (`key=value`); returns whether it
     /// fit.
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn push_canonical(&mut self, member: &str) -> bool {
         self.append(|out| out.push_str(member))
     }

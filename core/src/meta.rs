@@ -42,6 +42,7 @@ impl SerializedDsc {
 
     /// A DSC that was written straight into its canonical `baggage` form (a head DSC built
     /// from cached, pre-encoded parts), so it is only parsed if someone asks for it.
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn from_canonical_header(header: String) -> Self {
         Self::with_header(header, OnceLock::new())
     }

@@ -1,5 +1,5 @@
-//! The command line: `--addr`, `--api-addr`, `--dsn`, `--data-dir`, each with an environment
-//! variable; a flag wins over its variable.
+//! The command line: `--addr`, `--api-addr`, `--dsn`, `--data-dir`, `--tags`, each with an
+//! environment variable; a flag wins over its variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ OPTIONS:
                                                         [env: SENTRY_DSN]
     --data-dir <DIR>     the SQLite files (app.sqlite, sink.sqlite)
                                                         [env: SENTRY_META_DEMO_DATA_DIR] [default: target/sentry-meta-demo]
+    --tags <on|off>      off: pages without trace tags (the page benchmark's baseline)
+                                                        [env: SENTRY_META_DEMO_TAGS]     [default: on]
     -h, --help           print this
 ";
 
@@ -42,6 +44,7 @@ pub fn parse(
     let mut api_addr = non_empty("SENTRY_META_DEMO_API_ADDR");
     let mut dsn = non_empty("SENTRY_DSN");
     let mut data_dir = non_empty("SENTRY_META_DEMO_DATA_DIR");
+    let mut tags = non_empty("SENTRY_META_DEMO_TAGS");
 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -57,6 +60,7 @@ pub fn parse(
             "--api-addr" => &mut api_addr,
             "--dsn" => &mut dsn,
             "--data-dir" => &mut data_dir,
+            "--tags" => &mut tags,
             _ => return Err(format!("unknown argument `{arg}` (see --help)")),
         };
         let value = match inline {
@@ -75,11 +79,17 @@ pub fn parse(
             .parse()
             .map_err(|_| format!("{what}: `{value}` is not an address like {default}"))
     };
+    let tags = match tags.as_deref().map(str::trim) {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(other) => return Err(format!("--tags: `{other}` is not `on` or `off`")),
+    };
     Ok(Command::Run(Config {
         addr: socket(addr, "127.0.0.1:8080", "--addr")?,
         api_addr: socket(api_addr, "127.0.0.1:8081", "--api-addr")?,
         dsn: dsn.map(|d| d.trim().to_owned()),
         data_dir: data_dir.map_or_else(crate::default_data_dir, PathBuf::from),
+        tags,
     }))
 }
 
@@ -106,6 +116,10 @@ mod tests {
         assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.api_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(config.dsn, None);
+        assert!(config.tags);
+        assert!(!run(&["--tags", "off"], &[])?.tags);
+        assert!(!run(&[], &[("SENTRY_META_DEMO_TAGS", "off")])?.tags);
+        assert!(run(&["--tags=on"], &[("SENTRY_META_DEMO_TAGS", "off")])?.tags);
 
         let config = run(
             &["--addr", "127.0.0.1:9000", "--api-addr=127.0.0.1:9001"],
@@ -135,6 +149,7 @@ mod tests {
         assert!(run(&["--addr"], &[]).is_err());
         assert!(run(&["--addr", "nope"], &[]).is_err());
         assert!(run(&["--bogus"], &[]).is_err());
+        assert!(run(&["--tags", "maybe"], &[]).is_err());
         assert_eq!(run(&["--help"], &[]).err().as_deref(), Some("help"));
     }
 }

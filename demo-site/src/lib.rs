@@ -64,6 +64,14 @@ pub struct Config {
     pub dsn: Option<String>,
     /// Where the SQLite files live (`app.sqlite`, `sink.sqlite`).
     pub data_dir: PathBuf,
+    /// Whether the web origin's pages carry the trace tags (`true` unless `--tags off`).
+    ///
+    /// `false` is the baseline of the page benchmark (`bench/page/run.sh`): the pages are served
+    /// without [`SentryMetaLayer`] (the Sentry transaction layers stay), handlers get
+    /// `SentryMeta::none()`, the minijinja layout's `sentry_meta()` writes nothing and `/injected`
+    /// injects nothing. The askama, maud, tera and handlebars layouts call their helper with no
+    /// value, so they still write tags (made without a per-request root).
+    pub tags: bool,
 }
 
 impl Config {
@@ -75,6 +83,7 @@ impl Config {
             api_addr: any,
             dsn: None,
             data_dir: data_dir.into(),
+            tags: true,
         }
     }
 }
@@ -209,7 +218,8 @@ async fn tag_service(
     next.run(request).await
 }
 
-/// The Sentry layers, in the documented order (outermost first), plus the service tag.
+/// The Sentry layers, in the documented order (outermost first), plus the service tag;
+/// `sentry_layers!(service, without_tags)`: the same without `SentryMetaLayer`.
 macro_rules! sentry_layers {
     ($service:expr) => {
         ServiceBuilder::new()
@@ -218,6 +228,12 @@ macro_rules! sentry_layers {
             // No Server-Timing: the browser SDK falls back to it when a page has no tags, and
             // the end-to-end tests must see the tags themselves do the work.
             .layer(SentryMetaLayer::new())
+            .layer(from_fn_with_state($service, tag_service))
+    };
+    ($service:expr, without_tags) => {
+        ServiceBuilder::new()
+            .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+            .layer(SentryHttpLayer::new().enable_transaction())
             .layer(from_fn_with_state($service, tag_service))
     };
 }
@@ -273,7 +289,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         sink::store::Store::open(&config.data_dir.join("sink.sqlite"))
             .map_err(|e| fail(format!("sink.sqlite: {e}")))?,
     );
-    let engines = pages::Engines::load().map_err(fail)?;
+    let engines = pages::Engines::load(config.tags).map_err(fail)?;
 
     let web_listener = bind(config.addr, "addr")?;
     let api_listener = bind(config.api_addr, "api-addr")?;
@@ -312,10 +328,14 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         release: RELEASE.to_owned(),
         environment: ENVIRONMENT.to_owned(),
         engines,
+        tags: config.tags,
     });
-    let traced_pages = pages::traced_routes()
-        .layer(sentry_layers!("web"))
-        .with_state(Arc::clone(&web));
+    let traced_pages = if config.tags {
+        pages::traced_routes(true).layer(sentry_layers!("web"))
+    } else {
+        pages::traced_routes(false).layer(sentry_layers!("web", without_tags))
+    }
+    .with_state(Arc::clone(&web));
     let web_app = Router::new()
         .route("/", get(pages::index))
         .route("/static/demo.css", get(pages::stylesheet))

@@ -39,6 +39,9 @@ fn main() -> ExitCode {
             demo.dsn
         );
     }
+    if !config.tags {
+        eprintln!("Pages carry no trace tags (--tags off)");
+    }
     demo.run_until_ctrl_c();
     ExitCode::SUCCESS
 }

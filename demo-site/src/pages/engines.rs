@@ -11,6 +11,9 @@ use super::PageContext;
 #[derive(Debug)]
 pub struct Engines {
     minijinja: minijinja::Environment<'static>,
+    /// The minijinja context's explicit `sentry_trace_meta`: undefined (the helper writes the
+    /// request's tags), or `SentryMeta::none()` when the demo runs without tags.
+    minijinja_meta: minijinja::Value,
     tera: tera::Tera,
     handlebars: handlebars::Handlebars<'static>,
 }
@@ -32,8 +35,9 @@ fn loading(engine: &str, e: impl std::fmt::Display) -> TemplateError {
 }
 
 impl Engines {
-    /// Loads the templates of minijinja, tera and handlebars, and registers the helpers.
-    pub fn load() -> Result<Self, TemplateError> {
+    /// Loads the templates of minijinja, tera and handlebars, and registers the helpers;
+    /// without `tags`, the minijinja layout's helper writes nothing.
+    pub fn load(tags: bool) -> Result<Self, TemplateError> {
         let mut minijinja = minijinja::Environment::new();
         sentry_meta::minijinja::add_to_environment(&mut minijinja);
         minijinja
@@ -75,6 +79,11 @@ impl Engines {
 
         Ok(Self {
             minijinja,
+            minijinja_meta: if tags {
+                minijinja::Value::UNDEFINED
+            } else {
+                sentry_meta::minijinja::value(SentryMeta::none())
+            },
             tera,
             handlebars,
         })
@@ -84,7 +93,12 @@ impl Engines {
     pub fn minijinja(&self, page: &PageContext) -> Result<String, String> {
         self.minijinja
             .get_template("minijinja/page.html")
-            .and_then(|t| t.render(minijinja::context!(page => minijinja::value::Serde(page))))
+            .and_then(|t| {
+                t.render(minijinja::context!(
+                    page => minijinja::value::Serde(page),
+                    sentry_trace_meta => self.minijinja_meta.clone(),
+                ))
+            })
             .map_err(|e| e.to_string())
     }
 

@@ -4,10 +4,12 @@
 
 mod engines;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -63,6 +65,24 @@ pub struct Web {
     pub environment: String,
     /// The template engines, with their templates loaded.
     pub engines: Engines,
+    /// Whether pages carry the trace tags (see [`Config::tags`](crate::Config::tags)).
+    pub tags: bool,
+}
+
+/// The request's tags ([`SentryMeta`]'s own extractor), or [`SentryMeta::none`] when the demo
+/// runs without tags (then not even computed).
+#[derive(Debug)]
+pub struct PageMeta(pub SentryMeta);
+
+impl FromRequestParts<Arc<Web>> for PageMeta {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Infallible> {
+        if !web.tags {
+            return Ok(Self(SentryMeta::none()));
+        }
+        SentryMeta::from_request_parts(parts, web).await.map(Self)
+    }
 }
 
 impl Web {
@@ -88,8 +108,10 @@ impl Web {
     }
 }
 
-/// The pages that take part in traces (put them behind the Sentry layers).
-pub fn traced_routes() -> Router<Arc<Web>> {
+/// The pages that take part in traces (put them behind the Sentry layers); `tags`: whether
+/// `/injected` gets its tags injected.
+pub fn traced_routes(tags: bool) -> Router<Arc<Web>> {
+    let injected = get(injected_page);
     Router::new()
         .route("/askama", get(askama_page))
         .route("/minijinja", get(minijinja_page))
@@ -100,7 +122,11 @@ pub fn traced_routes() -> Router<Arc<Web>> {
         // transaction and trace root are current when the page is ready.
         .route(
             "/injected",
-            get(injected_page).layer(InjectTraceMetaLayer::new()),
+            if tags {
+                injected.layer(InjectTraceMetaLayer::new())
+            } else {
+                injected
+            },
         )
 }
 
@@ -134,27 +160,27 @@ fn html(result: Result<String, String>) -> Response {
     }
 }
 
-async fn askama_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+async fn askama_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
     let page = web.context("askama", &meta);
     html(render_in_span("askama", || engines::askama(&page)))
 }
 
-async fn minijinja_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+async fn minijinja_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
     let page = web.context("minijinja", &meta);
     html(render_in_span("minijinja", || web.engines.minijinja(&page)))
 }
 
-async fn maud_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+async fn maud_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
     let page = web.context("maud", &meta);
     html(render_in_span("maud", || Ok(engines::maud(&page))))
 }
 
-async fn tera_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+async fn tera_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
     let page = web.context("tera", &meta);
     html(render_in_span("tera", || web.engines.tera(&page)))
 }
 
-async fn handlebars_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+async fn handlebars_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
     let page = web.context("handlebars", &meta);
     html(render_in_span("handlebars", || {
         web.engines.handlebars(&page)
@@ -163,7 +189,7 @@ async fn handlebars_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Respo
 
 /// A page that knows nothing of Sentry: [`InjectTraceMetaLayer`] puts the tags before its
 /// `</head>` when the response passes through.
-async fn injected_page(State(web): State<Arc<Web>>, meta: SentryMeta) -> Response {
+async fn injected_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
     let page = web.context("injected", &meta);
     html(Ok(engines::injected(&page)))
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Page benchmark (DESIGN.md "Performance targets": a real axum page behind the layer with tags
+# keeps >= 98% of the throughput of the same page without tags).
+#
+# Runs the demo's `/minijinja` page twice from the same release binary, both behind the full
+# layer stack (NewSentryLayer -> SentryHttpLayer::enable_transaction() [-> SentryMetaLayer]):
+#   on:  `--tags on`   the layout's sentry_meta() writes the tags (the default demo);
+#   off: `--tags off`  no SentryMetaLayer, the handler's SentryMeta and the helper are none.
+# Both servers run for the whole run, reporting every transaction (sample rate 1.0) to their
+# own embedded trace sink. wrk loads one at a time with a fixed number of connections; rounds
+# alternate the order (on,off / off,on) so that drift on a shared machine hits both alike.
+# With 2 or more CPUs, both servers are pinned to CPU 0 and wrk to CPU 1 (taskset).
+#
+#   bash bench/page/run.sh [--quick] [--rounds N] [--duration S] [--connections C] [--out DIR]
+#
+# Defaults: 5 rounds x 2 modes x 10 s, 16 connections (quick: 3 rounds x 3 s). Writes
+# DIR/results.jsonl (one JSON line per wrk run) and DIR/run.json (the setup); DIR defaults to
+# target/bench/page. Needs the release demo (`cargo build --release -p sentry-meta-demo`, done
+# here; its browser bundle needs npm on the first start) and wrk (installed with apt-get when
+# missing and running as root). Fails on errors only (a server that does not start, wrk errors,
+# non-2xx answers, a page with or without tags when it should not be).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+rounds=5 duration=10 connections=16 warmup=3 out=target/bench/page
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --quick) rounds=3 duration=3 warmup=1 ;;
+    --rounds) rounds=$2; shift ;;
+    --duration) duration=$2; shift ;;
+    --connections) connections=$2; shift ;;
+    --out) out=$2; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() { echo "bench/page/run.sh: $*" >&2; exit 1; }
+
+if ! command -v wrk >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+    || die "wrk not found: install it (Debian/Ubuntu: apt-get install wrk)"
+  step "installing wrk (apt-get)"
+  apt-get install -y -qq wrk >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+    || die "apt-get install wrk failed"
+fi
+command -v curl >/dev/null 2>&1 || die "curl not found"
+
+build=(cargo build --release --locked -p sentry-meta-demo)
+step "${build[*]}"
+"${build[@]}" >&2
+demo=target/release/sentry-meta-demo
+
+# Pinning: servers on CPU 0, wrk on CPU 1, when there are two CPUs and taskset.
+server_pin=() client_pin=() pinning="none (fewer than 2 CPUs or no taskset)"
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+  server_pin=(taskset -c 0) client_pin=(taskset -c 1)
+  pinning="servers: taskset -c 0; wrk: taskset -c 1"
+fi
+
+rm -rf "$out"
+mkdir -p "$out"
+
+# A free loopback port, from the kernel.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+declare -A url
+for mode in on off; do
+  port=$(free_port) api_port=$(free_port)
+  [ "$port" != "$api_port" ] || api_port=$(free_port)
+  "${server_pin[@]}" "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
+    --data-dir "$out/data-$mode" --tags "$mode" >"$out/demo-$mode.log" 2>&1 &
+  pids+=("$!")
+  url[$mode]="http://127.0.0.1:$port/minijinja"
+done
+for mode in on off; do
+  for _ in $(seq 600); do
+    curl -fsS -o /dev/null "${url[$mode]}" 2>/dev/null && break
+    sleep 0.1
+  done
+  curl -fsS -o "$out/page-$mode.html" "${url[$mode]}" \
+    || { cat "$out/demo-$mode.log" >&2; die "the demo ($mode) did not start"; }
+done
+grep -q 'name="sentry-trace"' "$out/page-on.html" || die "tags on: the page has no tags"
+grep -q 'name="baggage"' "$out/page-on.html" || die "tags on: the page has no baggage tag"
+! grep -q 'name="sentry-trace"\|name="baggage"' "$out/page-off.html" \
+  || die "tags off: the page has tags"
+
+wrk_cmd() { # mode duration
+  echo "${client_pin[*]}${client_pin:+ }wrk -t1 -c$connections -d${2}s -s bench/page/wrk-json.lua ${url[$1]}"
+}
+run_wrk() { # mode duration round
+  local mode=$1 secs=$2 round=$3 line
+  line=$("${client_pin[@]}" wrk -t1 "-c$connections" "-d${secs}s" -s bench/page/wrk-json.lua \
+    "${url[$mode]}" | tail -n 1)
+  case "$line" in "{"*) ;; *) die "wrk printed no result for $mode: $line" ;; esac
+  python3 - "$mode" "$round" "$line" <<'EOF' || exit 1
+import json, sys
+mode, round_, line = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+r = json.loads(line)
+if r["errors"] or r["non_2xx"] or not r["requests"]:
+    sys.exit(f"bench/page/run.sh: wrk against tags {mode}: {r}")
+r = {"mode": mode, "round": round_, **r, "rps": r["requests"] / (r["duration_us"] / 1e6)}
+print(json.dumps(r))
+if round_:
+    print(f"round {round_} tags {mode:>3}: {r['rps']:>9,.0f} req/s  "
+          f"p50 {r['p50_us'] / 1e3:.2f} ms  p99 {r['p99_us'] / 1e3:.2f} ms", file=sys.stderr)
+EOF
+}
+
+step "warm-up: ${warmup} s per mode"
+for mode in on off; do run_wrk "$mode" "$warmup" 0 >/dev/null; done
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+step "$rounds rounds x 2 modes x ${duration} s, $connections connections ($pinning)"
+for round in $(seq "$rounds"); do
+  if [ $((round % 2)) = 1 ]; then order=(on off); else order=(off on); fi
+  for mode in "${order[@]}"; do
+    sleep 1 # the previous server's transport drains its queue into its sink
+    line=$(run_wrk "$mode" "$duration" "$round")
+    echo "$line" >>"$out/results.jsonl"
+  done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+python3 - "$out/run.json" <<EOF
+import json, sys
+json.dump({
+    "rounds": $rounds, "duration_s": $duration, "warmup_s": $warmup,
+    "connections": $connections, "wrk_threads": 1,
+    "pinning": "$pinning",
+    "page_bytes": {"on": $(wc -c <"$out/page-on.html"), "off": $(wc -c <"$out/page-off.html")},
+    "load_before": "$load_before", "load_after": "$load_after",
+    "build": "${build[*]}",
+    "servers": {
+        "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-on --tags on",
+        "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-off --tags off",
+    },
+    "wrk": {"on": "$(wrk_cmd on "$duration")", "off": "$(wrk_cmd off "$duration")"},
+}, open(sys.argv[1], "w"), indent=2)
+EOF
+echo "$out/results.jsonl"

@@ -1,0 +1,390 @@
+"""Writes the benchmark report of scripts/bench.sh (markdown) and prints its targets table.
+
+    python3 bench/report.py --mode MODE --out FILE --micro DIR --peers DIR --allocs FILE
+                            --page DIR --load-before X --load-after X --started ISO
+                            --durations FILE --commands FILE --busy FILE
+
+--micro: the CRITERION_HOME of the render, dsc and hostile benches; --peers: the output folder of
+scripts/bench-peers.sh (its CRITERION_HOME `criterion/` holds per_request, node.txt and
+python.txt hold the peers' JSON results); --allocs: the JSON of examples/alloc_counts.rs;
+--page: the output folder of bench/page/run.sh. Our figures are criterion's median point
+estimates. Everything below the line `<!-- hand-written -->` of an existing FILE is kept
+(profiles and notes that a run cannot write). Standard library only; never fails on a missed
+target, only on missing inputs.
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import re
+import statistics
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = "<!-- hand-written: everything below this line is kept by scripts/bench.sh -->"
+
+GOAL_RENDER_RATIO = 4.0
+GOAL_PER_REQUEST_NS = 1000.0
+GOAL_NODE = 20.0
+GOAL_PYTHON = 50.0
+GOAL_PAGE = 0.98
+# Derived from "incoming headers of any size are read in bounded time" (DESIGN.md "Limits"):
+# the time per byte of a 1 MiB header no worse than 1.5x that of an 8 KiB one (linear, not
+# worse), and the memory held at once by one decision under 64 KiB whatever the size.
+GOAL_HOSTILE_PER_BYTE = 1.5
+GOAL_HOSTILE_PEAK = 64 << 10
+
+PER_REQUEST = [
+    ("new_trace_first_render", "new request, head of trace: new root, head DSC built, render"),
+    ("continued_trace_first_render", "continued request: parse headers, freeze DSC, render"),
+    ("later_render", "later render in the same request: DSC looked up, render"),
+]
+HOSTILE_SHAPES = [
+    ("junk", "valid sentry-trace, baggage of junk bytes"),
+    ("many_members", "valid sentry-trace, baggage of many distinct `sentry-m{i}=v{i}` members"),
+    ("huge_member", "valid sentry-trace, baggage of one `sentry-release=aaa…` member"),
+    ("junk_sentry_trace", "sentry-trace and baggage both junk (trace rejected first)"),
+]
+HOSTILE_SIZES = ["100B", "8KiB", "1MiB"]
+
+
+def criterion(home):
+    """full_id -> (median ns, lower, upper, throughput bytes or None)."""
+    found = {}
+    for bench in Path(home).glob("**/new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        est = json.loads((bench.parent / "estimates.json").read_text())["median"]
+        ci = est["confidence_interval"]
+        throughput = (meta.get("throughput") or {}).get("Bytes")
+        found[meta["full_id"]] = (
+            est["point_estimate"], ci["lower_bound"], ci["upper_bound"], throughput,
+        )
+    return found
+
+
+def read_peer(path):
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("{"):
+            return json.loads(line)
+    raise SystemExit(f"report.py: no JSON result in {path}")
+
+
+def output(cmd, check=True):
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=check)
+        return done.stdout.strip() or "?"
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def lock_version(crate):
+    lock = (ROOT / "Cargo.lock").read_text()
+    m = re.search(rf'name = "{re.escape(crate)}"\nversion = "([^"]+)"', lock)
+    return m.group(1) if m else "?"
+
+
+def ns(x):
+    if x >= 1e6:
+        return f"{x / 1e6:,.2f} ms"
+    if x >= 1e4:
+        return f"{x / 1e3:,.1f} µs"
+    return f"{x:,.0f} ns" if x >= 100 else f"{x:.1f} ns"
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def md_verdict(ok):
+    return "met" if ok else "**NOT met**"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for a in ("--mode", "--out", "--micro", "--peers", "--allocs", "--page", "--load-before",
+              "--load-after", "--started", "--durations", "--commands", "--busy"):
+        ap.add_argument(a, required=True)
+    opts = ap.parse_args()
+
+    micro = criterion(opts.micro)
+    per_request = criterion(Path(opts.peers) / "criterion")
+    node = read_peer(Path(opts.peers) / "node.txt")
+    python = read_peer(Path(opts.peers) / "python.txt")
+    allocs = {row["name"]: row for row in json.loads(Path(opts.allocs).read_text())}
+    page_rows = [json.loads(line) for line in (Path(opts.page) / "results.jsonl").read_text().splitlines() if line.strip()]
+    page_run = json.loads((Path(opts.page) / "run.json").read_text())
+    durations = json.loads(Path(opts.durations).read_text())
+    commands = Path(opts.commands).read_text().strip().splitlines()
+    busy = Path(opts.busy).read_text().strip().splitlines()
+
+    def get(table, full_id):
+        if full_id not in table:
+            raise SystemExit(f"report.py: no criterion result for {full_id}")
+        return table[full_id]
+
+    # ---------------------------------------------------------------- targets
+    copy = get(micro, "render/copy_floor")[0]
+    render = get(micro, "render/trace_meta_into_buffer")[0]
+    render_ratio = render / copy
+    render_allocs = allocs["render/trace_meta_into_buffer"]["allocs_per_call"]
+    pr = {name: get(per_request, f"per_request/{name}")[0] for name, _ in PER_REQUEST}
+    head = pr["new_trace_first_render"]
+    node_ratio = node["ns_per_op"] / head
+    python_ratio = python["ns_per_op"] / head
+
+    rounds = sorted({r["round"] for r in page_rows})
+    by = {(r["round"], r["mode"]): r for r in page_rows}
+    pair_ratios = [by[(n, "on")]["rps"] / by[(n, "off")]["rps"] for n in rounds]
+    page_ratio = statistics.median(pair_ratios)
+    total_ratio = (
+        sum(by[(n, "on")]["requests"] for n in rounds) / sum(by[(n, "on")]["duration_us"] for n in rounds)
+    ) / (
+        sum(by[(n, "off")]["requests"] for n in rounds) / sum(by[(n, "off")]["duration_us"] for n in rounds)
+    )
+    page = {}
+    for mode in ("on", "off"):
+        rows = [by[(n, mode)] for n in rounds]
+        page[mode] = {
+            "rps": statistics.median(r["rps"] for r in rows),
+            "p50": statistics.median(r["p50_us"] for r in rows),
+            "p99": statistics.median(r["p99_us"] for r in rows),
+        }
+
+    hostile = {}
+    for shape, _ in HOSTILE_SHAPES:
+        for size in HOSTILE_SIZES:
+            t, lo, hi, nbytes = get(micro, f"hostile/{shape}/{size}")
+            a = allocs[f"hostile/{shape}/{size}"]
+            hostile[(shape, size)] = (t, lo, hi, nbytes, a)
+    per_byte_growth = max(
+        (hostile[(s, "1MiB")][0] / hostile[(s, "1MiB")][3]) / (hostile[(s, "8KiB")][0] / hostile[(s, "8KiB")][3])
+        for s, _ in HOSTILE_SHAPES
+    )
+    worst_growth_shape = max(
+        HOSTILE_SHAPES,
+        key=lambda s: (hostile[(s[0], "1MiB")][0] / hostile[(s[0], "1MiB")][3])
+        / (hostile[(s[0], "8KiB")][0] / hostile[(s[0], "8KiB")][3]),
+    )[0]
+    peak = max(hostile[(s, size)][4]["peak_bytes"] for s, _ in HOSTILE_SHAPES for size in HOSTILE_SIZES)
+    slowest_1mib = max(HOSTILE_SHAPES, key=lambda s: hostile[(s[0], "1MiB")][0])[0]
+
+    targets = [
+        ("render into a reused buffer ≤ 4× the copy floor",
+         f"{render_ratio:.2f}× ({ns(render)} vs {ns(copy)})", render_ratio <= GOAL_RENDER_RATIO),
+        ("render into a reused buffer: zero heap allocations",
+         f"{render_allocs:g} per call", render_allocs == 0),
+    ]
+    for name, _ in PER_REQUEST:
+        targets.append((f"per request < 1 µs: `{name}`", ns(pr[name]), pr[name] < GOAL_PER_REQUEST_NS))
+    targets += [
+        ("≥ 20× faster than Node `getTraceMetaTags()`",
+         f"{node_ratio:.1f}× ({ns(node['ns_per_op'])} vs {ns(head)})", node_ratio >= GOAL_NODE),
+        ("≥ 50× faster than Python `trace_propagation_meta()`",
+         f"{python_ratio:.1f}× ({ns(python['ns_per_op'])} vs {ns(head)})", python_ratio >= GOAL_PYTHON),
+        ("page with tags ≥ 98% of the throughput without",
+         f"{page_ratio:.1%} (median of {len(rounds)} paired rounds; {min(pair_ratios):.1%}–{max(pair_ratios):.1%})",
+         page_ratio >= GOAL_PAGE),
+        ("hostile headers: time per byte at 1 MiB ≤ 1.5× that at 8 KiB (derived)",
+         f"{per_byte_growth:.2f}× (worst: `{worst_growth_shape}`); slowest 1 MiB: `{slowest_1mib}` "
+         f"{ns(hostile[(slowest_1mib, '1MiB')][0])}",
+         per_byte_growth <= GOAL_HOSTILE_PER_BYTE),
+        ("hostile headers: memory of one decision < 64 KiB at any size (derived)",
+         f"peak {peak:,} B", peak < GOAL_HOSTILE_PEAK),
+    ]
+
+    # ---------------------------------------------------------------- stdout
+    w = max(len(t[0]) for t in targets)
+    print()
+    print(f"{'target':<{w}}  measured")
+    for label, value, ok in targets:
+        print(f"{label:<{w}}  {value}  [{verdict(ok)}]")
+    print()
+
+    # ---------------------------------------------------------------- markdown
+    started = datetime.datetime.fromisoformat(opts.started)
+    commit = output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = output(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
+    md = [
+        "# Benchmarks",
+        "",
+        f"Written by `bash scripts/bench.sh{' --quick' if opts.mode == 'quick' else ''}` "
+        f"({opts.mode} mode) on {started.strftime('%Y-%m-%d %H:%M UTC')}, commit {commit}"
+        + (" (work tree with uncommitted changes)" if dirty not in ("", "?") else "") + ". "
+        "Every target is measured as a ratio within one run (the render and its copy floor in one "
+        "criterion run, ours and the peers back to back, the page with and without tags in "
+        "alternating rounds), so that it holds on a noisy shared machine; the absolute times move "
+        "with the machine's load (see [Machine](#machine)).",
+        "",
+        "## Targets (DESIGN.md \"Performance targets\")",
+        "",
+        "| target | measured | verdict |",
+        "| --- | --- | --- |",
+    ]
+    md += [f"| {label} | {value} | {md_verdict(ok)} |" for label, value, ok in targets]
+
+    # micro
+    md += [
+        "",
+        "## Micro benchmarks (criterion) and allocations per call",
+        "",
+        "Criterion's median point estimate with its 95% confidence interval; allocations from "
+        "`examples/alloc_counts.rs` (the same operations on the same inputs, "
+        "`core/benches/common/mod.rs`): allocations and bytes per call (mean over 1,000 calls "
+        "after 1,000 to warm up) and the peak bytes live during one call.",
+        "",
+        "| benchmark | what | median | 95% CI | allocs/call | bytes/call | peak bytes |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    micro_rows = [
+        ("render/copy_floor", micro, "the floor: copy the tags' bytes into the reused buffer"),
+        ("render/trace_meta_into_buffer", micro, "render both tags from a computed `TraceMeta`"),
+        ("dsc/head_dsc", micro, "`head_dsc(&client, …)`: client facts worked out, head baggage written, decoded"),
+        ("dsc/from_baggage", micro, "decode the typical frozen DSC from `baggage`"),
+        ("dsc/to_baggage", micro, "`DynamicSamplingContext::to_baggage` of the typical DSC"),
+        ("dsc/serialized_dsc_new", micro, "`SerializedDsc::new` of the typical DSC (once per request)"),
+    ] + [(f"per_request/{name}", per_request, what) for name, what in PER_REQUEST]
+    for full_id, table, what in micro_rows:
+        t, lo, hi, _ = get(table, full_id)
+        a = allocs[full_id]
+        md.append(
+            f"| `{full_id}` | {what} | {ns(t)} | {ns(lo)}–{ns(hi)} | {a['allocs_per_call']:g} | "
+            f"{a['bytes_per_call']:,.0f} | {a['peak_bytes']:,} |"
+        )
+    md += [
+        "",
+        "`per_request/*` run with a real `sentry` client (traces sample rate 1.0, a transport that "
+        "drops envelopes) and an active `template.render` span of a sampled transaction; they are "
+        "the run of `scripts/bench-peers.sh` below.",
+        "",
+        "### Hostile incoming headers: `Continuation::decide`",
+        "",
+        "One `sentry-trace` and one `baggage` value (the bytes column counts both); policy org 42.",
+        "",
+        "| shape | size | bytes | median | 95% CI | ns/KiB | allocs/call | peak bytes |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for shape, what in HOSTILE_SHAPES:
+        for size in HOSTILE_SIZES:
+            t, lo, hi, nbytes, a = hostile[(shape, size)]
+            md.append(
+                f"| `{shape}` | {size} | {nbytes:,} | {ns(t)} | {ns(lo)}–{ns(hi)} | "
+                f"{t / nbytes * 1024:,.1f} | {a['allocs_per_call']:g} | {a['peak_bytes']:,} |"
+            )
+    md += ["", *[f"- `{shape}`: {what}" for shape, what in HOSTILE_SHAPES]]
+
+    # peers
+    md += [
+        "",
+        "## Peers (`scripts/bench-peers.sh`)",
+        "",
+        "Same machine, same inputs (see `bench/peers/last-run.md` for the inputs and the tags "
+        "each peer wrote). Peers: median of timed batches after a warm-up.",
+        "",
+        "| implementation | ns/op | ours (`new_trace_first_render`) | speed-up | vs `later_render` | goal |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+        f"| Node `getTraceMetaTags()`, @sentry/core {node['version']} | {node['ns_per_op']:,.0f} | "
+        f"{head:,.0f} | {node_ratio:.1f}× | {node['ns_per_op'] / pr['later_render']:.1f}× | "
+        f"≥ 20× ({md_verdict(node_ratio >= GOAL_NODE)}) |",
+        f"| Python `trace_propagation_meta()`, sentry-sdk {python['version']} | {python['ns_per_op']:,.0f} | "
+        f"{head:,.0f} | {python_ratio:.1f}× | {python['ns_per_op'] / pr['later_render']:.1f}× | "
+        f"≥ 50× ({md_verdict(python_ratio >= GOAL_PYTHON)}) |",
+    ]
+
+    # page
+    md += [
+        "",
+        "## Page: the demo's `/minijinja` behind the full layer stack, with and without tags",
+        "",
+        f"`wrk`, 1 thread, {page_run['connections']} connections, {page_run['rounds']} rounds × 2 "
+        f"modes × {page_run['duration_s']} s after a {page_run['warmup_s']} s warm-up per mode, "
+        "alternating the order each round; pinning: "
+        f"{page_run['pinning']}. Both modes are the same release binary, both behind "
+        "`NewSentryLayer` → `SentryHttpLayer::enable_transaction()`, each rendering the page in a "
+        "`template.render` child span and reporting every transaction (sample rate 1.0) to its own "
+        "embedded trace sink. `--tags on` adds `SentryMetaLayer` and the layout's "
+        "`sentry_meta()` writes the tags; `--tags off` has no `SentryMetaLayer` and the handler's "
+        f"`SentryMeta` and the helper are `SentryMeta::none()`. Page: {page_run['page_bytes']['on']:,} "
+        f"bytes with tags, {page_run['page_bytes']['off']:,} without.",
+        "",
+        "| round | tags on req/s | tags off req/s | on / off | p99 on | p99 off |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, ratio in zip(rounds, pair_ratios):
+        on, off = by[(n, "on")], by[(n, "off")]
+        md.append(
+            f"| {n} | {on['rps']:,.0f} | {off['rps']:,.0f} | {ratio:.1%} | "
+            f"{on['p99_us'] / 1e3:.2f} ms | {off['p99_us'] / 1e3:.2f} ms |"
+        )
+    md += [
+        f"| **median** | **{page['on']['rps']:,.0f}** | **{page['off']['rps']:,.0f}** | "
+        f"**{page_ratio:.1%}** | **{page['on']['p99'] / 1e3:.2f} ms** | **{page['off']['p99'] / 1e3:.2f} ms** |",
+        "",
+        f"Throughput ratio, median of the paired rounds: {page_ratio:.1%} (all requests of all "
+        f"rounds: {total_ratio:.1%}); goal ≥ 98% ({md_verdict(page_ratio >= GOAL_PAGE)}). "
+        f"Median latency p50: {page['on']['p50'] / 1e3:.2f} ms with tags, "
+        f"{page['off']['p50'] / 1e3:.2f} ms without. Load average during the page rounds: "
+        f"{page_run['load_before']} before, {page_run['load_after']} after.",
+    ]
+
+    # machine
+    md += [
+        "",
+        "## Machine",
+        "",
+        f"- CPUs (`nproc`): {output(['nproc'])}; CPU: {cpu_model()}; "
+        f"OS: {platform.system()} {platform.release()} {platform.machine()}",
+        f"- load average (1, 5, 15 min) before the run: {opts.load_before}; after: {opts.load_after}",
+        "- busiest other processes when the run started (`ps`, %CPU): "
+        + ("; ".join(f"`{b}`" for b in busy) if busy else "none"),
+        "- durations (s): " + ", ".join(f"{k} {v}" for k, v in durations.items()),
+        "",
+        "## Tool versions",
+        "",
+        f"- {output(['rustc', '--version'])}; {output(['cargo', '--version'])}",
+        f"- criterion {lock_version('criterion')}, allocation-counter {lock_version('allocation-counter')}, "
+        f"`sentry` {lock_version('sentry')} (`sentry-core` {lock_version('sentry-core')}), "
+        f"axum {lock_version('axum')}, minijinja {lock_version('minijinja')}",
+        f"- {output(['wrk', '--version'], check=False).splitlines()[0].split(' Copyright')[0]} "
+        "(Debian package)",
+        f"- Node {node['runtime']}, @sentry/core {node['version']}; Python {python['runtime']}, "
+        f"sentry-sdk {python['version']}",
+        "",
+        "## Commands",
+        "",
+        "```sh",
+        f"bash scripts/bench.sh{' --quick' if opts.mode == 'quick' else ''}",
+        "```",
+        "",
+        "which runs, from the repository root:",
+        "",
+        "```sh",
+        *commands,
+        "```",
+        "",
+    ]
+
+    out = Path(opts.out)
+    kept = ""
+    if out.exists():
+        previous = out.read_text()
+        if MARKER in previous:
+            kept = previous.split(MARKER, 1)[1].lstrip("\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(md) + "\n" + MARKER + "\n\n" + kept)
+    print(f"wrote {opts.out}")
+
+
+if __name__ == "__main__":
+    main()
