@@ -148,11 +148,29 @@ impl SampleRand {
     }
 
     /// Parses a propagated value: a number in `[0, 1)`. Extra digits are truncated to six.
+    ///
+    /// The usual form, `0.dddddd…`, is read digit by digit: through a float, `0.000249` would be
+    /// `248.99999…` millionths and read back one millionth low, on the wrong side of a rate.
     pub fn parse(s: &str) -> Option<Self> {
-        let v: f64 = s.trim().parse().ok()?;
+        let s = s.trim();
+        let digits = s.strip_prefix("0.").or_else(|| s.strip_prefix('.'));
+        if let Some(digits) = digits
+            && !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            let millionths = digits
+                .bytes()
+                .chain(std::iter::repeat(b'0'))
+                .take(6)
+                .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'));
+            return Some(Self(millionths));
+        }
+        // Other spellings of a number (`0`, `1e-3`): through a float, nudged past the
+        // representation error before truncating.
+        let v: f64 = s.parse().ok()?;
         (0.0..1.0)
             .contains(&v)
-            .then(|| Self(((v * f64::from(MILLION)) as u32).min(MILLION - 1)))
+            .then(|| Self(((v * f64::from(MILLION) + 1e-6) as u32).min(MILLION - 1)))
     }
 
     /// The value as a float.
@@ -512,6 +530,14 @@ mod tests {
         assert!(SampleRand::parse("-0.1").is_none());
         assert!(SampleRand::parse("NaN").is_none());
         assert!(SampleRand::parse("abc").is_none());
+        assert!(SampleRand::parse("0.1x").is_none());
+        assert_eq!(SampleRand::parse("1e-3").unwrap().to_string(), "0.001000");
+        assert_eq!(SampleRand::parse("0").unwrap().to_string(), "0.000000");
+        // Every six-decimal value reads back as itself.
+        for millionths in 0..MILLION {
+            let value = SampleRand(millionths);
+            assert_eq!(SampleRand::parse(&value.to_string()), Some(value));
+        }
     }
 
     #[test]

@@ -99,13 +99,17 @@ impl HeadScanner {
         self.held.len()
     }
 
-    /// How many more bytes the scanner may look at before it gives up.
+    /// How many more bytes the scanner may look at before it gives up: up to the limit, and,
+    /// when stripping, past it to the end of a block that began before it.
     pub(crate) fn remaining_limit(&self) -> usize {
         if self.done {
-            0
-        } else {
-            self.limit - self.scanned
+            return 0;
         }
+        let overrun = match self.action {
+            Action::Strip => BLOCK_MAX,
+            Action::Inject => 0,
+        };
+        self.limit.saturating_sub(self.scanned) + overrun
     }
 
     /// Reads `chunk` and hands `out` what to write, in order. Bytes not handed out are held
@@ -115,11 +119,11 @@ impl HeadScanner {
         let mut from = 0;
         let mut i = 0;
         while !self.done && i < chunk.len() {
-            if self.scanned == self.limit {
+            if self.at_limit() {
                 self.stop(out);
                 break;
             }
-            let room = (self.limit - self.scanned).min(chunk.len() - i);
+            let room = self.limit.saturating_sub(self.scanned).min(chunk.len() - i);
             let skip = self.uneventful(&chunk[i..i + room]);
             if skip > 0 {
                 self.scanned += skip;
@@ -139,7 +143,7 @@ impl HeadScanner {
             }
             i += 1;
         }
-        if !self.done && self.scanned == self.limit {
+        if !self.done && self.at_limit() {
             self.stop(out);
         }
         if self.done || matches!(self.hold, Hold::Nothing) {
@@ -147,6 +151,13 @@ impl HeadScanner {
         } else {
             self.held.extend_from_slice(&chunk[from..]);
         }
+    }
+
+    /// Whether the scanner has looked as far as it may. A block of tags that started before the
+    /// limit is still matched to its end (a block is bounded: its values are), so that one
+    /// straddling the limit is stripped whole or not at all.
+    fn at_limit(&self) -> bool {
+        self.scanned >= self.limit && !matches!(self.hold, Hold::Strip(_))
     }
 
     /// How many of the first `bytes` change nothing (text, comments, scripts and styles up to
@@ -739,6 +750,14 @@ const CLOSE: &[u8] = sentry_meta_core::markup::CLOSE.as_bytes();
 
 /// The longest escaped baggage: 8192 bytes of header, each `'` escaped as `&#x27;`.
 const BAGGAGE_ATTR_MAX: usize = 8192 * 6;
+/// The longest block of tags `TraceMeta` renders.
+const BLOCK_MAX: usize = SENTRY_TRACE_OPEN.len()
+    + 51
+    + BAGGAGE_OPEN.len()
+    + BAGGAGE_ATTR_MAX
+    + TRACEPARENT_OPEN.len()
+    + 55
+    + 3 * CLOSE.len();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tag {
@@ -1054,6 +1073,28 @@ mod tests {
         // Our own output, injected a second time.
         let once = inject("<head></head>").replace("<TAGS>", &meta("sentry-a=b", true).to_html());
         assert_eq!(inject(&once), once);
+    }
+
+    #[test]
+    fn strips_a_block_that_straddles_the_limit_whole() {
+        let tags = meta("sentry-release=1.0", true).to_html();
+        let stripped = "<html><head><title>t</title></head><body></body></html>";
+        let page = stripped.replace("</head>", &format!("{tags}</head>"));
+        let start = page.find("<meta").expect("tags");
+        for limit in 0..page.len() {
+            let out = run(Action::Strip, limit, &[page.as_bytes()]);
+            // A block that began before the limit is matched to its end and dropped whole.
+            let expected = if limit > start {
+                stripped
+            } else {
+                page.as_str()
+            };
+            assert_eq!(
+                String::from_utf8(out).expect("utf-8"),
+                expected,
+                "limit {limit}"
+            );
+        }
     }
 
     #[test]
