@@ -113,18 +113,38 @@ impl<'a> RawMember<'a> {
     }
 }
 
-/// The decoded members of every header value, in order: those that do not decode, and those
-/// that alone could never be written within [`MAX_BAGGAGE_BYTES`] (which are not even decoded
-/// when their raw form is long enough to tell), are left out.
-pub(crate) fn decoded_members<'a>(
+/// Calls `each` with the decoded members of every header value, in order: those that do not
+/// decode, and those that alone could never be written within [`MAX_BAGGAGE_BYTES`] (which are
+/// not even decoded when their raw form is long enough to tell), are left out. `wanted` sees
+/// each raw key first: a member it turns down is not decoded at all.
+///
+/// Plain loops rather than an iterator chain: this runs once per incoming request.
+pub(crate) fn for_each_decoded_member<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
-) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
-    values
-        .into_iter()
-        .flat_map(members)
-        .filter(|member| !raw_member_too_long(member))
-        .filter_map(|member| member.decode())
-        .filter(|(key, value)| fits_alone(key, value))
+    wanted: impl Fn(&[u8]) -> bool,
+    mut each: impl FnMut(Cow<'a, str>, Cow<'a, str>),
+) {
+    for value in values {
+        for member in members(value) {
+            if !wanted(member.key) || raw_member_too_long(&member) {
+                continue;
+            }
+            if let Some((key, value)) = member.decode()
+                && fits_alone(&key, &value)
+            {
+                each(key, value);
+            }
+        }
+    }
+}
+
+/// Whether a raw key may decode to one that starts with `prefix`: it does already, or it holds
+/// an escape, a byte of a non-ASCII character or whitespace that decoding or trimming removes.
+pub(crate) fn may_start_with(raw_key: &[u8], prefix: &str) -> bool {
+    raw_key.starts_with(prefix.as_bytes())
+        || raw_key
+            .iter()
+            .any(|&b| b == b'%' || b >= 0x80 || matches!(b, b'\n' | b'\r' | 0x0b | 0x0c))
 }
 
 /// Whether `key=value`, written canonically, fits within [`MAX_BAGGAGE_BYTES`] on its own.
@@ -344,9 +364,13 @@ impl Baggage {
     /// Parses every value of the header, in the order received (as if joined with `,`).
     pub fn parse_all<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut baggage = Self::new();
-        for (key, value) in decoded_members(values) {
-            baggage.insert_bounded(key, value);
-        }
+        for_each_decoded_member(
+            values,
+            |_| true,
+            |key, value| {
+                baggage.insert_bounded(key, value);
+            },
+        );
         baggage
     }
 

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::baggage::{BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, decoded_members};
+use crate::baggage::{
+    BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, for_each_decoded_member, may_start_with,
+};
 use crate::ids::TraceId;
 
 /// The prefix of Sentry's entries in `baggage`.
@@ -280,7 +282,8 @@ impl DynamicSamplingContext {
     /// are reclaimed.
     pub fn from_baggage<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut dsc = Self::new();
-        for (key, value) in decoded_members(values) {
+        let wanted = |raw_key: &[u8]| may_start_with(raw_key, SENTRY_PREFIX);
+        for_each_decoded_member(values, wanted, |key, value| {
             match key.strip_prefix(SENTRY_PREFIX) {
                 None | Some("") => {}
                 Some(name) => match DscKey::from_name(name) {
@@ -288,7 +291,7 @@ impl DynamicSamplingContext {
                     None => dsc.set_other(name, &value),
                 },
             }
-        }
+        });
         dsc
     }
 
