@@ -199,6 +199,16 @@ impl ClientFacts {
         })
     }
 
+    /// [`head_baggage`](Self::head_baggage), ready to render.
+    fn serialized_head(
+        &self,
+        trace_id: TraceId,
+        sampled: Option<bool>,
+        transaction: Option<(&str, TransactionSource)>,
+    ) -> SerializedDsc {
+        SerializedDsc::from_canonical_header(self.head_baggage(trace_id, sampled, transaction))
+    }
+
     /// The head DSC of trace `trace_id`, written straight into its canonical `baggage` form in
     /// the order of [`DscKey::ALL`] (the members that come from the options were encoded once).
     fn head_baggage(
@@ -321,13 +331,13 @@ impl TraceMeta {
     pub fn from_hub(hub: &Hub) -> Option<TraceMeta> {
         let client = hub.client()?;
         let root = TraceRoot::current();
-        let Some(span) = active_span(hub) else {
-            return Some(without_span(&ClientFacts::of(&client), root.as_deref()));
-        };
         let facts = ClientFacts::of(&client);
+        let Some(span) = active_span(hub) else {
+            return Some(without_span(&facts, root.as_deref()));
+        };
         let build = || {
             let transaction = root.as_ref().and_then(|root| root.transaction());
-            facts.head_baggage(span.trace_id, span.sampled, transaction)
+            facts.serialized_head(span.trace_id, span.sampled, transaction)
         };
         let dsc = match &root {
             Some(root) => {
@@ -345,11 +355,9 @@ impl TraceMeta {
                          sentry-trace headers); pages describe the SDK's trace with its own DSC"
                     );
                 }
-                root.dsc_for(span.trace_id, || {
-                    SerializedDsc::from_canonical_header(build())
-                })
+                root.dsc_for(span.trace_id, build)
             }
-            None => SerializedDsc::from_canonical_header(build()),
+            None => build(),
         };
         let traceparent = root.as_ref().is_some_and(|root| root.traceparent());
         Some(
@@ -364,14 +372,12 @@ impl TraceMeta {
 fn without_span(facts: &ClientFacts, root: Option<&TraceRoot>) -> TraceMeta {
     let Some(root) = root else {
         let trace_id = TraceId::random();
-        let dsc = SerializedDsc::from_canonical_header(facts.head_baggage(trace_id, None, None));
+        let dsc = facts.serialized_head(trace_id, None, None);
         return TraceMeta::new(trace_id, SpanId::random(), None, Some(dsc));
     };
     let trace_id = root.trace_id();
     let sampled = root.incoming().and_then(|incoming| incoming.sampled);
-    let dsc = root.dsc_for(trace_id, || {
-        SerializedDsc::from_canonical_header(facts.head_baggage(trace_id, None, None))
-    });
+    let dsc = root.dsc_for(trace_id, || facts.serialized_head(trace_id, None, None));
     TraceMeta::new(trace_id, root.fallback_span_id(), sampled, Some(dsc))
         .with_traceparent(root.traceparent())
 }
