@@ -5,7 +5,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn per_request(c: &mut Criterion) {
     // The server transaction continues the incoming trace, as sentry-tower would; its
@@ -19,6 +19,17 @@ fn per_request(c: &mut Criterion) {
             b.iter(|| common::new_trace_first_render(&mut page))
         });
 
+        // The same without making the root (the layer's part): the three steps of the
+        // per-request cost, read span, build DSC, render, which is what one call of a peer's
+        // `getTraceMetaTags()` does.
+        group.bench_function("first_render", |b| {
+            b.iter_batched(
+                common::new_root,
+                |root| common::first_render(&mut page, root),
+                BatchSize::SmallInput,
+            )
+        });
+
         // A continued request: parse the incoming headers, freeze the DSC, render.
         group.bench_function("continued_trace_first_render", |b| {
             b.iter(|| common::continued_trace_first_render(&mut page, policy))
@@ -30,6 +41,9 @@ fn per_request(c: &mut Criterion) {
                 b.iter(|| common::later_render(&mut page))
             });
         });
+
+        // The SDK's own cost of reading the active span, which every render above includes.
+        group.bench_function("sdk_active_span", |b| b.iter(common::sdk_active_span));
         group.finish();
     });
 }

@@ -125,11 +125,19 @@ pub(crate) fn for_each_decoded_member<'a>(
     mut each: impl FnMut(Cow<'a, str>, Cow<'a, str>),
 ) {
     for value in values {
+        // One UTF-8 check for the whole header (the usual case) instead of one per key and
+        // value; a header that fails it is checked member by member, as the SDKs do.
+        let text = std::str::from_utf8(value).ok();
         for member in members(value) {
             if !wanted(member.key) || raw_member_too_long(&member) {
                 continue;
             }
-            if let Some((key, value)) = member.decode()
+            let decoded = match text {
+                Some(text) => decode_text_side(within(text, value, member.key))
+                    .zip(decode_text_side(within(text, value, member.value))),
+                None => member.decode(),
+            };
+            if let Some((key, value)) = decoded
                 && fits_alone(&key, &value)
             {
                 each(key, value);
@@ -155,10 +163,29 @@ fn fits_alone(key: &str, value: &str) -> bool {
         || encoded_len(key) + 1 + encoded_len(value) <= MAX_BAGGAGE_BYTES
 }
 
+/// `part`, a subslice of `whole` that starts and ends next to ASCII delimiters, as a slice of
+/// `text`, the checked UTF-8 form of `whole`.
+fn within<'a>(text: &'a str, whole: &[u8], part: &[u8]) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    text.get(start..start.checked_add(part.len())?)
+}
+
 fn decode_side(raw: &[u8]) -> Option<Cow<'_, str>> {
-    let trimmed = std::str::from_utf8(raw)
-        .ok()?
-        .trim_matches(is_js_whitespace);
+    decode_text_side(Some(std::str::from_utf8(raw).ok()?))
+}
+
+/// Trims one side of a member and decodes it.
+fn decode_text_side(text: Option<&str>) -> Option<Cow<'_, str>> {
+    let text = text?;
+    let raw = text.as_bytes();
+    // Whitespace that JavaScript trims is either ASCII or starts with a byte >= 0x80: when
+    // neither end is such a byte (the usual case) there is nothing to trim.
+    let may_trim = |b: &u8| *b >= 0x80 || matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+    let trimmed = if raw.first().is_some_and(may_trim) || raw.last().is_some_and(may_trim) {
+        text.trim_matches(is_js_whitespace)
+    } else {
+        text
+    };
     if trimmed.is_empty() {
         return None;
     }
@@ -258,6 +285,15 @@ impl BaggageWriter {
         Self::default()
     }
 
+    /// A writer into `buffer` (cleared first), to reuse its allocation.
+    pub(crate) fn reusing(mut buffer: String) -> Self {
+        buffer.clear();
+        Self {
+            out: buffer,
+            members: 0,
+        }
+    }
+
     /// A writer whose buffer already holds `capacity` bytes.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
@@ -312,6 +348,12 @@ impl BaggageWriter {
         }
         self.members += 1;
         true
+    }
+
+    /// The length written so far.
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
     }
 
     pub(crate) fn finish(self) -> String {

@@ -194,7 +194,7 @@ impl SampleRand {
     }
 }
 
-pub(crate) struct SampleRandText([u8; 8]);
+pub(crate) struct SampleRandText(pub(crate) [u8; 8]);
 
 impl SampleRandText {
     pub(crate) fn as_str(&self) -> &str {
@@ -472,6 +472,12 @@ impl DynamicSamplingContext {
     pub fn to_baggage(&self) -> String {
         let estimate: usize = self.iter().map(|(k, v)| k.len() + v.len() + 16).sum();
         let mut writer = BaggageWriter::with_capacity(estimate);
+        self.write_baggage(&mut writer);
+        writer.finish()
+    }
+
+    /// Writes the members of [`to_baggage`](Self::to_baggage) into `writer`.
+    pub(crate) fn write_baggage(&self, writer: &mut BaggageWriter) {
         for key in DscKey::ALL {
             if let Some(value) = self.get(key) {
                 writer.push(key.baggage_key(), "", value);
@@ -480,7 +486,6 @@ impl DynamicSamplingContext {
         for (name, value) in &self.other {
             writer.push(SENTRY_PREFIX, self.slice(*name), self.slice(*value));
         }
-        writer.finish()
     }
 }
 

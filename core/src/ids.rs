@@ -31,11 +31,21 @@ fn decode_lower_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
 /// Writes `bytes` as lowercase hex into `out`, which must be twice as long.
 #[inline]
 pub(crate) fn encode_lower_hex(bytes: &[u8], out: &mut [u8]) {
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
+
+/// The two lowercase hex digits of every byte: one load per byte instead of two.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = [HEX[b >> 4], HEX[b & 0x0f]];
+        b += 1;
+    }
+    table
+};
 
 /// An error from parsing a [`TraceId`] or [`SpanId`]: not exactly 32 (or 16) lowercase hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +83,12 @@ macro_rules! hex_id {
 
             /// A new random, non-zero identifier.
             pub fn random() -> Self {
+                let mut rng = rand::rng();
                 loop {
-                    let bytes: [u8; $bytes] = rand::random();
+                    // One fill from the thread's CSPRNG (`rand::random::<[u8; N]>()` would draw
+                    // each byte separately).
+                    let mut bytes = [0u8; $bytes];
+                    rand::Rng::fill_bytes(&mut rng, &mut bytes);
                     // An all-zero id is invalid in both Sentry and W3C Trace Context.
                     if bytes != [0; $bytes] {
                         return Self(bytes);

@@ -1,8 +1,11 @@
 //! The one place that writes the tags: `<meta name="sentry-trace">`, `<meta name="baggage">`, and
 //! the same values as response headers.
 
+use std::cell::RefCell;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+
+use crate::baggage::BaggageWriter;
 
 use crate::dsc::DynamicSamplingContext;
 use crate::ids::{SpanId, TraceId};
@@ -22,62 +25,137 @@ use crate::sentry_trace::{SENTRY_TRACE_MAX_LEN, SentryTrace};
 /// assert_eq!(serialized.header(), "sentry-release=a%22b");
 /// ```
 #[derive(Clone)]
-pub struct SerializedDsc(Arc<SerializedInner>);
+pub struct SerializedDsc {
+    /// The header, followed by the header escaped for an HTML attribute when escaping
+    /// changes it: one allocation per request.
+    text: Arc<str>,
+    header_len: usize,
+}
 
-struct SerializedInner {
-    /// The DSC; read back from the header on first use when the header was written directly.
-    dsc: OnceLock<DynamicSamplingContext>,
-    /// A `String`, not a `Box<str>`: shrinking it to fit would copy it once more per request.
-    header: String,
-    /// The header escaped for an HTML attribute, when escaping changed it.
-    html_attr: Option<Box<str>>,
+/// The canonical `baggage` of a head DSC with its two per-trace values, the trace id (always
+/// the first member) and the sample rand, left as placeholders of their fixed width.
+#[derive(Debug)]
+pub(crate) struct HeadTemplate {
+    text: Box<str>,
+    /// Where the eight bytes of the `sentry-sample_rand` value start.
+    rand_at: usize,
+}
+
+/// `sentry-trace_id=`: the first member of every head DSC, and the length of its key.
+const TRACE_ID_KEY: &str = "sentry-trace_id=";
+const TRACE_ID_END: usize = TRACE_ID_KEY.len() + 32;
+
+impl HeadTemplate {
+    /// A template from a header written with placeholder values, the trace id first and the
+    /// sample rand at `rand_at`; `None` when it is not of that shape, or holds a byte that
+    /// HTML would read as markup (percent-encoding leaves none: it is checked here once rather
+    /// than on every request).
+    pub(crate) fn new(text: String, rand_at: usize) -> Option<Self> {
+        let bytes = text.as_bytes();
+        let shaped = text.starts_with(TRACE_ID_KEY)
+            && bytes.len() >= TRACE_ID_END
+            && rand_at >= TRACE_ID_END
+            && text.get(rand_at..rand_at + 8).is_some();
+        let markup = bytes
+            .iter()
+            .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''));
+        (shaped && !markup).then(|| Self {
+            text: text.into_boxed_str(),
+            rand_at,
+        })
+    }
+
+    /// Writes the head DSC of one trace into `out`: the template with its trace id and
+    /// sample rand.
+    fn fill(&self, out: &mut String, trace_id: &str, sample_rand: &str) {
+        let (before, rest) = self.text.split_at(TRACE_ID_KEY.len());
+        let middle = &rest[trace_id.len()..self.rand_at - TRACE_ID_KEY.len()];
+        let after = &self.text[self.rand_at + sample_rand.len()..];
+        out.push_str(before);
+        out.push_str(trace_id);
+        out.push_str(middle);
+        out.push_str(sample_rand);
+        out.push_str(after);
+    }
 }
 
 impl SerializedDsc {
     /// Serializes `dsc`.
     pub fn new(dsc: DynamicSamplingContext) -> Self {
-        let header = dsc.to_baggage();
-        Self::with_header(header, OnceLock::from(dsc))
+        thread_local! {
+            /// Where headers are written before their one allocation, reused across requests.
+            static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        SCRATCH.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                return Self::from_canonical_header(&dsc.to_baggage());
+            };
+            let mut writer = BaggageWriter::reusing(std::mem::take(&mut *scratch));
+            dsc.write_baggage(&mut writer);
+            *scratch = writer.finish();
+            Self::from_canonical_header(&scratch)
+        })
     }
 
-    /// A DSC that was written straight into its canonical `baggage` form (a head DSC built
-    /// from cached, pre-encoded parts), so it is only parsed if someone asks for it.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
-    pub(crate) fn from_canonical_header(header: String) -> Self {
-        Self::with_header(header, OnceLock::new())
-    }
-
-    fn with_header(header: String, dsc: OnceLock<DynamicSamplingContext>) -> Self {
+    /// A DSC written straight into its canonical `baggage` form.
+    pub(crate) fn from_canonical_header(header: &str) -> Self {
         // Percent-encoding leaves nothing that HTML would read as markup; escaping it as well is
         // the defence in depth that keeps this true whatever the serializer becomes.
         let bytes = header.as_bytes();
         let needs_escape = memchr::memchr3(b'&', b'<', b'>', bytes).is_some()
             || memchr::memchr2(b'"', b'\'', bytes).is_some();
-        let html_attr = match needs_escape.then(|| html_escape::encode_quoted_attribute(&header)) {
-            None | Some(std::borrow::Cow::Borrowed(_)) => None,
-            Some(std::borrow::Cow::Owned(escaped)) => Some(escaped.into_boxed_str()),
-        };
-        Self(Arc::new(SerializedInner {
-            dsc,
-            header,
-            html_attr,
-        }))
+        match needs_escape.then(|| html_escape::encode_quoted_attribute(header)) {
+            Some(std::borrow::Cow::Owned(escaped)) => Self {
+                text: Arc::from(format!("{header}{escaped}")),
+                header_len: header.len(),
+            },
+            None | Some(std::borrow::Cow::Borrowed(_)) => Self {
+                text: Arc::from(header),
+                header_len: header.len(),
+            },
+        }
     }
 
-    /// The DSC that was serialized.
-    pub fn dsc(&self) -> &DynamicSamplingContext {
-        self.0
-            .dsc
-            .get_or_init(|| DynamicSamplingContext::from_baggage([self.0.header.as_bytes()]))
+    /// The head DSC of trace `trace_id` from its `template`, put together in `scratch` (a
+    /// buffer reused across requests) and copied into the one allocation.
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+    pub(crate) fn head(
+        template: &HeadTemplate,
+        trace_id: TraceId,
+        sample_rand: crate::dsc::SampleRand,
+        scratch: &mut String,
+    ) -> Self {
+        let hex = trace_id.to_hex();
+        scratch.clear();
+        // Hex digits, and digits with a dot: ASCII.
+        template.fill(
+            scratch,
+            std::str::from_utf8(&hex).unwrap_or_default(),
+            sample_rand.to_decimal().as_str(),
+        );
+        // The template was checked for markup when it was made (see `HeadTemplate::new`).
+        Self {
+            text: Arc::from(scratch.as_str()),
+            header_len: scratch.len(),
+        }
+    }
+
+    /// The DSC that was serialized, decoded from the header.
+    pub fn dsc(&self) -> DynamicSamplingContext {
+        DynamicSamplingContext::from_baggage([self.header().as_bytes()])
     }
 
     /// The `baggage` header value (empty when the DSC is).
     pub fn header(&self) -> &str {
-        &self.0.header
+        &self.text[..self.header_len]
     }
 
+    /// The header escaped for an HTML attribute.
     fn html_attr(&self) -> &str {
-        self.0.html_attr.as_deref().unwrap_or(&self.0.header)
+        match &self.text[self.header_len..] {
+            "" => self.header(),
+            escaped => escaped,
+        }
     }
 }
 
@@ -209,8 +287,8 @@ impl TraceMeta {
         self.sentry_trace
     }
 
-    /// The root's DSC, if there is one.
-    pub fn dsc(&self) -> Option<&DynamicSamplingContext> {
+    /// The root's DSC, if there is one, decoded from the header.
+    pub fn dsc(&self) -> Option<DynamicSamplingContext> {
         self.baggage.as_ref().map(SerializedDsc::dsc)
     }
 

@@ -200,6 +200,15 @@ impl TraceRoot {
         CURRENT.with(|current| current.borrow().clone())
     }
 
+    /// Calls `f` with the current root, borrowed rather than cloned (no reference count
+    /// touched). `f` must not install another root (it would find none in that case).
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TraceRoot>) -> R) -> R {
+        CURRENT.with(|current| match current.try_borrow() {
+            Ok(root) => f(root.as_deref()),
+            Err(_) => f(None),
+        })
+    }
+
     /// Runs `future` with `self` as the [`current`](Self::current) root each time it is polled.
     pub fn scope<F: Future>(self: Arc<Self>, future: F) -> Scoped<F> {
         Scoped {

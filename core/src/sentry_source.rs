@@ -13,7 +13,7 @@ use crate::baggage::BaggageWriter;
 use crate::continuation::ContinuationPolicy;
 use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand, TransactionSource};
 use crate::ids::{SpanId, TraceId};
-use crate::meta::{SerializedDsc, TraceMeta};
+use crate::meta::{HeadTemplate, SerializedDsc, TraceMeta};
 use crate::root::TraceRoot;
 
 /// Copies the bytes that a `derive(Hash)` of a `[u8; N]` newtype feeds its hasher (the array is
@@ -133,7 +133,33 @@ struct ClientFacts {
     environment: Option<Box<str>>,
     release: Option<Box<str>>,
     org_id: Option<Box<str>>,
+    /// The head DSC templates made so far on this thread, one per decision and transaction
+    /// name that goes into the DSC (a few per route), bounded.
+    templates: RefCell<Templates>,
+    /// Where head DSCs are put together before their one allocation.
+    scratch: RefCell<String>,
 }
+
+/// A bounded set of head templates, replaced round-robin once full.
+#[derive(Debug, Default)]
+struct Templates {
+    entries: Vec<TemplateEntry>,
+    next: usize,
+}
+
+#[derive(Debug)]
+struct TemplateEntry {
+    sampled: Option<bool>,
+    /// The transaction name written into the DSC, if any.
+    transaction: Option<Box<str>>,
+    /// `None` when the head DSC cannot be templated (it never happens with the SDK's members,
+    /// which percent-encoding keeps free of markup): write it whole each time.
+    template: Option<HeadTemplate>,
+}
+
+/// How many templates a thread keeps per client: transaction names come from routes, so a
+/// few dozen cover an application; a name beyond costs a head DSC written whole, not memory.
+const MAX_TEMPLATES: usize = 64;
 
 /// One `key=value` member in canonical form.
 fn member(key: DscKey, value: &str) -> Box<str> {
@@ -174,6 +200,8 @@ impl ClientFacts {
                 .as_deref()
                 .map(|release| member(DscKey::Release, release)),
             org_id: org_id.as_deref().map(|org| member(DscKey::OrgId, org)),
+            templates: RefCell::default(),
+            scratch: RefCell::new(String::with_capacity(512)),
         }
     }
 
@@ -199,27 +227,68 @@ impl ClientFacts {
         })
     }
 
-    /// [`head_baggage`](Self::head_baggage), ready to render.
+    /// The head DSC of trace `trace_id`, ready to render: from the template for this decision
+    /// and transaction name, made on the first request that needs it.
     fn serialized_head(
         &self,
         trace_id: TraceId,
         sampled: Option<bool>,
         transaction: Option<(&str, TransactionSource)>,
     ) -> SerializedDsc {
-        SerializedDsc::from_canonical_header(self.head_baggage(trace_id, sampled, transaction))
+        let transaction = dsc_transaction(sampled, transaction);
+        let mut templates = self.templates.borrow_mut();
+        let at = templates.entries.iter().position(|entry| {
+            entry.sampled == sampled && entry.transaction.as_deref() == transaction
+        });
+        let entry = match at {
+            Some(at) => &templates.entries[at],
+            None => templates.insert(TemplateEntry {
+                sampled,
+                transaction: transaction.map(Box::from),
+                template: self.head_template(sampled, transaction),
+            }),
+        };
+        match &entry.template {
+            Some(template) => SerializedDsc::head(
+                template,
+                trace_id,
+                self.sample_rand(trace_id, sampled),
+                &mut self.scratch.borrow_mut(),
+            ),
+            None => SerializedDsc::from_canonical_header(
+                &self.head_baggage(trace_id, sampled, transaction).0,
+            ),
+        }
+    }
+
+    /// The sample rand of trace `trace_id`, consistent with the decision at the fixed rate.
+    fn sample_rand(&self, trace_id: TraceId, sampled: Option<bool>) -> SampleRand {
+        let rate = self.fixed_rate.as_ref().filter(|_| sampled.is_some());
+        SampleRand::from_trace_id(trace_id, rate.map(|(rate, _)| *rate).zip(sampled))
+    }
+
+    /// The template of the head DSCs with this decision and transaction name.
+    fn head_template(
+        &self,
+        sampled: Option<bool>,
+        transaction: Option<&str>,
+    ) -> Option<HeadTemplate> {
+        let (text, rand_at) = self.head_baggage(TraceId::from_bytes([0; 16]), sampled, transaction);
+        HeadTemplate::new(text, rand_at?)
     }
 
     /// The head DSC of trace `trace_id`, written straight into its canonical `baggage` form in
-    /// the order of [`DscKey::ALL`] (the members that come from the options were encoded once).
+    /// the order of [`DscKey::ALL`] (the members that come from the options were encoded once),
+    /// and where the sample rand's value starts in it. `transaction` is the name that goes into
+    /// the DSC (see [`dsc_transaction`]).
     fn head_baggage(
         &self,
         trace_id: TraceId,
         sampled: Option<bool>,
-        transaction: Option<(&str, TransactionSource)>,
-    ) -> String {
+        transaction: Option<&str>,
+    ) -> (String, Option<usize>) {
         let rate = self.fixed_rate.as_ref().filter(|_| sampled.is_some());
-        let sample_rand =
-            SampleRand::from_trace_id(trace_id, rate.map(|(rate, _)| *rate).zip(sampled));
+        let sample_rand = self.sample_rand(trace_id, sampled);
         let hex = trace_id.to_hex();
         let mut writer = BaggageWriter::with_capacity(512);
         // Hex digits are ASCII.
@@ -231,10 +300,10 @@ impl ClientFacts {
         if let Some((_, sample_rate)) = rate {
             writer.push_canonical(sample_rate);
         }
-        writer.push_unreserved(
-            DscKey::SampleRand.baggage_key(),
-            sample_rand.to_decimal().as_str(),
-        );
+        let rand_key = DscKey::SampleRand.baggage_key();
+        let rand_at = writer
+            .push_unreserved(rand_key, sample_rand.to_decimal().as_str())
+            .then(|| writer.len() - 8);
         if let Some(sampled) = sampled {
             let sampled = if sampled { "true" } else { "false" };
             writer.push_unreserved(DscKey::Sampled.baggage_key(), sampled);
@@ -245,18 +314,42 @@ impl ClientFacts {
         if let Some(release) = &self.release {
             writer.push_canonical(release);
         }
-        // The transaction name is part of the trace's decision only when tracing is on for it,
-        // and a raw URL is never propagated.
-        if let (Some(_), Some((name, source))) = (sampled, transaction)
-            && source != TransactionSource::Url
-            && !name.is_empty()
-        {
+        if let Some(name) = transaction {
             writer.push(DscKey::Transaction.baggage_key(), "", name);
         }
         if let Some(org_id) = &self.org_id {
             writer.push_canonical(org_id);
         }
-        writer.finish()
+        (writer.finish(), rand_at)
+    }
+}
+
+impl Templates {
+    /// Adds `entry`, in place of the oldest once full.
+    fn insert(&mut self, entry: TemplateEntry) -> &TemplateEntry {
+        if self.entries.len() < MAX_TEMPLATES {
+            self.entries.push(entry);
+            &self.entries[self.entries.len() - 1]
+        } else {
+            let at = self.next;
+            self.next = (at + 1) % MAX_TEMPLATES;
+            self.entries[at] = entry;
+            &self.entries[at]
+        }
+    }
+}
+
+/// The transaction name that goes into a head DSC: only when tracing is on for the trace (the
+/// name is part of its decision), and never a raw URL.
+fn dsc_transaction(
+    sampled: Option<bool>,
+    transaction: Option<(&str, TransactionSource)>,
+) -> Option<&str> {
+    match (sampled, transaction) {
+        (Some(_), Some((name, source))) if source != TransactionSource::Url && !name.is_empty() => {
+            Some(name)
+        }
+        _ => None,
     }
 }
 
@@ -284,7 +377,8 @@ pub fn head_dsc(
     sampled: Option<bool>,
     transaction: Option<(&str, TransactionSource)>,
 ) -> DynamicSamplingContext {
-    let baggage = ClientFacts::new(client).head_baggage(trace_id, sampled, transaction);
+    let transaction = dsc_transaction(sampled, transaction);
+    let (baggage, _) = ClientFacts::new(client).head_baggage(trace_id, sampled, transaction);
     DynamicSamplingContext::from_baggage([baggage.as_bytes()])
 }
 
@@ -330,41 +424,44 @@ impl TraceMeta {
     /// Like [`current`](Self::current), for a given Hub.
     pub fn from_hub(hub: &Hub) -> Option<TraceMeta> {
         let client = hub.client()?;
-        let root = TraceRoot::current();
         let facts = ClientFacts::of(&client);
-        let Some(span) = active_span(hub) else {
-            return Some(without_span(&facts, root.as_deref()));
-        };
-        let build = || {
-            let transaction = root.as_ref().and_then(|root| root.transaction());
-            facts.serialized_head(span.trace_id, span.sampled, transaction)
-        };
-        let dsc = match &root {
-            Some(root) => {
-                if root
-                    .incoming()
-                    .is_some_and(|incoming| incoming.trace_id != span.trace_id)
-                    && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
-                {
-                    tracing::warn!(
-                        target: "sentry_meta",
-                        incoming = %root.trace_id(),
-                        active = %span.trace_id,
-                        "the Sentry SDK did not continue the caller's trace although sentry-meta \
-                         did (e.g. a sentry-trace the SDK reads differently, or several \
-                         sentry-trace headers); pages describe the SDK's trace with its own DSC"
-                    );
-                }
-                root.dsc_for(span.trace_id, build)
-            }
-            None => build(),
-        };
-        let traceparent = root.as_ref().is_some_and(|root| root.traceparent());
-        Some(
-            TraceMeta::new(span.trace_id, span.span_id, span.sampled, Some(dsc))
-                .with_traceparent(traceparent),
-        )
+        let span = active_span(hub);
+        Some(TraceRoot::with_current(|root| match span {
+            Some(span) => with_span(&facts, root, span),
+            None => without_span(&facts, root),
+        }))
     }
+}
+
+/// The tags for the active span.
+fn with_span(facts: &ClientFacts, root: Option<&TraceRoot>, span: ActiveSpan) -> TraceMeta {
+    let build = || {
+        let transaction = root.and_then(TraceRoot::transaction);
+        facts.serialized_head(span.trace_id, span.sampled, transaction)
+    };
+    let dsc = match root {
+        Some(root) => {
+            if root
+                .incoming()
+                .is_some_and(|incoming| incoming.trace_id != span.trace_id)
+                && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
+            {
+                tracing::warn!(
+                    target: "sentry_meta",
+                    incoming = %root.trace_id(),
+                    active = %span.trace_id,
+                    "the Sentry SDK did not continue the caller's trace although sentry-meta \
+                     did (e.g. a sentry-trace the SDK reads differently, or several \
+                     sentry-trace headers); pages describe the SDK's trace with its own DSC"
+                );
+            }
+            root.dsc_for(span.trace_id, build)
+        }
+        None => build(),
+    };
+    let traceparent = root.is_some_and(TraceRoot::traceparent);
+    TraceMeta::new(span.trace_id, span.span_id, span.sampled, Some(dsc))
+        .with_traceparent(traceparent)
 }
 
 /// The tags when no span is active: the continued trace with the caller's decision, or a new
@@ -396,5 +493,52 @@ mod tests {
             let span = protocol::SpanId::default();
             assert_eq!(SpanId::from(span).to_string(), span.to_string());
         }
+    }
+
+    /// A head DSC from a template is byte for byte the one written whole, for every decision,
+    /// transaction name and trace, also once the bounded set of templates starts replacing.
+    #[test]
+    fn templated_head_equals_written_head() {
+        let client = Client::from(
+            sentry_core::ClientOptions::new()
+                .dsn("https://a%22b@o42.ingest.sentry.io/7")
+                .release("web@1.2.3 <beta>")
+                .environment("prod & co")
+                .traces_sample_rate(0.25),
+        );
+        let facts = ClientFacts::new(&client);
+        let mut names: Vec<String> =
+            vec!["GET /users/{id}".into(), "<\"é\">".into(), String::new()];
+        names.extend((0..2 * MAX_TEMPLATES).map(|i| format!("GET /r{i}")));
+        for round in 0..2 {
+            for name in &names {
+                for source in [TransactionSource::Route, TransactionSource::Url] {
+                    for sampled in [None, Some(true), Some(false)] {
+                        let trace_id = TraceId::random();
+                        let transaction = Some((name.as_str(), source));
+                        let templated = facts.serialized_head(trace_id, sampled, transaction);
+                        let (whole, _) = facts.head_baggage(
+                            trace_id,
+                            sampled,
+                            dsc_transaction(sampled, transaction),
+                        );
+                        assert_eq!(templated.header(), whole, "round {round}");
+                        let meta = TraceMeta::new(
+                            trace_id,
+                            SpanId::random(),
+                            sampled,
+                            Some(templated.clone()),
+                        );
+                        assert!(meta.to_html().contains(&format!("content=\"{whole}\"")));
+                        assert_eq!(meta.html_len(), meta.to_html().len());
+                        assert_eq!(
+                            templated.dsc(),
+                            head_dsc(&client, trace_id, sampled, transaction)
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(facts.templates.borrow().entries.len(), MAX_TEMPLATES);
     }
 }

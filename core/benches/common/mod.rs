@@ -275,6 +275,22 @@ pub fn new_trace_first_render(page: &mut String) {
     black_box(&page);
 }
 
+/// The root the layer makes for a new request at the head of a trace, named by its route.
+#[cfg(feature = "sentry")]
+pub fn new_root() -> Arc<TraceRoot> {
+    Arc::new(TraceRoot::new_trace().with_transaction(TRANSACTION, TransactionSource::Route))
+}
+
+/// The first render of a request whose root the layer already made (as a Node server has
+/// started its span before it calls `getTraceMetaTags()`): read the active span, build the
+/// head DSC, render; the root is dropped at the end, freeing the DSC.
+#[cfg(feature = "sentry")]
+#[inline]
+pub fn first_render(page: &mut String, root: Arc<TraceRoot>) {
+    root.sync_scope(|| render_current(page));
+    black_box(&page);
+}
+
 /// A continued request: parse the incoming headers, freeze the DSC, render.
 #[cfg(feature = "sentry")]
 #[inline]
@@ -295,6 +311,23 @@ pub fn continued_trace_first_render(page: &mut String, policy: &ContinuationPoli
 pub fn later_render(page: &mut String) {
     render_current(page);
     black_box(&page);
+}
+
+/// The floor set by the SDK: reading the active span's trace id, span id and decision through
+/// `sentry-core`'s public API (what `sentry-trace` needs), as every integration must.
+#[cfg(feature = "sentry")]
+#[inline]
+pub fn sdk_active_span() {
+    use sentry_core::{Hub, TransactionContext, TransactionOrSpan};
+    let span = Hub::current().configure_scope(|scope| scope.get_span());
+    if let Some(span) = span {
+        let span_id = match &span {
+            TransactionOrSpan::Span(span) => span.get_span_id(),
+            TransactionOrSpan::Transaction(transaction) => transaction.get_trace_context().span_id,
+        };
+        let context = TransactionContext::continue_from_span("", "", Some(span));
+        black_box((context.trace_id(), span_id, context.sampled()));
+    }
 }
 
 /// The root that [`later_render`] runs in.
