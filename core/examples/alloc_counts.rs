@@ -104,6 +104,13 @@ fn rows() -> Vec<Row> {
         rows.push(count("per_request/new_trace_first_render", CALLS, || {
             common::new_trace_first_render(&mut page)
         }));
+        // The roots are made before counting, as the bench makes them outside its timing.
+        let mut roots: Vec<_> = (0..2 * CALLS + 1).map(|_| common::new_root()).collect();
+        rows.push(count("per_request/first_render", CALLS, || {
+            if let Some(root) = roots.pop() {
+                common::first_render(&mut page, root);
+            }
+        }));
         rows.push(count(
             "per_request/continued_trace_first_render",
             CALLS,
@@ -114,6 +121,11 @@ fn rows() -> Vec<Row> {
                 common::later_render(&mut page)
             }));
         });
+        rows.push(count(
+            "per_request/sdk_active_span",
+            CALLS,
+            common::sdk_active_span,
+        ));
     });
     rows
 }

@@ -133,6 +133,8 @@ struct ClientFacts {
     environment: Option<Box<str>>,
     release: Option<Box<str>>,
     org_id: Option<Box<str>>,
+    /// The client's continuation policy.
+    policy: ContinuationPolicy,
     /// The head DSC templates made so far on this thread, one per decision and transaction
     /// name that goes into the DSC (a few per route), bounded.
     templates: RefCell<Templates>,
@@ -171,7 +173,8 @@ fn member(key: DscKey, value: &str) -> Box<str> {
 impl ClientFacts {
     fn new(client: &Client) -> Self {
         let options = client.options();
-        let org_id = ContinuationPolicy::from_client(client).org_id;
+        let policy = ContinuationPolicy::from_client(client);
+        let org_id = policy.org_id.clone();
         // Only a fixed rate is known here: a sampler function's answer for a transaction cannot
         // be read back from the SDK, and calling it again could answer differently.
         let fixed_rate = match options.traces_sampling_strategy {
@@ -200,6 +203,7 @@ impl ClientFacts {
                 .as_deref()
                 .map(|release| member(DscKey::Release, release)),
             org_id: org_id.as_deref().map(|org| member(DscKey::OrgId, org)),
+            policy,
             templates: RefCell::default(),
             scratch: RefCell::new(String::with_capacity(512)),
         }
@@ -380,6 +384,39 @@ pub fn head_dsc(
     let transaction = dsc_transaction(sampled, transaction);
     let (baggage, _) = ClientFacts::new(client).head_baggage(trace_id, sampled, transaction);
     DynamicSamplingContext::from_baggage([baggage.as_bytes()])
+}
+
+impl TraceRoot {
+    /// The root for a request with these headers (see [`TraceRoot::from_headers`]) under the
+    /// continuation policy of `client` ([`ContinuationPolicy::from_client`], worked out once
+    /// per client and thread); the default policy without a client.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sentry_meta_core::TraceRoot;
+    ///
+    /// let client = Arc::new(sentry_core::Client::from(
+    ///     sentry_core::ClientOptions::new().dsn("https://abc@o42.ingest.sentry.io/7"),
+    /// ));
+    /// let sentry_trace = b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1";
+    /// // The caller is in org 7, this service in org 42: a new trace.
+    /// let root = TraceRoot::for_client(Some(&client), Some(sentry_trace), [&b"sentry-org_id=7"[..]]);
+    /// assert!(root.incoming().is_none());
+    /// let root = TraceRoot::for_client(Some(&client), Some(sentry_trace), [&b"sentry-org_id=42"[..]]);
+    /// assert!(root.incoming().is_some());
+    /// ```
+    pub fn for_client<'a>(
+        client: Option<&Arc<Client>>,
+        sentry_trace: Option<&[u8]>,
+        baggage: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Self {
+        match client {
+            Some(client) => {
+                TraceRoot::from_headers(sentry_trace, baggage, &ClientFacts::of(client).policy)
+            }
+            None => TraceRoot::from_headers(sentry_trace, baggage, &ContinuationPolicy::default()),
+        }
+    }
 }
 
 static WARNED_TRACE_MISMATCH: AtomicBool = AtomicBool::new(false);

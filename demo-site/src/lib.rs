@@ -67,8 +67,8 @@ pub struct Config {
     /// Whether the web origin's pages carry the trace tags (`true` unless `--tags off`).
     ///
     /// `false` is the baseline of the page benchmark (`bench/page/run.sh`): the pages are served
-    /// without [`SentryMetaLayer`] (the Sentry transaction layers stay), handlers get
-    /// `SentryMeta::none()`, the minijinja layout's `sentry_meta()` writes nothing and `/injected`
+    /// without [`SentryMetaLayer`] (the Sentry transaction layers stay), the minijinja layout's
+    /// `sentry_meta()` is given `SentryMeta::none()` and writes nothing, and `/injected`
     /// injects nothing. The askama, maud, tera and handlebars layouts call their helper with no
     /// value, so they still write tags (made without a per-request root).
     pub tags: bool,
@@ -328,7 +328,6 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         release: RELEASE.to_owned(),
         environment: ENVIRONMENT.to_owned(),
         engines,
-        tags: config.tags,
     });
     let traced_pages = if config.tags {
         pages::traced_routes(true).layer(sentry_layers!("web"))

@@ -171,6 +171,15 @@ fn read_page(dom: &str) -> LoadedPage {
         .unwrap_or_default();
     let api: Value = serde_json::from_str(&api_text)
         .unwrap_or_else(|e| panic!("the API's answer is JSON ({e}):\n{api_text}"));
+    let link = html
+        .select(&select("#trace-link"))
+        .next()
+        .and_then(|a| a.value().attr("href"));
+    assert_eq!(
+        link,
+        Some(format!("/traces/{}", parts[0]).as_str()),
+        "the page links to its trace in the sink (set from the tag by the page's script)"
+    );
     LoadedPage {
         trace_id: parts[0].to_owned(),
         span_id: parts[1].to_owned(),

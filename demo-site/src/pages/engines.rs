@@ -173,7 +173,7 @@ pub fn maud(page: &PageContext) -> String {
             h2 { "What the API received and queried" }
             pre id="api-result" { "waiting for the API…" }
             p {
-                a id="trace-link" href={ "/traces/" (page.trace_id) } { "This trace in the sink" }
+                a id="trace-link" href="/traces" { "This trace in the sink" }
                 " (the browser's and the API's parts arrive a few seconds after the page loads)."
             }
         },
@@ -196,7 +196,7 @@ pub fn injected(page: &PageContext) -> String {
         }
         h2 { "What the API received and queried" }
         pre id="api-result" { "waiting for the API…" }
-        p { a id="trace-link" href={ "/traces/" (page.trace_id) } { "This trace in the sink" } }
+        p { a id="trace-link" href="/traces" { "This trace in the sink" } }
     };
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n  <title>injected · sentry-meta demo</title>\n  \

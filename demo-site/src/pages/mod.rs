@@ -4,17 +4,14 @@
 
 mod engines;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use sentry::{Hub, TransactionOrSpan};
-use sentry_meta::SentryMeta;
 use sentry_meta::axum::InjectTraceMetaLayer;
 use serde::Serialize;
 
@@ -39,8 +36,6 @@ pub struct PageContext {
     pub release: String,
     /// The environment both SDKs report.
     pub environment: String,
-    /// The trace the page continues (for the link to the sink).
-    pub trace_id: String,
     /// Every page, for the navigation.
     pub pages: Vec<PageLink>,
 }
@@ -65,28 +60,10 @@ pub struct Web {
     pub environment: String,
     /// The template engines, with their templates loaded.
     pub engines: Engines,
-    /// Whether pages carry the trace tags (see [`Config::tags`](crate::Config::tags)).
-    pub tags: bool,
-}
-
-/// The request's tags ([`SentryMeta`]'s own extractor), or [`SentryMeta::none`] when the demo
-/// runs without tags (then not even computed).
-#[derive(Debug)]
-pub struct PageMeta(pub SentryMeta);
-
-impl FromRequestParts<Arc<Web>> for PageMeta {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Infallible> {
-        if !web.tags {
-            return Ok(Self(SentryMeta::none()));
-        }
-        SentryMeta::from_request_parts(parts, web).await.map(Self)
-    }
 }
 
 impl Web {
-    fn context(&self, slug: &'static str, meta: &SentryMeta) -> PageContext {
+    fn context(&self, slug: &'static str) -> PageContext {
         let helper = PAGES
             .iter()
             .find(|(s, _, _)| *s == slug)
@@ -99,10 +76,6 @@ impl Web {
             api: self.api.clone(),
             release: self.release.clone(),
             environment: self.environment.clone(),
-            trace_id: meta
-                .trace_meta()
-                .map(|m| m.sentry_trace().trace_id.to_string())
-                .unwrap_or_default(),
             pages: PAGES.iter().map(|(slug, _, _)| PageLink { slug }).collect(),
         }
     }
@@ -160,28 +133,28 @@ fn html(result: Result<String, String>) -> Response {
     }
 }
 
-async fn askama_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
-    let page = web.context("askama", &meta);
+async fn askama_page(State(web): State<Arc<Web>>) -> Response {
+    let page = web.context("askama");
     html(render_in_span("askama", || engines::askama(&page)))
 }
 
-async fn minijinja_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
-    let page = web.context("minijinja", &meta);
+async fn minijinja_page(State(web): State<Arc<Web>>) -> Response {
+    let page = web.context("minijinja");
     html(render_in_span("minijinja", || web.engines.minijinja(&page)))
 }
 
-async fn maud_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
-    let page = web.context("maud", &meta);
+async fn maud_page(State(web): State<Arc<Web>>) -> Response {
+    let page = web.context("maud");
     html(render_in_span("maud", || Ok(engines::maud(&page))))
 }
 
-async fn tera_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
-    let page = web.context("tera", &meta);
+async fn tera_page(State(web): State<Arc<Web>>) -> Response {
+    let page = web.context("tera");
     html(render_in_span("tera", || web.engines.tera(&page)))
 }
 
-async fn handlebars_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
-    let page = web.context("handlebars", &meta);
+async fn handlebars_page(State(web): State<Arc<Web>>) -> Response {
+    let page = web.context("handlebars");
     html(render_in_span("handlebars", || {
         web.engines.handlebars(&page)
     }))
@@ -189,8 +162,8 @@ async fn handlebars_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) 
 
 /// A page that knows nothing of Sentry: [`InjectTraceMetaLayer`] puts the tags before its
 /// `</head>` when the response passes through.
-async fn injected_page(State(web): State<Arc<Web>>, PageMeta(meta): PageMeta) -> Response {
-    let page = web.context("injected", &meta);
+async fn injected_page(State(web): State<Arc<Web>>) -> Response {
+    let page = web.context("injected");
     html(Ok(engines::injected(&page)))
 }
 

@@ -32,6 +32,10 @@ show("lifecycle", lifecycle);
 // Read back what the SDK took from the page's head (the same values the pageload continues).
 const tag = document.querySelector("meta[name=sentry-trace]");
 show("page-trace", tag ? tag.getAttribute("content") : "(no sentry-trace tag)");
+// The link to this trace in the sink: the trace id is the tag's first part.
+const traceId = tag ? (tag.getAttribute("content") || "").split("-")[0] : "";
+const traceLink = document.getElementById("trace-link");
+if (traceLink && /^[0-9a-f]{32}$/.test(traceId)) traceLink.setAttribute("href", `/traces/${traceId}`);
 
 async function callApi() {
   if (!api || !settings.page) return;

@@ -14,9 +14,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use sentry_core::Hub;
-use sentry_meta_core::{
-    ContinuationPolicy, Scoped, SentryTrace, TraceMeta, TraceRoot, TransactionSource,
-};
+use sentry_meta_core::{Scoped, SentryTrace, TraceMeta, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -253,17 +251,17 @@ where
         // `SentryHttpLayer` transaction decides (with the same rules) whether to continue.
         let hub = Hub::current();
         let client = hub.client();
-        let policy = client
-            .as_deref()
-            .map(ContinuationPolicy::from_client)
-            .unwrap_or_default();
         let (name, source) = transaction_name(&request);
         let headers = request.headers();
-        let root = TraceRoot::from_headers(
-            incoming_sentry_trace(headers),
-            headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
-            &policy,
-        )
+        // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
+        let root = match incoming_sentry_trace(headers) {
+            None => TraceRoot::for_client(client.as_ref(), None, []),
+            sentry_trace => TraceRoot::for_client(
+                client.as_ref(),
+                sentry_trace,
+                headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
+            ),
+        }
         .with_transaction(name, source)
         .with_traceparent(self.traceparent);
         let root = Arc::new(root);
@@ -303,16 +301,17 @@ fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
 /// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
 /// matched route (`GET /users/{id}`, a route name) or else the raw path (a URL).
 fn transaction_name<B>(request: &Request<B>) -> (String, TransactionSource) {
-    match request.extensions().get::<MatchedPath>() {
-        Some(route) => (
-            format!("{} {}", request.method(), route.as_str()),
-            TransactionSource::Route,
-        ),
-        None => (
-            format!("{} {}", request.method(), request.uri().path()),
-            TransactionSource::Url,
-        ),
-    }
+    let (path, source) = match request.extensions().get::<MatchedPath>() {
+        Some(route) => (route.as_str(), TransactionSource::Route),
+        None => (request.uri().path(), TransactionSource::Url),
+    };
+    let method = request.method().as_str();
+    // Exactly as long as it needs to be: it becomes a `Box<str>` without a copy.
+    let mut name = String::with_capacity(method.len() + 1 + path.len());
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(path);
+    (name, source)
 }
 
 pin_project_lite::pin_project! {
