@@ -83,7 +83,7 @@ build_start=$(now)
 step "builds"
 cargo bench -p sentry-meta-core --all-features --locked --no-run >&2
 cargo build --profile bench -p sentry-meta-core --all-features --locked --example alloc_counts >&2
-cargo build --release --locked -p sentry-meta-demo >&2
+cargo build --release --locked -p sentry-meta-demo -p sentry-meta-load >&2
 echo "builds $(($(now) - build_start))" >"$durations"
 bench_start=$(now)
 

@@ -9,8 +9,8 @@
 #
 # The seeds are fuzz/corpus/<target>/ (kept in the repo, made by fuzz/seeds.py); what the fuzzer
 # learns goes to fuzz/work/<target>/ and what it finds to fuzz/artifacts/<target>/ (both
-# ignored by git). Reproduce a finding with `cargo fuzz run <target> <file>` in fuzz/, with the
-# environment below.
+# ignored by git); the builds to target/fuzz/. Reproduce a finding with
+# `cargo fuzz run --target-dir ../target/fuzz <target> <file>` in fuzz/, with the environment below.
 #
 # Toolchain: cargo-fuzz builds with `-Z` flags (`-Zsanitizer=address`, sanitizer-coverage
 # options), which only a nightly compiler accepts. This project's machines have the stable
@@ -23,6 +23,8 @@ cd "$(dirname "$0")/../fuzz"
 seconds="${1:-30}"
 shift || true
 export RUSTC_BOOTSTRAP=1
+# Inside the workspace's target directory, apart (the sanitizer flags rebuild everything anyway).
+target_dir="$(pwd)/../target/fuzz"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz"
@@ -46,7 +48,7 @@ max_len() {
 
 echo "==> building ${targets[*]}"
 for target in "${targets[@]}"; do
-  cargo fuzz build "$target"
+  cargo fuzz build --target-dir "$target_dir" "$target"
 done
 
 failed=0
@@ -58,7 +60,7 @@ for target in "${targets[@]}"; do
   touch "$stamp"
   echo "==> fuzzing $target for ${seconds}s (log: fuzz/$log)"
   status=0
-  cargo fuzz run "$target" "work/$target" "corpus/$target" -- \
+  cargo fuzz run --target-dir "$target_dir" "$target" "work/$target" "corpus/$target" -- \
     -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || status=$?
   # What libFuzzer wrote for this run: crash-*, timeout-*, oom-*, leak-* (not slow-unit-*).

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace from a fresh machine that has Rust and Node.js/npm:
-# formatting, lints, unit/integration/doc tests, and the differential tests against the real
-# @sentry/core. Installs what the tests need (the peer's npm packages) itself.
+# formatting, lints, unit/integration/doc tests, the differential tests against the real
+# @sentry/core, the load/concurrency/fault checks against the running demo, a short fuzzing
+# pass and the quick benchmarks. Installs what they need (Chromium, npm and PyPI packages, wrk,
+# cargo-fuzz) itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +26,12 @@ cargo test --workspace --all-features --locked
 
 step "differential tests against @sentry/core"
 bash scripts/peer-check.sh
+
+step "load, concurrency and faults against the running demo (quick: functional checks fail the run)"
+bash scripts/load.sh --quick
+
+step "fuzzing: a short pass of every cargo-fuzz target (30 s each)"
+bash scripts/fuzz.sh 30
+
+step "benchmarks, quick mode (reports the targets; fails on errors only)"
+bash scripts/bench.sh --quick

@@ -51,7 +51,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 command -v curl >/dev/null 2>&1 || die "curl not found"
 
-build=(cargo build --release --locked -p sentry-meta-demo)
+build=(cargo build --release --locked -p sentry-meta-demo -p sentry-meta-load)
 step "${build[*]}"
 "${build[@]}" >&2
 demo=target/release/sentry-meta-demo

@@ -1,0 +1,522 @@
+//! Load, concurrency and fault runs against the running demo; `scripts/load.sh` builds and runs
+//! it and keeps the report.
+//!
+//! ```text
+//! sentry-meta-load --demo target/release/sentry-meta-demo [--quick] [--out FILE]
+//!                  [--work DIR] [--demo-cpu N]
+//! ```
+//!
+//! 1. **Load and concurrency.** The demo (its release binary, a process of its own) reports to
+//!    its embedded sink. 64 concurrent clients, each on its own keep-alive connection, request
+//!    its `/minijinja` page 20,000 times, once without incoming trace headers and once with a
+//!    fresh caller trace per request, after a warm-up. Every page must answer 200 with tags;
+//!    pages without a caller's trace must all have their own trace id; pages with one must
+//!    continue it; and every page's trace id must be that of its own server transaction, read
+//!    from the envelopes the sink captured (the page's `sentry-trace` names a span of it). The
+//!    demo's resident memory is read after the warm-up and after the run.
+//! 2. **Faults.** The same page under the same paced load, with the demo's DSN pointing at an
+//!    ingest that is healthy (answers 200), refuses connections, accepts and never
+//!    answers, or answers 500 or 429; rounds alternate the order. Page latency p50/p99 is
+//!    compared with the healthy case, the demo's standard error is searched for panics, and
+//!    its memory is read before and after.
+//!
+//! Prints the tables and writes them as markdown to `--out`. Exits 1 when a functional check
+//! fails (an error answer, a page without tags, a shared or wrong trace id, a page whose
+//! transaction is in another trace, fewer than 95% of the transactions captured, a panic, memory
+//! growing by more than 64 MiB); latency is measured and reported, never a reason to fail.
+
+mod client;
+mod demo;
+mod ingest;
+mod sink;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use client::{Exchange, Load};
+use demo::Demo;
+use ingest::{Fault, Ingest};
+
+/// The page under load, and its server transaction's name.
+const PAGE: &str = "/minijinja";
+const TRANSACTION: &str = "GET /minijinja";
+/// Memory growth over a run beyond which it is not flat.
+const MAX_RSS_GROWTH_KIB: u64 = 64 << 10;
+/// The share of server transactions that must reach the sink.
+/// Fewer means the pages and their transactions came apart; a few envelopes more or less are the
+/// SDK's bounded queue dropping some in a burst (see the report).
+const MIN_CAPTURED: f64 = 0.95;
+
+struct Options {
+    demo: PathBuf,
+    work: PathBuf,
+    out: Option<PathBuf>,
+    demo_cpu: Option<usize>,
+    quick: bool,
+}
+
+/// The sizes of a run.
+struct Plan {
+    clients: usize,
+    warmup: usize,
+    load_requests: usize,
+    /// The paced rate of every run, requests per second in all.
+    rate: f64,
+    fault_requests: usize,
+    fault_rounds: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        Self {
+            clients: 64,
+            warmup: 1_000,
+            load_requests: 20_000,
+            rate: 2_000.0,
+            fault_requests: if quick { 4_000 } else { 10_000 },
+            fault_rounds: if quick { 1 } else { 3 },
+        }
+    }
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        demo: PathBuf::from("target/release/sentry-meta-demo"),
+        work: PathBuf::from("target/load"),
+        out: None,
+        demo_cpu: None,
+        quick: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--demo" => options.demo = value()?.into(),
+            "--work" => options.work = value()?.into(),
+            "--out" => options.out = Some(value()?.into()),
+            "--demo-cpu" => {
+                options.demo_cpu = Some(value()?.parse().map_err(|e| format!("--demo-cpu: {e}"))?)
+            }
+            "--quick" => options.quick = true,
+            "-h" | "--help" => {
+                return Err(
+                    "usage: sentry-meta-load --demo BINARY [--quick] [--out FILE] \
+                            [--work DIR] [--demo-cpu N]"
+                        .into(),
+                );
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("sentry-meta-load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("sentry-meta-load: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&options)) {
+        Ok(report) => {
+            println!("{}", report.text);
+            if let Some(out) = &options.out {
+                if let Err(e) = std::fs::write(out, &report.text) {
+                    eprintln!("sentry-meta-load: {}: {e}", out.display());
+                    return ExitCode::FAILURE;
+                }
+                eprintln!("wrote {}", out.display());
+            }
+            if report.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                for failure in &report.failures {
+                    eprintln!("FAILED: {failure}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("sentry-meta-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Report {
+    text: String,
+    failures: Vec<String>,
+}
+
+/// A demo loaded once: its pages, latencies and memory.
+struct Measured {
+    pages: Vec<Exchange>,
+    p50: Duration,
+    p99: Duration,
+    rss_before: Option<u64>,
+    rss_after: Option<u64>,
+    seconds: f64,
+}
+
+impl Measured {
+    fn rss_growth(&self) -> Option<i64> {
+        Some(self.rss_after? as i64 - self.rss_before? as i64)
+    }
+}
+
+/// The rounds of one fault case.
+struct FaultResult {
+    fault: Fault,
+    runs: Vec<Measured>,
+    /// The most the ingest saw in one round.
+    seen: u64,
+    /// Bad pages over all rounds.
+    errors: usize,
+    panics: usize,
+}
+
+/// Warms `demo` up, reads its memory, runs `load`, reads its memory again.
+async fn measure(demo: &Demo, load: &Load, warmup: usize) -> Result<Measured, String> {
+    let warm = Load {
+        requests: warmup,
+        ..load.clone()
+    };
+    client::run(&warm).await?;
+    let rss_before = demo.rss_kib();
+    let started = std::time::Instant::now();
+    let pages = client::run(load).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let rss_after = demo.rss_kib();
+    let mut latencies: Vec<Duration> = pages.iter().map(|p| p.latency).collect();
+    Ok(Measured {
+        p50: client::percentile(&mut latencies, 50.0),
+        p99: client::percentile(&mut latencies, 99.0),
+        pages,
+        rss_before,
+        rss_after,
+        seconds,
+    })
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+fn growth(kib: Option<i64>) -> String {
+    kib.map_or("?".into(), |k| format!("{:+.1} MiB", k as f64 / 1024.0))
+}
+
+async fn run(options: &Options) -> Result<Report, String> {
+    let plan = Plan::new(options.quick);
+    let clock = std::time::Instant::now();
+    let mut failures = Vec::new();
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Load, concurrency and faults\n\n\
+         Written by `bash scripts/load.sh{}` ({} mode). The demo's release binary runs as a \
+         process of its own{}; {} concurrent clients, each on its own keep-alive connection, \
+         load its `{PAGE}` page (a minijinja layout writing the tags, behind `NewSentryLayer` → \
+         `SentryHttpLayer::enable_transaction()` → `SentryMetaLayer`, every transaction \
+         reported) at {:.0} requests per second in all, after {} requests of warm-up. \
+         Latency: from sending a request to having read the whole page.\n",
+        if options.quick { " --quick" } else { "" },
+        if options.quick { "quick" } else { "full" },
+        options
+            .demo_cpu
+            .map(|cpu| format!(", pinned to CPU {cpu}"))
+            .unwrap_or_default(),
+        plan.clients,
+        plan.rate,
+        plan.warmup,
+    );
+
+    // ------------------------------------------------------------- load and concurrency
+    let _ = writeln!(
+        md,
+        "## Load and concurrency\n\n\
+         {} page requests per run, the demo reporting to its embedded sink. Checks: every page \
+         answers 200 with tags; without a caller's trace, no two pages share a trace id; with \
+         one (a fresh `sentry-trace` + `baggage` per request), the page continues it; and every \
+         page's `sentry-trace` names a span of its own server transaction (`{TRANSACTION}`, \
+         read back from the envelopes the sink captured) in the page's trace, whose parent is \
+         the caller's span when there was one.\n\n\
+         | run | pages | time | errors | shared trace ids | continued | transactions captured | \
+         page ≠ own transaction | p50 | p99 | RSS after warm-up → after run |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        plan.load_requests
+    );
+    for trace_headers in [false, true] {
+        let label = if trace_headers {
+            "with trace headers"
+        } else {
+            "without trace headers"
+        };
+        eprintln!("==> load: {label} ({:.0} s)", clock.elapsed().as_secs_f64());
+        let data = options.work.join(if trace_headers {
+            "load-headers"
+        } else {
+            "load-plain"
+        });
+        let demo = Demo::start(&options.demo, &data, None, options.demo_cpu).await?;
+        let load = Load {
+            url: format!("{}{PAGE}", demo.web_url),
+            clients: plan.clients,
+            requests: plan.load_requests,
+            rate: Some(plan.rate),
+            trace_headers,
+            deadline: Duration::from_secs(300),
+        };
+        let measured = measure(&demo, &load, plan.warmup).await?;
+        let expected = (plan.warmup + plan.load_requests) as i64;
+        let sink_path = demo.sink_path();
+        let envelopes = tokio::task::spawn_blocking({
+            let sink_path = sink_path.clone();
+            move || sink::wait_for_envelopes(&sink_path, expected, Duration::from_secs(2))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let pages = sink::check_pages(&measured.pages);
+        let verdict = sink::check(&sink_path, &measured.pages, TRANSACTION)?;
+        let stderr = demo.stop().await;
+        eprintln!(
+            "    {} pages in {:.1} s, {envelopes} envelopes in the sink",
+            measured.pages.len(),
+            measured.seconds
+        );
+
+        let answered = measured.pages.len();
+        let captured_share = verdict.captured as f64 / answered.max(1) as f64;
+        if answered != plan.load_requests {
+            failures.push(format!(
+                "{label}: {answered} of {} requests were sent before the deadline",
+                plan.load_requests
+            ));
+        }
+        if pages.bad > 0 {
+            failures.push(format!(
+                "{label}: {} bad pages, e.g. {:?}",
+                pages.bad, pages.samples
+            ));
+        }
+        if pages.shared > 0 {
+            failures.push(format!("{label}: {} pages share a trace id", pages.shared));
+        }
+        if !verdict.mismatched.is_empty() {
+            failures.push(format!(
+                "{label}: {} pages are not in their own transaction's trace, e.g. {:?}",
+                verdict.mismatched.len(),
+                &verdict.mismatched[..verdict.mismatched.len().min(3)]
+            ));
+        }
+        if captured_share < MIN_CAPTURED {
+            failures.push(format!(
+                "{label}: only {} of {answered} transactions reached the sink",
+                verdict.captured
+            ));
+        }
+        check_process(label, &stderr, &measured, &mut failures);
+        let continued = if trace_headers {
+            format!("{}", answered - pages.bad)
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            md,
+            "| {label} | {answered} | {:.1} s | {} | {} | {continued} | {} ({:.2}%) | {} | {} | {} | \
+             {} → {} ({}) |",
+            measured.seconds,
+            pages.bad,
+            if trace_headers {
+                "–".into()
+            } else {
+                pages.shared.to_string()
+            },
+            verdict.captured,
+            captured_share * 100.0,
+            verdict.mismatched.len(),
+            ms(measured.p50),
+            ms(measured.p99),
+            mib(measured.rss_before),
+            mib(measured.rss_after),
+            growth(measured.rss_growth()),
+        );
+    }
+
+    // ------------------------------------------------------------- faults
+    let _ = writeln!(
+        md,
+        "\n## Faults of the ingest\n\n\
+         The demo's DSN points at each ingest in turn (a fresh demo per case), {} page \
+         requests per case and round, {} round(s), the order rotated each round; the figures \
+         are the medians over the rounds. The healthy ingest answers every envelope `200 OK` \
+         (from the load generator's process, off the demo's CPU). Goal: page latency p50 and p99 within 10% of the healthy case, no panic, memory bounded.\n\n\
+         | ingest | pages | errors | p50 | p99 | p50 / healthy | p99 / healthy | within 10% | \
+         panics | RSS growth (max) | what the ingest saw |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+        plan.fault_requests, plan.fault_rounds
+    );
+    let mut results: Vec<FaultResult> = Fault::ALL
+        .iter()
+        .map(|&fault| FaultResult {
+            fault,
+            runs: Vec::new(),
+            seen: 0,
+            errors: 0,
+            panics: 0,
+        })
+        .collect();
+    for round in 0..plan.fault_rounds {
+        for i in 0..Fault::ALL.len() {
+            let index = (i + round) % Fault::ALL.len();
+            let fault = Fault::ALL[index];
+            eprintln!(
+                "==> fault round {}: {} ({:.0} s)",
+                round + 1,
+                fault.name(),
+                clock.elapsed().as_secs_f64()
+            );
+            let ingest = Ingest::start(fault).await.map_err(|e| e.to_string())?;
+            let data = options.work.join(format!("fault-{index}"));
+            let demo = Demo::start(
+                &options.demo,
+                &data,
+                ingest.dsn.as_deref(),
+                options.demo_cpu,
+            )
+            .await?;
+            let load = Load {
+                url: format!("{}{PAGE}", demo.web_url),
+                clients: plan.clients,
+                requests: plan.fault_requests,
+                rate: Some(plan.rate),
+                trace_headers: false,
+                deadline: Duration::from_secs(300),
+            };
+            let measured = measure(&demo, &load, plan.warmup).await?;
+            let stderr = demo.stop().await;
+            let pages = sink::check_pages(&measured.pages);
+            if pages.bad > 0 || pages.shared > 0 {
+                failures.push(format!(
+                    "fault {}: {} bad pages, {} shared trace ids, e.g. {:?}",
+                    fault.name(),
+                    pages.bad,
+                    pages.shared,
+                    pages.samples
+                ));
+            }
+            let panics = check_process(fault.name(), &stderr, &measured, &mut failures);
+            let entry = &mut results[index];
+            entry.seen = entry.seen.max(ingest.seen());
+            entry.errors += pages.bad;
+            entry.panics += panics;
+            entry.runs.push(measured);
+        }
+    }
+    let median = |values: &mut Vec<Duration>| client::percentile(values, 50.0);
+    let healthy = {
+        let runs = &results[0].runs;
+        (
+            median(&mut runs.iter().map(|m| m.p50).collect()),
+            median(&mut runs.iter().map(|m| m.p99).collect()),
+        )
+    };
+    for FaultResult {
+        fault,
+        runs,
+        seen,
+        errors,
+        panics,
+    } in &results
+    {
+        let p50 = median(&mut runs.iter().map(|m| m.p50).collect());
+        let p99 = median(&mut runs.iter().map(|m| m.p99).collect());
+        let r50 = p50.as_secs_f64() / healthy.0.as_secs_f64().max(1e-9);
+        let r99 = p99.as_secs_f64() / healthy.1.as_secs_f64().max(1e-9);
+        let pages: usize = runs.iter().map(|m| m.pages.len()).sum();
+        let growth_max = runs.iter().filter_map(Measured::rss_growth).max();
+        let seen = match fault {
+            Fault::Healthy => format!("{seen} envelope(s) (max of a round)"),
+            Fault::ClosedPort => "nothing (connections refused)".into(),
+            Fault::BlackHole => format!("{seen} connection(s), never answered"),
+            Fault::Status500 | Fault::Status429 => format!("{seen} envelope(s) (max of a round)"),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {pages} | {errors} | {} | {} | {r50:.2}× | {r99:.2}× | {} | {panics} | {} | {seen} |",
+            fault.name(),
+            ms(p50),
+            ms(p99),
+            if *fault == Fault::Healthy {
+                "–"
+            } else if r50 <= 1.10 && r99 <= 1.10 {
+                "yes"
+            } else {
+                "**no**"
+            },
+            growth(growth_max),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nThe demo sends with the `sentry` crate's `ureq` transport, from a thread of its own \
+         behind a bounded queue: a page never waits for the ingest, and envelopes that do not \
+         fit in the queue are dropped, so memory stays bounded however the ingest fails.\n\n\
+         ## Machine\n\n- CPUs: {}; load average at the end: {}\n",
+        std::fs::read_to_string("/proc/cpuinfo")
+            .map(|info| info.lines().filter(|l| l.starts_with("processor")).count())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    );
+    if !failures.is_empty() {
+        let _ = writeln!(md, "## Failed checks\n");
+        for failure in &failures {
+            let _ = writeln!(md, "- {failure}");
+        }
+    }
+    Ok(Report { text: md, failures })
+}
+
+/// Checks a demo's standard error for panics and its memory for growth; returns the panics.
+fn check_process(
+    label: &str,
+    stderr: &str,
+    measured: &Measured,
+    failures: &mut Vec<String>,
+) -> usize {
+    let panics = stderr.matches("panicked").count();
+    if panics > 0 {
+        failures.push(format!(
+            "{label}: the demo panicked {panics} time(s):\n{stderr}"
+        ));
+    }
+    if let Some(growth) = measured.rss_growth()
+        && growth > MAX_RSS_GROWTH_KIB as i64
+    {
+        failures.push(format!(
+            "{label}: the demo's memory grew by {growth} KiB over the run"
+        ));
+    }
+    panics
+}

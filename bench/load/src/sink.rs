@@ -1,0 +1,192 @@
+//! Reading back, from the embedded sink's database, the server transaction of every page.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::client::Exchange;
+
+/// What the sink says about the pages of a run.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    /// Pages whose span was found in a captured transaction.
+    pub captured: usize,
+    /// Pages whose span is in no captured envelope (the SDK dropped it, or it is late).
+    pub missing: usize,
+    /// Pages whose own transaction is in another trace than the page's tags: must be 0.
+    pub mismatched: Vec<String>,
+}
+
+/// Waits until the sink holds `expected` envelopes, or their count stops growing for `quiet`
+/// (it also stops at its own limit, deleting the oldest).
+pub fn wait_for_envelopes(path: &Path, expected: i64, quiet: Duration) -> i64 {
+    let mut last = -1;
+    let mut since = Instant::now();
+    loop {
+        let count = open(path)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM envelopes", [], |r| r.get(0)))
+            .unwrap_or(0);
+        if count >= expected {
+            return count;
+        }
+        if count != last {
+            last = count;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return count;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    Ok(connection)
+}
+
+/// Checks every answered page against its server transaction: the page's span (its
+/// `sentry-trace` parent id) must be a span of a `web` transaction named `transaction`, in the
+/// page's trace; for a request that came with a trace, that is the caller's trace and the
+/// transaction's parent is the caller's span.
+pub fn check(path: &Path, pages: &[Exchange], transaction: &str) -> Result<Verdict, String> {
+    let spans = read_spans(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut verdict = Verdict::default();
+    for page in pages {
+        let Some(tags) = &page.tags else { continue };
+        let Some(span) = spans.get(&tags.span_id) else {
+            verdict.missing += 1;
+            continue;
+        };
+        verdict.captured += 1;
+        let mut problems = Vec::new();
+        if span.trace_id != tags.trace_id {
+            problems.push(format!("its span is in trace {}", span.trace_id));
+        }
+        let segment = span
+            .segment_id
+            .as_ref()
+            .and_then(|id| spans.get(id))
+            .filter(|segment| segment.is_segment);
+        match segment {
+            None => problems.push("its span belongs to no transaction".into()),
+            Some(segment) => {
+                if segment.trace_id != tags.trace_id {
+                    problems.push(format!("its transaction is in trace {}", segment.trace_id));
+                }
+                if segment.name != transaction || segment.service != "web" {
+                    problems.push(format!(
+                        "its transaction is {}/{}",
+                        segment.service, segment.name
+                    ));
+                }
+                if let Some(sent) = &page.sent
+                    && segment.parent_span_id.as_deref() != Some(sent.parent_span_id.as_str())
+                {
+                    problems.push(format!(
+                        "its transaction's parent is {:?}, not the caller's span {}",
+                        segment.parent_span_id, sent.parent_span_id
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            verdict.mismatched.push(format!(
+                "page {}-{}: {}",
+                tags.trace_id,
+                tags.span_id,
+                problems.join("; ")
+            ));
+        }
+    }
+    Ok(verdict)
+}
+
+/// A span as the sink stored it.
+struct Span {
+    trace_id: String,
+    segment_id: Option<String>,
+    is_segment: bool,
+    name: String,
+    service: String,
+    parent_span_id: Option<String>,
+}
+
+/// Every span of the sink, by span id (span ids are random 64-bit numbers: a collision between
+/// the few tens of thousands of a run is not expected, and would show as a mismatch).
+fn read_spans(path: &Path) -> rusqlite::Result<HashMap<String, Span>> {
+    let connection = open(path)?;
+    let mut query = connection.prepare(
+        "SELECT span_id, trace_id, segment_id, is_segment, name, service, parent_span_id \
+         FROM spans",
+    )?;
+    let rows = query.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Span {
+                trace_id: r.get(1)?,
+                segment_id: r.get(2)?,
+                is_segment: r.get(3)?,
+                name: r.get(4)?,
+                service: r.get(5)?,
+                parent_span_id: r.get(6)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The pages' own checks, without the sink.
+#[derive(Debug, Default)]
+pub struct PageCheck {
+    /// Pages with a problem: a transport error, a status other than 200, no tags, or tags that
+    /// do not continue the caller's trace.
+    pub bad: usize,
+    /// The first problems, spelled out.
+    pub samples: Vec<String>,
+    /// Pages (of requests without a caller's trace) whose trace id an earlier page had.
+    pub shared: usize,
+}
+
+/// Checks each page: it answered 200 with tags; with a caller's trace, the page continues it
+/// (`sentry-trace` and baggage); without, its baggage names its own trace and no two pages
+/// share a trace id.
+pub fn check_pages(pages: &[Exchange]) -> PageCheck {
+    let mut check = PageCheck::default();
+    let mut seen = HashSet::with_capacity(pages.len());
+    for page in pages {
+        let problem = match (&page.outcome, &page.tags, &page.sent) {
+            (Err(e), _, _) => Some(format!("error: {e}")),
+            (Ok(status), _, _) if *status != 200 => Some(format!("status {status}")),
+            (Ok(_), None, _) => Some("no sentry-trace tag".into()),
+            (Ok(_), Some(tags), Some(sent)) => (tags.trace_id != sent.trace_id
+                || tags.baggage_trace_id.as_deref() != Some(sent.trace_id.as_str()))
+            .then(|| {
+                format!(
+                    "sent trace {} but the page has {} (baggage {:?})",
+                    sent.trace_id, tags.trace_id, tags.baggage_trace_id
+                )
+            }),
+            (Ok(_), Some(tags), None) => {
+                if !seen.insert(tags.trace_id.clone()) {
+                    check.shared += 1;
+                }
+                (tags.baggage_trace_id.as_deref() != Some(tags.trace_id.as_str())).then(|| {
+                    format!(
+                        "baggage trace {:?} is not the page's {}",
+                        tags.baggage_trace_id, tags.trace_id
+                    )
+                })
+            }
+        };
+        if let Some(problem) = problem {
+            check.bad += 1;
+            if check.samples.len() < 5 {
+                check.samples.push(problem);
+            }
+        }
+    }
+    check
+}
