@@ -38,7 +38,7 @@ const MAX_WARNED_ROUTES: usize = 1024;
 ///
 /// For each request it reads the first `sentry-trace` and every `baggage` header value, decides
 /// whether to continue the caller's trace with the rules of the current Sentry client
-/// ([`ContinuationPolicy::from_client`]: its org id and `strict_trace_continuation`), names the
+/// ([`ContinuationPolicy::from_client`](sentry_meta_core::ContinuationPolicy::from_client): its org id and `strict_trace_continuation`), names the
 /// transaction as `sentry-tower` does (`"{METHOD} {route}"`), puts the `Arc<`[`TraceRoot`]`>`
 /// into the request's extensions, and runs the inner service inside
 /// [`TraceRoot::scope`], where [`SentryMeta::current`](crate::SentryMeta::current) and every
