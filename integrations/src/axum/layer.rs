@@ -36,9 +36,11 @@ const MAX_WARNED_ROUTES: usize = 1024;
 /// A [`Layer`] that gives every request its own trace root, so that the pages it renders carry
 /// the server transaction's `sentry-trace` and the root's `baggage`.
 ///
-/// For each request it reads the first `sentry-trace` and every `baggage` header value, decides
-/// whether to continue the caller's trace with the rules of the current Sentry client
-/// ([`ContinuationPolicy::from_client`](sentry_meta_core::ContinuationPolicy::from_client): its org id and `strict_trace_continuation`), names the
+/// For each request it reads the last valid `sentry-trace` (as the SDK picks it) and every
+/// `baggage` header value, decides whether to continue the caller's trace with the rules of the
+/// current Sentry client
+/// ([`ContinuationPolicy::from_client`](sentry_meta_core::ContinuationPolicy::from_client): its
+/// org id and `strict_trace_continuation`, worked out once per client and thread), names the
 /// transaction as `sentry-tower` does (`"{METHOD} {route}"`), puts the `Arc<`[`TraceRoot`]`>`
 /// into the request's extensions, and runs the inner service inside
 /// [`TraceRoot::scope`], where [`SentryMeta::current`](crate::SentryMeta::current) and every
