@@ -201,7 +201,8 @@ impl TraceRoot {
     }
 
     /// Calls `f` with the current root, borrowed rather than cloned (no reference count
-    /// touched). `f` must not install another root (it would find none in that case).
+    /// touched). `f` runs no code but this crate's: installing a root while the cell is borrowed
+    /// would panic.
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TraceRoot>) -> R) -> R {
         CURRENT.with(|current| match current.try_borrow() {
             Ok(root) => f(root.as_deref()),

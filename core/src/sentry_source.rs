@@ -463,42 +463,50 @@ impl TraceMeta {
         let client = hub.client()?;
         let facts = ClientFacts::of(&client);
         let span = active_span(hub);
-        Some(TraceRoot::with_current(|root| match span {
+        let (meta, mismatch) = TraceRoot::with_current(|root| match span {
             Some(span) => with_span(&facts, root, span),
-            None => without_span(&facts, root),
-        }))
+            None => (without_span(&facts, root), None),
+        });
+        // Logged outside the borrow of the current root: a subscriber runs code of its own.
+        if let Some((incoming, active)) = mismatch
+            && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                target: "sentry_meta",
+                %incoming,
+                %active,
+                "the Sentry SDK did not continue the caller's trace although sentry-meta did \
+                 (e.g. a sentry-trace the SDK reads differently, or several sentry-trace \
+                 headers); pages describe the SDK's trace with its own DSC"
+            );
+        }
+        Some(meta)
     }
 }
 
-/// The tags for the active span.
-fn with_span(facts: &ClientFacts, root: Option<&TraceRoot>, span: ActiveSpan) -> TraceMeta {
+/// The tags for the active span, and the two trace ids when the root continued a trace that
+/// the SDK did not.
+fn with_span(
+    facts: &ClientFacts,
+    root: Option<&TraceRoot>,
+    span: ActiveSpan,
+) -> (TraceMeta, Option<(TraceId, TraceId)>) {
     let build = || {
         let transaction = root.and_then(TraceRoot::transaction);
         facts.serialized_head(span.trace_id, span.sampled, transaction)
     };
+    let mismatch = root
+        .and_then(TraceRoot::incoming)
+        .filter(|incoming| incoming.trace_id != span.trace_id)
+        .map(|incoming| (incoming.trace_id, span.trace_id));
     let dsc = match root {
-        Some(root) => {
-            if root
-                .incoming()
-                .is_some_and(|incoming| incoming.trace_id != span.trace_id)
-                && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
-            {
-                tracing::warn!(
-                    target: "sentry_meta",
-                    incoming = %root.trace_id(),
-                    active = %span.trace_id,
-                    "the Sentry SDK did not continue the caller's trace although sentry-meta \
-                     did (e.g. a sentry-trace the SDK reads differently, or several \
-                     sentry-trace headers); pages describe the SDK's trace with its own DSC"
-                );
-            }
-            root.dsc_for(span.trace_id, build)
-        }
+        Some(root) => root.dsc_for(span.trace_id, build),
         None => build(),
     };
     let traceparent = root.is_some_and(TraceRoot::traceparent);
-    TraceMeta::new(span.trace_id, span.span_id, span.sampled, Some(dsc))
-        .with_traceparent(traceparent)
+    let meta = TraceMeta::new(span.trace_id, span.span_id, span.sampled, Some(dsc))
+        .with_traceparent(traceparent);
+    (meta, mismatch)
 }
 
 /// The tags when no span is active: the continued trace with the caller's decision, or a new
