@@ -44,7 +44,8 @@ pin=() demo_cpu=()
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
   pin=(taskset -c 1) demo_cpu=(--demo-cpu 0)
 fi
-cmd=("${pin[@]}" target/release/sentry-meta-load --demo target/release/sentry-meta-demo
+release="${CARGO_TARGET_DIR:-target}/release"
+cmd=("${pin[@]}" "$release/sentry-meta-load" --demo "$release/sentry-meta-demo"
   "${demo_cpu[@]}" "${quick[@]}" --work target/load --out "$out")
 printf '\n==> %s\n' "${cmd[*]}" >&2
 "${cmd[@]}"

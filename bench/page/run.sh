@@ -54,7 +54,7 @@ command -v curl >/dev/null 2>&1 || die "curl not found"
 build=(cargo build --release --locked -p sentry-meta-demo -p sentry-meta-load)
 step "${build[*]}"
 "${build[@]}" >&2
-demo=target/release/sentry-meta-demo
+demo="${CARGO_TARGET_DIR:-target}/release/sentry-meta-demo"
 
 # Pinning: servers on CPU 0, wrk on CPU 1, when there are two CPUs and taskset.
 server_pin=() client_pin=() pinning="none (fewer than 2 CPUs or no taskset)"
