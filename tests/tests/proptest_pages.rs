@@ -11,14 +11,11 @@
 //! them on two cores at once) make 10,240 generated header pairs per run: 51,200 engine pages and
 //! 10,240 injected pages. `PROPTEST_CASES=n` runs `n` cases per test instead.
 
-use std::collections::BTreeMap;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use askama::Template;
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use maud::{DOCTYPE, html};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use sentry_meta::axum::TraceMetaBody;
@@ -32,43 +29,19 @@ use sentry_meta_tests::assert_head_is_exactly;
 /// cores).
 const CASES: u32 = 5120;
 
-/// What the layout's `<head>` holds besides the trace tags.
-const VIEWPORT: (&str, &str) = ("viewport", "width=device-width");
-/// A heading the engines must escape.
-const HEADING: &str = "Tom & Jerry <b>\"quoted\"</b>";
 /// The span that renders the page.
 const PAGE_SPAN: &str = "b7ad6b7169203331";
 /// The trace a page starts when it does not continue the incoming one.
 const NEW_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
 // ---------------------------------------------------------------------------------------------
-// The engines, with the layouts of `tests/templates/engines/` (as in `engines.rs`), each given
-// the tags explicitly.
+// The engines, with the layouts of `tests/templates/engines/` (shared with `engines.rs`), each
+// given the tags explicitly.
 
-mod filters {
-    pub use ::sentry_meta::askama::filters::*;
-}
+#[path = "common/engines.rs"]
+mod common;
 
-#[derive(Template)]
-#[template(path = "engines/askama/page_explicit.html")]
-struct AskamaPage<'a> {
-    heading: &'a str,
-    trace: Option<TraceMeta>,
-}
-
-fn maud_page(sentry: SentryMeta, heading: &str) -> String {
-    html! {
-        (DOCTYPE) "\n"
-        html { "\n"
-            head { "\n"
-                meta name="viewport" content="width=device-width"; "\n"
-                (sentry) "\n"
-            } "\n"
-            body { "\n" h1 { (heading) } "\n" } "\n"
-        }
-    }
-    .into_string()
-}
+use common::{HEADING, VIEWPORT, head};
 
 /// The layout's page without the helper: what the injector is given.
 const PAGE_WITHOUT_TAGS: &str = "<!DOCTYPE html>\n<html>\n<head>\n\
@@ -78,121 +51,27 @@ const PAGE_WITHOUT_TAGS: &str = "<!DOCTYPE html>\n<html>\n<head>\n\
 /// The head of a page rendered without tags.
 const EMPTY_HEAD: &str = "\n<meta name=\"viewport\" content=\"width=device-width\">\n\n";
 
+/// The engines, and each one's page without tags.
 struct Engines {
-    minijinja: minijinja::Environment<'static>,
-    tera: tera::Tera,
-    handlebars: handlebars::Handlebars<'static>,
-    /// Each engine's page without tags.
-    without_tags: [(&'static str, String); 5],
+    engines: common::Engines,
+    without_tags: Vec<(&'static str, String)>,
 }
 
 impl Engines {
     fn new() -> Self {
-        let mut minijinja = minijinja::Environment::new();
-        sentry_meta::minijinja::add_to_environment(&mut minijinja);
-        for (name, source) in [
-            (
-                "base.html",
-                include_str!("../templates/engines/minijinja/base.html"),
-            ),
-            (
-                "page.html",
-                include_str!("../templates/engines/minijinja/page.html"),
-            ),
-        ] {
-            minijinja
-                .add_template(name, source)
-                .expect("minijinja template");
-        }
-
-        let mut tera = tera::Tera::default();
-        sentry_meta::tera::register(&mut tera);
-        tera.add_raw_templates([
-            (
-                "base_explicit.html",
-                include_str!("../templates/engines/tera/base_explicit.html"),
-            ),
-            (
-                "page_explicit.html",
-                include_str!("../templates/engines/tera/page_explicit.html"),
-            ),
-        ])
-        .expect("tera templates");
-
-        let mut handlebars = handlebars::Handlebars::new();
-        handlebars.set_strict_mode(false);
-        sentry_meta::handlebars::register(&mut handlebars);
-        handlebars
-            .register_partial(
-                "layout",
-                include_str!("../templates/engines/handlebars/layout.hbs"),
-            )
-            .expect("handlebars layout");
-        handlebars
-            .register_template_string(
-                "page",
-                include_str!("../templates/engines/handlebars/page.hbs"),
-            )
-            .expect("handlebars page");
-
-        let mut engines = Self {
-            minijinja,
-            tera,
-            handlebars,
-            without_tags: Default::default(),
-        };
-        engines.without_tags = engines.render(&SentryMeta::none());
-        for (engine, page) in &engines.without_tags {
+        let engines = common::Engines::new();
+        let without_tags = engines.render(Some(&SentryMeta::none()));
+        for (engine, page) in &without_tags {
             assert_eq!(head(page), EMPTY_HEAD, "{engine}");
         }
-        engines
+        Self {
+            engines,
+            without_tags,
+        }
     }
 
-    fn render(&self, meta: &SentryMeta) -> [(&'static str, String); 5] {
-        let askama = AskamaPage {
-            heading: HEADING,
-            trace: meta.trace_meta().cloned(),
-        }
-        .render()
-        .expect("askama renders");
-
-        let context = BTreeMap::from([
-            ("heading", minijinja::Value::from(HEADING)),
-            (
-                sentry_meta::minijinja::CONTEXT_VAR,
-                sentry_meta::minijinja::value(meta.clone()),
-            ),
-        ]);
-        let minijinja = self
-            .minijinja
-            .get_template("page.html")
-            .and_then(|t| t.render(context))
-            .expect("minijinja renders");
-
-        let mut context = tera::Context::new();
-        context.insert("heading", HEADING);
-        context.insert("trace", &sentry_meta::tera::value(meta.clone()));
-        let tera = self
-            .tera
-            .render("page_explicit.html", &context)
-            .expect("tera renders");
-
-        let data = serde_json::json!({
-            "heading": HEADING,
-            "trace": sentry_meta::handlebars::value(meta.clone()),
-        });
-        let handlebars = self
-            .handlebars
-            .render("page", &data)
-            .expect("handlebars renders");
-
-        [
-            ("askama", askama),
-            ("minijinja", minijinja),
-            ("maud", maud_page(meta.clone(), HEADING)),
-            ("tera", tera),
-            ("handlebars", handlebars),
-        ]
+    fn render(&self, meta: &SentryMeta) -> Vec<(&'static str, String)> {
+        self.engines.render(Some(meta))
     }
 }
 
@@ -233,13 +112,6 @@ fn inject(page: &str, meta: &TraceMeta, lengths: &[usize]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // The oracle.
-
-/// The text between `<head>` and `</head>`.
-fn head(page: &str) -> &str {
-    let start = page.find("<head>").expect("a <head>") + "<head>".len();
-    let end = page.find("</head>").expect("a </head>");
-    &page[start..end]
-}
 
 /// Reads `page` with the HTML parser: its head holds exactly the elements `expected` (name,
 /// content), in order, and only whitespace besides; there is no other meta element; the body

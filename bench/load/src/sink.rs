@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use sentry_meta_demo::sink::envelope::SpanRecord;
+use sentry_meta_demo::sink::store::Store;
 
 use crate::client::Exchange;
 
@@ -25,8 +26,8 @@ pub fn wait_for_envelopes(path: &Path, expected: i64, quiet: Duration) -> i64 {
     let mut last = -1;
     let mut since = Instant::now();
     loop {
-        let count = open(path)
-            .and_then(|c| c.query_row("SELECT COUNT(*) FROM envelopes", [], |r| r.get(0)))
+        let count = Store::open(path)
+            .and_then(|store| store.envelope_count())
             .unwrap_or(0);
         if count >= expected {
             return count;
@@ -39,12 +40,6 @@ pub fn wait_for_envelopes(path: &Path, expected: i64, quiet: Duration) -> i64 {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    connection.busy_timeout(Duration::from_secs(5))?;
-    Ok(connection)
 }
 
 /// Checks every answered page against its server transaction: the page's span (its
@@ -104,38 +99,16 @@ pub fn check(path: &Path, pages: &[Exchange], transaction: &str) -> Result<Verdi
     Ok(verdict)
 }
 
-/// A span as the sink stored it.
-struct Span {
-    trace_id: String,
-    segment_id: Option<String>,
-    is_segment: bool,
-    name: String,
-    service: String,
-    parent_span_id: Option<String>,
-}
-
 /// Every span of the sink, by span id (span ids are random 64-bit numbers: a collision between
 /// the few tens of thousands of a run is not expected, and would show as a mismatch).
-fn read_spans(path: &Path) -> rusqlite::Result<HashMap<String, Span>> {
-    let connection = open(path)?;
-    let mut query = connection.prepare(
-        "SELECT span_id, trace_id, segment_id, is_segment, name, service, parent_span_id \
-         FROM spans",
-    )?;
-    let rows = query.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Span {
-                trace_id: r.get(1)?,
-                segment_id: r.get(2)?,
-                is_segment: r.get(3)?,
-                name: r.get(4)?,
-                service: r.get(5)?,
-                parent_span_id: r.get(6)?,
-            },
-        ))
-    })?;
-    rows.collect()
+fn read_spans(path: &Path) -> Result<HashMap<String, SpanRecord>, String> {
+    let spans = Store::open(path)
+        .and_then(|store| store.all_spans())
+        .map_err(|e| e.to_string())?;
+    Ok(spans
+        .into_iter()
+        .map(|stored| (stored.span.span_id.clone(), stored.span))
+        .collect())
 }
 
 /// The pages' own checks, without the sink.

@@ -214,34 +214,20 @@ impl Store {
     /// The spans of a trace (the first 5000), in the order they started.
     pub fn trace(&self, trace_id: &str) -> rusqlite::Result<Vec<StoredSpan>> {
         let connection = self.connection();
-        let mut statement = connection.prepare(
-            "SELECT trace_id, span_id, parent_span_id, segment_id, service, sdk, item, is_segment,
-                    op, name, start, end, status, attributes, received_at
-             FROM spans WHERE trace_id = ?1 ORDER BY start IS NULL, start, rowid LIMIT 5000",
-        )?;
-        let rows = statement.query_map([trace_id], |row| {
-            let item: String = row.get(6)?;
-            Ok(StoredSpan {
-                span: SpanRecord {
-                    trace_id: row.get(0)?,
-                    span_id: row.get(1)?,
-                    parent_span_id: row.get(2)?,
-                    segment_id: row.get(3)?,
-                    service: row.get(4)?,
-                    sdk: row.get(5)?,
-                    item: super::envelope::ItemKind::from_stored(&item),
-                    is_segment: row.get(7)?,
-                    op: row.get(8)?,
-                    name: row.get(9)?,
-                    start: row.get(10)?,
-                    end: row.get(11)?,
-                    status: row.get(12)?,
-                    attributes: row.get(13)?,
-                },
-                item,
-                received_at: row.get(14)?,
-            })
-        })?;
+        let mut statement = connection.prepare(&format!(
+            "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = ?1 \
+             ORDER BY start IS NULL, start, rowid LIMIT 5000"
+        ))?;
+        let rows = statement.query_map([trace_id], stored_span)?;
+        rows.collect()
+    }
+
+    /// Every span stored, in the order they arrived (what a test reads back after a run).
+    pub fn all_spans(&self) -> rusqlite::Result<Vec<StoredSpan>> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare(&format!("SELECT {SPAN_COLUMNS} FROM spans ORDER BY rowid"))?;
+        let rows = statement.query_map([], stored_span)?;
         rows.collect()
     }
 
@@ -250,6 +236,35 @@ impl Store {
         self.connection()
             .query_row("SELECT COUNT(*) FROM envelopes", [], |row| row.get(0))
     }
+}
+
+/// The columns [`stored_span`] reads, in its order.
+const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, segment_id, service, sdk, item, \
+     is_segment, op, name, start, end, status, attributes, received_at";
+
+/// A row of [`SPAN_COLUMNS`].
+fn stored_span(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSpan> {
+    let item: String = row.get(6)?;
+    Ok(StoredSpan {
+        span: SpanRecord {
+            trace_id: row.get(0)?,
+            span_id: row.get(1)?,
+            parent_span_id: row.get(2)?,
+            segment_id: row.get(3)?,
+            service: row.get(4)?,
+            sdk: row.get(5)?,
+            item: super::envelope::ItemKind::from_stored(&item),
+            is_segment: row.get(7)?,
+            op: row.get(8)?,
+            name: row.get(9)?,
+            start: row.get(10)?,
+            end: row.get(11)?,
+            status: row.get(12)?,
+            attributes: row.get(13)?,
+        },
+        item,
+        received_at: row.get(14)?,
+    })
 }
 
 #[cfg(test)]
@@ -300,6 +315,8 @@ mod tests {
         assert_eq!(recent[0].spans, 2);
         assert_eq!(recent[0].root, ("web".to_owned(), "GET /".to_owned()));
         assert_eq!(store.envelope_count()?, 2);
+        let all: Vec<_> = store.all_spans()?.into_iter().map(|s| s.span).collect();
+        assert_eq!(all, [spans[0].span.clone(), spans[1].span.clone()]);
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
