@@ -279,8 +279,8 @@ def main():
         "`NewSentryLayer` → `SentryHttpLayer::enable_transaction()`, each rendering the page in a "
         "`template.render` child span and reporting every transaction (sample rate 1.0) to its own "
         "embedded trace sink. `--tags on` adds `SentryMetaLayer` and the layout's "
-        "`sentry_meta()` writes the tags; `--tags off` has no `SentryMetaLayer` and the handler's "
-        f"`SentryMeta` and the helper are `SentryMeta::none()`. Page: {page_run['page_bytes']['on']:,} "
+        "`sentry_meta()` writes the tags; `--tags off` has no `SentryMetaLayer` and the layout's "
+        f"helper is given `SentryMeta::none()`. Page: {page_run['page_bytes']['on']:,} "
         f"bytes with tags, {page_run['page_bytes']['off']:,} without.",
         "",
         "| round | tags on req/s | tags off req/s | on / off | p99 on | p99 off |",
@@ -302,6 +302,20 @@ def main():
         f"{page['off']['p50'] / 1e3:.2f} ms without. Load average during the page rounds: "
         f"{page_run['load_before']} before, {page_run['load_after']} after.",
     ]
+    instructions = Path(opts.page) / "instructions.jsonl"
+    if instructions.exists():
+        cg = {r["mode"]: r for r in map(json.loads, instructions.read_text().splitlines()) if r}
+        if {"on", "off"} <= cg.keys():
+            on, off = cg["on"]["per_request"], cg["off"]["per_request"]
+            md += [
+                "",
+                f"Instructions per request (callgrind, every thread of the demo, over "
+                f"{cg['on']['requests']:,} and {cg['off']['requests']:,} requests of `wrk -c4`, "
+                "the DSN pointing at an ingest that never answers so that envelopes are not "
+                f"sent): {on:,.0f} with tags, {off:,.0f} without; the tags add {on - off:,.0f} "
+                f"({(on - off) / off:.1%}). A count that does not depend on the machine's load; it "
+                "leaves out the kernel's work, such as sending the page's longer bytes.",
+            ]
 
     # machine
     md += [

@@ -13,8 +13,10 @@
 #
 #   bash bench/page/run.sh [--quick] [--rounds N] [--duration S] [--connections C] [--out DIR]
 #
-# Defaults: 5 rounds x 2 modes x 10 s, 16 connections (quick: 3 rounds x 3 s). Writes
-# DIR/results.jsonl (one JSON line per wrk run) and DIR/run.json (the setup); DIR defaults to
+# Defaults: 5 rounds x 2 modes x 10 s, 16 connections (quick: 3 rounds x 3 s). Then, with
+# valgrind, each mode once more under callgrind for the instructions per request. Writes
+# DIR/results.jsonl (one JSON line per wrk run), DIR/run.json (the setup) and
+# DIR/instructions.jsonl (callgrind, one line per mode); DIR defaults to
 # target/bench/page. Needs the release demo (`cargo build --release -p sentry-meta-demo`, done
 # here; its browser bundle needs npm on the first start) and wrk (installed with apt-get when
 # missing and running as root). Fails on errors only (a server that does not start, wrk errors,
@@ -24,10 +26,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-rounds=5 duration=10 connections=16 warmup=3 out=target/bench/page
+rounds=5 duration=10 connections=16 warmup=3 callgrind_secs=8 out=target/bench/page
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --quick) rounds=3 duration=3 warmup=1 ;;
+    --quick) rounds=3 duration=3 warmup=1 callgrind_secs=3 ;;
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --connections) connections=$2; shift ;;
@@ -154,4 +156,57 @@ json.dump({
     "wrk": {"on": "$(wrk_cmd on "$duration")", "off": "$(wrk_cmd off "$duration")"},
 }, open(sys.argv[1], "w"), indent=2)
 EOF
+# Instructions per request (callgrind): a load-independent count of what the tags add, for every
+# thread of the demo. Each mode runs once more under valgrind, instrumented only around one wrk
+# run, and reports to an ingest that accepts and never answers: the SDK's transport then waits
+# on its first envelope and drops the rest, so that the count holds the page's work and not a
+# varying share of envelope sending and storing.
+if command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
+  step "instructions per request (callgrind, wrk -c4 for ${callgrind_secs} s per mode)"
+  hole_port=$(free_port)
+  python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])
+' "$hole_port" &
+  pids+=("$!")
+  hole_dsn="http://5e47c0de5e47c0de5e47c0de5e47c0de@127.0.0.1:$hole_port/1"
+  for mode in on off; do
+    port=$(free_port) api_port=$(free_port)
+    [ "$port" != "$api_port" ] || api_port=$(free_port)
+    cg_out="$out/callgrind-$mode"
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg_out.%p" \
+      "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
+      --data-dir "$out/data-cg-$mode" --tags "$mode" --dsn "$hole_dsn" \
+      >"$out/demo-cg-$mode.log" 2>&1 &
+    cg_pid=$!
+    pids+=("$cg_pid")
+    page="http://127.0.0.1:$port/minijinja"
+    for _ in $(seq 600); do curl -fsS -o /dev/null "$page" 2>/dev/null && break; sleep 0.2; done
+    wrk -t1 -c4 -d2s "$page" >/dev/null
+    callgrind_control -i on "$cg_pid" >/dev/null
+    line=$(wrk -t1 -c4 "-d${callgrind_secs}s" -s bench/page/wrk-json.lua "$page" | tail -n 1)
+    callgrind_control -d "$cg_pid" >/dev/null
+    callgrind_control -i off "$cg_pid" >/dev/null
+    kill "$cg_pid" 2>/dev/null || true
+    wait "$cg_pid" 2>/dev/null || true
+    python3 - "$mode" "$line" "$cg_out.$cg_pid.1" "$out/instructions.jsonl" <<'PY' || exit 1
+import json, sys
+mode, line, dump, out = sys.argv[1:]
+requests = json.loads(line)["requests"]
+total = next(int(l.split()[1]) for l in open(dump) if l.startswith("summary:"))
+row = {"mode": mode, "requests": requests, "instructions": total,
+       "per_request": total / max(requests, 1)}
+open(out, "a").write(json.dumps(row) + "\n")
+print(f"tags {mode:>3}: {row['per_request']:,.0f} instructions per request "
+      f"({requests:,} requests)", file=sys.stderr)
+PY
+  done
+else
+  echo "bench/page/run.sh: valgrind not found: no instruction counts" >&2
+fi
+
 echo "$out/results.jsonl"
