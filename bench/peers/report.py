@@ -24,7 +24,6 @@ from benchlib import (  # noqa: E402
 )
 
 
-
 def criterion_median(home, name):
     path = Path(home) / "per_request" / name / "new" / "estimates.json"
     est = json.loads(path.read_text())["median"]
