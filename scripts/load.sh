@@ -46,6 +46,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
 fi
 release="${CARGO_TARGET_DIR:-target}/release"
 cmd=("${pin[@]}" "$release/sentry-meta-load" --demo "$release/sentry-meta-demo"
-  "${demo_cpu[@]}" "${quick[@]}" --work target/load --out "$out")
+  "${demo_cpu[@]}" "${quick[@]}" --work target/load --out "$out"
+  --stamp "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')")
 printf '\n==> %s\n' "${cmd[*]}" >&2
 "${cmd[@]}"

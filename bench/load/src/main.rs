@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! sentry-meta-load --demo target/release/sentry-meta-demo [--quick] [--out FILE]
-//!                  [--work DIR] [--demo-cpu N]
+//!                  [--work DIR] [--demo-cpu N] [--stamp TEXT]
 //! ```
 //!
 //! 1. **Load and concurrency.** The demo (its release binary, a process of its own) reports to
@@ -50,6 +50,8 @@ const MAX_RSS_GROWTH_KIB: u64 = 64 << 10;
 const MIN_CAPTURED: f64 = 0.95;
 
 struct Options {
+    /// When and from what the run was made, for the report's first line.
+    stamp: Option<String>,
     demo: PathBuf,
     work: PathBuf,
     out: Option<PathBuf>,
@@ -89,6 +91,7 @@ impl Plan {
 
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
+        stamp: None,
         demo: PathBuf::from("target/release/sentry-meta-demo"),
         work: PathBuf::from("target/load"),
         out: None,
@@ -105,6 +108,7 @@ fn parse_args() -> Result<Options, String> {
             "--demo-cpu" => {
                 options.demo_cpu = Some(value()?.parse().map_err(|e| format!("--demo-cpu: {e}"))?)
             }
+            "--stamp" => options.stamp = Some(value()?),
             "--quick" => options.quick = true,
             "-h" | "--help" => {
                 return Err(
@@ -242,7 +246,7 @@ async fn run(options: &Options) -> Result<Report, String> {
     let _ = writeln!(
         md,
         "# Load, concurrency and faults\n\n\
-         Written by `bash scripts/load.sh{}` ({} mode). The demo's release binary runs as a \
+         Written by `bash scripts/load.sh{}` ({} mode){}. The demo's release binary runs as a \
          process of its own{}; {} concurrent clients, each on its own keep-alive connection, \
          load its `{PAGE}` page (a minijinja layout writing the tags, behind `NewSentryLayer` → \
          `SentryHttpLayer::enable_transaction()` → `SentryMetaLayer`, every transaction \
@@ -250,6 +254,11 @@ async fn run(options: &Options) -> Result<Report, String> {
          Latency: from sending a request to having read the whole page.\n",
         if options.quick { " --quick" } else { "" },
         if options.quick { "quick" } else { "full" },
+        options
+            .stamp
+            .as_deref()
+            .map(|stamp| format!(" on {stamp}"))
+            .unwrap_or_default(),
         options
             .demo_cpu
             .map(|cpu| format!(", pinned to CPU {cpu}"))
