@@ -92,6 +92,12 @@ def lock_version(crate):
     return m.group(1) if m else "?"
 
 
+def commands_md(heading, command, steps):
+    """A markdown section: the command that wrote the report and the steps it ran."""
+    return [heading, "", "```sh", command, "```", "", "which runs, from the repository root:",
+            "", "```sh", *steps, "```", ""]
+
+
 def ns(x):
     """A duration in nanoseconds, with its unit."""
     if x >= 1e6:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (  # noqa: E402
-    LIKE_FOR_LIKE_NOTE, PER_REQUEST, PER_REQUEST_TARGETS, cpu_model, lock_version, ns,
-    output, peer_ratios, read_peer,
+    LIKE_FOR_LIKE_NOTE, PER_REQUEST, PER_REQUEST_TARGETS, commands_md, cpu_model,
+    lock_version, ns, output, peer_ratios, read_peer,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -340,18 +340,8 @@ def main():
         f"- Node {node['runtime']}, @sentry/core {node['version']}; Python {python['runtime']}, "
         f"sentry-sdk {python['version']}",
         "",
-        "## Commands",
-        "",
-        "```sh",
-        f"bash scripts/bench.sh{' --quick' if opts.mode == 'quick' else ''}",
-        "```",
-        "",
-        "which runs, from the repository root:",
-        "",
-        "```sh",
-        *commands,
-        "```",
-        "",
+        *commands_md("## Commands", f"bash scripts/bench.sh{' --quick' if opts.mode == 'quick' else ''}",
+                     commands),
     ]
 
     out = Path(opts.out)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import (  # noqa: E402
-    LIKE_FOR_LIKE_NOTE, PER_REQUEST, WHOLE, cpu_model, lock_version, ns, output, peer_ratios,
-    read_peer,
+    LIKE_FOR_LIKE_NOTE, PER_REQUEST, WHOLE, commands_md, cpu_model, lock_version, ns, output,
+    peer_ratios, read_peer,
 )
 
 
@@ -126,18 +126,8 @@ def main():
         f"- {output(['rustc', '--version'])}; `sentry` crate {lock_version('sentry-core')} "
         "(`sentry-core`, the client of the bench)",
         "",
-        "## Command",
-        "",
-        "```sh",
-        opts.command,
-        "```",
-        "",
-        "which runs, from the repository root:",
-        "",
-        "```sh",
-        *os.environ.get("BENCH_PEERS_STEPS", "").strip().splitlines(),
-        "```",
-        "",
+        *commands_md("## Command", opts.command,
+                     os.environ.get("BENCH_PEERS_STEPS", "").strip().splitlines()),
         "## Tags rendered by the peers (one call, checked by the scripts)",
         "",
         "```html",

@@ -194,7 +194,7 @@ impl SampleRand {
     }
 }
 
-pub(crate) struct SampleRandText(pub(crate) [u8; 8]);
+pub(crate) struct SampleRandText([u8; 8]);
 
 impl SampleRandText {
     pub(crate) fn as_str(&self) -> &str {

@@ -47,9 +47,9 @@ const TRACE_ID_END: usize = TRACE_ID_KEY.len() + 32;
 
 impl HeadTemplate {
     /// A template from a header written with placeholder values, the trace id first and the
-    /// sample rand at `rand_at`; `None` when it is not of that shape, or holds a byte that
-    /// HTML would read as markup (percent-encoding leaves none: it is checked here once rather
-    /// than on every request).
+    /// sample rand at `rand_at`; `None` when it is not of that shape, or holds a byte that HTML
+    /// escapes (percent-encoding keeps `'`, say in a release `it's`): checked here once rather
+    /// than on every request, and such a head DSC is written and escaped whole each time.
     pub(crate) fn new(text: String, rand_at: usize) -> Option<Self> {
         let bytes = text.as_bytes();
         let shaped = text.starts_with(TRACE_ID_KEY)

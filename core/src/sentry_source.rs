@@ -154,8 +154,8 @@ struct TemplateEntry {
     sampled: Option<bool>,
     /// The transaction name written into the DSC, if any.
     transaction: Option<Box<str>>,
-    /// `None` when the head DSC cannot be templated (it never happens with the SDK's members,
-    /// which percent-encoding keeps free of markup): write it whole each time.
+    /// `None` when the head DSC cannot be templated (a `'`, which percent-encoding keeps and HTML
+    /// escapes, in an option or the name): it is written whole, and escaped, each time.
     template: Option<HeadTemplate>,
 }
 

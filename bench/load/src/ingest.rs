@@ -52,7 +52,7 @@ impl Fault {
 /// A running fake ingest: the DSN that points at it, and what it saw.
 pub struct Ingest {
     /// The DSN of the ingest.
-    pub dsn: Option<String>,
+    pub dsn: String,
     /// Connections accepted (black hole) or envelopes answered (500/429).
     pub seen: Arc<AtomicU64>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -64,10 +64,10 @@ impl Ingest {
         let seen = Arc::new(AtomicU64::new(0));
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let port = listener.local_addr()?.port();
-        let dsn = Some(format!(
+        let dsn = format!(
             "http://{}@127.0.0.1:{port}/1",
             sentry_meta_demo::SINK_PUBLIC_KEY
-        ));
+        );
         let task = match fault {
             // The port was free a moment ago and nothing listens on it once this is dropped.
             Fault::ClosedPort => {

@@ -417,13 +417,8 @@ async fn run(options: &Options) -> Result<Report, String> {
             );
             let ingest = Ingest::start(fault).await.map_err(|e| e.to_string())?;
             let data = options.work.join(format!("fault-{index}"));
-            let demo = Demo::start(
-                &options.demo,
-                &data,
-                ingest.dsn.as_deref(),
-                options.demo_cpu,
-            )
-            .await?;
+            let demo =
+                Demo::start(&options.demo, &data, Some(&ingest.dsn), options.demo_cpu).await?;
             let load = Load {
                 url: format!("{}{PAGE}", demo.web_url),
                 clients: plan.clients,
@@ -490,10 +485,11 @@ async fn run(options: &Options) -> Result<Report, String> {
         let pages: usize = runs.iter().map(|m| m.pages.len()).sum();
         let growth_max = runs.iter().filter_map(Measured::rss_growth).max();
         let seen = match fault {
-            Fault::Healthy => format!("{seen} envelope(s) (max of a round)"),
             Fault::ClosedPort => "nothing (connections refused)".into(),
             Fault::BlackHole => format!("{seen} connection(s), never answered"),
-            Fault::Status500 | Fault::Status429 => format!("{seen} envelope(s) (max of a round)"),
+            Fault::Healthy | Fault::Status500 | Fault::Status429 => {
+                format!("{seen} envelope(s) (max of a round)")
+            }
         };
         let per_round = runs
             .iter()
