@@ -6,10 +6,17 @@
 # layer stack (NewSentryLayer -> SentryHttpLayer::enable_transaction() [-> SentryMetaLayer]):
 #   on:  `--tags on`   the layout's sentry_meta() writes the tags (the default demo);
 #   off: `--tags off`  no SentryMetaLayer, the handler's SentryMeta and the helper are none.
-# Both servers run for the whole run, reporting every transaction (sample rate 1.0) to their
-# own embedded trace sink. wrk loads one at a time with a fixed number of connections; rounds
-# alternate the order (on,off / off,on) so that drift on a shared machine hits both alike.
-# With 2 or more CPUs, both servers are pinned to CPU 0 and wrk to CPU 1 (taskset).
+# Both servers run for the whole run, sampling every transaction (rate 1.0), with their DSN on
+# an ingest that accepts connections and never answers: the SDK's transport holds its first
+# envelope and drops the rest at its bounded queue, so that storing envelopes (the embedded
+# sink's SQLite writes, on the server's CPU) does not add its noise to a comparison where it
+# would weigh the same in both modes. wrk loads one server at a time with a fixed number of
+# connections; rounds alternate the order (on,off / off,on) so that drift on a shared machine
+# hits both alike. With 2 or more CPUs, both servers are pinned to CPU 0 and wrk to CPU 1
+# (taskset). Where it can (root), the run holds /dev/cpu_dma_latency at 0 µs, so idle CPUs poll
+# instead of halting: on a virtual machine, waking a halted CPU costs a hypervisor exit that
+# would be charged to whichever request comes next (what tuned's latency-performance profile
+# and cyclictest do for the same reason).
 #
 #   bash bench/page/run.sh [--quick] [--rounds N] [--duration S] [--connections C] [--out DIR]
 #
@@ -24,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 rounds=5 duration=10 connections=16 warmup=3 callgrind_secs=8 out=target/bench/page
 while [ "$#" -gt 0 ]; do
@@ -81,12 +88,39 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# An ingest that accepts connections and never answers (see above).
+hole_port=$(free_port)
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])
+' "$hole_port" &
+pids+=("$!")
+hole_dsn="http://5e47c0de5e47c0de5e47c0de5e47c0de@127.0.0.1:$hole_port/1"
+
+# Idle CPUs poll rather than halt while the file stays open (see above); without root, the
+# run goes on with the machine's idle states and says so.
+idle="idle states as the machine has them (/dev/cpu_dma_latency could not be held)"
+if python3 -c 'import os; os.close(os.open("/dev/cpu_dma_latency", os.O_WRONLY))' 2>/dev/null; then
+  python3 -c '
+import os, signal, struct
+fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+os.write(fd, struct.pack("i", 0))
+signal.pause()
+' &
+  pids+=("$!")
+  idle="idle CPUs poll rather than halt (/dev/cpu_dma_latency held at 0 µs)"
+fi
+
 declare -A url
 for mode in on off; do
   port=$(free_port) api_port=$(free_port)
   [ "$port" != "$api_port" ] || api_port=$(free_port)
   "${server_pin[@]}" "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
-    --data-dir "$out/data-$mode" --tags "$mode" >"$out/demo-$mode.log" 2>&1 &
+    --data-dir "$out/data-$mode" --tags "$mode" --dsn "$hole_dsn" >"$out/demo-$mode.log" 2>&1 &
   pids+=("$!")
   url[$mode]="http://127.0.0.1:$port/minijinja"
 done
@@ -146,6 +180,8 @@ json.dump({
     "rounds": $rounds, "duration_s": $duration, "warmup_s": $warmup,
     "connections": $connections, "wrk_threads": 1,
     "pinning": "$pinning",
+    "idle": "$idle",
+    "ingest": "accepts connections, never answers",
     "page_bytes": {"on": $(wc -c <"$out/page-on.html"), "off": $(wc -c <"$out/page-off.html")},
     "load_before": "$load_before", "load_after": "$load_after",
     "build": "${build[*]}",
@@ -161,18 +197,7 @@ EOF
 # to $out/instructions.jsonl; returns non-zero on any failure (errexit is off in a function run
 # as a condition, so every step says so itself).
 count_instructions() {
-  local mode port api_port cg_out cg_pid page line hole_port hole_dsn
-  hole_port=$(free_port)
-  python3 -c '
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
-held = []
-while True:
-    held.append(s.accept()[0])
-' "$hole_port" &
-  pids+=("$!")
-  hole_dsn="http://5e47c0de5e47c0de5e47c0de5e47c0de@127.0.0.1:$hole_port/1"
+  local mode port api_port cg_out cg_pid page line
   for mode in on off; do
     port=$(free_port) api_port=$(free_port)
     [ "$port" != "$api_port" ] || api_port=$(free_port)

@@ -5,27 +5,35 @@ use std::str::FromStr;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Decodes one lowercase hex digit. Uppercase is rejected: the `sentry-trace` grammar is
-/// lowercase only (`[0-9a-f]`).
-#[inline]
-pub(crate) fn lower_hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
+/// The value of every byte as a lowercase hex digit, or [`NOT_HEX`].
+static HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut b = 0;
+    while b < 16 {
+        table[HEX[b] as usize] = b as u8;
+        b += 1;
     }
-}
+    table
+};
 
-/// Decodes `2 * N` lowercase hex digits into `N` bytes.
+/// The bit that marks a byte that is not a lowercase hex digit in [`HEX_VALUE`].
+const NOT_HEX: u8 = 0x10;
+
+/// Decodes `2 * N` lowercase hex digits into `N` bytes: a table look-up per digit, and one check
+/// for a non-digit at the end rather than a branch per digit.
 fn decode_lower_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
     if s.len() != 2 * N {
         return None;
     }
     let mut out = [0u8; N];
+    let mut seen = 0u8;
     for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
-        *byte = (lower_hex_value(pair[0])? << 4) | lower_hex_value(pair[1])?;
+        let high = HEX_VALUE[usize::from(pair[0])];
+        let low = HEX_VALUE[usize::from(pair[1])];
+        seen |= high | low;
+        *byte = ((high & 0x0f) << 4) | (low & 0x0f);
     }
-    Some(out)
+    (seen & NOT_HEX == 0).then_some(out)
 }
 
 /// Writes `bytes` as lowercase hex into `out`, which must be twice as long.

@@ -216,11 +216,17 @@ impl fmt::Debug for SerializedDsc {
 #[derive(Clone, PartialEq, Eq)]
 pub struct TraceMeta {
     sentry_trace: SentryTrace,
-    sentry_trace_buf: [u8; SENTRY_TRACE_MAX_LEN],
+    sentry_trace_buf: SentryTraceText,
     sentry_trace_len: u8,
     baggage: Option<SerializedDsc>,
     traceparent: bool,
 }
+
+/// The `sentry-trace` value's bytes, aligned so that the UTF-8 check of `str::from_utf8` reads
+/// them a word at a time from the first byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(8))]
+struct SentryTraceText([u8; SENTRY_TRACE_MAX_LEN]);
 
 /// The fixed bytes of the rendered tags, for code that must recognize them in a page (the
 /// `</head>` injector and the tag stripper of `sentry-meta`); not a stable API.
@@ -238,6 +244,9 @@ pub mod markup {
 
 use markup::{BAGGAGE_OPEN, CLOSE, SENTRY_TRACE_OPEN, TRACEPARENT_OPEN};
 
+/// [`CLOSE`] then [`BAGGAGE_OPEN`], written with one copy.
+const CLOSE_THEN_BAGGAGE: &str = "\"/>\n<meta name=\"baggage\" content=\"";
+
 impl TraceMeta {
     /// The tags for span `span_id` of trace `trace_id` with sampling decision `sampled`
     /// (`None`: deferred to the browser), and the root's serialized DSC.
@@ -248,8 +257,8 @@ impl TraceMeta {
         baggage: Option<SerializedDsc>,
     ) -> Self {
         let sentry_trace = SentryTrace::new(trace_id, span_id, sampled);
-        let mut sentry_trace_buf = [0u8; SENTRY_TRACE_MAX_LEN];
-        let len = sentry_trace.encode(&mut sentry_trace_buf);
+        let mut sentry_trace_buf = SentryTraceText([0; SENTRY_TRACE_MAX_LEN]);
+        let len = sentry_trace.encode(&mut sentry_trace_buf.0);
         Self {
             sentry_trace,
             sentry_trace_buf,
@@ -295,7 +304,7 @@ impl TraceMeta {
     /// The `sentry-trace` header value.
     pub fn sentry_trace_header(&self) -> &str {
         // Built from hex digits, `-` and `0`/`1` only: always ASCII.
-        std::str::from_utf8(&self.sentry_trace_buf[..usize::from(self.sentry_trace_len)])
+        std::str::from_utf8(&self.sentry_trace_buf.0[..usize::from(self.sentry_trace_len)])
             .unwrap_or_default()
     }
 
@@ -340,19 +349,22 @@ impl TraceMeta {
 
     /// Writes the tags into any [`fmt::Write`].
     pub fn write_html<W: fmt::Write + ?Sized>(&self, out: &mut W) -> fmt::Result {
+        let sentry_trace = self.sentry_trace_header();
         out.write_str(SENTRY_TRACE_OPEN)?;
-        out.write_str(self.sentry_trace_header())?;
-        out.write_str(CLOSE)?;
-        if let Some(baggage) = &self.baggage {
-            out.write_str(BAGGAGE_OPEN)?;
-            out.write_str(baggage.html_attr())?;
-            out.write_str(CLOSE)?;
+        out.write_str(sentry_trace)?;
+        match &self.baggage {
+            Some(baggage) => {
+                out.write_str(CLOSE_THEN_BAGGAGE)?;
+                out.write_str(baggage.html_attr())?;
+                out.write_str(CLOSE)?;
+            }
+            None => out.write_str(CLOSE)?,
         }
         if self.writes_traceparent_tag() {
             out.write_str(TRACEPARENT_OPEN)?;
             out.write_str("00-")?;
             // `TRACEID-SPANID` is the start of the canonical `sentry-trace`.
-            out.write_str(&self.sentry_trace_header()[..49])?;
+            out.write_str(&sentry_trace[..49])?;
             out.write_str(if self.sentry_trace.sampled == Some(true) {
                 "-01"
             } else {
@@ -450,6 +462,11 @@ mod tests {
             html,
             "<meta name=\"sentry-trace\" content=\"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-0\"/>"
         );
+    }
+
+    #[test]
+    fn joined_markup_constant() {
+        assert_eq!(CLOSE_THEN_BAGGAGE, [CLOSE, BAGGAGE_OPEN].concat());
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct TraceRoot {
     /// The head DSC built for the first trace a page asked about that the root does not carry
     /// a frozen DSC for (a new trace, or one the SDK started instead of continuing).
     head: OnceLock<(TraceId, SerializedDsc)>,
-    transaction: Option<(Box<str>, TransactionSource)>,
+    transaction: Option<(Arc<str>, TransactionSource)>,
     /// The span id pages name when no span is active, so that every render of one request
     /// names the same parent.
     fallback_span_id: OnceLock<SpanId>,
@@ -63,7 +63,9 @@ enum RootKind {
         dsc: SerializedDsc,
     },
     Head {
-        trace_id: TraceId,
+        /// Drawn when first asked for: with an active span (most pages) the span's trace id is
+        /// the one written, and this one is never needed.
+        trace_id: OnceLock<TraceId>,
     },
 }
 
@@ -82,11 +84,12 @@ impl TraceRoot {
         }
     }
 
-    /// The root of a new trace, with a fresh trace id for pages rendered with no active span.
+    /// The root of a new trace, with a fresh trace id for pages rendered with no active span
+    /// (drawn the first time it is needed).
     pub fn new_trace() -> Self {
         Self {
             kind: RootKind::Head {
-                trace_id: TraceId::random(),
+                trace_id: OnceLock::new(),
             },
             head: OnceLock::new(),
             transaction: None,
@@ -116,9 +119,12 @@ impl TraceRoot {
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.
     /// `GET /users/{id}` with [`TransactionSource::Route`]. The Sentry SDK gives no way to read a
     /// running transaction's name back, so the integration that starts it says it here.
+    ///
+    /// The name is shared, not copied: an integration can hand every request of a route the
+    /// same `Arc<str>`.
     pub fn with_transaction(
         mut self,
-        name: impl Into<Box<str>>,
+        name: impl Into<Arc<str>>,
         source: TransactionSource,
     ) -> Self {
         self.transaction = Some((name.into(), source));
@@ -148,7 +154,7 @@ impl TraceRoot {
     pub fn trace_id(&self) -> TraceId {
         match &self.kind {
             RootKind::Continued { incoming, .. } => incoming.trace_id,
-            RootKind::Head { trace_id, .. } => *trace_id,
+            RootKind::Head { trace_id } => *trace_id.get_or_init(TraceId::random),
         }
     }
 

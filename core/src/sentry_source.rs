@@ -110,12 +110,13 @@ struct ActiveSpan {
 
 fn active_span(hub: &Hub) -> Option<ActiveSpan> {
     let span = hub.configure_scope(|scope| scope.get_span())?;
-    // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`.
-    let context = TransactionContext::continue_from_span("", "", Some(span.clone()));
     let span_id = match &span {
         TransactionOrSpan::Span(span) => span.get_span_id(),
         TransactionOrSpan::Transaction(transaction) => transaction.get_trace_context().span_id,
     };
+    // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`
+    // (the span handle is moved in, not cloned).
+    let context = TransactionContext::continue_from_span("", "", Some(span));
     Some(ActiveSpan {
         trace_id: context.trace_id().into(),
         span_id: span_id.into(),

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ids::{SpanId, TraceId, encode_lower_hex, lower_hex_value};
+use crate::ids::{SpanId, TraceId, encode_lower_hex};
 
 /// The `sentry-trace` header: which trace a request belongs to, which span is its parent, and
 /// whether that trace was sampled.
@@ -114,8 +114,8 @@ impl SentryTrace {
         // id if 16 hex digits follow, an optional dash, an optional flag, and the end.
         rest = rest.strip_prefix(b"-").unwrap_or(rest);
         let mut span_id = None;
-        if rest.len() >= 16 && rest[..16].iter().all(|b| lower_hex_value(*b).is_some()) {
-            span_id = SpanId::parse_hex(&rest[..16]).ok();
+        if let Some(Ok(id)) = rest.get(..16).map(SpanId::parse_hex) {
+            span_id = Some(id);
             rest = &rest[16..];
         }
         rest = rest.strip_prefix(b"-").unwrap_or(rest);

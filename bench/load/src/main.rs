@@ -27,6 +27,7 @@
 
 mod client;
 mod demo;
+mod idle;
 mod ingest;
 mod sink;
 
@@ -240,6 +241,8 @@ fn growth(kib: Option<i64>) -> String {
 
 async fn run(options: &Options) -> Result<Report, String> {
     let plan = Plan::new(options.quick);
+    // Held until the report is written.
+    let idle = idle::PollingIdle::hold();
     let clock = std::time::Instant::now();
     let mut failures = Vec::new();
     let mut md = String::new();
@@ -556,16 +559,19 @@ async fn run(options: &Options) -> Result<Report, String> {
          and it shares the demo's CPU here: stuck on a black hole or told by a 429 to wait, it \
          sends nothing and the pages get faster; against a refused port it makes one connection \
          attempt per envelope, with no back-off, which costs more than a post on a kept-alive \
-         connection. At a paced load, latency also depends on how often the demo's threads are \
-         parked and woken between requests, so an idler demo can show a higher p50 (the 429 \
-         case) while its throughput is higher.\n\n\
-         ## Machine\n\n- CPUs: {}; load average at the end: {}\n",
+         connection. At a paced load, an idle CPU between requests would halt, and waking a \
+         halted CPU of a virtual machine costs tens of microseconds: an idler demo (a 429 or a \
+         refused port stops its sending) would pay that more often and look slower while its \
+         throughput is higher. The runs therefore hold the idle states at polling (see \
+         Machine), so the latencies compare the demo's work.\n\n\
+         ## Machine\n\n- CPUs: {}; load average at the end: {}\n- {}\n",
         std::fs::read_to_string("/proc/cpuinfo")
             .map(|info| info.lines().filter(|l| l.starts_with("processor")).count())
             .unwrap_or(0),
         std::fs::read_to_string("/proc/loadavg")
             .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        idle.description,
     );
     if !failures.is_empty() {
         let _ = writeln!(md, "## Failed checks\n");

@@ -54,8 +54,15 @@ pub(crate) fn is_html(headers: &HeaderMap) -> bool {
     let Some(content_type) = headers.get(CONTENT_TYPE) else {
         return false;
     };
-    let essence = content_type
-        .as_bytes()
+    let bytes = content_type.as_bytes();
+    // What frameworks write (`text/html; charset=utf-8`), recognized without splitting.
+    if let Some(rest) = bytes.strip_prefix(b"text/html") {
+        match rest.first() {
+            None | Some(b';') => return true,
+            Some(_) => {}
+        }
+    }
+    let essence = bytes
         .split(|&b| b == b';')
         .next()
         .unwrap_or_default()
@@ -85,6 +92,8 @@ mod tests {
             is_html(&headers)
         };
         assert!(html("text/html; charset=utf-8"));
+        assert!(html("text/html"));
+        assert!(html("text/html ;charset=utf-8"));
         assert!(html("TEXT/HTML"));
         assert!(html(" application/xhtml+xml "));
         assert!(!html("text/plain"));

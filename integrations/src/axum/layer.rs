@@ -9,9 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, ready};
 
+use axum::BoxError;
+use axum::body::Body as AxumBody;
 use axum::extract::MatchedPath;
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Method, Request, Response};
 use http_body::Body;
 use sentry_core::Hub;
 use sentry_meta_core::{Scoped, SentryTrace, TraceMeta, TraceRoot, TransactionSource};
@@ -19,7 +22,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::cache::{is_html, is_publicly_cacheable};
-use super::inject::{TraceMetaBody, strip_trace_meta};
+use super::inject::strip_trace_meta;
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
@@ -238,9 +241,12 @@ pub struct SentryMetaService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SentryMetaService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Body,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
-    type Response = Response<TraceMetaBody<ResBody>>;
+    /// An axum body: the handler's own when it passes through unchanged (no second box), the
+    /// stripping body around it for a publicly cacheable page.
+    type Response = Response<AxumBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -302,18 +308,62 @@ fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
 
 /// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
 /// matched route (`GET /users/{id}`, a route name) or else the raw path (a URL).
-fn transaction_name<B>(request: &Request<B>) -> (String, TransactionSource) {
-    let (path, source) = match request.extensions().get::<MatchedPath>() {
-        Some(route) => (route.as_str(), TransactionSource::Route),
-        None => (request.uri().path(), TransactionSource::Url),
-    };
-    let method = request.method().as_str();
-    // Exactly as long as it needs to be: it becomes a `Box<str>` without a copy.
+fn transaction_name<B>(request: &Request<B>) -> (Arc<str>, TransactionSource) {
+    match request.extensions().get::<MatchedPath>() {
+        Some(route) => (
+            route_name(request.method(), route.as_str()),
+            TransactionSource::Route,
+        ),
+        None => (
+            join_name(request.method(), request.uri().path()),
+            TransactionSource::Url,
+        ),
+    }
+}
+
+fn join_name(method: &Method, path: &str) -> Arc<str> {
+    let method = method.as_str();
     let mut name = String::with_capacity(method.len() + 1 + path.len());
     name.push_str(method);
     name.push(' ');
     name.push_str(path);
-    (name, source)
+    Arc::from(name)
+}
+
+/// How many route names a thread keeps.
+const ROUTE_NAMES: usize = 64;
+
+/// A route's method and its transaction name.
+type RouteName = Option<(Method, Arc<str>)>;
+
+thread_local! {
+    /// Route names made on this thread, found by the address of the route's text (axum keeps
+    /// one per route for the router's life); an entry is used only when its method and route
+    /// text are equal too, so a reused address or a collision costs a new name, never a wrong
+    /// one.
+    static ROUTE_NAME_CACHE: RefCell<[RouteName; ROUTE_NAMES]> =
+        const { RefCell::new([const { None }; ROUTE_NAMES]) };
+}
+
+/// `"{METHOD} {route}"` for a matched route, made once per route and method on each thread
+/// (a request then shares it instead of allocating its own).
+fn route_name(method: &Method, route: &str) -> Arc<str> {
+    let slot = (route.as_ptr() as usize >> 3).wrapping_add(method.as_str().len()) % ROUTE_NAMES;
+    ROUTE_NAME_CACHE.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return join_name(method, route);
+        };
+        let entry = &mut cache[slot];
+        if let Some((cached_method, name)) = entry
+            && cached_method == method
+            && name.get(method.as_str().len() + 1..) == Some(route)
+        {
+            return name.clone();
+        }
+        let name = join_name(method, route);
+        *entry = Some((method.clone(), name.clone()));
+        name
+    })
 }
 
 pin_project_lite::pin_project! {
@@ -333,9 +383,10 @@ pin_project_lite::pin_project! {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: Body,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<TraceMetaBody<B>>, E>;
+    type Output = Result<Response<AxumBody>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -346,7 +397,7 @@ where
         }
         let mut response = ready!(this.inner.poll(cx))?;
         if !is_html(response.headers()) {
-            return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
+            return Poll::Ready(Ok(response.map(AxumBody::new)));
         }
         if !*this.allow_cacheable && is_publicly_cacheable(response.headers()) {
             if let Some((name, source)) = this.root.transaction() {
@@ -358,14 +409,14 @@ where
                 this.shared.warn_cacheable(route);
             }
             // Tags that a template already wrote into the page are taken out as it streams.
-            return Poll::Ready(Ok(strip_trace_meta(response)));
+            return Poll::Ready(Ok(strip_trace_meta(response).map(AxumBody::new)));
         }
         if *this.server_timing
             && let Some(value) = server_timing(this.root, this.shared)
         {
             response.headers_mut().append(&SERVER_TIMING, value);
         }
-        Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)))
+        Poll::Ready(Ok(response.map(AxumBody::new)))
     }
 }
 
@@ -399,6 +450,27 @@ mod tests {
     fn routes_of_transaction_names() {
         assert_eq!(route_of("GET /users/{id}"), "/users/{id}");
         assert_eq!(route_of("GET /a b"), "/a b");
+    }
+
+    #[test]
+    fn route_names_are_shared_and_never_wrong() {
+        let route = "/users/{id}";
+        let first = route_name(&Method::GET, route);
+        assert_eq!(&*first, "GET /users/{id}");
+        assert!(Arc::ptr_eq(&first, &route_name(&Method::GET, route)));
+        assert_eq!(&*route_name(&Method::POST, route), "POST /users/{id}");
+        // The same text at another address, and many routes sharing slots: always their own name.
+        assert_eq!(
+            &*route_name(&Method::GET, &String::from(route)),
+            "GET /users/{id}"
+        );
+        let routes: Vec<String> = (0..4 * ROUTE_NAMES).map(|i| format!("/r/{i}")).collect();
+        for _ in 0..2 {
+            for (i, route) in routes.iter().enumerate() {
+                let method = if i % 3 == 0 { Method::PUT } else { Method::GET };
+                assert_eq!(&*route_name(&method, route), format!("{method} /r/{i}"));
+            }
+        }
     }
 
     #[test]
