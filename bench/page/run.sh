@@ -89,29 +89,48 @@ cleanup() {
 trap cleanup EXIT
 
 # An ingest that accepts connections and never answers (see above).
+# Both helpers below end with this script even when it is killed (they watch their parent).
 hole_port=$(free_port)
 python3 -c '
-import socket, sys
+import os, socket, sys, threading, time
+parent = os.getppid()
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
 held = []
-while True:
-    held.append(s.accept()[0])
+def accept():
+    while True:
+        held.append(s.accept()[0])
+threading.Thread(target=accept, daemon=True).start()
+while os.getppid() == parent:
+    time.sleep(0.5)
 ' "$hole_port" &
 pids+=("$!")
 hole_dsn="http://5e47c0de5e47c0de5e47c0de5e47c0de@127.0.0.1:$hole_port/1"
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$hole_port") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$hole_port") 2>/dev/null || die "the black-hole ingest did not start"
 
 # Idle CPUs poll rather than halt while the file stays open (see above); without root, the
 # run goes on with the machine's idle states and says so.
 idle="idle states as the machine has them (/dev/cpu_dma_latency could not be held)"
-if python3 -c 'import os; os.close(os.open("/dev/cpu_dma_latency", os.O_WRONLY))' 2>/dev/null; then
-  python3 -c '
-import os, signal, struct
-fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
-os.write(fd, struct.pack("i", 0))
-signal.pause()
-' &
-  pids+=("$!")
+idle_ready="$out/idle-held"
+python3 -c '
+import os, struct, sys, time
+parent = os.getppid()
+try:
+    fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+    os.write(fd, struct.pack("i", 0))
+except OSError:
+    sys.exit(0)
+open(sys.argv[1], "w").close()
+while os.getppid() == parent:
+    time.sleep(0.5)
+' "$idle_ready" &
+pids+=("$!")
+for _ in $(seq 50); do [ -e "$idle_ready" ] && break; sleep 0.1; done
+if [ -e "$idle_ready" ]; then
   idle="idle CPUs poll rather than halt (/dev/cpu_dma_latency held at 0 µs)"
 fi
 
@@ -167,7 +186,7 @@ step "$rounds rounds x 2 modes x ${duration} s, $connections connections ($pinni
 for round in $(seq "$rounds"); do
   if [ $((round % 2)) = 1 ]; then order=(on off); else order=(off on); fi
   for mode in "${order[@]}"; do
-    sleep 1 # the previous server's transport drains its queue into its sink
+    sleep 1 # a pause between runs
     line=$(run_wrk "$mode" "$duration" "$round")
     echo "$line" >>"$out/results.jsonl"
   done
@@ -186,8 +205,8 @@ json.dump({
     "load_before": "$load_before", "load_after": "$load_after",
     "build": "${build[*]}",
     "servers": {
-        "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-on --tags on",
-        "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-off --tags off",
+        "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-on --tags on --dsn http://…@127.0.0.1:<black hole>/1",
+        "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-off --tags off --dsn http://…@127.0.0.1:<black hole>/1",
     },
     "wrk": {"on": "$(wrk_cmd on "$duration")", "off": "$(wrk_cmd off "$duration")"},
 }, open(sys.argv[1], "w"), indent=2)

@@ -3,8 +3,8 @@
 //!
 //! On a virtual machine an idle CPU halts, and waking it costs an exit to the hypervisor: tens of
 //! microseconds, paid by whichever request arrives first after a pause. A demo with less to do
-//! (its ingest refuses envelopes, or told it to wait) pauses more often between paced requests and
-//! pays that more often, so it would look slower than a busy one. Writing `0` to
+//! (its ingest black-holed, or a 429 telling it to wait) pauses more often between paced requests
+//! and pays that more often, so it would look slower than a busy one. Writing `0` to
 //! `/dev/cpu_dma_latency` and keeping the file open asks the kernel's idle governor for a wake-up
 //! latency of 0 µs, i.e. for its polling state only, until the file is closed: the PM QoS
 //! interface that `cyclictest` and tuned's `latency-performance` profile use for the same reason.

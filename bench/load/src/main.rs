@@ -241,7 +241,7 @@ fn growth(kib: Option<i64>) -> String {
 
 async fn run(options: &Options) -> Result<Report, String> {
     let plan = Plan::new(options.quick);
-    // Held until the report is written.
+    // Held for the whole run, until this returns.
     let idle = idle::PollingIdle::hold();
     let clock = std::time::Instant::now();
     let mut failures = Vec::new();
@@ -560,10 +560,11 @@ async fn run(options: &Options) -> Result<Report, String> {
          sends nothing and the pages get faster; against a refused port it makes one connection \
          attempt per envelope, with no back-off, which costs more than a post on a kept-alive \
          connection. At a paced load, an idle CPU between requests would halt, and waking a \
-         halted CPU of a virtual machine costs tens of microseconds: an idler demo (a 429 or a \
-         refused port stops its sending) would pay that more often and look slower while its \
-         throughput is higher. The runs therefore hold the idle states at polling (see \
-         Machine), so the latencies compare the demo's work.\n\n\
+         halted CPU of a virtual machine costs tens of microseconds: an idler demo (its ingest \
+         black-holed, or a 429 telling it to wait) would pay that more often and look slower \
+         while its throughput is higher. Where it can (as root), the run holds the idle states \
+         at polling so that the latencies compare the demo's work; Machine says whether it \
+         did.\n\n\
          ## Machine\n\n- CPUs: {}; load average at the end: {}\n- {}\n",
         std::fs::read_to_string("/proc/cpuinfo")
             .map(|info| info.lines().filter(|l| l.starts_with("processor")).count())

@@ -321,13 +321,34 @@ fn transaction_name<B>(request: &Request<B>) -> (Arc<str>, TransactionSource) {
     }
 }
 
+/// `"{METHOD} {path}"` in one allocation: put together in a buffer kept per thread, then copied
+/// into its `Arc`.
 fn join_name(method: &Method, path: &str) -> Arc<str> {
-    let method = method.as_str();
-    let mut name = String::with_capacity(method.len() + 1 + path.len());
-    name.push_str(method);
-    name.push(' ');
-    name.push_str(path);
-    Arc::from(name)
+    thread_local! {
+        static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    let join = |name: &mut String| {
+        name.clear();
+        name.push_str(method.as_str());
+        name.push(' ');
+        name.push_str(path);
+        let joined = Arc::<str>::from(name.as_str());
+        // A hostile long path is not kept for the rest of the thread's life.
+        if name.capacity() > 4096 {
+            *name = String::new();
+        }
+        joined
+    };
+    SCRATCH
+        .try_with(|scratch| {
+            scratch
+                .try_borrow_mut()
+                .ok()
+                .map(|mut name| join(&mut name))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| join(&mut String::new()))
 }
 
 /// How many route names a thread keeps.
@@ -337,19 +358,29 @@ const ROUTE_NAMES: usize = 64;
 type RouteName = Option<(Method, Arc<str>)>;
 
 thread_local! {
-    /// Route names made on this thread, found by the address of the route's text (axum keeps
-    /// one per route for the router's life); an entry is used only when its method and route
-    /// text are equal too, so a reused address or a collision costs a new name, never a wrong
-    /// one.
+    /// Route names made on this thread, found by the addresses of the route's text (axum keeps
+    /// one per route for the router's life, except for routes of a nested service, whose text
+    /// it puts together per request: those miss) and of the method's name. An entry is used
+    /// only when its method and route text are equal too, so a reused address or a collision
+    /// costs a new name, never a wrong one.
     static ROUTE_NAME_CACHE: RefCell<[RouteName; ROUTE_NAMES]> =
         const { RefCell::new([const { None }; ROUTE_NAMES]) };
+}
+
+/// The cache slot of a route and method: a multiplicative hash of both addresses (a standard
+/// method's name is a static string), so that a route's methods and neighbouring routes spread.
+fn route_slot(method: &Method, route: &str) -> usize {
+    let route = (route.as_ptr() as usize >> 4) as u64;
+    let method = (method.as_str().as_ptr() as usize >> 3) as u64;
+    let hash = (route ^ method.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (hash >> (64 - ROUTE_NAMES.trailing_zeros())) as usize
 }
 
 /// `"{METHOD} {route}"` for a matched route, made once per route and method on each thread
 /// (a request then shares it instead of allocating its own).
 fn route_name(method: &Method, route: &str) -> Arc<str> {
-    let slot = (route.as_ptr() as usize >> 3).wrapping_add(method.as_str().len()) % ROUTE_NAMES;
-    ROUTE_NAME_CACHE.with(|cache| {
+    let slot = route_slot(method, route);
+    let cached = ROUTE_NAME_CACHE.try_with(|cache| {
         let Ok(mut cache) = cache.try_borrow_mut() else {
             return join_name(method, route);
         };
@@ -363,7 +394,9 @@ fn route_name(method: &Method, route: &str) -> Arc<str> {
         let name = join_name(method, route);
         *entry = Some((method.clone(), name.clone()));
         name
-    })
+    });
+    // Only while the thread's storage is being torn down.
+    cached.unwrap_or_else(|_| join_name(method, route))
 }
 
 pin_project_lite::pin_project! {
@@ -471,6 +504,28 @@ mod tests {
                 assert_eq!(&*route_name(&method, route), format!("{method} /r/{i}"));
             }
         }
+    }
+
+    #[test]
+    fn route_slots_spread_methods_and_routes() {
+        let routes: Vec<Arc<str>> = (0..8).map(|i| Arc::from(format!("/r/{i}"))).collect();
+        let methods = [
+            Method::GET,
+            Method::PUT,
+            Method::POST,
+            Method::HEAD,
+            Method::DELETE,
+        ];
+        let mut slots: Vec<usize> = routes
+            .iter()
+            .flat_map(|route| methods.iter().map(|method| route_slot(method, route)))
+            .collect();
+        assert!(slots.iter().all(|&slot| slot < ROUTE_NAMES));
+        slots.sort_unstable();
+        slots.dedup();
+        // 40 pairs in 64 slots: a hash that ignored the method or the route's low bits would
+        // leave far fewer distinct slots.
+        assert!(slots.len() >= 20, "{} distinct slots", slots.len());
     }
 
     #[test]
