@@ -2,25 +2,27 @@
 # Page benchmark (DESIGN.md "Performance targets": a real axum page behind the layer with tags
 # keeps >= 98% of the throughput of the same page without tags).
 #
-# Runs the demo's `/minijinja` page twice from the same release binary, both behind the full
-# layer stack (NewSentryLayer -> SentryHttpLayer::enable_transaction() [-> SentryMetaLayer]):
-#   on:  `--tags on`   the layout's sentry_meta() writes the tags (the default demo);
-#   off: `--tags off`  no SentryMetaLayer, the handler's SentryMeta and the helper are none.
-# Both servers run for the whole run, sampling every transaction (rate 1.0), with their DSN on
+# Runs the demo's `/minijinja` page three times from the same release binary, all behind the
+# full layer stack (NewSentryLayer -> SentryHttpLayer::enable_transaction() [-> SentryMetaLayer]):
+#   on:       `--tags on`        the layout's sentry_meta() writes the tags (the default demo);
+#   off:      `--tags off`       no SentryMetaLayer, the layout's helper writes nothing;
+#   constant: `--tags constant`  as off, but the helper writes one tag pair made at start, as
+#             long as on's: the same bytes without the work, which prices the bytes alone.
+# All servers run for the whole run, sampling every transaction (rate 1.0), with their DSN on
 # an ingest that accepts connections and never answers: the SDK's transport holds its first
 # envelope and drops the rest at its bounded queue, so that storing envelopes (the embedded
 # sink's SQLite writes, on the server's CPU) does not add its noise to a comparison where it
 # would weigh the same in both modes. wrk loads one server at a time with a fixed number of
-# connections; rounds alternate the order (on,off / off,on) so that drift on a shared machine
-# hits both alike. With 2 or more CPUs, both servers are pinned to CPU 0 and wrk to CPU 1
-# (taskset). Where it can (root), the run holds /dev/cpu_dma_latency at 0 µs, so idle CPUs poll
+# connections; rounds rotate the order (on,off,constant / off,constant,on / …) so that drift
+# on a shared machine hits all alike. With 2 or more CPUs, the servers are pinned to CPU 0 and
+# wrk to CPU 1 (taskset). Where it can (root), the run holds /dev/cpu_dma_latency at 0 µs, so idle CPUs poll
 # instead of halting: on a virtual machine, waking a halted CPU costs a hypervisor exit that
 # would be charged to whichever request comes next (what tuned's latency-performance profile
 # and cyclictest do for the same reason).
 #
 #   bash bench/page/run.sh [--quick] [--rounds N] [--duration S] [--connections C] [--out DIR]
 #
-# Defaults: 5 rounds x 2 modes x 10 s, 16 connections (quick: 3 rounds x 3 s). Then, with
+# Defaults: 5 rounds x 3 modes x 10 s, 16 connections (quick: 3 rounds x 3 s). Then, with
 # valgrind, each mode once more under callgrind for the instructions per request. Writes
 # DIR/results.jsonl (one JSON line per wrk run), DIR/run.json (the setup) and
 # DIR/instructions.jsonl (callgrind, one line per mode); DIR defaults to
@@ -31,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 rounds=5 duration=10 connections=16 warmup=3 callgrind_secs=8 out=target/bench/page
 while [ "$#" -gt 0 ]; do
@@ -135,7 +137,8 @@ if [ -e "$idle_ready" ]; then
 fi
 
 declare -A url
-for mode in on off; do
+modes=(on off constant)
+for mode in "${modes[@]}"; do
   port=$(free_port) api_port=$(free_port)
   [ "$port" != "$api_port" ] || api_port=$(free_port)
   "${server_pin[@]}" "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
@@ -143,7 +146,7 @@ for mode in on off; do
   pids+=("$!")
   url[$mode]="http://127.0.0.1:$port/minijinja"
 done
-for mode in on off; do
+for mode in "${modes[@]}"; do
   for _ in $(seq 600); do
     curl -fsS -o /dev/null "${url[$mode]}" 2>/dev/null && break
     sleep 0.1
@@ -155,6 +158,8 @@ grep -q 'name="sentry-trace"' "$out/page-on.html" || die "tags on: the page has 
 grep -q 'name="baggage"' "$out/page-on.html" || die "tags on: the page has no baggage tag"
 ! grep -q 'name="sentry-trace"\|name="baggage"' "$out/page-off.html" \
   || die "tags off: the page has tags"
+[ "$(wc -c <"$out/page-constant.html")" = "$(wc -c <"$out/page-on.html")" ] \
+  || die "tags constant: the page is not as long as with tags"
 
 wrk_cmd() { # mode duration
   echo "${client_pin[*]}${client_pin:+ }wrk -t1 -c$connections -d${2}s -s bench/page/wrk-json.lua ${url[$1]}"
@@ -173,18 +178,19 @@ if r["errors"] or r["non_2xx"] or not r["requests"]:
 r = {"mode": mode, "round": round_, **r, "rps": r["requests"] / (r["duration_us"] / 1e6)}
 print(json.dumps(r))
 if round_:
-    print(f"round {round_} tags {mode:>3}: {r['rps']:>9,.0f} req/s  "
+    print(f"round {round_} tags {mode:>8}: {r['rps']:>9,.0f} req/s  "
           f"p50 {r['p50_us'] / 1e3:.2f} ms  p99 {r['p99_us'] / 1e3:.2f} ms", file=sys.stderr)
 EOF
 }
 
 step "warm-up: ${warmup} s per mode"
-for mode in on off; do run_wrk "$mode" "$warmup" 0 >/dev/null; done
+for mode in "${modes[@]}"; do run_wrk "$mode" "$warmup" 0 >/dev/null; done
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 step "$rounds rounds x 2 modes x ${duration} s, $connections connections ($pinning)"
 for round in $(seq "$rounds"); do
-  if [ $((round % 2)) = 1 ]; then order=(on off); else order=(off on); fi
+  first=$(((round - 1) % 3))
+  order=("${modes[@]:first}" "${modes[@]:0:first}")
   for mode in "${order[@]}"; do
     sleep 1 # a pause between runs
     line=$(run_wrk "$mode" "$duration" "$round")
@@ -201,14 +207,15 @@ json.dump({
     "pinning": "$pinning",
     "idle": "$idle",
     "ingest": "accepts connections, never answers",
-    "page_bytes": {"on": $(wc -c <"$out/page-on.html"), "off": $(wc -c <"$out/page-off.html")},
+    "page_bytes": {"on": $(wc -c <"$out/page-on.html"), "off": $(wc -c <"$out/page-off.html"), "constant": $(wc -c <"$out/page-constant.html")},
     "load_before": "$load_before", "load_after": "$load_after",
     "build": "${build[*]}",
     "servers": {
         "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-on --tags on --dsn http://…@127.0.0.1:<black hole>/1",
         "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-off --tags off --dsn http://…@127.0.0.1:<black hole>/1",
+        "constant": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-constant --tags constant --dsn http://…@127.0.0.1:<black hole>/1",
     },
-    "wrk": {"on": "$(wrk_cmd on "$duration")", "off": "$(wrk_cmd off "$duration")"},
+    "wrk": {"on": "$(wrk_cmd on "$duration")", "off": "$(wrk_cmd off "$duration")", "constant": "$(wrk_cmd constant "$duration")"},
 }, open(sys.argv[1], "w"), indent=2)
 EOF
 
@@ -217,7 +224,7 @@ EOF
 # as a condition, so every step says so itself).
 count_instructions() {
   local mode port api_port cg_out cg_pid page line
-  for mode in on off; do
+  for mode in "${modes[@]}"; do
     port=$(free_port) api_port=$(free_port)
     [ "$port" != "$api_port" ] || api_port=$(free_port)
     cg_out="$out/callgrind-$mode"
@@ -244,7 +251,7 @@ total = next(int(l.split()[1]) for l in open(dump) if l.startswith("summary:"))
 row = {"mode": mode, "requests": requests, "instructions": total,
        "per_request": total / max(requests, 1)}
 open(out, "a").write(json.dumps(row) + "\n")
-print(f"tags {mode:>3}: {row['per_request']:,.0f} instructions per request "
+print(f"tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
       f"({requests:,} requests)", file=sys.stderr)
 PY
   done

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::Config;
+use crate::{Config, Tags};
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -29,7 +29,9 @@ OPTIONS:
                                                         [env: SENTRY_DSN]
     --data-dir <DIR>     the SQLite files (app.sqlite, sink.sqlite)
                                                         [env: SENTRY_META_DEMO_DATA_DIR] [default: target/sentry-meta-demo]
-    --tags <on|off>      off: pages without trace tags (the page benchmark's baseline)
+    --tags <on|off|constant>
+                         off: pages without trace tags; constant: the same bytes as on, made
+                         once (the page benchmark's controls)
                                                         [env: SENTRY_META_DEMO_TAGS]     [default: on]
     -h, --help           print this
 ";
@@ -80,9 +82,14 @@ pub fn parse(
             .map_err(|_| format!("{what}: `{value}` is not an address like {default}"))
     };
     let tags = match tags.as_deref().map(str::trim) {
-        None | Some("on") => true,
-        Some("off") => false,
-        Some(other) => return Err(format!("--tags: `{other}` is not `on` or `off`")),
+        None | Some("on") => Tags::On,
+        Some("off") => Tags::Off,
+        Some("constant") => Tags::Constant,
+        Some(other) => {
+            return Err(format!(
+                "--tags: `{other}` is not `on`, `off` or `constant`"
+            ));
+        }
     };
     Ok(Command::Run(Config {
         addr: socket(addr, "127.0.0.1:8080", "--addr")?,
@@ -116,10 +123,17 @@ mod tests {
         assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(config.api_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(config.dsn, None);
-        assert!(config.tags);
-        assert!(!run(&["--tags", "off"], &[])?.tags);
-        assert!(!run(&[], &[("SENTRY_META_DEMO_TAGS", "off")])?.tags);
-        assert!(run(&["--tags=on"], &[("SENTRY_META_DEMO_TAGS", "off")])?.tags);
+        assert_eq!(config.tags, Tags::On);
+        assert_eq!(run(&["--tags", "off"], &[])?.tags, Tags::Off);
+        assert_eq!(run(&["--tags=constant"], &[])?.tags, Tags::Constant);
+        assert_eq!(
+            run(&[], &[("SENTRY_META_DEMO_TAGS", "off")])?.tags,
+            Tags::Off
+        );
+        assert_eq!(
+            run(&["--tags=on"], &[("SENTRY_META_DEMO_TAGS", "off")])?.tags,
+            Tags::On
+        );
 
         let config = run(
             &["--addr", "127.0.0.1:9000", "--api-addr=127.0.0.1:9001"],

@@ -43,6 +43,7 @@ use axum::routing::get;
 use sentry::Hub;
 use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
 use sentry_meta::axum::SentryMetaLayer;
+use sentry_meta::{SentryMeta, SerializedDsc, SpanId, TraceId, TraceMeta, TransactionSource};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -64,14 +65,27 @@ pub struct Config {
     pub dsn: Option<String>,
     /// Where the SQLite files live (`app.sqlite`, `sink.sqlite`).
     pub data_dir: PathBuf,
-    /// Whether the web origin's pages carry the trace tags (`true` unless `--tags off`).
-    ///
-    /// `false` is the baseline of the page benchmark (`bench/page/run.sh`): the pages are served
-    /// without [`SentryMetaLayer`] (the Sentry transaction layers stay), the minijinja layout's
-    /// `sentry_meta()` is given `SentryMeta::none()` and writes nothing, and `/injected`
-    /// injects nothing. The askama, maud, tera and handlebars layouts call their helper with no
-    /// value, so they still write tags (made without a per-request root).
-    pub tags: bool,
+    /// Whether the web origin's pages carry the trace tags (`--tags`, on by default).
+    pub tags: Tags,
+}
+
+/// What the web origin's pages carry in their `<head>` (`--tags on|off|constant`).
+///
+/// [`Off`](Tags::Off) and [`Constant`](Tags::Constant) are the controls of the page benchmark
+/// (`bench/page/run.sh`): the pages are served without [`SentryMetaLayer`] (the Sentry
+/// transaction layers stay), and `/injected` injects nothing. The askama, maud, tera and
+/// handlebars layouts call their helper with no value, so they still write tags (made without
+/// a per-request root); only the minijinja page, the benchmarked one, follows the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tags {
+    /// The request's tags, written by the layout's helper behind [`SentryMetaLayer`].
+    On,
+    /// No tags: the minijinja layout's `sentry_meta()` is given `SentryMeta::none()`.
+    Off,
+    /// The same bytes as [`On`](Tags::On) with none of its work: the minijinja layout writes
+    /// one tag pair made at start (a fixed trace, the DSC this client and route would have), so
+    /// the page is exactly as long. Against [`Off`](Tags::Off) it prices the bytes alone.
+    Constant,
 }
 
 impl Config {
@@ -83,7 +97,7 @@ impl Config {
             api_addr: any,
             dsn: None,
             data_dir: data_dir.into(),
-            tags: true,
+            tags: Tags::On,
         }
     }
 }
@@ -110,6 +124,24 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// The tags of [`Tags::Constant`]: a fixed trace and span, and the head DSC that `client` gives
+/// a sampled trace of the minijinja page's route, so that they are as long as a request's.
+fn constant_tags(client: &sentry::Client) -> SentryMeta {
+    let trace_id = TraceId::from_bytes(*b"sentry-meta-demo");
+    let dsc = sentry_meta::head_dsc(
+        client,
+        trace_id,
+        Some(true),
+        Some(("GET /minijinja", TransactionSource::Route)),
+    );
+    SentryMeta::from(TraceMeta::new(
+        trace_id,
+        SpanId::from_bytes(*b"constant"),
+        Some(true),
+        Some(SerializedDsc::new(dsc)),
+    ))
+}
 
 fn fail(what: impl std::fmt::Display) -> StartError {
     StartError(what.to_string())
@@ -289,8 +321,6 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         sink::store::Store::open(&config.data_dir.join("sink.sqlite"))
             .map_err(|e| fail(format!("sink.sqlite: {e}")))?,
     );
-    let engines = pages::Engines::load(config.tags).map_err(fail)?;
-
     let web_listener = bind(config.addr, "addr")?;
     let api_listener = bind(config.api_addr, "api-addr")?;
     let web_addr = web_listener.local_addr().map_err(fail)?;
@@ -312,6 +342,12 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
     // `init` binds the client to this thread's Hub; the servers' threads start from the
     // process's main Hub, so bind it there too (this thread need not be `main`).
     Hub::main().bind_client(Hub::current().client());
+    let minijinja_meta = match (config.tags, Hub::current().client()) {
+        (Tags::On, _) => None,
+        (Tags::Constant, Some(client)) => Some(constant_tags(&client)),
+        (Tags::Off | Tags::Constant, _) => Some(SentryMeta::none()),
+    };
+    let engines = pages::Engines::load(minijinja_meta).map_err(fail)?;
 
     // Built after the client exists: its threads' Hubs inherit it.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -329,7 +365,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         environment: ENVIRONMENT.to_owned(),
         engines,
     });
-    let traced_pages = if config.tags {
+    let traced_pages = if config.tags == Tags::On {
         pages::traced_routes(true).layer(sentry_layers!("web"))
     } else {
         pages::traced_routes(false).layer(sentry_layers!("web", without_tags))

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use sentry_meta_demo::Tags;
 use sentry_meta_demo::args::{self, Command};
 
 fn main() -> ExitCode {
@@ -39,8 +40,10 @@ fn main() -> ExitCode {
             demo.dsn
         );
     }
-    if !config.tags {
-        eprintln!("Pages carry no trace tags (--tags off)");
+    match config.tags {
+        Tags::On => {}
+        Tags::Off => eprintln!("Pages carry no trace tags (--tags off)"),
+        Tags::Constant => eprintln!("Pages carry one constant tag pair (--tags constant)"),
     }
     demo.run_until_ctrl_c();
     ExitCode::SUCCESS

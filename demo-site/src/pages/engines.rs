@@ -12,7 +12,7 @@ use super::PageContext;
 pub struct Engines {
     minijinja: minijinja::Environment<'static>,
     /// The minijinja context's explicit `sentry_trace_meta`: undefined (the helper writes the
-    /// request's tags), or `SentryMeta::none()` when the demo runs without tags.
+    /// request's tags), or the value of the benchmark's controls (see [`Tags`](crate::Tags)).
     minijinja_meta: minijinja::Value,
     tera: tera::Tera,
     handlebars: handlebars::Handlebars<'static>,
@@ -35,9 +35,10 @@ fn loading(engine: &str, e: impl std::fmt::Display) -> TemplateError {
 }
 
 impl Engines {
-    /// Loads the templates of minijinja, tera and handlebars, and registers the helpers;
-    /// without `tags`, the minijinja layout's helper writes nothing.
-    pub fn load(tags: bool) -> Result<Self, TemplateError> {
+    /// Loads the templates of minijinja, tera and handlebars, and registers the helpers. With
+    /// `minijinja_meta`, the minijinja layout's helper writes that value (see [`Tags`](crate::Tags))
+    /// instead of the request's tags.
+    pub fn load(minijinja_meta: Option<SentryMeta>) -> Result<Self, TemplateError> {
         let mut minijinja = minijinja::Environment::new();
         sentry_meta::minijinja::add_to_environment(&mut minijinja);
         minijinja
@@ -79,11 +80,8 @@ impl Engines {
 
         Ok(Self {
             minijinja,
-            minijinja_meta: if tags {
-                minijinja::Value::UNDEFINED
-            } else {
-                sentry_meta::minijinja::value(SentryMeta::none())
-            },
+            minijinja_meta: minijinja_meta
+                .map_or(minijinja::Value::UNDEFINED, sentry_meta::minijinja::value),
             tera,
             handlebars,
         })
