@@ -249,7 +249,10 @@ pub struct DynamicSamplingContext {
     /// which is built once per request.
     text: String,
     known: [Option<Slice>; 9],
-    other: Vec<(Slice, Slice)>,
+    /// Unknown keys: name, value and [`name_hash`] of the name, which a look-up compares first,
+    /// so that a header of many distinct unknown keys costs a scan of at most 64 words per
+    /// member rather than as many string comparisons.
+    other: Vec<(Slice, Slice, u64)>,
     /// Bytes of `text` that no entry uses any more (replaced or removed values).
     garbage: usize,
 }
@@ -322,7 +325,7 @@ impl DynamicSamplingContext {
                     compact.set(key, value);
                 }
             }
-            for (name, value) in &self.other {
+            for (name, value, _) in &self.other {
                 let (name, value) = (self.slice(*name), self.slice(*value));
                 compact.set_other(name, value);
             }
@@ -352,21 +355,27 @@ impl DynamicSamplingContext {
 
     /// The value of an unknown `sentry-*` key (`name` without the prefix).
     pub fn get_other(&self, name: &str) -> Option<&str> {
+        self.other_index(name).map(|i| self.slice(self.other[i].1))
+    }
+
+    /// Where `name` is in `other`.
+    fn other_index(&self, name: &str) -> Option<usize> {
+        let hash = name_hash(name);
         self.other
             .iter()
-            .find(|(k, _)| self.slice(*k) == name)
-            .map(|(_, v)| self.slice(*v))
+            .position(|&(k, _, h)| h == hash && self.slice(k) == name)
     }
 
     fn set_other(&mut self, name: &str, value: &str) {
-        if let Some(i) = self.other.iter().position(|(k, _)| self.slice(*k) == name) {
+        if let Some(i) = self.other_index(name) {
             let stored = self.store(value);
             let old = std::mem::replace(&mut self.other[i].1, stored);
             self.discard(old);
         } else if self.other.len() < MAX_BAGGAGE_MEMBERS {
+            let hash = name_hash(name);
             let name = self.store(name);
             let value = self.store(value);
-            self.other.push((name, value));
+            self.other.push((name, value, hash));
         }
     }
 
@@ -378,7 +387,7 @@ impl DynamicSamplingContext {
             .chain(
                 self.other
                     .iter()
-                    .map(|(k, v)| (self.slice(*k), self.slice(*v))),
+                    .map(|(k, v, _)| (self.slice(*k), self.slice(*v))),
             )
     }
 
@@ -483,10 +492,30 @@ impl DynamicSamplingContext {
                 writer.push(key.baggage_key(), "", value);
             }
         }
-        for (name, value) in &self.other {
+        for (name, value, _) in &self.other {
             writer.push(SENTRY_PREFIX, self.slice(*name), self.slice(*value));
         }
     }
+}
+
+/// A hash of an unknown key's name, to tell names apart before comparing them: eight bytes at a
+/// time, multiplied and rotated (not a defence against chosen collisions, which only bring back
+/// the string comparisons it saves).
+fn name_hash(name: &str) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes = name.as_bytes();
+    let mut hash = (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        hash = (hash ^ u64::from_le_bytes(word))
+            .wrapping_mul(K)
+            .rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    (hash ^ u64::from_le_bytes(last)).wrapping_mul(K)
 }
 
 impl PartialEq for DynamicSamplingContext {
@@ -594,6 +623,34 @@ mod tests {
         b.set(DscKey::Release, "1");
         assert_eq!(a, b);
         assert_eq!(format!("{b:?}"), r#"{"release": "1"}"#);
+    }
+
+    #[test]
+    fn unknown_keys_found_by_name_among_many() {
+        // Names of every length around the hash's eight-byte steps, some sharing prefixes,
+        // then each replaced: every look-up finds its own value.
+        let names: Vec<String> = (0..MAX_BAGGAGE_MEMBERS)
+            .map(|i| format!("{}{i}", "k".repeat(i % 19)))
+            .collect();
+        let header = |round: usize| {
+            names
+                .iter()
+                .map(|name| format!("sentry-{name}=v{round}-{name}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let dsc = DynamicSamplingContext::from_baggage([
+            header(0).as_bytes(),
+            header(1).as_bytes(),
+            &b"sentry-one_too_many=x"[..],
+        ]);
+        for name in &names {
+            assert_eq!(dsc.get_other(name), Some(format!("v1-{name}").as_str()));
+        }
+        assert_eq!(dsc.get_other("one_too_many"), None);
+        assert_eq!(dsc.get_other("k"), None);
+        assert_ne!(name_hash("ab"), name_hash("ba"));
+        assert_ne!(name_hash("abcdefgh"), name_hash("abcdefgh\0"));
     }
 
     #[test]
