@@ -128,13 +128,27 @@ pub(crate) fn for_each_decoded_member<'a>(
         // One UTF-8 check for the whole header (the usual case) instead of one per key and
         // value; a header that fails it is checked member by member, as the SDKs do.
         let text = std::str::from_utf8(value).ok();
-        for member in members(value) {
+        // Likewise one pass for the `%`s of the whole header, in order as the members are (most
+        // keys and values have none, and need no decoding), and one search for a `;` (without
+        // one, no member has properties to cut).
+        let mut percents = memchr::memchr_iter(b'%', value).peekable();
+        let mut escaped = |side: &[u8]| {
+            let start = (side.as_ptr() as usize).wrapping_sub(value.as_ptr() as usize);
+            while percents.next_if(|&at| at < start).is_some() {}
+            percents.peek().is_some_and(|&at| at - start < side.len())
+        };
+        let properties = memchr::memchr(b';', value).is_some();
+        for member in split_members(value, properties) {
             if !wanted(member.key) || raw_member_too_long(&member) {
                 continue;
             }
             let decoded = match text {
-                Some(text) => decode_text_side(within(text, value, member.key))
-                    .zip(decode_text_side(within(text, value, member.value))),
+                Some(text) => {
+                    let (key_escaped, value_escaped) = (escaped(member.key), escaped(member.value));
+                    decode_text_side(within(text, value, member.key), key_escaped).zip(
+                        decode_text_side(within(text, value, member.value), value_escaped),
+                    )
+                }
                 None => member.decode(),
             };
             if let Some((key, value)) = decoded
@@ -171,11 +185,12 @@ fn within<'a>(text: &'a str, whole: &[u8], part: &[u8]) -> Option<&'a str> {
 }
 
 fn decode_side(raw: &[u8]) -> Option<Cow<'_, str>> {
-    decode_text_side(Some(std::str::from_utf8(raw).ok()?))
+    decode_text_side(Some(std::str::from_utf8(raw).ok()?), true)
 }
 
-/// Trims one side of a member and decodes it.
-fn decode_text_side(text: Option<&str>) -> Option<Cow<'_, str>> {
+/// Trims one side of a member and decodes it; `escaped`: whether the side holds a `%` (without
+/// one, it is its own decoding).
+fn decode_text_side(text: Option<&str>, escaped: bool) -> Option<Cow<'_, str>> {
     let text = text?;
     let raw = text.as_bytes();
     // Whitespace that JavaScript trims is either ASCII or starts with a byte >= 0x80: when
@@ -188,6 +203,9 @@ fn decode_text_side(text: Option<&str>) -> Option<Cow<'_, str>> {
     };
     if trimmed.is_empty() {
         return None;
+    }
+    if !escaped {
+        return Some(Cow::Borrowed(trimmed));
     }
     decode_component(trimmed)
 }
@@ -244,6 +262,12 @@ fn raw_member_too_long(member: &RawMember<'_>) -> bool {
 /// assert_eq!(keys, [&b"a"[..], b"b", b"c"]);
 /// ```
 pub fn members(value: &[u8]) -> impl Iterator<Item = RawMember<'_>> {
+    split_members(value, true)
+}
+
+/// [`members`]; `properties`: whether `value` may hold a `;` (when it cannot, members are not
+/// searched for one).
+fn split_members(value: &[u8], properties: bool) -> impl Iterator<Item = RawMember<'_>> {
     let mut rest = Some(value);
     std::iter::from_fn(move || {
         loop {
@@ -258,7 +282,10 @@ pub fn members(value: &[u8]) -> impl Iterator<Item = RawMember<'_>> {
                     input
                 }
             };
-            let member = memchr::memchr(b';', member).map_or(member, |end| &member[..end]);
+            let member = match properties.then(|| memchr::memchr(b';', member)).flatten() {
+                Some(end) => &member[..end],
+                None => member,
+            };
             let Some(eq) = memchr::memchr(b'=', member) else {
                 continue;
             };
