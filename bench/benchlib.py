@@ -22,7 +22,7 @@ LIKE_FOR_LIKE = {"node": "first_render", "python": "later_render"}
 WHOLE = "new_trace_first_render"
 # The criterion benches of `per_request` (core/benches/per_request.rs), and what each does.
 PER_REQUEST = [
-    (WHOLE, "new request, head of trace: root made, DSC built from client + span, render, root freed"),
+    (WHOLE, "new request, head of trace: root made, DSC built from client + span, render"),
     ("first_render", "first render of a request whose root exists: read span, build DSC, render"),
     ("later_render", "later render in the same request: read span, DSC looked up, render"),
     ("continued_trace_first_render", "continued request: parse headers, freeze DSC, render"),
@@ -33,11 +33,9 @@ PER_REQUEST_TARGETS = [name for name, _ in PER_REQUEST if name != "sdk_active_sp
 LIKE_FOR_LIKE_NOTE = (
     "Like for like: Node's `getTraceMetaTags()` reads the active span and rebuilds the DSC from "
     "client and span on every call, which is our `first_render` (the request's root exists, as "
-    "the peer's span does, and outlives the call, as the peer's span does: freeing it is the "
-    "end of the request). sentry-sdk builds its DSC on the first call of a transaction and "
+    "the peer's span does). sentry-sdk builds its DSC on the first call of a transaction and "
     "only re-encodes it afterwards, so its measured call is the like of our `later_render`. "
-    f"`{WHOLE}` adds making the request's root and freeing it with its DSC, and is the "
-    "conservative figure. The ceiling is what no integration of the `sentry` crate can beat: "
+    f"`{WHOLE}` adds making the request's root and is the conservative figure. The ceiling is what no integration of the `sentry` crate can beat: "
     "`sentry-core` reading its own active span (it clones the whole scope, about two dozen "
     "atomic reference-count updates, and draws a random id) is part of every call."
 )

@@ -187,7 +187,7 @@ step "warm-up: ${warmup} s per mode"
 for mode in "${modes[@]}"; do run_wrk "$mode" "$warmup" 0 >/dev/null; done
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-step "$rounds rounds x 2 modes x ${duration} s, $connections connections ($pinning)"
+step "$rounds rounds x ${#modes[@]} modes x ${duration} s, $connections connections ($pinning)"
 for round in $(seq "$rounds"); do
   first=$(((round - 1) % 3))
   order=("${modes[@]:first}" "${modes[@]:0:first}")

@@ -19,10 +19,9 @@ fn per_request(c: &mut Criterion) {
             b.iter(|| common::new_trace_first_render(&mut page))
         });
 
-        // The same without making or freeing the root (the layer's part, at the start and the
-        // end of the request; criterion drops what the routine returns outside its timing): the
-        // three steps of the per-request cost, read span, build DSC, render, which is what one
-        // call of a peer's `getTraceMetaTags()` does.
+        // The same without making the root (the layer's part): the three steps of the
+        // per-request cost, read span, build DSC, render, which is what one call of a peer's
+        // `getTraceMetaTags()` does.
         group.bench_function("first_render", |b| {
             b.iter_batched(
                 common::new_root,

@@ -108,7 +108,7 @@ fn rows() -> Vec<Row> {
         let mut roots: Vec<_> = (0..2 * CALLS + 1).map(|_| common::new_root()).collect();
         rows.push(count("per_request/first_render", CALLS, || {
             if let Some(root) = roots.pop() {
-                drop(common::first_render(&mut page, root));
+                common::first_render(&mut page, root);
             }
         }));
         rows.push(count(

@@ -283,15 +283,14 @@ pub fn new_root() -> Arc<TraceRoot> {
 
 /// The first render of a request whose root the layer already made (as a Node server has
 /// started its span before it calls `getTraceMetaTags()`): read the active span, build the
-/// head DSC, render. The root is handed back, as the request goes on after its page is
-/// rendered: freeing it (and its DSC) is the end of the request, like the end of the peer's
-/// span, and not part of the call.
+/// head DSC, render; the root is dropped at the end, freeing the DSC. (Handing the root back
+/// for criterion to drop after the batch instead keeps a whole batch of roots and DSCs alive
+/// and measured slower, not faster: 442–456 ns against 325–335 ns in full runs.)
 #[cfg(feature = "sentry")]
 #[inline]
-pub fn first_render(page: &mut String, root: Arc<TraceRoot>) -> Arc<TraceRoot> {
-    root.clone().sync_scope(|| render_current(page));
+pub fn first_render(page: &mut String, root: Arc<TraceRoot>) {
+    root.sync_scope(|| render_current(page));
     black_box(&page);
-    root
 }
 
 /// A continued request: parse the incoming headers, freeze the DSC, render.
