@@ -353,7 +353,8 @@ def main():
             on, off = cg["on"]["per_request"], cg["off"]["per_request"]
             constant = (
                 f"; {cg['constant']['per_request']:,.0f} with the constant tags "
-                f"(+{cg['constant']['per_request'] - off:,.0f}: writing the same bytes)"
+                f"({cg['constant']['per_request'] - off:+,.0f}: writing the same bytes, within "
+                "the few hundred by which these counts move from run to run)"
                 if "constant" in cg else ""
             )
             md += [
