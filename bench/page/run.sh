@@ -189,7 +189,7 @@ for mode in "${modes[@]}"; do run_wrk "$mode" "$warmup" 0 >/dev/null; done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 step "$rounds rounds x ${#modes[@]} modes x ${duration} s, $connections connections ($pinning)"
 for round in $(seq "$rounds"); do
-  first=$(((round - 1) % 3))
+  first=$(((round - 1) % ${#modes[@]}))
   order=("${modes[@]:first}" "${modes[@]:0:first}")
   for mode in "${order[@]}"; do
     sleep 1 # a pause between runs
