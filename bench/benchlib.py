@@ -35,7 +35,8 @@ LIKE_FOR_LIKE_NOTE = (
     "client and span on every call, which is our `first_render` (the request's root exists, as "
     "the peer's span does). sentry-sdk builds its DSC on the first call of a transaction and "
     "only re-encodes it afterwards, so its measured call is the like of our `later_render`. "
-    f"`{WHOLE}` adds making the request's root and is the conservative figure. The ceiling is what no integration of the `sentry` crate can beat: "
+    f"`{WHOLE}` adds making the request's root and is the conservative figure. The ceiling is "
+    "what no integration of the `sentry` crate can beat: "
     "`sentry-core` reading its own active span (it clones the whole scope, about two dozen "
     "atomic reference-count updates, and draws a random id) is part of every call."
 )
