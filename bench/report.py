@@ -110,14 +110,11 @@ def main():
     ) / (
         sum(by[(n, "off")]["requests"] for n in rounds) / sum(by[(n, "off")]["duration_us"] for n in rounds)
     )
-    # The constant control (the same bytes as "on", made once): older runs have none.
-    has_constant = all((n, "constant") in by for n in rounds)
-    constant_ratios = (
-        [by[(n, "constant")]["rps"] / by[(n, "off")]["rps"] for n in rounds] if has_constant else []
-    )
-    constant_ratio = statistics.median(constant_ratios) if has_constant else None
+    # The control: the same bytes as "on", made once.
+    constant_ratios = [by[(n, "constant")]["rps"] / by[(n, "off")]["rps"] for n in rounds]
+    constant_ratio = statistics.median(constant_ratios)
     page = {}
-    for mode in ("on", "off") + (("constant",) if has_constant else ()):
+    for mode in ("on", "off", "constant"):
         rows = [by[(n, mode)] for n in rounds]
         page[mode] = {
             "rps": statistics.median(r["rps"] for r in rows),
@@ -162,8 +159,8 @@ def main():
         ))
     targets += [
         ("page with tags ≥ 98% of the throughput without",
-         f"{page_ratio:.1%} (median of {len(rounds)} paired rounds; {min(pair_ratios):.1%}–{max(pair_ratios):.1%})"
-         + (f"; the same bytes made once: {constant_ratio:.1%}" if has_constant else ""),
+         f"{page_ratio:.1%} (median of {len(rounds)} paired rounds; {min(pair_ratios):.1%}–{max(pair_ratios):.1%}); "
+         f"the same bytes made once: {constant_ratio:.1%}",
          page_ratio >= GOAL_PAGE),
         ("hostile headers: time per byte at 1 MiB ≤ 1.5× that at 8 KiB (derived)",
          f"{per_byte_growth:.2f}× (worst: `{worst_growth_shape}`); slowest 1 MiB: `{slowest_1mib}` "
@@ -280,7 +277,7 @@ def main():
         "## Page: the demo's `/minijinja` behind the full layer stack, with and without tags",
         "",
         f"`wrk`, 1 thread, {page_run['connections']} connections, {page_run['rounds']} rounds × "
-        f"{3 if has_constant else 2} modes × {page_run['duration_s']} s after a "
+        f"3 modes × {page_run['duration_s']} s after a "
         f"{page_run['warmup_s']} s warm-up per mode, rotating the order each round; pinning: "
         f"{page_run['pinning']}; {page_run.get('idle', 'idle states as the machine has them')}. "
         "All modes are the same release binary, all behind "
@@ -290,80 +287,53 @@ def main():
         "holds its first envelope and drops the rest at its queue, so that storing envelopes "
         "does not blur the comparison). `--tags on` adds `SentryMetaLayer` and the layout's "
         "`sentry_meta()` writes the tags; `--tags off` has no `SentryMetaLayer` and the layout's "
-        "helper is given `SentryMeta::none()`"
-        + (
-            "; `--tags constant` is `off` with the helper given one tag pair made at start, as "
-            "long as a request's: the same bytes without the work"
-            if has_constant else ""
-        )
-        + f". Page: {page_run['page_bytes']['on']:,} bytes with tags, "
+        "helper is given `SentryMeta::none()`; `--tags constant` is `off` with the helper given "
+        "one tag pair made at start, as long as a request's: the same bytes without the work. "
+        f"Page: {page_run['page_bytes']['on']:,} bytes with tags, "
         f"{page_run['page_bytes']['off']:,} without.",
         "",
     ]
-    if has_constant:
-        md += [
-            "| round | on req/s | off req/s | constant req/s | on / off | constant / off | p99 on | p99 off |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for n, ratio, cratio in zip(rounds, pair_ratios, constant_ratios):
-            on, off, const = by[(n, "on")], by[(n, "off")], by[(n, "constant")]
-            md.append(
-                f"| {n} | {on['rps']:,.0f} | {off['rps']:,.0f} | {const['rps']:,.0f} | {ratio:.1%} | "
-                f"{cratio:.1%} | {on['p99_us'] / 1e3:.2f} ms | {off['p99_us'] / 1e3:.2f} ms |"
-            )
+    md += [
+        "| round | on req/s | off req/s | constant req/s | on / off | constant / off | p99 on | p99 off |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for n, ratio, cratio in zip(rounds, pair_ratios, constant_ratios):
+        on, off, const = by[(n, "on")], by[(n, "off")], by[(n, "constant")]
         md.append(
-            f"| **median** | **{page['on']['rps']:,.0f}** | **{page['off']['rps']:,.0f}** | "
-            f"**{page['constant']['rps']:,.0f}** | **{page_ratio:.1%}** | **{constant_ratio:.1%}** | "
-            f"**{page['on']['p99'] / 1e3:.2f} ms** | **{page['off']['p99'] / 1e3:.2f} ms** |"
+            f"| {n} | {on['rps']:,.0f} | {off['rps']:,.0f} | {const['rps']:,.0f} | {ratio:.1%} | "
+            f"{cratio:.1%} | {on['p99_us'] / 1e3:.2f} ms | {off['p99_us'] / 1e3:.2f} ms |"
         )
-    else:
-        md += [
-            "| round | tags on req/s | tags off req/s | on / off | p99 on | p99 off |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for n, ratio in zip(rounds, pair_ratios):
-            on, off = by[(n, "on")], by[(n, "off")]
-            md.append(
-                f"| {n} | {on['rps']:,.0f} | {off['rps']:,.0f} | {ratio:.1%} | "
-                f"{on['p99_us'] / 1e3:.2f} ms | {off['p99_us'] / 1e3:.2f} ms |"
-            )
-        md.append(
-            f"| **median** | **{page['on']['rps']:,.0f}** | **{page['off']['rps']:,.0f}** | "
-            f"**{page_ratio:.1%}** | **{page['on']['p99'] / 1e3:.2f} ms** | **{page['off']['p99'] / 1e3:.2f} ms** |"
-        )
+    md.append(
+        f"| **median** | **{page['on']['rps']:,.0f}** | **{page['off']['rps']:,.0f}** | "
+        f"**{page['constant']['rps']:,.0f}** | **{page_ratio:.1%}** | **{constant_ratio:.1%}** | "
+        f"**{page['on']['p99'] / 1e3:.2f} ms** | **{page['off']['p99'] / 1e3:.2f} ms** |"
+    )
     md += [
         "",
         f"Throughput ratio, median of the paired rounds: {page_ratio:.1%} (all requests of all "
         f"rounds: {total_ratio:.1%}); goal ≥ 98% ({md_verdict(page_ratio >= GOAL_PAGE)}). "
-        + (
-            f"The same bytes made once (`constant`) keep {constant_ratio:.1%}: of the "
-            f"{1 - page_ratio:.1%} the tags cost, about {1 - constant_ratio:.1%} is the "
-            f"{page_run['page_bytes']['on'] - page_run['page_bytes']['off']:,} more bytes "
-            f"(written and sent) and {constant_ratio - page_ratio:.1%} the per-request work. "
-            if has_constant else ""
-        )
-        + f"Median latency p50: {page['on']['p50'] / 1e3:.2f} ms with tags, "
+        f"The same bytes made once (`constant`) keep {constant_ratio:.1%}: of the "
+        f"{1 - page_ratio:.1%} the tags cost, about {1 - constant_ratio:.1%} is the "
+        f"{page_run['page_bytes']['on'] - page_run['page_bytes']['off']:,} more bytes "
+        f"(written and sent) and {constant_ratio - page_ratio:.1%} the per-request work. "
+        f"Median latency p50: {page['on']['p50'] / 1e3:.2f} ms with tags, "
         f"{page['off']['p50'] / 1e3:.2f} ms without. Load average during the page rounds: "
         f"{page_run['load_before']} before, {page_run['load_after']} after.",
     ]
     instructions = Path(opts.page) / "instructions.jsonl"
     if instructions.exists():
         cg = {r["mode"]: r for r in map(json.loads, instructions.read_text().splitlines()) if r}
-        if {"on", "off"} <= cg.keys():
-            on, off = cg["on"]["per_request"], cg["off"]["per_request"]
-            constant = (
-                f"; {cg['constant']['per_request']:,.0f} with the constant tags "
-                f"({cg['constant']['per_request'] - off:+,.0f}: writing the same bytes, within "
-                "the few hundred by which these counts move from run to run)"
-                if "constant" in cg else ""
-            )
+        if {"on", "off", "constant"} <= cg.keys():
+            on, off, constant = (cg[mode]["per_request"] for mode in ("on", "off", "constant"))
             md += [
                 "",
                 f"Instructions per request (callgrind, every thread of the demo, over "
                 f"{cg['on']['requests']:,} and {cg['off']['requests']:,} requests of `wrk -c4`, "
                 "the DSN pointing at an ingest that never answers so that envelopes are not "
                 f"sent): {on:,.0f} with tags, {off:,.0f} without; the tags add {on - off:,.0f} "
-                f"({(on - off) / off:.1%}){constant}. A count that does not depend on the machine's "
+                f"({(on - off) / off:.1%}); {constant:,.0f} with the constant tags "
+                f"({constant - off:+,.0f}: writing the same bytes, within the few hundred by which "
+                "these counts move from run to run). A count that does not depend on the machine's "
                 "load; it leaves out the kernel's work, such as sending the page's longer bytes.",
             ]
 

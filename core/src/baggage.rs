@@ -128,17 +128,15 @@ pub(crate) fn for_each_decoded_member<'a>(
         // One UTF-8 check for the whole header (the usual case) instead of one per key and
         // value; a header that fails it is checked member by member, as the SDKs do.
         let text = std::str::from_utf8(value).ok();
-        // Likewise one pass for the `%`s of the whole header, in order as the members are (most
-        // keys and values have none, and need no decoding), and one search for a `;` (without
-        // one, no member has properties to cut).
+        // Likewise one pass for the `%`s of the whole header, in order as the members are: most
+        // keys and values have none, and need no decoding.
         let mut percents = memchr::memchr_iter(b'%', value).peekable();
         let mut escaped = |side: &[u8]| {
             let start = (side.as_ptr() as usize).wrapping_sub(value.as_ptr() as usize);
             while percents.next_if(|&at| at < start).is_some() {}
             percents.peek().is_some_and(|&at| at - start < side.len())
         };
-        let properties = memchr::memchr(b';', value).is_some();
-        for member in split_members(value, properties) {
+        for member in members(value) {
             if !wanted(member.key) || raw_member_too_long(&member) {
                 continue;
             }
@@ -253,8 +251,9 @@ fn raw_member_too_long(member: &RawMember<'_>) -> bool {
 /// Splits one `baggage` header value into its list members, lazily and without allocating.
 ///
 /// Each member is `key=value` followed by optional `;properties`, which are dropped; members
-/// with no `=`, an empty key or an empty value are skipped. The work is one pass over the input, so a hostile
-/// header of any size costs time linear in its length and no memory.
+/// with no `=`, an empty key or an empty value are skipped. The work is a search for `;` and one
+/// pass over the input, so a hostile header of any size costs time linear in its length and no
+/// memory.
 ///
 /// ```
 /// use sentry_meta_core::baggage::members;
@@ -262,12 +261,9 @@ fn raw_member_too_long(member: &RawMember<'_>) -> bool {
 /// assert_eq!(keys, [&b"a"[..], b"b", b"c"]);
 /// ```
 pub fn members(value: &[u8]) -> impl Iterator<Item = RawMember<'_>> {
-    split_members(value, true)
-}
-
-/// [`members`]; `properties`: whether `value` may hold a `;` (when it cannot, members are not
-/// searched for one).
-fn split_members(value: &[u8], properties: bool) -> impl Iterator<Item = RawMember<'_>> {
+    // One search of the whole value for a `;`: without one (the usual case), no member has
+    // properties to cut and none is searched for them.
+    let properties = memchr::memchr(b';', value).is_some();
     let mut rest = Some(value);
     std::iter::from_fn(move || {
         loop {

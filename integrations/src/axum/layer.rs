@@ -321,34 +321,9 @@ fn transaction_name<B>(request: &Request<B>) -> (Arc<str>, TransactionSource) {
     }
 }
 
-/// `"{METHOD} {path}"` in one allocation: put together in a buffer kept per thread, then copied
-/// into its `Arc`.
+/// `"{METHOD} {path}"`.
 fn join_name(method: &Method, path: &str) -> Arc<str> {
-    thread_local! {
-        static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
-    }
-    let join = |name: &mut String| {
-        name.clear();
-        name.push_str(method.as_str());
-        name.push(' ');
-        name.push_str(path);
-        let joined = Arc::<str>::from(name.as_str());
-        // A hostile long path is not kept for the rest of the thread's life.
-        if name.capacity() > 4096 {
-            *name = String::new();
-        }
-        joined
-    };
-    SCRATCH
-        .try_with(|scratch| {
-            scratch
-                .try_borrow_mut()
-                .ok()
-                .map(|mut name| join(&mut name))
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| join(&mut String::new()))
+    Arc::from([method.as_str(), " ", path].concat())
 }
 
 /// How many route names a thread keeps.
