@@ -51,13 +51,18 @@ pub struct Exchange {
     pub tags: Option<Tags>,
 }
 
-/// Runs `load` and returns every exchange (fewer than asked if the deadline passed).
-pub async fn run(load: &Load) -> Result<Vec<Exchange>, String> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(load.clients)
+/// An HTTP client that keeps up to `clients` idle keep-alive connections per host, so that runs
+/// after the first (a warm-up) reuse the connections it opened and time no connection set-up.
+pub fn http_client(clients: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
         .timeout(Duration::from_secs(30))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// Runs `load` with `http` and returns every exchange (fewer than asked if the deadline passed).
+pub async fn run(http: &reqwest::Client, load: &Load) -> Result<Vec<Exchange>, String> {
     let next = Arc::new(AtomicUsize::new(0));
     let start = tokio::time::Instant::now();
     let deadline = start + load.deadline;

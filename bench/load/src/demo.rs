@@ -8,6 +8,26 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// CPU time used by a demo's threads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    /// All threads.
+    pub total: Duration,
+    /// The `sentry` crate's transport thread, which sends the envelopes.
+    pub transport: Duration,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            total: self.total.saturating_sub(earlier.total),
+            transport: self.transport.saturating_sub(earlier.transport),
+        }
+    }
+}
+
 /// A running demo process.
 pub struct Demo {
     child: Child,
@@ -103,6 +123,36 @@ impl Demo {
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// The CPU time the demo's threads have run so far: all of them, and the `sentry` crate's
+    /// transport thread (`sentry-transport`, `sentry-transpor` in `comm`), from each thread's `/proc/PID/task/TID/schedstat`
+    /// (nanoseconds on a CPU). Threads that have exited are not counted; the demo's threads live
+    /// as long as it does.
+    pub fn cpu(&self) -> Option<Cpu> {
+        let pid = self.child.id()?;
+        let mut cpu = Cpu::default();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let path = task.path();
+            let Some(ns) = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let ran = Duration::from_nanos(ns);
+            cpu.total += ran;
+            // A thread's `comm` keeps the first 15 bytes of its name.
+            if std::fs::read_to_string(path.join("comm"))
+                .is_ok_and(|comm| comm.len() > 1 && "sentry-transport".starts_with(comm.trim_end()))
+            {
+                cpu.transport += ran;
+            }
+        }
+        Some(cpu)
     }
 
     /// The `sink.sqlite` of the embedded sink.

@@ -28,15 +28,6 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// Every case, the healthy one first.
-    pub const ALL: [Fault; 5] = [
-        Fault::Healthy,
-        Fault::ClosedPort,
-        Fault::BlackHole,
-        Fault::Status500,
-        Fault::Status429,
-    ];
-
     /// Its name in the report.
     pub fn name(self) -> &'static str {
         match self {

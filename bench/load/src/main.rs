@@ -16,9 +16,10 @@
 //!    demo's resident memory is read after the warm-up and after the run.
 //! 2. **Faults.** The same page under the same paced load, with the demo's DSN pointing at an
 //!    ingest that is healthy (answers 200), refuses connections, accepts and never
-//!    answers, or answers 500 or 429; rounds alternate the order. Page latency p50/p99 is
-//!    compared with the healthy case, the demo's standard error is searched for panics, and
-//!    its memory is read before and after.
+//!    answers, or answers 500 or 429: one demo per case, all running at once, the load moving
+//!    between them in short slices ([`faults`]). Page latency p50/p99 is compared with the
+//!    healthy case, the demo's CPU time per page is read (the transport thread's apart), its
+//!    standard error is searched for panics, and its memory is read before and after.
 //!
 //! Prints the tables and writes them as markdown to `--out`. Exits 1 when a functional check
 //! fails (an error answer, a page without tags, a shared or wrong trace id, a page whose
@@ -27,6 +28,7 @@
 
 mod client;
 mod demo;
+mod faults;
 mod idle;
 mod ingest;
 mod sink;
@@ -38,7 +40,6 @@ use std::time::Duration;
 
 use client::{Exchange, Load};
 use demo::Demo;
-use ingest::{Fault, Ingest};
 
 /// The page under load, and its server transaction's name.
 const PAGE: &str = "/minijinja";
@@ -68,12 +69,7 @@ struct Plan {
     /// The paced rate of the load runs, requests per second in all: what the SDK's transport
     /// delivers to the embedded sink without dropping more than a few envelopes.
     rate: f64,
-    /// The paced rate of the fault runs: busy enough that the demo's threads are not parked
-    /// between requests (waking a parked thread is most of the latency of an idle server, and
-    /// would make the cheapest fault look slowest).
-    fault_rate: f64,
-    fault_requests: usize,
-    fault_rounds: usize,
+    faults: faults::Plan,
 }
 
 impl Plan {
@@ -83,9 +79,18 @@ impl Plan {
             warmup: 1_000,
             load_requests: 20_000,
             rate: 2_000.0,
-            fault_rate: 2_000.0,
-            fault_requests: if quick { 4_000 } else { 20_000 },
-            fault_rounds: if quick { 1 } else { 3 },
+            faults: faults::Plan {
+                clients: 64,
+                warmup: 1_000,
+                // Busy enough that the demo's threads are not parked between requests (waking a
+                // parked thread is most of the latency of an idle server, and would make the
+                // cheapest fault look slowest).
+                rate: 2_000.0,
+                // 6 demos: one cycle is 6 slices. Full: 60,000 paced pages per demo.
+                cycles: if quick { 1 } else { 5 },
+                slice_requests: if quick { 700 } else { 2_000 },
+                full_speed_requests: if quick { 4_000 } else { 20_000 },
+            },
         }
     }
 }
@@ -190,30 +195,17 @@ impl Measured {
     }
 }
 
-/// The rounds of one fault case.
-struct FaultResult {
-    fault: Fault,
-    /// The paced runs, one per round.
-    runs: Vec<Measured>,
-    /// The runs at full speed (closed loop), one per round.
-    saturated: Vec<Measured>,
-    /// The most the ingest saw in one round.
-    seen: u64,
-    /// Bad pages over all rounds.
-    errors: usize,
-    panics: usize,
-}
-
 /// Warms `demo` up, reads its memory, runs `load`, reads its memory again.
 async fn measure(demo: &Demo, load: &Load, warmup: usize) -> Result<Measured, String> {
+    let http = client::http_client(load.clients)?;
     let warm = Load {
         requests: warmup,
         ..load.clone()
     };
-    client::run(&warm).await?;
+    client::run(&http, &warm).await?;
     let rss_before = demo.rss_kib();
     let started = std::time::Instant::now();
-    let pages = client::run(load).await?;
+    let pages = client::run(&http, load).await?;
     let seconds = started.elapsed().as_secs_f64();
     let rss_after = demo.rss_kib();
     let mut latencies: Vec<Duration> = pages.iter().map(|p| p.latency).collect();
@@ -355,7 +347,7 @@ async fn run(options: &Options) -> Result<Report, String> {
                 verdict.captured
             ));
         }
-        check_process(label, &stderr, &measured, &mut failures);
+        check_process(label, &stderr, measured.rss_growth(), &mut failures);
         let continued = if trace_headers {
             format!("{}", answered - pages.bad)
         } else {
@@ -384,187 +376,33 @@ async fn run(options: &Options) -> Result<Report, String> {
     }
 
     // ------------------------------------------------------------- faults
-    let _ = writeln!(
-        md,
-        "\n## Faults of the ingest\n\n\
-         The demo's DSN points at each ingest in turn (a fresh demo per case), {} page \
-         requests per case and round at {:.0} requests per second, {} round(s), the order \
-         rotated each round; the figures \
-         are the medians over the rounds. The healthy ingest answers every envelope `200 OK` \
-         (from the load generator's process, off the demo's CPU). Goal: page latency p50 and p99 within 10% of the healthy case, no panic, memory bounded.\n\n\
-         | ingest | pages | errors | p50 | p99 | p50 / healthy | p99 / healthy | within 10% | \
-         p50, p99 per round | panics | RSS growth (max) | what the ingest saw |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- |",
-        plan.fault_requests, plan.fault_rate, plan.fault_rounds
-    );
-    let mut results: Vec<FaultResult> = Fault::ALL
-        .iter()
-        .map(|&fault| FaultResult {
-            fault,
-            runs: Vec::new(),
-            saturated: Vec::new(),
-            seen: 0,
-            errors: 0,
-            panics: 0,
-        })
-        .collect();
-    for round in 0..plan.fault_rounds {
-        for i in 0..Fault::ALL.len() {
-            let index = (i + round) % Fault::ALL.len();
-            let fault = Fault::ALL[index];
-            eprintln!(
-                "==> fault round {}: {} ({:.0} s)",
-                round + 1,
-                fault.name(),
-                clock.elapsed().as_secs_f64()
-            );
-            let ingest = Ingest::start(fault).await.map_err(|e| e.to_string())?;
-            let data = options.work.join(format!("fault-{index}"));
-            let demo =
-                Demo::start(&options.demo, &data, Some(&ingest.dsn), options.demo_cpu).await?;
-            let load = Load {
-                url: format!("{}{PAGE}", demo.web_url),
-                clients: plan.clients,
-                requests: plan.fault_requests,
-                rate: Some(plan.fault_rate),
-                trace_headers: false,
-                deadline: Duration::from_secs(300),
-            };
-            let measured = measure(&demo, &load, plan.warmup).await?;
-            // Then as fast as the demo answers: what the fault costs in throughput.
-            let full_speed = Load { rate: None, ..load };
-            let saturated = measure(&demo, &full_speed, 0).await?;
-            let stderr = demo.stop().await;
-            let pages = sink::check_pages(&measured.pages);
-            let saturated_pages = sink::check_pages(&saturated.pages);
-            if pages.bad > 0 || pages.shared > 0 {
-                failures.push(format!(
-                    "fault {}: {} bad pages, {} shared trace ids, e.g. {:?}",
-                    fault.name(),
-                    pages.bad,
-                    pages.shared,
-                    pages.samples
-                ));
-            }
-            if saturated_pages.bad > 0 || saturated_pages.shared > 0 {
-                failures.push(format!(
-                    "fault {} at full speed: {} bad pages, {} shared trace ids, e.g. {:?}",
-                    fault.name(),
-                    saturated_pages.bad,
-                    saturated_pages.shared,
-                    saturated_pages.samples
-                ));
-            }
-            let panics = check_process(fault.name(), &stderr, &measured, &mut failures);
-            let entry = &mut results[index];
-            entry.seen = entry.seen.max(ingest.seen());
-            entry.errors += pages.bad + saturated_pages.bad;
-            entry.panics += panics;
-            entry.runs.push(measured);
-            entry.saturated.push(saturated);
-        }
-    }
-    let median = |values: &mut Vec<Duration>| client::percentile(values, 50.0);
-    let healthy = {
-        let runs = &results[0].runs;
-        (
-            median(&mut runs.iter().map(|m| m.p50).collect()),
-            median(&mut runs.iter().map(|m| m.p99).collect()),
-        )
-    };
-    for FaultResult {
-        fault,
-        runs,
-        seen,
-        errors,
-        panics,
-        ..
-    } in &results
-    {
-        let p50 = median(&mut runs.iter().map(|m| m.p50).collect());
-        let p99 = median(&mut runs.iter().map(|m| m.p99).collect());
-        let r50 = p50.as_secs_f64() / healthy.0.as_secs_f64().max(1e-9);
-        let r99 = p99.as_secs_f64() / healthy.1.as_secs_f64().max(1e-9);
-        let pages: usize = runs.iter().map(|m| m.pages.len()).sum();
-        let growth_max = runs.iter().filter_map(Measured::rss_growth).max();
-        let seen = match fault {
-            Fault::ClosedPort => "nothing (connections refused)".into(),
-            Fault::BlackHole => format!("{seen} connection(s), never answered"),
-            Fault::Healthy | Fault::Status500 | Fault::Status429 => {
-                format!("{seen} envelope(s) (max of a round)")
-            }
-        };
-        let per_round = runs
-            .iter()
-            .map(|m| {
-                format!(
-                    "{:.2}, {:.2}",
-                    m.p50.as_secs_f64() * 1e3,
-                    m.p99.as_secs_f64() * 1e3
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" / ");
-        let _ = writeln!(
-            md,
-            "| {} | {pages} | {errors} | {} | {} | {r50:.2}× | {r99:.2}× | {} | {per_round} ms | \
-             {panics} | {} | {seen} |",
-            fault.name(),
-            ms(p50),
-            ms(p99),
-            if *fault == Fault::Healthy {
-                "–"
-            } else if r50 <= 1.10 && r99 <= 1.10 {
-                "yes"
-            } else {
-                "**no**"
-            },
-            growth(growth_max),
-        );
-    }
-    // At full speed.
-    let rps = |m: &Measured| m.pages.len() as f64 / m.seconds.max(1e-9);
-    let median_f64 = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values.get(values.len() / 2).copied().unwrap_or(0.0)
-    };
-    let healthy_rps = median_f64(results[0].saturated.iter().map(rps).collect());
-    let _ = writeln!(
-        md,
-        "\nThe same demos, right after each paced run, as fast as they answer ({} clients, closed \
-         loop, {} requests): what a failing ingest costs the page in throughput.\n\n\
-         | ingest | requests/s | / healthy | p50 | p99 |\n| --- | ---: | ---: | ---: | ---: |",
-        plan.clients, plan.fault_requests
-    );
-    for result in &results {
-        let value = median_f64(result.saturated.iter().map(rps).collect());
-        let p50 = median(&mut result.saturated.iter().map(|m| m.p50).collect());
-        let p99 = median(&mut result.saturated.iter().map(|m| m.p99).collect());
-        let _ = writeln!(
-            md,
-            "| {} | {value:.0} | {:.2}× | {} | {} |",
-            result.fault.name(),
-            value / healthy_rps.max(1e-9),
-            ms(p50),
-            ms(p99)
-        );
-    }
+    faults::run(
+        &plan.faults,
+        &options.demo,
+        &options.work,
+        options.demo_cpu,
+        clock,
+        &mut md,
+        &mut failures,
+    )
+    .await?;
     let _ = writeln!(
         md,
         "\nHow to read this. sentry-meta itself never touches the transport: rendering reads the \
          Hub's memory. The demo sends with the `sentry` crate's `ureq` transport, from a thread \
          of its own behind a bounded queue of envelopes: a page never waits for the ingest, \
          envelopes that do not fit in the queue are dropped, and memory stays bounded however \
-         the ingest fails. What a failing ingest does change is how much CPU that thread spends, \
-         and it shares the demo's CPU here: stuck on a black hole or told by a 429 to wait, it \
-         sends nothing and the pages get faster; against a refused port it makes one connection \
-         attempt per envelope, with no back-off, which costs more than a post on a kept-alive \
-         connection. At a paced load, an idle CPU between requests would halt, and waking a \
-         halted CPU of a virtual machine costs tens of microseconds: an idler demo (its ingest \
-         black-holed, or a 429 telling it to wait) would pay that more often and look slower \
-         while its throughput is higher. Where it can (as root), the run holds the idle states \
-         at polling so that the latencies compare the demo's work; Machine says whether it \
-         did.\n\n\
+         the ingest fails. What a failing ingest changes is the CPU that thread spends, on the \
+         pages' CPU here; the CPU column gives it per page. Posting each envelope to a healthy \
+         ingest, or to one that answers 500, costs the most. Against a refused port it makes \
+         one connection attempt per envelope, with no back-off, which costs a little less. A \
+         429 makes it drop envelopes until `Retry-After` has passed, and a black hole holds it \
+         on its first envelope while the queue drops the rest: those leave the pages more CPU, \
+         so they answer faster. At a paced load, an idle CPU between requests would halt, and \
+         waking a halted CPU of a virtual machine costs tens of microseconds: an idler demo \
+         would pay that more often and look slower while its throughput is higher. Where it can \
+         (as root), the run holds the idle states at polling so that the latencies compare the \
+         demo's work; Machine says whether it did.\n\n\
          ## Machine\n\n- CPUs: {}; load average at the end: {}\n- {}\n",
         std::fs::read_to_string("/proc/cpuinfo")
             .map(|info| info.lines().filter(|l| l.starts_with("processor")).count())
@@ -583,11 +421,11 @@ async fn run(options: &Options) -> Result<Report, String> {
     Ok(Report { text: md, failures })
 }
 
-/// Checks a demo's standard error for panics and its memory for growth; returns the panics.
+/// Checks a demo's standard error for panics and its memory growth (KiB); returns the panics.
 fn check_process(
     label: &str,
     stderr: &str,
-    measured: &Measured,
+    rss_growth: Option<i64>,
     failures: &mut Vec<String>,
 ) -> usize {
     let panics = stderr.matches("panicked").count();
@@ -596,7 +434,7 @@ fn check_process(
             "{label}: the demo panicked {panics} time(s):\n{stderr}"
         ));
     }
-    if let Some(growth) = measured.rss_growth()
+    if let Some(growth) = rss_growth
         && growth > MAX_RSS_GROWTH_KIB as i64
     {
         failures.push(format!(
