@@ -1,12 +1,13 @@
 """Writes the benchmark report of scripts/bench.sh (markdown) and prints its targets table.
 
     python3 bench/report.py --mode MODE --out FILE --micro DIR --peers DIR --allocs FILE
-                            --page DIR --load-before X --load-after X --started ISO
-                            --durations FILE --commands FILE --busy FILE
+                            --instructions FILE --page DIR --load-before X --load-after X
+                            --started ISO --durations FILE --commands FILE --busy FILE
 
 --micro: the CRITERION_HOME of the render, dsc and hostile benches; --peers: the output folder of
 scripts/bench-peers.sh (its CRITERION_HOME `criterion/` holds per_request, node.txt and
 python.txt hold the peers' JSON results); --allocs: the JSON of examples/alloc_counts.rs;
+--instructions: the JSON of scripts/instructions.sh (absent when valgrind was not available);
 --page: the output folder of bench/page/run.sh. Our figures are criterion's median point
 estimates. Everything below the line `<!-- hand-written -->` of an existing FILE is kept
 (profiles and notes that a run cannot write). Standard library only; never fails on a missed
@@ -72,8 +73,8 @@ def md_verdict(ok):
 
 def main():
     ap = argparse.ArgumentParser()
-    for a in ("--mode", "--out", "--micro", "--peers", "--allocs", "--page", "--load-before",
-              "--load-after", "--started", "--durations", "--commands", "--busy"):
+    for a in ("--mode", "--out", "--micro", "--peers", "--allocs", "--instructions", "--page",
+              "--load-before", "--load-after", "--started", "--durations", "--commands", "--busy"):
         ap.add_argument(a, required=True)
     opts = ap.parse_args()
 
@@ -82,6 +83,8 @@ def main():
     node = read_peer(Path(opts.peers) / "node.txt")
     python = read_peer(Path(opts.peers) / "python.txt")
     allocs = {row["name"]: row for row in json.loads(Path(opts.allocs).read_text())}
+    counts_file = Path(opts.instructions)
+    counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
     page_rows = [json.loads(line) for line in (Path(opts.page) / "results.jsonl").read_text().splitlines() if line.strip()]
     page_run = json.loads((Path(opts.page) / "run.json").read_text())
     durations = json.loads(Path(opts.durations).read_text())
@@ -208,10 +211,15 @@ def main():
         "Criterion's median point estimate with its 95% confidence interval; allocations from "
         "`examples/alloc_counts.rs` (the same operations on the same inputs, "
         "`core/benches/common/mod.rs`): allocations and bytes per call (mean over 1,000 calls "
-        "after 1,000 to warm up) and the peak bytes live during one call.",
+        "after 1,000 to warm up) and the peak bytes live during one call; instructions per call "
+        "from `scripts/instructions.sh` (valgrind's callgrind, counted inside the loop of calls "
+        "only, the difference of 3,000 and 1,000 calls): a count that does not move with the "
+        "machine's load"
+        + ("." if counts else " (not counted in this run: valgrind was not available)."),
         "",
-        "| benchmark | what | median | 95% CI | allocs/call | bytes/call | peak bytes |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+        "| benchmark | what | median | 95% CI | instructions/call | allocs/call | bytes/call | "
+        "peak bytes |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     micro_rows = [
         ("render/copy_floor", micro, "the floor: copy the tags' bytes into the reused buffer"),
@@ -224,9 +232,10 @@ def main():
     for full_id, table, what in micro_rows:
         t, lo, hi, _ = get(table, full_id)
         a = allocs[full_id]
+        count = f"{counts[full_id]:,}" if full_id in counts else "–"
         md.append(
-            f"| `{full_id}` | {what} | {ns(t)} | {ns(lo)}–{ns(hi)} | {a['allocs_per_call']:g} | "
-            f"{a['bytes_per_call']:,.0f} | {a['peak_bytes']:,} |"
+            f"| `{full_id}` | {what} | {ns(t)} | {ns(lo)}–{ns(hi)} | {count} | "
+            f"{a['allocs_per_call']:g} | {a['bytes_per_call']:,.0f} | {a['peak_bytes']:,} |"
         )
     md += [
         "",

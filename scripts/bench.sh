@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark of DESIGN.md "Performance targets", in one run, and the report:
 #   1. micro (criterion): render vs its copy floor, DSC building, hostile incoming headers
-#      (benches render, dsc, hostile of sentry-meta-core), and allocations per call of each
-#      benched operation (example alloc_counts);
+#      (benches render, dsc, hostile of sentry-meta-core), and allocations and instructions
+#      (scripts/instructions.sh, callgrind) per call of each benched operation;
 #   2. per request and peers: scripts/bench-peers.sh (criterion bench per_request, Node's
 #      getTraceMetaTags(), Python's trace_propagation_meta());
 #   3. page: bench/page/run.sh (wrk against the demo's /minijinja with and without tags).
@@ -82,7 +82,8 @@ step "load average before: $load_before"
 build_start=$(now)
 step "builds"
 cargo bench -p sentry-meta-core --all-features --locked --no-run >&2
-cargo build --profile bench -p sentry-meta-core --all-features --locked --example alloc_counts >&2
+cargo build --profile bench -p sentry-meta-core --all-features --locked --example alloc_counts \
+  --example instructions >&2
 cargo build --release --locked -p sentry-meta-demo -p sentry-meta-load >&2
 echo "builds $(($(now) - build_start))" >"$durations"
 bench_start=$(now)
@@ -96,6 +97,13 @@ run micro env CRITERION_HOME="$micro_home" cargo bench -p sentry-meta-core --all
 run allocs cargo run --profile bench -q -p sentry-meta-core --all-features --locked \
   --example alloc_counts -- --json "$work/alloc-counts.json" >&2
 
+# Instructions per call of the same operations (callgrind): counts that do not move with the load.
+if command -v valgrind >/dev/null 2>&1 || [ "$(id -u)" = 0 ]; then
+  run instructions bash scripts/instructions.sh --json "$work/instructions.json" >&2
+else
+  step "valgrind not found and not root: no instruction counts"
+  rm -f "$work/instructions.json"
+fi
 # ---------------------------------------------------------------- 2. per request + peers
 run peers bash scripts/bench-peers.sh "${peers_args[@]}" >&2
 
@@ -117,6 +125,7 @@ python3 bench/report.py \
   --micro "$micro_home" \
   --peers target/bench-peers \
   --allocs "$work/alloc-counts.json" \
+  --instructions "$work/instructions.json" \
   --page "$work/page" \
   --load-before "$load_before" \
   --load-after "$load_after" \

@@ -6,19 +6,22 @@
 #     shared, callers' traces continued, every page's trace id that of its own server
 #     transaction (read back from the envelopes the embedded sink captured), memory before/after;
 #   - the same page with the DSN's ingest healthy, refusing connections, black-holed, answering
-#     500 and 429: page latency p50/p99 against the healthy case, panics, memory.
+#     500 and 429, one demo per case (and a second healthy one as a control), the paced load
+#     interleaved between them in slices: page latency p50/p99 against the healthy case, the
+#     demo's CPU per page, panics, memory.
 #
-#   bash scripts/load.sh            full run (3 fault rounds), writes docs/load.md (~2 minutes)
-#   bash scripts/load.sh --quick    one fault round, writes target/load/load-quick.md (CI)
+#   bash scripts/load.sh            full run (5 cycles of fault slices), writes docs/load.md
+#                                   (~5 minutes)
+#   bash scripts/load.sh --quick    one cycle, writes target/load/load-quick.md (CI, ~1 minute)
 #   bash scripts/load.sh [--quick] --out FILE
 #
 # Fails when a functional check fails (errors, shared or wrong trace ids, transactions missing,
-# a panic, memory growth); latency is reported, not enforced. With 2 or more CPUs the demo runs
+# a panic, memory growth); latency is reported, not enforced. With 2 or more CPUs the demos run
 # on CPU 0 and the load on CPU 1. The demo's browser bundle needs npm on its first start.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 quick=() out=""
 while [ "$#" -gt 0 ]; do

@@ -95,10 +95,6 @@ fn slice_order(n: usize, slice: usize) -> Vec<usize> {
     order
 }
 
-fn percentile(latencies: &[Duration], p: f64) -> Duration {
-    client::percentile(&mut latencies.to_vec(), p)
-}
-
 /// Runs the fault phase, appends its section to `md` and its failed checks to `failures`.
 pub async fn run(
     plan: &Plan,
@@ -159,11 +155,12 @@ pub async fn run(
             let pages =
                 client::run(&case.http, &paced(&case.url, plan, plan.slice_requests)).await?;
             let latencies: Vec<Duration> = pages.iter().map(|page| page.latency).collect();
+            let (p50, p99) = p50_p99(&latencies);
             let _ = write!(
                 line,
                 " {index}: {:.2}/{:.2}",
-                percentile(&latencies, 50.0).as_secs_f64() * 1e3,
-                percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3,
             );
             case.slices.push(latencies);
             case.pages.extend(pages);
@@ -189,12 +186,9 @@ pub async fn run(
         let started = Instant::now();
         let pages = client::run(&case.http, &load).await?;
         let seconds = started.elapsed().as_secs_f64();
-        let mut latencies: Vec<Duration> = pages.iter().map(|page| page.latency).collect();
-        case.full_speed = Some((
-            pages.len() as f64 / seconds.max(1e-9),
-            client::percentile(&mut latencies, 50.0),
-            client::percentile(&mut latencies, 99.0),
-        ));
+        let latencies: Vec<Duration> = pages.iter().map(|page| page.latency).collect();
+        let (p50, p99) = p50_p99(&latencies);
+        case.full_speed = Some((pages.len() as f64 / seconds.max(1e-9), p50, p99));
         case.pages.extend(pages);
         tokio::time::sleep(SETTLE).await;
     }
@@ -227,6 +221,7 @@ fn label(fault: Fault, control: bool) -> String {
 /// p50 and p99 of `latencies`.
 fn p50_p99(latencies: &[Duration]) -> (Duration, Duration) {
     let mut sorted = latencies.to_vec();
+    // Sorted by the first call: the second finds it sorted.
     (
         client::percentile(&mut sorted, 50.0),
         client::percentile(&mut sorted, 99.0),
