@@ -71,6 +71,19 @@ def md_verdict(ok):
     return "met" if ok else "**NOT met**"
 
 
+def constant_split(page_ratio, constant_ratio, more_bytes):
+    """What the `constant` control says about the page's cost: how much of it is the bytes."""
+    said = f"The same bytes made once (`constant`) keep {constant_ratio:.1%}"
+    if page_ratio >= 1 or not page_ratio <= constant_ratio < 1:
+        # The control above 100%, or below the tags: the spread of the rounds is wider than
+        # either share.
+        return (f"{said}: in this run the rounds' spread is wider than the cost, which it "
+                "cannot split between the bytes and the work.")
+    return (f"{said}: of the {1 - page_ratio:.1%} the tags cost, about {1 - constant_ratio:.1%} "
+            f"is the {more_bytes:,} more bytes (written and sent) and "
+            f"{constant_ratio - page_ratio:.1%} the per-request work.")
+
+
 def main():
     ap = argparse.ArgumentParser()
     for a in ("--mode", "--out", "--micro", "--peers", "--allocs", "--instructions", "--page",
@@ -193,7 +206,7 @@ def main():
         + (" (work tree with uncommitted changes)" if dirty not in ("", "?") else "") + ". "
         "Every target is measured as a ratio within one run (the render and its copy floor in one "
         "criterion run, ours and the peers back to back, the page with and without tags in "
-        "rotating rounds), so that it holds on a noisy shared machine; the absolute times move "
+        "interleaved rounds), so that it holds on a noisy shared machine; the absolute times move "
         "with the machine's load (see [Machine](#machine)).",
         "",
         "## Targets (DESIGN.md \"Performance targets\")",
@@ -287,7 +300,9 @@ def main():
         "",
         f"`wrk`, 1 thread, {page_run['connections']} connections, {page_run['rounds']} rounds × "
         f"3 modes × {page_run['duration_s']} s after a "
-        f"{page_run['warmup_s']} s warm-up per mode, rotating the order each round; pinning: "
+        f"{page_run['warmup_s']} s warm-up per mode, the rounds going through all six orders "
+        "of the three modes in turn (a Williams design: each mode in each position, and right "
+        "after each other mode, equally often); pinning: "
         f"{page_run['pinning']}; {page_run.get('idle', 'idle states as the machine has them')}. "
         "All modes are the same release binary, all behind "
         "`NewSentryLayer` → `SentryHttpLayer::enable_transaction()`, each rendering the page in a "
@@ -321,10 +336,9 @@ def main():
         "",
         f"Throughput ratio, median of the paired rounds: {page_ratio:.1%} (all requests of all "
         f"rounds: {total_ratio:.1%}); goal ≥ 98% ({md_verdict(page_ratio >= GOAL_PAGE)}). "
-        f"The same bytes made once (`constant`) keep {constant_ratio:.1%}: of the "
-        f"{1 - page_ratio:.1%} the tags cost, about {1 - constant_ratio:.1%} is the "
-        f"{page_run['page_bytes']['on'] - page_run['page_bytes']['off']:,} more bytes "
-        f"(written and sent) and {constant_ratio - page_ratio:.1%} the per-request work. "
+        + constant_split(page_ratio, constant_ratio,
+                         page_run['page_bytes']['on'] - page_run['page_bytes']['off'])
+        + " "
         f"Median latency p50: {page['on']['p50'] / 1e3:.2f} ms with tags, "
         f"{page['off']['p50'] / 1e3:.2f} ms without. Load average during the page rounds: "
         f"{page_run['load_before']} before, {page_run['load_after']} after.",
@@ -341,9 +355,11 @@ def main():
                 "the DSN pointing at an ingest that never answers so that envelopes are not "
                 f"sent): {on:,.0f} with tags, {off:,.0f} without; the tags add {on - off:,.0f} "
                 f"({(on - off) / off:.1%}); {constant:,.0f} with the constant tags "
-                f"({constant - off:+,.0f}: writing the same bytes, within the few hundred by which "
-                "these counts move from run to run). A count that does not depend on the machine's "
-                "load; it leaves out the kernel's work, such as sending the page's longer bytes.",
+                f"({constant - off:+,.0f}: writing the same bytes, and as much as glibc's `malloc` "
+                "moves these counts from run to run: its cost per request depends on the state of "
+                "its heap, by several hundred instructions between two runs of the same mode). A "
+                "count that does not depend on the machine's load; it leaves out the kernel's "
+                "work, such as sending the page's longer bytes.",
             ]
 
     # machine

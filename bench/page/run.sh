@@ -13,8 +13,10 @@
 # envelope and drops the rest at its bounded queue, so that storing envelopes (the embedded
 # sink's SQLite writes, on the server's CPU) does not add its noise to a comparison where it
 # would weigh the same in both modes. wrk loads one server at a time with a fixed number of
-# connections; rounds rotate the order (on,off,constant / off,constant,on / …) so that drift
-# on a shared machine hits all alike. With 2 or more CPUs, the servers are pinned to CPU 0 and
+# connections, in many short rounds whose order goes through all six orders of the three modes
+# (a Williams design: each mode in each position, and right after each other mode, equally
+# often), so that drift on a shared machine hits all alike; the ratio is the median of the
+# rounds' paired ratios. With 2 or more CPUs, the servers are pinned to CPU 0 and
 # wrk to CPU 1 (taskset). Where it can (root), the run holds /dev/cpu_dma_latency at 0 µs, so idle CPUs poll
 # instead of halting: on a virtual machine, waking a halted CPU costs a hypervisor exit that
 # would be charged to whichever request comes next (what tuned's latency-performance profile
@@ -22,7 +24,7 @@
 #
 #   bash bench/page/run.sh [--quick] [--rounds N] [--duration S] [--connections C] [--out DIR]
 #
-# Defaults: 5 rounds x 3 modes x 10 s, 16 connections (quick: 3 rounds x 3 s). Then, with
+# Defaults: 18 rounds x 3 modes x 3 s, 16 connections (quick: 6 rounds x 2 s). Then, with
 # valgrind, each mode once more under callgrind for the instructions per request. Writes
 # DIR/results.jsonl (one JSON line per wrk run), DIR/run.json (the setup) and
 # DIR/instructions.jsonl (callgrind, one line per mode); DIR defaults to
@@ -35,10 +37,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-rounds=5 duration=10 connections=16 warmup=3 callgrind_secs=8 out=target/bench/page
+rounds=18 duration=3 connections=16 warmup=3 callgrind_secs=8 out=target/bench/page
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --quick) rounds=3 duration=3 warmup=1 callgrind_secs=3 ;;
+    --quick) rounds=6 duration=2 warmup=1 callgrind_secs=3 ;;
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --connections) connections=$2; shift ;;
@@ -189,10 +191,17 @@ for mode in "${modes[@]}"; do run_wrk "$mode" "$warmup" 0 >/dev/null; done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 step "$rounds rounds x ${#modes[@]} modes x ${duration} s, $connections connections ($pinning)"
 for round in $(seq "$rounds"); do
-  first=$(((round - 1) % ${#modes[@]}))
+  # The rows of a Williams design for the three modes, in turn: the three rotations, then the
+  # same reversed, i.e. all six orders, so that each mode runs in each position, and right
+  # after each other mode, equally often in every six rounds.
+  row=$(((round - 1) % (2 * ${#modes[@]})))
+  first=$((row % ${#modes[@]}))
   order=("${modes[@]:first}" "${modes[@]:0:first}")
+  if [ "$row" -ge "${#modes[@]}" ]; then
+    order=("${order[2]}" "${order[1]}" "${order[0]}")
+  fi
   for mode in "${order[@]}"; do
-    sleep 1 # a pause between runs
+    sleep 0.5 # a pause between runs
     line=$(run_wrk "$mode" "$duration" "$round")
     echo "$line" >>"$out/results.jsonl"
   done
