@@ -126,9 +126,9 @@ impl Demo {
     }
 
     /// The CPU time the demo's threads have run so far: all of them, and the `sentry` crate's
-    /// transport thread (`sentry-transport`, `sentry-transpor` in `comm`), from each thread's `/proc/PID/task/TID/schedstat`
-    /// (nanoseconds on a CPU). Threads that have exited are not counted; the demo's threads live
-    /// as long as it does.
+    /// transport thread (`sentry-transport`, `sentry-transpor` in `comm`), from each thread's
+    /// `/proc/PID/task/TID/schedstat` (nanoseconds on a CPU). Threads that have exited are not
+    /// counted; the demo's threads live as long as it does.
     pub fn cpu(&self) -> Option<Cpu> {
         let pid = self.child.id()?;
         let mut cpu = Cpu::default();
@@ -146,9 +146,9 @@ impl Demo {
             let ran = Duration::from_nanos(ns);
             cpu.total += ran;
             // A thread's `comm` keeps the first 15 bytes of its name.
-            if std::fs::read_to_string(path.join("comm"))
-                .is_ok_and(|comm| comm.len() > 1 && "sentry-transport".starts_with(comm.trim_end()))
-            {
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let comm = comm.trim_end();
+            if !comm.is_empty() && "sentry-transport".starts_with(comm) {
                 cpu.transport += ran;
             }
         }

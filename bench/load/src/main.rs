@@ -74,14 +74,15 @@ struct Plan {
 
 impl Plan {
     fn new(quick: bool) -> Self {
+        let (clients, warmup) = (64, 1_000);
         Self {
-            clients: 64,
-            warmup: 1_000,
+            clients,
+            warmup,
             load_requests: 20_000,
             rate: 2_000.0,
             faults: faults::Plan {
-                clients: 64,
-                warmup: 1_000,
+                clients,
+                warmup,
                 // Busy enough that the demo's threads are not parked between requests (waking a
                 // parked thread is most of the latency of an idle server, and would make the
                 // cheapest fault look slowest).
