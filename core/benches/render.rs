@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 fn render(c: &mut Criterion) {
     let meta = common::meta();
     let html = meta.to_html();
-    let mut buffer = String::with_capacity(4096);
+    let mut buffer = common::page_buffer(&html);
     let mut group = c.benchmark_group("render");
     group.throughput(Throughput::Bytes(html.len() as u64));
     group.bench_function("copy_floor", |b| {
