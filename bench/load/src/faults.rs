@@ -239,7 +239,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 async fn report(plan: &Plan, cases: Vec<Case>, md: &mut String, failures: &mut Vec<String>) {
     let rows = design_rows(cases.len());
-    // A case's p50 and p99 in each cycle, and over all its paced pages.
+    // A case's p50 and p99 in each cycle of the design.
     let per_cycle = |case: &Case| -> Vec<(Duration, Duration)> {
         case.slices
             .chunks(rows)
