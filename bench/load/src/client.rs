@@ -176,8 +176,15 @@ fn tags(body: &str) -> Option<Tags> {
     })
 }
 
+/// p50 and p99 of `latencies`.
+pub fn p50_p99(latencies: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = latencies.to_vec();
+    // Sorted by the first call: the second finds it sorted.
+    (percentile(&mut sorted, 50.0), percentile(&mut sorted, 99.0))
+}
+
 /// The `p`-th percentile of `latencies` (sorted here), nearest rank.
-pub fn percentile(latencies: &mut [Duration], p: f64) -> Duration {
+fn percentile(latencies: &mut [Duration], p: f64) -> Duration {
     if latencies.is_empty() {
         return Duration::ZERO;
     }

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, Exchange, Load};
+use crate::client::{self, Exchange, Load, p50_p99};
 use crate::demo::{Cpu, Demo};
 use crate::ingest::{Fault, Ingest};
 use crate::{PAGE, check_process, growth, ms, sink};
@@ -216,16 +216,6 @@ fn label(fault: Fault, control: bool) -> String {
     } else {
         fault.name().to_owned()
     }
-}
-
-/// p50 and p99 of `latencies`.
-fn p50_p99(latencies: &[Duration]) -> (Duration, Duration) {
-    let mut sorted = latencies.to_vec();
-    // Sorted by the first call: the second finds it sorted.
-    (
-        client::percentile(&mut sorted, 50.0),
-        client::percentile(&mut sorted, 99.0),
-    )
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

@@ -209,10 +209,11 @@ async fn measure(demo: &Demo, load: &Load, warmup: usize) -> Result<Measured, St
     let pages = client::run(&http, load).await?;
     let seconds = started.elapsed().as_secs_f64();
     let rss_after = demo.rss_kib();
-    let mut latencies: Vec<Duration> = pages.iter().map(|p| p.latency).collect();
+    let latencies: Vec<Duration> = pages.iter().map(|p| p.latency).collect();
+    let (p50, p99) = client::p50_p99(&latencies);
     Ok(Measured {
-        p50: client::percentile(&mut latencies, 50.0),
-        p99: client::percentile(&mut latencies, 99.0),
+        p50,
+        p99,
         pages,
         rss_before,
         rss_after,
