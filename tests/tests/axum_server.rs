@@ -63,6 +63,12 @@ async fn child_span_page() -> Html<String> {
     Html(html)
 }
 
+/// A page whose handler reports an error to Sentry.
+async fn failing_page() -> Html<String> {
+    sentry_core::capture_message("the page failed", sentry_core::Level::Error);
+    Html(html_page(&SentryMeta::current(), "<p>failed</p>"))
+}
+
 /// The extractors: `SentryMeta` and the typed incoming `sentry-trace`.
 async fn extracted_page(
     meta: SentryMeta,
@@ -107,6 +113,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/page", get(page))
         .route("/users/{id}", get(page))
         .route("/child", get(child_span_page))
+        .route("/error", get(failing_page))
         .route("/extract", get(extracted_page))
         .route("/cached", get(cached_page))
         .route("/cached-too", get(cached_page))
@@ -325,6 +332,25 @@ impl Server {
                         }
                     })
                     .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The error events sent since the last call: their envelope's DSC and their request URL.
+    fn events(&self) -> Vec<(Vec<(String, String)>, Option<String>)> {
+        self.transport
+            .fetch_and_clear_envelopes()
+            .iter()
+            .filter_map(|envelope| {
+                let (dsc, envelope) = on_the_wire(envelope);
+                let event = envelope.event()?;
+                let url = event
+                    .request
+                    .as_ref()?
+                    .url
+                    .as_ref()
+                    .map(|url| url.to_string());
+                Some((dsc, url))
             })
             .collect()
     }
@@ -895,4 +921,27 @@ fn sentry_trace_without_a_span_id_continues_without_a_parent() {
     assert_eq!(tx.parent_span_id, None);
     assert_names(&page, &tx);
     assert_eq!(page.dsc().get(DscKey::Release), Some("theirs"));
+}
+
+#[test]
+fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    for headers in [vec![], vec![("sentry-trace", incoming.as_str())]] {
+        let page = server.get("/error", &headers);
+        let sent = server.events();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (dsc, url) = &sent[0];
+        let mut expected: Vec<(String, String)> = page
+            .dsc()
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        expected.sort();
+        assert_eq!(dsc, &expected);
+        assert_eq!(
+            url.as_deref(),
+            Some(format!("http://{}/error", server.addr).as_str())
+        );
+    }
 }
