@@ -1,16 +1,5 @@
-//! The server's own envelopes carry the same Dynamic Sampling Context as its pages.
-//!
-//! Sentry's dynamic sampling judges a trace by the DSC in each envelope's header (`trace`). The
-//! `sentry` crate (0.49) writes only part of it on a transaction (`trace_id`, `public_key`, its
-//! own `sample_rate`, `sampled`), never the caller's frozen DSC, and its HTTP transport's rate
-//! limiter then rebuilds every envelope without its headers. So the server's part of a trace
-//! and the browser's part would be judged by different contexts.
-//!
-//! [`DscTransport`] wraps the transport of a Sentry client. An envelope sent while a request is
-//! handled (its transaction, an error captured in it) whose trace is the one the request's pages
-//! name gets, as its header's `trace`, exactly the DSC those pages write: the frozen incoming DSC
-//! of a continued trace, or the head DSC of a new one (see [`TraceMeta::current`]). It is handed
-//! on as a raw envelope, which the transport sends whole. Every other envelope passes unchanged.
+//! [`DscTransport`]: the server's own envelopes carry the same Dynamic Sampling Context as its
+//! pages.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +10,19 @@ use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
 use sentry_meta_core::{DynamicSamplingContext, TraceId, TraceMeta, TraceRoot};
 
 /// A [`TransportFactory`] whose transports put the request's Dynamic Sampling Context into the
-/// header of every envelope sent for the request (see the [module docs](self)).
+/// header of every envelope sent for the request.
+///
+/// Sentry's dynamic sampling judges a trace by the DSC in each envelope's header (`trace`). The
+/// `sentry` crate (0.49) writes only part of it on a transaction (`trace_id`, `public_key`, its
+/// own `sample_rate`, `sampled`), never the caller's frozen DSC, and its HTTP transport's rate
+/// limiter then rebuilds every envelope without its headers. So the server's part of a trace
+/// and the browser's part would be judged by different contexts.
+///
+/// With this factory, an envelope sent while a request is handled (its transaction, an error
+/// captured in it) whose trace is the one the request's pages name gets, as its header's
+/// `trace`, exactly the DSC those pages write: the frozen incoming DSC of a continued trace, or
+/// the head DSC of a new one (see [`TraceMeta::current`]). It is handed on as a raw envelope,
+/// which the transport sends whole. Every other envelope passes unchanged.
 ///
 /// Opt in with one line in the client options: over the `sentry` crate's default HTTP
 /// transport with [`DscTransport::new`], or over any other factory with [`DscTransport::wrap`].

@@ -48,19 +48,12 @@ async fn page() -> Html<String> {
     Html(html_page(&SentryMeta::current(), "<p>ok</p>"))
 }
 
-/// Renders inside a child span of the server transaction, set on the scope.
+/// Renders inside a `template.render` child span of the server transaction (`render_span`).
 async fn child_span_page() -> Html<String> {
-    let hub = Hub::current();
-    let Some(transaction) = hub.configure_scope(|scope| scope.get_span()) else {
-        return Html("no transaction".to_owned());
-    };
-    let child = transaction.start_child("template.render", "page.html");
-    hub.configure_scope(|scope| scope.set_span(Some(child.clone().into())));
     tokio::task::yield_now().await;
-    let html = html_page(&SentryMeta::current(), "<p>child</p>");
-    child.finish();
-    hub.configure_scope(|scope| scope.set_span(Some(transaction)));
-    Html(html)
+    Html(sentry_meta::render_span("page.html", || {
+        html_page(&SentryMeta::current(), "<p>child</p>")
+    }))
 }
 
 /// A page whose handler reports an error to Sentry.
@@ -215,11 +208,14 @@ impl Page {
     }
 }
 
+/// A DSC as `(key, value)` pairs sorted by key.
+type Dsc = Vec<(String, String)>;
+
 /// What the Sentry client sent for one server transaction.
 #[derive(Debug, Clone)]
 struct SentTransaction {
-    /// The DSC in its envelope's header, sorted by key.
-    dsc: Vec<(String, String)>,
+    /// The DSC in its envelope's header.
+    dsc: Dsc,
     name: Option<String>,
     trace_id: String,
     span_id: String,
@@ -337,7 +333,7 @@ impl Server {
     }
 
     /// The error events sent since the last call: their envelope's DSC and their request URL.
-    fn events(&self) -> Vec<(Vec<(String, String)>, Option<String>)> {
+    fn events(&self) -> Vec<(Dsc, Option<String>)> {
         self.transport
             .fetch_and_clear_envelopes()
             .iter()

@@ -6,13 +6,15 @@
 //! sensitive headers and URL credentials left out unless `send_default_pii`) on the
 //! transaction and on every event captured during the request, the response status as data and
 //! span status, and a finish (as `aborted`) when the request is dropped before its response.
+//! The transaction's span and decision are recorded in the request's [`TraceRoot`], where pages
+//! read them.
 
 use std::sync::Arc;
 
 use http::{HeaderMap, Request, StatusCode, Uri, header, uri};
 use sentry_core::protocol::{self, SpanStatus, Url};
 use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
-use sentry_core::{Hub, Transaction, TransactionContext};
+use sentry_core::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
 use sentry_meta_core::TraceRoot;
 
 /// The `origin` of the transactions this crate starts.
@@ -42,7 +44,10 @@ impl RequestTransaction {
             if scope.get_span().is_some() {
                 return None;
             }
-            let transaction = hub.start_transaction(context(&root));
+            let context = context(&root);
+            let (span_id, caller_sampled) = (context.span_id(), context.sampled());
+            let transaction = hub.start_transaction(context);
+            root.set_server_span(span_id.into(), decision(&hub, &transaction, caller_sampled));
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
             scope.set_span(Some(transaction.clone().into()));
@@ -100,6 +105,25 @@ impl Drop for RequestTransaction {
             }
             self.end(transaction);
         }
+    }
+}
+
+/// The trace's sampling decision, as the SDK writes it into `sentry-trace`: the transaction's
+/// own while tracing is enabled, else the caller's (or none: deferred).
+fn decision(hub: &Hub, transaction: &Transaction, caller_sampled: Option<bool>) -> Option<bool> {
+    let tracing = hub.client().is_some_and(|client| {
+        !matches!(
+            client.options().traces_sampling_strategy,
+            TracesSamplingStrategy::Disabled
+        )
+    });
+    // Exact while tracing is enabled: sampled exactly when the transaction will be sent.
+    #[allow(deprecated)]
+    let sampled = transaction.is_sampled();
+    if tracing {
+        Some(sampled)
+    } else {
+        caller_sampled
     }
 }
 
