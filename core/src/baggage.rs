@@ -3,70 +3,31 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use percent_encoding::percent_decode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
 
 /// The most bytes a serialized `baggage` value may have ([W3C Baggage, Limits](https://www.w3.org/TR/baggage/#limits)).
 pub const MAX_BAGGAGE_BYTES: usize = 8192;
 /// The most list members a serialized `baggage` value may have ([W3C Baggage, Limits](https://www.w3.org/TR/baggage/#limits)).
 pub const MAX_BAGGAGE_MEMBERS: usize = 64;
 
-/// The bytes `encodeURIComponent` leaves as they are: `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
-const UNRESERVED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-            );
-        b += 1;
-    }
-    table
-};
-
-/// `%00%01…%FF`: the escape of byte `b` is `PERCENT_ESCAPES[3 * b..3 * b + 3]`.
-const PERCENT_ESCAPES: &str = {
-    const BYTES: [u8; 768] = {
-        let mut table = [0u8; 768];
-        let mut b = 0;
-        while b < 256 {
-            table[3 * b] = b'%';
-            table[3 * b + 1] = UPPER_HEX[b >> 4];
-            table[3 * b + 2] = UPPER_HEX[b & 0x0f];
-            b += 1;
-        }
-        table
-    };
-    match std::str::from_utf8(&BYTES) {
-        Ok(escapes) => escapes,
-        Err(_) => panic!("percent escapes are ASCII"),
-    }
-};
-
-const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+/// What JavaScript's `encodeURIComponent` escapes: every byte but `A-Z a-z 0-9 - _ . ! ~ * ' ( )`
+/// ([ECMA-262, `encodeURIComponent`](https://tc39.es/ecma262/#sec-encodeuricomponent-uricomponent)).
+/// Baggage keys and values are written with it, so a written value agrees with the browser SDK's.
+pub const ENCODE_URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
 
 /// Appends `s` percent-encoded like JavaScript's `encodeURIComponent` (UTF-8, uppercase hex, a
-/// space is `%20`, never `+`). Runs of unreserved bytes are copied whole: this runs for every
-/// entry of every DSC a request serializes.
+/// space is `%20`, never `+`).
 pub(crate) fn push_encoded(out: &mut String, s: &str) {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !UNRESERVED[usize::from(b)] {
-            // `start..i` holds only ASCII, so both ends are char boundaries.
-            if start < i {
-                out.push_str(&s[start..i]);
-            }
-            let at = 3 * usize::from(b);
-            out.push_str(&PERCENT_ESCAPES[at..at + 3]);
-            start = i + 1;
-        }
-    }
-    if start < bytes.len() {
-        out.push_str(&s[start..]);
-    }
+    out.extend(utf8_percent_encode(s, ENCODE_URI_COMPONENT));
 }
 
 /// Percent-decodes like JavaScript's `decodeURIComponent`: every `%` must start a two-digit hex
@@ -226,8 +187,8 @@ fn is_js_whitespace(c: char) -> bool {
 
 /// The length of `s` percent-encoded like `encodeURIComponent`.
 fn encoded_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| if UNRESERVED[usize::from(b)] { 1 } else { 3 })
+    utf8_percent_encode(s, ENCODE_URI_COMPONENT)
+        .map(str::len)
         .sum()
 }
 
@@ -340,7 +301,13 @@ impl BaggageWriter {
     /// bytes that need no encoding (hex digits, decimals, `true`); returns whether it fit.
     #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn push_unreserved(&mut self, canonical: &str, value: &str) -> bool {
-        debug_assert!(value.bytes().all(|b| UNRESERVED[usize::from(b)]), "{value}");
+        debug_assert!(
+            matches!(
+                Cow::from(utf8_percent_encode(value, ENCODE_URI_COMPONENT)),
+                Cow::Borrowed(_)
+            ),
+            "{value}"
+        );
         self.append(|out| {
             out.push_str(canonical);
             out.push('=');
