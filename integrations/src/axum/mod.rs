@@ -133,7 +133,7 @@ mod extract;
 pub mod inject;
 mod layer;
 
-pub use cache::is_publicly_cacheable;
+pub use cache::{Cacheability, is_publicly_cacheable};
 pub use inject::{
     CurrentSentryMeta, InjectTraceMeta, InjectTraceMetaFuture, InjectTraceMetaLayer, TraceMetaBody,
     TraceMetaSource, strip_trace_meta,
