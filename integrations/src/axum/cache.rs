@@ -3,11 +3,13 @@
 //!
 //! One pass over the response's headers reads the four fields that decide it (`Cache-Control`,
 //! `Expires` with `Date`, `CDN-Cache-Control`, `Surrogate-Control`) into a [`Cacheability`];
-//! both layers take their decision from it.
+//! both layers take their decision from it. (`headers::CacheControl` is not used: it matches
+//! directive names case-sensitively, skips a field line with a non-ASCII byte, and drops an
+//! overflowing `max-age`, all of which would let a cacheable page through.)
 
 use std::time::SystemTime;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, DATE, EXPIRES};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, DATE, EXPIRES, Entry};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// RFC 9213: the `Cache-Control` of CDNs, which they obey instead of `Cache-Control`.
@@ -207,8 +209,16 @@ pub fn is_publicly_cacheable(headers: &HeaderMap) -> bool {
 /// first).
 pub(crate) fn mark_private(headers: &mut HeaderMap) {
     const PRIVATE: HeaderValue = HeaderValue::from_static("private");
+    // One look-up; no allocation for the common page, which has no Cache-Control.
+    let mut entry = match headers.entry(CACHE_CONTROL) {
+        Entry::Vacant(entry) => {
+            entry.insert(PRIVATE);
+            return;
+        }
+        Entry::Occupied(entry) => entry,
+    };
     let mut line = b"private".to_vec();
-    for value in headers.get_all(CACHE_CONTROL) {
+    for value in entry.iter() {
         let value = value.as_bytes().trim_ascii();
         if !value.is_empty() {
             line.extend_from_slice(b", ");
@@ -216,8 +226,7 @@ pub(crate) fn mark_private(headers: &mut HeaderMap) {
         }
     }
     // Header bytes joined by ", " stay valid header bytes.
-    let line = HeaderValue::from_bytes(&line).unwrap_or(PRIVATE);
-    headers.insert(CACHE_CONTROL, line);
+    entry.insert(HeaderValue::from_bytes(&line).unwrap_or(PRIVATE));
 }
 
 /// What the directives of a `Cache-Control`-like field say, over all its field lines.
