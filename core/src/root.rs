@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -53,6 +54,12 @@ pub struct TraceRoot {
     /// The span id pages name when no span is active, so that every render of one request
     /// names the same parent.
     fallback_span_id: OnceLock<SpanId>,
+    /// The request's server span and its trace's sampling decision, recorded by the integration
+    /// that started it: what pages name, without asking the tracing SDK.
+    server_span: OnceLock<(SpanId, Option<bool>)>,
+    /// The span a page of this request is being rendered in (see
+    /// [`in_render_span`](Self::in_render_span)), as its bytes; 0 when none.
+    render_span: AtomicU64,
     traceparent: bool,
 }
 
@@ -80,6 +87,8 @@ impl TraceRoot {
             head: OnceLock::new(),
             transaction: None,
             fallback_span_id: OnceLock::new(),
+            server_span: OnceLock::new(),
+            render_span: AtomicU64::new(0),
             traceparent: false,
         }
     }
@@ -94,6 +103,8 @@ impl TraceRoot {
             head: OnceLock::new(),
             transaction: None,
             fallback_span_id: OnceLock::new(),
+            server_span: OnceLock::new(),
+            render_span: AtomicU64::new(0),
             traceparent: false,
         }
     }
@@ -114,6 +125,61 @@ impl TraceRoot {
     pub fn fallback_span_id(&self) -> SpanId {
         // Made when first needed: most pages have an active span and never ask.
         *self.fallback_span_id.get_or_init(SpanId::random)
+    }
+
+    /// Records the request's server span, the root span of its part of the trace
+    /// ([`trace_id`](Self::trace_id)), and the trace's sampling decision (`None`: deferred).
+    /// The integration that starts the request's transaction calls it once; pages then name
+    /// that span (or the [render span](Self::in_render_span) they are rendered in) without
+    /// reading the tracing SDK's state. Later calls are ignored.
+    ///
+    /// ```
+    /// use sentry_meta_core::{SpanId, TraceRoot};
+    ///
+    /// let root = TraceRoot::new_trace();
+    /// let span = SpanId::random();
+    /// root.set_server_span(span, Some(true));
+    /// assert_eq!(root.page_span(), Some((span, Some(true))));
+    /// let child = SpanId::random();
+    /// root.in_render_span(child, || assert_eq!(root.page_span(), Some((child, Some(true)))));
+    /// assert_eq!(root.page_span(), Some((span, Some(true))));
+    /// ```
+    pub fn set_server_span(&self, span_id: SpanId, sampled: Option<bool>) {
+        let _ = self.server_span.set((span_id, sampled));
+    }
+
+    /// The request's server span and sampling decision, once recorded.
+    pub fn server_span(&self) -> Option<(SpanId, Option<bool>)> {
+        self.server_span.get().copied()
+    }
+
+    /// Runs `f` with `span_id`, a child of the server span, as the span this request's pages
+    /// name: the span that renders them. The previous one is restored afterwards, also when
+    /// `f` panics.
+    pub fn in_render_span<R>(&self, span_id: SpanId, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a AtomicU64, u64);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.store(self.1, Ordering::Relaxed);
+            }
+        }
+        let id = u64::from_ne_bytes(span_id.to_bytes());
+        let _restore = Restore(
+            &self.render_span,
+            self.render_span.swap(id, Ordering::Relaxed),
+        );
+        f()
+    }
+
+    /// The span pages of this request name now, with the trace's decision: the render span
+    /// they are rendered in, else the server span; `None` before the server span is recorded.
+    pub fn page_span(&self) -> Option<(SpanId, Option<bool>)> {
+        let (server, sampled) = self.server_span()?;
+        let span = match self.render_span.load(Ordering::Relaxed) {
+            0 => server,
+            id => SpanId::from_bytes(id.to_ne_bytes()),
+        };
+        Some((span, sampled))
     }
 
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.

@@ -420,6 +420,63 @@ impl TraceRoot {
     }
 }
 
+/// Runs `render` inside a child span of the current span (op `template.render`, `description`
+/// such as the template's name), so that Sentry shows the rendering and the page names the span
+/// that rendered it: the span is the Hub's active span while `render` runs, and the span the
+/// request's pages name (see [`TraceRoot::in_render_span`]). Without an active span, just runs
+/// `render`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use sentry_core::{Client, ClientOptions, Hub, TransactionContext};
+/// use sentry_meta_core::{TraceMeta, render_span};
+///
+/// let client = Arc::new(Client::from(
+///     ClientOptions::new()
+///         .dsn("https://abc@o1.ingest.sentry.io/2")
+///         .traces_sample_rate(1.0)
+///         .transport(sentry_core::test::TestTransport::new()),
+/// ));
+/// Hub::run(Arc::new(Hub::new(Some(client), Default::default())), || {
+///     let transaction = sentry_core::start_transaction(TransactionContext::new("GET /", "http.server"));
+///     Hub::current().configure_scope(|scope| scope.set_span(Some(transaction.clone().into())));
+///     let page = render_span("home.html", || TraceMeta::current().expect("a client").to_html());
+///     let server_span = transaction.get_trace_context().span_id.to_string();
+///     assert!(!page.contains(&server_span), "the page names the render span");
+///     transaction.finish();
+/// });
+/// ```
+pub fn render_span<R>(description: &str, render: impl FnOnce() -> R) -> R {
+    let hub = Hub::current();
+    let Some(parent) = hub.configure_scope(|scope| scope.get_span()) else {
+        return render();
+    };
+    let child = parent.start_child("template.render", description);
+    let span_id = child.get_span_id();
+    let span = TransactionOrSpan::from(child);
+    hub.configure_scope(|scope| scope.set_span(Some(span.clone())));
+    // Restored by a guard, so that a panicking template does not leave the child active.
+    struct Restore<'a>(
+        &'a Hub,
+        Option<TransactionOrSpan>,
+        Option<TransactionOrSpan>,
+    );
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let parent = self.2.take();
+            self.0.configure_scope(|scope| scope.set_span(parent));
+            if let Some(span) = self.1.take() {
+                span.finish();
+            }
+        }
+    }
+    let _restore = Restore(&hub, Some(span), Some(parent));
+    match TraceRoot::current() {
+        Some(root) => root.in_render_span(span_id.into(), render),
+        None => render(),
+    }
+}
+
 static WARNED_TRACE_MISMATCH: AtomicBool = AtomicBool::new(false);
 
 impl TraceMeta {
@@ -427,7 +484,10 @@ impl TraceMeta {
     /// `sentry-trace` and its root's DSC.
     ///
     /// - Inside a [`TraceRoot`] scope (installed per request by the web integration): a
-    ///   continued trace passes on its frozen DSC; a new trace builds its head DSC once.
+    ///   continued trace passes on its frozen DSC; a new trace builds its head DSC once. When
+    ///   the integration recorded the request's server span ([`TraceRoot::set_server_span`]),
+    ///   pages name it (or the [`render_span`] they are rendered in) and the Hub's active span
+    ///   is not read.
     /// - Without one: the DSC of the head of the active span's trace, built from the client.
     /// - Without an active span (tracing off, or outside any transaction): a `sentry-trace`
     ///   with no flag, for the root's trace, or for a fresh trace id on each call without a
@@ -463,6 +523,21 @@ impl TraceMeta {
     pub fn from_hub(hub: &Hub) -> Option<TraceMeta> {
         let client = hub.client()?;
         let facts = ClientFacts::of(&client);
+        // A request whose integration recorded its server span: the root knows what pages
+        // name, and the Hub's scope is not read.
+        let from_root = TraceRoot::with_current(|root| {
+            let root = root?;
+            let (span_id, sampled) = root.page_span()?;
+            let span = ActiveSpan {
+                trace_id: root.trace_id(),
+                span_id,
+                sampled,
+            };
+            Some(with_span(&facts, Some(root), span).0)
+        });
+        if from_root.is_some() {
+            return from_root;
+        }
         let span = active_span(hub);
         let (meta, mismatch) = TraceRoot::with_current(|root| match span {
             Some(span) => with_span(&facts, root, span),

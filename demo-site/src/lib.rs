@@ -13,9 +13,9 @@
 //! - Both SDKs report to `--dsn`; without one, to the embedded [`sink`] on the web origin,
 //!   which draws every trace as a waterfall at `/traces`.
 //!
-//! Server transactions come from `sentry-tower` (`NewSentryLayer`, then
-//! `SentryHttpLayer::enable_transaction()`), then [`SentryMetaLayer`], in that order, on both
-//! origins. The sink, the index and the static files are outside those layers, so the SDK's own
+//! Server transactions come from [`SentryMetaLayer`] inside `sentry-tower`'s `NewSentryLayer`,
+//! on both origins, and the client's [`DscTransport`] gives their envelopes the DSC their pages
+//! (or, on the API, the browser's baggage) carry. The sink, the index and the static files are outside those layers, so the SDK's own
 //! envelopes never make transactions of their own.
 //!
 //! [`start`] runs all of it on ports of its choosing (`127.0.0.1:0` works), which is how the
@@ -43,7 +43,9 @@ use axum::routing::get;
 use sentry::Hub;
 use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
 use sentry_meta::axum::SentryMetaLayer;
-use sentry_meta::{SentryMeta, SerializedDsc, SpanId, TraceId, TraceMeta, TransactionSource};
+use sentry_meta::{
+    DscTransport, SentryMeta, SerializedDsc, SpanId, TraceId, TraceMeta, TransactionSource,
+};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -251,14 +253,15 @@ async fn tag_service(
 }
 
 /// The Sentry layers, in the documented order (outermost first), plus the service tag;
-/// `sentry_layers!(service, without_tags)`: the same without `SentryMetaLayer`.
+/// `sentry_layers!(service, without_tags)`: `sentry-tower`'s own transaction layer instead of
+/// `SentryMetaLayer` (the page benchmark's controls).
 macro_rules! sentry_layers {
     ($service:expr) => {
         ServiceBuilder::new()
             .layer(NewSentryLayer::<Request<Body>>::new_from_top())
-            .layer(SentryHttpLayer::new().enable_transaction())
-            // No Server-Timing: the browser SDK falls back to it when a page has no tags, and
-            // the end-to-end tests must see the tags themselves do the work.
+            // The request's transaction and trace root, from one continuation decision. No
+            // Server-Timing: the browser SDK falls back to it when a page has no tags, and the
+            // end-to-end tests must see the tags themselves do the work.
             .layer(SentryMetaLayer::new())
             .layer(from_fn_with_state($service, tag_service))
     };
@@ -337,7 +340,9 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
             .dsn(&dsn)
             .release(RELEASE)
             .environment(ENVIRONMENT)
-            .traces_sample_rate(1.0),
+            .traces_sample_rate(1.0)
+            // The server's envelopes carry the DSC its pages write.
+            .transport(DscTransport::new()),
     );
     // `init` binds the client to this thread's Hub; the servers' threads start from the
     // process's main Hub, so bind it there too (this thread need not be `main`).

@@ -57,6 +57,11 @@ pub mod maud;
 pub mod minijinja;
 #[cfg(feature = "tera")]
 pub mod tera;
+#[cfg(feature = "sentry")]
+mod transport;
+
+#[cfg(feature = "sentry")]
+pub use transport::DscTransport;
 
 /// The trace tags of a page, or nothing: what a template writes in its `<head>`.
 ///

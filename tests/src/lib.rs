@@ -306,6 +306,36 @@ pub mod sentry {
             .collect()
     }
 
+    /// An envelope as it goes on the wire: the `trace` of its header (the Dynamic Sampling
+    /// Context, as `(key, value)` pairs sorted by key; empty without one) and the
+    /// envelope parsed back, with its items. Works for the raw envelopes that
+    /// `sentry_meta::DscTransport` hands on, whose items the SDK does not show.
+    pub fn on_the_wire(envelope: &Envelope) -> (Vec<(String, String)>, Envelope) {
+        let mut bytes = Vec::new();
+        envelope.to_writer(&mut bytes).expect("serializable");
+        let at = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("a header line");
+        let header: serde_json::Value = serde_json::from_slice(&bytes[..at]).expect("JSON");
+        let dsc = header
+            .get("trace")
+            .and_then(serde_json::Value::as_object)
+            .map(|trace| {
+                trace
+                    .iter()
+                    .map(|(key, value)| match value {
+                        serde_json::Value::String(value) => (key.clone(), value.clone()),
+                        other => (key.clone(), other.to_string()),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let mut dsc = dsc;
+        dsc.sort();
+        (dsc, Envelope::from_slice(&bytes).expect("a valid envelope"))
+    }
+
     /// A transaction's trace id and span id, as hex.
     pub fn trace_context(tx: &Transaction<'_>) -> (String, String) {
         match tx.contexts.get("trace") {

@@ -1,8 +1,9 @@
-//! A real axum server on loopback behind `sentry-tower`'s layers and `SentryMetaLayer`, a real
-//! Sentry client whose transport captures what it sends, and a real HTTP client: pages name the
-//! transaction (or span) that rendered them, continue incoming traces by Sentry's rules, agree
-//! with the trace the SDK really started, and never mix two traces; pages that shared caches
-//! may keep carry no trace (`tests/vectors/cache.json`).
+//! A real axum server on loopback behind `sentry-tower`'s `NewSentryLayer` and `SentryMetaLayer`,
+//! a real Sentry client whose transport (wrapped in `DscTransport`) captures what it sends, and a
+//! real HTTP client: pages name the transaction (or span) that rendered them, continue incoming
+//! traces by Sentry's rules, agree with the trace the server's transaction really has, the
+//! transaction's envelope carries exactly the page's DSC, and two traces are never mixed; pages
+//! that shared caches may keep carry no trace (`tests/vectors/cache.json`).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -21,10 +22,10 @@ use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
 use sentry_meta::axum::{InjectTraceMetaLayer, SentryMetaLayer};
 use sentry_meta::{
-    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, SentryMeta, SentryTrace,
-    SerializedDsc,
+    Continuation, ContinuationPolicy, DscKey, DscTransport, DynamicSamplingContext, SentryMeta,
+    SentryTrace, SerializedDsc,
 };
-use sentry_meta_tests::sentry::PUBLIC_KEY;
+use sentry_meta_tests::sentry::{PUBLIC_KEY, on_the_wire};
 use sentry_meta_tests::{CacheVector, ExpectedCacheability, cache_vectors, meta_elements};
 use sentry_tower::{NewSentryLayer, SentryHttpLayer};
 use tower::{ServiceBuilder, ServiceExt};
@@ -49,19 +50,18 @@ async fn page() -> Html<String> {
     Html(html_page(&SentryMeta::current(), "<p>ok</p>"))
 }
 
-/// Renders inside a child span of the server transaction, set on the scope.
+/// Renders inside a `template.render` child span of the server transaction (`render_span`).
 async fn child_span_page() -> Html<String> {
-    let hub = Hub::current();
-    let Some(transaction) = hub.configure_scope(|scope| scope.get_span()) else {
-        return Html("no transaction".to_owned());
-    };
-    let child = transaction.start_child("template.render", "page.html");
-    hub.configure_scope(|scope| scope.set_span(Some(child.clone().into())));
     tokio::task::yield_now().await;
-    let html = html_page(&SentryMeta::current(), "<p>child</p>");
-    child.finish();
-    hub.configure_scope(|scope| scope.set_span(Some(transaction)));
-    Html(html)
+    Html(sentry_meta::render_span("page.html", || {
+        html_page(&SentryMeta::current(), "<p>child</p>")
+    }))
+}
+
+/// A page whose handler reports an error to Sentry.
+async fn failing_page() -> Html<String> {
+    sentry_core::capture_message("the page failed", sentry_core::Level::Error);
+    Html(html_page(&SentryMeta::current(), "<p>failed</p>"))
 }
 
 /// The extractors: `SentryMeta` and the typed incoming `sentry-trace`.
@@ -112,16 +112,18 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
     with_cache_headers(case, html_page(&SentryMeta::none(), "<p>cache</p>"))
 }
 
-/// Where `SentryMetaLayer` sits among `sentry-tower`'s layers (outermost first).
-#[derive(Debug, Clone, Copy)]
+/// How `SentryMetaLayer` is combined with `sentry-tower`'s layers (outermost first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
-    /// NewSentryLayer, SentryHttpLayer, SentryMetaLayer: the documented order.
+    /// NewSentryLayer, SentryMetaLayer: the documented setup.
     Documented,
-    /// NewSentryLayer, SentryMetaLayer, SentryHttpLayer.
-    MetaOutsideHttp,
-    /// SentryMetaLayer, NewSentryLayer, SentryHttpLayer.
+    /// NewSentryLayer, SentryHttpLayer (request data only), SentryMetaLayer: also supported.
+    WithRequestData,
+    /// NewSentryLayer, SentryHttpLayer with its own transaction, SentryMetaLayer.
+    TransactionOutside,
+    /// SentryMetaLayer, NewSentryLayer: the layer sees no Hub of the request's own.
     MetaOutermost,
-    /// SentryHttpLayer, SentryMetaLayer: no Hub per request.
+    /// SentryMetaLayer alone: no Hub per request.
     NoHubLayer,
 }
 
@@ -130,22 +132,29 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/page", get(page))
         .route("/users/{id}", get(page))
         .route("/child", get(child_span_page))
+        .route("/error", get(failing_page))
         .route("/extract", get(extracted_page))
         .route("/cached", get(cached_page))
         .route("/cached-too", get(cached_page))
         .route("/cache/{case}", get(cache_case_page))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
-    let http = SentryHttpLayer::new().enable_transaction();
     match order {
-        Order::Documented => routes.layer(ServiceBuilder::new().layer(hub).layer(http).layer(meta)),
-        Order::MetaOutsideHttp => {
-            routes.layer(ServiceBuilder::new().layer(hub).layer(meta).layer(http))
-        }
-        Order::MetaOutermost => {
-            routes.layer(ServiceBuilder::new().layer(meta).layer(hub).layer(http))
-        }
-        Order::NoHubLayer => routes.layer(ServiceBuilder::new().layer(http).layer(meta)),
+        Order::Documented => routes.layer(ServiceBuilder::new().layer(hub).layer(meta)),
+        Order::WithRequestData => routes.layer(
+            ServiceBuilder::new()
+                .layer(hub)
+                .layer(SentryHttpLayer::new())
+                .layer(meta),
+        ),
+        Order::TransactionOutside => routes.layer(
+            ServiceBuilder::new()
+                .layer(hub)
+                .layer(SentryHttpLayer::new().enable_transaction())
+                .layer(meta),
+        ),
+        Order::MetaOutermost => routes.layer(ServiceBuilder::new().layer(meta).layer(hub)),
+        Order::NoHubLayer => routes.layer(meta),
     }
 }
 
@@ -156,7 +165,6 @@ fn injected_app(meta: SentryMetaLayer, inject: InjectTraceMetaLayer) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(NewSentryLayer::<Request<Body>>::new_from_top())
-                .layer(SentryHttpLayer::new().enable_transaction())
                 .layer(meta)
                 .layer(inject),
         )
@@ -246,9 +254,14 @@ impl Page {
     }
 }
 
+/// A DSC as `(key, value)` pairs sorted by key.
+type Dsc = Vec<(String, String)>;
+
 /// What the Sentry client sent for one server transaction.
 #[derive(Debug, Clone)]
 struct SentTransaction {
+    /// The DSC in its envelope's header.
+    dsc: Dsc,
     name: Option<String>,
     trace_id: String,
     span_id: String,
@@ -272,7 +285,9 @@ impl Server {
         // then be the process Hub, shared with every other test).
         let _ = Hub::main();
         let transport = TestTransport::new();
-        let client = Arc::new(Client::from(options.transport(transport.clone())));
+        let client = Arc::new(Client::from(
+            options.transport(DscTransport::wrap(transport.clone())),
+        ));
         let warnings = Arc::new(Mutex::new(Vec::new()));
         let dispatch = tracing::Dispatch::new(Capture {
             warnings: warnings.clone(),
@@ -341,6 +356,7 @@ impl Server {
             .fetch_and_clear_envelopes()
             .iter()
             .flat_map(|envelope| {
+                let (dsc, envelope) = on_the_wire(envelope);
                 envelope
                     .items()
                     .filter_map(|item| match item {
@@ -352,6 +368,7 @@ impl Server {
                             panic!("a transaction without a trace context: {tx:?}");
                         };
                         SentTransaction {
+                            dsc: dsc.clone(),
                             name: tx.name.clone(),
                             trace_id: trace.trace_id.to_string(),
                             span_id: trace.span_id.to_string(),
@@ -360,6 +377,25 @@ impl Server {
                         }
                     })
                     .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The error events sent since the last call: their envelope's DSC and their request URL.
+    fn events(&self) -> Vec<(Dsc, Option<String>)> {
+        self.transport
+            .fetch_and_clear_envelopes()
+            .iter()
+            .filter_map(|envelope| {
+                let (dsc, envelope) = on_the_wire(envelope);
+                let event = envelope.event()?;
+                let url = event
+                    .request
+                    .as_ref()?
+                    .url
+                    .as_ref()
+                    .map(|url| url.to_string());
+                Some((dsc, url))
             })
             .collect()
     }
@@ -416,7 +452,8 @@ async fn fetch(
     Page::parse(status, &headers, body)
 }
 
-/// Asserts that the page names transaction `tx`'s root span, in its trace, sampled.
+/// Asserts that the page names transaction `tx`'s root span, in its trace, sampled, and that
+/// the transaction's envelope carries the page's DSC.
 fn assert_names(page: &Page, tx: &SentTransaction) {
     assert_eq!(
         page.sentry_trace.as_deref(),
@@ -424,6 +461,18 @@ fn assert_names(page: &Page, tx: &SentTransaction) {
         "{page:?} vs {tx:?}"
     );
     page.assert_one_trace();
+    assert_same_dsc(page, tx);
+}
+
+/// Asserts that the transaction's envelope header carries the page's DSC, key by key.
+fn assert_same_dsc(page: &Page, tx: &SentTransaction) {
+    let mut expected: Vec<(String, String)> = page
+        .dsc()
+        .iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(tx.dsc, expected, "{page:?}");
 }
 
 /// Asserts that the page names transaction `tx`, which started a trace here, with this
@@ -541,6 +590,7 @@ fn page_names_the_child_span_it_was_rendered_in() {
     assert_eq!(tx.child_spans, [page.span_id()]);
     assert_ne!(page.span_id(), tx.span_id);
     page.assert_one_trace();
+    assert_same_dsc(&page, &tx);
 }
 
 #[test]
@@ -665,23 +715,25 @@ fn malformed_sentry_trace_starts_a_new_trace() {
         assert_names_head(&page, &tx);
     }
 
-    // Outside the grammar, so this crate freezes nothing; but the Rust SDK reads hex in any
-    // case and drops a flag it does not know, so it continues the trace. The page follows the
-    // transaction the SDK started, with this service's own DSC for it.
-    let sdk_continues = [
+    // Values the `sentry` crate's own parser would continue, but the grammar rejects: the
+    // transaction and the page both start a new trace (one rule), with this service's DSC.
+    let sdk_would_continue = [
         format!("{}-{}-1", TRACE.to_uppercase(), SPAN.to_uppercase()),
         format!("{TRACE}-{SPAN}-2"),
+        format!("{TRACE}-{SPAN}-1-x"),
+        format!("{TRACE}-{SPAN}-1\"><script>"),
+        format!("{TRACE}-{SPAN}-1,{TRACE}-{SPAN}-1"),
     ];
-    for value in &sdk_continues {
+    for value in &sdk_would_continue {
         let page = server.get("/page", &[("sentry-trace", value), ("baggage", baggage)]);
         let tx = server.transaction();
-        assert_eq!(tx.trace_id, TRACE, "{value}");
-        assert_eq!(page.trace_id(), TRACE);
-        assert_eq!(page.span_id(), tx.span_id);
-        page.assert_one_trace();
-        let dsc = page.dsc();
-        assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"), "not frozen");
-        assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
+        assert_ne!(tx.trace_id, TRACE, "{value}");
+        assert_names_head(&page, &tx);
+        assert_eq!(
+            page.dsc().get(DscKey::Release),
+            Some("web@1.2.3"),
+            "not frozen"
+        );
     }
 
     // 1 MiB of hex: larger than the HTTP server accepts, so through the app itself.
@@ -885,50 +937,110 @@ fn the_injector_guards_and_marks_the_pages_it_tags() {
 }
 
 #[test]
-fn wrong_orders_warn_once_and_never_give_wrong_tags() {
+fn sentry_http_layer_for_request_data_composes() {
+    let server = Server::start(options(), Order::WithRequestData, SentryMetaLayer::new());
     let incoming = format!("{TRACE}-{SPAN}-1");
-    for order in [Order::MetaOutsideHttp, Order::MetaOutermost] {
-        let server = Server::start(options(), order, SentryMetaLayer::new().server_timing(true));
-        for headers in [vec![], vec![("sentry-trace", incoming.as_str())], vec![]] {
-            let page = server.get("/page", &headers);
-            let tx = server.transaction();
-            if !headers.is_empty() {
-                assert_eq!(tx.trace_id, TRACE);
-            }
-            // The handler still ran with the transaction active: the page is right.
-            assert_names(&page, &tx);
-            // At response time the transaction is out of reach: no header rather than a wrong one.
-            assert!(page.server_timing.is_empty(), "{order:?}: {page:?}");
-        }
-        assert_eq!(
-            server.setup_warnings(),
-            1,
-            "{order:?}: {:?}",
-            server.warnings()
-        );
+    for headers in [vec![], vec![("sentry-trace", incoming.as_str())]] {
+        let page = server.get("/page", &headers);
+        assert_names(&page, &server.transaction());
     }
+    assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
+}
 
-    // No Hub per request: two requests on one worker thread share its Hub. (A request whose
-    // task moves to another worker at an `.await` then renders with that worker's Hub: pages
-    // can name the wrong span, which is why this is warned about; they still name one trace.)
-    let server = Server::start(options(), Order::NoHubLayer, SentryMetaLayer::new());
-    for _ in 0..8 {
-        server.get("/page", &[]).assert_one_trace();
-    }
-    server.transactions();
-    let warnings = server.warnings();
-    assert_eq!(server.setup_warnings(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].message.contains("one Sentry Hub"),
-        "{warnings:?}"
-    );
+/// Runs one request through a wrongly assembled app; whether it panicked.
+fn panics(order: Order) -> bool {
+    let server = Server::start(options(), order, SentryMetaLayer::new());
+    let app = server.app.clone();
+    // Two requests on one worker: the second one finds a Hub shared with the first.
+    let outcome = server.runtime.block_on(async move {
+        tokio::spawn(async move {
+            for _ in 0..2 {
+                let request = Request::get("/page")
+                    .body(Body::empty())
+                    .expect("a request");
+                let _ = app.clone().oneshot(request).await;
+            }
+        })
+        .await
+    });
+    outcome.is_err_and(|error| error.is_panic())
 }
 
 #[test]
-fn disagreeing_parsers_never_mix_traces() {
-    // A `sentry-trace` without a span id: the grammar of the Sentry spec (and this crate)
-    // accepts it, the Rust SDK does not and starts a new trace. The page follows the SDK and
-    // does not pass on the DSC it froze for the caller's trace.
+// Release builds log one `warn` instead, with the same message.
+#[cfg_attr(not(debug_assertions), ignore = "a debug build's check")]
+fn wrong_setups_fail_loudly_in_debug_builds() {
+    for order in [
+        Order::TransactionOutside,
+        Order::MetaOutermost,
+        Order::NoHubLayer,
+    ] {
+        assert!(panics(order), "{order:?}");
+    }
+    assert!(!panics(Order::Documented));
+}
+
+#[test]
+fn several_sentry_trace_headers_start_a_new_trace() {
+    // Read as their comma-joined list, as Node.js and Python servers hand them to their SDKs:
+    // never a valid value. The transaction and the page agree, with this service's own DSC.
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let valid = format!("{TRACE}-{SPAN}-1");
+    let baggage = format!("sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-org_id=42");
+    for headers in [
+        vec![("sentry-trace", valid.as_str()), ("sentry-trace", "junk")],
+        vec![("sentry-trace", "junk"), ("sentry-trace", valid.as_str())],
+        vec![
+            ("sentry-trace", valid.as_str()),
+            ("sentry-trace", valid.as_str()),
+        ],
+    ] {
+        let mut headers = headers;
+        headers.push(("baggage", &baggage));
+        let page = server.get("/page", &headers);
+        let tx = server.transaction();
+        assert_ne!(tx.trace_id, TRACE);
+        assert_names_head(&page, &tx);
+    }
+}
+
+#[test]
+fn organization_ids_are_compared_as_sent() {
+    // The client's org is 42. `sentry-org_id` is compared as the decoded text: `%34%32` is
+    // "42" (continue), `042` is not (a new trace), and of two members the last counts (as in
+    // `@sentry/core`, whose parser assigns them in turn).
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    for (baggage, continues) in [
+        ("sentry-org_id=%34%32,sentry-release=theirs", true),
+        ("sentry-org_id=042,sentry-release=theirs", false),
+        (
+            "sentry-org_id=42,sentry-org_id=7,sentry-release=theirs",
+            false,
+        ),
+        (
+            "sentry-org_id=7,sentry-org_id=42,sentry-release=theirs",
+            true,
+        ),
+    ] {
+        let page = server.get(
+            "/page",
+            &[("sentry-trace", &incoming), ("baggage", baggage)],
+        );
+        let tx = server.transaction();
+        assert_eq!(tx.trace_id == TRACE, continues, "{baggage}");
+        if continues {
+            assert_names(&page, &tx);
+            assert_eq!(page.dsc().get(DscKey::Release), Some("theirs"));
+        } else {
+            assert_names_head(&page, &tx);
+        }
+    }
+}
+
+#[test]
+fn sentry_trace_without_a_span_id_continues_without_a_parent() {
+    // The grammar lets the span id out: the trace and its decision are still the caller's.
     let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
     let page = server.get(
         "/page",
@@ -941,34 +1053,31 @@ fn disagreeing_parsers_never_mix_traces() {
         ],
     );
     let tx = server.transaction();
-    assert_ne!(tx.trace_id, TRACE);
-    assert_names_head(&page, &tx);
-    let dsc = page.dsc();
-    assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
-    assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
+    assert_eq!(tx.trace_id, TRACE);
+    assert_eq!(tx.parent_span_id, None);
+    assert_names(&page, &tx);
+    assert_eq!(page.dsc().get(DscKey::Release), Some("theirs"));
 }
 
 #[test]
-fn several_sentry_trace_headers_continue_the_trace_the_sdk_continues() {
-    // The Sentry SDK continues the last value that parses; the page must describe that trace
-    // with the caller's frozen DSC, not build its own.
+fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
     let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
-    let other = "0af7651916cd43dd8448eb211c80319c";
-    let first = format!("{other}-{SPAN}-1");
-    let last = format!("{TRACE}-{SPAN}-1");
-    let baggage = format!("sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-org_id=42");
-    let page = server.get(
-        "/page",
-        &[
-            ("sentry-trace", &first),
-            ("sentry-trace", &last),
-            ("sentry-trace", "junk"),
-            ("baggage", &baggage),
-        ],
-    );
-    let tx = server.transaction();
-    assert_eq!(tx.trace_id, TRACE);
-    assert_names(&page, &tx);
-    assert_eq!(page.dsc().get(DscKey::PublicKey), Some("upstream"));
-    assert_eq!(server.setup_warnings(), 0);
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    for headers in [vec![], vec![("sentry-trace", incoming.as_str())]] {
+        let page = server.get("/error", &headers);
+        let sent = server.events();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (dsc, url) = &sent[0];
+        let mut expected: Vec<(String, String)> = page
+            .dsc()
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        expected.sort();
+        assert_eq!(dsc, &expected);
+        assert_eq!(
+            url.as_deref(),
+            Some(format!("http://{}/error", server.addr).as_str())
+        );
+    }
 }

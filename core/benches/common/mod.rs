@@ -271,6 +271,19 @@ pub fn with_active_span<R>(f: impl FnOnce(&ContinuationPolicy) -> R) -> R {
     })
 }
 
+/// The span the layer records in a root when it starts the request's transaction
+/// (`TraceRoot::set_server_span`): pages then name it without reading the Hub's scope.
+#[cfg(feature = "sentry")]
+pub const SERVER_SPAN: sentry_meta_core::SpanId =
+    sentry_meta_core::SpanId::from_bytes(*b"server!!");
+
+/// A root as the axum layer hands it to the request: its server span recorded.
+#[cfg(feature = "sentry")]
+fn as_the_layer_makes_it(root: TraceRoot) -> Arc<TraceRoot> {
+    root.set_server_span(SERVER_SPAN, Some(true));
+    Arc::new(root)
+}
+
 /// Renders the current request's tags into the page buffer.
 #[cfg(feature = "sentry")]
 #[inline]
@@ -286,8 +299,9 @@ fn render_current(page: &mut String) {
 #[cfg(feature = "sentry")]
 #[inline]
 pub fn new_trace_first_render(page: &mut String) {
-    let root =
-        Arc::new(TraceRoot::new_trace().with_transaction(TRANSACTION, TransactionSource::Route));
+    let root = as_the_layer_makes_it(
+        TraceRoot::new_trace().with_transaction(TRANSACTION, TransactionSource::Route),
+    );
     root.sync_scope(|| render_current(page));
     black_box(&page);
 }
@@ -295,12 +309,14 @@ pub fn new_trace_first_render(page: &mut String) {
 /// The root the layer makes for a new request at the head of a trace, named by its route.
 #[cfg(feature = "sentry")]
 pub fn new_root() -> Arc<TraceRoot> {
-    Arc::new(TraceRoot::new_trace().with_transaction(TRANSACTION, TransactionSource::Route))
+    as_the_layer_makes_it(
+        TraceRoot::new_trace().with_transaction(TRANSACTION, TransactionSource::Route),
+    )
 }
 
 /// The first render of a request whose root the layer already made (as a Node server has
-/// started its span before it calls `getTraceMetaTags()`): read the active span, build the
-/// head DSC, render; the root is dropped at the end, freeing the DSC. (Handing the root back
+/// started its span before it calls `getTraceMetaTags()`): read the root's server span, build
+/// the head DSC, render; the root is dropped at the end, freeing the DSC. (Handing the root back
 /// for criterion to drop after the batch instead keeps a whole batch of roots and DSCs alive
 /// and measured slower, not faster: 442–456 ns against 325–335 ns in full runs.)
 #[cfg(feature = "sentry")]
@@ -314,7 +330,7 @@ pub fn first_render(page: &mut String, root: Arc<TraceRoot>) {
 #[cfg(feature = "sentry")]
 #[inline]
 pub fn continued_trace_first_render(page: &mut String, policy: &ContinuationPolicy) {
-    let root = Arc::new(TraceRoot::from_headers(
+    let root = as_the_layer_makes_it(TraceRoot::from_headers(
         Some(black_box(INCOMING)),
         [black_box(INCOMING_BAGGAGE)],
         policy,
@@ -352,5 +368,5 @@ pub fn sdk_active_span() {
 /// The root that [`later_render`] runs in.
 #[cfg(feature = "sentry")]
 pub fn later_render_root() -> Arc<TraceRoot> {
-    Arc::new(TraceRoot::new_trace())
+    as_the_layer_makes_it(TraceRoot::new_trace())
 }

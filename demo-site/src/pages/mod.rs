@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use sentry::{Hub, TransactionOrSpan};
 use sentry_meta::axum::InjectTraceMetaLayer;
+use sentry_meta::render_span;
 use serde::Serialize;
 
 pub use engines::Engines;
@@ -103,22 +103,6 @@ pub fn traced_routes(tags: bool) -> Router<Arc<Web>> {
         )
 }
 
-/// Runs `render` inside a `template.render` child span of the current span, made the active
-/// span while it runs: the tags the helper writes then name this span, and the browser's
-/// pageload becomes its child.
-fn render_in_span<R>(engine: &str, render: impl FnOnce() -> R) -> R {
-    let hub = Hub::current();
-    let Some(parent) = hub.configure_scope(|scope| scope.get_span()) else {
-        return render();
-    };
-    let span = TransactionOrSpan::from(parent.start_child("template.render", engine));
-    hub.configure_scope(|scope| scope.set_span(Some(span.clone())));
-    let rendered = render();
-    hub.configure_scope(|scope| scope.set_span(Some(parent)));
-    span.finish();
-    rendered
-}
-
 fn html(result: Result<String, String>) -> Response {
     match result {
         Ok(page) => Html(page).into_response(),
@@ -135,29 +119,27 @@ fn html(result: Result<String, String>) -> Response {
 
 async fn askama_page(State(web): State<Arc<Web>>) -> Response {
     let page = web.context("askama");
-    html(render_in_span("askama", || engines::askama(&page)))
+    html(render_span("askama", || engines::askama(&page)))
 }
 
 async fn minijinja_page(State(web): State<Arc<Web>>) -> Response {
     let page = web.context("minijinja");
-    html(render_in_span("minijinja", || web.engines.minijinja(&page)))
+    html(render_span("minijinja", || web.engines.minijinja(&page)))
 }
 
 async fn maud_page(State(web): State<Arc<Web>>) -> Response {
     let page = web.context("maud");
-    html(render_in_span("maud", || Ok(engines::maud(&page))))
+    html(render_span("maud", || Ok(engines::maud(&page))))
 }
 
 async fn tera_page(State(web): State<Arc<Web>>) -> Response {
     let page = web.context("tera");
-    html(render_in_span("tera", || web.engines.tera(&page)))
+    html(render_span("tera", || web.engines.tera(&page)))
 }
 
 async fn handlebars_page(State(web): State<Arc<Web>>) -> Response {
     let page = web.context("handlebars");
-    html(render_in_span("handlebars", || {
-        web.engines.handlebars(&page)
-    }))
+    html(render_span("handlebars", || web.engines.handlebars(&page)))
 }
 
 /// A page that knows nothing of Sentry: [`InjectTraceMetaLayer`] puts the tags before its

@@ -13,7 +13,7 @@ use crate::SentryMeta;
 ///
 /// The value names the span that is active when the extractor runs, in the request's trace root
 /// (from the request's extensions, put there by [`SentryMetaLayer`](super::SentryMetaLayer)):
-/// the server transaction, as axum runs extractors inside the layers, after `SentryHttpLayer`
+/// the server transaction, as axum runs extractors inside the layers, after `SentryMetaLayer`
 /// has started it. To name a child span that the handler starts later, call
 /// [`SentryMeta::current`] once it is set on the scope. Without Sentry the value renders as
 /// nothing; the extractor never rejects.

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use axum::{Router, body::Body, http::Request, response::Html, routing::get};
-//! use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
+//! use sentry::integrations::tower::NewSentryLayer;
 //! use sentry_meta::axum::{InjectTraceMetaLayer, SentryMetaLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
@@ -26,7 +26,6 @@
 //! let app = Router::new().route("/", get(home)).layer(
 //!     ServiceBuilder::new()
 //!         .layer(NewSentryLayer::<Request<Body>>::new_from_top())
-//!         .layer(SentryHttpLayer::new().enable_transaction())
 //!         .layer(SentryMetaLayer::new())
 //!         // Innermost: the transaction and the trace root are current when the page is ready.
 //!         .layer(InjectTraceMetaLayer::new()),
@@ -189,9 +188,9 @@ impl TraceMetaSource for CurrentSentryMeta {
 /// A [`Layer`] that injects the page's tags right before `</head>` of HTML responses; see the
 /// [module docs](self) for which responses and where exactly.
 ///
-/// Put it inside `SentryHttpLayer` and [`SentryMetaLayer`](super::SentryMetaLayer) (after them
-/// in a `ServiceBuilder`): the tags are taken when the inner response is ready, and only there
-/// are the request's transaction and trace root still current.
+/// Put it inside [`SentryMetaLayer`](super::SentryMetaLayer) (after it in a `ServiceBuilder`):
+/// the tags are taken when the inner response is ready, and only there are the request's
+/// transaction and trace root still current.
 ///
 /// ```
 /// use sentry_meta::axum::InjectTraceMetaLayer;

@@ -16,42 +16,47 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response};
 use http_body::Body;
-use sentry_core::Hub;
-use sentry_meta_core::{Scoped, SentryTrace, TraceMeta, TraceRoot, TransactionSource};
+use sentry_core::{Hub, protocol};
+use sentry_meta_core::{Scoped, TraceMeta, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::cache::{Cacheability, is_html, mark_private};
+use super::cache::{self, Cacheability, is_html};
 use super::inject::strip_trace_meta;
+use super::transaction::{RequestTransaction, request_data};
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
-/// How many requests of a layer are checked for a Sentry setup that cannot name the right span.
-/// The order of layers is fixed when the app is built, so the first requests tell.
+/// How many requests of a layer are checked for a Hub shared between requests. The order of
+/// layers is fixed when the app is built, so the first requests tell.
 const SETUP_CHECKS: usize = 256;
 
 /// How many routes the cache guard remembers having warned about; past that it stays quiet
 /// rather than grow (unmatched paths are unbounded).
 const MAX_WARNED_ROUTES: usize = 1024;
 
-/// A [`Layer`] that gives every request its own trace root, so that the pages it renders carry
-/// the server transaction's `sentry-trace` and the root's `baggage`.
+/// A [`Layer`] that gives every request its own trace root and server transaction, so that the
+/// pages it renders carry the transaction's `sentry-trace` and the root's `baggage`.
 ///
-/// For each request it reads the last valid `sentry-trace` (as the SDK picks it) and every
-/// `baggage` header value, decides whether to continue the caller's trace with the rules of the
-/// current Sentry client
+/// For each request it reads the `sentry-trace` header (several read as one invalid value) and
+/// every `baggage` header value, and decides once whether to continue the caller's trace, with
+/// the rules of the current Sentry client
 /// ([`ContinuationPolicy::from_client`](sentry_meta_core::ContinuationPolicy::from_client): its
-/// org id and `strict_trace_continuation`, worked out once per client and thread), names the
-/// transaction as `sentry-tower` does (`"{METHOD} {route}"`), puts the `Arc<`[`TraceRoot`]`>`
-/// into the request's extensions, and runs the inner service inside
+/// org id and `strict_trace_continuation`). From that one decision come both the request's
+/// [`TraceRoot`] (what pages write) and its server transaction, which the layer starts itself:
+/// named as `sentry-tower` names it (`"{METHOD} {route}"`, op `http.server`), carrying the
+/// request's data (as `SentryHttpLayer` does, also onto the request's events), with the response
+/// status, finished when the response is ready (as `aborted` if the request is dropped). It puts
+/// the `Arc<`[`TraceRoot`]`>` into the request's extensions and runs the inner service inside
 /// [`TraceRoot::scope`], where [`SentryMeta::current`](crate::SentryMeta::current) and every
 /// template helper find it.
 ///
-/// It belongs inside `sentry-tower`'s two layers: `NewSentryLayer` (outermost), then
-/// `SentryHttpLayer::enable_transaction()`, then this one; see the [module docs](super) for
-/// the wiring and for what is checked when the order is wrong.
+/// It belongs inside `sentry-tower`'s `NewSentryLayer` (a Hub per request), and replaces
+/// `SentryHttpLayer::enable_transaction()`; see the [module docs](super) for the wiring and for
+/// what is checked when the setup is wrong. With [`DscTransport`](crate::DscTransport) in the
+/// client options, the transaction's envelope also carries the DSC its pages wrote.
 ///
 /// ```
 /// use sentry_meta::axum::SentryMetaLayer;
@@ -187,28 +192,30 @@ impl Shared {
             && !self.warned_setup.load(Ordering::Relaxed)
     }
 
-    fn warn_setup(&self, problem: SetupProblem) {
-        if self.warned_setup.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        match problem {
-            SetupProblem::SharedHub => tracing::warn!(
-                target: "sentry_meta",
+    /// Reports a Sentry setup in which pages and the SDK could disagree: a panic in debug
+    /// builds, so that it is fixed before it ships; a `warn`, once, in release builds.
+    fn setup_problem(&self, problem: SetupProblem) {
+        let message = match problem {
+            SetupProblem::SharedHub => {
                 "sentry-meta: one Sentry Hub is serving several requests, so concurrent requests \
                  overwrite each other's transaction and a page may name another request's span. \
-                 Add sentry_tower::NewSentryLayer outside SentryHttpLayer and SentryMetaLayer; \
-                 in a ServiceBuilder the order is NewSentryLayer, \
-                 SentryHttpLayer::new().enable_transaction(), SentryMetaLayer (with \
+                 Add sentry::integrations::tower::NewSentryLayer outside SentryMetaLayer: in a \
+                 ServiceBuilder the order is NewSentryLayer, then SentryMetaLayer (with \
                  Router::layer, call .layer() in the reverse order)"
-            ),
-            SetupProblem::NoTransaction => tracing::warn!(
-                target: "sentry_meta",
-                "sentry-meta: no Sentry transaction is active inside SentryMetaLayer, so pages \
-                 cannot name the server span that rendered them and Server-Timing is left out. \
-                 In a ServiceBuilder the order is NewSentryLayer, \
-                 SentryHttpLayer::new().enable_transaction(), SentryMetaLayer (with \
-                 Router::layer, call .layer() in the reverse order)"
-            ),
+            }
+            SetupProblem::TransactionOutside => {
+                "sentry-meta: a Sentry transaction is already active when SentryMetaLayer starts \
+                 the request's, most likely from SentryHttpLayer::enable_transaction(). \
+                 SentryMetaLayer starts the request's transaction itself, by the same rule as its \
+                 pages' tags: remove .enable_transaction() (SentryHttpLayer::new() alone may \
+                 stay, or go: SentryMetaLayer also puts the request's data on events)"
+            }
+        };
+        if cfg!(debug_assertions) {
+            panic!("{message}");
+        }
+        if !self.warned_setup.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "sentry_meta", "{message}");
         }
     }
 
@@ -239,7 +246,7 @@ impl Shared {
 #[derive(Debug, Clone, Copy)]
 enum SetupProblem {
     SharedHub,
-    NoTransaction,
+    TransactionOutside,
 }
 
 thread_local! {
@@ -294,10 +301,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // Inside NewSentryLayer this is the request's own Hub, and its client is the one whose
-        // `SentryHttpLayer` transaction decides (with the same rules) whether to continue.
+        // Inside NewSentryLayer this is the request's own Hub.
         let hub = Hub::current();
-        let client = hub.client();
+        let client = hub.client().filter(|client| client.is_enabled());
         let (name, source) = transaction_name(&request);
         let headers = request.headers();
         // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
@@ -312,19 +318,25 @@ where
         .with_transaction(name, source)
         .with_traceparent(self.traceparent);
         let root = Arc::new(root);
+        // The transaction starts when the request is first polled, once the layers outside
+        // have had their turn: a transaction already active then is another layer's.
+        let start = client.as_ref().map(|client| {
+            let request_data = request_data(&request, client.options().send_default_pii);
+            (hub.clone(), request_data)
+        });
         request.extensions_mut().insert(root.clone());
 
-        let check_setup = client.as_ref().is_some_and(|client| client.is_enabled())
-            && self.shared.check_this_request();
+        let check_setup = client.is_some() && self.shared.check_this_request();
         if check_setup && hub_is_shared(&hub) {
-            self.shared.warn_setup(SetupProblem::SharedHub);
+            self.shared.setup_problem(SetupProblem::SharedHub);
         }
 
         let future = root.clone().sync_scope(|| self.inner.call(request));
         ResponseFuture {
             inner: root.clone().scope(future),
             root,
-            check_setup,
+            start,
+            transaction: None,
             server_timing: self.server_timing,
             allow_cacheable: self.allow_cacheable,
             mark_private: self.mark_private,
@@ -333,17 +345,16 @@ where
     }
 }
 
-/// The `sentry-trace` value to continue: the last one that parses, as the Sentry SDK picks it
-/// when several arrive (so both continue the same trace), else the first (to be reported as
-/// malformed).
+/// The `sentry-trace` value to continue: the request's one `sentry-trace` header. Several are
+/// read as their comma-joined list (as Node.js and Python servers hand them to their SDKs),
+/// which is never a valid value: the request starts a new trace.
 fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
-    let values = headers.get_all(&SENTRY_TRACE);
-    values
-        .iter()
-        .rev()
-        .map(HeaderValue::as_bytes)
-        .find(|value| SentryTrace::parse_bytes(value).is_ok())
-        .or_else(|| values.iter().next().map(HeaderValue::as_bytes))
+    let mut values = headers.get_all(&SENTRY_TRACE).iter();
+    let first = values.next()?;
+    match values.next() {
+        None => Some(first.as_bytes()),
+        Some(_) => Some(b"several sentry-trace headers"),
+    }
 }
 
 /// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
@@ -416,12 +427,15 @@ fn route_name(method: &Method, route: &str) -> Arc<str> {
 
 pin_project_lite::pin_project! {
     /// The response future of [`SentryMetaService`]: the inner future, run inside the request's
-    /// [`TraceRoot::scope`].
+    /// [`TraceRoot::scope`] and server transaction.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Scoped<F>,
         root: Arc<TraceRoot>,
-        check_setup: bool,
+        // What starts the transaction at the first poll (with a Sentry client).
+        start: Option<(Arc<Hub>, protocol::Request)>,
+        // Finished with the response, or as aborted when the future is dropped before it.
+        transaction: Option<RequestTransaction>,
         server_timing: bool,
         allow_cacheable: bool,
         mark_private: bool,
@@ -439,49 +453,82 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if std::mem::take(this.check_setup) && !has_active_span(&Hub::current()) {
-            // SentryHttpLayer starts its transaction before it first polls what it wraps: had it
-            // wrapped this layer, the transaction would be active now.
-            this.shared.warn_setup(SetupProblem::NoTransaction);
-        }
-        let mut response = ready!(this.inner.poll(cx))?;
-        if !is_html(response.headers()) {
-            return Poll::Ready(Ok(response.map(AxumBody::new)));
-        }
-        let cacheability = Cacheability::of(response.headers());
-        if !*this.allow_cacheable && cacheability == Cacheability::Shared {
-            if let Some((name, source)) = this.root.transaction() {
-                // Unmatched paths share one entry: they are as many as clients care to send.
-                let route = match source {
-                    TransactionSource::Url => "<unmatched>",
-                    _ => route_of(name),
-                };
-                this.shared.warn_cacheable(route);
+        if let Some((hub, request)) = this.start.take() {
+            *this.transaction = RequestTransaction::start(hub, this.root.clone(), request);
+            if this.transaction.is_none() {
+                // A layer outside started a transaction by its own continuation rule.
+                this.shared.setup_problem(SetupProblem::TransactionOutside);
             }
-            // Tags that a template already wrote into the page are taken out as it streams.
-            return Poll::Ready(Ok(strip_trace_meta(response).map(AxumBody::new)));
         }
-        if *this.mark_private && cacheability == Cacheability::Heuristic {
-            mark_private(response.headers_mut());
+        let response = match ready!(this.inner.poll(cx)) {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(transaction) = this.transaction.take() {
+                    transaction.finish(None);
+                }
+                return Poll::Ready(Err(error));
+            }
+        };
+        let response = guard_response(
+            response,
+            this.root,
+            this.shared,
+            *this.allow_cacheable,
+            *this.mark_private,
+            *this.server_timing,
+        );
+        if let Some(transaction) = this.transaction.take() {
+            transaction.finish(Some(response.status()));
         }
-        if *this.server_timing
-            && let Some(value) = server_timing(this.root, this.shared)
-        {
-            response.headers_mut().append(&SERVER_TIMING, value);
-        }
-        Poll::Ready(Ok(response.map(AxumBody::new)))
+        Poll::Ready(Ok(response))
     }
 }
 
+/// The response as it leaves the layer: the cache guard, the `private` mark, and the
+/// `Server-Timing` header (named while the server transaction is still the active span).
+fn guard_response<B>(
+    mut response: Response<B>,
+    root: &Arc<TraceRoot>,
+    shared: &Shared,
+    allow_cacheable: bool,
+    mark_private: bool,
+    server_timing: bool,
+) -> Response<AxumBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if !is_html(response.headers()) {
+        return response.map(AxumBody::new);
+    }
+    let cacheability = Cacheability::of(response.headers());
+    if !allow_cacheable && cacheability == Cacheability::Shared {
+        if let Some((name, source)) = root.transaction() {
+            // Unmatched paths share one entry: they are as many as clients care to send.
+            let route = match source {
+                TransactionSource::Url => "<unmatched>",
+                _ => route_of(name),
+            };
+            shared.warn_cacheable(route);
+        }
+        // Tags that a template already wrote into the page are taken out as it streams.
+        return strip_trace_meta(response).map(AxumBody::new);
+    }
+    if mark_private && cacheability == Cacheability::Heuristic {
+        cache::mark_private(response.headers_mut());
+    }
+    if server_timing && let Some(value) = server_timing_value(root) {
+        response.headers_mut().append(&SERVER_TIMING, value);
+    }
+    response.map(AxumBody::new)
+}
+
 /// The `Server-Timing` value for the span active now, inside the request's trace root; `None`
-/// when no span is active, as a header naming a span that no server transaction has would make
-/// the browser's pageload a child of nothing.
-fn server_timing(root: &Arc<TraceRoot>, shared: &Shared) -> Option<HeaderValue> {
+/// when no span is active (no Sentry client), as a header naming a span that no server
+/// transaction has would make the browser's pageload a child of nothing.
+fn server_timing_value(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
     let hub = Hub::current();
     if !has_active_span(&hub) {
-        if hub.client().is_some_and(|client| client.is_enabled()) {
-            shared.warn_setup(SetupProblem::NoTransaction);
-        }
         return None;
     }
     let meta = root.clone().sync_scope(|| TraceMeta::from_hub(&hub))?;

@@ -4,8 +4,8 @@
 //!
 //! ```
 //! use axum::{Router, body::Body, http::Request, response::Html, routing::get};
-//! use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
-//! use sentry_meta::{SentryMeta, axum::SentryMetaLayer};
+//! use sentry::integrations::tower::NewSentryLayer;
+//! use sentry_meta::{DscTransport, SentryMeta, axum::SentryMetaLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! async fn home(meta: SentryMeta) -> Html<String> {
@@ -20,16 +20,16 @@
 //!     sentry::ClientOptions::new()
 //!         .dsn("https://public@o1.ingest.sentry.io/2")
 //!         .traces_sample_rate(1.0)
-//! #       .transport(sentry::test::TestTransport::new())
+//!         // The server's envelopes carry the DSC that its pages write.
+//!         .transport(DscTransport::new())
+//! #       .transport(DscTransport::wrap(sentry::test::TestTransport::new()))
 //! );
 //!
 //! let app = Router::new().route("/", get(home)).layer(
 //!     ServiceBuilder::new()
 //!         // A Hub of its own for each request (outermost).
 //!         .layer(NewSentryLayer::<Request<Body>>::new_from_top())
-//!         // The request's server transaction, named "GET /" from the matched route.
-//!         .layer(SentryHttpLayer::new().enable_transaction())
-//!         // The request's trace root, with the transaction already active inside it.
+//!         // The request's trace root and its server transaction, "GET /", from one decision.
 //!         .layer(SentryMetaLayer::new().server_timing(true)),
 //! );
 //!
@@ -56,33 +56,47 @@
 //!
 //! # The order of the layers
 //!
-//! [`SentryMetaLayer`] goes inside both layers of `sentry-tower`, in this order from the outside
-//! in (a `ServiceBuilder` lists layers outside-in; `Router::layer` wraps what is already there,
-//! so chained `.layer()` calls on a `Router` go in the reverse order):
+//! [`SentryMetaLayer`] goes inside `sentry-tower`'s `NewSentryLayer` (a `ServiceBuilder` lists
+//! layers outside-in; `Router::layer` wraps what is already there, so chained `.layer()` calls on
+//! a `Router` go in the reverse order):
 //!
 //! 1. `NewSentryLayer::new_from_top()`: a Hub for each request, current while its future runs.
-//! 2. `SentryHttpLayer::new().enable_transaction()`: starts the request's transaction when it is
-//!    first polled and makes it the Hub's active span until the response is ready.
-//! 3. `SentryMetaLayer`: reads the request's trace headers with the rules of that Hub's client
-//!    and runs everything inside it in the request's [`TraceRoot`](crate::TraceRoot), so pages
-//!    and the `Server-Timing` header, computed when the response is ready, see the transaction.
+//! 2. `SentryMetaLayer`: decides once whether to continue the caller's trace, and from that
+//!    decision makes the request's [`TraceRoot`](crate::TraceRoot) and starts its server
+//!    transaction, the Hub's active span until the response is ready.
 //!
-//! With `SentryMetaLayer` outside `SentryHttpLayer`, the transaction is already finished when
-//! the response reaches it; outside `NewSentryLayer`, it sees a Hub that all requests share.
-//! During its first requests the layer checks for both (no active span where the transaction
-//! should be; one Hub for several requests) and logs a `warn` once. Pages never mix two traces
-//! whatever the order: their `sentry-trace` is the active span's, and a DSC is only used for its
-//! own trace.
+//! It replaces `SentryHttpLayer::enable_transaction()`, whose transaction would continue
+//! incoming traces by the `sentry` crate's own, looser reading of `sentry-trace` (uppercase hex,
+//! unknown flags, trailing junk) while pages follow the spec: the two would disagree.
+//! `SentryHttpLayer::new()` (request data only) may stay outside it, but is not needed:
+//! the layer also puts the request's data on the events captured during the request.
+//!
+//! A wrong setup fails loudly in debug builds (a panic with what to change) and logs one `warn`
+//! (target `sentry_meta`) in release builds: a transaction already active when the layer starts
+//! the request's (`SentryHttpLayer::enable_transaction()` outside it), or a Hub shared between
+//! requests (`NewSentryLayer` missing or inside it). Pages never mix two traces either way: their
+//! `sentry-trace` is the active span's, and a DSC is only used for its own trace.
+//!
+//! # The server's envelopes
+//!
+//! With [`DscTransport`](crate::DscTransport) in the client options, the transaction's
+//! envelope, and those of errors captured during the request, carry in their header the DSC the
+//! request's pages write: the caller's frozen DSC, or this service's head DSC. Sentry's dynamic
+//! sampling then judges the server's and the browser's parts of a trace alike.
 //!
 //! # What the layer does
 //!
-//! - Reads the first `sentry-trace` and every `baggage` value of the request and decides whether
-//!   to continue the caller's trace, with the org id and `strict_trace_continuation` of the
-//!   current Sentry client (see [`Continuation`](crate::Continuation)). A continued trace passes
-//!   on the caller's frozen `sentry-*` baggage; a new one gets a head DSC built once.
-//! - Names the transaction as `sentry-tower` does, `"{METHOD} {route}"`, with axum's
-//!   [`MatchedPath`](axum::extract::MatchedPath) when the layer is added with `Router::layer`
-//!   (a route name) or else the path (a URL, left out of the DSC).
+//! - Reads the `sentry-trace` header (several are read as their comma-joined list, which is
+//!   never valid) and every `baggage` value of the request and decides whether to continue the
+//!   caller's trace, with the org id and `strict_trace_continuation` of the current Sentry client
+//!   (see [`Continuation`](crate::Continuation)). A continued trace passes on the caller's frozen
+//!   `sentry-*` baggage; a new one gets a head DSC built once.
+//! - Starts the server transaction from that decision: named as `sentry-tower` does,
+//!   `"{METHOD} {route}"`, with axum's [`MatchedPath`](axum::extract::MatchedPath) when the
+//!   layer is added with `Router::layer` (a route name) or else the path (a URL, left out of the
+//!   DSC); op `http.server`; the request's method, URL and headers (sensitive ones only with
+//!   `send_default_pii`) on it and on the request's events; the response status; finished as
+//!   `aborted` if the request is dropped first.
 //! - Puts the `Arc<TraceRoot>` into the request's extensions (`Extension<Arc<TraceRoot>>`).
 //! - Opt-in: a `Server-Timing` header on HTML responses ([`SentryMetaLayer::server_timing`]).
 //! - Cache guard, from one reading of the response's caching headers ([`Cacheability`]): an
@@ -142,6 +156,7 @@ mod cache;
 mod extract;
 pub mod inject;
 mod layer;
+mod transaction;
 
 pub use cache::{Cacheability, is_publicly_cacheable};
 pub use inject::{

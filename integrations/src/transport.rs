@@ -1,0 +1,192 @@
+//! [`DscTransport`]: the server's own envelopes carry the same Dynamic Sampling Context as its
+//! pages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentry::transports::DefaultTransportFactory;
+use sentry_core::protocol::{Context, EnvelopeItem, Map, TraceId as SdkTraceId};
+use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
+use sentry_meta_core::{DynamicSamplingContext, TraceId, TraceMeta, TraceRoot};
+
+/// A [`TransportFactory`] whose transports put the request's Dynamic Sampling Context into the
+/// header of every envelope sent for the request.
+///
+/// Sentry's dynamic sampling judges a trace by the DSC in each envelope's header (`trace`). The
+/// `sentry` crate (0.49) writes only part of it on a transaction (`trace_id`, `public_key`, its
+/// own `sample_rate`, `sampled`), never the caller's frozen DSC, and its HTTP transport's rate
+/// limiter then rebuilds every envelope without its headers. So the server's part of a trace
+/// and the browser's part would be judged by different contexts.
+///
+/// With this factory, an envelope sent while a request is handled (its transaction, an error
+/// captured in it) whose trace is the one the request's pages name gets, as its header's
+/// `trace`, exactly the DSC those pages write: the frozen incoming DSC of a continued trace, or
+/// the head DSC of a new one (see [`TraceMeta::current`]). It is handed on as a raw envelope,
+/// which the transport sends whole. Every other envelope passes unchanged.
+///
+/// Opt in with one line in the client options: over the `sentry` crate's default HTTP
+/// transport with [`DscTransport::new`], or over any other factory with [`DscTransport::wrap`].
+///
+/// ```
+/// let options = sentry::ClientOptions::new()
+///     .traces_sample_rate(1.0)
+///     .transport(sentry_meta::DscTransport::new());
+/// # drop(options);
+/// ```
+///
+/// What it costs: one look-up of the request's tags per envelope sent inside a request (no
+/// work per page), and one re-serialization of that envelope. Nothing is kept between
+/// envelopes. A raw envelope is not split by the transport's rate limiter: while Sentry rate
+/// limits transactions or errors, such envelopes are still sent and dropped by Sentry.
+#[derive(Clone)]
+pub struct DscTransport<F = DefaultTransportFactory> {
+    inner: F,
+}
+
+impl DscTransport {
+    /// Over the `sentry` crate's default HTTP transport (the one it uses when
+    /// `ClientOptions::transport` is not set).
+    pub fn new() -> Self {
+        Self::wrap(DefaultTransportFactory)
+    }
+}
+
+impl Default for DscTransport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F> std::fmt::Debug for DscTransport<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DscTransport").finish_non_exhaustive()
+    }
+}
+
+impl<F> DscTransport<F> {
+    /// Over the transports that `inner` makes.
+    pub fn wrap(inner: F) -> Self {
+        Self { inner }
+    }
+}
+
+impl<F: TransportFactory> TransportFactory for DscTransport<F> {
+    fn create_transport_with_options(&self, options: TransportOptions) -> Arc<dyn Transport> {
+        Arc::new(WithDsc {
+            inner: self.inner.create_transport_with_options(options),
+        })
+    }
+}
+
+/// The transport made by [`DscTransport`].
+struct WithDsc {
+    inner: Arc<dyn Transport>,
+}
+
+impl Transport for WithDsc {
+    fn send_envelope(&self, envelope: Envelope) {
+        // The SDK sends synchronously from the code that finishes the transaction or captures
+        // the event, so the request's Hub and trace root are the current ones here.
+        let dsc = trace_id(&envelope).and_then(request_dsc);
+        match dsc.and_then(|dsc| with_trace_header(&envelope, &dsc)) {
+            Some(raw) => self.inner.send_envelope(raw),
+            None => self.inner.send_envelope(envelope),
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        self.inner.flush(timeout)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> bool {
+        self.inner.shutdown(timeout)
+    }
+}
+
+/// The trace of the envelope's transaction or event.
+fn trace_id(envelope: &Envelope) -> Option<SdkTraceId> {
+    let trace_of = |contexts: &Map<String, Context>| match contexts.get("trace") {
+        Some(Context::Trace(trace)) => Some(trace.trace_id),
+        _ => None,
+    };
+    envelope.items().find_map(|item| match item {
+        EnvelopeItem::Transaction(transaction) => trace_of(&transaction.contexts),
+        EnvelopeItem::Event(event) => trace_of(&event.contexts),
+        _ => None,
+    })
+}
+
+/// The DSC that the current request's pages write, when they name trace `trace_id`: the one
+/// rule for pages and envelopes ([`TraceMeta::current`]). `None` outside a request's
+/// [`TraceRoot`] scope: envelopes sent elsewhere are the SDK's business.
+fn request_dsc(trace_id: SdkTraceId) -> Option<DynamicSamplingContext> {
+    TraceRoot::current()?;
+    let meta = TraceMeta::current()?;
+    (meta.sentry_trace().trace_id == TraceId::from(trace_id))
+        .then(|| meta.dsc())
+        .flatten()
+}
+
+/// The envelope as raw bytes whose header's `trace` is `dsc` (every value a string, as the
+/// browser SDK sends it); `None` if it cannot be re-serialized.
+fn with_trace_header(envelope: &Envelope, dsc: &DynamicSamplingContext) -> Option<Envelope> {
+    let mut bytes = Vec::with_capacity(4096);
+    envelope.to_writer(&mut bytes).ok()?;
+    let header_end = bytes.iter().position(|&b| b == b'\n')?;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[..header_end]).ok()?;
+    let trace = dsc
+        .iter()
+        .map(|(key, value)| (key.to_owned(), value.into()))
+        .collect();
+    header.insert("trace".to_owned(), serde_json::Value::Object(trace));
+    let mut raw = serde_json::to_vec(&header).ok()?;
+    raw.extend_from_slice(&bytes[header_end..]);
+    Envelope::from_bytes_raw(raw).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentry_core::protocol::Event;
+
+    #[test]
+    fn rewrites_only_the_header() {
+        let mut event = Event::new();
+        event
+            .contexts
+            .insert("trace".into(), Context::Trace(Box::default()));
+        let mut envelope = Envelope::new();
+        envelope.add_item(event);
+        let dsc = DynamicSamplingContext::from_baggage([&b"sentry-release=a%22b,sentry-x=1"[..]]);
+        let raw = with_trace_header(&envelope, &dsc).expect("re-serialized");
+        let (mut original, mut rewritten) = (Vec::new(), Vec::new());
+        envelope.to_writer(&mut original).expect("written");
+        raw.to_writer(&mut rewritten).expect("written");
+        let split = |bytes: &[u8]| {
+            let at = bytes
+                .iter()
+                .position(|&b| b == b'\n')
+                .expect("a header line");
+            (bytes[..at].to_vec(), bytes[at..].to_vec())
+        };
+        let (header, items) = split(&rewritten);
+        assert_eq!(items, split(&original).1);
+        let header: serde_json::Value = serde_json::from_slice(&header).expect("JSON");
+        assert_eq!(
+            header["trace"],
+            serde_json::json!({"release": "a\"b", "x": "1"})
+        );
+        assert_eq!(header["event_id"], split_event_id(&original));
+        assert!(trace_id(&envelope).is_some());
+    }
+
+    fn split_event_id(envelope: &[u8]) -> serde_json::Value {
+        let at = envelope
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("a header line");
+        let header: serde_json::Value = serde_json::from_slice(&envelope[..at]).expect("JSON");
+        header["event_id"].clone()
+    }
+}
