@@ -121,6 +121,76 @@ pub fn vectors() -> Vectors {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
+/// The cache vectors, `tests/vectors/cache.json`: the response headers of an HTML page and
+/// what shared caches may do with it.
+#[derive(Debug, Deserialize)]
+pub struct CacheVectors {
+    /// The cases.
+    pub cache: Vec<CacheVector>,
+}
+
+/// What shared caches may do with a response, as a cache vector expects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpectedCacheability {
+    /// Stored and served to others: no tags, no `Server-Timing`.
+    Shared,
+    /// Storable without a lifetime: `private` is added.
+    Heuristic,
+    /// Not stored by shared caches: left as it is.
+    Private,
+}
+
+/// One cache vector.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheVector {
+    /// What the case is about.
+    pub name: String,
+    /// The response's header lines, `(name, value)`, in order; a value's non-ASCII text is
+    /// sent as its UTF-8 bytes.
+    pub headers: Vec<(String, String)>,
+    /// What shared caches may do with it.
+    pub cacheability: ExpectedCacheability,
+    /// For a heuristic case, the `Cache-Control` lines once `private` has been added.
+    #[serde(default)]
+    pub marked: Option<Vec<String>>,
+}
+
+impl CacheVector {
+    /// The response's `Cache-Control` lines.
+    pub fn cache_control(&self) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("cache-control"))
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
+    /// The `Cache-Control` lines a layer that marks heuristic pages `private` sends.
+    pub fn cache_control_marked(&self) -> Vec<String> {
+        match (&self.marked, self.cacheability) {
+            (Some(marked), ExpectedCacheability::Heuristic) => marked.clone(),
+            (None, ExpectedCacheability::Heuristic) => {
+                panic!(
+                    "cache vector {:?}: a heuristic case needs `marked`",
+                    self.name
+                )
+            }
+            _ => self.cache_control(),
+        }
+    }
+}
+
+/// Loads the cache vectors.
+pub fn cache_vectors() -> Vec<CacheVector> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("vectors/cache.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let vectors: CacheVectors =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+    vectors.cache
+}
+
 /// Every `<meta>` element of a document as `(name, content)`, read by a real HTML parser
 /// (html5ever, through `scraper`), in document order.
 pub fn meta_elements(html: &str) -> Vec<(String, String)> {

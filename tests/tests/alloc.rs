@@ -1,4 +1,5 @@
-//! Rendering a computed `TraceMeta` into a buffer with room allocates nothing.
+//! Rendering a computed `TraceMeta` into a buffer with room allocates nothing; neither does
+//! reading a response's caching headers.
 
 use sentry_meta_core::{DynamicSamplingContext, SerializedDsc, SpanId, TraceId, TraceMeta};
 
@@ -27,6 +28,50 @@ fn render_into_existing_buffer_allocates_nothing() {
         use std::fmt::Write;
         page.clear();
         write!(page, "{meta}").expect("writing to a String");
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
+fn classifying_a_response_for_the_cache_guard_allocates_nothing() {
+    use http::{HeaderMap, HeaderValue};
+    use sentry_meta::axum::Cacheability;
+
+    let mut typical = HeaderMap::new();
+    typical.insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    let mut busy = typical.clone();
+    for (name, value) in [
+        (
+            "cache-control",
+            r#"no-cache="set-cookie, x", must-revalidate"#,
+        ),
+        ("cache-control", "max-age=99999999999999999999999"),
+        ("date", "Sat, 01 Jan 2000 00:00:00 GMT"),
+        ("expires", "Sun, 02 Jan 2000 00:00:00 GMT"),
+        ("cdn-cache-control", "max-age=600"),
+        ("surrogate-control", "max-age=600+60"),
+    ] {
+        busy.append(name, HeaderValue::from_static(value));
+    }
+    // Expires against Date: both HTTP-dates parsed.
+    let mut dated = typical.clone();
+    dated.insert(
+        "date",
+        HeaderValue::from_static("Sat, 01 Jan 2000 00:00:00 GMT"),
+    );
+    dated.insert(
+        "expires",
+        HeaderValue::from_static("Sun, 02 Jan 2000 00:00:00 GMT"),
+    );
+    let info = allocation_counter::measure(|| {
+        for _ in 0..100 {
+            assert_eq!(Cacheability::of(&typical), Cacheability::Heuristic);
+            assert_eq!(Cacheability::of(&busy), Cacheability::Shared);
+            assert_eq!(Cacheability::of(&dated), Cacheability::Shared);
+        }
     });
     assert_eq!(info.count_total, 0, "{info:?}");
 }

@@ -2,29 +2,31 @@
 //! a real Sentry client whose transport (wrapped in `DscTransport`) captures what it sends, and a
 //! real HTTP client: pages name the transaction (or span) that rendered them, continue incoming
 //! traces by Sentry's rules, agree with the trace the server's transaction really has, the
-//! transaction's envelope carries exactly the page's DSC, and two traces are never mixed.
+//! transaction's envelope carries exactly the page's DSC, and two traces are never mixed; pages
+//! that shared caches may keep carry no trace (`tests/vectors/cache.json`).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, header};
-use axum::response::{Html, IntoResponse};
+use axum::extract::Path;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::TypedHeader;
 use sentry_core::protocol::{Context, EnvelopeItem};
 use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
-use sentry_meta::axum::SentryMetaLayer;
+use sentry_meta::axum::{InjectTraceMetaLayer, SentryMetaLayer};
 use sentry_meta::{
     Continuation, ContinuationPolicy, DscKey, DscTransport, DynamicSamplingContext, SentryMeta,
     SentryTrace, SerializedDsc,
 };
-use sentry_meta_tests::meta_elements;
 use sentry_meta_tests::sentry::{PUBLIC_KEY, on_the_wire};
+use sentry_meta_tests::{CacheVector, ExpectedCacheability, cache_vectors, meta_elements};
 use sentry_tower::{NewSentryLayer, SentryHttpLayer};
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -86,6 +88,30 @@ async fn cached_page() -> impl IntoResponse {
     )
 }
 
+/// The cache vectors, served by `/cache/{case}` (a page that writes its tags) and
+/// `/plain/{case}` (one that leaves them to the injector).
+static CACHE_VECTORS: LazyLock<Vec<CacheVector>> = LazyLock::new(cache_vectors);
+
+/// `html` with the header lines of cache vector `case`.
+fn with_cache_headers(case: usize, html: String) -> Response {
+    let mut response = Html(html).into_response();
+    for (name, value) in &CACHE_VECTORS[case].headers {
+        response.headers_mut().append(
+            HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+            HeaderValue::from_bytes(value.as_bytes()).expect("a header value"),
+        );
+    }
+    response
+}
+
+async fn cache_case_page(Path(case): Path<usize>) -> Response {
+    with_cache_headers(case, html_page(&SentryMeta::current(), "<p>cache</p>"))
+}
+
+async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
+    with_cache_headers(case, html_page(&SentryMeta::none(), "<p>cache</p>"))
+}
+
 /// How `SentryMetaLayer` is combined with `sentry-tower`'s layers (outermost first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
@@ -110,6 +136,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/extract", get(extracted_page))
         .route("/cached", get(cached_page))
         .route("/cached-too", get(cached_page))
+        .route("/cache/{case}", get(cache_case_page))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
     match order {
@@ -131,6 +158,18 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
     }
 }
 
+/// Pages without tags behind the documented layers and the injector (innermost).
+fn injected_app(meta: SentryMetaLayer, inject: InjectTraceMetaLayer) -> Router {
+    Router::new()
+        .route("/plain/{case}", get(plain_cache_case_page))
+        .layer(
+            ServiceBuilder::new()
+                .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+                .layer(meta)
+                .layer(inject),
+        )
+}
+
 // ---------------------------------------------------------------------------------------------
 // The harness: a runtime whose worker threads have the test's Sentry client bound (as
 // `sentry::init` binds it before a server starts) and its own log capture.
@@ -149,13 +188,15 @@ struct Server {
 struct Page {
     status: u16,
     server_timing: Vec<String>,
+    /// The `Cache-Control` lines, as bytes.
+    cache_control: Vec<Vec<u8>>,
     body: String,
     sentry_trace: Option<String>,
     baggage: Option<String>,
 }
 
 impl Page {
-    fn parse(status: u16, server_timing: Vec<String>, body: String) -> Self {
+    fn parse(status: u16, headers: &axum::http::HeaderMap, body: String) -> Self {
         let metas = meta_elements(&body);
         let find = |name: &str| {
             let found: Vec<_> = metas.iter().filter(|(n, _)| n == name).collect();
@@ -170,7 +211,12 @@ impl Page {
         );
         Self {
             status,
-            server_timing,
+            server_timing: header_values(headers, "server-timing"),
+            cache_control: headers
+                .get_all(header::CACHE_CONTROL)
+                .iter()
+                .map(|value| value.as_bytes().to_vec())
+                .collect(),
             body,
             sentry_trace,
             baggage,
@@ -231,6 +277,10 @@ struct Warning {
 
 impl Server {
     fn start(options: ClientOptions, order: Order, meta: SentryMetaLayer) -> Self {
+        Self::start_app(options, app(order, meta))
+    }
+
+    fn start_app(options: ClientOptions, app: Router) -> Self {
         // The process Hub belongs to the test thread, never to a worker (whose thread Hub would
         // then be the process Hub, shared with every other test).
         let _ = Hub::main();
@@ -252,7 +302,6 @@ impl Server {
             })
             .build()
             .expect("a runtime");
-        let app = app(order, meta);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("a loopback port");
@@ -286,13 +335,13 @@ impl Server {
             tokio::spawn(async move {
                 let response = app.oneshot(request).await.expect("infallible");
                 let status = response.status().as_u16();
-                let server_timing = header_values(response.headers(), "server-timing");
+                let headers = response.headers().clone();
                 let body = axum::body::to_bytes(response.into_body(), usize::MAX)
                     .await
                     .expect("a body");
                 Page::parse(
                     status,
-                    server_timing,
+                    &headers,
                     String::from_utf8(body.to_vec()).expect("UTF-8"),
                 )
             })
@@ -398,9 +447,9 @@ async fn fetch(
     }
     let response = request.send().await.expect("a response");
     let status = response.status().as_u16();
-    let server_timing = header_values(response.headers(), "server-timing");
+    let headers = response.headers().clone();
     let body = response.text().await.expect("a body");
-    Page::parse(status, server_timing, body)
+    Page::parse(status, &headers, body)
 }
 
 /// Asserts that the page names transaction `tx`'s root span, in its trace, sampled, and that
@@ -520,6 +569,8 @@ fn page_names_the_server_transaction() {
     assert_eq!(dsc.get(DscKey::Transaction), Some("GET /users/{id}"));
     assert!(dsc.sample_rand().is_some());
     assert!(page.server_timing.is_empty(), "Server-Timing is opt-in");
+    // No caching headers: shared caches are told not to keep the page and its trace.
+    assert_eq!(page.cache_control, [b"private"], "{page:?}");
 
     // Unmatched: the raw path names the transaction, and a URL is kept out of the DSC.
     let page = server.get("/no/such/page", &[]);
@@ -794,6 +845,95 @@ fn server_timing_has_the_page_values_and_skips_cacheable_pages() {
     assert_eq!(page.server_timing.len(), 1, "{page:?}");
     assert_names(&page, &allowed.transaction());
     assert!(allowed.warnings().is_empty(), "{:?}", allowed.warnings());
+}
+
+/// The `Cache-Control` lines `lines`, as bytes.
+fn as_bytes(lines: Vec<String>) -> Vec<Vec<u8>> {
+    lines.into_iter().map(String::into_bytes).collect()
+}
+
+/// Asserts what a page served with the headers of cache vector `v` got: no trace and no
+/// `Server-Timing` when shared caches may keep it, else its tags (naming `tx`) and
+/// `Server-Timing`; and the `Cache-Control` lines, `private` added when `marked`.
+fn assert_cache_guarded(v: &CacheVector, page: &Page, tx: &SentTransaction, marked: bool) {
+    let context = format!("{:?} (marked: {marked}): {page:?}", v.name);
+    assert_eq!(page.status, 200, "{context}");
+    match v.cacheability {
+        ExpectedCacheability::Shared => {
+            assert_eq!(page.sentry_trace, None, "{context}");
+            assert_eq!(page.baggage, None, "{context}");
+            assert!(page.server_timing.is_empty(), "{context}");
+            assert!(
+                page.body
+                    .ends_with("<title>t</title></head><body><p>cache</p></body></html>"),
+                "{context}"
+            );
+        }
+        ExpectedCacheability::Heuristic | ExpectedCacheability::Private => {
+            assert_names(page, tx);
+            assert_eq!(page.server_timing.len(), 1, "{context}");
+        }
+    }
+    let expected = if marked {
+        v.cache_control_marked()
+    } else {
+        v.cache_control()
+    };
+    assert_eq!(page.cache_control, as_bytes(expected), "{context}");
+}
+
+#[test]
+fn pages_shared_caches_may_keep_carry_no_trace() {
+    // Every case of tests/vectors/cache.json, with the private mark on (the default) and off.
+    for mark_private in [true, false] {
+        let server = Server::start(
+            options(),
+            Order::Documented,
+            SentryMetaLayer::new()
+                .server_timing(true)
+                .mark_private(mark_private),
+        );
+        for (case, v) in CACHE_VECTORS.iter().enumerate() {
+            let page = server.get(&format!("/cache/{case}"), &[]);
+            assert_cache_guarded(v, &page, &server.transaction(), mark_private);
+        }
+        // One warning for the route, however many of its pages were cacheable.
+        let warnings = server.warnings();
+        let warned: Vec<_> = warnings.iter().filter_map(|w| w.route.as_deref()).collect();
+        assert_eq!(warned, ["/cache/{case}"], "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("CDN-Cache-Control"),
+            "{warnings:?}"
+        );
+        assert_eq!(server.setup_warnings(), 0, "{warnings:?}");
+    }
+}
+
+#[test]
+fn the_injector_guards_and_marks_the_pages_it_tags() {
+    // (the layer, the injector inside it, whether heuristic pages end up marked private)
+    let setups = [
+        // The injector marks the pages it tags by itself.
+        (
+            SentryMetaLayer::new().mark_private(false),
+            InjectTraceMetaLayer::new(),
+            true,
+        ),
+        // Both mark: once.
+        (SentryMetaLayer::new(), InjectTraceMetaLayer::new(), true),
+        (
+            SentryMetaLayer::new().mark_private(false),
+            InjectTraceMetaLayer::new().mark_private(false),
+            false,
+        ),
+    ];
+    for (meta, inject, marked) in setups {
+        let server = Server::start_app(options(), injected_app(meta.server_timing(true), inject));
+        for (case, v) in CACHE_VECTORS.iter().enumerate() {
+            let page = server.get(&format!("/plain/{case}"), &[]);
+            assert_cache_guarded(v, &page, &server.transaction(), marked);
+        }
+    }
 }
 
 #[test]

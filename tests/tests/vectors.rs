@@ -1,10 +1,13 @@
 //! The shared vectors against the core parser and serializer. The same file is checked against
-//! the real `@sentry/core` by `scripts/peer-check.sh`.
+//! the real `@sentry/core` by `scripts/peer-check.sh`. The cache vectors against the classifier
+//! of both axum layers.
 
+use http::{HeaderMap, HeaderName, HeaderValue, header::CACHE_CONTROL};
+use sentry_meta::axum::{Cacheability, is_publicly_cacheable};
 use sentry_meta_core::{
     DynamicSamplingContext, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, SentryTrace,
 };
-use sentry_meta_tests::{ExpectedTrace, vectors};
+use sentry_meta_tests::{ExpectedCacheability, ExpectedTrace, cache_vectors, vectors};
 
 #[test]
 fn sentry_trace_vectors() {
@@ -90,4 +93,54 @@ fn baggage_vectors() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The response headers of `lines`, values as bytes.
+fn header_map<'a>(lines: impl IntoIterator<Item = (&'a str, &'a str)>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in lines {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+        let value = HeaderValue::from_bytes(value.as_bytes()).expect("a header value");
+        headers.append(name, value);
+    }
+    headers
+}
+
+#[test]
+fn cache_vectors_classify() {
+    let vectors = cache_vectors();
+    assert!(vectors.len() >= 30, "too few cache vectors");
+    for v in &vectors {
+        let headers = header_map(v.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let expected = match v.cacheability {
+            ExpectedCacheability::Shared => Cacheability::Shared,
+            ExpectedCacheability::Heuristic => Cacheability::Heuristic,
+            ExpectedCacheability::Private => Cacheability::Private,
+        };
+        assert_eq!(Cacheability::of(&headers), expected, "{:?}", v.name);
+        assert_eq!(
+            is_publicly_cacheable(&headers),
+            expected == Cacheability::Shared,
+            "{:?}",
+            v.name
+        );
+        // The Cache-Control a heuristic page is given makes it private.
+        let mut marked = header_map(
+            v.headers
+                .iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("cache-control"))
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        );
+        for line in v.cache_control_marked() {
+            marked.append(
+                CACHE_CONTROL,
+                HeaderValue::from_bytes(line.as_bytes()).expect("a header value"),
+            );
+        }
+        let after = match expected {
+            Cacheability::Heuristic => Cacheability::Private,
+            other => other,
+        };
+        assert_eq!(Cacheability::of(&marked), after, "{:?} marked", v.name);
+    }
 }

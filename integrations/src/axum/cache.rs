@@ -1,18 +1,185 @@
-//! Whether a response may be stored by shared caches (CDNs, proxies): such a page must not carry
-//! one request's trace, or every visitor served from the cache would join that trace.
+//! What shared caches (CDNs, proxies) may do with a response: a page they may store must not
+//! carry one request's trace, or every visitor served from the cache would join that trace.
+//!
+//! One pass over the response's headers reads the four fields that decide it (`Cache-Control`,
+//! `Expires` with `Date`, `CDN-Cache-Control`, `Surrogate-Control`) into a [`Cacheability`];
+//! both layers take their decision from it. (`headers::CacheControl` is not used: it matches
+//! directive names case-sensitively, skips a field line with a non-ASCII byte, and drops an
+//! overflowing `max-age`, all of which would let a cacheable page through.)
 
-use http::HeaderMap;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use std::time::SystemTime;
 
-/// Whether `headers` make the response storable by a shared cache: `Cache-Control` has `public`,
-/// `s-maxage`, or a `max-age` above zero, and neither `private` nor `no-store`
-/// ([RFC 9111 §3](https://www.rfc-editor.org/rfc/rfc9111#section-3)).
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, DATE, EXPIRES, Entry};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// RFC 9213: the `Cache-Control` of CDNs, which they obey instead of `Cache-Control`.
+static CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
+/// The Edge Architecture's field for surrogates (Fastly, Akamai, Varnish).
+static SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+
+/// A delta-seconds too large to be held reads as 2^31
+/// ([RFC 9111 §1.2.2](https://www.rfc-editor.org/rfc/rfc9111#section-1.2.2)).
+const DELTA_SECONDS_MAX: u32 = 1 << 31;
+
+/// What shared caches may do with a response, as its headers say
+/// ([RFC 9111 §3](https://www.rfc-editor.org/rfc/rfc9111#section-3),
+/// [RFC 9213](https://www.rfc-editor.org/rfc/rfc9213)).
 ///
-/// Every `Cache-Control` field line is read; directive names are case-insensitive; a malformed
-/// directive is ignored.
+/// The fields read, in one pass over the headers:
+///
+/// ```text
+/// Cache-Control     = #cache-directive                       ; every field line
+/// cache-directive   = token [ "=" ( token / quoted-string ) ]
+/// Expires           = HTTP-date                              ; against Date, else now
+/// CDN-Cache-Control = the same directives                   ; RFC 9213
+/// Surrogate-Control = max-age=N[+N] / no-store / no-store-remote / …
+/// ```
+///
+/// Example values, and what they make of an HTML page behind
+/// [`SentryMetaLayer`](super::SentryMetaLayer):
+///
+/// | headers | cacheability |
+/// | --- | --- |
+/// | `Cache-Control: public, max-age=600`; `s-maxage=60`; `max-age=99999999999999999999999` | [`Shared`](Self::Shared) |
+/// | `Cache-Control: private="set-cookie", max-age=600` (only the named field is private) | [`Shared`](Self::Shared) |
+/// | `Expires` later than `Date` (or than now), without `max-age`/`s-maxage` | [`Shared`](Self::Shared) |
+/// | `CDN-Cache-Control: max-age=600`, even next to `Cache-Control: private` | [`Shared`](Self::Shared) |
+/// | `Surrogate-Control: max-age=600` | [`Shared`](Self::Shared) |
+/// | no caching header at all | [`Heuristic`](Self::Heuristic) |
+/// | `Cache-Control: must-revalidate`, `no-cache`, `max-age=0`, `private="set-cookie"`; an `Expires` in the past or invalid | [`Heuristic`](Self::Heuristic) |
+/// | `Cache-Control: private`, `no-store` | [`Private`](Self::Private) |
+///
+/// Reading rules:
+///
+/// - Directive names are case-insensitive; the field lines of one field combine; a comma inside
+///   a quoted argument (`no-cache="a, b"`) does not end the directive; a quote left open runs
+///   to the end of its field line.
+/// - The values are read as bytes: a byte that is not ASCII spoils only the directive it is in.
+///   A directive whose argument is not valid (`max-age=abc`, `max-age=-1`) gives no lifetime.
+/// - `private` makes a response private only unqualified: `private="set-cookie"` keeps just the
+///   named fields out of shared caches ([§5.2.2.7](https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.7)).
+/// - `max-age`, `s-maxage` (which overrides `max-age` for shared caches), quoted or not;
+///   an overflowing value is 2^31 seconds.
+/// - `Expires` counts only without `max-age` and `s-maxage`; an invalid one means already
+///   expired ([§5.3](https://www.rfc-editor.org/rfc/rfc9111#section-5.3)); it is compared with
+///   `Date`, or with now when `Date` is missing or invalid.
+/// - A CDN obeys `CDN-Cache-Control` instead of `Cache-Control` and `Expires`
+///   ([RFC 9213 §2.1](https://www.rfc-editor.org/rfc/rfc9213#section-2.1)): it makes a
+///   response shared when it gives a lifetime, `public`, or no freshness information at all
+///   (the CDN then chooses a lifetime, and the `private` added to `Cache-Control` does not bind
+///   it), and neither `no-store`, unqualified `private` nor `no-cache`/a zero lifetime.
+/// - `Surrogate-Control` makes a response shared with a `max-age` above zero and no `no-store`
+///   (or `no-store-remote`).
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::CACHE_CONTROL};
+/// use sentry_meta::axum::Cacheability;
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(Cacheability::of(&headers), Cacheability::Heuristic);
+/// headers.insert(CACHE_CONTROL, HeaderValue::from_static(r#"private="set-cookie", max-age=600"#));
+/// assert_eq!(Cacheability::of(&headers), Cacheability::Shared);
+/// headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=600, private"));
+/// assert_eq!(Cacheability::of(&headers), Cacheability::Private);
+/// headers.insert("cdn-cache-control", HeaderValue::from_static("max-age=600"));
+/// assert_eq!(Cacheability::of(&headers), Cacheability::Shared);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cacheability {
+    /// A shared cache may store the response and serve it to other clients without asking the
+    /// server again: a page with trace tags must not be one.
+    Shared,
+    /// A shared cache may store the response, but nothing gives it a lifetime there: no caching
+    /// header at all (the cache may then choose one itself,
+    /// [§4.2.2](https://www.rfc-editor.org/rfc/rfc9111#section-4.2.2)), or caching headers
+    /// without a lifetime and without unqualified `private`/`no-store` (`must-revalidate`,
+    /// `no-cache`, `max-age=0`, `private="set-cookie"`, an expired `Expires`). Such a response
+    /// is stored heuristically or stale and may reach another client; adding `private` to its
+    /// `Cache-Control` makes it [`Private`](Self::Private) at no cost to its own client.
+    Heuristic,
+    /// Shared caches must not store the response: its `Cache-Control` has `no-store` or an
+    /// unqualified `private`, and no CDN field gives it a lifetime.
+    Private,
+}
+
+impl Cacheability {
+    /// What shared caches may do with a response that has these `headers`.
+    pub fn of(headers: &HeaderMap) -> Self {
+        Self::at(headers, SystemTime::now)
+    }
+
+    /// As [`of`](Self::of), with `now` the time a response without a valid `Date` is taken to
+    /// have been sent (asked only when `Expires` has to be compared with it).
+    fn at(headers: &HeaderMap, now: impl FnOnce() -> SystemTime) -> Self {
+        let mut cache_control = Directives::default();
+        let mut cdn = Directives::default();
+        let mut surrogate = Directives::default();
+        let (mut expires, mut date) = (None, None);
+        for (name, value) in headers {
+            if *name == CACHE_CONTROL {
+                cache_control.read(value.as_bytes());
+            } else if *name == EXPIRES {
+                // More than one: the first is used (§4.2.1).
+                expires.get_or_insert(value);
+            } else if *name == DATE {
+                date.get_or_insert(value);
+            } else if *name == CDN_CACHE_CONTROL {
+                cdn.read(value.as_bytes());
+            } else if *name == SURROGATE_CONTROL {
+                surrogate.read(value.as_bytes());
+            }
+        }
+        if cdn.is_shared_for_cdn() || surrogate.is_shared_for_surrogate() {
+            return Self::Shared;
+        }
+        if cache_control.forbids_storing() {
+            return Self::Private;
+        }
+        if cache_control.public || cache_control.shared_lifetime() > 0 {
+            return Self::Shared;
+        }
+        // §5.3: a max-age or s-maxage directive, even an invalid one, overrides Expires.
+        if !cache_control.max_age_seen
+            && !cache_control.s_maxage_seen
+            && let Some(expires) = expires
+            && expires_later(expires, date, now)
+        {
+            return Self::Shared;
+        }
+        Self::Heuristic
+    }
+}
+
+/// Whether `expires` is later than `date`, or than now when `date` is missing or invalid; an
+/// invalid `Expires` is in the past (§5.3).
+fn expires_later(
+    expires: &HeaderValue,
+    date: Option<&HeaderValue>,
+    now: impl FnOnce() -> SystemTime,
+) -> bool {
+    let Some(expires) = http_date(expires) else {
+        return false;
+    };
+    let sent = date.and_then(http_date).unwrap_or_else(now);
+    expires > sent
+}
+
+fn http_date(value: &HeaderValue) -> Option<SystemTime> {
+    httpdate::parse_http_date(value.to_str().ok()?.trim()).ok()
+}
+
+/// Whether `headers` make the response storable by a shared cache and reusable from it without
+/// asking the server: [`Cacheability::of`] is [`Cacheability::Shared`].
+///
+/// That is any of: `Cache-Control` with `public`, `s-maxage` > 0 or `max-age` > 0 (an
+/// overflowing value reads as 2^31 seconds) and neither `no-store` nor an unqualified
+/// `private`; an `Expires` later than `Date` (or now) without `max-age`/`s-maxage`; a
+/// `CDN-Cache-Control` or `Surrogate-Control` with a lifetime, whatever `Cache-Control` says
+/// (see [`Cacheability`] for the exact reading).
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::{CACHE_CONTROL, EXPIRES}};
 /// use sentry_meta::axum::is_publicly_cacheable;
 ///
 /// let mut headers = HeaderMap::new();
@@ -23,30 +190,205 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 /// assert!(!is_publicly_cacheable(&headers));
 /// headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=0, must-revalidate"));
 /// assert!(!is_publicly_cacheable(&headers));
+/// headers.insert(CACHE_CONTROL, HeaderValue::from_static(r#"private="set-cookie", max-age=600"#));
+/// assert!(is_publicly_cacheable(&headers));
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(EXPIRES, HeaderValue::from_static("Fri, 01 Jan 2100 00:00:00 GMT"));
+/// assert!(is_publicly_cacheable(&headers));
+/// headers.insert(EXPIRES, HeaderValue::from_static("0"));
+/// assert!(!is_publicly_cacheable(&headers));
 /// ```
 pub fn is_publicly_cacheable(headers: &HeaderMap) -> bool {
-    let mut cacheable = false;
-    for value in headers.get_all(CACHE_CONTROL) {
-        // A value that is not visible ASCII is not a directive list we can trust either way.
-        let Ok(value) = value.to_str() else { continue };
-        for directive in value.split(',') {
-            let (name, argument) = match directive.split_once('=') {
-                Some((name, argument)) => (name.trim(), Some(argument.trim().trim_matches('"'))),
-                None => (directive.trim(), None),
-            };
-            if name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store") {
-                return false;
-            }
-            if name.eq_ignore_ascii_case("public") || name.eq_ignore_ascii_case("s-maxage") {
-                cacheable = true;
-            } else if name.eq_ignore_ascii_case("max-age") {
-                cacheable |= argument
-                    .and_then(|seconds| seconds.parse::<u64>().ok())
-                    .is_some_and(|seconds| seconds > 0);
+    Cacheability::of(headers) == Cacheability::Shared
+}
+
+/// Makes a [`Cacheability::Heuristic`] response private: `Cache-Control: private` when it has
+/// no `Cache-Control`, else one field line with `private` before its directives (first, so
+/// that a quote the app left open cannot take it in; one line, for caches that read only the
+/// first).
+pub(crate) fn mark_private(headers: &mut HeaderMap) {
+    const PRIVATE: HeaderValue = HeaderValue::from_static("private");
+    // One look-up; no allocation for the common page, which has no Cache-Control.
+    let mut entry = match headers.entry(CACHE_CONTROL) {
+        Entry::Vacant(entry) => {
+            entry.insert(PRIVATE);
+            return;
+        }
+        Entry::Occupied(entry) => entry,
+    };
+    let mut line = b"private".to_vec();
+    for value in entry.iter() {
+        let value = value.as_bytes().trim_ascii();
+        if !value.is_empty() {
+            line.extend_from_slice(b", ");
+            line.extend_from_slice(value);
+        }
+    }
+    // Header bytes joined by ", " stay valid header bytes.
+    entry.insert(HeaderValue::from_bytes(&line).unwrap_or(PRIVATE));
+}
+
+/// What the directives of a `Cache-Control`-like field say, over all its field lines.
+#[derive(Debug, Default)]
+struct Directives {
+    /// Any directive at all (an empty field is no field, RFC 9213 §2.1).
+    seen: bool,
+    no_store: bool,
+    /// Unqualified `private`.
+    private: bool,
+    /// Unqualified `no-cache`.
+    no_cache: bool,
+    public: bool,
+    max_age_seen: bool,
+    /// The largest valid `max-age`.
+    max_age: Option<u32>,
+    s_maxage_seen: bool,
+    /// The largest valid `s-maxage`.
+    s_maxage: Option<u32>,
+    /// The largest valid Surrogate-Control `max-age` (`N` or `N+M`, with a target after `;`).
+    surrogate_max_age: Option<u32>,
+    /// Surrogate-Control's `no-store-remote`: no store in a surrogate away from the server.
+    no_store_remote: bool,
+}
+
+impl Directives {
+    /// Reads one field line.
+    fn read(&mut self, line: &[u8]) {
+        for (name, argument) in directives(line) {
+            self.seen = true;
+            let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+            if is("no-store") {
+                self.no_store = true;
+            } else if is("private") {
+                // `private="set-cookie"` names fields; only the bare directive is about storing.
+                self.private |= argument.is_none();
+            } else if is("no-cache") {
+                self.no_cache |= argument.is_none();
+            } else if is("public") {
+                self.public = true;
+            } else if is("max-age") {
+                self.max_age_seen = true;
+                let argument = argument.unwrap_or_default();
+                self.max_age = self.max_age.max(delta_seconds(argument));
+                // Surrogate-Control: `max-age=600+60` (then stale-on-error), `max-age=600;edge`.
+                let lifetime = argument.split(|&b| b == b'+' || b == b';').next();
+                self.surrogate_max_age =
+                    self.surrogate_max_age.max(lifetime.and_then(delta_seconds));
+            } else if is("s-maxage") {
+                self.s_maxage_seen = true;
+                self.s_maxage = self
+                    .s_maxage
+                    .max(delta_seconds(argument.unwrap_or_default()));
+            } else if is("no-store-remote") {
+                self.no_store_remote = true;
             }
         }
     }
-    cacheable
+
+    /// `no-store` or an unqualified `private`.
+    fn forbids_storing(&self) -> bool {
+        self.no_store || self.private
+    }
+
+    /// The lifetime a shared cache gives the response: a valid `s-maxage` overrides `max-age`
+    /// (§5.2.2.10); 0 without either.
+    fn shared_lifetime(&self) -> u32 {
+        self.s_maxage.or(self.max_age).unwrap_or(0)
+    }
+
+    /// As `CDN-Cache-Control`: whether the CDN may serve the response to other clients.
+    fn is_shared_for_cdn(&self) -> bool {
+        if !self.seen || self.forbids_storing() {
+            return false;
+        }
+        // Without any freshness information the CDN picks a lifetime itself, ignoring the
+        // `private` that would be added to Cache-Control.
+        let no_freshness = !self.no_cache && !self.max_age_seen && !self.s_maxage_seen;
+        self.public || self.shared_lifetime() > 0 || no_freshness
+    }
+
+    /// As `Surrogate-Control`: whether a surrogate may serve the response to other clients.
+    fn is_shared_for_surrogate(&self) -> bool {
+        !self.no_store && !self.no_store_remote && self.surrogate_max_age.is_some_and(|s| s > 0)
+    }
+}
+
+/// delta-seconds = 1*DIGIT, quoted or not; too large reads as 2^31 (§1.2.2).
+fn delta_seconds(argument: &[u8]) -> Option<u32> {
+    let digits = unquote(argument);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let max = u64::from(DELTA_SECONDS_MAX);
+    let seconds = digits.iter().fold(0u64, |seconds, digit| {
+        (seconds * 10 + u64::from(digit - b'0')).min(max)
+    });
+    Some(u32::try_from(seconds).unwrap_or(DELTA_SECONDS_MAX))
+}
+
+/// The content of a quoted-string argument (escapes left as they are: no argument read here
+/// has any), or the token as it is.
+fn unquote(argument: &[u8]) -> &[u8] {
+    match argument {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => argument,
+    }
+}
+
+/// The directives of one field line, `(name, argument)`, trimmed, empty ones skipped. A comma
+/// ends a directive except inside a quoted-string argument (with `\` escapes); a quote opens
+/// one only at the start of an argument, so that a stray one spoils only its own directive.
+fn directives(line: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let end = directive_end(rest);
+            let (directive, after) = rest.split_at(end);
+            rest = after.get(1..).unwrap_or_default();
+            let directive = directive.trim_ascii();
+            if directive.is_empty() {
+                continue;
+            }
+            return Some(match directive.iter().position(|&b| b == b'=') {
+                Some(eq) => (
+                    directive[..eq].trim_ascii(),
+                    Some(directive[eq + 1..].trim_ascii()),
+                ),
+                None => (directive, None),
+            });
+        }
+    })
+}
+
+/// Where the directive at the start of `line` ends: its comma, or the end of the line.
+fn directive_end(line: &[u8]) -> usize {
+    #[derive(Clone, Copy)]
+    enum State {
+        Name,
+        ArgumentStart,
+        Argument,
+        Quoted,
+        Escaped,
+    }
+    let mut state = State::Name;
+    for (i, &b) in line.iter().enumerate() {
+        state = match (state, b) {
+            (State::Quoted, b'\\') => State::Escaped,
+            (State::Quoted, b'"') => State::Argument,
+            (State::Quoted, _) | (State::Escaped, _) => State::Quoted,
+            (_, b',') => return i,
+            (State::Name, b'=') => State::ArgumentStart,
+            (State::Name, _) => State::Name,
+            (State::ArgumentStart, b' ' | b'\t') => State::ArgumentStart,
+            (State::ArgumentStart, b'"') => State::Quoted,
+            (State::ArgumentStart | State::Argument, _) => State::Argument,
+        };
+    }
+    line.len()
 }
 
 /// Whether the media type is `text/html` or `application/xhtml+xml`, parameters aside.
@@ -73,15 +415,40 @@ pub(crate) fn is_html(headers: &HeaderMap) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use http::HeaderValue;
+    use std::time::Duration;
 
-    fn cacheable(values: &[&'static str]) -> bool {
+    use super::*;
+    use Cacheability::{Heuristic, Private, Shared};
+
+    /// 2001-09-09T01:46:40Z, the `now` of these tests.
+    const NOW: &str = "Sun, 09 Sep 2001 01:46:40 GMT";
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)
+    }
+
+    /// The cacheability of a response with these header lines, at [`NOW`].
+    fn of(lines: &[(&str, &[u8])]) -> Cacheability {
         let mut headers = HeaderMap::new();
-        for value in values {
-            headers.append(CACHE_CONTROL, HeaderValue::from_static(value));
+        for (name, value) in lines {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            let value = HeaderValue::from_bytes(value).expect("a header value");
+            headers.append(name, value);
         }
-        is_publicly_cacheable(&headers)
+        Cacheability::at(&headers, now)
+    }
+
+    fn cache_control(values: &[&str]) -> Cacheability {
+        let lines: Vec<(&str, &[u8])> = values
+            .iter()
+            .map(|value| ("cache-control", value.as_bytes()))
+            .collect();
+        of(&lines)
+    }
+
+    #[test]
+    fn the_test_clock_reads_now() {
+        assert_eq!(httpdate::parse_http_date(NOW).ok(), Some(now()));
     }
 
     #[test]
@@ -102,16 +469,242 @@ mod tests {
     }
 
     #[test]
-    fn directives() {
-        assert!(cacheable(&["public"]));
-        assert!(cacheable(&["S-MaxAge=60"]));
-        assert!(cacheable(&["max-age=\"30\""]));
-        assert!(cacheable(&["no-cache", "max-age=5"]));
-        assert!(!cacheable(&["max-age=0"]));
-        assert!(!cacheable(&["max-age=abc"]));
-        assert!(!cacheable(&["no-cache"]));
-        assert!(!cacheable(&["public", "no-store"]));
-        assert!(!cacheable(&["s-maxage=60, PRIVATE"]));
-        assert!(!cacheable(&[]));
+    fn cache_control_directives() {
+        assert_eq!(cache_control(&["public"]), Shared);
+        assert_eq!(cache_control(&["S-MaxAge=60"]), Shared);
+        assert_eq!(cache_control(&["max-age=\"30\""]), Shared);
+        assert_eq!(cache_control(&["Max-Age=600"]), Shared);
+        assert_eq!(cache_control(&["no-cache", "max-age=5"]), Shared);
+        assert_eq!(cache_control(&["public", "no-store"]), Private);
+        assert_eq!(cache_control(&["s-maxage=60, PRIVATE"]), Private);
+        assert_eq!(cache_control(&["max-age=600, private"]), Private);
+        assert_eq!(cache_control(&["no-store, max-age=600"]), Private);
+    }
+
+    #[test]
+    fn several_field_lines_combine() {
+        assert_eq!(cache_control(&["must-revalidate", "max-age=600"]), Shared);
+        assert_eq!(cache_control(&["max-age=600", "private"]), Private);
+        assert_eq!(cache_control(&["", "max-age=600", ""]), Shared);
+    }
+
+    #[test]
+    fn qualified_private_names_fields_only() {
+        // §5.2.2.7: only the named fields are private; the response itself may be stored.
+        assert_eq!(
+            cache_control(&[r#"private="set-cookie", max-age=600"#]),
+            Shared
+        );
+        assert_eq!(cache_control(&["private=set-cookie, max-age=600"]), Shared);
+        assert_eq!(cache_control(&[r#"private="set-cookie""#]), Heuristic);
+        assert_eq!(
+            cache_control(&[r#"no-cache="set-cookie", s-maxage=60"#]),
+            Shared
+        );
+    }
+
+    #[test]
+    fn commas_in_quoted_arguments_do_not_split() {
+        assert_eq!(cache_control(&[r#"private="a, b", max-age=600"#]), Shared);
+        assert_eq!(cache_control(&[r#"no-cache="x,y", max-age=600"#]), Shared);
+        // The `private` and `no-store` inside the quotes are field names, not directives.
+        assert_eq!(
+            cache_control(&[r#"no-cache="x, private", max-age=600"#]),
+            Shared
+        );
+        assert_eq!(
+            cache_control(&[r#"community="a\", no-store", max-age=600"#]),
+            Shared
+        );
+        // Quotes that open no argument are bytes of their own directive only.
+        assert_eq!(cache_control(&[r#"x"y, max-age=600"#]), Shared);
+        // A quote left open runs to the end of its field line, not into the next one.
+        assert_eq!(cache_control(&[r#"x="open, private"#]), Heuristic);
+        assert_eq!(
+            cache_control(&[r#"x="open, max-age=600"#, "private"]),
+            Private
+        );
+    }
+
+    #[test]
+    fn overflowing_lifetimes_read_as_2_pow_31() {
+        assert_eq!(delta_seconds(b"99999999999999999999999"), Some(1 << 31));
+        assert_eq!(delta_seconds(b"2147483648"), Some(1 << 31));
+        assert_eq!(delta_seconds(b"2147483647"), Some((1 << 31) - 1));
+        assert_eq!(delta_seconds(b"\"600\""), Some(600));
+        for invalid in [&b""[..], b"-1", b"1.5", b"abc", b"6 0", b"\"\"", b"+5"] {
+            assert_eq!(delta_seconds(invalid), None, "{invalid:?}");
+        }
+        assert_eq!(cache_control(&["max-age=99999999999999999999999"]), Shared);
+        assert_eq!(cache_control(&["s-maxage=99999999999999999999999"]), Shared);
+        assert_eq!(
+            cache_control(&["max-age=000000000000000000000000"]),
+            Heuristic
+        );
+    }
+
+    #[test]
+    fn a_non_ascii_byte_spoils_only_its_directive() {
+        let cases: [(&[u8], Cacheability); 5] = [
+            (b"max-age=600, x=\xff", Shared),
+            (b"\xe9t\xe9, public", Shared),
+            (b"max-age=600, private\xff", Shared),
+            (b"max-age=60\xff", Heuristic),
+            (b"no-store, x=\xc3\xa9", Private),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(of(&[("cache-control", value)]), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn no_lifetime_is_heuristic() {
+        assert_eq!(of(&[]), Heuristic);
+        assert_eq!(of(&[("content-type", b"text/html")]), Heuristic);
+        for value in [
+            "max-age=0",
+            "max-age=abc",
+            "max-age=-1",
+            "no-cache",
+            "must-revalidate",
+            "s-maxage=0",
+            "max-age=600, s-maxage=0",
+            "",
+            ",,",
+        ] {
+            assert_eq!(cache_control(&[value]), Heuristic, "{value:?}");
+        }
+        // An invalid s-maxage does not override max-age.
+        assert_eq!(cache_control(&["max-age=600, s-maxage=x"]), Shared);
+    }
+
+    #[test]
+    fn expires() {
+        let future = b"Sun, 09 Sep 2001 01:56:40 GMT";
+        let past = b"Sun, 09 Sep 2001 01:36:40 GMT";
+        // Against now, without Date.
+        assert_eq!(of(&[("expires", future)]), Shared);
+        assert_eq!(of(&[("expires", past)]), Heuristic);
+        assert_eq!(of(&[("expires", NOW.as_bytes())]), Heuristic);
+        // The other two HTTP-date formats.
+        assert_eq!(
+            of(&[("expires", b"Sunday, 09-Sep-01 01:56:40 GMT")]),
+            Shared
+        );
+        assert_eq!(of(&[("expires", b"Sun Sep  9 01:56:40 2001")]), Shared);
+        // Invalid: already expired (§5.3).
+        for invalid in [
+            &b"0"[..],
+            b"-1",
+            b"tomorrow",
+            b"",
+            b"Sun, 09 Sep 2001 01:56:40 GMT\xff",
+        ] {
+            assert_eq!(of(&[("expires", invalid)]), Heuristic, "{invalid:?}");
+        }
+        // Against Date when there is one.
+        let later = b"Sun, 09 Sep 2001 02:46:40 GMT";
+        assert_eq!(of(&[("date", later), ("expires", future)]), Heuristic);
+        assert_eq!(of(&[("date", past), ("expires", future)]), Shared);
+        assert_eq!(of(&[("date", b"junk"), ("expires", future)]), Shared);
+        assert_eq!(of(&[("date", future), ("expires", future)]), Heuristic);
+        // The first of several.
+        assert_eq!(of(&[("expires", future), ("expires", past)]), Shared);
+        assert_eq!(of(&[("expires", past), ("expires", future)]), Heuristic);
+        // Cache-Control's max-age and s-maxage, valid or not, override it; private wins.
+        let with = |value: &'static [u8]| of(&[("expires", future), ("cache-control", value)]);
+        assert_eq!(with(b"must-revalidate"), Shared);
+        assert_eq!(with(b"private=\"set-cookie\""), Shared);
+        assert_eq!(with(b"max-age=0"), Heuristic);
+        assert_eq!(with(b"s-maxage=0"), Heuristic);
+        assert_eq!(with(b"max-age=junk"), Heuristic);
+        assert_eq!(with(b"private"), Private);
+        assert_eq!(with(b"no-store"), Private);
+    }
+
+    #[test]
+    fn cdn_cache_control_overrides_cache_control() {
+        let cdn = |cdn: &'static [u8], cache_control: Option<&'static [u8]>| {
+            let mut lines = vec![("cdn-cache-control", cdn)];
+            lines.extend(cache_control.map(|value| ("cache-control", value)));
+            of(&lines)
+        };
+        assert_eq!(cdn(b"max-age=600", None), Shared);
+        assert_eq!(cdn(b"max-age=600", Some(b"private")), Shared);
+        assert_eq!(cdn(b"max-age=600", Some(b"no-store")), Shared);
+        assert_eq!(cdn(b"s-maxage=600", Some(b"private")), Shared);
+        assert_eq!(cdn(b"public", Some(b"private")), Shared);
+        assert_eq!(
+            cdn(b"MAX-AGE=99999999999999999999999", Some(b"private")),
+            Shared
+        );
+        // No freshness at all: the CDN chooses a lifetime and ignores Cache-Control.
+        assert_eq!(cdn(b"must-revalidate", Some(b"private")), Shared);
+        // The CDN does not keep it: Cache-Control decides for every other cache.
+        assert_eq!(cdn(b"no-store", None), Heuristic);
+        assert_eq!(cdn(b"private", Some(b"no-store")), Private);
+        assert_eq!(cdn(b"max-age=600, private", Some(b"private")), Private);
+        assert_eq!(cdn(b"max-age=0", Some(b"private")), Private);
+        assert_eq!(cdn(b"no-cache", Some(b"private")), Private);
+        assert_eq!(cdn(b"no-store", Some(b"public, max-age=600")), Shared);
+        // An empty field is no field.
+        assert_eq!(cdn(b"", Some(b"private")), Private);
+    }
+
+    #[test]
+    fn surrogate_control() {
+        let surrogate = |value: &'static [u8]| {
+            of(&[("surrogate-control", value), ("cache-control", b"private")])
+        };
+        assert_eq!(surrogate(b"max-age=600"), Shared);
+        assert_eq!(surrogate(b"max-age=600+60"), Shared);
+        assert_eq!(surrogate(b"content=\"ESI/1.0\", max-age=600;edge"), Shared);
+        assert_eq!(surrogate(b"max-age=99999999999999999999999"), Shared);
+        assert_eq!(surrogate(b"max-age=600, no-store"), Private);
+        assert_eq!(surrogate(b"max-age=600, no-store-remote"), Private);
+        assert_eq!(surrogate(b"max-age=0"), Private);
+        assert_eq!(surrogate(b"content=\"ESI/1.0\""), Private);
+        assert_eq!(of(&[("surrogate-control", b"max-age=600")]), Shared);
+        assert_eq!(of(&[("surrogate-control", b"no-store")]), Heuristic);
+    }
+
+    #[test]
+    fn is_publicly_cacheable_is_shared() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_publicly_cacheable(&headers));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        assert!(!is_publicly_cacheable(&headers));
+        headers.insert(
+            CDN_CACHE_CONTROL.clone(),
+            HeaderValue::from_static("max-age=600"),
+        );
+        assert!(is_publicly_cacheable(&headers));
+    }
+
+    #[test]
+    fn marked_private() {
+        let marked = |values: &[&'static [u8]]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                let value = HeaderValue::from_bytes(value).expect("a header value");
+                headers.append(CACHE_CONTROL, value);
+            }
+            mark_private(&mut headers);
+            assert_eq!(Cacheability::at(&headers, now), Private, "{values:?}");
+            let lines: Vec<_> = headers.get_all(CACHE_CONTROL).iter().collect();
+            assert_eq!(lines.len(), 1, "{values:?}");
+            lines[0].as_bytes().to_vec()
+        };
+        assert_eq!(marked(&[]), b"private");
+        assert_eq!(marked(&[b"must-revalidate"]), b"private, must-revalidate");
+        assert_eq!(
+            marked(&[b"no-cache", b" ", b"max-age=0"]),
+            b"private, no-cache, max-age=0"
+        );
+        assert_eq!(
+            marked(&[b"x=\"open, max-age=0"]),
+            b"private, x=\"open, max-age=0"
+        );
+        assert_eq!(marked(&[b"\xe9"]), b"private, \xe9");
     }
 }

@@ -98,9 +98,14 @@
 //!   part of one (`206`, `Content-Range`);
 //! - responses with a `Content-Encoding` other than `identity`: put a compression layer outside
 //!   this one, so that it compresses the page with its tags;
-//! - publicly cacheable responses ([`is_publicly_cacheable`]): a
-//!   page in a shared cache would make every visitor join one trace. Opt in with
+//! - publicly cacheable responses ([`is_publicly_cacheable`](super::is_publicly_cacheable)):
+//!   a page in a shared cache would make every visitor join one trace. Opt in with
 //!   [`InjectTraceMetaLayer::allow_cacheable`].
+//!
+//! A page that gets the tags and has no caching headers at all, or none that give it a
+//! lifetime or forbid storing it ([`Cacheability::Heuristic`]), gets `private` added to its
+//! `Cache-Control`, as [`SentryMetaLayer`](super::SentryMetaLayer) does: see
+//! [`InjectTraceMetaLayer::mark_private`].
 //!
 //! The length of an injected page is not known before its head has been read, so the layer
 //! removes `Content-Length` from the responses it wraps: they are sent chunked (HTTP/1.1) or
@@ -133,7 +138,7 @@ use tower_service::Service;
 
 use self::scan::{Action, HeadScanner, Piece};
 use super::cache::is_html;
-use super::cache::is_publicly_cacheable;
+use super::cache::{Cacheability, mark_private};
 use crate::{SentryMeta, TraceMeta};
 
 /// Where [`InjectTraceMetaLayer`] takes a page's tags from.
@@ -192,14 +197,26 @@ impl TraceMetaSource for CurrentSentryMeta {
 ///
 /// let layer = InjectTraceMetaLayer::new();
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InjectTraceMetaLayer<M = CurrentSentryMeta> {
     source: M,
     allow_cacheable: bool,
+    mark_private: bool,
+}
+
+impl<M: Default> Default for InjectTraceMetaLayer<M> {
+    fn default() -> Self {
+        Self {
+            source: M::default(),
+            allow_cacheable: false,
+            mark_private: true,
+        }
+    }
 }
 
 impl InjectTraceMetaLayer {
-    /// Injects [`SentryMeta::current`] into pages that are not publicly cacheable.
+    /// Injects [`SentryMeta::current`] into pages that are not publicly cacheable, and marks
+    /// those without caching headers `private`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -211,6 +228,7 @@ impl<M> InjectTraceMetaLayer<M> {
         InjectTraceMetaLayer {
             source,
             allow_cacheable: self.allow_cacheable,
+            mark_private: self.mark_private,
         }
     }
 
@@ -218,6 +236,16 @@ impl<M> InjectTraceMetaLayer<M> {
     /// shared caches are known not to store, whatever their `Cache-Control` says.
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
         self.allow_cacheable = allowed;
+        self
+    }
+
+    /// Adds `private` to the `Cache-Control` of the pages it puts tags into that shared caches
+    /// may store without being told to (on by default): those without caching headers, or
+    /// with none that give a lifetime or forbid storing
+    /// ([`Cacheability::Heuristic`]); the same rule as
+    /// [`SentryMetaLayer::mark_private`](super::SentryMetaLayer::mark_private).
+    pub fn mark_private(mut self, enabled: bool) -> Self {
+        self.mark_private = enabled;
         self
     }
 }
@@ -230,6 +258,7 @@ impl<S, M: Clone> Layer<S> for InjectTraceMetaLayer<M> {
             inner,
             source: self.source.clone(),
             allow_cacheable: self.allow_cacheable,
+            mark_private: self.mark_private,
         }
     }
 }
@@ -240,6 +269,7 @@ pub struct InjectTraceMeta<S, M = CurrentSentryMeta> {
     inner: S,
     source: M,
     allow_cacheable: bool,
+    mark_private: bool,
 }
 
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for InjectTraceMeta<S, M>
@@ -263,6 +293,7 @@ where
             inner: self.inner.call(request),
             source,
             allow_cacheable: self.allow_cacheable,
+            mark_private: self.mark_private,
         }
     }
 }
@@ -275,6 +306,7 @@ pin_project_lite::pin_project! {
         inner: F,
         source: Option<M>,
         allow_cacheable: bool,
+        mark_private: bool,
     }
 }
 
@@ -295,7 +327,8 @@ where
         if !is_rewritable(&response) {
             return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
         }
-        if !*this.allow_cacheable && is_publicly_cacheable(response.headers()) {
+        let cacheability = Cacheability::of(response.headers());
+        if !*this.allow_cacheable && cacheability == Cacheability::Shared {
             tracing::debug!(
                 target: "sentry_meta",
                 "no trace tags injected into a publicly cacheable page"
@@ -312,6 +345,9 @@ where
                 // let a revalidating client reuse an old copy, and with it an old trace.
                 parts.headers.remove(ETAG);
                 parts.headers.remove(LAST_MODIFIED);
+                if *this.mark_private && cacheability == Cacheability::Heuristic {
+                    mark_private(&mut parts.headers);
+                }
                 TraceMetaBody::inject(body, meta)
             }
             None => TraceMetaBody::passthrough(body),

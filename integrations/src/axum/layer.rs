@@ -21,7 +21,7 @@ use sentry_meta_core::{Scoped, TraceMeta, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::cache::{is_html, is_publicly_cacheable};
+use super::cache::{self, Cacheability, is_html};
 use super::inject::strip_trace_meta;
 use super::transaction::{RequestTransaction, request_data};
 
@@ -67,16 +67,19 @@ const MAX_WARNED_ROUTES: usize = 1024;
 pub struct SentryMetaLayer {
     server_timing: bool,
     allow_cacheable: bool,
+    mark_private: bool,
     traceparent: bool,
     shared: Arc<Shared>,
 }
 
 impl SentryMetaLayer {
-    /// The layer with its defaults: no `Server-Timing`, and publicly cacheable pages guarded.
+    /// The layer with its defaults: no `Server-Timing`, publicly cacheable pages guarded, and
+    /// HTML pages without caching headers marked `private`.
     pub fn new() -> Self {
         Self {
             server_timing: false,
             allow_cacheable: false,
+            mark_private: true,
             traceparent: false,
             shared: Arc::new(Shared::default()),
         }
@@ -105,15 +108,47 @@ impl SentryMetaLayer {
 
     /// Lets trace data reach publicly cacheable responses (off by default).
     ///
-    /// By default an HTML response that a shared cache may store ([`is_publicly_cacheable`]:
-    /// `Cache-Control: public`, `s-maxage`, or `max-age` > 0, without `private`/`no-store`) gets
-    /// no `Server-Timing`, the tags a template wrote into its head are removed as it streams
-    /// ([`strip_trace_meta`](super::strip_trace_meta)), and the first such page of each route
-    /// logs a warning: a cached page would make every visitor that gets it join the one trace
-    /// it was rendered in. Turn this on only for pages that shared caches are known not to
-    /// store, whatever their `Cache-Control` says.
+    /// By default an HTML response that a shared cache may store and serve to others
+    /// ([`is_publicly_cacheable`](super::is_publicly_cacheable), [`Cacheability::Shared`](super::Cacheability::Shared)):
+    /// `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 (even
+    /// `max-age=99999999999999999999999`, even next to a qualified `private="set-cookie"`) and
+    /// without `no-store` or a bare `private`; an `Expires` later than `Date`; a
+    /// `CDN-Cache-Control` or `Surrogate-Control` with a lifetime, whatever `Cache-Control`
+    /// says) gets no `Server-Timing`, the tags a template wrote into its head are removed as it
+    /// streams ([`strip_trace_meta`](super::strip_trace_meta)), and the first such page of each
+    /// route logs a warning: a cached page would make every visitor that gets it join the one
+    /// trace, and the sampling decision, it was rendered in. Turn this on only for pages that
+    /// shared caches are known not to store, whatever their headers say.
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
         self.allow_cacheable = allowed;
+        self
+    }
+
+    /// Marks HTML responses that shared caches may store without being told to `private` (on
+    /// by default).
+    ///
+    /// A response with no caching header at all (no `Cache-Control`, `Expires`,
+    /// `CDN-Cache-Control` or `Surrogate-Control`) may be stored by a shared cache with a
+    /// lifetime of its own choosing
+    /// ([RFC 9111 §4.2.2](https://www.rfc-editor.org/rfc/rfc9111#section-4.2.2)), and so may
+    /// one whose caching headers give no lifetime and do not forbid it (`must-revalidate`,
+    /// `no-cache`, `max-age=0`, `private="set-cookie"`, an expired `Expires`): that is
+    /// [`Cacheability::Heuristic`](super::Cacheability::Heuristic). The layer adds `private` to
+    /// its `Cache-Control` (`Cache-Control: private`, or `private, ` before the directives it
+    /// has), so that the page keeps its tags and no shared cache hands it to another visitor;
+    /// the browser's own cache still may keep it. Pages that set their caching headers are left
+    /// as they are: `private`/`no-store` ones need nothing, publicly cacheable ones are
+    /// [guarded](Self::allow_cacheable).
+    ///
+    /// Turn this off when something outside the app sets the caching headers of its pages.
+    ///
+    /// ```
+    /// use sentry_meta::axum::SentryMetaLayer;
+    ///
+    /// let layer = SentryMetaLayer::new().mark_private(false);
+    /// ```
+    pub fn mark_private(mut self, enabled: bool) -> Self {
+        self.mark_private = enabled;
         self
     }
 }
@@ -132,6 +167,7 @@ impl<S> Layer<S> for SentryMetaLayer {
             inner,
             server_timing: self.server_timing,
             allow_cacheable: self.allow_cacheable,
+            mark_private: self.mark_private,
             traceparent: self.traceparent,
             shared: self.shared.clone(),
         }
@@ -197,10 +233,12 @@ impl Shared {
         tracing::warn!(
             target: "sentry_meta",
             route,
-            "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0) \
+            "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0; \
+             Expires in the future; CDN-Cache-Control or Surrogate-Control with a lifetime) \
              gets no trace tags or Server-Timing, or every visitor served from the cache would \
-             join the trace it was rendered in. Send `Cache-Control: private` or `no-store` on pages that should \
-             continue their trace, or allow it with SentryMetaLayer::allow_cacheable(true)"
+             join the trace it was rendered in. Send `Cache-Control: private` or `no-store` \
+             (and no CDN lifetime) on pages that should continue their trace, or allow it with \
+             SentryMetaLayer::allow_cacheable(true)"
         );
     }
 }
@@ -241,6 +279,7 @@ pub struct SentryMetaService<S> {
     inner: S,
     server_timing: bool,
     allow_cacheable: bool,
+    mark_private: bool,
     traceparent: bool,
     shared: Arc<Shared>,
 }
@@ -300,6 +339,7 @@ where
             transaction: None,
             server_timing: self.server_timing,
             allow_cacheable: self.allow_cacheable,
+            mark_private: self.mark_private,
             shared: self.shared.clone(),
         }
     }
@@ -398,6 +438,7 @@ pin_project_lite::pin_project! {
         transaction: Option<RequestTransaction>,
         server_timing: bool,
         allow_cacheable: bool,
+        mark_private: bool,
         shared: Arc<Shared>,
     }
 }
@@ -433,6 +474,7 @@ where
             this.root,
             this.shared,
             *this.allow_cacheable,
+            *this.mark_private,
             *this.server_timing,
         );
         if let Some(transaction) = this.transaction.take() {
@@ -442,13 +484,14 @@ where
     }
 }
 
-/// The response as it leaves the layer: the cache guard, and the `Server-Timing` header (named
-/// while the server transaction is still the active span).
+/// The response as it leaves the layer: the cache guard, the `private` mark, and the
+/// `Server-Timing` header (named while the server transaction is still the active span).
 fn guard_response<B>(
     mut response: Response<B>,
     root: &Arc<TraceRoot>,
     shared: &Shared,
     allow_cacheable: bool,
+    mark_private: bool,
     server_timing: bool,
 ) -> Response<AxumBody>
 where
@@ -458,7 +501,8 @@ where
     if !is_html(response.headers()) {
         return response.map(AxumBody::new);
     }
-    if !allow_cacheable && is_publicly_cacheable(response.headers()) {
+    let cacheability = Cacheability::of(response.headers());
+    if !allow_cacheable && cacheability == Cacheability::Shared {
         if let Some((name, source)) = root.transaction() {
             // Unmatched paths share one entry: they are as many as clients care to send.
             let route = match source {
@@ -469,6 +513,9 @@ where
         }
         // Tags that a template already wrote into the page are taken out as it streams.
         return strip_trace_meta(response).map(AxumBody::new);
+    }
+    if mark_private && cacheability == Cacheability::Heuristic {
+        cache::mark_private(response.headers_mut());
     }
     if server_timing && let Some(value) = server_timing_value(root) {
         response.headers_mut().append(&SERVER_TIMING, value);

@@ -40,6 +40,8 @@
 //!     .body(Body::empty())?;
 //! let response = app.oneshot(request).await?;
 //! assert!(response.headers()["server-timing"].to_str()?.starts_with("sentry-trace;desc="));
+//! // No caching headers: no shared cache may keep the page, and its trace, for other visitors.
+//! assert_eq!(response.headers()["cache-control"], "private");
 //! let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
 //! let page = String::from_utf8(body.to_vec())?;
 //! assert!(page.contains(r#"<meta name="sentry-trace" content="771a43a4192642f0b136d5159a501700-"#));
@@ -97,10 +99,18 @@
 //!   `aborted` if the request is dropped first.
 //! - Puts the `Arc<TraceRoot>` into the request's extensions (`Extension<Arc<TraceRoot>>`).
 //! - Opt-in: a `Server-Timing` header on HTML responses ([`SentryMetaLayer::server_timing`]).
-//! - Cache guard: a publicly cacheable HTML response ([`is_publicly_cacheable`]) gets no
-//!   `Server-Timing`, the tags already rendered into its head are removed as it streams
+//! - Cache guard, from one reading of the response's caching headers ([`Cacheability`]): an
+//!   HTML response that shared caches may store and serve to other visitors
+//!   ([`is_publicly_cacheable`]: `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 and
+//!   neither `no-store` nor a bare `private`; an `Expires` later than `Date`; a
+//!   `CDN-Cache-Control` or `Surrogate-Control` with a lifetime, whatever `Cache-Control` says)
+//!   gets no `Server-Timing`, the tags already rendered into its head are removed as it streams
 //!   ([`strip_trace_meta`]), and a `warn` is logged once per route; unless
-//!   [`SentryMetaLayer::allow_cacheable`].
+//!   [`SentryMetaLayer::allow_cacheable`]. An HTML response that a shared cache could keep on
+//!   its own heuristics (no caching headers at all, or none that give a lifetime or forbid
+//!   storing, such as `must-revalidate` or `private="set-cookie"`) keeps its tags and gets
+//!   `private` added to its `Cache-Control` (`Cache-Control: private` when it had none); unless
+//!   [`SentryMetaLayer::mark_private`]`(false)`.
 //! - For pages that do not write the tags themselves, [`InjectTraceMetaLayer`] (inside this
 //!   layer) puts them before `</head>`.
 //!
@@ -148,7 +158,7 @@ pub mod inject;
 mod layer;
 mod transaction;
 
-pub use cache::is_publicly_cacheable;
+pub use cache::{Cacheability, is_publicly_cacheable};
 pub use inject::{
     CurrentSentryMeta, InjectTraceMeta, InjectTraceMetaFuture, InjectTraceMetaLayer, TraceMetaBody,
     TraceMetaSource, strip_trace_meta,
