@@ -97,10 +97,10 @@ impl SentryMetaLayer {
     /// (off by default), with the values the page's tags have. The Sentry browser SDK reads it
     /// from the navigation's timing entry when the `<head>` was sent before the tags could be.
     ///
-    /// It is computed when the response is ready, inside the request's Hub and trace root, so it
-    /// names the span that is active then: the server transaction, unless the handler left a
-    /// child span active. It is left out when no span is active (the Sentry layers are missing or
-    /// in the wrong order: a header that names no server span would mislead the browser).
+    /// It is computed when the response is ready, from the request's trace root: it names the
+    /// server transaction the layer started. It is left out when the layer started none (no
+    /// Sentry client, or another layer's transaction was already active): a header that names
+    /// no server span would mislead the browser.
     pub fn server_timing(mut self, enabled: bool) -> Self {
         self.server_timing = enabled;
         self
@@ -267,10 +267,6 @@ fn hub_is_shared(hub: &Arc<Hub>) -> bool {
         *last = Arc::downgrade(hub);
         shared
     })
-}
-
-fn has_active_span(hub: &Hub) -> bool {
-    hub.configure_scope(|scope| scope.get_span()).is_some()
 }
 
 /// The service made by [`SentryMetaLayer`].
@@ -523,15 +519,12 @@ where
     response.map(AxumBody::new)
 }
 
-/// The `Server-Timing` value for the span active now, inside the request's trace root; `None`
-/// when no span is active (no Sentry client), as a header naming a span that no server
-/// transaction has would make the browser's pageload a child of nothing.
+/// The `Server-Timing` value of the request's pages; `None` until the layer has started the
+/// request's transaction (no Sentry client, or another layer's transaction), as a header that
+/// names no server span would make the browser's pageload a child of nothing.
 fn server_timing_value(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
-    let hub = Hub::current();
-    if !has_active_span(&hub) {
-        return None;
-    }
-    let meta = root.clone().sync_scope(|| TraceMeta::from_hub(&hub))?;
+    root.server_span()?;
+    let meta = root.clone().sync_scope(TraceMeta::current)?;
     HeaderValue::try_from(meta.server_timing_header()).ok()
 }
 
