@@ -32,7 +32,7 @@ use crate::SentryMeta;
 #[cfg(doc)]
 use crate::TraceMeta;
 
-/// The tags of the current request: the active span of the current Sentry Hub and the root of
+/// The tags of the current request: the request's server span (or render span) and the root of
 /// the request's trace (see [`SentryMeta::current`]); nothing without a Sentry client.
 ///
 /// ```

@@ -72,8 +72,9 @@ pub use transport::DscTransport;
 pub struct SentryMeta(Option<TraceMeta>);
 
 impl SentryMeta {
-    /// The tags for the current request: the active span of the current Sentry Hub and the
-    /// root of the request's trace (see [`TraceMeta::current`]).
+    /// The tags for the current request: the server span recorded in the request's trace root
+    /// (or, without one, the active span of the current Sentry Hub) and the root's DSC (see
+    /// [`TraceMeta::current`]).
     #[cfg(feature = "sentry")]
     pub fn current() -> Self {
         Self(TraceMeta::current())

@@ -75,7 +75,12 @@
 //! (target `sentry_meta`) in release builds: a transaction already active when the layer starts
 //! the request's (`SentryHttpLayer::enable_transaction()` outside it), or a Hub shared between
 //! requests (`NewSentryLayer` missing or inside it). Pages never mix two traces either way: their
-//! `sentry-trace` is the active span's, and a DSC is only used for its own trace.
+//! `sentry-trace` is the request's span, and a DSC is only used for its own trace.
+//!
+//! Pages name the server transaction, read from the request's trace root (not from the Hub).
+//! To name a child span that renders the page, render inside
+//! [`render_span`](crate::render_span): it starts a `template.render` child, makes it the Hub's
+//! active span, and the span the request's pages name while it runs.
 //!
 //! # The server's envelopes
 //!
