@@ -1,6 +1,7 @@
 //! The whole per-request cost with a real `sentry` client and an active transaction: read the
-//! active span from the Hub, build (first render of a request) or look up (later renders) the
-//! root's DSC, render the tags into the page buffer.
+//! request's span from its root (as the axum layer records it), build (first render of a
+//! request) or look up (later renders) the root's DSC, render the tags into the page buffer;
+//! and the same without the layer, from the Hub's active span.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -42,7 +43,14 @@ fn per_request(c: &mut Criterion) {
             });
         });
 
-        // The SDK's own cost of reading the active span, which every render above includes.
+        // Without the layer (no trace root): the Hub's active span is read and a head DSC built
+        // on every render.
+        group.bench_function("render_without_layer", |b| {
+            b.iter(|| common::render_without_layer(&mut page))
+        });
+
+        // The SDK's own cost of reading the active span, which a render without the layer
+        // includes (with the layer, the root knows the span).
         group.bench_function("sdk_active_span", |b| b.iter(common::sdk_active_span));
         group.finish();
     });

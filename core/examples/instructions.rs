@@ -35,6 +35,7 @@ const OPERATIONS: &[&str] = &[
     "per_request/continued_trace_first_render",
     "per_request/later_render",
     "per_request/sdk_active_span",
+    "per_request/render_without_layer",
 ];
 
 /// Calls `op` `calls` times: the only function whose instructions the script counts.
@@ -126,6 +127,9 @@ fn run(operation: &str, calls: usize, hostile: &[common::Hostile]) -> bool {
         }),
         "per_request/sdk_active_span" => common::with_active_span(|_| {
             measured(calls, common::sdk_active_span);
+        }),
+        "per_request/render_without_layer" => common::with_active_span(|_| {
+            measured(calls, || common::render_without_layer(&mut page));
         }),
         other => {
             let Some(request) = hostile

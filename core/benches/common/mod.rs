@@ -348,6 +348,15 @@ pub fn later_render(page: &mut String) {
     black_box(&page);
 }
 
+/// A render with no trace root (helpers used without the layer): the Hub's active span, a head
+/// DSC for its trace.
+#[cfg(feature = "sentry")]
+#[inline]
+pub fn render_without_layer(page: &mut String) {
+    render_current(page);
+    black_box(&page);
+}
+
 /// The floor set by the SDK: reading the active span's trace id, span id and decision through
 /// `sentry-core`'s public API (what `sentry-trace` needs), as every integration must.
 #[cfg(feature = "sentry")]
