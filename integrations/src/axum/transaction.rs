@@ -15,7 +15,7 @@ use http::{HeaderMap, Request, StatusCode, Uri, header, uri};
 use sentry_core::protocol::{self, SpanStatus, Url};
 use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
 use sentry_core::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
-use sentry_meta_core::TraceRoot;
+use sentry_meta_core::{SpanId, TraceRoot};
 
 /// The `origin` of the transactions this crate starts.
 const ORIGIN: &str = "auto.http.sentry_meta";
@@ -44,10 +44,11 @@ impl RequestTransaction {
             if scope.get_span().is_some() {
                 return None;
             }
-            let context = context(&root);
-            let (span_id, caller_sampled) = (context.span_id(), context.sampled());
+            let span_id = SpanId::random();
+            let context = context(&root, span_id);
+            let caller_sampled = context.sampled();
             let transaction = hub.start_transaction(context);
-            root.set_server_span(span_id.into(), decision(&hub, &transaction, caller_sampled));
+            root.set_server_span(span_id, decision(&hub, &transaction, caller_sampled));
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
             scope.set_span(Some(transaction.clone().into()));
@@ -127,23 +128,22 @@ fn decision(hub: &Hub, transaction: &Transaction, caller_sampled: Option<bool>) 
     }
 }
 
-/// The transaction's context, from the root's continuation decision.
-fn context(root: &TraceRoot) -> TransactionContext {
+/// The transaction's context, from the root's continuation decision, with `span_id` (drawn
+/// here, so that the root records it without reading it back from the SDK).
+fn context(root: &TraceRoot, span_id: SpanId) -> TransactionContext {
     let name = root.transaction().map_or("", |(name, _)| name);
-    match root.incoming() {
-        Some(incoming) => {
-            let mut context = TransactionContext::new_with_details(
-                name,
-                "http.server",
-                incoming.trace_id.into(),
-                None,
-                incoming.span_id.map(Into::into),
-            );
-            context.set_sampled(incoming.sampled);
-            context
-        }
-        None => TransactionContext::new_with_trace_id(name, "http.server", root.trace_id().into()),
-    }
+    let incoming = root.incoming();
+    let mut context = TransactionContext::new_with_details(
+        name,
+        "http.server",
+        root.trace_id().into(),
+        Some(span_id.into()),
+        incoming
+            .and_then(|incoming| incoming.span_id)
+            .map(Into::into),
+    );
+    context.set_sampled(incoming.and_then(|incoming| incoming.sampled));
+    context
 }
 
 /// What Sentry shows of the request: method, URL and headers, without credentials in the URL
