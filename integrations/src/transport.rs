@@ -7,7 +7,8 @@ use std::time::Duration;
 use sentry::transports::DefaultTransportFactory;
 use sentry_core::protocol::{Context, EnvelopeItem, Map, TraceId as SdkTraceId};
 use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
-use sentry_meta_core::{DynamicSamplingContext, TraceId, TraceMeta, TraceRoot};
+use sentry_meta_core::baggage::members;
+use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
 
 /// A [`TransportFactory`] whose transports put the request's Dynamic Sampling Context into the
 /// header of every envelope sent for the request.
@@ -87,8 +88,8 @@ impl Transport for WithDsc {
     fn send_envelope(&self, envelope: Envelope) {
         // The SDK sends synchronously from the code that finishes the transaction or captures
         // the event, so the request's Hub and trace root are the current ones here.
-        let dsc = trace_id(&envelope).and_then(request_dsc);
-        match dsc.and_then(|dsc| with_trace_header(&envelope, &dsc)) {
+        let baggage = trace_id(&envelope).and_then(request_baggage);
+        match baggage.and_then(|baggage| with_trace_header(&envelope, &baggage)) {
             Some(raw) => self.inner.send_envelope(raw),
             None => self.inner.send_envelope(envelope),
         }
@@ -116,32 +117,58 @@ fn trace_id(envelope: &Envelope) -> Option<SdkTraceId> {
     })
 }
 
-/// The DSC that the current request's pages write, when they name trace `trace_id`: the one
-/// rule for pages and envelopes ([`TraceMeta::current`]). `None` outside a request's
+/// The `baggage` that the current request's pages write, when they name trace `trace_id`: the
+/// one rule for pages and envelopes ([`TraceMeta::current`]). `None` outside a request's
 /// [`TraceRoot`] scope: envelopes sent elsewhere are the SDK's business.
-fn request_dsc(trace_id: SdkTraceId) -> Option<DynamicSamplingContext> {
+fn request_baggage(trace_id: SdkTraceId) -> Option<String> {
     TraceRoot::current()?;
     let meta = TraceMeta::current()?;
     (meta.sentry_trace().trace_id == TraceId::from(trace_id))
-        .then(|| meta.dsc())
+        .then(|| meta.baggage_header().map(str::to_owned))
         .flatten()
 }
 
-/// The envelope as raw bytes whose header's `trace` is `dsc` (every value a string, as the
-/// browser SDK sends it); `None` if it cannot be re-serialized.
-fn with_trace_header(envelope: &Envelope, dsc: &DynamicSamplingContext) -> Option<Envelope> {
-    let mut bytes = Vec::with_capacity(4096);
-    envelope.to_writer(&mut bytes).ok()?;
-    let header_end = bytes.iter().position(|&b| b == b'\n')?;
-    let mut header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[..header_end]).ok()?;
-    let trace = dsc
-        .iter()
-        .map(|(key, value)| (key.to_owned(), value.into()))
-        .collect();
-    header.insert("trace".to_owned(), serde_json::Value::Object(trace));
-    let mut raw = serde_json::to_vec(&header).ok()?;
-    raw.extend_from_slice(&bytes[header_end..]);
+/// The envelope as raw bytes whose header's `trace` is the DSC of `baggage` (a canonical
+/// `baggage` of `sentry-*` members; every value a string, as the browser SDK sends it); `None`
+/// if it cannot be re-serialized.
+fn with_trace_header(envelope: &Envelope, baggage: &str) -> Option<Envelope> {
+    // The header's other fields (the SDK sets `event_id`), then the DSC, written straight from
+    // the baggage members: no map of the DSC is built.
+    let serde_json::Value::Object(mut fields) = serde_json::to_value(envelope.headers()).ok()?
+    else {
+        return None;
+    };
+    fields.remove("trace");
+    let mut raw = Vec::with_capacity(4096);
+    raw.push(b'{');
+    for (name, value) in &fields {
+        serde_json::to_writer(&mut raw, name).ok()?;
+        raw.push(b':');
+        serde_json::to_writer(&mut raw, value).ok()?;
+        raw.push(b',');
+    }
+    raw.extend_from_slice(b"\"trace\":{");
+    let mut first = true;
+    for member in members(baggage.as_bytes()) {
+        let Some((key, value)) = member.decode() else {
+            continue;
+        };
+        let Some(key) = key.strip_prefix(SENTRY_PREFIX) else {
+            continue;
+        };
+        if !std::mem::take(&mut first) {
+            raw.push(b',');
+        }
+        serde_json::to_writer(&mut raw, key).ok()?;
+        raw.push(b':');
+        serde_json::to_writer(&mut raw, &*value).ok()?;
+    }
+    raw.extend_from_slice(b"}}");
+    // The items, as the envelope writes them after its own header line.
+    let mut whole = Vec::with_capacity(4096);
+    envelope.to_writer(&mut whole).ok()?;
+    let items = whole.iter().position(|&b| b == b'\n')?;
+    raw.extend_from_slice(&whole[items..]);
     Envelope::from_bytes_raw(raw).ok()
 }
 
@@ -158,8 +185,8 @@ mod tests {
             .insert("trace".into(), Context::Trace(Box::default()));
         let mut envelope = Envelope::new();
         envelope.add_item(event);
-        let dsc = DynamicSamplingContext::from_baggage([&b"sentry-release=a%22b,sentry-x=1"[..]]);
-        let raw = with_trace_header(&envelope, &dsc).expect("re-serialized");
+        let raw = with_trace_header(&envelope, "sentry-release=a%22b,sentry-x=1,other=2")
+            .expect("re-serialized");
         let (mut original, mut rewritten) = (Vec::new(), Vec::new());
         envelope.to_writer(&mut original).expect("written");
         raw.to_writer(&mut rewritten).expect("written");
