@@ -216,17 +216,11 @@ impl fmt::Debug for SerializedDsc {
 #[derive(Clone, PartialEq, Eq)]
 pub struct TraceMeta {
     sentry_trace: SentryTrace,
-    sentry_trace_buf: SentryTraceText,
+    sentry_trace_buf: [u8; SENTRY_TRACE_MAX_LEN],
     sentry_trace_len: u8,
     baggage: Option<SerializedDsc>,
     traceparent: bool,
 }
-
-/// The `sentry-trace` value's bytes, aligned so that the UTF-8 check of `str::from_utf8` reads
-/// them a word at a time from the first byte.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(C, align(8))]
-struct SentryTraceText([u8; SENTRY_TRACE_MAX_LEN]);
 
 /// The fixed bytes of the rendered tags, for code that must recognize them in a page (the
 /// `</head>` injector and the tag stripper of `sentry-meta`); not a stable API.
@@ -257,8 +251,8 @@ impl TraceMeta {
         baggage: Option<SerializedDsc>,
     ) -> Self {
         let sentry_trace = SentryTrace::new(trace_id, span_id, sampled);
-        let mut sentry_trace_buf = SentryTraceText([0; SENTRY_TRACE_MAX_LEN]);
-        let len = sentry_trace.encode(&mut sentry_trace_buf.0);
+        let mut sentry_trace_buf = [0; SENTRY_TRACE_MAX_LEN];
+        let len = sentry_trace.encode(&mut sentry_trace_buf);
         Self {
             sentry_trace,
             sentry_trace_buf,
@@ -304,7 +298,7 @@ impl TraceMeta {
     /// The `sentry-trace` header value.
     pub fn sentry_trace_header(&self) -> &str {
         // Built from hex digits, `-` and `0`/`1` only: always ASCII.
-        std::str::from_utf8(&self.sentry_trace_buf.0[..usize::from(self.sentry_trace_len)])
+        std::str::from_utf8(&self.sentry_trace_buf[..usize::from(self.sentry_trace_len)])
             .unwrap_or_default()
     }
 
