@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod inject_oracle;
+
 use serde::Deserialize;
 
 /// The shared test vectors, `tests/vectors/vectors.json`.
@@ -132,6 +134,62 @@ pub fn meta_elements(html: &str) -> Vec<(String, String)> {
             let attr = |name| meta.value().attr(name).unwrap_or_default().to_owned();
             (attr("name"), attr("content"))
         })
+        .collect()
+}
+
+/// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`) and
+/// the W3C `traceparent` that the renderer may write.
+pub const TRACE_NAMES: [&str; 3] = ["sentry-trace", "baggage", "traceparent"];
+
+/// Whether `element` is part of the document a browser queries: not in a `<template>`'s
+/// contents (which `scraper` keeps under a fragment node of the template element).
+fn in_document(element: &scraper::ElementRef<'_>) -> bool {
+    !element.ancestors().any(|node| node.value().is_fragment())
+}
+
+/// The `<meta>` elements of the document under `root` that are trace tags, `(name, content)`,
+/// in document order.
+fn trace_metas(root: scraper::ElementRef<'_>) -> Vec<(String, String)> {
+    let selector = scraper::Selector::parse("meta").expect("valid selector");
+    root.select(&selector)
+        .filter(in_document)
+        .filter_map(|meta| {
+            let name = meta.value().attr("name")?;
+            let content = meta.value().attr("content").unwrap_or_default();
+            TRACE_NAMES
+                .contains(&name)
+                .then(|| (name.to_owned(), content.to_owned()))
+        })
+        .collect()
+}
+
+/// Every trace tag of a document as a browser's parser builds it (html5ever, through
+/// `scraper`, scripting enabled): `(name, content)` of each `<meta>` whose `name` is exactly one
+/// of [`TRACE_NAMES`], in document order, template contents left out.
+pub fn trace_meta_elements(html: &str) -> Vec<(String, String)> {
+    trace_metas(scraper::Html::parse_document(html).root_element())
+}
+
+/// The trace tags in the `<head>` element of a document, as [`trace_meta_elements`] reads them.
+pub fn head_trace_meta_elements(html: &str) -> Vec<(String, String)> {
+    let document = scraper::Html::parse_document(html);
+    let head = scraper::Selector::parse("head").expect("valid selector");
+    document
+        .select(&head)
+        .next()
+        .map(trace_metas)
+        .unwrap_or_default()
+}
+
+/// What the browser SDK reads from a document: for each of [`TRACE_NAMES`] in turn, the first
+/// trace tag of that name, `(name, content)`, as `document.querySelector('meta[name="…"]')`
+/// finds it (document order, the value compared exactly, template contents left out). A name
+/// no tag has is left out.
+pub fn browser_trace_meta(html: &str) -> Vec<(String, String)> {
+    let tags = trace_meta_elements(html);
+    TRACE_NAMES
+        .iter()
+        .filter_map(|name| tags.iter().find(|(n, _)| n == name).cloned())
         .collect()
 }
 
