@@ -147,9 +147,10 @@ fn in_document(element: &scraper::ElementRef<'_>) -> bool {
     !element.ancestors().any(|node| node.value().is_fragment())
 }
 
-/// The `<meta>` elements of the document under `root` that are trace tags, `(name, content)`,
-/// in document order.
-fn trace_metas(root: scraper::ElementRef<'_>) -> Vec<(String, String)> {
+/// The trace tags under `root`, an element of a parsed document: `(name, content)` of each
+/// `<meta>` whose `name` is exactly one of [`TRACE_NAMES`], in document order, template contents
+/// left out.
+pub fn trace_tags_under(root: scraper::ElementRef<'_>) -> Vec<(String, String)> {
     let selector = scraper::Selector::parse("meta").expect("valid selector");
     root.select(&selector)
         .filter(in_document)
@@ -163,34 +164,40 @@ fn trace_metas(root: scraper::ElementRef<'_>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every trace tag of a document as a browser's parser builds it (html5ever, through
-/// `scraper`, scripting enabled): `(name, content)` of each `<meta>` whose `name` is exactly one
-/// of [`TRACE_NAMES`], in document order, template contents left out.
-pub fn trace_meta_elements(html: &str) -> Vec<(String, String)> {
-    trace_metas(scraper::Html::parse_document(html).root_element())
-}
-
-/// The trace tags in the `<head>` element of a document, as [`trace_meta_elements`] reads them.
-pub fn head_trace_meta_elements(html: &str) -> Vec<(String, String)> {
-    let document = scraper::Html::parse_document(html);
+/// The trace tags in the `<head>` element of a parsed document.
+pub fn head_trace_tags(document: &scraper::Html) -> Vec<(String, String)> {
     let head = scraper::Selector::parse("head").expect("valid selector");
     document
         .select(&head)
         .next()
-        .map(trace_metas)
+        .map(trace_tags_under)
         .unwrap_or_default()
 }
 
-/// What the browser SDK reads from a document: for each of [`TRACE_NAMES`] in turn, the first
-/// trace tag of that name, `(name, content)`, as `document.querySelector('meta[name="…"]')`
-/// finds it (document order, the value compared exactly, template contents left out). A name
-/// no tag has is left out.
-pub fn browser_trace_meta(html: &str) -> Vec<(String, String)> {
-    let tags = trace_meta_elements(html);
+/// What the browser SDK reads of `tags` (a document's trace tags, in document order): for each
+/// of [`TRACE_NAMES`] in turn, the first tag of that name, as
+/// `document.querySelector('meta[name="…"]')` finds it. A name no tag has is left out.
+pub fn first_of_each_name(tags: &[(String, String)]) -> Vec<(String, String)> {
     TRACE_NAMES
         .iter()
         .filter_map(|name| tags.iter().find(|(n, _)| n == name).cloned())
         .collect()
+}
+
+/// Every trace tag of a document as a browser's parser builds it (html5ever, through
+/// `scraper`, scripting enabled): see [`trace_tags_under`].
+pub fn trace_meta_elements(html: &str) -> Vec<(String, String)> {
+    trace_tags_under(scraper::Html::parse_document(html).root_element())
+}
+
+/// The trace tags in the `<head>` element of a document.
+pub fn head_trace_meta_elements(html: &str) -> Vec<(String, String)> {
+    head_trace_tags(&scraper::Html::parse_document(html))
+}
+
+/// What the browser SDK reads from a document: see [`first_of_each_name`].
+pub fn browser_trace_meta(html: &str) -> Vec<(String, String)> {
+    first_of_each_name(&trace_meta_elements(html))
 }
 
 /// The meta elements the tags of `meta` must parse to, `(name, content)`, with the header values
