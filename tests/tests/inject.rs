@@ -600,6 +600,24 @@ fn trace_tags_are_what_the_browser_sdk_reads() {
 }
 
 #[test]
+fn a_traceparent_tag_is_a_copy_only_of_tags_that_hold_one() {
+    // A page that carries a W3C `traceparent` (for OpenTelemetry in the browser) gets the Sentry
+    // tags, which the Sentry SDK reads; it keeps the only `traceparent`.
+    let page = "<head><meta name=\"traceparent\" content=\"00-x\"></head>";
+    let tags = meta().to_html();
+    check_every_cut(
+        page.as_bytes(),
+        page.replace("</head>", &format!("{tags}</head>"))
+            .as_bytes(),
+        inject_with(&meta()),
+    );
+    let (out, _) = drain(TraceMetaBody::inject(Chunks::whole(page), &meta()));
+    check_injection(page.as_bytes(), &out, &meta());
+    // With a `traceparent` of ours, it would have two: it is left alone.
+    check_left_alone(page.as_bytes());
+}
+
+#[test]
 fn head_end_tags_inside_scripts_and_templates_are_text() {
     // `<!--<script>` in a script double-escapes it: `</script>` only undoes that, and the
     // script goes on to the `</script>` after `-->`.

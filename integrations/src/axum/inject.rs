@@ -83,11 +83,11 @@
 //! passed through unchanged when:
 //!
 //! - it already carries a trace tag before that: a `<meta>` that the browser SDK would read,
-//!   whose first `name` attribute is exactly `sentry-trace`, `baggage` or `traceparent`, the way
+//!   whose first `name` attribute is exactly `sentry-trace` or `baggage`, the way
 //!   `document.querySelector('meta[name="sentry-trace"]')` finds it (attribute names in any
 //!   case, the value exact, character references such as `&#45;` decoded; not inside a
-//!   comment, script or template). Pages never get a second copy, and the SDK never reads
-//!   a mix of the page's values and the layer's;
+//!   comment, script or template), or `traceparent` when the layer writes one. Pages never get
+//!   a second copy, and the SDK never reads a mix of the page's values and the layer's;
 //! - `<body` or `<frameset` comes first, or `<plaintext`, `<svg` or `<math`, or no `</head>`
 //!   comes within the first 64 KiB: the layer stops looking, and the rest of the body streams
 //!   through untouched;
@@ -124,8 +124,8 @@
 //!
 //! # Stripping
 //!
-//! [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above, from a
-//! page's head and from between `</head>` and `<body>` (where the browser's tree builder moves a
+//! [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above
+//! (`traceparent` always), from a page's head and from between `</head>` and `<body>` (where the browser's tree builder moves a
 //! `<meta>` into the head): each `<meta …>` tag whole, with the line break between two of
 //! them, and leaves every other byte as it is. So stripping a page the layer injected gives back
 //! the page (without its own trace tags, if it had any after `</head>`). The cache guard of
@@ -540,23 +540,24 @@ impl<B> TraceMetaBody<B> {
         }
     }
 
-    /// `body` with `meta`'s tags right before the first `</head>` of its head, unless a trace
-    /// tag comes first or the body begins with a UTF-16 or UTF-32 byte-order mark (see the
+    /// `body` with `meta`'s tags right before the first `</head>` of its head, unless a copy of
+    /// them comes first or the body begins with a UTF-16 or UTF-32 byte-order mark (see the
     /// [module docs](self)).
     pub fn inject(body: B, meta: &TraceMeta) -> Self {
-        Self::rewrite(body, Action::Inject, Some(Bytes::from(meta.to_html())))
+        let tags = Bytes::from(meta.to_html());
+        Self::rewrite(body, HeadScanner::injecting(&tags), Some(tags))
     }
 
     /// `body` without its trace tags up to `<body` (see [`strip_trace_meta`]).
     pub fn strip(body: B) -> Self {
-        Self::rewrite(body, Action::Strip, None)
+        Self::rewrite(body, HeadScanner::new(Action::Strip), None)
     }
 
-    fn rewrite(body: B, action: Action, tags: Option<Bytes>) -> Self {
+    fn rewrite(body: B, scanner: HeadScanner, tags: Option<Bytes>) -> Self {
         Self {
             inner: body,
             rewrite: Some(Rewrite {
-                scanner: HeadScanner::new(action),
+                scanner,
                 tags,
                 pending: Pending::default(),
                 inner_done: false,

@@ -48,12 +48,15 @@ pub(crate) const TAG_HOLD_MAX: usize = 8192 * 6 + 256;
 
 /// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
 /// and the W3C `traceparent` that the renderer may write.
-const TRACE_NAMES: [&[u8]; 3] = [b"sentry-trace", b"baggage", b"traceparent"];
+const TRACE_NAMES: [&[u8]; 3] = [b"sentry-trace", b"baggage", TRACEPARENT];
+
+const TRACEPARENT: &[u8] = b"traceparent";
 
 /// What the scanner does with the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// Insert the tags right before the first `</head>`, unless a trace tag comes first.
+    /// Insert the tags right before the first `</head>`, unless a trace tag comes first (see
+    /// [`HeadScanner::injecting`] for which count).
     Inject,
     /// Remove every trace tag up to `<body` (the head, and the `<meta>` elements between
     /// `</head>` and `<body>`, which the tree builder moves into the head).
@@ -87,6 +90,8 @@ pub(crate) struct HeadScanner {
     held: BytesMut,
     /// Stripping: `scanned` when the last `<` that opens a tag was read.
     opened_at: usize,
+    /// Injecting: a page's own `traceparent` tag counts as a copy of the tags (they hold one).
+    own_traceparent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +127,18 @@ impl HeadScanner {
             hold: Hold::Nothing,
             held: BytesMut::new(),
             opened_at: usize::MAX,
+            own_traceparent: true,
+        }
+    }
+
+    /// A scanner that injects `tags`. A page that has a `sentry-trace` or `baggage` tag already
+    /// is left alone (the browser SDK reads them as a pair, and would read a mix of the page's
+    /// and ours); one that has a `traceparent` tag only if `tags` hold one too.
+    pub(crate) fn injecting(tags: &[u8]) -> Self {
+        let traceparent = sentry_meta_core::markup::TRACEPARENT_OPEN.as_bytes();
+        Self {
+            own_traceparent: memchr::memmem::find(tags, traceparent).is_some(),
+            ..Self::new(Action::Inject)
         }
     }
 
@@ -231,8 +248,11 @@ impl HeadScanner {
                 return true;
             }
             // The page carries trace tags already, or the head is over without a `</head>`.
-            Event::TraceMeta | Event::Stop => return true,
-            Event::None => {}
+            Event::TraceMeta { traceparent } if !traceparent || self.own_traceparent => {
+                return true;
+            }
+            Event::Stop => return true,
+            Event::TraceMeta { .. } | Event::None => {}
         }
         if self.tokenizer.state == State::TagOpen {
             // This byte is a `<` that opens a tag: hold from here.
@@ -256,7 +276,7 @@ impl HeadScanner {
     ) -> bool {
         match event {
             Event::Stop => return true,
-            Event::TraceMeta if self.hold == Hold::Tag => {
+            Event::TraceMeta { .. } if self.hold == Hold::Tag => {
                 // The held bytes and chunk[from..=i] begin a trace tag: drop them, and the rest
                 // of the tag as it comes.
                 self.held.clear();
@@ -295,7 +315,8 @@ impl HeadScanner {
                     self.release(out);
                     return false;
                 }
-                // Longer than any trace tag this crate writes: give up on the page.
+                // More than `TAG_HOLD_MAX` bytes of one tag before its first `name`: give up on
+                // the page (the renderer writes `name` first).
                 return self.held.len() + (i + 1 - *from) > TAG_HOLD_MAX;
             }
             _ => self.release(out),
@@ -382,8 +403,11 @@ enum Event {
     /// `</head` followed by whitespace, `/` or `>`, outside template contents: the end tag of
     /// the head.
     HeadEnd,
-    /// The first `name` of a `<meta>` outside template contents is one of [`TRACE_NAMES`].
-    TraceMeta,
+    /// The first `name` of a `<meta>` outside template contents is one of [`TRACE_NAMES`]
+    /// (`traceparent`: the W3C one, which the Sentry SDK does not read).
+    TraceMeta {
+        traceparent: bool,
+    },
     /// The scanner reads no further: `<body` or `<frameset` outside template contents (the head
     /// is over), `<plaintext` (the rest is text), `<svg` or `<math` (foreign content).
     Stop,
@@ -992,15 +1016,14 @@ impl Tokenizer {
         if !mem::take(&mut self.reading_name) {
             return Event::None;
         }
-        if self
-            .value
-            .finish()
-            .is_some_and(|name| TRACE_NAMES.contains(&name))
-        {
-            Event::TraceMeta
-        } else {
-            self.meta = false;
-            Event::None
+        match self.value.finish() {
+            Some(name) if TRACE_NAMES.contains(&name) => Event::TraceMeta {
+                traceparent: name == TRACEPARENT,
+            },
+            _ => {
+                self.meta = false;
+                Event::None
+            }
         }
     }
 
@@ -1133,7 +1156,10 @@ mod tests {
 
     /// Feeds `chunks` and returns the output, with `TAGS` where the tags go.
     fn run(action: Action, limit: usize, chunks: &[&[u8]]) -> Vec<u8> {
-        let mut scanner = HeadScanner::with_limit(action, limit);
+        run_with(HeadScanner::with_limit(action, limit), chunks)
+    }
+
+    fn run_with(mut scanner: HeadScanner, chunks: &[&[u8]]) -> Vec<u8> {
         let mut output = Vec::new();
         for chunk in chunks {
             scanner.feed(chunk, &mut |piece| match piece {
@@ -1396,6 +1422,28 @@ mod tests {
         // Our own output, injected a second time.
         let once = inject("<head></head>").replace("<TAGS>", &meta("sentry-a=b", true).to_html());
         assert_eq!(inject(&once), once);
+    }
+
+    #[test]
+    fn a_traceparent_tag_is_a_copy_only_of_tags_that_hold_one() {
+        let page = b"<head><meta name=traceparent content=x></head>";
+        let injected = b"<head><meta name=traceparent content=x><TAGS></head>";
+        let with = meta("", true).to_html();
+        assert_eq!(
+            run_with(HeadScanner::injecting(with.as_bytes()), &[page]),
+            page
+        );
+        let without = meta("", false).to_html();
+        assert_eq!(
+            run_with(HeadScanner::injecting(without.as_bytes()), &[page]),
+            injected
+        );
+        // `sentry-trace` and `baggage` always are.
+        let page = b"<head><meta name=baggage content=x></head>";
+        assert_eq!(
+            run_with(HeadScanner::injecting(without.as_bytes()), &[page]),
+            page
+        );
     }
 
     #[test]
