@@ -164,6 +164,9 @@ def pages():
         "\ufeff<!doctype html><head><meta charset=utf-16></head>",
         # Regression (of the oracle): a `</head` inside an unquoted attribute value.
         "<head><meta charset=utf-</head\n16></head>",
+        # Regression: stripping took out the line break between the page's traceparent and
+        # the injected tags.
+        '<head><meta name="traceparent" content="00-x">\n</head>',
     ]
     seeds = []
     for i, text in enumerate(texts):

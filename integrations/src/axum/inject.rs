@@ -125,12 +125,13 @@
 //! # Stripping
 //!
 //! [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above
-//! (`traceparent` always), from a page's head and from between `</head>` and `<body>` (where the browser's tree builder moves a
-//! `<meta>` into the head): each `<meta …>` tag whole, with the line break between two of
-//! them, and leaves every other byte as it is. So stripping a page the layer injected gives back
-//! the page (without its own trace tags, if it had any after `</head>`). The cache guard of
-//! [`SentryMetaLayer`](super::SentryMetaLayer) uses it for publicly cacheable pages whose
-//! template already wrote the tags.
+//! (`traceparent` always), from a page's head and from between `</head>` and `<body>` (where the
+//! browser's tree builder moves a `<meta>` into the head): each `<meta …>` tag whole, with the
+//! line break between two tags of a block as [`TraceMeta`] renders it (`sentry-trace`,
+//! `baggage`, `traceparent`, one per line), and leaves every other byte as it is. So stripping a
+//! page the layer injected gives back the page (without its own trace tags, if it had any after
+//! `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
+//! publicly cacheable pages whose template already wrote the tags.
 
 mod scan;
 

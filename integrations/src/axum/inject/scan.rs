@@ -48,9 +48,19 @@ pub(crate) const TAG_HOLD_MAX: usize = 8192 * 6 + 256;
 
 /// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
 /// and the W3C `traceparent` that the renderer may write.
-const TRACE_NAMES: [&[u8]; 3] = [b"sentry-trace", b"baggage", TRACEPARENT];
+const TRACE_NAMES: [(&[u8], TraceName); 3] = [
+    (b"sentry-trace", TraceName::SentryTrace),
+    (b"baggage", TraceName::Baggage),
+    (b"traceparent", TraceName::Traceparent),
+];
 
-const TRACEPARENT: &[u8] = b"traceparent";
+/// The name of a trace tag, in the order in which the renderer writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TraceName {
+    SentryTrace,
+    Baggage,
+    Traceparent,
+}
 
 /// What the scanner does with the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +100,8 @@ pub(crate) struct HeadScanner {
     held: BytesMut,
     /// Stripping: `scanned` when the last `<` that opens a tag was read.
     opened_at: usize,
+    /// Stripping: the name of the last tag dropped.
+    dropped: Option<TraceName>,
     /// Injecting: a page's own `traceparent` tag counts as a copy of the tags (they hold one).
     own_traceparent: bool,
 }
@@ -99,15 +111,17 @@ enum Hold {
     Nothing,
     /// Injecting: since a `<` that may open `</head`.
     HeadEnd,
-    /// Stripping: since a `<` that may open a trace tag (and the `\n` before it, after
+    /// Stripping: since a `<` that may open a trace tag (and since the `\n` before it, after
     /// [`Hold::Newline`]).
-    Tag,
+    Tag {
+        newline: bool,
+    },
     /// Stripping: inside a trace tag, dropped up to its `>`.
     Dropping,
     /// Stripping: right after a dropped tag.
     Dropped,
-    /// Stripping: a `\n` right after a dropped tag; it goes too if another trace tag follows
-    /// (the line break between two rendered tags).
+    /// Stripping: a `\n` right after a dropped tag; it goes too if the next tag of a rendered
+    /// block follows (the line break between two tags that `TraceMeta` renders).
     Newline,
 }
 
@@ -127,6 +141,7 @@ impl HeadScanner {
             hold: Hold::Nothing,
             held: BytesMut::new(),
             opened_at: usize::MAX,
+            dropped: None,
             own_traceparent: true,
         }
     }
@@ -203,7 +218,7 @@ impl HeadScanner {
 
     /// Whether bytes are being held back (rather than written, or dropped).
     fn holds(&self) -> bool {
-        matches!(self.hold, Hold::HeadEnd | Hold::Tag | Hold::Newline)
+        matches!(self.hold, Hold::HeadEnd | Hold::Tag { .. } | Hold::Newline)
     }
 
     /// Whether the scanner has looked as far as it may. The stripper reads on past the limit to
@@ -248,11 +263,11 @@ impl HeadScanner {
                 return true;
             }
             // The page carries trace tags already, or the head is over without a `</head>`.
-            Event::TraceMeta { traceparent } if !traceparent || self.own_traceparent => {
+            Event::TraceMeta(name) if name != TraceName::Traceparent || self.own_traceparent => {
                 return true;
             }
             Event::Stop => return true,
-            Event::TraceMeta { .. } | Event::None => {}
+            Event::TraceMeta(_) | Event::None => {}
         }
         if self.tokenizer.state == State::TagOpen {
             // This byte is a `<` that opens a tag: hold from here.
@@ -276,10 +291,22 @@ impl HeadScanner {
     ) -> bool {
         match event {
             Event::Stop => return true,
-            Event::TraceMeta { .. } if self.hold == Hold::Tag => {
+            Event::TraceMeta(name) if matches!(self.hold, Hold::Tag { .. }) => {
+                if self.hold == (Hold::Tag { newline: true })
+                    && self.dropped.is_none_or(|dropped| dropped >= name)
+                {
+                    // Not the next tag of the block just dropped: the line break stays. It is the
+                    // first byte held, or the first pending one.
+                    if self.held.is_empty() {
+                        emit_input(*from..*from + 1, out);
+                    } else {
+                        out(Piece::Held(Bytes::from_static(b"\n")));
+                    }
+                }
                 // The held bytes and chunk[from..=i] begin a trace tag: drop them, and the rest
                 // of the tag as it comes.
                 self.held.clear();
+                self.dropped = Some(name);
                 self.hold = Hold::Dropping;
             }
             // Past `</head>`, a `<meta>` still goes into the head ("after head" insertion mode,
@@ -307,10 +334,10 @@ impl HeadScanner {
                 return false;
             }
             Hold::Newline if opens_tag => {
-                self.hold = Hold::Tag;
+                self.hold = Hold::Tag { newline: true };
                 return false;
             }
-            Hold::Tag if !opens_tag => {
+            Hold::Tag { .. } if !opens_tag => {
                 if !self.tokenizer.may_be_trace_meta() {
                     self.release(out);
                     return false;
@@ -325,7 +352,7 @@ impl HeadScanner {
             // Only a `<` that opens a tag can start one (not one inside a comment or script).
             emit_input(*from..i, out);
             *from = i;
-            self.hold = Hold::Tag;
+            self.hold = Hold::Tag { newline: false };
         }
         false
     }
@@ -403,11 +430,8 @@ enum Event {
     /// `</head` followed by whitespace, `/` or `>`, outside template contents: the end tag of
     /// the head.
     HeadEnd,
-    /// The first `name` of a `<meta>` outside template contents is one of [`TRACE_NAMES`]
-    /// (`traceparent`: the W3C one, which the Sentry SDK does not read).
-    TraceMeta {
-        traceparent: bool,
-    },
+    /// The first `name` of a `<meta>` outside template contents is one of [`TRACE_NAMES`].
+    TraceMeta(TraceName),
     /// The scanner reads no further: `<body` or `<frameset` outside template contents (the head
     /// is over), `<plaintext` (the rest is text), `<svg` or `<math` (foreign content).
     Stop,
@@ -1017,10 +1041,14 @@ impl Tokenizer {
             return Event::None;
         }
         match self.value.finish() {
-            Some(name) if TRACE_NAMES.contains(&name) => Event::TraceMeta {
-                traceparent: name == TRACEPARENT,
+            Some(value) => match TRACE_NAMES.iter().find(|(name, _)| *name == value) {
+                Some(&(_, name)) => Event::TraceMeta(name),
+                None => {
+                    self.meta = false;
+                    Event::None
+                }
             },
-            _ => {
+            None => {
                 self.meta = false;
                 Event::None
             }
@@ -1527,7 +1555,11 @@ mod tests {
             .collect();
         assert_eq!(names, ["sentry-trace", "baggage", "traceparent"]);
         for name in names {
-            assert!(TRACE_NAMES.contains(&name.as_bytes()));
+            assert!(
+                TRACE_NAMES
+                    .iter()
+                    .any(|(known, _)| *known == name.as_bytes())
+            );
         }
     }
 
@@ -1555,15 +1587,15 @@ mod tests {
                 format!("<head>\n  \n  <title>t</title></head><body>{tags}</body>"),
                 "{tags}"
             );
-            // Twice, back to back or on consecutive lines: the line break between two trace
-            // tags goes with them.
+            // Twice, back to back or on consecutive lines: the line breaks within a block go
+            // with it, the one between two blocks stays.
             assert_eq!(
                 strip(&format!("<head>{tags}{tags}</head>")),
                 "<head></head>"
             );
             assert_eq!(
                 strip(&format!("<head>{tags}\n{tags}\n</head>")),
-                "<head>\n</head>"
+                "<head>\n\n</head>"
             );
         }
     }
@@ -1593,10 +1625,14 @@ mod tests {
                 "<head></head><meta name=sentry-trace><BODY><meta name=sentry-trace>",
                 "<head></head><BODY><meta name=sentry-trace>",
             ),
-            // A `\n` goes only between two stripped tags.
+            // A `\n` goes only between two stripped tags, in the renderer's order.
             (
                 "<head>\n<meta name=baggage>\n<meta name=x>\n</head>",
                 "<head>\n\n<meta name=x>\n</head>",
+            ),
+            (
+                "<head><meta name=traceparent>\n<meta name=baggage>\n<meta name=baggage></head>",
+                "<head>\n\n</head>",
             ),
             // A tag after a `<` that is text is in the body: taken out, it would leave `<x`.
             (
