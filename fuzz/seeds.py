@@ -148,6 +148,25 @@ def pages():
         "</head\n>",
         "<head></head",
         "",
+        # Script data escapes, templates, foreign content.
+        "<head><script><!--<script></script></head>--></script></head><body></body>",
+        "<head><script><!-- <script> --></head></script><script><!--</script></head>",
+        "<head><template></head><meta name=\"sentry-trace\" content=\"x\"></template></head>",
+        "<head><template><template></template></head></template></head>",
+        "<head><svg><style></head></style></svg></head>",
+        # Trace tags as the browser SDK reads them, or not.
+        '<head><meta name="Sentry-Trace" content="x"><meta name="sentry&#45;trace" content="y">'
+        "</head>",
+        '<head><meta name="sentry&hyphen;trace"><meta name=x name=baggage>'
+        "<meta name=\"&#x62;aggage\" content=b></head>",
+        # Between </head> and <body>, a <meta> goes into the head.
+        f"<html><head><title>t</title></head>\n{tags}\n<body>{tags}</body></html>",
+        "\ufeff<!doctype html><head><meta charset=utf-16></head>",
+        # Regression (of the oracle): a `</head` inside an unquoted attribute value.
+        "<head><meta charset=utf-</head\n16></head>",
+        # Regression: stripping took out the line break between the page's traceparent and
+        # the injected tags.
+        '<head><meta name="traceparent" content="00-x">\n</head>',
     ]
     seeds = []
     for i, text in enumerate(texts):
@@ -157,6 +176,10 @@ def pages():
         seeds.append((bytes([i % 5, 0]) + bytes(len(page)), page))
         seeds.append((bytes([(i + 2) % 5, 0, 7, 3, 0, 64, 200]), page))
     seeds.append((b"\x00\x01", bytes(range(256)) + b"</head>\xff\xfe"))
+    # Byte-order marks of UTF-16 and UTF-32: the page is left alone.
+    seeds.append((b"\x01\x00", b"\xff\xfe<head></head><meta name=baggage>"))
+    seeds.append((b"\x01\x00", b"\x00\x00\xfe\xff<head></head>"))
+    seeds.append((b"\x01\x00", "\ufeff<head></head>".encode("utf-16-le")))
     # Near the scanner's 64 KiB limit: 63 KiB of padding.
     seeds.append((b"\x01\xff", b"<head></head><body></body>"))
     seeds.append((b"\x00\xff\x05", b"<head><title>t</title></head>"))

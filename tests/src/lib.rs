@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod inject_oracle;
+
 use serde::Deserialize;
 
 /// The shared test vectors, `tests/vectors/vectors.json`.
@@ -203,6 +205,69 @@ pub fn meta_elements(html: &str) -> Vec<(String, String)> {
             (attr("name"), attr("content"))
         })
         .collect()
+}
+
+/// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`) and
+/// the W3C `traceparent` that the renderer may write.
+pub const TRACE_NAMES: [&str; 3] = ["sentry-trace", "baggage", "traceparent"];
+
+/// Whether `element` is part of the document a browser queries: not in a `<template>`'s
+/// contents (which `scraper` keeps under a fragment node of the template element).
+fn in_document(element: &scraper::ElementRef<'_>) -> bool {
+    !element.ancestors().any(|node| node.value().is_fragment())
+}
+
+/// The trace tags under `root`, an element of a parsed document: `(name, content)` of each
+/// `<meta>` whose `name` is exactly one of [`TRACE_NAMES`], in document order, template contents
+/// left out.
+pub fn trace_tags_under(root: scraper::ElementRef<'_>) -> Vec<(String, String)> {
+    let selector = scraper::Selector::parse("meta").expect("valid selector");
+    root.select(&selector)
+        .filter(in_document)
+        .filter_map(|meta| {
+            let name = meta.value().attr("name")?;
+            let content = meta.value().attr("content").unwrap_or_default();
+            TRACE_NAMES
+                .contains(&name)
+                .then(|| (name.to_owned(), content.to_owned()))
+        })
+        .collect()
+}
+
+/// The trace tags in the `<head>` element of a parsed document.
+pub fn head_trace_tags(document: &scraper::Html) -> Vec<(String, String)> {
+    let head = scraper::Selector::parse("head").expect("valid selector");
+    document
+        .select(&head)
+        .next()
+        .map(trace_tags_under)
+        .unwrap_or_default()
+}
+
+/// What the browser SDK reads of `tags` (a document's trace tags, in document order): for each
+/// of [`TRACE_NAMES`] in turn, the first tag of that name, as
+/// `document.querySelector('meta[name="…"]')` finds it. A name no tag has is left out.
+pub fn first_of_each_name(tags: &[(String, String)]) -> Vec<(String, String)> {
+    TRACE_NAMES
+        .iter()
+        .filter_map(|name| tags.iter().find(|(n, _)| n == name).cloned())
+        .collect()
+}
+
+/// Every trace tag of a document as a browser's parser builds it (html5ever, through
+/// `scraper`, scripting enabled): see [`trace_tags_under`].
+pub fn trace_meta_elements(html: &str) -> Vec<(String, String)> {
+    trace_tags_under(scraper::Html::parse_document(html).root_element())
+}
+
+/// The trace tags in the `<head>` element of a document.
+pub fn head_trace_meta_elements(html: &str) -> Vec<(String, String)> {
+    head_trace_tags(&scraper::Html::parse_document(html))
+}
+
+/// What the browser SDK reads from a document: see [`first_of_each_name`].
+pub fn browser_trace_meta(html: &str) -> Vec<(String, String)> {
+    first_of_each_name(&trace_meta_elements(html))
 }
 
 /// The meta elements the tags of `meta` must parse to, `(name, content)`, with the header values

@@ -13,16 +13,21 @@ use axum::body::Body as AxumBody;
 use axum::response::Html;
 use axum::routing::get;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use http::response::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
+use proptest::prelude::*;
 use sentry_core::protocol::{Context as SentryContext, EnvelopeItem};
 use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
 use sentry_meta::axum::{InjectTraceMetaLayer, TraceMetaBody, TraceMetaSource, strip_trace_meta};
 use sentry_meta::{DynamicSamplingContext, SentryMeta, SerializedDsc, TraceMeta};
-use sentry_meta_tests::{assert_head_is_exactly, expected_elements, meta_elements};
+use sentry_meta_tests::inject_oracle::{check_injection, check_strip, insertion_point};
+use sentry_meta_tests::{
+    assert_head_is_exactly, browser_trace_meta, expected_elements, head_trace_meta_elements,
+    meta_elements, trace_meta_elements,
+};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 // ---------------------------------------------------------------------------------------------
@@ -257,7 +262,7 @@ fn never_a_second_copy() {
     let tags = meta().with_traceparent(true).to_html();
     // Our own output, hand-written tags in any attribute order, quotes or case.
     check_untouched(format!("<html><head>{tags}<title>t</title></head><body></body>").as_bytes());
-    check_untouched(b"<head><META content=\"a-b\" NAME='Sentry-Trace'></head>");
+    check_untouched(b"<head><META content=\"a-b\" NAME='sentry-trace'></head>");
     check_untouched(b"<head><meta name=sentry-trace content=x></head>");
 
     // Two layers: the second one sees the first one's tags.
@@ -390,13 +395,14 @@ fn strip_leaves_everything_else() {
     let tags = meta().to_html();
     for page in [
         "<html><head><title>t</title></head><body></body></html>".to_owned(),
-        "<head><meta name=\"sentry-trace\" content=\"hand-written\"></head>".to_owned(),
+        "<head><meta name=\"Sentry-Trace\" content=\"not read by the SDK\"></head>".to_owned(),
         format!("<head><!-- {tags} --><script>'{tags}'</script></head>"),
-        "<head>\u{0}\u{7f}<meta name=\"baggage\" content=\"sentry-a=b\"/></head>".to_owned(),
+        format!("<head><template>{tags}</template></head>"),
+        "<head>\u{0}\u{7f}<meta name=\"baggage \" content=\"sentry-a=b\"/></head>".to_owned(),
     ] {
         check_every_cut(page.as_bytes(), page.as_bytes(), strip);
     }
-    let binary = b"<head>\xff\xfe<meta name=\"sentry-trace\" content=\"\xff\"/></head>";
+    let binary = b"<head>\xff\xfe<meta name=\"sentry-trace\xff\" content=\"\xff\"/></head>";
     check_every_cut(binary, binary, strip);
 }
 
@@ -426,6 +432,421 @@ fn strip_trace_meta_wraps_html_responses_only() {
     let gzip = strip_trace_meta(gzip);
     assert!(gzip.headers().contains_key(CONTENT_LENGTH));
     assert_eq!(drain(gzip.into_body()).0, page.as_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// As a browser reads the page: each case checked at every cut, and against html5ever's reading
+// of the page and of the result (`sentry_meta_tests::inject_oracle`).
+
+/// Where the tags go in a page written for a test.
+const HERE: &str = "@TAGS@";
+
+/// The tags the tests of this section inject (all three).
+fn all_tags() -> TraceMeta {
+    meta().with_traceparent(true)
+}
+
+/// The injector's output for `page`, the same at every cut, checked against html5ever.
+fn inject_checked(page: &[u8]) -> Vec<u8> {
+    let meta = all_tags();
+    let (out, _) = drain(TraceMetaBody::inject(Chunks::whole(page), &meta));
+    check_every_cut(page, &out, inject_with(&meta));
+    check_injection(page, &out, &meta);
+    out
+}
+
+/// The stripper's output for `page`, the same at every cut, checked against html5ever.
+fn strip_checked(page: &[u8]) -> Vec<u8> {
+    let (out, _) = drain(TraceMetaBody::strip(Chunks::whole(page)));
+    check_every_cut(page, &out, TraceMetaBody::strip);
+    check_strip(page, &out);
+    out
+}
+
+/// Checks that the tags go where `HERE` is in `marked`, and nowhere else.
+fn check_tags_go_here(marked: &str) {
+    let page = marked.replace(HERE, "");
+    let expected = marked.replace(HERE, &all_tags().to_html());
+    let out = inject_checked(page.as_bytes());
+    assert!(
+        out == expected.as_bytes(),
+        "{marked:?}: got {:?}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+fn check_left_alone(page: &[u8]) {
+    let out = inject_checked(page);
+    assert!(
+        out == page,
+        "{:?}: got {:?}",
+        String::from_utf8_lossy(page),
+        String::from_utf8_lossy(&out)
+    );
+}
+
+/// `text` as UTF-16LE bytes.
+fn utf16le(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+#[test]
+fn pages_with_utf16_or_utf32_byte_order_marks_are_left_alone() {
+    // Bytes that spell a head and its end tag, and a trace tag, in ASCII: as ASCII text (no
+    // mark), the injector and the stripper change them.
+    let spelled = |ascii: &[u8]| {
+        let mut bytes = ascii.to_vec();
+        // Whole UTF-32 code units.
+        bytes.resize(bytes.len().next_multiple_of(4), b' ');
+        bytes
+    };
+    let head_end = spelled(b"<head><title>t</title></head><body></body>");
+    let trace_tag = spelled(b"<head><meta name=\"baggage\" content=\"x\"></head>");
+    assert_ne!(inject_checked(&head_end), head_end);
+    assert_ne!(strip_checked(&trace_tag), trace_tag);
+    // After a UTF-16 mark a browser reads them as other characters (`<h` is U+683C): no head
+    // end, no meta element. The page is left as it is.
+    let units = trace_tag
+        .chunks(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]));
+    let as_utf16le: String = char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    assert!(meta_elements(&as_utf16le).is_empty());
+    assert!(!as_utf16le.contains("</head>"));
+    for bom in [
+        &b"\xFF\xFE"[..],
+        b"\xFE\xFF",
+        b"\xFF\xFE\0\0",
+        b"\0\0\xFE\xFF",
+    ] {
+        let page = [bom, &head_end].concat();
+        assert_eq!(inject_checked(&page), page, "{bom:?}");
+        let page = [bom, &trace_tag].concat();
+        assert_eq!(strip_checked(&page), page, "{bom:?}");
+    }
+    // A page really written in UTF-16, with the tags the stripper would take out as ASCII.
+    let tags = all_tags().to_html();
+    let page = utf16le(&format!(
+        "\u{feff}<html><head>{tags}</head><body></body></html>"
+    ));
+    assert_eq!(inject_checked(&page), page);
+    assert_eq!(strip_checked(&page), page);
+}
+
+#[test]
+fn utf8_is_read_as_ascii_text() {
+    // UTF-8's byte-order mark.
+    check_tags_go_here("\u{feff}<!doctype html><html><head><title>t</title>@TAGS@</head></html>");
+    // A `<meta charset>` never makes a page UTF-16: a browser reads such a declaration as UTF-8
+    // (HTML §13.2.3.2, "prescan": "If charset is UTF-16BE/LE, then set charset to UTF-8"), and
+    // it knows no UTF-32.
+    check_tags_go_here("<html><head><meta charset=\"utf-16\">@TAGS@</head></html>");
+    check_tags_go_here(
+        "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-32\">\
+         @TAGS@</head></html>",
+    );
+}
+
+#[test]
+fn trace_tags_are_what_the_browser_sdk_reads() {
+    // `document.querySelector('meta[name="sentry-trace"]')` finds none of these (html5ever
+    // agrees): the page gets the tags.
+    for marked in [
+        "<head><meta name=\"Sentry-Trace\" content=\"x\">@TAGS@</head>",
+        "<head><META NAME=\"SENTRY-TRACE\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\" sentry-trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\"sentry-trace \" content=\"x\">@TAGS@</head>",
+        // `&hyphen;` and `&dash;` are U+2010, not `-`.
+        "<head><meta name=\"sentry&hyphen;trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\"sentry&dash;trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\"sentry&#8208;trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\"sentry&#x2d0;trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\"sentry&amp;trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\"sentry&#0;trace\" content=\"x\">@TAGS@</head>",
+        // A browser keeps the first `name` and drops the others.
+        "<head><meta name=\"description\" name=\"sentry-trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name name=\"sentry-trace\" content=\"x\">@TAGS@</head>",
+        "<head><meta name=\"baggage/\" NAME=baggage>@TAGS@</head>",
+        // Not a `<meta>` start tag, or not in the document.
+        "<head><link name=\"sentry-trace\">@TAGS@</head>",
+        "<head><meta property=\"sentry-trace\">@TAGS@</head>",
+        "<head></meta name=\"sentry-trace\">@TAGS@</head>",
+        "<head><template><meta name=\"sentry-trace\" content=\"x\"></template>@TAGS@</head>",
+        "<head><noscript><meta name=\"sentry-trace\" content=\"x\"></noscript>@TAGS@</head>",
+    ] {
+        let page = marked.replace(HERE, "");
+        assert_eq!(browser_trace_meta(&page), [], "{page:?}");
+        check_tags_go_here(marked);
+    }
+    // It finds the page's own in these: no second copy, no mix of the page's and ours.
+    for page in [
+        "<head><meta name=\"sentry-trace\" content=\"x\"></head>",
+        "<head><META NAME='sentry-trace' CONTENT=x></head>",
+        "<head><meta NaMe=sentry-trace content=x></head>",
+        "<head><meta name=\"sentry&#45;trace\" content=\"x\"></head>",
+        "<head><meta name=\"sentry&#x2D;trace\" content=\"x\"></head>",
+        "<head><meta name=\"sentry&#0045trace\" content=\"x\"></head>",
+        "<head><meta name=\"&#115;entry-trac&#x65;\" content=\"x\"></head>",
+        "<head><meta name=sentry-trace name=description content=x></head>",
+        "<head><meta name=\"baggage\" content=\"sentry-trace_id=x\"></head>",
+        "<head><meta name=\"traceparent\" content=\"00-x\"></head>",
+        "<head><template></template><meta name=\"sentry-trace\" content=\"x\"></head>",
+        "<head><script><!--</script><meta name=\"sentry-trace\" content=\"x\"></head>",
+    ] {
+        assert_ne!(browser_trace_meta(page), [], "{page:?}");
+        check_left_alone(page.as_bytes());
+    }
+}
+
+#[test]
+fn a_traceparent_tag_is_a_copy_only_of_tags_that_hold_one() {
+    // A page that carries a W3C `traceparent` (for OpenTelemetry in the browser) gets the Sentry
+    // tags, which the Sentry SDK reads; it keeps the only `traceparent`.
+    let page = "<head><meta name=\"traceparent\" content=\"00-x\"></head>";
+    let tags = meta().to_html();
+    check_every_cut(
+        page.as_bytes(),
+        page.replace("</head>", &format!("{tags}</head>"))
+            .as_bytes(),
+        inject_with(&meta()),
+    );
+    let (out, _) = drain(TraceMetaBody::inject(Chunks::whole(page), &meta()));
+    check_injection(page.as_bytes(), &out, &meta());
+    // With a `traceparent` of ours, it would have two: it is left alone.
+    check_left_alone(page.as_bytes());
+
+    // Stripping the injected page gives the stripped page: the line break after the page's tag
+    // is not one within a block of ours (the `inject` fuzz target found it taken out).
+    let page = "<head><meta name=\"traceparent\" content=\"00-x\">\n</head>";
+    let (injected, _) = drain(TraceMetaBody::inject(Chunks::whole(page), &meta()));
+    assert_eq!(strip_checked(&injected), b"<head>\n</head>");
+    assert_eq!(strip_checked(page.as_bytes()), b"<head>\n</head>");
+}
+
+#[test]
+fn head_end_tags_inside_scripts_and_templates_are_text() {
+    // `<!--<script>` in a script double-escapes it: `</script>` only undoes that, and the
+    // script goes on to the `</script>` after `-->`.
+    let page = "<head><script><!--<script></script></head>--></script></head><body></body>";
+    check_tags_go_here(
+        "<head><script><!--<script></script></head>--></script>@TAGS@</head><body></body>",
+    );
+    let out = String::from_utf8(inject_checked(page.as_bytes())).expect("utf-8");
+    let document = scraper::Html::parse_document(&out);
+    let script = scraper::Selector::parse("script").expect("selector");
+    let text: Vec<String> = document
+        .select(&script)
+        .map(|s| s.text().collect())
+        .collect();
+    assert_eq!(text, ["<!--<script></script></head>-->"]);
+
+    for marked in [
+        "<head><script><!-- <script> --></head></script>@TAGS@</head>",
+        "<head><script><!--<script></script>--></head></script>@TAGS@</head>",
+        "<head><script><!--</script>@TAGS@</head>",
+        "<head><script><!--<script</script>@TAGS@</head>",
+        "<head><template></head></template>@TAGS@</head>",
+        "<head><template><template></template></head></template>@TAGS@</head>",
+        "<head><template><p></head></template>@TAGS@</head>",
+        "<head></template>@TAGS@</head>",
+    ] {
+        check_tags_go_here(marked);
+    }
+    for page in [
+        "<head><script><!--<script></script></head>-->",
+        "<head><script><!--<script></script></head>--></head>",
+        "<head><script><!--<script></head></script></head>",
+        "<head><template></head>",
+        "<head><template><body></head>",
+        "<head><plaintext></head>",
+    ] {
+        check_left_alone(page.as_bytes());
+    }
+    // Every element whose content is text, as a browser with scripting enabled reads it.
+    for element in [
+        "title", "textarea", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "script",
+    ] {
+        check_tags_go_here(&format!(
+            "<head><{element}></head><meta name=sentry-trace></{element}>@TAGS@</head>"
+        ));
+    }
+}
+
+#[test]
+fn strips_the_trace_tags_the_browser_sdk_reads() {
+    let page = concat!(
+        "<!doctype html><html><head>\n",
+        "<meta name=\"sentry-trace\" content=\"hand-written\">\n",
+        "<META content='x' NAME=baggage >\n",
+        "<meta name=\"sentry&#45;trace\" content=\"y\">",
+        "<meta name=\"Sentry-Trace\" content=\"kept\">",
+        "<meta name=\"sentry&hyphen;trace\" content=\"kept\">",
+        "<meta name=\"description\" name=\"sentry-trace\" content=\"kept\">",
+        "<template><meta name=\"baggage\" content=\"kept\"></template>",
+        "<title>t</title></head>\n",
+        "<meta name=\"traceparent\" content=\"z\">\n",
+        "<body><meta name=\"sentry-trace\" content=\"in the body\"></body></html>",
+    );
+    let expected = concat!(
+        "<!doctype html><html><head>\n",
+        // The line break between two tags of a block goes with them; one before a new
+        // `sentry-trace` does not.
+        "\n",
+        "<meta name=\"Sentry-Trace\" content=\"kept\">",
+        "<meta name=\"sentry&hyphen;trace\" content=\"kept\">",
+        "<meta name=\"description\" name=\"sentry-trace\" content=\"kept\">",
+        "<template><meta name=\"baggage\" content=\"kept\"></template>",
+        "<title>t</title></head>\n",
+        "\n",
+        "<body><meta name=\"sentry-trace\" content=\"in the body\"></body></html>",
+    );
+    assert_eq!(strip_checked(page.as_bytes()), expected.as_bytes());
+    let pair = |n: &str, c: &str| (n.to_owned(), c.to_owned());
+    assert_eq!(
+        head_trace_meta_elements(page),
+        [
+            pair("sentry-trace", "hand-written"),
+            pair("baggage", "x"),
+            pair("sentry-trace", "y"),
+            pair("traceparent", "z"),
+        ]
+    );
+    assert_eq!(head_trace_meta_elements(expected), []);
+    assert_eq!(
+        trace_meta_elements(expected),
+        [pair("sentry-trace", "in the body")]
+    );
+}
+
+#[test]
+fn strips_trace_tags_between_head_and_body() {
+    for meta in [meta(), all_tags()] {
+        let tags = meta.to_html();
+        let page =
+            format!("<html><head><title>t</title></head>\n{tags}\n<body>{tags}</body></html>");
+        // The tree builder moves the tags after `</head>` into the head ("after head").
+        assert_eq!(head_trace_meta_elements(&page), expected_elements(&meta));
+        let expected = format!("<html><head><title>t</title></head>\n\n<body>{tags}</body></html>");
+        assert_eq!(strip_checked(page.as_bytes()), expected.as_bytes());
+        assert_eq!(head_trace_meta_elements(&expected), []);
+    }
+}
+
+#[test]
+fn stripping_an_injected_page_gives_it_back() {
+    for page in [
+        "<html><head><title>t</title></head><body></body></html>",
+        "<head><script><!--<script></script></head>--></script></head>",
+        "<head><template></head></template></head>\n<meta name=baggage>",
+    ] {
+        let injected = inject_checked(page.as_bytes());
+        assert_ne!(injected, page.as_bytes());
+        assert_eq!(strip_checked(&injected), strip_checked(page.as_bytes()));
+    }
+}
+
+/// Pieces of generated pages: what a browser reads as text or leaves out of the document, and
+/// trace tags that the browser SDK reads or not; `</head>` tags go between them. The first
+/// ones, which make the states that are hardest to get right, come up more often.
+const PIECES: &[&str] = &[
+    "<script>",
+    "<script><!--",
+    "<!--<script>",
+    "</script>",
+    "<!--",
+    "-->",
+    "<template>",
+    "</template>",
+    "<title>",
+    "</title>",
+    // The others.
+    "<script",
+    ">",
+    "<meta name=\"sentry-trace\" content=\"x\">",
+    "<meta name=\"sentry&#45;trace\" content=y>",
+    "<meta name=baggage content=b>",
+    "<meta name=Sentry-Trace content=x>",
+    "<meta name=\"sentry&hyphen;trace\">",
+    "<meta name=x name=baggage>",
+    "<meta content=\"c\" NAME=traceparent>",
+    "<meta charset=utf-16>",
+    "<head>",
+    "</HEAD >",
+    "<!-",
+    "--!>",
+    "<style>",
+    "</style>",
+    "<textarea>",
+    "</textarea>",
+    "<noscript>",
+    "</noscript>",
+    "<body>",
+    "<svg>",
+    "\n",
+    " ",
+    "x",
+    "<",
+    "&",
+    "\"",
+    "'",
+    "=",
+    "/",
+    "<a title=\"",
+    "<a b=",
+    "\u{feff}",
+];
+
+fn piece() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        4 => prop::sample::select(&PIECES[..10]),
+        1 => prop::sample::select(PIECES),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Pages made of [`PIECES`] with `</head>` tags between them, after a byte-order mark or
+    /// not, cut anywhere: the injector and the stripper agree with html5ever's reading of them.
+    #[test]
+    fn generated_pages_are_read_as_a_browser_reads_them(
+        mut pieces in prop::collection::vec(piece(), 0..16),
+        head_ends in prop::collection::vec(any::<prop::sample::Index>(), 1..3),
+        bom in prop::sample::select(vec![&b""[..], b"\xFF\xFE", b"\xFE\xFF", b"\xEF\xBB\xBF"]),
+        lengths in prop::collection::vec(1..48usize, 0..6),
+    ) {
+        for at in head_ends {
+            let at = at.index(pieces.len() + 1);
+            pieces.insert(at, "</head>");
+        }
+        let page = [bom, pieces.concat().as_bytes()].concat();
+        let mut chunks = Vec::new();
+        let mut rest = page.as_slice();
+        for len in lengths {
+            let (chunk, tail) = rest.split_at(len.min(rest.len()));
+            chunks.push(chunk);
+            rest = tail;
+        }
+        chunks.push(rest);
+        let meta = all_tags();
+        let (whole, _) = drain(TraceMetaBody::inject(Chunks::whole(&page), &meta));
+        let (cut, _) = drain(TraceMetaBody::inject(Chunks::new(&chunks), &meta));
+        prop_assert_eq!(&cut, &whole);
+        check_injection(&page, &whole, &meta);
+        let (stripped, _) = drain(TraceMetaBody::strip(Chunks::whole(&page)));
+        let (cut, _) = drain(TraceMetaBody::strip(Chunks::new(&chunks)));
+        prop_assert_eq!(&cut, &stripped);
+        check_strip(&page, &stripped);
+        // Stripping the injected page takes out the tags again (unless they follow a `<`
+        // that is text: they are in the body then, and stay).
+        if let Some(at) = insertion_point(&page, &whole, meta.to_html().as_bytes())
+            && !page[..at].ends_with(b"<")
+        {
+            let (again, _) = drain(TraceMetaBody::strip(Chunks::whole(&whole)));
+            prop_assert_eq!(again, stripped);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -538,7 +959,11 @@ async fn responses_left_untouched() {
         ),
         (Method::GET, StatusCode::NOT_MODIFIED, vec![html_type]),
         (Method::GET, StatusCode::NO_CONTENT, vec![html_type]),
-        (Method::HEAD, StatusCode::OK, vec![html_type]),
+        (
+            Method::GET,
+            StatusCode::OK,
+            vec![("content-type", "text/html; charset=utf-16")],
+        ),
     ] {
         let response = html(status, &headers, PAGE);
         let (parts, body) = through(layer(), method.clone(), response).await;
@@ -608,6 +1033,88 @@ async fn two_layers_inject_once() {
         meta_elements(&page),
         expected_elements(&meta().with_traceparent(true))
     );
+}
+
+#[tokio::test]
+async fn declared_charsets_that_are_not_ascii_text() {
+    let layer = || InjectTraceMetaLayer::new().with_source(fixed_source());
+    let tagged = injected_page();
+    for content_type in [
+        "text/html; charset=utf-16",
+        "text/html;charset=UTF-16LE",
+        "text/html; charset=\"utf-16be\"",
+        "text/html; charset=unicode",
+        "text/html; Charset = UCS-2",
+        "text/html; charset=utf-32",
+        "text/html; charset=iso-2022-jp",
+        "text/html; charset=ISO-2022-KR",
+        "text/html; q=\"a\"; charset=utf-16",
+    ] {
+        let headers = [("content-type", content_type), ("etag", "\"v1\"")];
+        let (parts, body) =
+            through(layer(), Method::GET, html(StatusCode::OK, &headers, PAGE)).await;
+        assert_eq!(body, PAGE.as_bytes(), "{content_type}");
+        assert_eq!(parts.headers[CONTENT_LENGTH], PAGE.len().to_string());
+        assert_eq!(parts.headers[ETAG], "\"v1\"");
+        let stripped = strip_trace_meta(html(StatusCode::OK, &headers, &tagged));
+        assert!(stripped.headers().contains_key(CONTENT_LENGTH));
+        assert_eq!(drain(stripped.into_body()).0, tagged.as_bytes());
+    }
+    for content_type in [
+        "text/html; charset=utf-8",
+        "text/html; charset=windows-1252",
+        "text/html; charset=shift_jis",
+        "text/html; charset=utf-16x",
+        "text/html; profile=utf-16",
+        "text/html; charset=",
+    ] {
+        let headers = [("content-type", content_type)];
+        let (_, body) = through(layer(), Method::GET, html(StatusCode::OK, &headers, PAGE)).await;
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            injected_page(),
+            "{content_type}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn head_requests_get_the_headers_of_get() {
+    let layer = || InjectTraceMetaLayer::new().with_source(fixed_source());
+    let headers = [("content-type", "text/html"), ("etag", "\"v1\"")];
+    let (get, _) = through(layer(), Method::GET, html(StatusCode::OK, &headers, PAGE)).await;
+    let (head, _) = through(layer(), Method::HEAD, html(StatusCode::OK, &headers, PAGE)).await;
+    assert_eq!(head.headers, get.headers);
+    assert!(!head.headers.contains_key(CONTENT_LENGTH));
+    assert!(!head.headers.contains_key(ETAG));
+
+    // A handler that answers HEAD itself, with the length of its page and no body.
+    let empty = Response::builder()
+        .header(CONTENT_TYPE, "text/html")
+        .header(CONTENT_LENGTH, PAGE.len())
+        .body(Chunks::default())
+        .expect("a response");
+    let (head, body) = through(layer(), Method::HEAD, empty).await;
+    assert!(!head.headers.contains_key(CONTENT_LENGTH));
+    assert_eq!(body, b"");
+
+    // What GET leaves alone, HEAD does too.
+    for headers in [
+        vec![("content-type", "text/plain")],
+        vec![
+            ("content-type", "text/html"),
+            ("cache-control", "public, max-age=60"),
+        ],
+        vec![("content-type", "text/html; charset=utf-16")],
+        vec![("content-type", "text/html"), ("content-encoding", "gzip")],
+    ] {
+        let (head, _) = through(layer(), Method::HEAD, html(StatusCode::OK, &headers, PAGE)).await;
+        assert_eq!(
+            head.headers[CONTENT_LENGTH],
+            PAGE.len().to_string(),
+            "{headers:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -735,9 +1242,18 @@ fn real_server_with_an_explicit_source() {
     let (_, headers, body) = server.fetch(reqwest::Method::GET, "/json");
     assert_eq!(headers[CONTENT_LENGTH], body.len().to_string());
     assert!(meta_elements(&String::from_utf8_lossy(&body)).is_empty());
+    // HEAD gets the headers of GET: no length for a page that gets tags (not that of the page
+    // without them), the length of one that does not.
     let (status, headers, body) = server.fetch(reqwest::Method::HEAD, "/");
     assert_eq!((status, body.len()), (200, 0));
-    assert_eq!(headers[CONTENT_LENGTH], PAGE.len().to_string());
+    assert!(!headers.contains_key(CONTENT_LENGTH), "{headers:?}");
+    let (_, get_headers, _) = server.fetch(reqwest::Method::GET, "/");
+    assert!(!get_headers.contains_key(CONTENT_LENGTH), "{get_headers:?}");
+    for path in ["/json", "/cached"] {
+        let (status, headers, body) = server.fetch(reqwest::Method::HEAD, path);
+        assert_eq!((status, body.len()), (200, 0));
+        assert_eq!(headers[CONTENT_LENGTH], PAGE.len().to_string(), "{path}");
+    }
 }
 
 #[test]

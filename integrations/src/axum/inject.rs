@@ -74,16 +74,24 @@
 //!
 //! # Where the tags go
 //!
-//! Right before the first end tag of the head, as the HTML tokenizer reads it: `</head`, in any
-//! letter case, followed by whitespace, `/` or `>` (`</head>`, `</HEAD>`, `</head >`). A
-//! `</head>` inside a comment, a `<script>`, `<style>`, `<title>` or another element whose
-//! content is text is not one. The page is passed through unchanged when:
+//! Right before the first end tag of the head, as a browser reads it: `</head`, in any letter
+//! case, followed by whitespace, `/` or `>` (`</head>`, `</HEAD>`, `</head >`). A `</head>` is
+//! not one inside a comment, an attribute value, a `<script>` (escaped `<!--<script>…-->` parts
+//! included), `<style>`, `<title>`, `<textarea>`, `<noscript>` or another element whose content
+//! is text, nor inside a `<template>`, whose contents are not part of the document. The page is
+//! passed through unchanged when:
 //!
-//! - a `<meta name="sentry-trace">` comes first (written by a template, or by a second
-//!   injection layer): pages never get a second copy. Attribute order, quotes and letter case
-//!   do not matter; a tag inside a comment or a script does not count;
-//! - `<body` comes first, or no `</head>` comes within the first 64 KiB: the layer stops
-//!   looking, and the rest of the body streams through untouched.
+//! - it already carries a trace tag before that: a `<meta>` that the browser SDK would read,
+//!   whose first `name` attribute is exactly `sentry-trace` or `baggage`, the way
+//!   `document.querySelector('meta[name="sentry-trace"]')` finds it (attribute names in any
+//!   case, the value exact, character references such as `&#45;` decoded; not inside a
+//!   comment, script or template), or `traceparent` when the layer writes one. Pages never get
+//!   a second copy, and the SDK never reads a mix of the page's values and the layer's;
+//! - `<body` or `<frameset` comes first, or `<plaintext`, `<svg` or `<math`, or no `</head>`
+//!   comes within the first 64 KiB: the layer stops looking, and the rest of the body streams
+//!   through untouched;
+//! - its bytes are not ASCII text: a UTF-16 or UTF-32 byte-order mark, or (see below) such a
+//!   `charset`.
 //!
 //! Only the bytes that may be `</head` are held back (at most 6), so a streamed page reaches the
 //! browser as fast as without the layer; `</head>` may be split across chunks anywhere.
@@ -94,10 +102,13 @@
 //! so they name the span active then. They are injected into `text/html` (and
 //! `application/xhtml+xml`) responses only, and never into:
 //!
-//! - responses to `HEAD` requests, and those without a body (`1xx`, `204`, `205`, `304`) or with
-//!   part of one (`206`, `Content-Range`);
+//! - responses without a body (`1xx`, `204`, `205`, `304`) or with part of one (`206`,
+//!   `Content-Range`);
 //! - responses with a `Content-Encoding` other than `identity`: put a compression layer outside
 //!   this one, so that it compresses the page with its tags;
+//! - responses whose `Content-Type` declares a `charset` that is not ASCII-compatible (UTF-16,
+//!   UTF-32, ISO-2022-JP and the Encoding Standard's replacement labels): ASCII tags would be
+//!   other characters there;
 //! - publicly cacheable responses ([`is_publicly_cacheable`](super::is_publicly_cacheable)):
 //!   a page in a shared cache would make every visitor join one trace. Opt in with
 //!   [`InjectTraceMetaLayer::allow_cacheable`].
@@ -112,15 +123,19 @@
 //! framed (HTTP/2). The body's [`size_hint`](Body::size_hint) stays exact as far as it can: the
 //! inner body's, widened by the tags until the head has been read. `ETag` and `Last-Modified`
 //! are removed as well: the page differs on every request, and a client revalidating with them
-//! would reuse an old copy, and its old trace.
+//! would reuse an old copy, and its old trace. The response to a `HEAD` request gets the same
+//! headers as the `GET` one would (its body, never sent, is left as it is).
 //!
 //! # Stripping
 //!
-//! [`strip_trace_meta`] does the opposite: it removes from a page's head every block of tags
-//! exactly as [`TraceMeta`] renders them (`sentry-trace`, then `baggage` and
-//! `traceparent` if present), byte for byte, and leaves every other byte as it is. The cache
-//! guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for publicly cacheable pages
-//! whose template already wrote the tags.
+//! [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above
+//! (`traceparent` always), from a page's head and from between `</head>` and `<body>` (where the
+//! browser's tree builder moves a `<meta>` into the head): each `<meta …>` tag whole, with the
+//! line break between two tags of a block as [`TraceMeta`] renders it (`sentry-trace`,
+//! `baggage`, `traceparent`, one per line), and leaves every other byte as it is. So stripping a
+//! page the layer injected gives back the page (without its own trace tags, if it had any after
+//! `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
+//! publicly cacheable pages whose template already wrote the tags.
 
 mod scan;
 
@@ -130,7 +145,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG, LAST_MODIFIED};
+use http::header::{
+    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
+};
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
@@ -287,11 +304,13 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The response to HEAD has no body to put tags into.
-        let source = (request.method() != Method::HEAD).then(|| self.source.clone());
+        // The response to HEAD has no body to put tags into, but the headers of GET's, whose
+        // length is not known either (RFC 9110 §9.3.2).
+        let head = request.method() == Method::HEAD;
         InjectTraceMetaFuture {
             inner: self.inner.call(request),
-            source,
+            source: Some(self.source.clone()),
+            head,
             allow_cacheable: self.allow_cacheable,
             mark_private: self.mark_private,
         }
@@ -305,6 +324,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         source: Option<M>,
+        head: bool,
         allow_cacheable: bool,
         mark_private: bool,
     }
@@ -324,7 +344,7 @@ where
         let Some(source) = this.source.take() else {
             return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
         };
-        if !is_rewritable(&response) {
+        if !is_rewritable(&response, *this.head) {
             return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
         }
         let cacheability = Cacheability::of(response.headers());
@@ -340,6 +360,8 @@ where
         let meta = source.trace_meta(&parts);
         let body = match meta.trace_meta() {
             Some(meta) => {
+                // For HEAD too: the injecting body's size hint is not exact either, so neither
+                // axum nor hyper write the length of the page without its tags.
                 parts.headers.remove(CONTENT_LENGTH);
                 // The page now differs on every request: validators of the unchanged page would
                 // let a revalidating client reuse an old copy, and with it an old trace.
@@ -356,13 +378,16 @@ where
     }
 }
 
-/// Removes from the head of an HTML `response` every block of tags exactly as
-/// [`TraceMeta`] renders them, and `Content-Length` (the new length is not known before the
-/// head has been read); every other byte streams through unchanged.
+/// Removes from an HTML `response` every trace tag up to `<body` (the `<meta>` elements that the
+/// browser SDK would read, as [`InjectTraceMetaLayer`] finds them: see the
+/// [module docs](self#stripping)), and `Content-Length` (the new length is not known before
+/// the head has been read); every other byte streams through unchanged.
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
-/// part of one (`206`, `Content-Range`) or are compressed (`Content-Encoding`) are returned
-/// unchanged, wrapped in [`TraceMetaBody::passthrough`].
+/// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`) or declare a
+/// `charset` that is not ASCII-compatible are returned unchanged, wrapped in
+/// [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16 or UTF-32 byte-order
+/// mark, as they stream.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -388,7 +413,7 @@ where
 /// # }
 /// ```
 pub fn strip_trace_meta<B: Body>(response: Response<B>) -> Response<TraceMetaBody<B>> {
-    if !is_rewritable(&response) {
+    if !is_rewritable(&response, false) {
         return response.map(TraceMetaBody::passthrough);
     }
     let (mut parts, body) = response.into_parts();
@@ -396,8 +421,10 @@ pub fn strip_trace_meta<B: Body>(response: Response<B>) -> Response<TraceMetaBod
     Response::from_parts(parts, TraceMetaBody::strip(body))
 }
 
-/// Whether `response` is a whole, uncompressed HTML document with a body.
-fn is_rewritable<B: Body>(response: &Response<B>) -> bool {
+/// Whether `response` is a whole, uncompressed HTML document with a body, in an encoding whose
+/// bytes 0x00-0x7F are ASCII text. The response to a HEAD request (`head`) is judged by its
+/// headers alone: it has the headers of the GET response, but its body may be empty.
+fn is_rewritable<B: Body>(response: &Response<B>, head: bool) -> bool {
     let status = response.status();
     let headers = response.headers();
     !(status.is_informational()
@@ -408,7 +435,69 @@ fn is_rewritable<B: Body>(response: &Response<B>) -> bool {
         && is_html(headers)
         && !is_encoded(headers)
         && !headers.contains_key(CONTENT_RANGE)
-        && response.body().size_hint().exact() != Some(0)
+        && !declares_ascii_incompatible_charset(headers)
+        && (head || response.body().size_hint().exact() != Some(0))
+}
+
+/// Whether the `charset` of `Content-Type` names an encoding in which the bytes 0x00-0x7F are
+/// not (all) ASCII text: tags written as ASCII bytes would become other characters, and a
+/// `</head>` found in the bytes may not be one. These are UTF-16 (LE, BE), ISO-2022-JP and
+/// replacement by their labels in the [Encoding Standard](https://encoding.spec.whatwg.org/#names-and-labels)
+/// (as `encoding_rs`'s `is_ascii_compatible` draws the line), and UTF-32, which browsers do not
+/// decode at all. The label is read as browsers read it: the first `charset` parameter, quotes
+/// and surrounding whitespace removed, ASCII case-insensitive. A byte-order mark in the body
+/// is the scanner's to read.
+fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
+    const LABELS: [&[u8]; 20] = [
+        // UTF-16LE
+        b"csunicode",
+        b"iso-10646-ucs-2",
+        b"ucs-2",
+        b"unicode",
+        b"unicodefeff",
+        b"utf-16",
+        b"utf-16le",
+        // UTF-16BE
+        b"unicodefffe",
+        b"utf-16be",
+        // ISO-2022-JP
+        b"csiso2022jp",
+        b"iso-2022-jp",
+        // replacement
+        b"csiso2022kr",
+        b"hz-gb-2312",
+        b"iso-2022-cn",
+        b"iso-2022-cn-ext",
+        b"iso-2022-kr",
+        b"replacement",
+        // Not web encodings, but not ASCII either.
+        b"utf-32",
+        b"utf-32le",
+        b"utf-32be",
+    ];
+    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    let charset = content_type
+        .as_bytes()
+        .split(|&b| b == b';')
+        .skip(1)
+        .find_map(|parameter| {
+            let (name, value) = parameter.split_at(parameter.iter().position(|&b| b == b'=')?);
+            name.trim_ascii()
+                .eq_ignore_ascii_case(b"charset")
+                .then(|| &value[1..])
+        });
+    let Some(label) = charset else {
+        return false;
+    };
+    let label = label.trim_ascii();
+    let label = label
+        .strip_prefix(b"\"")
+        .and_then(|quoted| quoted.split(|&b| b == b'"').next())
+        .unwrap_or(label)
+        .trim_ascii();
+    LABELS.iter().any(|known| label.eq_ignore_ascii_case(known))
 }
 
 /// Whether any `Content-Encoding` is not `identity`.
@@ -423,7 +512,7 @@ fn is_encoded(headers: &HeaderMap) -> bool {
 
 pin_project_lite::pin_project! {
     /// A response body whose head is rewritten as it streams: the tags injected before
-    /// `</head>` ([`inject`](Self::inject)), rendered tags removed ([`strip`](Self::strip)), or
+    /// `</head>` ([`inject`](Self::inject)), trace tags removed ([`strip`](Self::strip)), or
     /// nothing changed ([`passthrough`](Self::passthrough)).
     ///
     /// Its data are [`Bytes`]: the inner body's chunks, split where bytes are inserted or
@@ -487,23 +576,24 @@ impl<B> TraceMetaBody<B> {
         }
     }
 
-    /// `body` with `meta`'s tags right before the first `</head>` of its head, unless a
-    /// `<meta name="sentry-trace">` comes first (see the [module docs](self)).
+    /// `body` with `meta`'s tags right before the first `</head>` of its head, unless a copy of
+    /// them comes first or the body begins with a UTF-16 or UTF-32 byte-order mark (see the
+    /// [module docs](self)).
     pub fn inject(body: B, meta: &TraceMeta) -> Self {
-        Self::rewrite(body, Action::Inject, Some(Bytes::from(meta.to_html())))
+        let tags = Bytes::from(meta.to_html());
+        Self::rewrite(body, HeadScanner::injecting(&tags), Some(tags))
     }
 
-    /// `body` without the blocks of tags that [`TraceMeta`] renders, up to the end of its
-    /// head (see [`strip_trace_meta`]).
+    /// `body` without its trace tags up to `<body` (see [`strip_trace_meta`]).
     pub fn strip(body: B) -> Self {
-        Self::rewrite(body, Action::Strip, None)
+        Self::rewrite(body, HeadScanner::new(Action::Strip), None)
     }
 
-    fn rewrite(body: B, action: Action, tags: Option<Bytes>) -> Self {
+    fn rewrite(body: B, scanner: HeadScanner, tags: Option<Bytes>) -> Self {
         Self {
             inner: body,
             rewrite: Some(Rewrite {
-                scanner: HeadScanner::new(action),
+                scanner,
                 tags,
                 pending: Pending::default(),
                 inner_done: false,
@@ -638,12 +728,9 @@ where
                 inner_upper.map(|upper| pending + held + upper + tags),
             )
         } else {
-            // The held bytes, and bytes not yet read that the scan will still look at, may go.
-            let may_go = rewrite.scanner.remaining_limit() as u64;
-            (
-                pending + inner_lower.saturating_sub(may_go),
-                inner_upper.map(|upper| pending + held + upper),
-            )
+            // The held bytes may go, and so may any byte not yet read: it may belong to a trace
+            // tag that began before the scanner's limit.
+            (pending, inner_upper.map(|upper| pending + held + upper))
         };
         let mut hint = SizeHint::new();
         hint.set_lower(lower);

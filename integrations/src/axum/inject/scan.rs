@@ -1,36 +1,75 @@
 //! The head scanner: a framework-free state machine that reads an HTML document's bytes in
 //! chunks of any size and says, for each chunk, which bytes to write out. One scanner, two
 //! actions: [`Action::Inject`] writes the tags before `</head>`, [`Action::Strip`] drops the
-//! bytes that `TraceMeta` renders.
+//! trace tags.
 //!
-//! It follows the tokenizer of the [HTML standard](https://html.spec.whatwg.org/multipage/parsing.html#tokenization)
-//! as far as finding the end of the head needs: comments, start and end tags with quoted and
-//! unquoted attributes, and the raw-text elements (`script`, `style`, `title`, `textarea`,
-//! `noscript`, …) whose content cannot hold a tag. So a `</head>` or a
-//! `<meta name="sentry-trace">` inside a comment or a script is text, as a browser reads it.
-//! Not followed (never met in a real `<head>`): character references in attribute values, the
-//! double-escaped `<!--<script>` state of scripts, and `<template>` contents.
+//! It reads the page as a browser with scripting enabled does, as far as finding the end of the
+//! head and the trace tags needs: the tokenizer of the
+//! [HTML standard](https://html.spec.whatwg.org/multipage/parsing.html#tokenization) (comments,
+//! start and end tags, quoted and unquoted attributes, character references in the values that
+//! matter), and the decisions of the tree builder that change what the tokenizer reads:
+//!
+//! - the elements whose content is text up to their own end tag: RCDATA (`title`, `textarea`),
+//!   RAWTEXT (`style`, `xmp`, `iframe`, `noembed`, `noframes`, `noscript`) and script data,
+//!   with its escaped and double-escaped states (`<script><!--<script></script></head>-->` is
+//!   all script); after `<plaintext>` everything is text;
+//! - `<template>` contents, which are not part of the document: a `</head>` or a trace tag there
+//!   does not count.
+//!
+//! A *trace tag* is a `<meta>` start tag that the browser SDK finds with
+//! `document.querySelector('meta[name="sentry-trace"]')` (or `baggage`, or the W3C
+//! `traceparent`): its first `name` attribute (names are ASCII case-insensitive; a browser drops
+//! later duplicates) is exactly one of [`TRACE_NAMES`], character references decoded and letter
+//! case kept.
+//!
+//! The scanner stops, and the rest of the page passes through, at `<body` or `<frameset` (the
+//! head is over), `<plaintext`, and `<svg` or `<math`: in foreign content the tokenizer follows
+//! the tree (no raw text, CDATA sections), which the scanner does not build. It never starts on
+//! a page that begins with a UTF-16 or UTF-32 byte-order mark: its bytes are not ASCII text.
 //!
 //! The scanner keeps as little as it can: bytes are held back only while they may be the start
-//! of `</head` (at most 6 bytes) or of the tags to strip (at most one rendered block), and it
-//! stops looking after [`HEAD_LIMIT`] bytes.
+//! of `</head` (at most 6 bytes), or, when stripping, of a trace tag (up to its `name`, at most
+//! [`TAG_HOLD_MAX`] bytes), and it stops looking after [`HEAD_LIMIT`] bytes.
 
 use std::mem;
 use std::ops::Range;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 /// How far into a document the scanner looks for the end of the head, in bytes. A page whose
 /// head ends later is passed through unchanged.
 pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
 
+/// The most the stripper holds back of one tag while it cannot tell yet whether it is a trace
+/// tag: the tag up to the end of its first `name` attribute. A `<meta content="…"
+/// name="baggage">` with the longest escaped baggage (8192 bytes, each `'` written `&#x27;`)
+/// fits; a longer one is not stripped, and the stripper stops there.
+pub(crate) const TAG_HOLD_MAX: usize = 8192 * 6 + 256;
+
+/// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
+/// and the W3C `traceparent` that the renderer may write.
+const TRACE_NAMES: [(&[u8], TraceName); 3] = [
+    (b"sentry-trace", TraceName::SentryTrace),
+    (b"baggage", TraceName::Baggage),
+    (b"traceparent", TraceName::Traceparent),
+];
+
+/// The name of a trace tag, in the order in which the renderer writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TraceName {
+    SentryTrace,
+    Baggage,
+    Traceparent,
+}
+
 /// What the scanner does with the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// Insert the tags right before the first `</head>`, unless a
-    /// `<meta name="sentry-trace">` comes first.
+    /// Insert the tags right before the first `</head>`, unless a trace tag comes first (see
+    /// [`HeadScanner::injecting`] for which count).
     Inject,
-    /// Remove every block of tags exactly as `TraceMeta` renders them, up to `</head>`.
+    /// Remove every trace tag up to `<body` (the head, and the `<meta>` elements between
+    /// `</head>` and `<body>`, which the tree builder moves into the head).
     Strip,
 }
 
@@ -54,18 +93,36 @@ pub(crate) struct HeadScanner {
     scanned: usize,
     limit: usize,
     done: bool,
+    /// The page's first bytes, while they may still be a byte-order mark.
+    start: Start,
     /// What the held bytes (and the pending bytes of the current chunk) may turn out to be.
     hold: Hold,
     held: BytesMut,
+    /// Stripping: `scanned` when the last `<` that opens a tag was read.
+    opened_at: usize,
+    /// Stripping: the name of the last tag dropped.
+    dropped: Option<TraceName>,
+    /// Injecting: a page's own `traceparent` tag counts as a copy of the tags (they hold one).
+    own_traceparent: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hold {
     Nothing,
-    /// Since a `<` that may open `</head`.
+    /// Injecting: since a `<` that may open `</head`.
     HeadEnd,
-    /// Since the start of what may be a rendered block of tags.
-    Strip(StripMatch),
+    /// Stripping: since a `<` that may open a trace tag (and since the `\n` before it, after
+    /// [`Hold::Newline`]).
+    Tag {
+        newline: bool,
+    },
+    /// Stripping: inside a trace tag, dropped up to its `>`.
+    Dropping,
+    /// Stripping: right after a dropped tag.
+    Dropped,
+    /// Stripping: a `\n` right after a dropped tag; it goes too if the next tag of a rendered
+    /// block follows (the line break between two tags that `TraceMeta` renders).
+    Newline,
 }
 
 impl HeadScanner {
@@ -80,8 +137,23 @@ impl HeadScanner {
             scanned: 0,
             limit,
             done: false,
+            start: Start::default(),
             hold: Hold::Nothing,
             held: BytesMut::new(),
+            opened_at: usize::MAX,
+            dropped: None,
+            own_traceparent: true,
+        }
+    }
+
+    /// A scanner that injects `tags`. A page that has a `sentry-trace` or `baggage` tag already
+    /// is left alone (the browser SDK reads them as a pair, and would read a mix of the page's
+    /// and ours); one that has a `traceparent` tag only if `tags` hold one too.
+    pub(crate) fn injecting(tags: &[u8]) -> Self {
+        let traceparent = sentry_meta_core::markup::TRACEPARENT_OPEN.as_bytes();
+        Self {
+            own_traceparent: memchr::memmem::find(tags, traceparent).is_some(),
+            ..Self::new(Action::Inject)
         }
     }
 
@@ -99,22 +171,13 @@ impl HeadScanner {
         self.held.len()
     }
 
-    /// How many more bytes the scanner may look at before it gives up: up to the limit, and,
-    /// when stripping, past it to the end of a block that began before it.
-    pub(crate) fn remaining_limit(&self) -> usize {
-        if self.done {
-            return 0;
-        }
-        let overrun = match self.action {
-            Action::Strip => BLOCK_MAX,
-            Action::Inject => 0,
-        };
-        self.limit.saturating_sub(self.scanned) + overrun
-    }
-
     /// Reads `chunk` and hands `out` what to write, in order. Bytes not handed out are held
     /// back (they come out in a later call) or, when stripping, dropped.
     pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut impl FnMut(Piece)) {
+        if !self.done && self.start.read(chunk) == Some(false) {
+            // UTF-16 or UTF-32: ASCII bytes in it are parts of other characters.
+            self.stop(out);
+        }
         // chunk[from..i] is neither written nor dropped yet.
         let mut from = 0;
         let mut i = 0;
@@ -146,30 +209,36 @@ impl HeadScanner {
         if !self.done && self.at_limit() {
             self.stop(out);
         }
-        if self.done || matches!(self.hold, Hold::Nothing) {
+        if self.done || !self.holds() {
             emit_input(from..chunk.len(), out);
         } else {
             self.held.extend_from_slice(&chunk[from..]);
         }
     }
 
-    /// Whether the scanner has looked as far as it may. A block of tags that started before the
-    /// limit is still matched to its end (a block is bounded: its values are), so that one
-    /// straddling the limit is stripped whole or not at all.
+    /// Whether bytes are being held back (rather than written, or dropped).
+    fn holds(&self) -> bool {
+        matches!(self.hold, Hold::HeadEnd | Hold::Tag { .. } | Hold::Newline)
+    }
+
+    /// Whether the scanner has looked as far as it may. The stripper reads on past the limit to
+    /// the end of a run of trace tags that began before it (each tag's hold is bounded by
+    /// [`TAG_HOLD_MAX`]), so that a tag straddling the limit is stripped whole or not at all.
     fn at_limit(&self) -> bool {
-        self.scanned >= self.limit && !matches!(self.hold, Hold::Strip(_))
+        self.scanned >= self.limit && matches!(self.hold, Hold::Nothing | Hold::HeadEnd)
     }
 
     /// How many of the first `bytes` change nothing (text, comments, scripts and styles up to
     /// the next byte that may end them), to skip them at the speed of `memchr`.
     fn uneventful(&self, bytes: &[u8]) -> usize {
-        if !matches!(self.hold, Hold::Nothing) {
+        if self.hold != Hold::Nothing {
             return 0;
         }
         let next = match self.tokenizer.state {
             State::Data | State::RawText => memchr::memchr(b'<', bytes),
             State::Comment => memchr::memchr(b'-', bytes),
             State::BogusComment => memchr::memchr(b'>', bytes),
+            State::ScriptEscaped { dashes: 0, .. } => memchr::memchr2(b'-', b'<', bytes),
             _ => return 0,
         };
         next.unwrap_or(bytes.len())
@@ -193,9 +262,12 @@ impl HeadScanner {
                 out(Piece::Tags);
                 return true;
             }
-            // The page carries its tags already, or the head is over without a `</head>`.
-            Event::SentryTraceMeta | Event::BodyStart | Event::Plaintext => return true,
-            Event::None => {}
+            // The page carries trace tags already, or the head is over without a `</head>`.
+            Event::TraceMeta(name) if name != TraceName::Traceparent || self.own_traceparent => {
+                return true;
+            }
+            Event::Stop => return true,
+            Event::TraceMeta(_) | Event::None => {}
         }
         if self.tokenizer.state == State::TagOpen {
             // This byte is a `<` that opens a tag: hold from here.
@@ -203,7 +275,7 @@ impl HeadScanner {
             emit_input(*from..i, out);
             *from = i;
             self.hold = Hold::HeadEnd;
-        } else if matches!(self.hold, Hold::HeadEnd) && !self.tokenizer.may_be_head_end() {
+        } else if self.hold == Hold::HeadEnd && !self.tokenizer.may_be_head_end() {
             self.release(out);
         }
         false
@@ -218,42 +290,69 @@ impl HeadScanner {
         out: &mut impl FnMut(Piece),
     ) -> bool {
         match event {
-            Event::HeadEnd | Event::BodyStart | Event::Plaintext => return true,
-            Event::SentryTraceMeta | Event::None => {}
-        }
-        if let Hold::Strip(matcher) = &mut self.hold {
-            match matcher.step(byte) {
-                StripStep::Continue => return false,
-                StripStep::Commit(next) => {
-                    // Everything held and chunk[from..=i] is one whole tag: drop it.
-                    self.held.clear();
-                    *from = i + 1;
-                    self.hold = next.map_or(Hold::Nothing, Hold::Strip);
-                    return false;
-                }
-                StripStep::ReleaseNewline => {
-                    // The held `\n` was not the start of a continuation tag but is followed by
-                    // a new block: write it and keep matching the rest.
+            Event::Stop => return true,
+            Event::TraceMeta(name) if matches!(self.hold, Hold::Tag { .. }) => {
+                if self.hold == (Hold::Tag { newline: true })
+                    && self.dropped.is_none_or(|dropped| dropped >= name)
+                {
+                    // Not the next tag of the block just dropped: the line break stays. It is the
+                    // first byte held, or the first pending one.
                     if self.held.is_empty() {
                         emit_input(*from..*from + 1, out);
-                        *from += 1;
                     } else {
-                        self.held.advance(1);
                         out(Piece::Held(Bytes::from_static(b"\n")));
                     }
+                }
+                // The held bytes and chunk[from..=i] begin a trace tag: drop them, and the rest
+                // of the tag as it comes.
+                self.held.clear();
+                self.dropped = Some(name);
+                self.hold = Hold::Dropping;
+            }
+            // Past `</head>`, a `<meta>` still goes into the head ("after head" insertion mode,
+            // §13.2.6.4.6): read on to `<body`. A trace tag not held is one after a `<` that is
+            // text (below).
+            _ => {}
+        }
+        let opens_tag = self.tokenizer.state == State::TagOpen;
+        // A `<` right after a `<` that is text opens a tag in the body (text ends the head), and
+        // dropping that tag would join the text `<` to what follows it: it stays.
+        let after_text_lt = opens_tag && self.opened_at.wrapping_add(1) == self.scanned;
+        if opens_tag {
+            self.opened_at = self.scanned;
+        }
+        match self.hold {
+            Hold::Dropping => {
+                *from = i + 1;
+                if !self.tokenizer.in_tag() {
+                    self.hold = Hold::Dropped;
+                }
+                return false;
+            }
+            Hold::Dropped if byte == b'\n' => {
+                self.hold = Hold::Newline;
+                return false;
+            }
+            Hold::Newline if opens_tag => {
+                self.hold = Hold::Tag { newline: true };
+                return false;
+            }
+            Hold::Tag { .. } if !opens_tag => {
+                if !self.tokenizer.may_be_trace_meta() {
+                    self.release(out);
                     return false;
                 }
-                StripStep::Fail => self.release(out),
+                // More than `TAG_HOLD_MAX` bytes of one tag before its first `name`: give up on
+                // the page (the renderer writes `name` first).
+                return self.held.len() + (i + 1 - *from) > TAG_HOLD_MAX;
             }
+            _ => self.release(out),
         }
-        // Only a `<` that opens a tag can start a block (not one inside a comment or script).
-        if self.tokenizer.state == State::TagOpen {
+        if opens_tag && !after_text_lt {
+            // Only a `<` that opens a tag can start one (not one inside a comment or script).
             emit_input(*from..i, out);
             *from = i;
-            let mut matcher = StripMatch::new();
-            // The `<` itself.
-            let _ = matcher.step(byte);
-            self.hold = Hold::Strip(matcher);
+            self.hold = Hold::Tag { newline: false };
         }
         false
     }
@@ -278,21 +377,75 @@ fn emit_input(range: Range<usize>, out: &mut impl FnMut(Piece)) {
     }
 }
 
+// ----- The encoding --------------------------------------------------------------------------
+
+/// The first bytes of a page, read for a byte-order mark ("BOM sniffing", §13.2.3.1), which
+/// decides the encoding before anything else does.
+#[derive(Debug, Default)]
+struct Start {
+    bytes: [u8; 4],
+    len: usize,
+    decided: bool,
+}
+
+impl Start {
+    /// Takes the next bytes of the page: whether the page is ASCII text (`None` while its first
+    /// bytes may still be a byte-order mark, and once that has been decided).
+    fn read(&mut self, chunk: &[u8]) -> Option<bool> {
+        if self.decided {
+            return None;
+        }
+        let take = chunk.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + take].copy_from_slice(&chunk[..take]);
+        self.len += take;
+        let ascii = is_ascii_text(&self.bytes[..self.len]);
+        self.decided = ascii.is_some();
+        ascii
+    }
+}
+
+/// Whether a page that begins with `first` is ASCII text, as far as a byte-order mark tells;
+/// `None` while `first` may still become one. While undecided, the bytes are not `<`: the
+/// tokenizer reads them as text, which holds nothing back.
+fn is_ascii_text(first: &[u8]) -> Option<bool> {
+    // UTF-16BE, UTF-16LE (and UTF-32LE, which begins like it), UTF-32BE. Browsers know no
+    // UTF-32, but they do not read such a page as ASCII text either.
+    const NOT_ASCII: [&[u8]; 3] = [b"\xFE\xFF", b"\xFF\xFE", b"\0\0\xFE\xFF"];
+    if NOT_ASCII.iter().any(|bom| first.starts_with(bom)) {
+        return Some(false);
+    }
+    if NOT_ASCII.iter().any(|bom| bom.starts_with(first)) {
+        return None;
+    }
+    // No mark, or UTF-8's (EF BB BF).
+    Some(true)
+}
+
 // ----- The tokenizer -------------------------------------------------------------------------
 
 /// What a byte completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
     None,
-    /// `</head` followed by whitespace, `/` or `>`: the end tag of the head.
+    /// `</head` followed by whitespace, `/` or `>`, outside template contents: the end tag of
+    /// the head.
     HeadEnd,
-    /// A `<meta>` whose `name` attribute is `sentry-trace` (ASCII case-insensitive).
-    SentryTraceMeta,
-    /// `<body`: the head is over.
-    BodyStart,
-    /// `<plaintext`: everything after it is text.
-    Plaintext,
+    /// The first `name` of a `<meta>` outside template contents is one of [`TRACE_NAMES`].
+    TraceMeta(TraceName),
+    /// The scanner reads no further: `<body` or `<frameset` outside template contents (the head
+    /// is over), `<plaintext` (the rest is text), `<svg` or `<math` (foreign content).
+    Stop,
 }
+
+/// What a state did with a byte.
+enum Flow {
+    /// Consumed it, completing this.
+    Consumed(Event),
+    /// Left it to the state it switched to ("reconsume" in the standard).
+    Reconsume,
+}
+
+const NEXT: Flow = Flow::Consumed(Event::None);
 
 /// The tokenizer states of the HTML standard that matter here (§13.2.5), by the same names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -322,7 +475,28 @@ enum State {
     /// Inside `script`, `style`, `title`, … until the matching end tag.
     RawText,
     RawTextLessThan,
-    RawTextEndTagName,
+    /// After `</`, matching the element's end tag name; `escaped`: in escaped script data.
+    RawTextEndTagName {
+        escaped: bool,
+    },
+    /// Script data after `<!`, or `<!-` (`dash`).
+    ScriptEscapeStart {
+        dash: bool,
+    },
+    /// Script data after `<!--`, escaped or (after a nested `<script`) double escaped, after 0,
+    /// 1 or 2 `-`.
+    ScriptEscaped {
+        double: bool,
+        dashes: u8,
+    },
+    ScriptEscapedLessThan {
+        double: bool,
+    },
+    /// A tag name in escaped script data, compared with `script`: after `<` it may start the
+    /// double escape, after `</` (`end`) end it.
+    ScriptDoubleEscape {
+        end: bool,
+    },
 }
 
 /// A lowercased name, kept only as far as it is useful to compare: longer names never match.
@@ -367,7 +541,7 @@ impl<const N: usize> ShortName<N> {
 }
 
 /// The elements whose content is text up to their own end tag (§13.2.5.2-4: RCDATA, RAWTEXT and
-/// script data).
+/// script data), for a parser with scripting enabled (`noscript`).
 const RAW_TEXT_ELEMENTS: [&[u8]; 9] = [
     b"script",
     b"style",
@@ -380,19 +554,28 @@ const RAW_TEXT_ELEMENTS: [&[u8]; 9] = [
     b"noframes",
 ];
 
+const SCRIPT: &[u8] = b"script";
+
 #[derive(Debug, Default)]
 struct Tokenizer {
     state: State,
     end_tag: bool,
     tag: ShortName<9>,
-    /// The start tag is `<meta`.
+    /// The start tag is a `<meta>` outside template contents that may still be a trace tag.
     meta: bool,
+    /// The tag's first `name` attribute has been read: a browser drops later ones.
+    name_seen: bool,
+    /// The attribute being read is the first `name` of a `<meta>`.
+    reading_name: bool,
     /// The start tag opens a raw-text element: its name.
     raw_text: Option<&'static [u8]>,
-    /// How much of the raw-text element's end tag name has matched.
+    /// How much of the raw-text element's end tag name (or of `script`, in escaped script
+    /// data) has matched.
     raw_matched: usize,
+    /// How many `<template>` elements are open: their contents are not part of the document.
+    templates: usize,
     attribute: ShortName<4>,
-    value: ShortName<12>,
+    value: AttributeValue,
 }
 
 fn is_whitespace(byte: u8) -> bool {
@@ -409,309 +592,426 @@ impl Tokenizer {
         }
     }
 
+    /// Whether a tag is being read (from its name to its `>`).
+    fn in_tag(&self) -> bool {
+        matches!(
+            self.state,
+            State::TagName
+                | State::BeforeAttributeName
+                | State::AttributeName
+                | State::AfterAttributeName
+                | State::BeforeAttributeValue
+                | State::AttributeValueQuoted(_)
+                | State::AttributeValueUnquoted
+                | State::AfterAttributeValueQuoted
+                | State::SelfClosingStartTag
+        )
+    }
+
+    /// Whether the tag being read may still turn out to be a trace tag.
+    fn may_be_trace_meta(&self) -> bool {
+        match self.state {
+            State::TagOpen => true,
+            State::TagName => {
+                !self.end_tag && self.templates == 0 && b"meta".starts_with(self.tag.get())
+            }
+            _ => self.meta && self.in_tag(),
+        }
+    }
+
     /// Reads one byte.
     fn step(&mut self, byte: u8) -> Event {
         // A state that hands the byte on to the next state ("reconsume") loops.
         loop {
-            match self.state {
-                State::Data => {
-                    if byte == b'<' {
-                        self.state = State::TagOpen;
-                    }
-                    return Event::None;
+            let flow = match self.state {
+                State::Data | State::TagOpen | State::EndTagOpen | State::TagName => {
+                    self.tag_open(byte)
                 }
-                State::TagOpen => {
-                    match byte {
-                        b'!' => self.state = State::MarkupDeclarationOpen,
-                        b'/' => self.state = State::EndTagOpen,
-                        b'?' => self.state = State::BogusComment,
-                        _ if byte.is_ascii_alphabetic() => self.start_tag_name(false, byte),
-                        // A `<` that is text.
-                        _ => {
-                            self.state = State::Data;
-                            continue;
-                        }
-                    }
-                    return Event::None;
+                State::BeforeAttributeName | State::AttributeName | State::AfterAttributeName => {
+                    self.attribute_name(byte)
                 }
-                State::EndTagOpen => {
-                    match byte {
-                        _ if byte.is_ascii_alphabetic() => self.start_tag_name(true, byte),
-                        b'>' => self.state = State::Data,
-                        _ => self.state = State::BogusComment,
-                    }
-                    return Event::None;
+                State::BeforeAttributeValue
+                | State::AttributeValueQuoted(_)
+                | State::AttributeValueUnquoted
+                | State::AfterAttributeValueQuoted
+                | State::SelfClosingStartTag => self.attribute_value(byte),
+                State::MarkupDeclarationOpen
+                | State::MarkupDeclarationDash
+                | State::BogusComment
+                | State::CommentStart
+                | State::CommentStartDash => self.comment_start(byte),
+                State::Comment
+                | State::CommentEndDash
+                | State::CommentEnd
+                | State::CommentEndBang => self.comment(byte),
+                State::RawText | State::RawTextLessThan => self.raw_text(byte),
+                State::RawTextEndTagName { escaped } => self.raw_text_end_tag(byte, escaped),
+                State::ScriptEscapeStart { .. }
+                | State::ScriptEscaped { .. }
+                | State::ScriptEscapedLessThan { .. } => self.script_escaped(byte),
+                State::ScriptDoubleEscape { end } => self.script_double_escape(byte, end),
+            };
+            if let Flow::Consumed(event) = flow {
+                return event;
+            }
+        }
+    }
+
+    fn switch(&mut self, state: State) -> Flow {
+        self.state = state;
+        NEXT
+    }
+
+    fn reconsume(&mut self, state: State) -> Flow {
+        self.state = state;
+        Flow::Reconsume
+    }
+
+    /// Text, `<`, `</` and tag names (§13.2.5.1, .6-8).
+    fn tag_open(&mut self, byte: u8) -> Flow {
+        match self.state {
+            State::Data => {
+                if byte == b'<' {
+                    self.state = State::TagOpen;
                 }
-                State::TagName => {
-                    return match byte {
-                        _ if is_whitespace(byte) => {
-                            self.state = State::BeforeAttributeName;
-                            self.tag_name_done()
-                        }
-                        b'/' => {
-                            self.state = State::SelfClosingStartTag;
-                            self.tag_name_done()
-                        }
-                        b'>' => {
-                            let event = self.tag_name_done();
-                            self.emit_tag();
-                            event
-                        }
-                        _ => {
-                            self.tag.push(byte);
-                            Event::None
-                        }
-                    };
-                }
-                State::BeforeAttributeName => match byte {
-                    _ if is_whitespace(byte) => return Event::None,
-                    b'/' | b'>' => self.state = State::AfterAttributeName,
-                    b'=' => {
-                        self.attribute.clear();
-                        self.attribute.push(byte);
-                        self.state = State::AttributeName;
-                        return Event::None;
-                    }
-                    _ => {
-                        self.attribute.clear();
-                        self.state = State::AttributeName;
-                    }
-                },
-                State::AttributeName => match byte {
-                    b'/' | b'>' => self.state = State::AfterAttributeName,
-                    _ if is_whitespace(byte) => self.state = State::AfterAttributeName,
-                    b'=' => {
-                        self.state = State::BeforeAttributeValue;
-                        return Event::None;
-                    }
-                    _ => {
-                        self.attribute.push(byte);
-                        return Event::None;
-                    }
-                },
-                State::AfterAttributeName => {
-                    match byte {
-                        _ if is_whitespace(byte) => {}
-                        b'/' => self.state = State::SelfClosingStartTag,
-                        b'=' => self.state = State::BeforeAttributeValue,
-                        b'>' => self.emit_tag(),
-                        _ => {
-                            self.attribute.clear();
-                            self.state = State::AttributeName;
-                            continue;
-                        }
-                    }
-                    return Event::None;
-                }
-                State::BeforeAttributeValue => {
-                    match byte {
-                        _ if is_whitespace(byte) => {}
-                        b'"' | b'\'' => {
-                            self.value.clear();
-                            self.state = State::AttributeValueQuoted(byte);
-                        }
-                        b'>' => self.emit_tag(),
-                        _ => {
-                            self.value.clear();
-                            self.state = State::AttributeValueUnquoted;
-                            continue;
-                        }
-                    }
-                    return Event::None;
-                }
-                State::AttributeValueQuoted(quote) => {
-                    if byte == quote {
-                        self.state = State::AfterAttributeValueQuoted;
-                        return self.attribute_done();
-                    }
-                    self.value.push(byte);
-                    return Event::None;
-                }
-                State::AttributeValueUnquoted => {
-                    return match byte {
-                        _ if is_whitespace(byte) => {
-                            self.state = State::BeforeAttributeName;
-                            self.attribute_done()
-                        }
-                        b'>' => {
-                            let event = self.attribute_done();
-                            self.emit_tag();
-                            event
-                        }
-                        _ => {
-                            self.value.push(byte);
-                            Event::None
-                        }
-                    };
-                }
-                State::AfterAttributeValueQuoted => match byte {
-                    _ if is_whitespace(byte) => {
-                        self.state = State::BeforeAttributeName;
-                        return Event::None;
-                    }
-                    b'/' => {
-                        self.state = State::SelfClosingStartTag;
-                        return Event::None;
-                    }
-                    b'>' => {
-                        self.emit_tag();
-                        return Event::None;
-                    }
-                    _ => self.state = State::BeforeAttributeName,
-                },
-                State::SelfClosingStartTag => {
-                    if byte == b'>' {
-                        self.emit_tag();
-                        return Event::None;
-                    }
+                NEXT
+            }
+            State::TagOpen => match byte {
+                b'!' => self.switch(State::MarkupDeclarationOpen),
+                b'/' => self.switch(State::EndTagOpen),
+                b'?' => self.switch(State::BogusComment),
+                _ if byte.is_ascii_alphabetic() => self.start_tag_name(false, byte),
+                // A `<` that is text.
+                _ => self.reconsume(State::Data),
+            },
+            State::EndTagOpen => match byte {
+                _ if byte.is_ascii_alphabetic() => self.start_tag_name(true, byte),
+                b'>' => self.switch(State::Data),
+                _ => self.switch(State::BogusComment),
+            },
+            _ => match byte {
+                _ if is_whitespace(byte) => {
                     self.state = State::BeforeAttributeName;
+                    Flow::Consumed(self.tag_name_done())
                 }
-                State::MarkupDeclarationOpen => {
-                    if byte == b'-' {
-                        self.state = State::MarkupDeclarationDash;
-                        return Event::None;
-                    }
-                    // `<!DOCTYPE …>`, `<![CDATA[…]>`: up to the next `>`.
-                    self.state = State::BogusComment;
+                b'/' => {
+                    self.state = State::SelfClosingStartTag;
+                    Flow::Consumed(self.tag_name_done())
                 }
-                State::MarkupDeclarationDash => {
-                    if byte == b'-' {
-                        self.state = State::CommentStart;
-                        return Event::None;
-                    }
-                    self.state = State::BogusComment;
+                b'>' => {
+                    let event = self.tag_name_done();
+                    self.emit_tag();
+                    Flow::Consumed(event)
                 }
-                State::BogusComment => {
-                    if byte == b'>' {
-                        self.state = State::Data;
-                    }
-                    return Event::None;
+                _ => {
+                    self.tag.push(byte);
+                    NEXT
                 }
-                State::CommentStart => match byte {
-                    b'-' => {
-                        self.state = State::CommentStartDash;
-                        return Event::None;
+            },
+        }
+    }
+
+    /// Before, in and after an attribute name (§13.2.5.32-34).
+    fn attribute_name(&mut self, byte: u8) -> Flow {
+        match self.state {
+            State::BeforeAttributeName => match byte {
+                _ if is_whitespace(byte) => NEXT,
+                b'/' | b'>' => self.reconsume(State::AfterAttributeName),
+                _ => {
+                    self.attribute.clear();
+                    if byte == b'=' {
+                        // The first character of a name, here (a parse error).
+                        self.attribute.push(byte);
+                        return self.switch(State::AttributeName);
                     }
-                    // `<!-->`: an empty comment.
-                    b'>' => {
-                        self.state = State::Data;
-                        return Event::None;
-                    }
-                    _ => self.state = State::Comment,
-                },
-                State::CommentStartDash => match byte {
-                    b'-' => {
-                        self.state = State::CommentEnd;
-                        return Event::None;
-                    }
-                    b'>' => {
-                        self.state = State::Data;
-                        return Event::None;
-                    }
-                    _ => self.state = State::Comment,
-                },
-                State::Comment => {
-                    if byte == b'-' {
-                        self.state = State::CommentEndDash;
-                    }
-                    return Event::None;
+                    self.reconsume(State::AttributeName)
                 }
-                State::CommentEndDash => {
-                    if byte == b'-' {
-                        self.state = State::CommentEnd;
-                        return Event::None;
-                    }
-                    self.state = State::Comment;
+            },
+            State::AttributeName => match byte {
+                _ if is_whitespace(byte) || byte == b'/' || byte == b'>' => {
+                    self.attribute_name_done();
+                    self.reconsume(State::AfterAttributeName)
                 }
-                State::CommentEnd => match byte {
-                    b'>' => {
-                        self.state = State::Data;
-                        return Event::None;
-                    }
-                    b'!' => {
-                        self.state = State::CommentEndBang;
-                        return Event::None;
-                    }
-                    b'-' => return Event::None,
-                    _ => self.state = State::Comment,
-                },
-                State::CommentEndBang => match byte {
-                    b'-' => {
-                        self.state = State::CommentEndDash;
-                        return Event::None;
-                    }
-                    // `--!>` ends a comment too.
-                    b'>' => {
-                        self.state = State::Data;
-                        return Event::None;
-                    }
-                    _ => self.state = State::Comment,
-                },
-                State::RawText => {
-                    if byte == b'<' {
-                        self.state = State::RawTextLessThan;
-                    }
-                    return Event::None;
+                b'=' => {
+                    self.attribute_name_done();
+                    self.switch(State::BeforeAttributeValue)
                 }
-                State::RawTextLessThan => {
-                    if byte == b'/' {
-                        self.raw_matched = 0;
-                        self.state = State::RawTextEndTagName;
-                        return Event::None;
-                    }
-                    self.state = State::RawText;
+                _ => {
+                    self.attribute.push(byte);
+                    NEXT
                 }
-                State::RawTextEndTagName => {
-                    let name = self.raw_text.unwrap_or_default();
-                    if self.raw_matched < name.len()
-                        && byte.to_ascii_lowercase() == name[self.raw_matched]
-                    {
-                        self.raw_matched += 1;
-                        return Event::None;
+            },
+            _ => match byte {
+                _ if is_whitespace(byte) => NEXT,
+                b'/' => self.switch(State::SelfClosingStartTag),
+                b'=' => self.switch(State::BeforeAttributeValue),
+                b'>' => {
+                    self.emit_tag();
+                    NEXT
+                }
+                _ => {
+                    self.attribute.clear();
+                    self.reconsume(State::AttributeName)
+                }
+            },
+        }
+    }
+
+    /// Attribute values and what follows them (§13.2.5.35-40).
+    fn attribute_value(&mut self, byte: u8) -> Flow {
+        match self.state {
+            State::BeforeAttributeValue => match byte {
+                _ if is_whitespace(byte) => NEXT,
+                b'"' | b'\'' => self.switch(State::AttributeValueQuoted(byte)),
+                b'>' => {
+                    let event = self.attribute_done();
+                    self.emit_tag();
+                    Flow::Consumed(event)
+                }
+                _ => self.reconsume(State::AttributeValueUnquoted),
+            },
+            State::AttributeValueQuoted(quote) => {
+                if byte == quote {
+                    self.state = State::AfterAttributeValueQuoted;
+                    return Flow::Consumed(self.attribute_done());
+                }
+                self.push_value(byte);
+                NEXT
+            }
+            State::AttributeValueUnquoted => match byte {
+                _ if is_whitespace(byte) => {
+                    self.state = State::BeforeAttributeName;
+                    Flow::Consumed(self.attribute_done())
+                }
+                b'>' => {
+                    let event = self.attribute_done();
+                    self.emit_tag();
+                    Flow::Consumed(event)
+                }
+                _ => {
+                    self.push_value(byte);
+                    NEXT
+                }
+            },
+            State::AfterAttributeValueQuoted => match byte {
+                _ if is_whitespace(byte) => self.switch(State::BeforeAttributeName),
+                b'/' => self.switch(State::SelfClosingStartTag),
+                b'>' => {
+                    self.emit_tag();
+                    NEXT
+                }
+                _ => self.reconsume(State::BeforeAttributeName),
+            },
+            _ => {
+                if byte == b'>' {
+                    self.emit_tag();
+                    return NEXT;
+                }
+                self.reconsume(State::BeforeAttributeName)
+            }
+        }
+    }
+
+    /// `<!`, `<!-`, `<!--` and the first bytes of a comment; bogus comments (§13.2.5.41-45).
+    fn comment_start(&mut self, byte: u8) -> Flow {
+        match self.state {
+            State::MarkupDeclarationOpen => match byte {
+                b'-' => self.switch(State::MarkupDeclarationDash),
+                // `<!DOCTYPE …>`, `<![CDATA[…]>`: up to the next `>`.
+                _ => self.reconsume(State::BogusComment),
+            },
+            State::MarkupDeclarationDash => match byte {
+                b'-' => self.switch(State::CommentStart),
+                _ => self.reconsume(State::BogusComment),
+            },
+            State::BogusComment => {
+                if byte == b'>' {
+                    self.state = State::Data;
+                }
+                NEXT
+            }
+            State::CommentStart => match byte {
+                b'-' => self.switch(State::CommentStartDash),
+                // `<!-->`: an empty comment.
+                b'>' => self.switch(State::Data),
+                _ => self.reconsume(State::Comment),
+            },
+            _ => match byte {
+                b'-' => self.switch(State::CommentEnd),
+                b'>' => self.switch(State::Data),
+                _ => self.reconsume(State::Comment),
+            },
+        }
+    }
+
+    /// A comment's text and its end (§13.2.5.45-52).
+    fn comment(&mut self, byte: u8) -> Flow {
+        match self.state {
+            State::Comment => {
+                if byte == b'-' {
+                    self.state = State::CommentEndDash;
+                }
+                NEXT
+            }
+            State::CommentEndDash => match byte {
+                b'-' => self.switch(State::CommentEnd),
+                _ => self.reconsume(State::Comment),
+            },
+            State::CommentEnd => match byte {
+                b'>' => self.switch(State::Data),
+                b'!' => self.switch(State::CommentEndBang),
+                b'-' => NEXT,
+                _ => self.reconsume(State::Comment),
+            },
+            _ => match byte {
+                b'-' => self.switch(State::CommentEndDash),
+                // `--!>` ends a comment too.
+                b'>' => self.switch(State::Data),
+                _ => self.reconsume(State::Comment),
+            },
+        }
+    }
+
+    /// RCDATA, RAWTEXT and script data, and their `<` (§13.2.5.2-4, .9, .12, .15); in script
+    /// data, `<!` may begin the escape (§13.2.5.15).
+    fn raw_text(&mut self, byte: u8) -> Flow {
+        if self.state == State::RawText {
+            if byte == b'<' {
+                self.state = State::RawTextLessThan;
+            }
+            return NEXT;
+        }
+        match byte {
+            b'/' => {
+                self.raw_matched = 0;
+                self.switch(State::RawTextEndTagName { escaped: false })
+            }
+            b'!' if self.raw_text == Some(SCRIPT) => {
+                self.switch(State::ScriptEscapeStart { dash: false })
+            }
+            _ => self.reconsume(State::RawText),
+        }
+    }
+
+    /// After `</` in raw text or (escaped) script data: only the element's own end tag (an
+    /// "appropriate end tag", §13.2.5.11) ends it; anything else is text.
+    fn raw_text_end_tag(&mut self, byte: u8, escaped: bool) -> Flow {
+        let name = self.raw_text.unwrap_or_default();
+        if self.raw_matched < name.len() && byte.to_ascii_lowercase() == name[self.raw_matched] {
+            self.raw_matched += 1;
+            return NEXT;
+        }
+        if self.raw_matched == name.len() && (is_whitespace(byte) || byte == b'/' || byte == b'>') {
+            // The element's end tag: back to markup.
+            self.end_tag = true;
+            self.meta = false;
+            self.raw_text = None;
+            return self.switch(match byte {
+                b'/' => State::SelfClosingStartTag,
+                b'>' => State::Data,
+                _ => State::BeforeAttributeName,
+            });
+        }
+        self.reconsume(if escaped {
+            State::ScriptEscaped {
+                double: false,
+                dashes: 0,
+            }
+        } else {
+            State::RawText
+        })
+    }
+
+    /// Script data after `<!--` (§13.2.5.18-27, .29-31): `-->` ends the escape; escaped, a
+    /// `</script` ends the script, and a `<script` begins the double escape, in which
+    /// `</script` only ends the double escape.
+    fn script_escaped(&mut self, byte: u8) -> Flow {
+        match self.state {
+            State::ScriptEscapeStart { dash } => match byte {
+                b'-' if dash => self.switch(State::ScriptEscaped {
+                    double: false,
+                    dashes: 2,
+                }),
+                b'-' => self.switch(State::ScriptEscapeStart { dash: true }),
+                _ => self.reconsume(State::RawText),
+            },
+            State::ScriptEscaped { double, dashes } => match byte {
+                b'-' => self.switch(State::ScriptEscaped {
+                    double,
+                    dashes: (dashes + 1).min(2),
+                }),
+                b'<' => self.switch(State::ScriptEscapedLessThan { double }),
+                b'>' if dashes == 2 => self.switch(State::RawText),
+                _ => self.switch(State::ScriptEscaped { double, dashes: 0 }),
+            },
+            _ => {
+                let double = self.state == State::ScriptEscapedLessThan { double: true };
+                self.raw_matched = 0;
+                match byte {
+                    b'/' if double => self.switch(State::ScriptDoubleEscape { end: true }),
+                    b'/' => self.switch(State::RawTextEndTagName { escaped: true }),
+                    _ if !double && byte.is_ascii_alphabetic() => {
+                        self.reconsume(State::ScriptDoubleEscape { end: false })
                     }
-                    if self.raw_matched == name.len()
-                        && (is_whitespace(byte) || byte == b'/' || byte == b'>')
-                    {
-                        // The element's end tag: back to markup.
-                        self.end_tag = true;
-                        self.meta = false;
-                        self.raw_text = None;
-                        self.state = match byte {
-                            b'/' => State::SelfClosingStartTag,
-                            b'>' => State::Data,
-                            _ => State::BeforeAttributeName,
-                        };
-                        return Event::None;
-                    }
-                    self.state = State::RawText;
+                    _ => self.reconsume(State::ScriptEscaped { double, dashes: 0 }),
                 }
             }
         }
     }
 
-    fn start_tag_name(&mut self, end_tag: bool, first: u8) {
+    /// A tag name in escaped script data (§13.2.5.28, .32): `script` starts (after `<`) or ends
+    /// (after `</`) the double escape.
+    fn script_double_escape(&mut self, byte: u8, end: bool) -> Flow {
+        if is_whitespace(byte) || byte == b'/' || byte == b'>' {
+            let double = (self.raw_matched == SCRIPT.len()) != end;
+            return self.switch(State::ScriptEscaped { double, dashes: 0 });
+        }
+        if byte.is_ascii_alphabetic() {
+            self.raw_matched = match SCRIPT.get(self.raw_matched) {
+                Some(&expected) if expected == byte.to_ascii_lowercase() => self.raw_matched + 1,
+                _ => SCRIPT.len() + 1,
+            };
+            return NEXT;
+        }
+        self.reconsume(State::ScriptEscaped {
+            double: end,
+            dashes: 0,
+        })
+    }
+
+    fn start_tag_name(&mut self, end_tag: bool, first: u8) -> Flow {
         self.end_tag = end_tag;
         self.tag.clear();
         self.tag.push(first);
-        self.state = State::TagName;
+        self.switch(State::TagName)
     }
 
     fn tag_name_done(&mut self) -> Event {
         let name = self.tag.get();
+        let in_template = self.templates > 0;
         self.meta = false;
+        self.name_seen = false;
+        self.reading_name = false;
         self.raw_text = None;
         if self.end_tag {
-            return if name == b"head" {
-                Event::HeadEnd
-            } else {
-                Event::None
+            return match name {
+                b"head" if !in_template => Event::HeadEnd,
+                b"template" => {
+                    self.templates = self.templates.saturating_sub(1);
+                    Event::None
+                }
+                _ => Event::None,
             };
         }
         match name {
-            b"body" => Event::BodyStart,
-            b"plaintext" => Event::Plaintext,
+            b"body" | b"frameset" if !in_template => Event::Stop,
+            b"plaintext" | b"svg" | b"math" => Event::Stop,
             b"meta" => {
-                self.meta = true;
+                self.meta = !in_template;
+                Event::None
+            }
+            b"template" => {
+                self.templates = self.templates.saturating_add(1);
                 Event::None
             }
             _ => {
@@ -721,11 +1021,37 @@ impl Tokenizer {
         }
     }
 
+    /// Leaving an attribute's name: the first `name` of a `<meta>` is the one that counts.
+    fn attribute_name_done(&mut self) {
+        let is_name = self.attribute.get() == b"name";
+        self.reading_name = self.meta && is_name && !self.name_seen;
+        self.name_seen |= is_name;
+        self.value.clear();
+    }
+
+    fn push_value(&mut self, byte: u8) {
+        if self.reading_name {
+            self.value.push(byte);
+        }
+    }
+
+    /// An attribute's value ended: whether it made the tag a trace tag.
     fn attribute_done(&mut self) -> Event {
-        if self.meta && self.attribute.get() == b"name" && self.value.get() == b"sentry-trace" {
-            Event::SentryTraceMeta
-        } else {
-            Event::None
+        if !mem::take(&mut self.reading_name) {
+            return Event::None;
+        }
+        match self.value.finish() {
+            Some(value) => match TRACE_NAMES.iter().find(|(name, _)| *name == value) {
+                Some(&(_, name)) => Event::TraceMeta(name),
+                None => {
+                    self.meta = false;
+                    Event::None
+                }
+            },
+            None => {
+                self.meta = false;
+                Event::None
+            }
         }
     }
 
@@ -738,182 +1064,114 @@ impl Tokenizer {
     }
 }
 
-// ----- Matching the rendered tags ------------------------------------------------------------
+// ----- Attribute values ----------------------------------------------------------------------
 
-// The bytes `TraceMeta::write_html` writes (core/src/meta.rs); a unit test checks them against
-// the renderer.
-// The renderer's own bytes: one definition, in the core.
-const SENTRY_TRACE_OPEN: &[u8] = sentry_meta_core::markup::SENTRY_TRACE_OPEN.as_bytes();
-const BAGGAGE_OPEN: &[u8] = sentry_meta_core::markup::BAGGAGE_OPEN.as_bytes();
-const TRACEPARENT_OPEN: &[u8] = sentry_meta_core::markup::TRACEPARENT_OPEN.as_bytes();
-const CLOSE: &[u8] = sentry_meta_core::markup::CLOSE.as_bytes();
+/// The longest of [`TRACE_NAMES`].
+const VALUE_MAX: usize = 12;
 
-/// The longest escaped baggage: 8192 bytes of header, each `'` escaped as `&#x27;`.
-const BAGGAGE_ATTR_MAX: usize = 8192 * 6;
-/// The longest block of tags `TraceMeta` renders.
-const BLOCK_MAX: usize = SENTRY_TRACE_OPEN.len()
-    + 51
-    + BAGGAGE_OPEN.len()
-    + BAGGAGE_ATTR_MAX
-    + TRACEPARENT_OPEN.len()
-    + 55
-    + 3 * CLOSE.len();
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    SentryTrace,
-    Baggage,
-    Traceparent,
+/// An attribute value as a browser reads it, kept only while it may be one of [`TRACE_NAMES`]:
+/// its bytes as they are (a selector compares `name` case-sensitively), numeric character
+/// references decoded (§13.2.5.72-80: `&#45;`, `&#x2D`, with or without `;`).
+///
+/// Named references need no decoding here: none decodes to a character of these names
+/// (`&hyphen;` and `&dash;` are U+2010, not `-`; the only one that decodes to lowercase ASCII
+/// letters is `&fjlig;`, "fj"), so a value holding one, or a `&` that is text, is none of them.
+#[derive(Debug, Default)]
+struct AttributeValue {
+    bytes: [u8; VALUE_MAX],
+    /// `VALUE_MAX + 1` once the value cannot be a trace name.
+    len: usize,
+    reference: Reference,
 }
 
-impl Tag {
-    fn open(self) -> &'static [u8] {
-        match self {
-            Tag::SentryTrace => SENTRY_TRACE_OPEN,
-            Tag::Baggage => BAGGAGE_OPEN,
-            Tag::Traceparent => TRACEPARENT_OPEN,
-        }
+/// Where a character reference in a value is at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Reference {
+    #[default]
+    None,
+    /// After `&`.
+    Ampersand,
+    /// After `&#`.
+    Number,
+    /// After `&#x` or `&#X`.
+    HexStart,
+    /// In the digits: the code point so far, capped above U+10FFFF.
+    Digits { radix: u32, code: u32 },
+}
+
+impl AttributeValue {
+    fn clear(&mut self) {
+        self.len = 0;
+        self.reference = Reference::None;
     }
 
-    /// Whether `byte` may be the `pos`-th byte of the tag's `content`.
-    fn content_byte(self, pos: usize, byte: u8) -> bool {
-        let hex = matches!(byte, b'0'..=b'9' | b'a'..=b'f');
-        match self {
-            // TRACEID-SPANID[-1|-0]
-            Tag::SentryTrace => match pos {
-                0..32 | 33..49 => hex,
-                32 | 49 => byte == b'-',
-                50 => matches!(byte, b'0' | b'1'),
-                _ => false,
+    fn push(&mut self, byte: u8) {
+        let digit = char::from(byte).to_digit(match self.reference {
+            Reference::Number => 10,
+            Reference::Digits { radix, .. } => radix,
+            _ => 16,
+        });
+        self.reference = match (self.reference, digit) {
+            (Reference::None, _) if byte == b'&' => Reference::Ampersand,
+            (Reference::None, _) => {
+                self.push_char(byte);
+                Reference::None
+            }
+            (Reference::Ampersand, _) if byte == b'#' => Reference::Number,
+            (Reference::Number, _) if byte == b'x' || byte == b'X' => Reference::HexStart,
+            (Reference::Number, Some(code)) => Reference::Digits { radix: 10, code },
+            (Reference::HexStart, Some(code)) => Reference::Digits { radix: 16, code },
+            (Reference::Digits { radix, code }, Some(digit)) => Reference::Digits {
+                radix,
+                code: (code * radix + digit).min(0x11_0000),
             },
-            // Percent-encoded, then HTML-escaped: visible ASCII without quotes or brackets.
-            Tag::Baggage => {
-                pos < BAGGAGE_ATTR_MAX
-                    && byte.is_ascii_graphic()
-                    && !matches!(byte, b'"' | b'<' | b'>')
+            (Reference::Digits { code, .. }, None) => {
+                // The reference ends here; a `;` is part of it, anything else is not.
+                self.reference = Reference::None;
+                self.push_code(code);
+                if byte != b';' {
+                    self.push(byte);
+                }
+                return;
             }
-            // 00-TRACEID-SPANID-0[01]
-            Tag::Traceparent => match pos {
-                0 | 1 | 53 => byte == b'0',
-                3..35 | 36..52 => hex,
-                2 | 35 | 52 => byte == b'-',
-                54 => matches!(byte, b'0' | b'1'),
-                _ => false,
-            },
+            // A named reference, or `&`, `&#`, `&#x` that are text.
+            _ => {
+                self.mismatch();
+                Reference::None
+            }
+        };
+    }
+
+    fn push_char(&mut self, byte: u8) {
+        if self.len < VALUE_MAX {
+            self.bytes[self.len] = byte;
+            self.len += 1;
+        } else {
+            self.mismatch();
         }
     }
 
-    fn content_may_end(self, len: usize) -> bool {
-        match self {
-            Tag::SentryTrace => len == 49 || len == 51,
-            Tag::Baggage => len > 0,
-            Tag::Traceparent => len == 55,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Open,
-    Content,
-    Close,
-}
-
-/// Matches one rendered block: `sentry-trace`, then optionally `\nbaggage`, then optionally
-/// `\ntraceparent`, byte by byte.
-#[derive(Debug, Clone)]
-struct StripMatch {
-    tag: Tag,
-    phase: Phase,
-    /// Bytes of the phase matched so far.
-    pos: usize,
-    /// While matching `\n<meta name="`: a traceparent tag may come instead of baggage.
-    traceparent_may_follow: bool,
-}
-
-enum StripStep {
-    Continue,
-    /// A whole tag matched; what may follow it.
-    Commit(Option<StripMatch>),
-    /// The first byte held (a `\n`) is not part of a tag; the rest may be.
-    ReleaseNewline,
-    Fail,
-}
-
-impl StripMatch {
-    fn new() -> Self {
-        Self::at(Tag::SentryTrace, false)
-    }
-
-    fn at(tag: Tag, traceparent_may_follow: bool) -> Self {
-        Self {
-            tag,
-            phase: Phase::Open,
-            pos: 0,
-            traceparent_may_follow,
+    /// A numeric reference's character: the ASCII one it names (0 and what is not a Unicode
+    /// scalar value become U+FFFD, 0x80-0x9F windows-1252's characters: none is ASCII).
+    fn push_code(&mut self, code: u32) {
+        match u8::try_from(code) {
+            Ok(byte @ 0x01..=0x7F) => self.push_char(byte),
+            _ => self.mismatch(),
         }
     }
 
-    fn step(&mut self, byte: u8) -> StripStep {
-        match self.phase {
-            Phase::Open => {
-                let open = self.tag.open();
-                if byte == open[self.pos] {
-                    self.pos += 1;
-                } else if self.traceparent_may_follow
-                    && TRACEPARENT_OPEN[..self.pos] == open[..self.pos]
-                    && byte == TRACEPARENT_OPEN[self.pos]
-                {
-                    self.tag = Tag::Traceparent;
-                    self.traceparent_may_follow = false;
-                    self.pos += 1;
-                } else if self.tag != Tag::SentryTrace
-                    && self.pos >= 1
-                    && open[1..self.pos] == SENTRY_TRACE_OPEN[..self.pos - 1]
-                    && byte == SENTRY_TRACE_OPEN[self.pos - 1]
-                {
-                    // `\n<meta name="s…`: not a continuation, but a new block right after a
-                    // newline. The newline stays; the block may go.
-                    let matched = self.pos;
-                    *self = Self::new();
-                    self.pos = matched;
-                    return StripStep::ReleaseNewline;
-                } else {
-                    return StripStep::Fail;
-                }
-                if self.pos == self.tag.open().len() {
-                    self.phase = Phase::Content;
-                    self.pos = 0;
-                }
-                StripStep::Continue
-            }
-            Phase::Content => {
-                if self.tag.content_byte(self.pos, byte) {
-                    self.pos += 1;
-                    StripStep::Continue
-                } else if byte == b'"' && self.tag.content_may_end(self.pos) {
-                    self.phase = Phase::Close;
-                    self.pos = 1;
-                    StripStep::Continue
-                } else {
-                    StripStep::Fail
-                }
-            }
-            Phase::Close => {
-                if byte != CLOSE[self.pos] {
-                    return StripStep::Fail;
-                }
-                self.pos += 1;
-                if self.pos < CLOSE.len() {
-                    return StripStep::Continue;
-                }
-                StripStep::Commit(match self.tag {
-                    Tag::SentryTrace => Some(Self::at(Tag::Baggage, true)),
-                    Tag::Baggage => Some(Self::at(Tag::Traceparent, false)),
-                    Tag::Traceparent => None,
-                })
-            }
+    fn mismatch(&mut self) {
+        self.len = VALUE_MAX + 1;
+    }
+
+    /// The value has ended: its bytes, unless it cannot be a trace name.
+    fn finish(&mut self) -> Option<&[u8]> {
+        match mem::take(&mut self.reference) {
+            Reference::None => {}
+            Reference::Digits { code, .. } => self.push_code(code),
+            _ => self.mismatch(),
         }
+        (self.len <= VALUE_MAX).then(|| &self.bytes[..self.len])
     }
 }
 
@@ -926,7 +1184,10 @@ mod tests {
 
     /// Feeds `chunks` and returns the output, with `TAGS` where the tags go.
     fn run(action: Action, limit: usize, chunks: &[&[u8]]) -> Vec<u8> {
-        let mut scanner = HeadScanner::with_limit(action, limit);
+        run_with(HeadScanner::with_limit(action, limit), chunks)
+    }
+
+    fn run_with(mut scanner: HeadScanner, chunks: &[&[u8]]) -> Vec<u8> {
         let mut output = Vec::new();
         for chunk in chunks {
             scanner.feed(chunk, &mut |piece| match piece {
@@ -934,7 +1195,7 @@ mod tests {
                 Piece::Held(bytes) => output.extend_from_slice(&bytes),
                 Piece::Tags => output.extend_from_slice(TAGS),
             });
-            assert!(scanner.held_len() <= BAGGAGE_ATTR_MAX + 256);
+            assert!(scanner.held_len() <= TAG_HOLD_MAX);
         }
         scanner.finish(&mut |piece| match piece {
             Piece::Held(bytes) => output.extend_from_slice(&bytes),
@@ -1019,7 +1280,10 @@ mod tests {
             "<head><!DOCTYPE </head>",
             "<head></head",
             "<head><body></head>",
+            "<head><frameset></head>",
             "<head><plaintext></head>",
+            "<head><svg><style></style></head>",
+            "<head><math></head>",
             "< /head>",
         ] {
             assert_eq!(inject(page), page, "{page:?}");
@@ -1044,35 +1308,198 @@ mod tests {
     }
 
     #[test]
-    fn injects_once() {
+    fn every_raw_text_element_holds_its_text() {
+        for element in RAW_TEXT_ELEMENTS {
+            let element = std::str::from_utf8(element).expect("ascii");
+            let upper = element.to_ascii_uppercase();
+            let text = format!(
+                "<{element}></head><meta name=sentry-trace><{element}></{element}x></{upper} >"
+            );
+            assert_eq!(
+                inject(&format!("<head>{text}</head>")),
+                format!("<head>{text}<TAGS></head>"),
+                "{element}"
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_script_data() {
+        // (the script's text, whether it ends at its `</script>`); then a `</head>`.
+        for (text, ends) in [
+            // `<!--<script>` double escapes: only `-->` gets back to script data.
+            ("<!--<script></script></head>-->", false),
+            ("<!--<script></script></head>--></script>", true),
+            ("<!--<script></head></script>", false),
+            ("<!--<script>--></script>", true),
+            ("<!--<script >--!></script></script>", true),
+            ("<!--<SCRIPT/></script>-></script>--></script>", true),
+            // Escaped without a nested `<script`, `</script>` ends the script.
+            ("<!--</script>", true),
+            ("<!-- <scripts></script>", true),
+            ("<!-- <scrip></script>", true),
+            ("<!--x<script</script>", true),
+            ("<!--x<script></script>", false),
+            ("<!--<script>x</scriptx>--></script>", true),
+            // Not an escape.
+            ("<!-x<script></script>", true),
+            ("<! --<script></script>", true),
+            ("<!---->x<script></script>", true),
+            ("<!-->x<script></script>", true),
+        ] {
+            let page = format!("<head><script>{text}</head>");
+            let expected = if ends {
+                format!("<head><script>{text}<TAGS></head>")
+            } else {
+                page.clone()
+            };
+            assert_eq!(inject(&page), expected, "{text:?}");
+        }
+        // In a style, `<!--` is text.
         assert_eq!(
-            inject("<head></head></head><head></head>"),
-            "<head><TAGS></head></head><head></head>"
+            inject("<head><style><!--<script></style></head>"),
+            "<head><style><!--<script></style><TAGS></head>"
         );
+    }
+
+    #[test]
+    fn template_contents_are_not_the_document() {
+        for (page, expected) in [
+            (
+                "<head><template></head></template></head>",
+                "<head><template></head></template><TAGS></head>",
+            ),
+            (
+                "<head><template><template></template></head></template></head>",
+                "<head><template><template></template></head></template><TAGS></head>",
+            ),
+            (
+                "<head></template><template><body></head></TEMPLATE></head>",
+                "<head></template><template><body></head></TEMPLATE><TAGS></head>",
+            ),
+            // A trace tag there is not one the SDK finds.
+            (
+                "<head><template><meta name=\"sentry-trace\" content=x></template></head>",
+                "<head><template><meta name=\"sentry-trace\" content=x></template><TAGS></head>",
+            ),
+        ] {
+            assert_eq!(inject(page), expected, "{page:?}");
+        }
+        // Raw text and foreign content are as they are elsewhere.
+        for page in [
+            "<head><template><script></template></head>",
+            "<head><template><svg></svg></template></head>",
+        ] {
+            assert_eq!(inject(page), page);
+        }
     }
 
     #[test]
     fn skips_pages_that_carry_the_tags() {
         for page in [
             "<head><meta name=\"sentry-trace\" content=\"x\"></head>",
-            "<head><META NAME='Sentry-Trace' content=x></head>",
+            "<head><META NAME='sentry-trace' content=x></head>",
             "<head><meta content=\"x\" name=sentry-trace></head>",
             "<head><meta\nname = \"sentry-trace\"/></head>",
+            "<head><meta name=\"baggage\" content=\"sentry-trace_id=x\"></head>",
+            "<head><meta name=traceparent></head>",
+            // Character references, decoded.
+            "<head><meta name=\"sentry&#45;trace\"></head>",
+            "<head><meta name=\"sentry&#x2d;trace\"></head>",
+            "<head><meta name=\"sentry&#X2D;trace\"></head>",
+            "<head><meta name=\"sentry&#0000045trace\"></head>",
+            "<head><meta name=\"&#115;entry-trac&#x65\"></head>",
+            "<head><meta name=sentry-trac&#101;></head>",
+            "<head><meta name=&#98;aggage></head>",
+            // The first `name` counts.
+            "<head><meta name=\"sentry-trace\" name=\"x\"></head>",
         ] {
             assert_eq!(inject(page), page, "{page:?}");
         }
-        // Only a meta element with that name.
+        // Not what `meta[name="sentry-trace"]` finds.
         for page in [
             "<head><link name=\"sentry-trace\"></head>",
             "<head><meta content=\"sentry-trace\"></head>",
+            "<head><meta name=\"Sentry-Trace\"></head>",
+            "<head><meta name=\"SENTRY-TRACE\"></head>",
+            "<head><meta name=\" sentry-trace\"></head>",
+            "<head><meta name=\"sentry-trace\0\"></head>",
+            "<head><meta name=\"sentry&hyphen;trace\"></head>",
+            "<head><meta name=\"sentry&dash;trace\"></head>",
+            "<head><meta name=\"sentry&#8208;trace\"></head>",
+            "<head><meta name=\"sentry&#x2d0;trace\"></head>",
+            "<head><meta name=\"sentry&#0;trace\"></head>",
+            "<head><meta name=\"sentry&#x;trace\"></head>",
+            "<head><meta name=\"sentry&#;trace\"></head>",
+            "<head><meta name=\"sentry&#99999999999-trace\"></head>",
+            "<head><meta name=\"x\" name=\"sentry-trace\"></head>",
+            "<head><meta name name=\"sentry-trace\"></head>",
+            "<head><meta name= name=\"sentry-trace\"></head>",
+            "<head><meta name=>name=\"sentry-trace\"></head>",
+            "<head></meta name=\"sentry-trace\"></head>",
             "<head><!-- <meta name=\"sentry-trace\"> --></head>",
             "<head><script>'<meta name=\"sentry-trace\">'</script></head>",
+            "<head><metax name=\"sentry-trace\"></head>",
         ] {
-            assert_eq!(inject(page), page.replace("</head>", "<TAGS></head>"));
+            assert_eq!(
+                inject(page),
+                page.replacen("</head>", "<TAGS></head>", 1),
+                "{page:?}"
+            );
         }
         // Our own output, injected a second time.
         let once = inject("<head></head>").replace("<TAGS>", &meta("sentry-a=b", true).to_html());
         assert_eq!(inject(&once), once);
+    }
+
+    #[test]
+    fn a_traceparent_tag_is_a_copy_only_of_tags_that_hold_one() {
+        let page = b"<head><meta name=traceparent content=x></head>";
+        let injected = b"<head><meta name=traceparent content=x><TAGS></head>";
+        let with = meta("", true).to_html();
+        assert_eq!(
+            run_with(HeadScanner::injecting(with.as_bytes()), &[page]),
+            page
+        );
+        let without = meta("", false).to_html();
+        assert_eq!(
+            run_with(HeadScanner::injecting(without.as_bytes()), &[page]),
+            injected
+        );
+        // `sentry-trace` and `baggage` always are.
+        let page = b"<head><meta name=baggage content=x></head>";
+        assert_eq!(
+            run_with(HeadScanner::injecting(without.as_bytes()), &[page]),
+            page
+        );
+    }
+
+    #[test]
+    fn byte_order_marks() {
+        // UTF-16 and UTF-32 (even when their bytes spell `</head>`): left alone.
+        for bom in [
+            &b"\xFF\xFE"[..],
+            b"\xFE\xFF",
+            b"\xFF\xFE\0\0",
+            b"\0\0\xFE\xFF",
+        ] {
+            let page = [bom, b"<head></head><meta name=baggage>"].concat();
+            assert_eq!(scan(Action::Inject, &page), page);
+            assert_eq!(scan(Action::Strip, &page), page);
+        }
+        // UTF-8's, or what only begins like one of them, is read on.
+        for start in [
+            &b"\xEF\xBB\xBF"[..],
+            b"\xFE",
+            b"\xFF",
+            b"\0",
+            b"\0\0\xFE",
+            b"\xFE\xFE",
+        ] {
+            let page = [start, b"<head></head>"].concat();
+            let expected = [start, b"<head><TAGS></head>"].concat();
+            assert_eq!(scan(Action::Inject, &page), expected, "{start:?}");
+        }
     }
 
     #[test]
@@ -1119,18 +1546,21 @@ mod tests {
     }
 
     #[test]
-    fn constants_are_what_the_renderer_writes() {
-        let html = meta("sentry-a=%27%22", true).to_html();
-        let baggage = html.find("\n<meta name=\"baggage\"").expect("baggage");
-        let traceparent = html
-            .find("\n<meta name=\"traceparent\"")
-            .expect("traceparent");
-        assert!(html.starts_with(std::str::from_utf8(SENTRY_TRACE_OPEN).expect("ascii")));
-        assert!(html[baggage..].starts_with(std::str::from_utf8(BAGGAGE_OPEN).expect("ascii")));
-        assert!(
-            html[traceparent..].starts_with(std::str::from_utf8(TRACEPARENT_OPEN).expect("ascii"))
-        );
-        assert!(html.ends_with(std::str::from_utf8(CLOSE).expect("ascii")));
+    fn trace_names_are_what_the_renderer_writes() {
+        let html = meta("sentry-a=b", true).to_html();
+        let names: Vec<&str> = html
+            .split("name=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert_eq!(names, ["sentry-trace", "baggage", "traceparent"]);
+        for name in names {
+            assert!(
+                TRACE_NAMES
+                    .iter()
+                    .any(|(known, _)| *known == name.as_bytes())
+            );
+        }
     }
 
     #[test]
@@ -1157,7 +1587,8 @@ mod tests {
                 format!("<head>\n  \n  <title>t</title></head><body>{tags}</body>"),
                 "{tags}"
             );
-            // Twice, back to back or on consecutive lines.
+            // Twice, back to back or on consecutive lines: the line breaks within a block go
+            // with it, the one between two blocks stays.
             assert_eq!(
                 strip(&format!("<head>{tags}{tags}</head>")),
                 "<head></head>"
@@ -1170,36 +1601,85 @@ mod tests {
     }
 
     #[test]
+    fn strips_every_trace_tag_up_to_the_body() {
+        for (page, expected) in [
+            // Hand-written, in any attribute order, quotes or case of the attribute names.
+            (
+                "<head><meta name=\"sentry-trace\" content=\"hand-written\"><title>t</title></head>",
+                "<head><title>t</title></head>",
+            ),
+            (
+                "<head><META content='x' NAME=baggage />\n<meta name=traceparent>x</head>",
+                "<head>x</head>",
+            ),
+            (
+                "<head><meta name=\"sentry&#45;trace\" content=\">\"></head>",
+                "<head></head>",
+            ),
+            // Between `</head>` and `<body>`, the tree builder moves them into the head.
+            (
+                "<head></head>\n<meta name=\"baggage\" content=\"x\">\n<body><meta name=baggage>",
+                "<head></head>\n\n<body><meta name=baggage>",
+            ),
+            (
+                "<head></head><meta name=sentry-trace><BODY><meta name=sentry-trace>",
+                "<head></head><BODY><meta name=sentry-trace>",
+            ),
+            // A `\n` goes only between two stripped tags, in the renderer's order.
+            (
+                "<head>\n<meta name=baggage>\n<meta name=x>\n</head>",
+                "<head>\n\n<meta name=x>\n</head>",
+            ),
+            (
+                "<head><meta name=traceparent>\n<meta name=baggage>\n<meta name=baggage></head>",
+                "<head>\n\n</head>",
+            ),
+            // A tag after a `<` that is text is in the body: taken out, it would leave `<x`.
+            (
+                "<head><meta name=baggage>\n<<meta name=baggage>x</head>",
+                "<head>\n<<meta name=baggage>x</head>",
+            ),
+        ] {
+            assert_eq!(strip(page), expected, "{page:?}");
+        }
+    }
+
+    #[test]
     fn strips_nothing_else() {
         let tags = meta("sentry-a=b", true).to_html();
         for page in [
-            "<head><meta name=\"sentry-trace\" content=\"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1\"></head>".to_owned(),
-            "<head><meta name=\"sentry-trace\" content=\"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-2\"/></head>".to_owned(),
-            "<head><meta name=\"sentry-trace\" content=\"771A43a4192642f0b136d5159a501700-b7ad6b7169203331\"/></head>".to_owned(),
-            "<head><meta name=\"sentry-trace\" content=\"771a43a4192642f0b136d5159a501700-b7ad6b716920333\"/></head>".to_owned(),
-            "<head><meta name='sentry-trace' content=\"771a43a4192642f0b136d5159a501700-b7ad6b7169203331\"/></head>".to_owned(),
-            "<head><meta name=\"baggage\" content=\"sentry-a=b\"/></head>".to_owned(),
+            "<head><meta name=\"Sentry-Trace\" content=\"x\"></head>".to_owned(),
+            "<head><meta name=\"sentry&hyphen;trace\" content=\"x\"></head>".to_owned(),
+            "<head><meta name=\"description\" NAME=\"sentry-trace\"></head>".to_owned(),
+            "<head><meta content=\"sentry-trace\"></head>".to_owned(),
+            "<head><link name=\"baggage\"></head>".to_owned(),
+            "<head><metas name=\"baggage\"></head>".to_owned(),
             format!("<head><!-- {tags} --></head>"),
             format!("<head><script>'{tags}'</script></head>"),
-            format!("<head></head>{tags}"),
-            "<head><<meta name=\"sentry-trace\" x></head>".to_owned(),
+            format!("<head><template>{tags}</template></head>"),
+            format!("<head><script><!--<script>{tags}</script>--></script></head>"),
+            format!("<head></head><body>{tags}"),
+            format!("<head><svg></svg>{tags}</head>"),
+            format!("<head><plaintext>{tags}</head>"),
         ] {
             assert_eq!(strip(&page), page, "{page:?}");
         }
-        // A continuation that is not ours stays, the block before it goes.
-        let block = meta("", false).to_html();
-        assert_eq!(
-            strip(&format!(
-                "<head>{block}\n<meta name=\"baggage\" content=\"x\"></head>"
-            )),
-            "<head>\n<meta name=\"baggage\" content=\"x\"></head>"
+        // A tag the stripper cannot hold to its `name`: given up on, whole.
+        let long = format!(
+            "<head><meta content=\"{}\" name=\"baggage\"><meta name=baggage></head>",
+            "x".repeat(TAG_HOLD_MAX)
         );
         assert_eq!(
-            strip(&format!(
-                "<head>{block}\n<meta name=\"description\"></head>"
-            )),
-            "<head>\n<meta name=\"description\"></head>"
+            run(Action::Strip, HEAD_LIMIT, &[long.as_bytes()]),
+            long.as_bytes()
         );
-        assert_eq!(strip(&format!("<head>{block}\n</head>")), "<head>\n</head>");
+        let held = format!(
+            "<head><meta content=\"{}\" name=\"baggage\"></head>",
+            "x".repeat(TAG_HOLD_MAX - 64)
+        );
+        assert_eq!(
+            run(Action::Strip, HEAD_LIMIT, &[held.as_bytes()]),
+            b"<head></head>"
+        );
     }
 }
