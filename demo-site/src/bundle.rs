@@ -9,6 +9,7 @@
 //! Third-party code is never committed: `web/dist/` and `web/node_modules/` are ignored by git.
 
 use std::fs::{self, File};
+use std::hash::Hasher as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -53,17 +54,17 @@ pub fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
 }
 
-/// FNV-1a over the inputs' names and contents: enough to notice a change.
+/// FNV-1a (the `fnv` crate) over the inputs' names and contents: enough to notice a change.
 fn fingerprint(dir: &Path, files: &[&str]) -> Result<String, BundleError> {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hasher = fnv::FnvHasher::default();
     for name in files {
         let path = dir.join(name);
         let bytes = fs::read(&path).map_err(|e| BundleError::Io(path, e))?;
-        for byte in name.bytes().chain([0]).chain(bytes).chain([0]) {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        for part in [name.as_bytes(), &[0], &bytes, &[0]] {
+            hasher.write(part);
         }
     }
-    Ok(format!("{hash:016x}"))
+    Ok(format!("{:016x}", hasher.finish()))
 }
 
 fn read_to_string_or_empty(path: &Path) -> String {

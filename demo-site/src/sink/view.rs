@@ -1,10 +1,11 @@
-//! The sink's pages: recent traces, and one trace drawn as a waterfall across services
+//! The sink's pages: the list of traces, and one trace drawn as a waterfall across services
 //! (server-rendered HTML and CSS bars, no script), plus the same data as JSON.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 
-use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::envelope::SpanRecord;
@@ -34,12 +35,14 @@ code, .mono { font-family: ui-monospace, monospace; font-size: .85rem; }
 .legend span { margin-right: .8rem; }
 "#;
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <style>{STYLE}</style></head><body>{body}</body></html>\n",
-        text(title)
-    )
+fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { (title) } style { (PreEscaped(STYLE)) } }
+            body { (body) }
+        }
+    }
 }
 
 fn service_class(service: &str) -> &'static str {
@@ -51,20 +54,18 @@ fn service_class(service: &str) -> &'static str {
     }
 }
 
-fn badge(service: &str) -> String {
-    format!(
-        "<span class=\"badge {}\">{}</span>",
-        service_class(service),
-        text(service)
-    )
+fn badge(service: &str) -> Markup {
+    html! { span class={ "badge " (service_class(service)) } { (service) } }
 }
 
-/// `1234.5 ms` or `1.23 s`.
+/// `12.3 ms`, `1.23 s` or `2.5 days`.
 fn duration(seconds: f64) -> String {
     if seconds < 1.0 {
         format!("{:.1} ms", seconds * 1000.0)
-    } else {
+    } else if seconds < 86_400.0 {
         format!("{seconds:.2} s")
+    } else {
+        format!("{:.1} days", seconds / 86_400.0)
     }
 }
 
@@ -86,39 +87,39 @@ fn utc(seconds: f64) -> String {
     .unwrap_or_default()
 }
 
-/// The list of recent traces.
-pub fn traces_html(traces: &[TraceSummary], envelopes: i64) -> String {
-    let mut body = String::from("<h1>Recent traces</h1>");
-    let _ = write!(
-        body,
-        "<p class=\"meta\">{} traces shown, {envelopes} envelopes received by this sink. \
-         <a href=\"/\">Demo pages</a> · <a href=\"/traces?format=json\">JSON</a></p>",
-        traces.len()
-    );
-    if traces.is_empty() {
-        body.push_str("<p>No traces yet: open one of the <a href=\"/\">demo pages</a>.</p>");
-        return page("Traces", &body);
-    }
-    body.push_str(
-        "<table><thead><tr><th>Trace</th><th>Root</th><th>Services</th><th>Spans</th>\
-         <th>Duration</th><th>Last received</th></tr></thead><tbody>",
-    );
-    for trace in traces {
-        let services: String = trace.services.iter().map(|s| badge(s)).collect();
-        let _ = write!(
-            body,
-            "<tr><td><a class=\"mono\" href=\"/traces/{id}\">{id}</a></td><td>{root_badge} {root}</td>\
-             <td>{services}</td><td>{spans}</td><td>{duration}</td><td>{received}</td></tr>",
-            id = attr(&trace.trace_id),
-            root_badge = badge(&trace.root.0),
-            root = text(&trace.root.1),
-            spans = trace.spans,
-            duration = trace.duration.map(duration).unwrap_or_default(),
-            received = utc(trace.last_received),
-        );
-    }
-    body.push_str("</tbody></table>");
-    page("Traces", &body)
+/// A page of the list of traces; `next`: the place of its last trace, when older ones follow.
+pub fn traces_html(traces: &[TraceSummary], envelopes: i64, next: Option<i64>) -> Markup {
+    page(
+        "Traces",
+        html! {
+            h1 { "Recent traces" }
+            p.meta {
+                (traces.len()) " traces shown, " (envelopes) " envelopes received by this sink. "
+                a href="/" { "Demo pages" } " · " a href="/traces?format=json" { "JSON" }
+            }
+            @if traces.is_empty() {
+                p { "No traces yet: open one of the " a href="/" { "demo pages" } "." }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Trace" } th { "Root" } th { "Services" } th { "Spans" }
+                        th { "Duration" } th { "Last received" }
+                    } }
+                    tbody { @for trace in traces { tr {
+                        td { a.mono href={ "/traces/" (trace.trace_id) } { (trace.trace_id) } }
+                        td { (badge(&trace.root.0)) " " (trace.root.1) }
+                        td { @for service in &trace.services { (badge(service)) } }
+                        td { (trace.spans) }
+                        td { (trace.duration.map(duration).unwrap_or_default()) }
+                        td { (utc(trace.last_received)) }
+                    } } }
+                }
+                @if let Some(before) = next {
+                    p { a href={ "/traces?before=" (before) } { "Older traces →" } }
+                }
+            }
+        },
+    )
 }
 
 /// The spans in waterfall order: each after its parent, siblings by start; spans whose parent
@@ -164,17 +165,32 @@ fn waterfall_order(spans: &[StoredSpan]) -> Vec<(usize, usize)> {
     order
 }
 
+/// Where a span's bar goes, as percentages of the trace's time (`left`, `width`), and where its
+/// duration label goes: after the bar, before it when the bar ends near the right edge, or
+/// inside it when it is wide.
+fn bar(span: &SpanRecord, start: f64, total: f64) -> (f64, f64, String) {
+    let (left, width) = match (span.start, total > 0.0) {
+        (Some(s), true) => {
+            let e = span.end.unwrap_or(s).max(s);
+            (
+                ((s - start) / total * 100.0).clamp(0.0, 100.0),
+                ((e - s) / total * 100.0).clamp(0.0, 100.0),
+            )
+        }
+        _ => (0.0, 0.0),
+    };
+    let label_at = if left + width <= 80.0 {
+        format!("left:{:.3}%", left + width + 0.5)
+    } else if left >= 20.0 {
+        format!("right:{:.3}%", 100.0 - left + 0.5)
+    } else {
+        format!("left:{:.3}%;color:#fff", left + 0.5)
+    };
+    (left, width, label_at)
+}
+
 /// One trace as a waterfall.
-pub fn trace_html(trace_id: &str, spans: &[StoredSpan]) -> String {
-    let mut body = format!(
-        "<p><a href=\"/traces\">← Recent traces</a> · <a href=\"/traces/{0}.json\">JSON</a></p>\
-         <h1>Trace <code>{0}</code></h1>",
-        attr(trace_id)
-    );
-    if spans.is_empty() {
-        body.push_str("<p>No spans of this trace have arrived (yet).</p>");
-        return page("Trace", &body);
-    }
+pub fn trace_html(trace_id: &str, spans: &[StoredSpan]) -> Markup {
     let start = spans
         .iter()
         .filter_map(|s| s.span.start)
@@ -191,64 +207,42 @@ pub fn trace_html(trace_id: &str, spans: &[StoredSpan]) -> String {
     let mut services: Vec<&str> = spans.iter().map(|s| s.span.service.as_str()).collect();
     services.sort_unstable();
     services.dedup();
-    let _ = write!(
-        body,
-        "<p class=\"meta legend\">{} spans · {} · {}</p><div class=\"waterfall\">",
-        spans.len(),
-        duration(total),
-        services.iter().map(|s| badge(s)).collect::<String>()
-    );
-    for (i, depth) in waterfall_order(spans) {
-        let stored = &spans[i];
-        let span = &stored.span;
-        let (left, width) = match (span.start, total > 0.0) {
-            (Some(s), true) => {
-                let e = span.end.unwrap_or(s).max(s);
-                (
-                    ((s - start) / total * 100.0).clamp(0.0, 100.0),
-                    ((e - s) / total * 100.0).clamp(0.0, 100.0),
-                )
+    let body = html! {
+        p { a href="/traces" { "← Recent traces" } " · " a href={ "/traces/" (trace_id) ".json" } { "JSON" } }
+        h1 { "Trace " code { (trace_id) } }
+        @if spans.is_empty() {
+            p { "No spans of this trace have arrived (yet)." }
+        } @else {
+            p.meta.legend {
+                (spans.len()) " spans · " (duration(total)) " · "
+                @for service in &services { (badge(service)) }
             }
-            _ => (0.0, 0.0),
-        };
-        let span_duration = span
-            .start
-            .zip(span.end)
-            .map(|(s, e)| duration((e - s).max(0.0)));
-        // The duration goes after the bar, or before it when the bar ends near the right edge,
-        // or inside it when it is wide.
-        let label_at = if left + width <= 80.0 {
-            format!("left:{:.3}%", left + width + 0.5)
-        } else if left >= 20.0 {
-            format!("right:{:.3}%", 100.0 - left + 0.5)
-        } else {
-            format!("left:{:.3}%;color:#fff", left + 0.5)
-        };
-        let detail = url_of(span).filter(|url| !span.name.contains(url.as_str()));
-        let _ = write!(
-            body,
-            "<div class=\"row\" id=\"span-{id}\"><div class=\"label\" style=\"padding-left:{pad}rem\" \
-             title=\"{title}\">{badge} <span class=\"op\">{op}</span> {name}{detail}\
-             <span class=\"ids mono\">span {id} · parent {parent} · {item}</span></div>\
-             <div class=\"track\"><div class=\"bar {class}\" style=\"left:{left:.3}%;width:{width:.3}%\"></div>\
-             <span class=\"dur\" style=\"{label_at}\">{dur}</span></div></div>",
-            id = attr(&span.span_id),
-            pad = 0.5 + 1.1 * depth.min(20) as f64,
-            title = attr(&span.name),
-            badge = badge(&span.service),
-            op = text(span.op.as_deref().unwrap_or("")),
-            name = text(&span.name),
-            detail = detail
-                .map(|url| format!(" <span class=\"op\">{}</span>", text(&url)))
-                .unwrap_or_default(),
-            parent = text(span.parent_span_id.as_deref().unwrap_or("none")),
-            item = text(&stored.item),
-            class = service_class(&span.service),
-            dur = span_duration.unwrap_or_default(),
-        );
-    }
-    body.push_str("</div>");
-    page(&format!("Trace {trace_id}"), &body)
+            div.waterfall { @for (i, depth) in waterfall_order(spans) {
+                @let stored = &spans[i];
+                @let span = &stored.span;
+                @let (left, width, label_at) = bar(span, start, total);
+                @let detail = url_of(span).filter(|url| !span.name.contains(url.as_str()));
+                div.row id={ "span-" (span.span_id) } {
+                    div.label style={ "padding-left:" (0.5 + 1.1 * depth.min(20) as f64) "rem" } title=(span.name) {
+                        (badge(&span.service)) " " span.op { (span.op.as_deref().unwrap_or("")) } " " (span.name)
+                        @if let Some(url) = detail { " " span.op { (url) } }
+                        span.ids.mono {
+                            "span " (span.span_id) " · parent "
+                            (span.parent_span_id.as_deref().unwrap_or("none")) " · " (stored.item)
+                        }
+                    }
+                    div.track {
+                        div class={ "bar " (service_class(&span.service)) }
+                            style=(format!("left:{left:.3}%;width:{width:.3}%")) {}
+                        span.dur style=(label_at) {
+                            (span.start.zip(span.end).map(|(s, e)| duration((e - s).max(0.0))).unwrap_or_default())
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    page(&format!("Trace {trace_id}"), body)
 }
 
 /// The URL a span-v2 span is about (`url.full`, else `url.path`): in "stream" mode the browser
@@ -264,34 +258,72 @@ fn url_of(span: &SpanRecord) -> Option<String> {
     })
 }
 
-fn span_json(stored: &StoredSpan) -> Value {
-    let span = &stored.span;
-    json!({
-        "trace_id": span.trace_id,
-        "span_id": span.span_id,
-        "parent_span_id": span.parent_span_id,
-        "segment_id": span.segment_id,
-        "service": span.service,
-        "sdk": span.sdk,
-        "item": stored.item,
-        "is_segment": span.is_segment,
-        "op": span.op,
-        "name": span.name,
-        "start_timestamp": span.start,
-        "end_timestamp": span.end,
-        "status": span.status,
-        "attributes": span.attributes.as_deref().and_then(|a| serde_json::from_str::<Value>(a).ok()),
-        "received_at": stored.received_at,
-    })
+/// JSON text as it is stored, written out as it is.
+fn raw(json: Option<&str>) -> Option<&RawValue> {
+    serde_json::from_str(json?).ok()
 }
 
-/// One trace as JSON: `{"trace_id": …, "spans": [{span_id, parent_span_id, service, op, …}]}`.
-pub fn trace_json(trace_id: &str, spans: &[StoredSpan]) -> Value {
-    json!({ "trace_id": trace_id, "spans": spans.iter().map(span_json).collect::<Vec<_>>() })
+/// A span in the sink's JSON.
+#[derive(Serialize)]
+struct SpanJson<'a> {
+    trace_id: &'a str,
+    span_id: &'a str,
+    parent_span_id: Option<&'a str>,
+    segment_id: Option<&'a str>,
+    service: &'a str,
+    sdk: &'a str,
+    item: &'a str,
+    is_segment: bool,
+    op: Option<&'a str>,
+    name: &'a str,
+    start_timestamp: Option<f64>,
+    end_timestamp: Option<f64>,
+    status: Option<&'a str>,
+    attributes: Option<&'a RawValue>,
+    received_at: f64,
+    /// Its envelope header's `trace` (the Dynamic Sampling Context), as it arrived.
+    dsc: Option<&'a RawValue>,
 }
 
-/// The recent traces as JSON.
-pub fn traces_json(traces: &[TraceSummary]) -> Value {
+/// One trace as JSON: `{"trace_id": …, "spans": [{span_id, parent_span_id, service, op, …, dsc}]}`.
+#[derive(Serialize)]
+pub struct TraceJson<'a> {
+    trace_id: &'a str,
+    spans: Vec<SpanJson<'a>>,
+}
+
+/// One trace as JSON ([`TraceJson`]).
+pub fn trace_json<'a>(trace_id: &'a str, spans: &'a [StoredSpan]) -> TraceJson<'a> {
+    let spans = spans
+        .iter()
+        .map(|stored| {
+            let span = &stored.span;
+            SpanJson {
+                trace_id: &span.trace_id,
+                span_id: &span.span_id,
+                parent_span_id: span.parent_span_id.as_deref(),
+                segment_id: span.segment_id.as_deref(),
+                service: &span.service,
+                sdk: &span.sdk,
+                item: &stored.item,
+                is_segment: span.is_segment,
+                op: span.op.as_deref(),
+                name: &span.name,
+                start_timestamp: span.start,
+                end_timestamp: span.end,
+                status: span.status.as_deref(),
+                attributes: raw(span.attributes.as_deref()),
+                received_at: stored.received_at,
+                dsc: raw(stored.dsc.as_deref()),
+            }
+        })
+        .collect();
+    TraceJson { trace_id, spans }
+}
+
+/// A page of the list of traces as JSON; `next`: the place of its last trace, when older ones
+/// follow.
+pub fn traces_json(traces: &[TraceSummary], next: Option<i64>) -> Value {
     json!({
         "traces": traces.iter().map(|t| json!({
             "trace_id": t.trace_id,
@@ -301,7 +333,8 @@ pub fn traces_json(traces: &[TraceSummary]) -> Value {
             "spans": t.spans,
             "duration": t.duration,
             "last_received": t.last_received,
-        })).collect::<Vec<_>>()
+        })).collect::<Vec<_>>(),
+        "next": next.map(|before| format!("/traces?format=json&before={before}")),
     })
 }
 
@@ -314,5 +347,71 @@ mod tests {
         assert_eq!(utc(0.0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400.0), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_700_000_000.5), "2023-11-14 22:13:20 UTC");
+    }
+
+    const HOSTILE: &str = "\"><script>alert('x')</script>&amp;";
+
+    fn hostile_span(span_id: &str, parent: Option<&str>, start: f64) -> StoredSpan {
+        StoredSpan {
+            span: SpanRecord {
+                trace_id: "771a43a4192642f0b136d5159a501700".into(),
+                span_id: span_id.into(),
+                parent_span_id: parent.map(Into::into),
+                segment_id: None,
+                service: HOSTILE.into(),
+                sdk: HOSTILE.into(),
+                item: super::super::envelope::ItemKind::SpanV2,
+                is_segment: parent.is_none(),
+                op: Some(HOSTILE.into()),
+                name: HOSTILE.into(),
+                start: Some(start),
+                end: Some(start + 0.25),
+                status: None,
+                attributes: Some(format!(
+                    "{{\"url.full\":{{\"value\":{}}}}}",
+                    json!(format!("http://x/{HOSTILE}"))
+                )),
+            },
+            item: HOSTILE.into(),
+            received_at: 1_700_000_000.0,
+            dsc: Some(format!("{{\"transaction\":{},\"zz\":1}}", json!(HOSTILE))),
+        }
+    }
+
+    #[test]
+    fn views_escape_what_the_sink_received() {
+        let summary = TraceSummary {
+            trace_id: "771a43a4192642f0b136d5159a501700".into(),
+            seq: 7,
+            last_received: 1_700_000_000.0,
+            spans: 2,
+            services: vec![HOSTILE.into(), "a,b".into(), "web".into()],
+            root: (HOSTILE.into(), HOSTILE.into()),
+            duration: Some(0.5),
+        };
+        let list = traces_html(&[summary], 3, Some(7)).into_string();
+        let spans = [
+            hostile_span("b7ad6b7169203331", None, 1.0),
+            hostile_span("c7ad6b7169203331", Some("b7ad6b7169203331"), 1.25),
+        ];
+        let trace = trace_html("771a43a4192642f0b136d5159a501700", &spans).into_string();
+        for html in [&list, &trace] {
+            assert!(
+                !html.contains("<script>") && html.contains("&lt;script&gt;"),
+                "{html}"
+            );
+        }
+        insta::assert_snapshot!("traces_html", list);
+        insta::assert_snapshot!("trace_html", trace);
+        let json = serde_json::to_string(&trace_json("771a43a4192642f0b136d5159a501700", &spans))
+            .expect("json");
+        insta::assert_snapshot!("trace_json", json);
+    }
+
+    #[test]
+    fn durations_stay_short() {
+        assert_eq!(duration(0.0123), "12.3 ms");
+        assert_eq!(duration(1.5), "1.50 s");
+        assert_eq!(duration(253_402_300_799.0), "2932897.0 days");
     }
 }
