@@ -23,31 +23,22 @@ const FINGERPRINT: &str = "dist/.fingerprint";
 const LOCK_FINGERPRINT: &str = "node_modules/.sentry-meta-demo-lock";
 
 /// Why the bundle could not be built.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// `npm` is not installed (or not on `PATH`).
+    #[error(
+        "`npm` was not found. The demo builds its browser bundle (@sentry/browser, bundled by \
+         esbuild) with npm on its first run: install Node.js with npm (https://nodejs.org/, or \
+         `apt-get install -y nodejs npm`) and run it again."
+    )]
     NpmMissing,
     /// A command failed.
+    #[error("{0}")]
     Command(String),
     /// A file could not be read or written.
+    #[error("{path}: {1}", path = .0.display())]
     Io(PathBuf, io::Error),
 }
-
-impl std::fmt::Display for BundleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BundleError::NpmMissing => f.write_str(
-                "`npm` was not found. The demo builds its browser bundle (@sentry/browser, \
-                 bundled by esbuild) with npm on its first run: install Node.js with npm \
-                 (https://nodejs.org/, or `apt-get install -y nodejs npm`) and run it again.",
-            ),
-            BundleError::Command(what) => f.write_str(what),
-            BundleError::Io(path, e) => write!(f, "{}: {e}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for BundleError {}
 
 /// `demo-site/web`, where `package.json` lives.
 pub fn web_dir() -> PathBuf {

@@ -207,10 +207,7 @@ pub async fn index(State(web): State<Arc<Web>>) -> Html<String> {
 
 /// The stylesheet of the pages.
 pub async fn stylesheet() -> Response {
-    const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:1rem 1.5rem;color:#1f1633;background:#fbfaff}\
-a{color:#6c5fc7}nav{margin-bottom:1rem;font-size:.9rem}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}\
-pre{background:#fff;border:1px solid #e6e1f0;padding:.75rem;overflow:auto}dt{font-weight:600;margin-top:.5rem}\
-table{border-collapse:collapse}td,th{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #e6e1f0}";
+    const CSS: &str = include_str!("../../static/demo.css");
     (
         [(
             header::CONTENT_TYPE,

@@ -16,15 +16,13 @@
 //! A `transaction` item is an event: its root span is `contexts.trace` (with the event's
 //! `transaction` as its name and `start_timestamp`/`timestamp`), its children are `spans`.
 //!
-//! Read with serde derives over the borrowed body rather than `sentry-types`' `Envelope`, which
-//! builds every item whole (each map and string of an event), refuses span-v2 items, and whose
-//! `DynamicSamplingContext` keeps only the keys it knows. Here what is not read is skipped
-//! without being built, and the header's `trace` is kept as the JSON text it came as, every key
-//! with it. Everything is input from the network: unknown items are skipped, a span that is not
-//! an object or has bad ids is dropped, a field of an unexpected type reads as absent, every
-//! string is bounded, and nesting, items and spans are limited ([`EnvelopeError`]).
+//! Read with serde derives over the borrowed body, not `sentry-types`' `Envelope`: that one
+//! builds every item whole, refuses span-v2 items, and its `DynamicSamplingContext` drops the
+//! keys it does not know. What is not read here is skipped unbuilt; the header's `trace` is kept
+//! as the JSON text it came as. A span that is not an object or has bad ids is dropped, a field
+//! of another type reads as absent, strings are bounded, and nesting, items and spans limited.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 /// At most this many spans are read from one envelope.
@@ -71,7 +69,7 @@ impl ItemKind {
 }
 
 /// One span of a trace, as read from an envelope.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpanRecord {
     /// 32 lowercase hex digits.
     pub trace_id: String,
@@ -86,6 +84,7 @@ pub struct SpanRecord {
     /// The SDK that sent it (`sentry.rust`, `sentry.javascript.browser`, …).
     pub sdk: String,
     /// The item it came from.
+    #[serde(skip)]
     pub item: ItemKind,
     /// Whether it is the root of its segment (a transaction, a pageload).
     pub is_segment: bool,
@@ -94,12 +93,15 @@ pub struct SpanRecord {
     /// The transaction name, or the span's description.
     pub name: String,
     /// Seconds since the UNIX epoch.
+    #[serde(rename = "start_timestamp")]
     pub start: Option<f64>,
     /// Seconds since the UNIX epoch.
+    #[serde(rename = "end_timestamp")]
     pub end: Option<f64>,
     /// `ok`, `error`, `internal_error`, …
     pub status: Option<String>,
     /// The span's data or attributes, as bounded JSON.
+    #[serde(serialize_with = "raw_json")]
     pub attributes: Option<String>,
 }
 
@@ -113,15 +115,19 @@ pub struct Envelope {
 }
 
 /// Why an envelope was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     /// The header line is not a JSON object.
+    #[error("the envelope header is not a JSON object")]
     BadHeader,
     /// JSON nested deeper than [`MAX_DEPTH`].
+    #[error("JSON nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
     /// More than [`MAX_ITEMS`] items.
+    #[error("more than {MAX_ITEMS} items")]
     TooManyItems,
     /// More than [`MAX_SPANS_PER_ENVELOPE`] spans.
+    #[error("more than {MAX_SPANS_PER_ENVELOPE} spans")]
     TooManySpans,
 }
 
@@ -132,25 +138,26 @@ impl EnvelopeError {
     }
 }
 
-impl std::fmt::Display for EnvelopeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EnvelopeError::BadHeader => f.write_str("the envelope header is not a JSON object"),
-            EnvelopeError::TooDeep => write!(f, "JSON nested deeper than {MAX_DEPTH} levels"),
-            EnvelopeError::TooManyItems => write!(f, "more than {MAX_ITEMS} items"),
-            EnvelopeError::TooManySpans => write!(f, "more than {MAX_SPANS_PER_ENVELOPE} spans"),
-        }
-    }
+/// Stored JSON text, written out as it is (as nothing if it does not parse).
+pub(super) fn raw_json<S: Serializer>(json: &Option<String>, to: S) -> Result<S::Ok, S::Error> {
+    let raw = json
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<&RawValue>(json).ok());
+    raw.serialize(to)
 }
 
-/// A string; any other JSON value reads as none.
+/// A string, bounded; any other JSON value reads as none.
 #[derive(Debug, Default)]
 struct Text(Option<String>);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = <&RawValue>::deserialize(deserializer)?;
-        Ok(Text(serde_json::from_str(raw.get()).ok()))
+        let text = serde_json::from_str::<&str>(raw.get()).map(str::to_owned);
+        let text = text
+            .or_else(|_| serde_json::from_str::<String>(raw.get()))
+            .ok();
+        Ok(Text(text.map(|s| s.chars().take(MAX_TEXT).collect())))
     }
 }
 
@@ -165,136 +172,113 @@ impl<'de> Deserialize<'de> for Timestamp {
         let raw = <&RawValue>::deserialize(deserializer)?;
         let seconds = serde_json::from_str::<f64>(raw.get()).ok().or_else(|| {
             let text = serde_json::from_str::<String>(raw.get()).ok()?;
-            let text = text.trim();
-            text.parse().ok().or_else(|| {
-                let date = time::OffsetDateTime::parse(
-                    text,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .ok()?;
-                // i128 nanoseconds to f64 seconds: exact to well under a microsecond for today.
-                #[allow(clippy::cast_precision_loss)]
-                Some(date.unix_timestamp_nanos() as f64 / 1e9)
-            })
+            let rfc3339 = &time::format_description::well_known::Rfc3339;
+            let date = || time::OffsetDateTime::parse(text.trim(), rfc3339).ok();
+            // i128 nanoseconds to f64 seconds: exact to well under a microsecond for today.
+            #[allow(clippy::cast_precision_loss)]
+            let seconds = date().map(|date| date.unix_timestamp_nanos() as f64 / 1e9);
+            text.trim().parse().ok().or(seconds)
         });
+        // 9999-12-31T23:59:59Z: later times are not dates a span ran at.
         Ok(Timestamp(
-            seconds.filter(|s| (0.0..=MAX_TIMESTAMP).contains(s)),
+            seconds.filter(|s| (0.0..=253_402_300_799.0).contains(s)),
         ))
     }
 }
 
-/// 9999-12-31T23:59:59Z: later times are not dates a span ran at.
-const MAX_TIMESTAMP: f64 = 253_402_300_799.0;
-
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Header<'a> {
-    #[serde(default)]
-    sdk: Option<Sdk>,
-    #[serde(default, borrow)]
+    sdk: Sdk,
+    #[serde(borrow)]
     trace: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Sdk {
-    #[serde(default)]
     name: Text,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct ItemHeader {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     kind: Text,
-    #[serde(default)]
     length: Option<u64>,
 }
 
-#[derive(Deserialize)]
+/// A `transaction` item: its root span is `contexts.trace`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Transaction<'a> {
-    #[serde(default)]
     transaction: Text,
-    #[serde(default)]
     start_timestamp: Timestamp,
-    #[serde(default)]
     timestamp: Timestamp,
-    #[serde(default)]
-    sdk: Option<Sdk>,
-    #[serde(default, borrow)]
+    sdk: Sdk,
     tags: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    contexts: Option<Contexts<'a>>,
-    #[serde(default, borrow)]
+    #[serde(borrow)]
+    contexts: Contexts<'a>,
     spans: Vec<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Contexts<'a> {
-    #[serde(default, borrow)]
+    #[serde(borrow)]
     trace: Option<Span<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Tags {
-    #[serde(default)]
     service: Text,
 }
 
-/// A span of a transaction (its `contexts.trace` or one of its `spans`) or of a span-v2 item.
-#[derive(Deserialize)]
+/// A span of a transaction (its `contexts.trace` or one of its `spans`) or of a span-v2 item:
+/// the two name their name, end and data differently.
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct Span<'a> {
-    #[serde(default)]
     trace_id: Text,
-    #[serde(default)]
     span_id: Text,
-    #[serde(default)]
     parent_span_id: Text,
-    #[serde(default)]
     op: Text,
-    /// A transaction span's name.
-    #[serde(default)]
-    description: Text,
-    /// A span-v2 span's name.
-    #[serde(default)]
+    #[serde(alias = "description")]
     name: Text,
-    #[serde(default)]
     start_timestamp: Timestamp,
-    /// A transaction span's end.
-    #[serde(default)]
+    #[serde(alias = "end_timestamp")]
     timestamp: Timestamp,
-    /// A span-v2 span's end.
-    #[serde(default)]
-    end_timestamp: Timestamp,
-    #[serde(default)]
     status: Text,
-    #[serde(default)]
     is_segment: Option<bool>,
-    /// A transaction span's data.
-    #[serde(default, borrow)]
+    /// A transaction span's data, or a span-v2 span's typed attributes:
+    /// `{"sentry.op": {"type": "string", "value": "pageload"}, …}`.
+    #[serde(alias = "attributes", borrow)]
     data: Option<&'a RawValue>,
-    /// A span-v2 span's typed attributes: `{"sentry.op": {"type": "string", "value": "…"}}`.
-    #[serde(default, borrow)]
-    attributes: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct SpanItems<'a> {
-    #[serde(default, borrow)]
+    #[serde(borrow)]
     items: Vec<&'a RawValue>,
 }
 
 /// The span-v2 attributes the sink reads.
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Attributes {
-    #[serde(rename = "sentry.op", default)]
+    #[serde(rename = "sentry.op")]
     op: Attribute,
-    #[serde(rename = "sentry.sdk.name", default)]
+    #[serde(rename = "sentry.sdk.name")]
     sdk_name: Attribute,
-    #[serde(rename = "sentry.segment.id", default)]
+    #[serde(rename = "sentry.segment.id")]
     segment_id: Attribute,
 }
 
 #[derive(Default, Deserialize)]
+#[serde(default)]
 struct Attribute {
-    #[serde(default)]
     value: Text,
 }
 
@@ -306,9 +290,8 @@ pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
         return Err(EnvelopeError::BadHeader);
     }
     let header: Header<'_> = from_json(header_line)?.ok_or(EnvelopeError::BadHeader)?;
-    let envelope_sdk = header.sdk.and_then(|sdk| sdk.name.0).map(|s| bounded(&s));
-    let mut spans = Vec::new();
-    let mut items = 0;
+    let sdk = header.sdk.name.0.as_deref();
+    let (mut spans, mut items) = (Vec::new(), 0);
     while !rest.is_empty() {
         let (item_header_line, after_header) = split_line(rest);
         if item_header_line.iter().all(u8::is_ascii_whitespace) {
@@ -329,13 +312,11 @@ pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
                 if length > after_header.len() {
                     break;
                 }
-                payload = &after_header[..length];
-                rest = &after_header[length..];
+                (payload, rest) = after_header.split_at(length);
                 rest = rest.strip_prefix(b"\n").unwrap_or(rest);
             }
             None => (payload, rest) = split_line(after_header),
         }
-        let sdk = envelope_sdk.as_deref();
         match item.kind.0.as_deref() {
             Some("transaction") => {
                 if let Some(event) = from_json(payload)? {
@@ -374,13 +355,9 @@ fn nests_deeper_than(json: &[u8], max: usize) -> bool {
         match (in_string, byte) {
             (true, _) if escaped => escaped = false,
             (true, b'\\') => escaped = true,
-            (true, b'"') | (false, b'"') => in_string = !in_string,
-            (false, b'[' | b'{') => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
+            (_, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') if depth == max => return true,
+            (false, b'[' | b'{') => depth += 1,
             (false, b']' | b'}') => depth = depth.saturating_sub(1),
             _ => {}
         }
@@ -395,76 +372,88 @@ fn split_line(bytes: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+impl Span<'_> {
+    /// The span's record, or none without a valid trace id (its own, else `trace_id`) and span
+    /// id; `service` by default that of `sdk`.
+    fn record(
+        self,
+        item: ItemKind,
+        trace_id: Option<&str>,
+        sdk: String,
+        service: Option<String>,
+        segment_id: Option<String>,
+    ) -> Option<SpanRecord> {
+        let trace_id = hex_id(self.trace_id, 32).or_else(|| trace_id.map(str::to_owned))?;
+        let span_id = hex_id(self.span_id, 16)?;
+        let is_segment = item == ItemKind::Transaction || self.is_segment == Some(true);
+        Some(SpanRecord {
+            trace_id,
+            parent_span_id: hex_id(self.parent_span_id, 16),
+            segment_id: segment_id.or_else(|| is_segment.then(|| span_id.clone())),
+            span_id,
+            service: service.unwrap_or_else(|| service_of_sdk(&sdk)),
+            sdk,
+            item,
+            is_segment,
+            op: self.op.0,
+            name: self.name.0.unwrap_or_default(),
+            start: self.start_timestamp.0,
+            end: self.timestamp.0,
+            status: self.status.0,
+            attributes: self
+                .data
+                .map(RawValue::get)
+                .filter(|json| {
+                    json.starts_with('{')
+                        && json[1..].trim_start() != "}"
+                        && json.len() <= MAX_ATTRIBUTES_JSON
+                })
+                .map(str::to_owned),
+        })
+    }
+}
+
 fn read_transaction(
     event: Transaction<'_>,
     envelope_sdk: Option<&str>,
     spans: &mut Vec<SpanRecord>,
 ) -> Result<(), EnvelopeError> {
-    let Some(trace) = event.contexts.and_then(|c| c.trace) else {
-        return Ok(());
-    };
     if event.spans.len() >= MAX_SPANS_PER_ENVELOPE {
         return Err(EnvelopeError::TooManySpans);
     }
-    let sdk = event
-        .sdk
-        .and_then(|sdk| sdk.name.0)
-        .map(|s| bounded(&s))
-        .or_else(|| envelope_sdk.map(bounded))
-        .unwrap_or_default();
-    let service = event
-        .tags
-        .and_then(|tags| serde_json::from_str::<Tags>(tags.get()).ok())
-        .and_then(|tags| tags.service.0)
-        .map(|s| bounded(&s))
-        .unwrap_or_else(|| service_of_sdk(&sdk));
-    let (Some(trace_id), Some(root_id)) = (hex_id(&trace.trace_id, 32), hex_id(&trace.span_id, 16))
-    else {
+    let Some(mut trace) = event.contexts.trace else {
         return Ok(());
     };
-    spans.push(SpanRecord {
-        trace_id: trace_id.clone(),
-        span_id: root_id.clone(),
-        parent_span_id: hex_id(&trace.parent_span_id, 16),
-        segment_id: Some(root_id.clone()),
-        service: service.clone(),
-        sdk: sdk.clone(),
-        item: ItemKind::Transaction,
-        is_segment: true,
-        op: text(trace.op),
-        name: text(event.transaction).unwrap_or_default(),
-        start: event.start_timestamp.0,
-        end: event.timestamp.0,
-        status: text(trace.status),
-        attributes: attributes_json(trace.data),
-    });
+    let sdk = event.sdk.name.0.or_else(|| envelope_sdk.map(str::to_owned));
+    let sdk = sdk.unwrap_or_default();
+    let tags = event
+        .tags
+        .and_then(|tags| serde_json::from_str::<Tags>(tags.get()).ok());
+    let service = tags.and_then(|tags| tags.service.0);
+    // The root span is named and timed by its event.
+    (trace.name, trace.start_timestamp, trace.timestamp) =
+        (event.transaction, event.start_timestamp, event.timestamp);
+    let kind = ItemKind::Transaction;
+    let Some(root) = trace.record(kind, None, sdk.clone(), service.clone(), None) else {
+        return Ok(());
+    };
+    let (trace_id, root_id) = (root.trace_id.clone(), root.span_id.clone());
+    spans.push(root);
     for child in &event.spans {
         let Ok(child) = serde_json::from_str::<Span<'_>>(child.get()) else {
             continue;
         };
-        let Some(span_id) = hex_id(&child.span_id, 16) else {
-            continue;
-        };
-        check_span_count(spans)?;
-        spans.push(SpanRecord {
-            // A child without a trace id belongs to its transaction's trace.
-            trace_id: hex_id(&child.trace_id, 32).unwrap_or_else(|| trace_id.clone()),
-            span_id,
-            parent_span_id: hex_id(&child.parent_span_id, 16),
-            segment_id: Some(root_id.clone()),
-            service: service.clone(),
-            sdk: sdk.clone(),
-            item: ItemKind::TransactionSpan,
-            is_segment: false,
-            op: text(child.op),
-            name: text(child.description).unwrap_or_default(),
-            start: child.start_timestamp.0,
-            end: child.timestamp.0,
-            status: text(child.status),
-            attributes: attributes_json(child.data),
-        });
+        let segment = Some(root_id.clone());
+        // A child without a trace id belongs to its transaction's trace.
+        let kind = ItemKind::TransactionSpan;
+        if let Some(mut child) =
+            child.record(kind, Some(&trace_id), sdk.clone(), service.clone(), segment)
+        {
+            child.is_segment = false;
+            push(spans, child)?;
+        }
     }
-    check_span_count(spans)
+    Ok(())
 }
 
 fn read_spans_v2(
@@ -476,50 +465,38 @@ fn read_spans_v2(
         return Err(EnvelopeError::TooManySpans);
     }
     for span in items {
-        let Ok(span) = serde_json::from_str::<Span<'_>>(span.get()) else {
+        let Ok(mut span) = serde_json::from_str::<Span<'_>>(span.get()) else {
             continue;
         };
-        let (Some(trace_id), Some(span_id)) =
-            (hex_id(&span.trace_id, 32), hex_id(&span.span_id, 16))
-        else {
-            continue;
-        };
-        check_span_count(spans)?;
-        let attributes: Attributes = span
-            .attributes
-            .and_then(|a| serde_json::from_str(a.get()).ok())
-            .unwrap_or_default();
-        let sdk = text(attributes.sdk_name.value)
-            .or_else(|| envelope_sdk.map(bounded))
-            .unwrap_or_default();
-        let is_segment = span.is_segment.unwrap_or(false);
-        spans.push(SpanRecord {
-            trace_id,
-            segment_id: hex_id(&attributes.segment_id.value, 16)
-                .or_else(|| is_segment.then(|| span_id.clone())),
-            span_id,
-            parent_span_id: hex_id(&span.parent_span_id, 16),
-            service: service_of_sdk(&sdk),
-            sdk,
-            item: ItemKind::SpanV2,
-            is_segment,
-            op: text(attributes.op.value),
-            name: text(span.name).unwrap_or_default(),
-            start: span.start_timestamp.0,
-            end: span.end_timestamp.0,
-            status: text(span.status),
-            attributes: attributes_json(span.attributes),
-        });
+        let attributes = span.data.and_then(|a| serde_json::from_str(a.get()).ok());
+        let attributes: Attributes = attributes.unwrap_or_default();
+        let sdk = attributes
+            .sdk_name
+            .value
+            .0
+            .or_else(|| envelope_sdk.map(str::to_owned));
+        span.op = attributes.op.value;
+        let segment = hex_id(attributes.segment_id.value, 16);
+        if let Some(span) = span.record(
+            ItemKind::SpanV2,
+            None,
+            sdk.unwrap_or_default(),
+            None,
+            segment,
+        ) {
+            push(spans, span)?;
+        }
     }
     Ok(())
 }
 
-fn check_span_count(spans: &[SpanRecord]) -> Result<(), EnvelopeError> {
+/// Adds a span, unless the envelope has as many as it may.
+fn push(spans: &mut Vec<SpanRecord>, span: SpanRecord) -> Result<(), EnvelopeError> {
     if spans.len() >= MAX_SPANS_PER_ENVELOPE {
-        Err(EnvelopeError::TooManySpans)
-    } else {
-        Ok(())
+        return Err(EnvelopeError::TooManySpans);
     }
+    spans.push(span);
+    Ok(())
 }
 
 /// `browser` for the browser SDKs, else the SDK's name (a `service` tag wins over both).
@@ -534,141 +511,11 @@ fn service_of_sdk(sdk: &str) -> String {
 }
 
 /// A lowercase hex id of exactly `len` digits; anything else is no id.
-fn hex_id(value: &Text, len: usize) -> Option<String> {
-    let s = value.0.as_deref()?;
+fn hex_id(value: Text, len: usize) -> Option<String> {
+    let s = value.0?;
     let valid = match len {
         32 => sentry_meta::TraceId::parse_hex(s.as_bytes()).is_ok(),
-        16 => sentry_meta::SpanId::parse_hex(s.as_bytes()).is_ok(),
-        _ => false,
+        _ => sentry_meta::SpanId::parse_hex(s.as_bytes()).is_ok(),
     };
-    valid.then(|| s.to_owned())
-}
-
-fn text(value: Text) -> Option<String> {
-    value.0.as_deref().map(bounded)
-}
-
-fn bounded(s: &str) -> String {
-    s.chars().take(MAX_TEXT).collect()
-}
-
-/// A non-empty JSON object of at most [`MAX_ATTRIBUTES_JSON`] bytes, as it came.
-fn attributes_json(value: Option<&RawValue>) -> Option<String> {
-    let json = value?.get();
-    let object = json.starts_with('{') && json[1..].trim_start() != "}";
-    (object && json.len() <= MAX_ATTRIBUTES_JSON).then(|| json.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T: &str = "771a43a4192642f0b136d5159a501700";
-
-    #[test]
-    fn reads_a_rust_transaction_with_length() {
-        let payload = format!(
-            r#"{{"type":"transaction","transaction":"GET /api/pages/{{page}}","start_timestamp":10.0,"timestamp":"1970-01-01T00:00:10.500Z","sdk":{{"name":"sentry.rust"}},"tags":{{"service":"api"}},"contexts":{{"trace":{{"trace_id":"{T}","span_id":"b7ad6b7169203331","parent_span_id":"a000000000000001","op":"http.server","status":"ok"}}}},"spans":[{{"span_id":"c000000000000001","trace_id":"{T}","parent_span_id":"b7ad6b7169203331","op":"db.sql.query","description":"SELECT 1","start_timestamp":10.1,"timestamp":10.2}}]}}"#
-        );
-        let body = format!(
-            "{{\"event_id\":\"x\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
-            payload.len()
-        );
-        let spans = parse(body.as_bytes()).expect("valid envelope").spans;
-        assert_eq!(spans.len(), 2);
-        assert_eq!(spans[0].service, "api");
-        assert_eq!(spans[0].item, ItemKind::Transaction);
-        assert_eq!(spans[0].parent_span_id.as_deref(), Some("a000000000000001"));
-        assert_eq!((spans[0].start, spans[0].end), (Some(10.0), Some(10.5)));
-        assert_eq!(spans[1].op.as_deref(), Some("db.sql.query"));
-        assert_eq!(spans[1].name, "SELECT 1");
-        assert_eq!(spans[1].segment_id.as_deref(), Some("b7ad6b7169203331"));
-    }
-
-    #[test]
-    fn reads_span_v2_items_without_length() {
-        let body = format!(
-            "{{\"sdk\":{{\"name\":\"sentry.javascript.browser\"}}}}\n{{\"type\":\"span\",\"item_count\":1,\"content_type\":\"application/vnd.sentry.items.span.v2+json\"}}\n{{\"version\":2,\"items\":[{{\"trace_id\":\"{T}\",\"span_id\":\"d000000000000001\",\"parent_span_id\":\"b7ad6b7169203331\",\"name\":\"/askama\",\"start_timestamp\":1,\"end_timestamp\":2,\"status\":\"ok\",\"is_segment\":true,\"attributes\":{{\"sentry.op\":{{\"type\":\"string\",\"value\":\"pageload\"}}}}}}]}}"
-        );
-        let spans = parse(body.as_bytes()).expect("valid envelope").spans;
-        assert_eq!(spans.len(), 1);
-        assert_eq!(spans[0].service, "browser");
-        assert_eq!(spans[0].op.as_deref(), Some("pageload"));
-        assert_eq!(spans[0].segment_id.as_deref(), Some("d000000000000001"));
-    }
-
-    #[test]
-    fn hostile_input_never_panics() {
-        for body in [
-            &b""[..],
-            b"\n\n\n",
-            b"not json",
-            b"{}\n{\"type\":\"transaction\",\"length\":99999999999999999999}\n{}",
-            b"{}\n{\"type\":\"transaction\",\"length\":18446744073709551615}\n{}",
-            b"{}\n{\"type\":\"span\"}\n{\"items\":[1,null,{\"trace_id\":\"ZZ\"}]}",
-            b"{}\n{\"type\":\"transaction\"}\n{\"contexts\":{\"trace\":{\"trace_id\":1}}}",
-            b"{}\n\xff\xfe\n",
-        ] {
-            // An error, or no span: nothing with a bad id or from a bad item is stored.
-            match parse(body) {
-                Err(_) => {}
-                Ok(envelope) => assert!(envelope.spans.is_empty(), "{body:?} gave {envelope:?}"),
-            }
-        }
-        assert_eq!(parse(b"[]"), Err(EnvelopeError::BadHeader));
-    }
-    #[test]
-    fn keeps_the_header_trace_as_it_came() {
-        let header = format!(
-            r#"{{"event_id":"x","trace":{{"trace_id":"{T}","sample_rate":"0.5","sampled":"true","zz_unknown":{{"a":[1]}},"org_id":"42"}}}}"#
-        );
-        let envelope = parse(format!("{header}\n").as_bytes()).expect("valid envelope");
-        assert_eq!(
-            envelope.dsc.as_deref(),
-            Some(&header[header.find("{\"trace_id").expect("trace")..header.len() - 1])
-        );
-        assert_eq!(parse(b"{}\n").map(|e| e.dsc), Ok(None));
-    }
-
-    #[test]
-    fn limits_are_refused_as_too_large() {
-        let deep = format!(
-            "{{}}\n{{\"type\":\"span\"}}\n{}{}\n",
-            "[".repeat(40),
-            "]".repeat(40)
-        );
-        assert_eq!(parse(deep.as_bytes()), Err(EnvelopeError::TooDeep));
-        // Brackets inside strings do not nest.
-        let quoted = format!("{{\"sdk\":{{\"name\":\"{}\\\"\"}}}}\n", "[".repeat(40));
-        assert!(parse(quoted.as_bytes()).is_ok());
-        let items = "{\"type\":\"x\"}\n{}\n".repeat(MAX_ITEMS + 1);
-        assert_eq!(
-            parse(format!("{{}}\n{items}").as_bytes()),
-            Err(EnvelopeError::TooManyItems)
-        );
-        let zeros = vec!["0"; MAX_SPANS_PER_ENVELOPE + 1].join(",");
-        let bomb = format!("{{}}\n{{\"type\":\"span\"}}\n{{\"items\":[{zeros}]}}\n");
-        assert_eq!(parse(bomb.as_bytes()), Err(EnvelopeError::TooManySpans));
-        assert!(
-            EnvelopeError::TooManySpans.is_too_large() && !EnvelopeError::BadHeader.is_too_large()
-        );
-    }
-
-    #[test]
-    fn odd_values_read_as_absent() {
-        let body = format!(
-            "{{}}\n{{\"type\":\"span\"}}\n{{\"items\":[7,{{\"trace_id\":\"{T}\",\"span_id\":\"d000000000000001\",\"name\":[1],\"status\":5,\"start_timestamp\":1e300,\"end_timestamp\":\"2\",\"attributes\":{{}}}}]}}"
-        );
-        let spans = parse(body.as_bytes()).expect("valid envelope").spans;
-        assert_eq!(spans.len(), 1);
-        assert_eq!(
-            (spans[0].name.as_str(), spans[0].status.as_deref()),
-            ("", None)
-        );
-        assert_eq!((spans[0].start, spans[0].end), (None, Some(2.0)));
-        assert_eq!(
-            (spans[0].service.as_str(), spans[0].attributes.as_deref()),
-            ("unknown", None)
-        );
-    }
+    valid.then_some(s)
 }

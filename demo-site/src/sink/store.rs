@@ -2,7 +2,7 @@
 //! from them, and one summary row per trace, kept up to date as spans arrive, so that the list
 //! of traces reads one row per trace it shows. Kept across restarts.
 //!
-//! One connection writes (the sink's ingest thread); each read takes a connection of its own,
+//! One connection writes (the sink's ingest thread); each read opens a connection of its own,
 //! which WAL lets run beside the writer, and stops as soon as its [`Stop`] is set. At most
 //! [`MAX_SPANS`] spans are kept (the least recently updated traces go first), at most
 //! [`MAX_SPANS_PER_TRACE`] per trace.
@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
-use super::envelope::{Envelope, ItemKind, SpanRecord};
+use super::envelope::{Envelope, ItemKind, SpanRecord, raw_json};
 
 /// Spans beyond this many are deleted with their traces, the least recently updated first,
 /// down to nine tenths of it.
@@ -23,47 +24,23 @@ pub const MAX_SPANS: i64 = 500_000;
 pub const MAX_SPANS_PER_TRACE: i64 = 5_000;
 /// Envelopes without spans beyond this many (the oldest first) are deleted.
 const MAX_ENVELOPES: i64 = 20_000;
-/// Connections kept open for reads between them.
-const IDLE_READERS: usize = 4;
 /// A database written by another version of the schema is emptied.
 const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS envelopes (
-    id          INTEGER PRIMARY KEY,
-    received_at REAL NOT NULL,
-    dsc         TEXT
-);
+CREATE TABLE IF NOT EXISTS envelopes (id INTEGER PRIMARY KEY, received_at REAL NOT NULL, dsc TEXT);
 CREATE TABLE IF NOT EXISTS spans (
-    envelope_id    INTEGER NOT NULL,
-    trace_id       TEXT NOT NULL,
-    span_id        TEXT NOT NULL,
-    parent_span_id TEXT,
-    segment_id     TEXT,
-    service        TEXT NOT NULL,
-    sdk            TEXT NOT NULL,
-    item           TEXT NOT NULL,
-    is_segment     INTEGER NOT NULL,
-    op             TEXT,
-    name           TEXT NOT NULL,
-    start          REAL,
-    end            REAL,
-    status         TEXT,
-    attributes     TEXT,
-    received_at    REAL NOT NULL,
+    envelope_id INTEGER NOT NULL, trace_id TEXT NOT NULL, span_id TEXT NOT NULL,
+    parent_span_id TEXT, segment_id TEXT, service TEXT NOT NULL, sdk TEXT NOT NULL,
+    item TEXT NOT NULL, is_segment INTEGER NOT NULL, op TEXT, name TEXT NOT NULL, start REAL,
+    end REAL, status TEXT, attributes TEXT, received_at REAL NOT NULL,
     PRIMARY KEY (trace_id, span_id)
 );
 CREATE INDEX IF NOT EXISTS spans_by_envelope ON spans (envelope_id);
 CREATE TABLE IF NOT EXISTS traces (
-    trace_id      TEXT PRIMARY KEY,
-    seq           INTEGER NOT NULL,
-    last_received REAL NOT NULL,
-    spans         INTEGER NOT NULL,
-    start         REAL,
-    end           REAL,
-    services      TEXT NOT NULL,
-    root_service  TEXT,
-    root_name     TEXT
+    trace_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, last_received REAL NOT NULL,
+    spans INTEGER NOT NULL, start REAL, end REAL, services TEXT NOT NULL, root_service TEXT,
+    root_name TEXT
 );
 CREATE INDEX IF NOT EXISTS traces_by_seq ON traces (seq);
 ";
@@ -88,25 +65,29 @@ FROM spans WHERE trace_id = ?1";
 /// Set to stop a read: its caller gave up or ran out of time.
 pub type Stop = Arc<AtomicBool>;
 
-/// A span as stored: what was read from its envelope, and when it arrived.
-#[derive(Debug, Clone)]
+/// A span as stored: what was read from its envelope, and when it arrived. Written to JSON as
+/// its fields, the envelope header's `trace` as `dsc`.
+#[derive(Debug, Clone, Serialize)]
 pub struct StoredSpan {
     /// The span.
+    #[serde(flatten)]
     pub span: SpanRecord,
     /// The item kind's name (see [`ItemKind::as_str`]).
     pub item: String,
     /// Seconds since the UNIX epoch.
     pub received_at: f64,
     /// Its envelope header's `trace` (the Dynamic Sampling Context), as it arrived.
+    #[serde(serialize_with = "raw_json")]
     pub dsc: Option<String>,
 }
 
 /// One line of the list of traces.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceSummary {
     /// The trace id.
     pub trace_id: String,
     /// Its place in the list: the later a span of it arrived, the higher.
+    #[serde(skip)]
     pub seq: i64,
     /// When its last span arrived (seconds since the UNIX epoch).
     pub last_received: f64,
@@ -114,31 +95,21 @@ pub struct TraceSummary {
     pub spans: i64,
     /// The services it crossed, in alphabetical order.
     pub services: Vec<String>,
-    /// The service and name of its head: the earliest segment whose parent is not in the
-    /// trace (the server's transaction).
-    pub root: (String, String),
+    /// The service of its head: the earliest segment whose parent is not in the trace (the
+    /// server's transaction).
+    pub root_service: String,
+    /// The name of its head.
+    pub root_name: String,
     /// From its first start to its last end, in seconds.
     pub duration: Option<f64>,
-}
-
-/// The writer's connection and what it keeps count of.
-#[derive(Debug)]
-struct Writer {
-    connection: Connection,
-    /// Spans stored.
-    spans: i64,
-    /// The last place given in the list of traces.
-    seq: i64,
-    /// Envelopes stored since the last pruning.
-    since_pruned: i64,
 }
 
 /// The sink's database.
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Writer>,
-    readers: Mutex<Vec<Connection>>,
+    /// The connection that writes, and how many spans are stored.
+    writer: Mutex<(Connection, i64)>,
     /// Spans kept, all and per trace.
     limits: (i64, i64),
 }
@@ -167,22 +138,21 @@ impl Store {
         }
         connection.execute_batch(SCHEMA)?;
         connection.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        let (spans, seq) = connection.query_row(
-            "SELECT COALESCE(SUM(spans), 0), COALESCE(MAX(seq), 0) FROM traces",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
+        let spans =
+            connection.query_row("SELECT COALESCE(SUM(spans), 0) FROM traces", [], |row| {
+                row.get(0)
+            })?;
         Ok(Self {
             path: path.to_owned(),
-            writer: Mutex::new(Writer {
-                connection,
-                spans,
-                seq,
-                since_pruned: 0,
-            }),
-            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new((connection, spans)),
             limits: (MAX_SPANS, MAX_SPANS_PER_TRACE),
         })
+    }
+
+    /// The store with other limits: spans in all, and per trace.
+    pub fn with_limits(mut self, spans: i64, spans_per_trace: i64) -> Self {
+        self.limits = (spans, spans_per_trace);
+        self
     }
 
     /// Stores an envelope's header `trace` and its spans, and updates the summaries of their
@@ -190,12 +160,7 @@ impl Store {
     /// [`MAX_SPANS_PER_TRACE`] are dropped.
     pub fn insert(&self, received_at: f64, envelope: &Envelope) -> rusqlite::Result<()> {
         let mut writer = lock(&self.writer);
-        let Writer {
-            connection,
-            spans: stored,
-            seq,
-            since_pruned,
-        } = &mut *writer;
+        let (connection, stored) = &mut *writer;
         let (max_spans, max_per_trace) = self.limits;
         let transaction = connection.transaction()?;
         transaction.execute(
@@ -254,20 +219,22 @@ impl Store {
                 ])?;
             }
         }
-        let mut next_seq = *seq;
         {
+            let mut seq: i64 =
+                transaction.query_row("SELECT COALESCE(MAX(seq), 0) FROM traces", [], |row| {
+                    row.get(0)
+                })?;
             let mut summarize = transaction.prepare(SUMMARIZE)?;
             for trace_id in traces.keys() {
-                next_seq += 1;
-                summarize.execute(params![trace_id, next_seq])?;
+                seq += 1;
+                summarize.execute(params![trace_id, seq])?;
             }
         }
         let mut spans = *stored + added;
         if spans > max_spans {
             spans -= evict_oldest(&transaction, spans - max_spans * 9 / 10)?;
         }
-        let prune = *since_pruned >= 500 || spans < *stored + added;
-        if prune {
+        if envelope_id % 500 == 0 || spans < *stored + added {
             // Envelopes whose spans are all gone, but the newest.
             transaction.execute(
                 "DELETE FROM envelopes WHERE id <= ?1
@@ -276,8 +243,7 @@ impl Store {
             )?;
         }
         transaction.commit()?;
-        (*stored, *seq) = (spans, next_seq);
-        *since_pruned = if prune { 0 } else { *since_pruned + 1 };
+        *stored = spans;
         Ok(())
     }
 
@@ -291,23 +257,11 @@ impl Store {
             let interrupted = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT);
             return Err(rusqlite::Error::SqliteFailure(interrupted, None));
         }
-        let mut connection = match lock(&self.readers).pop() {
-            Some(connection) => connection,
-            None => {
-                let connection = Connection::open(&self.path)?;
-                connection.busy_timeout(std::time::Duration::from_secs(5))?;
-                connection
-            }
-        };
+        let mut connection = Connection::open(&self.path)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
         let stop = Arc::clone(stop);
         connection.progress_handler(1_000, Some(move || stop.load(Ordering::Relaxed)))?;
-        let result = read(&connection);
-        let _ = connection.progress_handler(0, None::<fn() -> bool>);
-        let mut readers = lock(&self.readers);
-        if readers.len() < IDLE_READERS {
-            readers.push(connection);
-        }
-        result
+        read(&connection)
     }
 
     /// Up to `limit` traces, the most recently updated first, from the one before `before` on
@@ -335,10 +289,8 @@ impl Store {
                     last_received: row.get(2)?,
                     spans: row.get(3)?,
                     services,
-                    root: (
-                        row.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                        row.get::<_, Option<String>>(6)?.unwrap_or_default(),
-                    ),
+                    root_service: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    root_name: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
                     duration: start.zip(end).map(|(start, end)| (end - start).max(0.0)),
                 })
             })?;
@@ -431,115 +383,4 @@ fn stored_span(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSpan> {
         received_at: row.get(14)?,
         dsc: row.get(15)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TRACE: &str = "771a43a4192642f0b136d5159a501700";
-
-    fn span(trace_id: &str, span_id: &str, parent: Option<&str>, start: f64) -> SpanRecord {
-        SpanRecord {
-            trace_id: trace_id.into(),
-            span_id: span_id.into(),
-            parent_span_id: parent.map(Into::into),
-            segment_id: None,
-            service: "web".into(),
-            sdk: "sentry.rust".into(),
-            item: ItemKind::Transaction,
-            is_segment: parent.is_none(),
-            op: Some("http.server".into()),
-            name: "GET /".into(),
-            start: Some(start),
-            end: Some(start + 1.0),
-            status: None,
-            attributes: None,
-        }
-    }
-
-    fn envelope(dsc: Option<&str>, spans: Vec<SpanRecord>) -> Envelope {
-        Envelope {
-            dsc: dsc.map(Into::into),
-            spans,
-        }
-    }
-
-    fn store(name: &str) -> (Store, PathBuf) {
-        let dir = std::env::temp_dir().join(format!("sink-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        (Store::open(&dir.join("sink.sqlite")).expect("store"), dir)
-    }
-
-    #[test]
-    fn keeps_spans_summaries_and_dsc_across_reopening() -> rusqlite::Result<()> {
-        let (store, dir) = store("reopen");
-        let dsc = r#"{"trace_id":"771a43a4192642f0b136d5159a501700","zz":"kept"}"#;
-        let mut child = span(TRACE, "c7ad6b7169203331", Some("b7ad6b7169203331"), 2.0);
-        child.service = "a,b".into();
-        store.insert(6.0, &envelope(None, vec![child]))?;
-        let root = span(TRACE, "b7ad6b7169203331", None, 1.0);
-        store.insert(5.0, &envelope(Some(dsc), vec![root]))?;
-        drop(store);
-        let store = Store::open(&dir.join("sink.sqlite"))?;
-        let spans = store.trace(TRACE, &Stop::default())?;
-        assert_eq!(spans.len(), 2);
-        assert_eq!(spans[0].span.span_id, "b7ad6b7169203331");
-        assert_eq!(
-            (spans[0].dsc.as_deref(), spans[1].dsc.as_deref()),
-            (Some(dsc), None)
-        );
-        let recent = store.recent_traces(None, 10, &Stop::default())?;
-        assert_eq!(recent.len(), 1);
-        assert_eq!(recent[0].spans, 2);
-        assert_eq!(recent[0].services, ["a,b", "web"]);
-        assert_eq!(recent[0].root, ("web".to_owned(), "GET /".to_owned()));
-        assert_eq!(recent[0].duration, Some(2.0));
-        assert_eq!(store.envelope_count()?, 2);
-        let all: Vec<_> = store.all_spans()?.into_iter().map(|s| s.span).collect();
-        assert_eq!(all.len(), 2);
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
-    }
-
-    #[test]
-    fn pages_and_evicts_the_oldest_traces() -> rusqlite::Result<()> {
-        let (mut store, dir) = store("evict");
-        store.limits = (20, 4);
-        let stop = Stop::default();
-        for t in 0..8u8 {
-            let trace = format!("{t:032x}");
-            let spans = (0..6u8)
-                .map(|s| span(&trace, &format!("{s:016x}"), None, f64::from(s)))
-                .collect();
-            store.insert(f64::from(t), &envelope(None, spans))?;
-        }
-        // 4 spans per trace kept; 20 spans at most, down to 18: the 4 newest traces.
-        let recent = store.recent_traces(None, 3, &stop)?;
-        let ids: Vec<_> = recent.iter().map(|t| &t.trace_id[30..]).collect();
-        assert_eq!(ids, ["07", "06", "05"]);
-        assert!(recent.iter().all(|t| t.spans == 4));
-        let older = store.recent_traces(Some(recent[2].seq), 3, &stop)?;
-        let ids: Vec<_> = older.iter().map(|t| &t.trace_id[30..]).collect();
-        assert_eq!(ids, ["04"]);
-        assert!(store.trace(&format!("{:032x}", 1), &stop)?.is_empty());
-        assert_eq!(store.all_spans()?.len(), 16);
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
-    }
-
-    #[test]
-    fn a_stopped_read_ends() -> rusqlite::Result<()> {
-        let (store, dir) = store("stop");
-        store.insert(
-            1.0,
-            &envelope(None, vec![span(TRACE, "b7ad6b7169203331", None, 1.0)]),
-        )?;
-        let stop = Stop::new(AtomicBool::new(true));
-        assert!(store.trace(TRACE, &stop).is_err());
-        assert_eq!(store.trace(TRACE, &Stop::default())?.len(), 1);
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
-    }
 }
