@@ -60,6 +60,20 @@ fn app() -> (Router, std::path::PathBuf) {
     (router(store, WEB.parse().expect("addr")), dir)
 }
 
+/// Waits until the sink in `dir` has stored `envelopes` envelopes (it answers once it has read
+/// one, and stores it right after).
+fn stored(dir: &std::path::Path, envelopes: i64) {
+    let store = Store::open(&dir.join("sink.sqlite")).expect("store");
+    let started = std::time::Instant::now();
+    while store.envelope_count().expect("count") < envelopes {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{envelopes} envelopes stored"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn post(body: impl Into<Body>, encoding: Option<&str>) -> Request<Body> {
     let mut request = Request::post("/api/1/envelope/?sentry_key=x")
         .header("origin", "http://localhost:8080")
@@ -83,6 +97,7 @@ fn stores_plain_and_gzip_envelopes_and_shows_them() {
     );
     let (status, _, _) = send(&app, post(gzip(envelope().as_bytes()), Some("gzip")));
     assert_eq!(status, StatusCode::OK);
+    stored(&dir, 2);
 
     let (status, _, json) = send(
         &app,
@@ -227,6 +242,7 @@ fn lists_traces_a_page_at_a_time() {
         let body = envelope().replace(TRACE, &format!("{:032x}", n + 1));
         assert_eq!(send(&app, post(body, None)).0, StatusCode::OK);
     }
+    stored(&dir, i64::from(TRACES_PER_PAGE) + 1);
     let (_, _, json) = get(&app, "/traces?format=json");
     let json: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(json["traces"].as_array().map(Vec::len), Some(50));

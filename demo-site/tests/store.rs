@@ -48,9 +48,9 @@ fn keeps_spans_summaries_and_dsc_across_reopening() -> rusqlite::Result<()> {
     let dsc = r#"{"trace_id":"771a43a4192642f0b136d5159a501700","zz":"kept"}"#;
     let mut child = span(TRACE, "c7ad6b7169203331", Some("b7ad6b7169203331"), 2.0);
     child.service = "a,b".into();
-    store.insert(6.0, &envelope(None, vec![child]))?;
+    store.insert(6.0, &[envelope(None, vec![child])])?;
     let root = span(TRACE, "b7ad6b7169203331", None, 1.0);
-    store.insert(5.0, &envelope(Some(dsc), vec![root]))?;
+    store.insert(5.0, &[envelope(Some(dsc), vec![root])])?;
     drop(store);
     let store = Store::open(&dir.join("sink.sqlite"))?;
     let spans = store.trace(TRACE, &Stop::default())?;
@@ -86,7 +86,7 @@ fn pages_and_evicts_the_oldest_traces() -> rusqlite::Result<()> {
         let spans = (0..6u8)
             .map(|s| span(&trace, &format!("{s:016x}"), None, f64::from(s)))
             .collect();
-        store.insert(f64::from(t), &envelope(None, spans))?;
+        store.insert(f64::from(t), &[envelope(None, spans)])?;
     }
     // 4 spans per trace kept; 20 spans at most, down to 18: the 4 newest traces.
     let recent = store.recent_traces(None, 3, &stop)?;
@@ -107,7 +107,10 @@ fn a_stopped_read_ends() -> rusqlite::Result<()> {
     let (store, dir) = store("stop");
     store.insert(
         1.0,
-        &envelope(None, vec![span(TRACE, "b7ad6b7169203331", None, 1.0)]),
+        &[envelope(
+            None,
+            vec![span(TRACE, "b7ad6b7169203331", None, 1.0)],
+        )],
     )?;
     let stop = Stop::new(AtomicBool::new(true));
     assert!(store.trace(TRACE, &stop).is_err());

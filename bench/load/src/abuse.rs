@@ -7,12 +7,16 @@
 //! requests per second each) in four cases:
 //!
 //! 1. **idle**: nothing else, for 3 s;
-//! 2. **envelope bombs**: `bomb_clients` clients each post `bombs_per_client` gzipped envelopes,
-//!    one after the other, of about 4 KB that inflate to 4 MB of tiny JSON values (one span item
-//!    whose payload is `{"items":[0,0,0,…]}`);
-//! 3. **`/traces`**: `traces_clients` clients each ask for the trace list `traces_rounds` times,
-//!    all at once, while a client of its own posts one small valid envelope every 100 ms (the
-//!    time it takes to be answered is what the ingest waits behind the list);
+//! 2. **envelope bombs**: `bomb_clients` clients each post `bombs_per_client` gzipped envelopes
+//!    (and more until `window` has passed), one after the other, of about 4 KB that inflate to
+//!    4 MB of tiny JSON values (one span item whose payload is `{"items":[0,0,0,…]}`);
+//!    then the same with envelopes that inflate to `bomb_under_limit` bytes (1 MB, under the
+//!    sink's limit of 1 MiB: they are read, not refused for their size);
+//! 3. **`/traces`**: `traces_clients` clients each ask for the trace list `traces_rounds` times
+//!    (and more until `window` has passed), all at once, each at most every [`TRACES_PERIOD`]
+//!    (a closed loop for a sink that takes longer), while a client of its own posts one
+//!    small valid envelope every 100 ms (the time it takes to be answered is what the ingest
+//!    waits behind the list);
 //! 4. **abandoned `/traces`**: `abandoned` requests for the list, each given up after 50 ms; the
 //!    CPU time the demo spends from the first request until its CPU time stops growing.
 //!
@@ -36,6 +40,9 @@ pub const PAGE: &str = "/askama";
 pub const MAX_P50_RATIO: f64 = 2.0;
 /// Peak resident memory of the demo beyond which the sink is not bounded.
 pub const MAX_PEAK_RSS_KIB: u64 = 150 << 10;
+/// A `/traces` client asks again when its last list has come and this long after it asked for
+/// it: four people reloading the list as fast as a hand can.
+const TRACES_PERIOD: Duration = Duration::from_millis(250);
 /// Spans per envelope of the fill (the sink's limit per envelope).
 const FILL_SPANS_PER_ENVELOPE: usize = 2_000;
 /// Spans per trace of the fill.
@@ -50,9 +57,14 @@ pub struct Plan {
     pub bombs_per_client: usize,
     /// Bytes a bomb inflates to.
     pub bomb_inflated: usize,
+    /// Bytes a second kind of bomb inflates to: just under the sink's limit, so that it is read.
+    pub bomb_under_limit: usize,
     pub traces_clients: usize,
     pub traces_rounds: usize,
     pub abandoned: usize,
+    /// Each case's abuse goes on at least this long (more bombs, more lists), so that enough
+    /// pages are measured while it runs.
+    pub window: Duration,
 }
 
 impl Plan {
@@ -64,9 +76,11 @@ impl Plan {
             bomb_clients: 4,
             bombs_per_client: 10,
             bomb_inflated: 4_000_000,
+            bomb_under_limit: 1_000_000,
             traces_clients: 4,
             traces_rounds: 5,
             abandoned: 20,
+            window: Duration::from_secs(if quick { 3 } else { 5 }),
         }
     }
 }
@@ -310,50 +324,53 @@ pub async fn run(
         ),
     });
 
-    eprintln!("==> abuse ({name}): envelope bombs");
-    let body = bomb(plan.bomb_inflated);
-    let bomb_bytes = body.len();
-    demo.reset_peak_rss();
-    let started = Instant::now();
-    let (bombs, pages) = pages_during(&demo.web_url, async {
-        let mut clients = Vec::new();
-        for _ in 0..plan.bomb_clients {
-            let (http, url, body) = (http.clone(), envelope_url.clone(), body.clone());
-            let count = plan.bombs_per_client;
-            clients.push(tokio::spawn(async move {
-                let mut answers = Answers::default();
-                for _ in 0..count {
-                    let (outcome, latency) = post(&http, &url, body.clone(), true).await;
-                    answers.record(outcome, latency);
-                }
-                answers
-            }));
-        }
-        let mut all = Answers::default();
-        for client in clients {
-            all.merge(client.await.unwrap_or_default());
-        }
-        all
-    })
-    .await?;
-    rows.push(Row {
-        case: format!(
-            "{} envelope bombs from {} clients",
-            plan.bomb_clients * plan.bombs_per_client,
-            plan.bomb_clients
-        ),
-        pages,
-        peak_rss: demo.peak_rss_kib(),
-        abuse: format!(
-            "{bomb_bytes} bytes each, inflating to {} bytes; all answered in {:.2} s: {}",
-            plan.bomb_inflated,
-            started.elapsed().as_secs_f64(),
-            bombs.describe()
-        ),
-    });
+    for inflated in [plan.bomb_inflated, plan.bomb_under_limit] {
+        eprintln!("==> abuse ({name}): envelope bombs of {inflated} bytes");
+        let body = bomb(inflated);
+        let bomb_bytes = body.len();
+        demo.reset_peak_rss();
+        let started = Instant::now();
+        let (bombs, pages) = pages_during(&demo.web_url, async {
+            let mut clients = Vec::new();
+            for _ in 0..plan.bomb_clients {
+                let (http, url, body) = (http.clone(), envelope_url.clone(), body.clone());
+                let (count, window) = (plan.bombs_per_client, plan.window);
+                clients.push(tokio::spawn(async move {
+                    let mut answers = Answers::default();
+                    while answers.latencies.len() < count || started.elapsed() < window {
+                        let (outcome, latency) = post(&http, &url, body.clone(), true).await;
+                        answers.record(outcome, latency);
+                    }
+                    answers
+                }));
+            }
+            let mut all = Answers::default();
+            for client in clients {
+                all.merge(client.await.unwrap_or_default());
+            }
+            all
+        })
+        .await?;
+        rows.push(Row {
+            case: format!(
+                "{} envelope bombs from {} clients",
+                bombs.latencies.len(),
+                plan.bomb_clients
+            ),
+            pages,
+            peak_rss: demo.peak_rss_kib(),
+            abuse: format!(
+                "{bomb_bytes} bytes each, inflating to {} bytes; all answered in {:.2} s: {}",
+                inflated,
+                started.elapsed().as_secs_f64(),
+                bombs.describe()
+            ),
+        });
+    }
 
     eprintln!("==> abuse ({name}): concurrent /traces");
     demo.reset_peak_rss();
+    let started = Instant::now();
     let traces_url = format!("{}/traces", demo.web_url);
     let done = Arc::new(AtomicBool::new(false));
     let poster = {
@@ -372,10 +389,14 @@ pub async fn run(
     let (traces, pages) = pages_during(&demo.web_url, async {
         let mut clients = Vec::new();
         for _ in 0..plan.traces_clients {
-            let (http, url, rounds) = (http.clone(), traces_url.clone(), plan.traces_rounds);
+            let (http, url) = (http.clone(), traces_url.clone());
+            let (rounds, window) = (plan.traces_rounds, plan.window);
             clients.push(tokio::spawn(async move {
                 let mut answers = Answers::default();
-                for _ in 0..rounds {
+                let mut tick = tokio::time::interval(TRACES_PERIOD);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while answers.latencies.len() < rounds || started.elapsed() < window {
+                    tick.tick().await;
                     let (outcome, latency) = get(&http, &url).await;
                     answers.record(outcome, latency);
                 }
@@ -393,8 +414,10 @@ pub async fn run(
     let posted = poster.await.map_err(|e| e.to_string())?;
     rows.push(Row {
         case: format!(
-            "{} concurrent /traces × {} at {} spans",
-            plan.traces_clients, plan.traces_rounds, plan.spans
+            "{} concurrent /traces, {} in all, at {} spans",
+            plan.traces_clients,
+            traces.latencies.len(),
+            plan.spans
         ),
         pages,
         peak_rss: demo.peak_rss_kib(),

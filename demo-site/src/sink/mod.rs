@@ -9,9 +9,10 @@
 //! - `GET /traces/<trace_id>`: one trace (`/traces/<trace_id>.json` or `?format=json` for JSON,
 //!   each span with its envelope header's `trace` as `dsc`).
 //!
-//! It receives arbitrary POSTs and stays out of the pages' way. Envelopes are inflated, read and
-//! stored on a thread of their own at the lowest CPU priority, never on the pages' async
-//! workers; at most [`INGEST_QUEUE`] are taken at once, others are answered 429 unread. Over
+//! It receives arbitrary POSTs and stays out of the pages' way. Envelopes are inflated, read
+//! (then answered) and stored on a thread of their own at the lowest CPU priority, never on the
+//! pages' async workers; at most [`INGEST_QUEUE`] are taken at once, others are answered 429
+//! unread. Over
 //! [`MAX_BODY_BYTES`] as sent or [`MAX_ENVELOPE_BYTES`] inflated, too deeply nested or with too
 //! many items or spans: 413. Browsers may post from the demo's web origin only (CORS; a plain
 //! text POST from another `Origin`: 403). A read waits for one of [`MAX_READS`] places and stops
@@ -39,6 +40,7 @@ use serde::Deserialize;
 use tokio::sync::{Semaphore, oneshot};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use self::envelope::Envelope;
 use self::store::{Stop, Store};
 
 /// The largest request body accepted (as sent, possibly compressed).
@@ -139,33 +141,49 @@ async fn admit(State(sink): State<Sink>, request: Request, next: Next) -> Respon
     next.run(request).await
 }
 
-/// An envelope for the ingest thread, and where its answer goes: the spans stored, or why not.
+/// An envelope for the ingest thread, and where its answer goes: its spans, or why not.
 struct Job {
     encoding: String,
     body: Bytes,
     answer: oneshot::Sender<Result<usize, (StatusCode, String)>>,
 }
 
-/// Starts the ingest thread: it takes jobs until every sender is gone.
+/// Starts the ingest thread: it takes jobs until every sender is gone. Each envelope is
+/// answered once read, as Sentry's ingest answers once it has accepted one; the envelopes read
+/// while the last ones were being stored are stored together, in one transaction.
 fn spawn_ingest(store: Arc<Store>) -> mpsc::Sender<Job> {
     let (sender, jobs) = mpsc::channel::<Job>();
     let spawned = std::thread::Builder::new()
         .name("sink-ingest".into())
         .spawn(move || {
-            // The pages' threads come first: this one runs when they leave the CPU idle.
-            let idle = thread_priority::ThreadSchedulePolicy::Normal(
-                thread_priority::NormalThreadSchedulePolicy::Idle,
-            );
-            let lowered = thread_priority::set_thread_priority_and_policy(
+            // The pages' threads come first (nice 19; SCHED_IDLE would starve it behind any
+            // busy process of the machine, a build say, and the SDKs' envelopes with it).
+            use thread_priority::{
+                NormalThreadSchedulePolicy::Other, ThreadSchedulePolicy::Normal,
+            };
+            let (id, min) = (
                 thread_priority::thread_native_id(),
                 thread_priority::ThreadPriority::Min,
-                idle,
             );
-            if let Err(e) = lowered {
+            if let Err(e) = thread_priority::set_thread_priority_and_policy(id, min, Normal(Other))
+            {
                 tracing::debug!("sink: the ingest thread keeps its priority: {e:?}");
             }
-            for job in jobs {
-                let _ = job.answer.send(ingest(&store, &job.encoding, &job.body));
+            while let Ok(first) = jobs.recv() {
+                let mut read = Vec::new();
+                for job in std::iter::once(first).chain(jobs.try_iter().take(INGEST_QUEUE)) {
+                    let envelope = read_envelope(&job.encoding, &job.body);
+                    let _ = job.answer.send(
+                        envelope
+                            .as_ref()
+                            .map(|e| e.spans.len())
+                            .map_err(Clone::clone),
+                    );
+                    read.extend(envelope.ok());
+                }
+                if let Err(e) = store.insert(now(), &read) {
+                    tracing::warn!("sink: could not store {} envelopes: {e}", read.len());
+                }
             }
         });
     if let Err(e) = spawned {
@@ -175,26 +193,17 @@ fn spawn_ingest(store: Arc<Store>) -> mpsc::Sender<Job> {
     sender
 }
 
-/// Inflates, reads and stores one envelope.
-fn ingest(store: &Store, encoding: &str, body: &[u8]) -> Result<usize, (StatusCode, String)> {
-    let body =
-        decode_body(encoding, body).map_err(|(status, detail)| (status, detail.to_owned()))?;
-    let envelope = envelope::parse(&body).map_err(|e| {
+/// Inflates and reads one envelope.
+fn read_envelope(encoding: &str, body: &[u8]) -> Result<Envelope, (StatusCode, String)> {
+    let body = decode_body(encoding, body).map_err(|(status, e)| (status, e.to_owned()))?;
+    envelope::parse(&body).map_err(|e| {
         let status = if e.is_too_large() {
             StatusCode::PAYLOAD_TOO_LARGE
         } else {
             StatusCode::BAD_REQUEST
         };
         (status, e.to_string())
-    })?;
-    store.insert(now(), &envelope).map_err(|e| {
-        tracing::warn!("sink: could not store an envelope: {e}");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "could not store the envelope".to_owned(),
-        )
-    })?;
-    Ok(envelope.spans.len())
+    })
 }
 
 /// The envelope's bytes after `Content-Encoding`, at most [`MAX_ENVELOPE_BYTES`].
@@ -252,7 +261,7 @@ async fn receive_envelope(
     }
     match answered.await {
         Ok(Ok(spans)) => {
-            tracing::debug!(spans, "sink: envelope stored");
+            tracing::debug!(spans, "sink: envelope accepted");
             Json(serde_json::json!({})).into_response()
         }
         Ok(Err((status, detail))) => error(status, &detail),

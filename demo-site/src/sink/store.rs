@@ -37,29 +37,31 @@ CREATE TABLE IF NOT EXISTS spans (
     PRIMARY KEY (trace_id, span_id)
 );
 CREATE INDEX IF NOT EXISTS spans_by_envelope ON spans (envelope_id);
+-- Replacing a trace's summary gives it a new, higher rowid: the rowid orders the list.
 CREATE TABLE IF NOT EXISTS traces (
-    trace_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, last_received REAL NOT NULL,
+    seq INTEGER PRIMARY KEY, trace_id TEXT NOT NULL UNIQUE, last_received REAL NOT NULL,
     spans INTEGER NOT NULL, start REAL, end REAL, services TEXT NOT NULL, root_service TEXT,
     root_name TEXT
 );
-CREATE INDEX IF NOT EXISTS traces_by_seq ON traces (seq);
 ";
 
-/// A trace's summary from its spans: `?1` the trace, `?2` its new place in the list. Its head
-/// is the earliest segment whose parent is not in the trace (the server's transaction; the
-/// browser's pageload starts earlier but is its child).
+/// A trace's head: the earliest segment whose parent is not in the trace (the server's
+/// transaction; the browser's pageload starts earlier but is its child).
+const ROOT: &str = "
+SELECT service, name FROM spans AS s WHERE trace_id = ?1 AND is_segment
+ORDER BY EXISTS (SELECT 1 FROM spans AS p WHERE p.trace_id = s.trace_id
+                                            AND p.span_id = s.parent_span_id),
+         start IS NULL, start
+LIMIT 1";
+
+/// A trace's summary from its spans, at the head of the list: `?1` the trace, `?2` and `?3` its
+/// head's service and name ([`ROOT`]).
 const SUMMARIZE: &str = "
-WITH root AS (
-    SELECT service, name FROM spans AS s WHERE trace_id = ?1 AND is_segment
-    ORDER BY EXISTS (SELECT 1 FROM spans AS p WHERE p.trace_id = s.trace_id
-                                                AND p.span_id = s.parent_span_id),
-             start IS NULL, start
-    LIMIT 1)
 INSERT OR REPLACE INTO traces
-SELECT ?1, ?2, MAX(received_at), COUNT(*), MIN(start), MAX(end),
+SELECT NULL, ?1, MAX(received_at), COUNT(*), MIN(start), MAX(end),
        (SELECT json_group_array(service) FROM (SELECT DISTINCT service FROM spans
                                                WHERE trace_id = ?1)),
-       (SELECT service FROM root), (SELECT name FROM root)
+       ?2, ?3
 FROM spans WHERE trace_id = ?1";
 
 /// Set to stop a read: its caller gave up or ran out of time.
@@ -128,7 +130,7 @@ impl Store {
         // In WAL mode, NORMAL syncs at checkpoints rather than on every commit: the database
         // stays consistent, a power loss may only lose the last envelopes, and a busy page's
         // transactions are stored as fast as the SDK sends them.
-        connection.execute_batch("PRAGMA synchronous=NORMAL")?;
+        connection.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY")?;
         let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         if version != SCHEMA_VERSION {
             connection.execute_batch(
@@ -155,27 +157,27 @@ impl Store {
         self
     }
 
-    /// Stores an envelope's header `trace` and its spans, and updates the summaries of their
-    /// traces. A span sent again replaces the earlier copy; a trace's spans beyond
-    /// [`MAX_SPANS_PER_TRACE`] are dropped.
-    pub fn insert(&self, received_at: f64, envelope: &Envelope) -> rusqlite::Result<()> {
+    /// Stores envelopes' header `trace` and their spans, in one transaction, and updates the
+    /// summaries of their traces. A span sent again replaces the earlier copy; a trace's spans
+    /// beyond [`MAX_SPANS_PER_TRACE`] are dropped.
+    pub fn insert(&self, received_at: f64, envelopes: &[Envelope]) -> rusqlite::Result<()> {
         let mut writer = lock(&self.writer);
         let (connection, stored) = &mut *writer;
         let (max_spans, max_per_trace) = self.limits;
         let transaction = connection.transaction()?;
-        transaction.execute(
-            "INSERT INTO envelopes (received_at, dsc) VALUES (?1, ?2)",
-            params![received_at, envelope.dsc],
-        )?;
-        let envelope_id = transaction.last_insert_rowid();
-        // Each trace of the envelope and its spans, stored and new.
+        // Each trace of the envelopes and its spans, stored and new.
         let mut traces: HashMap<&str, i64> = HashMap::new();
-        let mut added = 0;
-        {
-            let mut count = transaction.prepare("SELECT spans FROM traces WHERE trace_id = ?1")?;
-            let mut known =
-                transaction.prepare("SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2")?;
-            let mut insert = transaction.prepare(
+        let (mut added, mut envelope_id) = (0, 0);
+        for envelope in envelopes {
+            transaction
+                .prepare_cached("INSERT INTO envelopes (received_at, dsc) VALUES (?1, ?2)")?
+                .execute(params![received_at, envelope.dsc])?;
+            envelope_id = transaction.last_insert_rowid();
+            let mut count =
+                transaction.prepare_cached("SELECT spans FROM traces WHERE trace_id = ?1")?;
+            let mut known = transaction
+                .prepare_cached("SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2")?;
+            let mut insert = transaction.prepare_cached(
                 "INSERT OR REPLACE INTO spans (envelope_id, trace_id, span_id, parent_span_id,
                  segment_id, service, sdk, item, is_segment, op, name, start, end, status,
                  attributes, received_at)
@@ -220,21 +222,21 @@ impl Store {
             }
         }
         {
-            let mut seq: i64 =
-                transaction.query_row("SELECT COALESCE(MAX(seq), 0) FROM traces", [], |row| {
-                    row.get(0)
-                })?;
-            let mut summarize = transaction.prepare(SUMMARIZE)?;
+            let mut root = transaction.prepare_cached(ROOT)?;
+            let mut summarize = transaction.prepare_cached(SUMMARIZE)?;
             for trace_id in traces.keys() {
-                seq += 1;
-                summarize.execute(params![trace_id, seq])?;
+                let (service, name): (Option<String>, Option<String>) = root
+                    .query_row([trace_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?
+                    .unwrap_or_default();
+                summarize.execute(params![trace_id, service, name])?;
             }
         }
         let mut spans = *stored + added;
         if spans > max_spans {
             spans -= evict_oldest(&transaction, spans - max_spans * 9 / 10)?;
         }
-        if envelope_id % 500 == 0 || spans < *stored + added {
+        if envelope_id % 500 < envelopes.len() as i64 || spans < *stored + added {
             // Envelopes whose spans are all gone, but the newest.
             transaction.execute(
                 "DELETE FROM envelopes WHERE id <= ?1
