@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! sentry-meta-load --demo target/release/sentry-meta-demo [--quick] [--out FILE]
-//!                  [--work DIR] [--demo-cpu N] [--stamp TEXT]
+//!                  [--work DIR] [--demo-cpu N] [--stamp TEXT] [--only load,faults,abuse]
+//!                  [--baseline BINARY]
 //! ```
 //!
 //! 1. **Load and concurrency.** The demo (its release binary, a process of its own) reports to
@@ -20,11 +21,16 @@
 //!    between them in short slices ([`faults`]). Page latency p50/p99 is compared with the
 //!    healthy case, the demo's CPU time per page is read (the transport thread's apart), its
 //!    standard error is searched for panics, and its memory is read before and after.
+//! 3. **Abuse of the embedded trace sink** ([`abuse`]): envelope bombs, concurrent and abandoned
+//!    `/traces` at 300,000 stored spans, the `/askama` page measured meanwhile; with
+//!    `--baseline`, an earlier build too, for a before/after in one report.
 //!
 //! Prints the tables and writes them as markdown to `--out`. Exits 1 when a functional check
 //! fails (an error answer, a page without tags, a shared or wrong trace id, a page whose
 //! transaction is in another trace, fewer than 95% of the transactions captured, a panic, memory
-//! growing by more than 64 MiB); latency is measured and reported, never a reason to fail.
+//! growing by more than 64 MiB), or when the abuse's page p50 exceeds twice its idle p50 or the
+//! demo's peak memory reaches 150 MiB; other latency is measured and reported, never a reason
+//! to fail.
 
 mod abuse;
 mod client;
