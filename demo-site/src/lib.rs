@@ -278,7 +278,7 @@ macro_rules! sentry_layers {
 fn api_cors(web_addr: SocketAddr) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            is_web_origin(web_addr, origin)
+            sink::is_web_origin(web_addr, origin)
         }))
         .allow_methods([Method::GET])
         .allow_headers([
@@ -287,28 +287,6 @@ fn api_cors(web_addr: SocketAddr) -> CorsLayer {
             header::CONTENT_TYPE,
         ])
         .max_age(Duration::from_secs(600))
-}
-
-/// Whether `origin` (an `Origin` header) is the web origin at `web_addr`: `http://`, then
-/// `localhost`, a loopback address or the address it is bound to, then its port.
-pub fn is_web_origin(web_addr: SocketAddr, origin: &HeaderValue) -> bool {
-    let Some(host_port) = origin.to_str().ok().and_then(|o| o.strip_prefix("http://")) else {
-        return false;
-    };
-    let Some((host, port)) = host_port.rsplit_once(':') else {
-        return false;
-    };
-    if port.parse::<u16>().ok() != Some(web_addr.port()) {
-        return false;
-    }
-    let (host, web_ip) = (
-        host.trim_start_matches('[').trim_end_matches(']'),
-        web_addr.ip(),
-    );
-    host == "localhost"
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip == web_ip || web_ip.is_unspecified())
 }
 
 /// Starts the demo: builds the browser bundle if needed, opens (and seeds) the databases, starts

@@ -7,18 +7,19 @@
 //! requests per second each) in four cases:
 //!
 //! 1. **idle**: nothing else, for 3 s;
-//! 2. **envelope bombs**: `bomb_clients` clients each post `bombs_per_client` gzipped envelopes
-//!    (and more until `window` has passed), one after the other, of about 4 KB that inflate to
-//!    4 MB of tiny JSON values (one span item whose payload is `{"items":[0,0,0,…]}`);
-//!    then the same with envelopes that inflate to `bomb_under_limit` bytes (1 MB, under the
-//!    sink's limit of 1 MiB: they are read, not refused for their size);
-//! 3. **`/traces`**: `traces_clients` clients each ask for the trace list `traces_rounds` times
+//! 2. **`/traces`**: `traces_clients` clients each ask for the trace list `traces_rounds` times
 //!    (and more until `window` has passed), all at once, each at most every [`TRACES_PERIOD`]
 //!    (a closed loop for a sink that takes longer), while a client of its own posts one
 //!    small valid envelope every 100 ms (the time it takes to be answered is what the ingest
 //!    waits behind the list);
-//! 4. **abandoned `/traces`**: `abandoned` requests for the list, each given up after 50 ms; the
-//!    CPU time the demo spends from the first request until its CPU time stops growing.
+//! 3. **abandoned `/traces`**: `abandoned` requests for the list, each given up after 50 ms; the
+//!    CPU time the demo spends from the first request until its CPU time stops growing;
+//! 4. **envelope bombs**, last (an earlier build stores those it accepts, and its size limit
+//!    then deletes the oldest spans): `bomb_clients` clients each post `bombs_per_client`
+//!    gzipped envelopes (and more until `window` has passed), one after the other, of about
+//!    4 KB that inflate to 4 MB of tiny JSON values (one span item whose payload is
+//!    `{"items":[0,0,0,…]}`); then the same inflating to `bomb_under_limit` bytes (1 MB, under
+//!    the sink's limit of 1 MiB, so that they are inflated and read).
 //!
 //! Checks: in cases 2 and 3 the page's p50 stays within [`MAX_P50_RATIO`] of the idle p50, and
 //! the demo's peak memory stays under [`MAX_PEAK_RSS_KIB`].
@@ -324,50 +325,6 @@ pub async fn run(
         ),
     });
 
-    for inflated in [plan.bomb_inflated, plan.bomb_under_limit] {
-        eprintln!("==> abuse ({name}): envelope bombs of {inflated} bytes");
-        let body = bomb(inflated);
-        let bomb_bytes = body.len();
-        demo.reset_peak_rss();
-        let started = Instant::now();
-        let (bombs, pages) = pages_during(&demo.web_url, async {
-            let mut clients = Vec::new();
-            for _ in 0..plan.bomb_clients {
-                let (http, url, body) = (http.clone(), envelope_url.clone(), body.clone());
-                let (count, window) = (plan.bombs_per_client, plan.window);
-                clients.push(tokio::spawn(async move {
-                    let mut answers = Answers::default();
-                    while answers.latencies.len() < count || started.elapsed() < window {
-                        let (outcome, latency) = post(&http, &url, body.clone(), true).await;
-                        answers.record(outcome, latency);
-                    }
-                    answers
-                }));
-            }
-            let mut all = Answers::default();
-            for client in clients {
-                all.merge(client.await.unwrap_or_default());
-            }
-            all
-        })
-        .await?;
-        rows.push(Row {
-            case: format!(
-                "{} envelope bombs from {} clients",
-                bombs.latencies.len(),
-                plan.bomb_clients
-            ),
-            pages,
-            peak_rss: demo.peak_rss_kib(),
-            abuse: format!(
-                "{bomb_bytes} bytes each, inflating to {} bytes; all answered in {:.2} s: {}",
-                inflated,
-                started.elapsed().as_secs_f64(),
-                bombs.describe()
-            ),
-        });
-    }
-
     eprintln!("==> abuse ({name}): concurrent /traces");
     demo.reset_peak_rss();
     let started = Instant::now();
@@ -448,6 +405,51 @@ pub async fn run(
     let spent = cpu_after
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
+
+    // Last: an earlier build stores the bombs it accepts (see above).
+    for inflated in [plan.bomb_inflated, plan.bomb_under_limit] {
+        eprintln!("==> abuse ({name}): envelope bombs of {inflated} bytes");
+        let body = bomb(inflated);
+        let bomb_bytes = body.len();
+        demo.reset_peak_rss();
+        let started = Instant::now();
+        let (bombs, pages) = pages_during(&demo.web_url, async {
+            let mut clients = Vec::new();
+            for _ in 0..plan.bomb_clients {
+                let (http, url, body) = (http.clone(), envelope_url.clone(), body.clone());
+                let (count, window) = (plan.bombs_per_client, plan.window);
+                clients.push(tokio::spawn(async move {
+                    let mut answers = Answers::default();
+                    while answers.latencies.len() < count || started.elapsed() < window {
+                        let (outcome, latency) = post(&http, &url, body.clone(), true).await;
+                        answers.record(outcome, latency);
+                    }
+                    answers
+                }));
+            }
+            let mut all = Answers::default();
+            for client in clients {
+                all.merge(client.await.unwrap_or_default());
+            }
+            all
+        })
+        .await?;
+        rows.push(Row {
+            case: format!(
+                "{} envelope bombs from {} clients",
+                bombs.latencies.len(),
+                plan.bomb_clients
+            ),
+            pages,
+            peak_rss: demo.peak_rss_kib(),
+            abuse: format!(
+                "{bomb_bytes} bytes each, inflating to {} bytes; all answered in {:.2} s: {}",
+                inflated,
+                started.elapsed().as_secs_f64(),
+                bombs.describe()
+            ),
+        });
+    }
 
     let stderr = demo.stop().await;
     crate::check_process(&format!("abuse ({name})"), &stderr, None, failures);

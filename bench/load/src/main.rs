@@ -464,24 +464,24 @@ async fn abuse_runs(
         "\n## The trace sink under abuse\n\n\
          The demo's `{}` page at a paced 200 requests per second (2 clients) while its embedded \
          sink, holding {} spans, is abused the way issue 13 describes, by a client that is not a \
-         browser (no `Origin`): {} gzipped envelopes of 4 KB that inflate to {} bytes of tiny JSON \
-         values ({} clients, one envelope after the other each), then the same inflating to {} \
-         bytes (under the sink's limit); {} clients asking for `/traces` \
-         {} times each, at once, each at most every 250 ms, while an envelope is posted every \
-         100 ms (each of the two goes on \
-         for at least {} s, so that enough pages are measured); {} requests for `/traces` \
-         abandoned after 50 ms. Checks: page p50 within {}× of the idle p50, peak \
-         memory (`VmHWM`, reset before each case) under {} MiB.",
+         browser (no `Origin`): {} clients asking for `/traces` {} times each, at once, each at \
+         most every 250 ms, while an envelope is posted every 100 ms; {} requests for `/traces` \
+         abandoned after 50 ms; {} gzipped envelopes of 4 KB that inflate to {} bytes of tiny \
+         JSON values ({} clients, one envelope after the other each), then the same inflating to \
+         {} bytes (under the sink's limit). The lists and the bombs go on for at least {} s, so \
+         that enough pages are measured; the bombs come last (an earlier build stores those it \
+         accepts, and its size limit then deletes the oldest spans). Checks: page p50 within {}× \
+         of the idle p50, peak memory (`VmHWM`, reset before each case) under {} MiB.",
         abuse::PAGE,
         plan.spans,
+        plan.traces_clients,
+        plan.traces_rounds,
+        plan.abandoned,
         plan.bomb_clients * plan.bombs_per_client,
         plan.bomb_inflated,
         plan.bomb_clients,
         plan.bomb_under_limit,
-        plan.traces_clients,
-        plan.traces_rounds,
         plan.window.as_secs(),
-        plan.abandoned,
         abuse::MAX_P50_RATIO,
         abuse::MAX_PEAK_RSS_KIB >> 10,
     );

@@ -24,7 +24,7 @@ pub mod store;
 pub mod view;
 
 use std::io::Read as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -82,7 +82,7 @@ pub fn router_with_queue(store: Arc<Store>, web_addr: SocketAddr, queue: usize) 
     // custom headers), which may differ from the DSN's host (localhost vs 127.0.0.1).
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            crate::is_web_origin(web_addr, origin)
+            is_web_origin(web_addr, origin)
         }))
         .allow_methods([Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
@@ -108,6 +108,28 @@ pub fn router_with_queue(store: Arc<Store>, web_addr: SocketAddr, queue: usize) 
         .with_state(sink)
 }
 
+/// Whether `origin` (an `Origin` header) is the web origin at `web_addr`: `http://`, then
+/// `localhost`, a loopback address or the address it is bound to, then its port.
+pub fn is_web_origin(web_addr: SocketAddr, origin: &HeaderValue) -> bool {
+    let Some(host_port) = origin.to_str().ok().and_then(|o| o.strip_prefix("http://")) else {
+        return false;
+    };
+    let Some((host, port)) = host_port.rsplit_once(':') else {
+        return false;
+    };
+    if port.parse::<u16>().ok() != Some(web_addr.port()) {
+        return false;
+    }
+    let (host, web_ip) = (
+        host.trim_start_matches('[').trim_end_matches(']'),
+        web_addr.ip(),
+    );
+    host == "localhost"
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip == web_ip || web_ip.is_unspecified())
+}
+
 /// Seconds since the UNIX epoch.
 pub(crate) fn now() -> f64 {
     SystemTime::now()
@@ -124,7 +146,7 @@ fn error(status: StatusCode, detail: &str) -> Response {
 /// queue (held until it is answered).
 async fn admit(State(sink): State<Sink>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN)
-        && !crate::is_web_origin(sink.web_addr, origin)
+        && !is_web_origin(sink.web_addr, origin)
     {
         return error(
             StatusCode::FORBIDDEN,

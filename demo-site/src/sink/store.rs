@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -116,11 +116,6 @@ pub struct Store {
     limits: (i64, i64),
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves SQLite consistent (transactions roll back).
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
@@ -161,7 +156,8 @@ impl Store {
     /// summaries of their traces. A span sent again replaces the earlier copy; a trace's spans
     /// beyond [`MAX_SPANS_PER_TRACE`] are dropped.
     pub fn insert(&self, received_at: f64, envelopes: &[Envelope]) -> rusqlite::Result<()> {
-        let mut writer = lock(&self.writer);
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back).
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let (connection, stored) = &mut *writer;
         let (max_spans, max_per_trace) = self.limits;
         let transaction = connection.transaction()?;
