@@ -9,6 +9,7 @@
 //! Third-party code is never committed: `web/dist/` and `web/node_modules/` are ignored by git.
 
 use std::fs::{self, File};
+use std::hash::Hasher as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,48 +23,39 @@ const FINGERPRINT: &str = "dist/.fingerprint";
 const LOCK_FINGERPRINT: &str = "node_modules/.sentry-meta-demo-lock";
 
 /// Why the bundle could not be built.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// `npm` is not installed (or not on `PATH`).
+    #[error(
+        "`npm` was not found. The demo builds its browser bundle (@sentry/browser, bundled by \
+         esbuild) with npm on its first run: install Node.js with npm (https://nodejs.org/, or \
+         `apt-get install -y nodejs npm`) and run it again."
+    )]
     NpmMissing,
     /// A command failed.
+    #[error("{0}")]
     Command(String),
     /// A file could not be read or written.
+    #[error("{path}: {1}", path = .0.display())]
     Io(PathBuf, io::Error),
 }
-
-impl std::fmt::Display for BundleError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BundleError::NpmMissing => f.write_str(
-                "`npm` was not found. The demo builds its browser bundle (@sentry/browser, \
-                 bundled by esbuild) with npm on its first run: install Node.js with npm \
-                 (https://nodejs.org/, or `apt-get install -y nodejs npm`) and run it again.",
-            ),
-            BundleError::Command(what) => f.write_str(what),
-            BundleError::Io(path, e) => write!(f, "{}: {e}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for BundleError {}
 
 /// `demo-site/web`, where `package.json` lives.
 pub fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("web")
 }
 
-/// FNV-1a over the inputs' names and contents: enough to notice a change.
+/// FNV-1a (the `fnv` crate) over the inputs' names and contents: enough to notice a change.
 fn fingerprint(dir: &Path, files: &[&str]) -> Result<String, BundleError> {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut hasher = fnv::FnvHasher::default();
     for name in files {
         let path = dir.join(name);
         let bytes = fs::read(&path).map_err(|e| BundleError::Io(path, e))?;
-        for byte in name.bytes().chain([0]).chain(bytes).chain([0]) {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        for part in [name.as_bytes(), &[0], &bytes, &[0]] {
+            hasher.write(part);
         }
     }
-    Ok(format!("{hash:016x}"))
+    Ok(format!("{:016x}", hasher.finish()))
 }
 
 fn read_to_string_or_empty(path: &Path) -> String {

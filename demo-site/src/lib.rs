@@ -78,15 +78,18 @@ pub struct Config {
 /// transaction layers stay), and `/injected` injects nothing. The askama, maud, tera and
 /// handlebars layouts call their helper with no value, so they still write tags (made without
 /// a per-request root); only the minijinja page, the benchmarked one, follows the mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Tags {
     /// The request's tags, written by the layout's helper behind [`SentryMetaLayer`].
+    #[value(help = "the request's tags")]
     On,
     /// No tags: the minijinja layout's `sentry_meta()` is given `SentryMeta::none()`.
+    #[value(help = "no tags")]
     Off,
     /// The same bytes as [`On`](Tags::On) with none of its work: the minijinja layout writes
     /// one tag pair made at start (a fixed trace, the DSC this client and route would have), so
     /// the page is exactly as long. Against [`Off`](Tags::Off) it prices the bytes alone.
+    #[value(help = "one tag pair made at start, as long as a request's")]
     Constant,
 }
 
@@ -276,25 +279,9 @@ macro_rules! sentry_layers {
 /// CORS of the API: the web origin (also spelled `localhost`) may call it with the trace
 /// headers; the preflight is answered here, before any transaction starts.
 fn api_cors(web_addr: SocketAddr) -> CorsLayer {
-    let port = web_addr.port();
-    let web_ip = web_addr.ip();
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            let Some(host_port) = origin.to_str().ok().and_then(|o| o.strip_prefix("http://"))
-            else {
-                return false;
-            };
-            let Some((host, origin_port)) = host_port.rsplit_once(':') else {
-                return false;
-            };
-            if origin_port.parse::<u16>().ok() != Some(port) {
-                return false;
-            }
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host == "localhost"
-                || host
-                    .parse::<IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback() || ip == web_ip || web_ip.is_unspecified())
+            sink::is_web_origin(web_addr, origin)
         }))
         .allow_methods([Method::GET])
         .allow_headers([
@@ -401,7 +388,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         )
         .with_state(web)
         .merge(traced_pages)
-        .merge(sink::router(store));
+        .merge(sink::router(store, web_addr));
 
     let api_app = api::traced_routes()
         .layer(sentry_layers!("api"))

@@ -2,21 +2,12 @@
 
 use std::process::ExitCode;
 
-use sentry_meta_demo::Tags;
-use sentry_meta_demo::args::{self, Command};
+use clap::Parser as _;
+use sentry_meta_demo::args::Args;
+use sentry_meta_demo::{Config, Tags};
 
 fn main() -> ExitCode {
-    let config = match args::parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-        Ok(Command::Run(config)) => config,
-        Ok(Command::Help) => {
-            print!("{}", args::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("sentry-meta-demo: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = Config::from(Args::parse());
     let demo = match sentry_meta_demo::start(config.clone()) {
         Ok(demo) => demo,
         Err(e) => {

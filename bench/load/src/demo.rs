@@ -116,13 +116,32 @@ impl Demo {
 
     /// The process's resident memory, in KiB (`VmRSS` of `/proc/PID/status`).
     pub fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The process's peak resident memory, in KiB (`VmHWM`), since it started or since
+    /// [`reset_peak_rss`](Self::reset_peak_rss).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// A `kB` line of `/proc/PID/status`. With `taskset` in front, the demo is the process
+    /// `taskset` exec'd into: same pid.
+    fn status_kib(&self, key: &str) -> Option<u64> {
         let pid = self.child.id()?;
-        // With `taskset` in front, the demo is the process `taskset` exec'd into: same pid.
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(key))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Resets the peak that [`peak_rss_kib`](Self::peak_rss_kib) reads to the current resident
+    /// memory (`5` to `/proc/PID/clear_refs`, Linux 4.0+); whether it could.
+    pub fn reset_peak_rss(&self) -> bool {
+        self.child
+            .id()
+            .is_some_and(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
     }
 
     /// The CPU time the demo's threads have run so far: all of them, and the `sentry` crate's
@@ -153,6 +172,17 @@ impl Demo {
             }
         }
         Some(cpu)
+    }
+
+    /// The CPU time of the whole process so far, threads that have exited included (`utime` +
+    /// `stime` of `/proc/PID/stat`, in ticks of 10 ms).
+    pub fn process_cpu(&self) -> Option<Duration> {
+        let pid = self.child.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The fields after the command (which may hold spaces), from the 3rd (state) on.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 10))
     }
 
     /// The `sink.sqlite` of the embedded sink.

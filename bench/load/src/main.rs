@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! sentry-meta-load --demo target/release/sentry-meta-demo [--quick] [--out FILE]
-//!                  [--work DIR] [--demo-cpu N] [--stamp TEXT]
+//!                  [--work DIR] [--demo-cpu N] [--stamp TEXT] [--only load,faults,abuse]
+//!                  [--baseline BINARY]
 //! ```
 //!
 //! 1. **Load and concurrency.** The demo (its release binary, a process of its own) reports to
@@ -20,12 +21,18 @@
 //!    between them in short slices ([`faults`]). Page latency p50/p99 is compared with the
 //!    healthy case, the demo's CPU time per page is read (the transport thread's apart), its
 //!    standard error is searched for panics, and its memory is read before and after.
+//! 3. **Abuse of the embedded trace sink** ([`abuse`]): envelope bombs, concurrent and abandoned
+//!    `/traces` at 300,000 stored spans, the `/askama` page measured meanwhile; with
+//!    `--baseline`, an earlier build too, for a before/after in one report.
 //!
 //! Prints the tables and writes them as markdown to `--out`. Exits 1 when a functional check
 //! fails (an error answer, a page without tags, a shared or wrong trace id, a page whose
 //! transaction is in another trace, fewer than 95% of the transactions captured, a panic, memory
-//! growing by more than 64 MiB); latency is measured and reported, never a reason to fail.
+//! growing by more than 64 MiB), or when the abuse's page p50 exceeds twice its idle p50 or the
+//! demo's peak memory reaches 150 MiB; other latency is measured and reported, never a reason
+//! to fail.
 
+mod abuse;
 mod client;
 mod demo;
 mod faults;
@@ -51,14 +58,55 @@ const MAX_RSS_GROWTH_KIB: u64 = 64 << 10;
 /// SDK's bounded queue dropping some in a burst (see the report).
 const MIN_CAPTURED: f64 = 0.95;
 
+/// The command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "sentry-meta-load",
+    about = "Load, concurrency, fault and abuse runs against the sentry-meta demo"
+)]
 struct Options {
-    /// When and from what the run was made, for the report's first line.
-    stamp: Option<String>,
+    /// The demo's release binary.
+    #[arg(long, default_value = "target/release/sentry-meta-demo")]
     demo: PathBuf,
+    /// Where the demos keep their data.
+    #[arg(long, default_value = "target/load")]
     work: PathBuf,
+    /// Write the report (markdown) here too.
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Pin the demos to this CPU (`taskset -c`).
+    #[arg(long)]
     demo_cpu: Option<usize>,
+    /// When and from what the run was made, for the report's first line.
+    #[arg(long)]
+    stamp: Option<String>,
+    /// Shorter runs (CI).
+    #[arg(long)]
     quick: bool,
+    /// Only these runs (all when not given).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Run>,
+    /// Another demo binary (an earlier build) to run the abuse cases against as well, for a
+    /// before/after in one report; its figures are reported, not checked.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+}
+
+/// The runs of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Run {
+    /// Load and concurrency.
+    Load,
+    /// Faults of the ingest.
+    Faults,
+    /// The trace sink under abuse.
+    Abuse,
+}
+
+impl Options {
+    fn runs(&self, run: Run) -> bool {
+        self.only.is_empty() || self.only.contains(&run)
+    }
 }
 
 /// The sizes of a run.
@@ -96,48 +144,8 @@ impl Plan {
     }
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        stamp: None,
-        demo: PathBuf::from("target/release/sentry-meta-demo"),
-        work: PathBuf::from("target/load"),
-        out: None,
-        demo_cpu: None,
-        quick: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--demo" => options.demo = value()?.into(),
-            "--work" => options.work = value()?.into(),
-            "--out" => options.out = Some(value()?.into()),
-            "--demo-cpu" => {
-                options.demo_cpu = Some(value()?.parse().map_err(|e| format!("--demo-cpu: {e}"))?)
-            }
-            "--stamp" => options.stamp = Some(value()?),
-            "--quick" => options.quick = true,
-            "-h" | "--help" => {
-                return Err(
-                    "usage: sentry-meta-load --demo BINARY [--quick] [--out FILE] \
-                            [--work DIR] [--demo-cpu N]"
-                        .into(),
-                );
-            }
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(options)
-}
-
 fn main() -> ExitCode {
-    let options = match parse_args() {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("sentry-meta-load: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let options = <Options as clap::Parser>::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -242,7 +250,7 @@ async fn run(options: &Options) -> Result<Report, String> {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Load, concurrency and faults\n\n\
+        "# Load, concurrency, faults and abuse\n\n\
          Written by `bash scripts/load.sh{}` ({} mode){}. The demo's release binary runs as a \
          process of its own{}; {} concurrent clients, each on its own keep-alive connection, \
          load its `{PAGE}` page (a minijinja layout writing the tags, behind `NewSentryLayer` → \
@@ -265,7 +273,70 @@ async fn run(options: &Options) -> Result<Report, String> {
         plan.warmup,
     );
 
-    // ------------------------------------------------------------- load and concurrency
+    if options.runs(Run::Load) {
+        load_runs(options, &plan, clock, &mut md, &mut failures).await?;
+    }
+    if options.runs(Run::Faults) {
+        faults::run(
+            &plan.faults,
+            &options.demo,
+            &options.work,
+            options.demo_cpu,
+            clock,
+            &mut md,
+            &mut failures,
+        )
+        .await?;
+        let _ = writeln!(
+            md,
+            "\nHow to read this. sentry-meta itself never touches the transport: rendering reads the \
+         Hub's memory. The demo sends with the `sentry` crate's `ureq` transport, from a thread \
+         of its own behind a bounded queue of envelopes: a page never waits for the ingest, \
+         envelopes that do not fit in the queue are dropped, and memory stays bounded however \
+         the ingest fails. What a failing ingest changes is the CPU that thread spends, on the \
+         pages' CPU here; the CPU column gives it per page. Posting each envelope to a healthy \
+         ingest, or to one that answers 500, costs the most. Against a refused port it makes \
+         one connection attempt per envelope, with no back-off, which costs a little less. A \
+         429 makes it drop envelopes until `Retry-After` has passed, and a black hole holds it \
+         on its first envelope while the queue drops the rest: those leave the pages more CPU, \
+         so they answer faster. At a paced load, an idle CPU between requests would halt, and \
+         waking a halted CPU of a virtual machine costs tens of microseconds: an idler demo \
+         would pay that more often and look slower while its throughput is higher. Where it can \
+         (as root), the run holds the idle states at polling so that the latencies compare the \
+         demo's work; Machine says whether it did."
+        );
+    }
+    if options.runs(Run::Abuse) {
+        abuse_runs(options, clock, &mut md, &mut failures).await?;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Machine\n\n- CPUs: {}; load average at the end: {}\n- {}\n",
+        std::fs::read_to_string("/proc/cpuinfo")
+            .map(|info| info.lines().filter(|l| l.starts_with("processor")).count())
+            .unwrap_or(0),
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+        idle.description,
+    );
+    if !failures.is_empty() {
+        let _ = writeln!(md, "## Failed checks\n");
+        for failure in &failures {
+            let _ = writeln!(md, "- {failure}");
+        }
+    }
+    Ok(Report { text: md, failures })
+}
+
+/// The load and concurrency runs: one demo without and one with incoming trace headers.
+async fn load_runs(
+    options: &Options,
+    plan: &Plan,
+    clock: std::time::Instant,
+    md: &mut String,
+    failures: &mut Vec<String>,
+) -> Result<(), String> {
     let _ = writeln!(
         md,
         "## Load and concurrency\n\n\
@@ -349,7 +420,7 @@ async fn run(options: &Options) -> Result<Report, String> {
                 verdict.captured
             ));
         }
-        check_process(label, &stderr, measured.rss_growth(), &mut failures);
+        check_process(label, &stderr, measured.rss_growth(), failures);
         let continued = if trace_headers {
             format!("{}", answered - pages.bad)
         } else {
@@ -377,50 +448,62 @@ async fn run(options: &Options) -> Result<Report, String> {
         );
     }
 
-    // ------------------------------------------------------------- faults
-    faults::run(
-        &plan.faults,
-        &options.demo,
-        &options.work,
-        options.demo_cpu,
-        clock,
-        &mut md,
-        &mut failures,
-    )
-    .await?;
+    Ok(())
+}
+
+/// The abuse runs ([`abuse`]): this demo, checked, and the baseline's when given.
+async fn abuse_runs(
+    options: &Options,
+    clock: std::time::Instant,
+    md: &mut String,
+    failures: &mut Vec<String>,
+) -> Result<(), String> {
+    let plan = abuse::Plan::new(options.quick);
     let _ = writeln!(
         md,
-        "\nHow to read this. sentry-meta itself never touches the transport: rendering reads the \
-         Hub's memory. The demo sends with the `sentry` crate's `ureq` transport, from a thread \
-         of its own behind a bounded queue of envelopes: a page never waits for the ingest, \
-         envelopes that do not fit in the queue are dropped, and memory stays bounded however \
-         the ingest fails. What a failing ingest changes is the CPU that thread spends, on the \
-         pages' CPU here; the CPU column gives it per page. Posting each envelope to a healthy \
-         ingest, or to one that answers 500, costs the most. Against a refused port it makes \
-         one connection attempt per envelope, with no back-off, which costs a little less. A \
-         429 makes it drop envelopes until `Retry-After` has passed, and a black hole holds it \
-         on its first envelope while the queue drops the rest: those leave the pages more CPU, \
-         so they answer faster. At a paced load, an idle CPU between requests would halt, and \
-         waking a halted CPU of a virtual machine costs tens of microseconds: an idler demo \
-         would pay that more often and look slower while its throughput is higher. Where it can \
-         (as root), the run holds the idle states at polling so that the latencies compare the \
-         demo's work; Machine says whether it did.\n\n\
-         ## Machine\n\n- CPUs: {}; load average at the end: {}\n- {}\n",
-        std::fs::read_to_string("/proc/cpuinfo")
-            .map(|info| info.lines().filter(|l| l.starts_with("processor")).count())
-            .unwrap_or(0),
-        std::fs::read_to_string("/proc/loadavg")
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default(),
-        idle.description,
+        "\n## The trace sink under abuse\n\n\
+         The demo's `{}` page at a paced 200 requests per second (2 clients) while its embedded \
+         sink, holding {} spans, is abused the way issue 13 describes, by a client that is not a \
+         browser (no `Origin`): {} clients asking for `/traces` {} times each, at once, each at \
+         most every 250 ms, while an envelope is posted every 100 ms; {} requests for `/traces` \
+         abandoned after 50 ms; {} gzipped envelopes of 4 KB that inflate to {} bytes of tiny \
+         JSON values ({} clients, one envelope after the other each), then the same inflating to \
+         {} bytes (under the sink's limit). The lists and the bombs go on for at least {} s, so \
+         that enough pages are measured; the bombs come last (an earlier build stores those it \
+         accepts, and its size limit then deletes the oldest spans). Checks: page p50 within {}× \
+         of the idle p50, peak memory (`VmHWM`, reset before each case) under {} MiB.",
+        abuse::PAGE,
+        plan.spans,
+        plan.traces_clients,
+        plan.traces_rounds,
+        plan.abandoned,
+        plan.bomb_clients * plan.bombs_per_client,
+        plan.bomb_inflated,
+        plan.bomb_clients,
+        plan.bomb_under_limit,
+        plan.window.as_secs(),
+        abuse::MAX_P50_RATIO,
+        abuse::MAX_PEAK_RSS_KIB >> 10,
     );
-    if !failures.is_empty() {
-        let _ = writeln!(md, "## Failed checks\n");
-        for failure in &failures {
-            let _ = writeln!(md, "- {failure}");
-        }
+    let mut demos = vec![(options.demo.as_path(), "this build", true)];
+    if let Some(baseline) = &options.baseline {
+        demos.push((baseline.as_path(), "baseline", false));
     }
-    Ok(Report { text: md, failures })
+    for (binary, name, checked) in demos {
+        eprintln!("==> abuse: {name} ({:.0} s)", clock.elapsed().as_secs_f64());
+        abuse::run(
+            &plan,
+            binary,
+            name,
+            &options.work,
+            options.demo_cpu,
+            checked,
+            md,
+            failures,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Checks a demo's standard error for panics and its memory growth (KiB); returns the panics.

@@ -19,16 +19,9 @@ pub struct Engines {
 }
 
 /// Why a template could not be loaded.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct TemplateError(pub String);
-
-impl std::fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for TemplateError {}
 
 fn loading(engine: &str, e: impl std::fmt::Display) -> TemplateError {
     TemplateError(format!("{engine} templates: {e}"))
@@ -128,13 +121,14 @@ pub fn askama(page: &PageContext) -> Result<String, String> {
     AskamaPage { page }.render().map_err(|e| e.to_string())
 }
 
-fn maud_layout(page: &PageContext, content: Markup) -> Markup {
+/// The maud layout; `tags`: what its `<head>` writes (nothing for the injected page).
+fn maud_layout(page: &PageContext, tags: Option<SentryMeta>, content: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
-                (SentryMeta::current())
+                @if let Some(tags) = tags { (tags) }
                 title { (page.title) " · sentry-meta demo" }
                 link rel="stylesheet" href="/static/demo.css";
                 script src="/static/demo.js" data-dsn=(page.dsn) data-api=(page.api) data-page=(page.slug)
@@ -150,12 +144,14 @@ fn maud_layout(page: &PageContext, content: Markup) -> Markup {
             }
         }
     }
+    .into_string()
 }
 
 /// The maud page.
 pub fn maud(page: &PageContext) -> String {
     maud_layout(
         page,
+        Some(SentryMeta::current()),
         html! {
             h1 { "Rendered by maud" }
             p { "The layout's " code { "<head>" } " splices " code { (page.helper) } "." }
@@ -176,36 +172,25 @@ pub fn maud(page: &PageContext) -> String {
             }
         },
     )
-    .into_string()
 }
 
-/// The page without a helper: plain HTML whose head has no tags (the layer adds them).
+/// The page without a helper: its head has no tags (the layer adds them).
 pub fn injected(page: &PageContext) -> String {
-    let e = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
-    // Built with maud for its escaping, but with no SentryMeta in it.
-    let body = html! {
-        h1 { "Tags injected by InjectTraceMetaLayer" }
-        p { "This page's template writes no tags: the layer inserts them right before " code { "</head>" } "." }
-        dl {
-            dt { "sentry-trace in this page's head" }
-            dd { code id="page-trace" { "(the browser SDK has not run)" } }
-            dt { "Browser SDK " code { "traceLifecycle" } }
-            dd { code id="lifecycle" { "?" } }
-        }
-        h2 { "What the API received and queried" }
-        pre id="api-result" { "waiting for the API…" }
-        p { a id="trace-link" href="/traces" { "This trace in the sink" } }
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n  <meta charset=\"utf-8\">\n  <title>injected · sentry-meta demo</title>\n  \
-         <link rel=\"stylesheet\" href=\"/static/demo.css\">\n  \
-         <script src=\"/static/demo.js\" data-dsn=\"{dsn}\" data-api=\"{api}\" data-page=\"{slug}\" data-release=\"{release}\" data-environment=\"{environment}\" defer></script>\n\
-         </head>\n<body>\n<nav><a href=\"/\">sentry-meta demo</a> · <a href=\"/traces\">traces</a></nav>\n<main>{body}</main>\n</body>\n</html>\n",
-        dsn = e(&page.dsn),
-        api = e(&page.api),
-        slug = e(page.slug),
-        release = e(&page.release),
-        environment = e(&page.environment),
-        body = body.into_string(),
+    maud_layout(
+        page,
+        None,
+        html! {
+            h1 { "Tags injected by InjectTraceMetaLayer" }
+            p { "This page's template writes no tags: the layer inserts them right before " code { "</head>" } "." }
+            dl {
+                dt { "sentry-trace in this page's head" }
+                dd { code id="page-trace" { "(the browser SDK has not run)" } }
+                dt { "Browser SDK " code { "traceLifecycle" } }
+                dd { code id="lifecycle" { "?" } }
+            }
+            h2 { "What the API received and queried" }
+            pre id="api-result" { "waiting for the API…" }
+            p { a id="trace-link" href="/traces" { "This trace in the sink" } }
+        },
     )
 }

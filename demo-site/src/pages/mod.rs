@@ -151,38 +151,45 @@ async fn injected_page(State(web): State<Arc<Web>>) -> Response {
 
 /// The index: a link to every page in both lifecycle modes of the browser SDK.
 pub async fn index(State(web): State<Arc<Web>>) -> Html<String> {
-    let mut rows = String::new();
-    for (slug, engine, helper) in PAGES {
-        rows.push_str(&format!(
-            "<tr><td><a href=\"/{slug}\">/{slug}</a></td><td>{engine}</td><td><code>{helper}</code></td>\
-             <td><a href=\"/{slug}?lifecycle=stream\">stream</a> · <a href=\"/{slug}?lifecycle=static\">static</a></td></tr>",
-            engine = html_escape::encode_text(engine),
-            helper = html_escape::encode_text(helper),
-        ));
-    }
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sentry-meta demo</title>\
-         <link rel=\"stylesheet\" href=\"/static/demo.css\"></head><body><main>\
-         <h1>sentry-meta demo</h1>\
-         <p>Each page is rendered on the server inside a Sentry transaction; its <code>&lt;head&gt;</code> \
-         carries <code>sentry-trace</code> and <code>baggage</code> tags, so the browser SDK's pageload \
-         continues the server's trace, and its <code>fetch</code> to the API (<code>{api}</code>) carries \
-         the trace on to the API's transaction and its SQLite queries. Every part lands in one trace: \
-         see <a href=\"/traces\">/traces</a>.</p>\
-         <table><thead><tr><th>Page</th><th>Engine</th><th>In the layout's head</th><th>Browser SDK traceLifecycle</th></tr></thead>\
-         <tbody>{rows}</tbody></table>\
-         <p>Sentry DSN of both SDKs: <code>{dsn}</code></p></main></body></html>\n",
-        api = html_escape::encode_text(&web.api),
-        dsn = html_escape::encode_text(&web.dsn),
-    ))
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "sentry-meta demo" } link rel="stylesheet" href="/static/demo.css"; }
+            body { main {
+                h1 { "sentry-meta demo" }
+                p {
+                    "Each page is rendered on the server inside a Sentry transaction; its "
+                    code { "<head>" } " carries " code { "sentry-trace" } " and " code { "baggage" }
+                    " tags, so the browser SDK's pageload continues the server's trace, and its "
+                    code { "fetch" } " to the API (" code { (web.api) } ") carries the trace on to the \
+                    API's transaction and its SQLite queries. Every part lands in one trace: see "
+                    a href="/traces" { "/traces" } "."
+                }
+                table {
+                    thead { tr {
+                        th { "Page" } th { "Engine" } th { "In the layout's head" }
+                        th { "Browser SDK traceLifecycle" }
+                    } }
+                    tbody { @for (slug, engine, helper) in PAGES { tr {
+                        td { a href={ "/" (slug) } { "/" (slug) } }
+                        td { (engine) }
+                        td { code { (helper) } }
+                        td {
+                            a href={ "/" (slug) "?lifecycle=stream" } { "stream" } " · "
+                            a href={ "/" (slug) "?lifecycle=static" } { "static" }
+                        }
+                    } } }
+                }
+                p { "Sentry DSN of both SDKs: " code { (web.dsn) } }
+            } }
+        }
+    };
+    Html(page.into_string())
 }
 
 /// The stylesheet of the pages.
 pub async fn stylesheet() -> Response {
-    const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:1rem 1.5rem;color:#1f1633;background:#fbfaff}\
-a{color:#6c5fc7}nav{margin-bottom:1rem;font-size:.9rem}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}\
-pre{background:#fff;border:1px solid #e6e1f0;padding:.75rem;overflow:auto}dt{font-weight:600;margin-top:.5rem}\
-table{border-collapse:collapse}td,th{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #e6e1f0}";
+    const CSS: &str = include_str!("../../static/demo.css");
     (
         [(
             header::CONTENT_TYPE,

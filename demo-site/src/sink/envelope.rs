@@ -1,4 +1,5 @@
-//! Reading Sentry envelopes: the spans of `transaction` items and of span-v2 (`span`) items.
+//! Reading Sentry envelopes: the spans of `transaction` items and of span-v2 (`span`) items, and
+//! the envelope header's `trace` (the Dynamic Sampling Context) as it arrived.
 //!
 //! An envelope is newline-separated JSON: one header line, then for each item a header line and
 //! a payload. A payload is `length` bytes when the item header has a `length`, else it runs to
@@ -14,18 +15,28 @@
 //!
 //! A `transaction` item is an event: its root span is `contexts.trace` (with the event's
 //! `transaction` as its name and `start_timestamp`/`timestamp`), its children are `spans`.
-//! Everything here is input from the network: unknown items are skipped, malformed spans are
-//! dropped, every string is bounded, nothing panics.
+//!
+//! Read with serde derives over the borrowed body, not `sentry-types`' `Envelope`: that one
+//! builds every item whole, refuses span-v2 items, and its `DynamicSamplingContext` drops the
+//! keys it does not know. What is not read here is skipped unbuilt; the header's `trace` is kept
+//! as the JSON text it came as. A span that is not an object or has bad ids is dropped, a field
+//! of another type reads as absent, strings are bounded, and nesting, items and spans limited.
 
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// At most this many spans are read from one envelope.
 pub const MAX_SPANS_PER_ENVELOPE: usize = 2_000;
+/// At most this many items in one envelope.
+pub const MAX_ITEMS: usize = 100;
+/// JSON nested deeper than this (arrays and objects) is refused.
+pub const MAX_DEPTH: usize = 32;
 /// Names, ops and other strings are cut to this many characters.
 const MAX_TEXT: usize = 300;
 /// At most this many bytes of a span's attributes are kept (as JSON).
 const MAX_ATTRIBUTES_JSON: usize = 4_096;
-
+/// A header `trace` longer than this is not kept (baggage, its source, is at most 8,192 bytes).
+const MAX_DSC_JSON: usize = 16_384;
 /// Which kind of envelope item a span came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemKind {
@@ -58,7 +69,7 @@ impl ItemKind {
 }
 
 /// One span of a trace, as read from an envelope.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SpanRecord {
     /// 32 lowercase hex digits.
     pub trace_id: String,
@@ -73,6 +84,7 @@ pub struct SpanRecord {
     /// The SDK that sent it (`sentry.rust`, `sentry.javascript.browser`, …).
     pub sdk: String,
     /// The item it came from.
+    #[serde(skip)]
     pub item: ItemKind,
     /// Whether it is the root of its segment (a transaction, a pageload).
     pub is_segment: bool,
@@ -81,78 +93,276 @@ pub struct SpanRecord {
     /// The transaction name, or the span's description.
     pub name: String,
     /// Seconds since the UNIX epoch.
+    #[serde(rename = "start_timestamp")]
     pub start: Option<f64>,
     /// Seconds since the UNIX epoch.
+    #[serde(rename = "end_timestamp")]
     pub end: Option<f64>,
     /// `ok`, `error`, `internal_error`, …
     pub status: Option<String>,
     /// The span's data or attributes, as bounded JSON.
+    #[serde(serialize_with = "raw_json")]
     pub attributes: Option<String>,
 }
 
-/// Why an envelope was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvelopeError {
-    /// The header line is not a JSON object.
-    BadHeader,
+/// What an envelope holds for the sink.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Envelope {
+    /// The header's `trace` (the Dynamic Sampling Context) as the JSON text it arrived as.
+    pub dsc: Option<String>,
+    /// The spans of its `transaction` and `span` items.
+    pub spans: Vec<SpanRecord>,
 }
 
-impl std::fmt::Display for EnvelopeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EnvelopeError::BadHeader => f.write_str("the envelope header is not a JSON object"),
-        }
+/// Why an envelope was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The header line is not a JSON object.
+    #[error("the envelope header is not a JSON object")]
+    BadHeader,
+    /// JSON nested deeper than [`MAX_DEPTH`].
+    #[error("JSON nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// More than [`MAX_ITEMS`] items.
+    #[error("more than {MAX_ITEMS} items")]
+    TooManyItems,
+    /// More than [`MAX_SPANS_PER_ENVELOPE`] spans.
+    #[error("more than {MAX_SPANS_PER_ENVELOPE} spans")]
+    TooManySpans,
+}
+
+impl EnvelopeError {
+    /// Whether the envelope was refused for its size (answered 413) rather than its form.
+    pub fn is_too_large(self) -> bool {
+        self != EnvelopeError::BadHeader
     }
 }
 
-/// The spans of every `transaction` and `span` item of an envelope; other items are skipped.
-pub fn parse(body: &[u8]) -> Result<Vec<SpanRecord>, EnvelopeError> {
-    let (header_line, mut rest) = split_line(body);
-    let header: Map<String, Value> = match serde_json::from_slice(header_line) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err(EnvelopeError::BadHeader),
-    };
-    let envelope_sdk = header
-        .get("sdk")
-        .and_then(|sdk| sdk.get("name"))
-        .and_then(Value::as_str)
-        .map(bounded);
+/// Stored JSON text, written out as it is (as nothing if it does not parse).
+pub(super) fn raw_json<S: Serializer>(json: &Option<String>, to: S) -> Result<S::Ok, S::Error> {
+    let raw = json
+        .as_deref()
+        .and_then(|json| serde_json::from_str::<&RawValue>(json).ok());
+    raw.serialize(to)
+}
 
-    let mut spans = Vec::new();
-    while !rest.is_empty() && spans.len() < MAX_SPANS_PER_ENVELOPE {
+/// A string, bounded; any other JSON value reads as none.
+#[derive(Debug, Default)]
+struct Text(Option<String>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&RawValue>::deserialize(deserializer)?;
+        let text = serde_json::from_str::<&str>(raw.get()).map(str::to_owned);
+        let text = text
+            .or_else(|_| serde_json::from_str::<String>(raw.get()))
+            .ok();
+        Ok(Text(text.map(|s| s.chars().take(MAX_TEXT).collect())))
+    }
+}
+
+/// Seconds since the epoch: a number (what the SDKs send for starts), a numeric string, or an
+/// RFC 3339 date (the Rust SDK writes a transaction's and a span's end as one); anything else,
+/// a negative time or one past the year 9999 reads as none.
+#[derive(Debug, Default)]
+struct Timestamp(Option<f64>);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <&RawValue>::deserialize(deserializer)?;
+        let seconds = serde_json::from_str::<f64>(raw.get()).ok().or_else(|| {
+            let text = serde_json::from_str::<String>(raw.get()).ok()?;
+            let rfc3339 = &time::format_description::well_known::Rfc3339;
+            let date = || time::OffsetDateTime::parse(text.trim(), rfc3339).ok();
+            // i128 nanoseconds to f64 seconds: exact to well under a microsecond for today.
+            #[allow(clippy::cast_precision_loss)]
+            let seconds = date().map(|date| date.unix_timestamp_nanos() as f64 / 1e9);
+            text.trim().parse().ok().or(seconds)
+        });
+        // 9999-12-31T23:59:59Z: later times are not dates a span ran at.
+        Ok(Timestamp(
+            seconds.filter(|s| (0.0..=253_402_300_799.0).contains(s)),
+        ))
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Header<'a> {
+    sdk: Sdk,
+    #[serde(borrow)]
+    trace: Option<&'a RawValue>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Sdk {
+    name: Text,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ItemHeader {
+    #[serde(rename = "type")]
+    kind: Text,
+    length: Option<u64>,
+}
+
+/// A `transaction` item: its root span is `contexts.trace`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Transaction<'a> {
+    transaction: Text,
+    start_timestamp: Timestamp,
+    timestamp: Timestamp,
+    sdk: Sdk,
+    tags: Option<&'a RawValue>,
+    #[serde(borrow)]
+    contexts: Contexts<'a>,
+    spans: Vec<&'a RawValue>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Contexts<'a> {
+    #[serde(borrow)]
+    trace: Option<Span<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Tags {
+    service: Text,
+}
+
+/// A span of a transaction (its `contexts.trace` or one of its `spans`) or of a span-v2 item:
+/// the two name their name, end and data differently.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Span<'a> {
+    trace_id: Text,
+    span_id: Text,
+    parent_span_id: Text,
+    op: Text,
+    #[serde(alias = "description")]
+    name: Text,
+    start_timestamp: Timestamp,
+    #[serde(alias = "end_timestamp")]
+    timestamp: Timestamp,
+    status: Text,
+    is_segment: Option<bool>,
+    /// A transaction span's data, or a span-v2 span's typed attributes:
+    /// `{"sentry.op": {"type": "string", "value": "pageload"}, …}`.
+    #[serde(alias = "attributes", borrow)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct SpanItems<'a> {
+    #[serde(borrow)]
+    items: Vec<&'a RawValue>,
+}
+
+/// The span-v2 attributes the sink reads.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Attributes {
+    #[serde(rename = "sentry.op")]
+    op: Attribute,
+    #[serde(rename = "sentry.sdk.name")]
+    sdk_name: Attribute,
+    #[serde(rename = "sentry.segment.id")]
+    segment_id: Attribute,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Attribute {
+    value: Text,
+}
+
+/// The envelope's header `trace` and the spans of its `transaction` and `span` items; other
+/// items are skipped.
+pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let (header_line, mut rest) = split_line(body);
+    if !header_line.trim_ascii_start().starts_with(b"{") {
+        return Err(EnvelopeError::BadHeader);
+    }
+    let header: Header<'_> = from_json(header_line)?.ok_or(EnvelopeError::BadHeader)?;
+    let sdk = header.sdk.name.0.as_deref();
+    let (mut spans, mut items) = (Vec::new(), 0);
+    while !rest.is_empty() {
         let (item_header_line, after_header) = split_line(rest);
         if item_header_line.iter().all(u8::is_ascii_whitespace) {
             rest = after_header;
             continue;
         }
-        let Ok(Value::Object(item_header)) = serde_json::from_slice::<Value>(item_header_line)
-        else {
+        items += 1;
+        if items > MAX_ITEMS {
+            return Err(EnvelopeError::TooManyItems);
+        }
+        let Some(item) = from_json::<ItemHeader>(item_header_line)? else {
             break; // Without a readable item header the item boundaries are unknown.
         };
         let payload;
-        match item_header.get("length").and_then(Value::as_u64) {
+        match item.length {
             Some(length) => {
                 let length = usize::try_from(length).unwrap_or(usize::MAX);
                 if length > after_header.len() {
                     break;
                 }
-                payload = &after_header[..length];
-                rest = &after_header[length..];
+                (payload, rest) = after_header.split_at(length);
                 rest = rest.strip_prefix(b"\n").unwrap_or(rest);
             }
             None => (payload, rest) = split_line(after_header),
         }
-        let Ok(payload) = serde_json::from_slice::<Value>(payload) else {
-            continue;
-        };
-        match item_header.get("type").and_then(Value::as_str) {
-            Some("transaction") => read_transaction(&payload, envelope_sdk.as_deref(), &mut spans),
-            Some("span") => read_span_v2(&payload, envelope_sdk.as_deref(), &mut spans),
+        match item.kind.0.as_deref() {
+            Some("transaction") => {
+                if let Some(event) = from_json(payload)? {
+                    read_transaction(event, sdk, &mut spans)?;
+                }
+            }
+            Some("span") => {
+                if let Some(SpanItems { items }) = from_json(payload)? {
+                    read_spans_v2(&items, sdk, &mut spans)?;
+                }
+            }
             _ => {}
         }
     }
-    spans.truncate(MAX_SPANS_PER_ENVELOPE);
-    Ok(spans)
+    let dsc = header.trace.map(RawValue::get);
+    Ok(Envelope {
+        dsc: dsc
+            .filter(|dsc| dsc.len() <= MAX_DSC_JSON)
+            .map(str::to_owned),
+        spans,
+    })
+}
+
+/// `json` read as a `T`: none when it is not one, an error when it nests too deeply.
+fn from_json<'a, T: Deserialize<'a>>(json: &'a [u8]) -> Result<Option<T>, EnvelopeError> {
+    if nests_deeper_than(json, MAX_DEPTH) {
+        return Err(EnvelopeError::TooDeep);
+    }
+    Ok(serde_json::from_slice(json).ok())
+}
+
+/// Whether the arrays and objects of JSON text nest deeper than `max` (strings skipped).
+fn nests_deeper_than(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in json {
+        match (in_string, byte) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (_, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') if depth == max => return true,
+            (false, b'[' | b'{') => depth += 1,
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn split_line(bytes: &[u8]) -> (&[u8], &[u8]) {
@@ -162,121 +372,131 @@ fn split_line(bytes: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-fn read_transaction(event: &Value, envelope_sdk: Option<&str>, spans: &mut Vec<SpanRecord>) {
-    let Some(trace) = event.get("contexts").and_then(|c| c.get("trace")) else {
-        return;
-    };
-    let sdk = event
-        .get("sdk")
-        .and_then(|sdk| sdk.get("name"))
-        .and_then(Value::as_str)
-        .map(bounded)
-        .or_else(|| envelope_sdk.map(bounded))
-        .unwrap_or_default();
-    let service = event
-        .get("tags")
-        .and_then(|tags| tags.get("service"))
-        .and_then(Value::as_str)
-        .map(bounded)
-        .unwrap_or_else(|| service_of_sdk(&sdk));
-    let (Some(trace_id), Some(root_id)) = (
-        hex_id(trace.get("trace_id"), 32),
-        hex_id(trace.get("span_id"), 16),
-    ) else {
-        return;
-    };
-    spans.push(SpanRecord {
-        trace_id: trace_id.clone(),
-        span_id: root_id.clone(),
-        parent_span_id: hex_id(trace.get("parent_span_id"), 16),
-        segment_id: Some(root_id.clone()),
-        service: service.clone(),
-        sdk: sdk.clone(),
-        item: ItemKind::Transaction,
-        is_segment: true,
-        op: text(trace.get("op")),
-        name: text(event.get("transaction")).unwrap_or_default(),
-        start: timestamp(event.get("start_timestamp")),
-        end: timestamp(event.get("timestamp")),
-        status: text(trace.get("status")),
-        attributes: attributes_json(trace.get("data")),
-    });
-    let Some(children) = event.get("spans").and_then(Value::as_array) else {
-        return;
-    };
-    for child in children {
-        if spans.len() >= MAX_SPANS_PER_ENVELOPE {
-            return;
-        }
-        let Some(span_id) = hex_id(child.get("span_id"), 16) else {
-            continue;
-        };
-        spans.push(SpanRecord {
-            // A child without a trace id belongs to its transaction's trace.
-            trace_id: hex_id(child.get("trace_id"), 32).unwrap_or_else(|| trace_id.clone()),
+impl Span<'_> {
+    /// The span's record, or none without a valid trace id (its own, else `trace_id`) and span
+    /// id; `service` by default that of `sdk`.
+    fn record(
+        self,
+        item: ItemKind,
+        trace_id: Option<&str>,
+        sdk: String,
+        service: Option<String>,
+        segment_id: Option<String>,
+    ) -> Option<SpanRecord> {
+        let trace_id = hex_id(self.trace_id, 32).or_else(|| trace_id.map(str::to_owned))?;
+        let span_id = hex_id(self.span_id, 16)?;
+        let is_segment = item == ItemKind::Transaction || self.is_segment == Some(true);
+        Some(SpanRecord {
+            trace_id,
+            parent_span_id: hex_id(self.parent_span_id, 16),
+            segment_id: segment_id.or_else(|| is_segment.then(|| span_id.clone())),
             span_id,
-            parent_span_id: hex_id(child.get("parent_span_id"), 16),
-            segment_id: Some(root_id.clone()),
-            service: service.clone(),
-            sdk: sdk.clone(),
-            item: ItemKind::TransactionSpan,
-            is_segment: false,
-            op: text(child.get("op")),
-            name: text(child.get("description")).unwrap_or_default(),
-            start: timestamp(child.get("start_timestamp")),
-            end: timestamp(child.get("timestamp")),
-            status: text(child.get("status")),
-            attributes: attributes_json(child.get("data")),
-        });
+            service: service.unwrap_or_else(|| service_of_sdk(&sdk)),
+            sdk,
+            item,
+            is_segment,
+            op: self.op.0,
+            name: self.name.0.unwrap_or_default(),
+            start: self.start_timestamp.0,
+            end: self.timestamp.0,
+            status: self.status.0,
+            attributes: self
+                .data
+                .map(RawValue::get)
+                .filter(|json| {
+                    json.starts_with('{')
+                        && json[1..].trim_start() != "}"
+                        && json.len() <= MAX_ATTRIBUTES_JSON
+                })
+                .map(str::to_owned),
+        })
     }
 }
 
-fn read_span_v2(container: &Value, envelope_sdk: Option<&str>, spans: &mut Vec<SpanRecord>) {
-    let Some(items) = container.get("items").and_then(Value::as_array) else {
-        return;
+fn read_transaction(
+    event: Transaction<'_>,
+    envelope_sdk: Option<&str>,
+    spans: &mut Vec<SpanRecord>,
+) -> Result<(), EnvelopeError> {
+    if event.spans.len() >= MAX_SPANS_PER_ENVELOPE {
+        return Err(EnvelopeError::TooManySpans);
+    }
+    let Some(mut trace) = event.contexts.trace else {
+        return Ok(());
     };
-    for span in items {
-        if spans.len() >= MAX_SPANS_PER_ENVELOPE {
-            return;
-        }
-        let (Some(trace_id), Some(span_id)) = (
-            hex_id(span.get("trace_id"), 32),
-            hex_id(span.get("span_id"), 16),
-        ) else {
+    let sdk = event.sdk.name.0.or_else(|| envelope_sdk.map(str::to_owned));
+    let sdk = sdk.unwrap_or_default();
+    let tags = event
+        .tags
+        .and_then(|tags| serde_json::from_str::<Tags>(tags.get()).ok());
+    let service = tags.and_then(|tags| tags.service.0);
+    // The root span is named and timed by its event.
+    (trace.name, trace.start_timestamp, trace.timestamp) =
+        (event.transaction, event.start_timestamp, event.timestamp);
+    let kind = ItemKind::Transaction;
+    let Some(root) = trace.record(kind, None, sdk.clone(), service.clone(), None) else {
+        return Ok(());
+    };
+    let (trace_id, root_id) = (root.trace_id.clone(), root.span_id.clone());
+    spans.push(root);
+    for child in &event.spans {
+        let Ok(child) = serde_json::from_str::<Span<'_>>(child.get()) else {
             continue;
         };
-        let attributes = span.get("attributes");
-        // Attributes are typed: {"sentry.op": {"type": "string", "value": "pageload"}}.
-        let attribute = |key: &str| {
-            attributes
-                .and_then(|a| a.get(key))
-                .and_then(|a| a.get("value"))
-        };
-        let sdk = text(attribute("sentry.sdk.name"))
-            .or_else(|| envelope_sdk.map(bounded))
-            .unwrap_or_default();
-        let is_segment = span
-            .get("is_segment")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        spans.push(SpanRecord {
-            trace_id,
-            segment_id: hex_id(attribute("sentry.segment.id"), 16)
-                .or_else(|| is_segment.then(|| span_id.clone())),
-            span_id,
-            parent_span_id: hex_id(span.get("parent_span_id"), 16),
-            service: service_of_sdk(&sdk),
-            sdk,
-            item: ItemKind::SpanV2,
-            is_segment,
-            op: text(attribute("sentry.op")),
-            name: text(span.get("name")).unwrap_or_default(),
-            start: timestamp(span.get("start_timestamp")),
-            end: timestamp(span.get("end_timestamp")),
-            status: text(span.get("status")),
-            attributes: attributes_json(attributes),
-        });
+        let segment = Some(root_id.clone());
+        // A child without a trace id belongs to its transaction's trace.
+        let kind = ItemKind::TransactionSpan;
+        if let Some(mut child) =
+            child.record(kind, Some(&trace_id), sdk.clone(), service.clone(), segment)
+        {
+            child.is_segment = false;
+            push(spans, child)?;
+        }
     }
+    Ok(())
+}
+
+fn read_spans_v2(
+    items: &[&RawValue],
+    envelope_sdk: Option<&str>,
+    spans: &mut Vec<SpanRecord>,
+) -> Result<(), EnvelopeError> {
+    if items.len() > MAX_SPANS_PER_ENVELOPE {
+        return Err(EnvelopeError::TooManySpans);
+    }
+    for span in items {
+        let Ok(mut span) = serde_json::from_str::<Span<'_>>(span.get()) else {
+            continue;
+        };
+        let attributes = span.data.and_then(|a| serde_json::from_str(a.get()).ok());
+        let attributes: Attributes = attributes.unwrap_or_default();
+        let sdk = attributes
+            .sdk_name
+            .value
+            .0
+            .or_else(|| envelope_sdk.map(str::to_owned));
+        span.op = attributes.op.value;
+        let segment = hex_id(attributes.segment_id.value, 16);
+        if let Some(span) = span.record(
+            ItemKind::SpanV2,
+            None,
+            sdk.unwrap_or_default(),
+            None,
+            segment,
+        ) {
+            push(spans, span)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a span, unless the envelope has as many as it may.
+fn push(spans: &mut Vec<SpanRecord>, span: SpanRecord) -> Result<(), EnvelopeError> {
+    if spans.len() >= MAX_SPANS_PER_ENVELOPE {
+        return Err(EnvelopeError::TooManySpans);
+    }
+    spans.push(span);
+    Ok(())
 }
 
 /// `browser` for the browser SDKs, else the SDK's name (a `service` tag wins over both).
@@ -291,113 +511,11 @@ fn service_of_sdk(sdk: &str) -> String {
 }
 
 /// A lowercase hex id of exactly `len` digits; anything else is no id.
-fn hex_id(value: Option<&Value>, len: usize) -> Option<String> {
-    let s = value?.as_str()?;
+fn hex_id(value: Text, len: usize) -> Option<String> {
+    let s = value.0?;
     let valid = match len {
         32 => sentry_meta::TraceId::parse_hex(s.as_bytes()).is_ok(),
-        16 => sentry_meta::SpanId::parse_hex(s.as_bytes()).is_ok(),
-        _ => false,
+        _ => sentry_meta::SpanId::parse_hex(s.as_bytes()).is_ok(),
     };
-    valid.then(|| s.to_owned())
-}
-
-fn text(value: Option<&Value>) -> Option<String> {
-    value?.as_str().map(bounded)
-}
-
-fn bounded(s: &str) -> String {
-    s.chars().take(MAX_TEXT).collect()
-}
-
-/// Seconds since the epoch: a number (what the SDKs send for starts), a numeric string, or an
-/// RFC 3339 date (the Rust SDK writes a transaction's and a span's end as one).
-fn timestamp(value: Option<&Value>) -> Option<f64> {
-    let seconds = match value? {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => match s.trim().parse::<f64>() {
-            Ok(seconds) => seconds,
-            Err(_) => {
-                let date = time::OffsetDateTime::parse(
-                    s.trim(),
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .ok()?;
-                // i128 nanoseconds to f64 seconds: exact to well under a microsecond for today's dates.
-                #[allow(clippy::cast_precision_loss)]
-                let seconds = date.unix_timestamp_nanos() as f64 / 1e9;
-                seconds
-            }
-        },
-        _ => return None,
-    };
-    (seconds.is_finite() && seconds >= 0.0).then_some(seconds)
-}
-
-fn attributes_json(value: Option<&Value>) -> Option<String> {
-    let value = value?;
-    if value.as_object().is_none_or(Map::is_empty) {
-        return None;
-    }
-    let json = value.to_string();
-    (json.len() <= MAX_ATTRIBUTES_JSON).then_some(json)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T: &str = "771a43a4192642f0b136d5159a501700";
-
-    #[test]
-    fn reads_a_rust_transaction_with_length() {
-        let payload = format!(
-            r#"{{"type":"transaction","transaction":"GET /api/pages/{{page}}","start_timestamp":10.0,"timestamp":"1970-01-01T00:00:10.500Z","sdk":{{"name":"sentry.rust"}},"tags":{{"service":"api"}},"contexts":{{"trace":{{"trace_id":"{T}","span_id":"b7ad6b7169203331","parent_span_id":"a000000000000001","op":"http.server","status":"ok"}}}},"spans":[{{"span_id":"c000000000000001","trace_id":"{T}","parent_span_id":"b7ad6b7169203331","op":"db.sql.query","description":"SELECT 1","start_timestamp":10.1,"timestamp":10.2}}]}}"#
-        );
-        let body = format!(
-            "{{\"event_id\":\"x\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
-            payload.len()
-        );
-        let spans = parse(body.as_bytes()).expect("valid envelope");
-        assert_eq!(spans.len(), 2);
-        assert_eq!(spans[0].service, "api");
-        assert_eq!(spans[0].item, ItemKind::Transaction);
-        assert_eq!(spans[0].parent_span_id.as_deref(), Some("a000000000000001"));
-        assert_eq!((spans[0].start, spans[0].end), (Some(10.0), Some(10.5)));
-        assert_eq!(spans[1].op.as_deref(), Some("db.sql.query"));
-        assert_eq!(spans[1].name, "SELECT 1");
-        assert_eq!(spans[1].segment_id.as_deref(), Some("b7ad6b7169203331"));
-    }
-
-    #[test]
-    fn reads_span_v2_items_without_length() {
-        let body = format!(
-            "{{\"sdk\":{{\"name\":\"sentry.javascript.browser\"}}}}\n{{\"type\":\"span\",\"item_count\":1,\"content_type\":\"application/vnd.sentry.items.span.v2+json\"}}\n{{\"version\":2,\"items\":[{{\"trace_id\":\"{T}\",\"span_id\":\"d000000000000001\",\"parent_span_id\":\"b7ad6b7169203331\",\"name\":\"/askama\",\"start_timestamp\":1,\"end_timestamp\":2,\"status\":\"ok\",\"is_segment\":true,\"attributes\":{{\"sentry.op\":{{\"type\":\"string\",\"value\":\"pageload\"}}}}}}]}}"
-        );
-        let spans = parse(body.as_bytes()).expect("valid envelope");
-        assert_eq!(spans.len(), 1);
-        assert_eq!(spans[0].service, "browser");
-        assert_eq!(spans[0].op.as_deref(), Some("pageload"));
-        assert_eq!(spans[0].segment_id.as_deref(), Some("d000000000000001"));
-    }
-
-    #[test]
-    fn hostile_input_never_panics() {
-        for body in [
-            &b""[..],
-            b"\n\n\n",
-            b"not json",
-            b"{}\n{\"type\":\"transaction\",\"length\":99999999999999999999}\n{}",
-            b"{}\n{\"type\":\"transaction\",\"length\":18446744073709551615}\n{}",
-            b"{}\n{\"type\":\"span\"}\n{\"items\":[1,null,{\"trace_id\":\"ZZ\"}]}",
-            b"{}\n{\"type\":\"transaction\"}\n{\"contexts\":{\"trace\":{\"trace_id\":1}}}",
-            b"{}\n\xff\xfe\n",
-        ] {
-            // An error, or no span: nothing with a bad id or from a bad item is stored.
-            match parse(body) {
-                Err(_) => {}
-                Ok(spans) => assert!(spans.is_empty(), "{body:?} gave {spans:?}"),
-            }
-        }
-        assert_eq!(parse(b"[]"), Err(EnvelopeError::BadHeader));
-    }
+    valid.then_some(s)
 }

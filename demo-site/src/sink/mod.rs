@@ -1,61 +1,133 @@
 //! The embedded trace sink: a tiny stand-in for Sentry's ingest, mounted on the web origin.
 //!
 //! Both SDKs send their envelopes to it when no real DSN is given (the default DSN names the
-//! web origin): `POST /api/<project>/envelope/`, gzip or not. It keeps every envelope and its
-//! spans in SQLite and draws each trace as a waterfall across services:
+//! web origin): `POST /api/<project>/envelope/`, gzip or not. It keeps each envelope's header
+//! `trace` and its spans in SQLite and draws each trace as a waterfall across services:
 //!
-//! - `GET /traces`: recent traces (`?format=json` for JSON);
-//! - `GET /traces/<trace_id>`: one trace (`/traces/<trace_id>.json` or `?format=json` for JSON).
+//! - `GET /traces`: the traces, the most recently updated first, [`TRACES_PER_PAGE`] a page
+//!   (`?before=<seq>` for older ones; `?format=json` for JSON);
+//! - `GET /traces/<trace_id>`: one trace (`/traces/<trace_id>.json` or `?format=json` for JSON,
+//!   each span with its envelope header's `trace` as `dsc`).
 //!
-//! It receives arbitrary POSTs: bodies are bounded before and after decompression, and bad
-//! input gets a 4xx, never a panic.
+//! It receives arbitrary POSTs and stays out of the pages' way. Envelopes are inflated, read
+//! (then answered) and stored on a thread of their own at the lowest CPU priority, never on the
+//! pages' async workers; at most [`INGEST_QUEUE`] are taken at once, others are answered 429
+//! unread. Over
+//! [`MAX_BODY_BYTES`] as sent or [`MAX_ENVELOPE_BYTES`] inflated, too deeply nested or with too
+//! many items or spans: 413. Browsers may post from the demo's web origin only (CORS; a plain
+//! text POST from another `Origin`: 403). A read waits for one of [`MAX_READS`] places and stops
+//! when its client hangs up or after [`READ_TIMEOUT`] (503); the list reads one summary row per
+//! trace it shows.
 
 pub mod envelope;
 pub mod store;
 pub mod view;
 
 use std::io::Read as _;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use tower_http::cors::{Any, CorsLayer};
+use tokio::sync::{Semaphore, oneshot};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use self::store::Store;
+use self::envelope::Envelope;
+use self::store::{Stop, Store};
 
 /// The largest request body accepted (as sent, possibly compressed).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The largest envelope accepted after decompression.
-pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
-/// How many traces `/traces` lists.
-const RECENT_TRACES: u32 = 50;
+pub const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
+/// Envelopes taken at once: being received, waiting for the ingest thread or being stored.
+pub const INGEST_QUEUE: usize = 8;
+/// Reads of the database at once; more wait for a place.
+pub const MAX_READS: usize = 4;
+/// A read (with its wait for a place) that takes longer is stopped and answered 503.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many traces a page of `/traces` lists.
+pub const TRACES_PER_PAGE: u32 = 50;
 
-/// The sink's routes: the envelope endpoint and the trace pages.
-pub fn router(store: Arc<Store>) -> Router {
+/// What the sink's handlers share.
+#[derive(Clone)]
+struct Sink {
+    store: Arc<Store>,
+    /// The web origin's address: browsers may post from it only.
+    web_addr: SocketAddr,
+    /// The ingest thread's queue.
+    ingest: mpsc::Sender<Job>,
+    /// Places for envelopes ([`INGEST_QUEUE`]).
+    queue: Arc<Semaphore>,
+    /// Places for reads ([`MAX_READS`]).
+    reads: Arc<Semaphore>,
+}
+
+/// The sink's routes, for the web origin at `web_addr`: the envelope endpoint and the trace
+/// pages. Starts the ingest thread, which ends when the router is dropped.
+pub fn router(store: Arc<Store>, web_addr: SocketAddr) -> Router {
+    router_with_queue(store, web_addr, INGEST_QUEUE)
+}
+
+/// [`router`] with room for `queue` envelopes at once.
+pub fn router_with_queue(store: Arc<Store>, web_addr: SocketAddr, queue: usize) -> Router {
     // The browser SDK posts from the page's origin (a CORS "simple request": text/plain, no
     // custom headers), which may differ from the DSN's host (localhost vs 127.0.0.1).
     let cors = CorsLayer::new()
-        .allow_origin(Any)
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            is_web_origin(web_addr, origin)
+        }))
         .allow_methods([Method::POST])
-        .allow_headers(Any)
-        .max_age(std::time::Duration::from_secs(3600));
+        .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
+        .max_age(Duration::from_secs(3600));
+    let sink = Sink {
+        ingest: spawn_ingest(Arc::clone(&store)),
+        store,
+        web_addr,
+        queue: Arc::new(Semaphore::new(queue)),
+        reads: Arc::new(Semaphore::new(MAX_READS)),
+    };
     let ingest = Router::new()
         .route("/api/{project}/envelope/", post(receive_envelope))
         .route("/api/{project}/envelope", post(receive_envelope))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn_with_state(sink.clone(), admit))
         .layer(cors);
     Router::new()
         .route("/traces", get(recent_traces))
         .route("/traces/", get(recent_traces))
         .route("/traces/{trace}", get(one_trace))
         .merge(ingest)
-        .with_state(store)
+        .with_state(sink)
+}
+
+/// Whether `origin` (an `Origin` header) is the web origin at `web_addr`: `http://`, then
+/// `localhost`, a loopback address or the address it is bound to, then its port.
+pub fn is_web_origin(web_addr: SocketAddr, origin: &HeaderValue) -> bool {
+    let Some(host_port) = origin.to_str().ok().and_then(|o| o.strip_prefix("http://")) else {
+        return false;
+    };
+    let Some((host, port)) = host_port.rsplit_once(':') else {
+        return false;
+    };
+    if port.parse::<u16>().ok() != Some(web_addr.port()) {
+        return false;
+    }
+    let (host, web_ip) = (
+        host.trim_start_matches('[').trim_end_matches(']'),
+        web_addr.ip(),
+    );
+    host == "localhost"
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip == web_ip || web_ip.is_unspecified())
 }
 
 /// Seconds since the UNIX epoch.
@@ -70,15 +142,97 @@ fn error(status: StatusCode, detail: &str) -> Response {
     (status, Json(serde_json::json!({ "detail": detail }))).into_response()
 }
 
+/// Before an envelope's body is read: 403 from another web origin, 429 without a place in the
+/// queue (held until it is answered).
+async fn admit(State(sink): State<Sink>, request: Request, next: Next) -> Response {
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !is_web_origin(sink.web_addr, origin)
+    {
+        return error(
+            StatusCode::FORBIDDEN,
+            "envelopes from other origins are refused",
+        );
+    }
+    let Ok(_place) = sink.queue.try_acquire() else {
+        let busy = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "the sink is busy: retry later",
+        );
+        return ([(header::RETRY_AFTER, "1")], busy).into_response();
+    };
+    next.run(request).await
+}
+
+/// An envelope for the ingest thread, and where its answer goes: its spans, or why not.
+struct Job {
+    encoding: String,
+    body: Bytes,
+    answer: oneshot::Sender<Result<usize, (StatusCode, String)>>,
+}
+
+/// Starts the ingest thread: it takes jobs until every sender is gone. Each envelope is
+/// answered once read, as Sentry's ingest answers once it has accepted one; the envelopes read
+/// while the last ones were being stored are stored together, in one transaction.
+fn spawn_ingest(store: Arc<Store>) -> mpsc::Sender<Job> {
+    let (sender, jobs) = mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new()
+        .name("sink-ingest".into())
+        .spawn(move || {
+            // The pages' threads come first (nice 19; SCHED_IDLE would starve it behind any
+            // busy process of the machine, a build say, and the SDKs' envelopes with it).
+            use thread_priority::{
+                NormalThreadSchedulePolicy::Other, ThreadSchedulePolicy::Normal,
+            };
+            let (id, min) = (
+                thread_priority::thread_native_id(),
+                thread_priority::ThreadPriority::Min,
+            );
+            if let Err(e) = thread_priority::set_thread_priority_and_policy(id, min, Normal(Other))
+            {
+                tracing::debug!("sink: the ingest thread keeps its priority: {e:?}");
+            }
+            while let Ok(first) = jobs.recv() {
+                let mut read = Vec::new();
+                for job in std::iter::once(first).chain(jobs.try_iter().take(INGEST_QUEUE)) {
+                    let envelope = read_envelope(&job.encoding, &job.body);
+                    let _ = job.answer.send(
+                        envelope
+                            .as_ref()
+                            .map(|e| e.spans.len())
+                            .map_err(Clone::clone),
+                    );
+                    read.extend(envelope.ok());
+                }
+                if let Err(e) = store.insert(now(), &read) {
+                    tracing::warn!("sink: could not store {} envelopes: {e}", read.len());
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        // Its receiver is gone with it: envelopes are answered 503.
+        tracing::error!("sink: could not start the ingest thread: {e}");
+    }
+    sender
+}
+
+/// Inflates and reads one envelope.
+fn read_envelope(encoding: &str, body: &[u8]) -> Result<Envelope, (StatusCode, String)> {
+    let body = decode_body(encoding, body).map_err(|(status, e)| (status, e.to_owned()))?;
+    envelope::parse(&body).map_err(|e| {
+        let status = if e.is_too_large() {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        (status, e.to_string())
+    })
+}
+
 /// The envelope's bytes after `Content-Encoding`, at most [`MAX_ENVELOPE_BYTES`].
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, (StatusCode, &'static str)> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-        .unwrap_or_default();
+fn decode_body(encoding: &str, body: &[u8]) -> Result<Vec<u8>, (StatusCode, &'static str)> {
     let limit = u64::try_from(MAX_ENVELOPE_BYTES).unwrap_or(u64::MAX) + 1;
     let mut out = Vec::new();
-    let read = match encoding.as_str() {
+    let read = match encoding {
         "" | "identity" => {
             out.extend_from_slice(body);
             Ok(body.len())
@@ -106,7 +260,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, (StatusCode,
 }
 
 async fn receive_envelope(
-    State(store): State<Arc<Store>>,
+    State(sink): State<Sink>,
     Path(project): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -114,38 +268,70 @@ async fn receive_envelope(
     if project.is_empty() || project.len() > 20 || !project.bytes().all(|b| b.is_ascii_digit()) {
         return error(StatusCode::NOT_FOUND, "unknown project");
     }
-    let envelope = match decode_body(&headers, &body) {
-        Ok(envelope) => envelope,
-        Err((status, detail)) => return error(status, detail),
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let (answer, answered) = oneshot::channel();
+    let job = Job {
+        encoding,
+        body,
+        answer,
     };
-    let spans = match envelope::parse(&envelope) {
-        Ok(spans) => spans,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
-    let count = spans.len();
-    let stored = tokio::task::spawn_blocking(move || store.insert(now(), &envelope, &spans)).await;
-    match stored {
-        Ok(Ok(())) => {
-            tracing::debug!(spans = count, "sink: envelope stored");
+    if sink.ingest.send(job).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the sink is not running");
+    }
+    match answered.await {
+        Ok(Ok(spans)) => {
+            tracing::debug!(spans, "sink: envelope accepted");
             Json(serde_json::json!({})).into_response()
         }
-        Ok(Err(e)) => {
-            tracing::warn!("sink: could not store an envelope: {e}");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "could not store the envelope",
-            )
-        }
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "could not store the envelope",
-        ),
+        Ok(Err((status, detail))) => error(status, &detail),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the sink is not running"),
+    }
+}
+
+/// Sets its [`Stop`] when dropped: when the read is done, timed out, or its client hung up
+/// (axum then drops the handler's future).
+struct StopOnDrop(Stop);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `read` on the blocking pool once a place among [`MAX_READS`] is free, stopped after
+/// [`READ_TIMEOUT`] or when this future is dropped.
+async fn bounded_read<T: Send + 'static>(
+    sink: &Sink,
+    read: impl FnOnce(&Store, &Stop) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let stop = Stop::default();
+    let _stop = StopOnDrop(Arc::clone(&stop));
+    let store = Arc::clone(&sink.store);
+    let work = async {
+        let _place = sink.reads.acquire().await;
+        tokio::task::spawn_blocking(move || read(&store, &stop)).await
+    };
+    match tokio::time::timeout(READ_TIMEOUT, work).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "could not read the traces",
+        )),
+        Err(_) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reading the traces took too long",
+        )),
     }
 }
 
 #[derive(Debug, Deserialize)]
 struct Format {
     format: Option<String>,
+    /// The list from the trace before this place on.
+    before: Option<i64>,
 }
 
 impl Format {
@@ -154,20 +340,30 @@ impl Format {
     }
 }
 
-async fn recent_traces(State(store): State<Arc<Store>>, Query(format): Query<Format>) -> Response {
-    let read = tokio::task::spawn_blocking(move || {
-        Ok::<_, rusqlite::Error>((store.recent_traces(RECENT_TRACES)?, store.envelope_count()?))
+async fn recent_traces(State(sink): State<Sink>, Query(format): Query<Format>) -> Response {
+    let before = format.before;
+    let read = bounded_read(&sink, move |store, stop| {
+        let traces = store.recent_traces(before, TRACES_PER_PAGE, stop)?;
+        Ok((traces, store.envelope_count()?))
     })
     .await;
-    match read {
-        Ok(Ok((traces, _))) if format.json() => Json(view::traces_json(&traces)).into_response(),
-        Ok(Ok((traces, envelopes))) => Html(view::traces_html(&traces, envelopes)).into_response(),
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "could not read the traces"),
+    let (traces, envelopes) = match read {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    // A full page may have older traces after it.
+    let next = (traces.len() == TRACES_PER_PAGE as usize)
+        .then(|| traces.last().map(|t| t.seq))
+        .flatten();
+    if format.json() {
+        Json(view::traces_json(&traces, next)).into_response()
+    } else {
+        Html(view::traces_html(&traces, envelopes, next).into_string()).into_response()
     }
 }
 
 async fn one_trace(
-    State(store): State<Arc<Store>>,
+    State(sink): State<Sink>,
     Path(trace): Path<String>,
     Query(format): Query<Format>,
 ) -> Response {
@@ -182,170 +378,13 @@ async fn one_trace(
         );
     }
     let id = trace_id.clone();
-    match tokio::task::spawn_blocking(move || store.trace(&id)).await {
-        Ok(Ok(spans)) if json => Json(view::trace_json(&trace_id, &spans)).into_response(),
-        Ok(Ok(spans)) => Html(view::trace_html(&trace_id, &spans)).into_response(),
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "could not read the trace"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::Write as _;
-
-    use axum::body::Body;
-    use axum::http::Request;
-    use tower::ServiceExt as _;
-
-    use super::*;
-
-    const TRACE: &str = "771a43a4192642f0b136d5159a501700";
-
-    fn envelope() -> String {
-        format!(
-            "{{}}\n{{\"type\":\"span\"}}\n{{\"version\":2,\"items\":[{{\"trace_id\":\"{TRACE}\",\
-             \"span_id\":\"d000000000000001\",\"name\":\"/\",\"start_timestamp\":1,\"end_timestamp\":2,\
-             \"is_segment\":true,\"attributes\":{{\"sentry.op\":{{\"type\":\"string\",\"value\":\"pageload\"}}}}}}]}}\n"
-        )
-    }
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(bytes).expect("in memory");
-        encoder.finish().expect("in memory")
-    }
-
-    fn send(app: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let response = app.clone().oneshot(request).await.expect("infallible");
-            let (parts, body) = response.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX).await.expect("body");
-            (
-                parts.status,
-                parts.headers,
-                String::from_utf8_lossy(&body).into_owned(),
-            )
+    match bounded_read(&sink, move |store, stop| store.trace(&id, stop)).await {
+        Ok(spans) if json => Json(view::TraceJson {
+            trace_id: &trace_id,
+            spans: &spans,
         })
-    }
-
-    fn app() -> (Router, std::path::PathBuf) {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sink-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let store = Arc::new(Store::open(&dir.join("sink.sqlite")).expect("store"));
-        (router(store), dir)
-    }
-
-    fn post(body: impl Into<Body>, encoding: Option<&str>) -> Request<Body> {
-        let mut request = Request::post("/api/1/envelope/?sentry_key=x")
-            .header("origin", "http://localhost:8080")
-            .header("content-type", "text/plain;charset=UTF-8");
-        if let Some(encoding) = encoding {
-            request = request.header("content-encoding", encoding);
-        }
-        request.body(body.into()).expect("request")
-    }
-
-    #[test]
-    fn stores_plain_and_gzip_envelopes_and_shows_them() {
-        let (app, dir) = app();
-        let (status, headers, _) = send(&app, post(envelope(), None));
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(
-            headers
-                .get("access-control-allow-origin")
-                .map(|v| v.as_bytes()),
-            Some(&b"*"[..])
-        );
-        let (status, _, _) = send(&app, post(gzip(envelope().as_bytes()), Some("gzip")));
-        assert_eq!(status, StatusCode::OK);
-
-        let (status, _, json) = send(
-            &app,
-            Request::get(format!("/traces/{TRACE}.json"))
-                .body(Body::empty())
-                .expect("request"),
-        );
-        assert_eq!(status, StatusCode::OK);
-        let json: serde_json::Value = serde_json::from_str(&json).expect("json");
-        assert_eq!(
-            json["spans"].as_array().map(Vec::len),
-            Some(1),
-            "a span sent twice is kept once"
-        );
-        assert_eq!(json["spans"][0]["op"], "pageload");
-
-        let (_, _, list) = send(
-            &app,
-            Request::get("/traces")
-                .body(Body::empty())
-                .expect("request"),
-        );
-        assert!(list.contains(&format!("/traces/{TRACE}")));
-        let (_, _, page) = send(
-            &app,
-            Request::get(format!("/traces/{TRACE}"))
-                .body(Body::empty())
-                .expect("request"),
-        );
-        assert!(page.contains("id=\"span-d000000000000001\""));
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn answers_the_preflight() {
-        let (app, dir) = app();
-        let request = Request::options("/api/1/envelope/")
-            .header("origin", "http://localhost:8080")
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
-            .body(Body::empty())
-            .expect("request");
-        let (status, headers, _) = send(&app, request);
-        assert!(status.is_success());
-        assert!(headers.contains_key("access-control-allow-methods"));
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn refuses_hostile_bodies() {
-        let (app, dir) = app();
-        // Too large as sent.
-        let (status, _, _) = send(&app, post(vec![b'x'; MAX_BODY_BYTES + 1], None));
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        // A gzip bomb: small as sent, too large once decompressed.
-        let bomb = gzip(&vec![b'\n'; MAX_ENVELOPE_BYTES + 10]);
-        assert!(bomb.len() < MAX_BODY_BYTES);
-        let (status, _, _) = send(&app, post(bomb, Some("gzip")));
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        // Not gzip at all, an unknown encoding, not an envelope, a bad project.
-        assert_eq!(
-            send(&app, post("plain", Some("gzip"))).0,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            send(&app, post(envelope(), Some("br"))).0,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        );
-        assert_eq!(send(&app, post("[1,2]\n", None)).0, StatusCode::BAD_REQUEST);
-        let request = Request::post("/api/abc/envelope/")
-            .body(Body::from(envelope()))
-            .expect("request");
-        assert_eq!(send(&app, request).0, StatusCode::NOT_FOUND);
-        // Bad trace ids in the viewer.
-        let request = Request::get("/traces/..%2F..%2Fetc")
-            .body(Body::empty())
-            .expect("request");
-        assert_eq!(send(&app, request).0, StatusCode::NOT_FOUND);
-        let _ = std::fs::remove_dir_all(dir);
+        .into_response(),
+        Ok(spans) => Html(view::trace_html(&trace_id, &spans).into_string()).into_response(),
+        Err(response) => response,
     }
 }
