@@ -16,7 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
 use scraper::{Html, Selector};
+use sentry_meta::DynamicSamplingContext;
 use sentry_meta_demo::{Config, Demo};
 use serde_json::Value;
 
@@ -131,6 +134,8 @@ struct LoadedPage {
     trace_id: String,
     /// The span id of the page's `sentry-trace` tag: the server span that rendered it.
     span_id: String,
+    /// The DSC of the page's `baggage` tag.
+    dsc: Dsc,
     /// The API's JSON answer to the page's `fetch`.
     api: Value,
 }
@@ -153,11 +158,9 @@ fn read_page(dom: &str) -> LoadedPage {
         parts.len() == 3 && parts[0].len() == 32 && parts[1].len() == 16 && parts[2] == "1",
         "sentry-trace tag `{content}` is TRACE-SPAN-1"
     );
-    assert_eq!(
-        html.select(&select(r#"meta[name="baggage"]"#)).count(),
-        1,
-        "one baggage tag:\n{dom}"
-    );
+    let baggage: Vec<_> = html.select(&select(r#"meta[name="baggage"]"#)).collect();
+    assert_eq!(baggage.len(), 1, "one baggage tag:\n{dom}");
+    let dsc = dsc_of_baggage(baggage[0].value().attr("content").unwrap_or_default());
     let body = html.select(&select("body")).next().expect("a body");
     assert_eq!(
         body.value().attr("data-api"),
@@ -183,8 +186,33 @@ fn read_page(dom: &str) -> LoadedPage {
     LoadedPage {
         trace_id: parts[0].to_owned(),
         span_id: parts[1].to_owned(),
+        dsc,
         api,
     }
+}
+
+/// A Dynamic Sampling Context as `key → value` (keys without `sentry-`).
+type Dsc = BTreeMap<String, String>;
+
+/// The DSC a `baggage` value carries.
+fn dsc_of_baggage(baggage: &str) -> Dsc {
+    DynamicSamplingContext::from_baggage([baggage.as_bytes()])
+        .iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// The DSC of the envelope a span came in (its header's `trace`), as the sink stored it.
+fn dsc_of_span(span: &Value) -> Dsc {
+    span["dsc"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| match value {
+            Value::String(value) => (key.clone(), value.clone()),
+            other => (key.clone(), other.to_string()),
+        })
+        .collect()
 }
 
 fn str_of<'a>(span: &'a Value, key: &str) -> &'a str {
@@ -342,6 +370,25 @@ fn check(page: &str, lifecycle: &str) {
         "traceLifecycle {lifecycle}"
     );
     assert_eq!(parts.pageload["is_segment"], Value::Bool(true));
+
+    // Sentry's dynamic sampling sees one context for the whole trace: the server's transaction
+    // envelope carries the DSC its page wrote, the browser's envelopes the one it read from the
+    // page, and the API's transaction the one the browser's fetch propagated (frozen).
+    assert_eq!(
+        dsc_of_span(&parts.server),
+        loaded.dsc,
+        "the server transaction's envelope carries the page's DSC"
+    );
+    assert_eq!(
+        dsc_of_span(&parts.pageload),
+        loaded.dsc,
+        "the browser's envelope carries the page's DSC"
+    );
+    assert_eq!(
+        dsc_of_span(&parts.api),
+        dsc_of_baggage(baggage),
+        "the API transaction's envelope carries the DSC the browser propagated"
+    );
 
     // Its fetch span is the parent of the API's transaction, whose DB spans are its children.
     let pageload_id = str_of(&parts.pageload, "span_id");
