@@ -2,13 +2,17 @@
 # Page benchmark (DESIGN.md "Performance targets": a real axum page behind the layer with tags
 # keeps >= 98% of the throughput of the same page without tags).
 #
-# Runs the demo's `/minijinja` page three times from the same release binary, all behind the
-# full layer stack (NewSentryLayer -> SentryHttpLayer::enable_transaction() [-> SentryMetaLayer]):
+# Runs the demo's `/minijinja` page three times from the same release binary, behind
+# NewSentryLayer -> SentryMetaLayer (on; it starts the request's transaction), or
+# NewSentryLayer -> SentryHttpLayer::enable_transaction() (off, constant):
 #   on:       `--tags on`        the layout's sentry_meta() writes the tags (the default demo);
 #   off:      `--tags off`       no SentryMetaLayer, the layout's helper writes nothing;
 #   constant: `--tags constant`  as off, but the helper writes one tag pair made at start, as
 #             long as on's: the same bytes without the work, which prices the bytes alone.
-# All servers run for the whole run, sampling every transaction (rate 1.0), with their DSN on
+# All servers run without `DscTransport` (`--envelope-dsc false`): it writes the envelope on the
+# request's thread, work that the transport thread would otherwise do, but that the black-hole
+# ingest below spares the other modes; its cost is reported apart. All servers run for the
+# whole run, sampling every transaction (rate 1.0), with their DSN on
 # an ingest that accepts connections and never answers: the SDK's transport holds its first
 # envelope and drops the rest at its bounded queue, so that storing envelopes (the embedded
 # sink's SQLite writes, on the server's CPU) does not add its noise to a comparison where it
@@ -144,7 +148,7 @@ for mode in "${modes[@]}"; do
   port=$(free_port) api_port=$(free_port)
   [ "$port" != "$api_port" ] || api_port=$(free_port)
   "${server_pin[@]}" "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
-    --data-dir "$out/data-$mode" --tags "$mode" --dsn "$hole_dsn" >"$out/demo-$mode.log" 2>&1 &
+    --data-dir "$out/data-$mode" --tags "$mode" --envelope-dsc false --dsn "$hole_dsn" >"$out/demo-$mode.log" 2>&1 &
   pids+=("$!")
   url[$mode]="http://127.0.0.1:$port/minijinja"
 done
@@ -220,9 +224,9 @@ json.dump({
     "load_before": "$load_before", "load_after": "$load_after",
     "build": "${build[*]}",
     "servers": {
-        "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-on --tags on --dsn http://…@127.0.0.1:<black hole>/1",
-        "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-off --tags off --dsn http://…@127.0.0.1:<black hole>/1",
-        "constant": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-constant --tags constant --dsn http://…@127.0.0.1:<black hole>/1",
+        "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-on --tags on --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
+        "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-off --tags off --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
+        "constant": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-constant --tags constant --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
     },
     "wrk": {"on": "$(wrk_cmd on "$duration")", "off": "$(wrk_cmd off "$duration")", "constant": "$(wrk_cmd constant "$duration")"},
 }, open(sys.argv[1], "w"), indent=2)
@@ -239,7 +243,7 @@ count_instructions() {
     cg_out="$out/callgrind-$mode"
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg_out.%p" \
       "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
-      --data-dir "$out/data-cg-$mode" --tags "$mode" --dsn "$hole_dsn" \
+      --data-dir "$out/data-cg-$mode" --tags "$mode" --envelope-dsc false --dsn "$hole_dsn" \
       >"$out/demo-cg-$mode.log" 2>&1 &
     cg_pid=$!
     pids+=("$cg_pid")

@@ -1,5 +1,5 @@
-//! The command line: `--addr`, `--api-addr`, `--dsn`, `--data-dir`, `--tags`, each with an
-//! environment variable; a flag wins over its variable.
+//! The command line: `--addr`, `--api-addr`, `--dsn`, `--data-dir`, `--tags`, `--envelope-dsc`,
+//! each with an environment variable; a flag wins over its variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,15 @@ pub struct Args {
     /// benchmark's controls).
     #[arg(long, env = "SENTRY_META_DEMO_TAGS", value_enum, default_value = "on")]
     pub tags: Tags,
+    /// Whether the server's envelopes carry its pages' DSC (`sentry_meta::DscTransport`); the
+    /// page benchmark turns it off to measure the tags alone.
+    #[arg(
+        long,
+        env = "SENTRY_META_DEMO_ENVELOPE_DSC",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub envelope_dsc: bool,
 }
 
 impl From<Args> for Config {
@@ -40,6 +49,7 @@ impl From<Args> for Config {
             dsn: args.dsn.filter(|dsn| !dsn.trim().is_empty()),
             data_dir: args.data_dir.unwrap_or_else(crate::default_data_dir),
             tags: args.tags,
+            envelope_dsc: args.envelope_dsc,
         }
     }
 }

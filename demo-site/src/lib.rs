@@ -69,6 +69,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Whether the web origin's pages carry the trace tags (`--tags`, on by default).
     pub tags: Tags,
+    /// Whether the server's envelopes carry the DSC of their pages ([`DscTransport`],
+    /// `--envelope-dsc`, on by default).
+    pub envelope_dsc: bool,
 }
 
 /// What the web origin's pages carry in their `<head>` (`--tags on|off|constant`).
@@ -103,6 +106,7 @@ impl Config {
             dsn: None,
             data_dir: data_dir.into(),
             tags: Tags::On,
+            envelope_dsc: true,
         }
     }
 }
@@ -322,15 +326,16 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
     // Checked here: `ClientOptions::dsn` panics on an invalid one.
     dsn.parse::<sentry::types::Dsn>()
         .map_err(|e| fail(format!("invalid DSN `{dsn}`: {e}")))?;
-    let sentry = sentry::init(
-        sentry::ClientOptions::new()
-            .dsn(&dsn)
-            .release(RELEASE)
-            .environment(ENVIRONMENT)
-            .traces_sample_rate(1.0)
-            // The server's envelopes carry the DSC its pages write.
-            .transport(DscTransport::new()),
-    );
+    let mut options = sentry::ClientOptions::new()
+        .dsn(&dsn)
+        .release(RELEASE)
+        .environment(ENVIRONMENT)
+        .traces_sample_rate(1.0);
+    if config.envelope_dsc {
+        // The server's envelopes carry the DSC its pages write.
+        options = options.transport(DscTransport::new());
+    }
+    let sentry = sentry::init(options);
     // `init` binds the client to this thread's Hub; the servers' threads start from the
     // process's main Hub, so bind it there too (this thread need not be `main`).
     Hub::main().bind_client(Hub::current().client());
