@@ -39,6 +39,8 @@ pub struct Tags {
     pub span_id: String,
     /// `sentry-trace_id` of the baggage tag.
     pub baggage_trace_id: Option<String>,
+    /// The DSC of the baggage tag, `(key, value)` sorted by key.
+    pub dsc: Vec<(String, String)>,
 }
 
 /// One request and its answer.
@@ -163,16 +165,19 @@ fn meta<'a>(body: &'a str, name: &str) -> Option<&'a str> {
 fn tags(body: &str) -> Option<Tags> {
     let mut parts = meta(body, "sentry-trace")?.split('-');
     let (trace_id, span_id) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let baggage_trace_id = meta(body, "baggage").and_then(|baggage| {
-        baggage
-            .split(',')
-            .find_map(|member| member.strip_prefix("sentry-trace_id="))
-            .map(str::to_owned)
-    });
+    let baggage = html_escape::decode_html_entities(meta(body, "baggage").unwrap_or_default());
+    let dsc = sentry_meta::DynamicSamplingContext::from_baggage([baggage.as_bytes()]);
+    let baggage_trace_id = dsc.get(sentry_meta::DscKey::TraceId).map(str::to_owned);
+    let mut dsc: Vec<(String, String)> = dsc
+        .iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    dsc.sort();
     Some(Tags {
         trace_id,
         span_id,
         baggage_trace_id,
+        dsc,
     })
 }
 

@@ -347,8 +347,8 @@ async fn load_runs(
          read back from the envelopes the sink captured) in the page's trace, whose parent is \
          the caller's span when there was one.\n\n\
          | run | pages | time | errors | shared trace ids | continued | transactions captured | \
-         page ≠ own transaction | p50 | p99 | RSS after warm-up → after run |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+         page ≠ own transaction | envelope DSC ≠ page's | p50 | p99 | RSS after warm-up → after run |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         plan.load_requests
     );
     for trace_headers in [false, true] {
@@ -414,6 +414,13 @@ async fn load_runs(
                 &verdict.mismatched[..verdict.mismatched.len().min(3)]
             ));
         }
+        if !verdict.dsc_mismatched.is_empty() {
+            failures.push(format!(
+                "{label}: {} transactions' envelopes carry another DSC than their page, e.g. {:?}",
+                verdict.dsc_mismatched.len(),
+                &verdict.dsc_mismatched[..verdict.dsc_mismatched.len().min(3)]
+            ));
+        }
         if captured_share < MIN_CAPTURED {
             failures.push(format!(
                 "{label}: only {} of {answered} transactions reached the sink",
@@ -429,7 +436,7 @@ async fn load_runs(
         let _ = writeln!(
             md,
             "| {label} | {answered} | {:.1} s | {} | {} | {continued} | {} ({:.2}%) | {} | {} | {} | \
-             {} → {} ({}) |",
+             {} | {} → {} ({}) |",
             measured.seconds,
             pages.bad,
             if trace_headers {
@@ -440,6 +447,7 @@ async fn load_runs(
             verdict.captured,
             captured_share * 100.0,
             verdict.mismatched.len(),
+            verdict.dsc_mismatched.len(),
             ms(measured.p50),
             ms(measured.p99),
             mib(measured.rss_before),

@@ -16,6 +16,9 @@ pub struct Verdict {
     pub captured: usize,
     /// Pages whose own transaction is in another trace than the page's tags: must be 0.
     pub mismatched: Vec<String>,
+    /// Pages whose transaction's envelope carries another DSC than the page's `baggage` tag:
+    /// must be 0.
+    pub dsc_mismatched: Vec<String>,
 }
 
 /// Waits until the sink holds `expected` envelopes, or their count stops growing for `quiet`
@@ -51,7 +54,7 @@ pub fn check(path: &Path, pages: &[Exchange], transaction: &str) -> Result<Verdi
         let Some(tags) = &page.tags else { continue };
         // A page whose span is in no captured envelope: the SDK dropped it (counted as not
         // captured).
-        let Some(span) = spans.get(&tags.span_id) else {
+        let Some((span, _)) = spans.get(&tags.span_id) else {
             continue;
         };
         verdict.captured += 1;
@@ -63,8 +66,16 @@ pub fn check(path: &Path, pages: &[Exchange], transaction: &str) -> Result<Verdi
             .segment_id
             .as_ref()
             .and_then(|id| spans.get(id))
-            .filter(|segment| segment.is_segment);
-        match segment {
+            .filter(|(segment, _)| segment.is_segment);
+        if let Some((_, dsc)) = segment
+            && envelope_dsc(dsc.as_deref()) != tags.dsc
+        {
+            verdict.dsc_mismatched.push(format!(
+                "page {}-{}: its transaction's envelope carries {dsc:?}",
+                tags.trace_id, tags.span_id
+            ));
+        }
+        match segment.map(|(segment, _)| segment) {
             None => problems.push("its span belongs to no transaction".into()),
             Some(segment) => {
                 if segment.trace_id != tags.trace_id {
@@ -99,15 +110,34 @@ pub fn check(path: &Path, pages: &[Exchange], transaction: &str) -> Result<Verdi
 }
 
 /// Every span of the sink, by span id (span ids are random 64-bit numbers: a collision between
-/// the few tens of thousands of a run is not expected, and would show as a mismatch).
-fn read_spans(path: &Path) -> Result<HashMap<String, SpanRecord>, String> {
+/// the few tens of thousands of a run is not expected, and would show as a mismatch), with the
+/// DSC of the envelope it came in.
+fn read_spans(path: &Path) -> Result<HashMap<String, (SpanRecord, Option<String>)>, String> {
     let spans = Store::open(path)
         .and_then(|store| store.all_spans())
         .map_err(|e| e.to_string())?;
     Ok(spans
         .into_iter()
-        .map(|stored| (stored.span.span_id.clone(), stored.span))
+        .map(|stored| (stored.span.span_id.clone(), (stored.span, stored.dsc)))
         .collect())
+}
+
+/// An envelope header's `trace` (JSON) as `(key, value)` pairs sorted by key.
+fn envelope_dsc(json: Option<&str>) -> Vec<(String, String)> {
+    let object = json
+        .and_then(|json| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json).ok()
+        })
+        .unwrap_or_default();
+    let mut dsc: Vec<(String, String)> = object
+        .into_iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(value) => (key, value),
+            other => (key, other.to_string()),
+        })
+        .collect();
+    dsc.sort();
+    dsc
 }
 
 /// The pages' own checks, without the sink.
