@@ -342,6 +342,13 @@ fn check(page: &str, lifecycle: &str) {
         "traceLifecycle {lifecycle}"
     );
     assert_eq!(parts.pageload["is_segment"], Value::Bool(true));
+    // The sink keeps each envelope header's `trace` (the DSC the browser SDK sent) as `dsc`.
+    assert_eq!(
+        parts.pageload["dsc"]["trace_id"].as_str(),
+        Some(trace_id),
+        "the pageload's envelope header carried the page's trace: {}",
+        parts.pageload
+    );
 
     // Its fetch span is the parent of the API's transaction, whose DB spans are its children.
     let pageload_id = str_of(&parts.pageload, "span_id");
