@@ -370,6 +370,13 @@ fn check(page: &str, lifecycle: &str) {
         "traceLifecycle {lifecycle}"
     );
     assert_eq!(parts.pageload["is_segment"], Value::Bool(true));
+    // The sink keeps each envelope header's `trace` (the DSC the browser SDK sent) as `dsc`.
+    assert_eq!(
+        parts.pageload["dsc"]["trace_id"].as_str(),
+        Some(trace_id),
+        "the pageload's envelope header carried the page's trace: {}",
+        parts.pageload
+    );
 
     // Sentry's dynamic sampling sees one context for the whole trace: the server's transaction
     // envelope carries the DSC its page wrote, the browser's envelopes the one it read from the

@@ -151,7 +151,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// An envelope of one span item of `inflated` bytes of `0,` values, gzipped.
 fn bomb(inflated: usize) -> Vec<u8> {
     let mut json = b"{}\n{\"type\":\"span\"}\n{\"version\":2,\"items\":[".to_vec();
-    while json.len() + 4 < inflated {
+    while json.len() + 6 <= inflated {
         json.extend_from_slice(b"0,");
     }
     json.extend_from_slice(b"0]}\n");

@@ -10,9 +10,8 @@
 //!   each span with its envelope header's `trace` as `dsc`).
 //!
 //! It receives arbitrary POSTs and stays out of the pages' way. Envelopes are inflated, read
-//! (then answered) and stored on a thread of their own at the lowest CPU priority, never on the
-//! pages' async workers; at most [`INGEST_QUEUE`] are taken at once, others are answered 429
-//! unread. Over
+//! (then answered) and stored on a thread of their own at nice 19, never on the pages' async
+//! workers; at most [`INGEST_QUEUE`] are taken at once, others are answered 429 unread. Over
 //! [`MAX_BODY_BYTES`] as sent or [`MAX_ENVELOPE_BYTES`] inflated, too deeply nested or with too
 //! many items or spans: 413. Browsers may post from the demo's web origin only (CORS; a plain
 //! text POST from another `Origin`: 403). A read waits for one of [`MAX_READS`] places and stops
@@ -47,7 +46,7 @@ use self::store::{Stop, Store};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The largest envelope accepted after decompression.
 pub const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
-/// Envelopes taken at once: being received, waiting for the ingest thread or being stored.
+/// Envelopes taken at once: being received, waiting for the ingest thread or being read.
 pub const INGEST_QUEUE: usize = 8;
 /// Reads of the database at once; more wait for a place.
 pub const MAX_READS: usize = 4;
