@@ -254,8 +254,8 @@ async fn run(options: &Options) -> Result<Report, String> {
          Written by `bash scripts/load.sh{}` ({} mode){}. The demo's release binary runs as a \
          process of its own{}; {} concurrent clients, each on its own keep-alive connection, \
          load its `{PAGE}` page (a minijinja layout writing the tags, behind `NewSentryLayer` → \
-         `SentryHttpLayer::enable_transaction()` → `SentryMetaLayer`, every transaction \
-         reported) at {:.0} requests per second in all, after {} requests of warm-up. \
+         `SentryMetaLayer`, every transaction reported through `DscTransport`) at {:.0} \
+         requests per second in all, after {} requests of warm-up. \
          Latency: from sending a request to having read the whole page.\n",
         if options.quick { " --quick" } else { "" },
         if options.quick { "quick" } else { "full" },
@@ -345,7 +345,9 @@ async fn load_runs(
          one (a fresh `sentry-trace` + `baggage` per request), the page continues it; and every \
          page's `sentry-trace` names a span of its own server transaction (`{TRANSACTION}`, \
          read back from the envelopes the sink captured) in the page's trace, whose parent is \
-         the caller's span when there was one.\n\n\
+         the caller's span when there was one; and the envelope of that transaction carries the \
+         page's DSC, key by key (`DscTransport` keeps nothing between envelopes: it reads the DSC \
+         from the request's trace root, so its memory is in the RSS column).\n\n\
          | run | pages | time | errors | shared trace ids | continued | transactions captured | \
          page ≠ own transaction | envelope DSC ≠ page's | p50 | p99 | RSS after warm-up → after run |\n\
          | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
