@@ -481,7 +481,7 @@ where
 }
 
 /// The response as it leaves the layer: the cache guard, the `private` mark, and the
-/// `Server-Timing` header (named while the server transaction is still the active span).
+/// `Server-Timing` header (the server span recorded in the request's root).
 fn guard_response<B>(
     mut response: Response<B>,
     root: &Arc<TraceRoot>,
