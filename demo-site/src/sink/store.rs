@@ -161,8 +161,10 @@ impl Store {
         let (connection, stored) = &mut *writer;
         let (max_spans, max_per_trace) = self.limits;
         let transaction = connection.transaction()?;
-        // Each trace of the envelopes and its spans, stored and new.
+        // Each trace of the envelopes and its spans, stored and new; and the traces in the order
+        // they came, which their summaries keep (the list of traces is ordered by them).
         let mut traces: HashMap<&str, i64> = HashMap::new();
+        let mut order: Vec<&str> = Vec::new();
         let (mut added, mut envelope_id) = (0, 0);
         for envelope in envelopes {
             transaction
@@ -187,6 +189,7 @@ impl Store {
                             .query_row([&span.trace_id], |row| row.get(0))
                             .optional()?
                             .unwrap_or(0);
+                        order.push(&span.trace_id);
                         traces.entry(&span.trace_id).or_insert(spans)
                     }
                 };
@@ -220,7 +223,7 @@ impl Store {
         {
             let mut root = transaction.prepare_cached(ROOT)?;
             let mut summarize = transaction.prepare_cached(SUMMARIZE)?;
-            for trace_id in traces.keys() {
+            for trace_id in &order {
                 let (service, name): (Option<String>, Option<String>) = root
                     .query_row([trace_id], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?
