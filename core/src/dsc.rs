@@ -2,9 +2,7 @@
 
 use std::fmt;
 
-use crate::baggage::{
-    BaggageWriter, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, for_each_decoded_member, may_start_with,
-};
+use crate::baggage::{BaggageWriter, MAX_BAGGAGE_MEMBERS, for_each_decoded_member, may_start_with};
 use crate::ids::TraceId;
 
 /// The prefix of Sentry's entries in `baggage`.
@@ -226,7 +224,7 @@ impl fmt::Display for SampleRand {
 /// `sentry-*` keys are kept, other vendors' entries are not part of it.
 ///
 /// Keys are written in the order of [`DscKey::ALL`], then unknown keys in the order they arrived,
-/// each percent-encoded like `encodeURIComponent`, within [`MAX_BAGGAGE_BYTES`] and
+/// each percent-encoded like `encodeURIComponent`, within [`MAX_BAGGAGE_BYTES`](crate::MAX_BAGGAGE_BYTES) and
 /// [`MAX_BAGGAGE_MEMBERS`].
 ///
 /// ```
@@ -245,29 +243,10 @@ impl fmt::Display for SampleRand {
 /// ```
 #[derive(Clone, Default)]
 pub struct DynamicSamplingContext {
-    /// Every unknown key and every value, back to back: one allocation for the whole DSC,
-    /// which is built once per request.
-    text: String,
-    known: [Option<Slice>; 9],
-    /// Unknown keys: name, value and [`name_hash`] of the name, which a look-up compares first,
-    /// so that a header of many distinct unknown keys costs a scan of at most 64 words per
-    /// member rather than as many string comparisons.
-    other: Vec<(Slice, Slice, u64)>,
-    /// Bytes of `text` that no entry uses any more (replaced or removed values).
-    garbage: usize,
-}
-
-/// A range of `DynamicSamplingContext::text`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Slice {
-    start: usize,
-    end: usize,
-}
-
-impl Slice {
-    fn len(self) -> usize {
-        self.end - self.start
-    }
+    known: [Option<Box<str>>; 9],
+    /// Unknown keys (name without the prefix, value), in the order first received; a repeated
+    /// key keeps its place and takes the later value.
+    other: indexmap::IndexMap<Box<str>, Box<str>>,
 }
 
 impl DynamicSamplingContext {
@@ -281,8 +260,7 @@ impl DynamicSamplingContext {
     /// Entries that do not decode are dropped; a later entry replaces an earlier one with the
     /// same key; other vendors' entries are ignored. One pass over the input, and memory bounded
     /// by the baggage limits whatever the input's size: values too long to ever be written again
-    /// are dropped, at most [`MAX_BAGGAGE_MEMBERS`] unknown keys are kept, and replaced values
-    /// are reclaimed.
+    /// are dropped, and at most [`MAX_BAGGAGE_MEMBERS`] unknown keys are kept.
     pub fn from_baggage<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut dsc = Self::new();
         let wanted = |raw_key: &[u8]| may_start_with(raw_key, SENTRY_PREFIX);
@@ -298,84 +276,34 @@ impl DynamicSamplingContext {
         dsc
     }
 
-    fn slice(&self, slice: Slice) -> &str {
-        &self.text[slice.start..slice.end]
-    }
-
-    fn store(&mut self, s: &str) -> Slice {
-        if self.text.capacity() == 0 {
-            self.text.reserve(256);
-        }
-        let start = self.text.len();
-        self.text.push_str(s);
-        Slice {
-            start,
-            end: self.text.len(),
-        }
-    }
-
-    /// Marks `slice` unused, and rewrites `text` without the unused bytes once they outgrow
-    /// what a serialized baggage can hold, so repeated replacements cannot grow it unbounded.
-    fn discard(&mut self, slice: Slice) {
-        self.garbage += slice.len();
-        if self.garbage > 2 * MAX_BAGGAGE_BYTES {
-            let mut compact = Self::new();
-            for key in DscKey::ALL {
-                if let Some(value) = self.get(key) {
-                    compact.set(key, value);
-                }
-            }
-            for (name, value, _) in &self.other {
-                let (name, value) = (self.slice(*name), self.slice(*value));
-                compact.set_other(name, value);
-            }
-            *self = compact;
-        }
-    }
-
     /// The value of a known key.
     pub fn get(&self, key: DscKey) -> Option<&str> {
-        self.known[key as usize].map(|slice| self.slice(slice))
+        self.known[key as usize].as_deref()
     }
 
     /// Sets a known key.
     pub fn set(&mut self, key: DscKey, value: impl AsRef<str>) {
-        let stored = self.store(value.as_ref());
-        if let Some(old) = self.known[key as usize].replace(stored) {
-            self.discard(old);
-        }
+        self.known[key as usize] = Some(value.as_ref().into());
     }
 
     /// Removes a known key.
     pub fn remove(&mut self, key: DscKey) {
-        if let Some(old) = self.known[key as usize].take() {
-            self.discard(old);
-        }
+        self.known[key as usize] = None;
     }
 
     /// The value of an unknown `sentry-*` key (`name` without the prefix).
     pub fn get_other(&self, name: &str) -> Option<&str> {
-        self.other_index(name).map(|i| self.slice(self.other[i].1))
+        self.other.get(name).map(|v| &**v)
     }
 
-    /// Where `name` is in `other`.
-    fn other_index(&self, name: &str) -> Option<usize> {
-        let hash = name_hash(name);
-        self.other
-            .iter()
-            .position(|&(k, _, h)| h == hash && self.slice(k) == name)
-    }
-
+    /// Sets an unknown key: a new key is kept only while there are fewer than
+    /// [`MAX_BAGGAGE_MEMBERS`] (no more could be written), which bounds the memory whatever the
+    /// input's size.
     fn set_other(&mut self, name: &str, value: &str) {
-        if let Some(i) = self.other_index(name) {
-            let stored = self.store(value);
-            let old = std::mem::replace(&mut self.other[i].1, stored);
-            self.discard(old);
+        if let Some(old) = self.other.get_mut(name) {
+            *old = value.into();
         } else if self.other.len() < MAX_BAGGAGE_MEMBERS {
-            let hash = name_hash(name);
-            let name = self.store(name);
-            let value = self.store(value);
-            self.other.push((name, value, hash));
+            self.other.insert(name.into(), value.into());
         }
     }
 
@@ -384,11 +312,7 @@ impl DynamicSamplingContext {
         DscKey::ALL
             .iter()
             .filter_map(|k| Some((k.as_str(), self.get(*k)?)))
-            .chain(
-                self.other
-                    .iter()
-                    .map(|(k, v, _)| (self.slice(*k), self.slice(*v))),
-            )
+            .chain(self.other.iter().map(|(k, v)| (&**k, &**v)))
     }
 
     /// Whether there are no entries.
@@ -476,7 +400,7 @@ impl DynamicSamplingContext {
     }
 
     /// Writes the DSC as a `baggage` value: `sentry-` keys in canonical order, percent-encoded,
-    /// within [`MAX_BAGGAGE_BYTES`] and [`MAX_BAGGAGE_MEMBERS`] (entries that would overflow are
+    /// within [`MAX_BAGGAGE_BYTES`](crate::MAX_BAGGAGE_BYTES) and [`MAX_BAGGAGE_MEMBERS`] (entries that would overflow are
     /// dropped whole, the most important kept first).
     pub fn to_baggage(&self) -> String {
         let estimate: usize = self.iter().map(|(k, v)| k.len() + v.len() + 16).sum();
@@ -492,30 +416,10 @@ impl DynamicSamplingContext {
                 writer.push(key.baggage_key(), "", value);
             }
         }
-        for (name, value, _) in &self.other {
-            writer.push(SENTRY_PREFIX, self.slice(*name), self.slice(*value));
+        for (name, value) in &self.other {
+            writer.push(SENTRY_PREFIX, name, value);
         }
     }
-}
-
-/// A hash of an unknown key's name, to tell names apart before comparing them: eight bytes at a
-/// time, multiplied and rotated (not a defence against chosen collisions, which only bring back
-/// the string comparisons it saves).
-fn name_hash(name: &str) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let bytes = name.as_bytes();
-    let mut hash = (bytes.len() as u64).wrapping_mul(K);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        hash = (hash ^ u64::from_le_bytes(word))
-            .wrapping_mul(K)
-            .rotate_left(29);
-    }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    (hash ^ u64::from_le_bytes(last)).wrapping_mul(K)
 }
 
 impl PartialEq for DynamicSamplingContext {
@@ -599,7 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn replaced_values_are_reclaimed() {
+    fn repeated_keys_keep_the_last_value() {
         let value = "x".repeat(1000);
         let header: String = (0..1000)
             .map(|_| format!("sentry-release={value},sentry-k={value},"))
@@ -607,11 +511,7 @@ mod tests {
         let dsc = DynamicSamplingContext::from_baggage([header.as_bytes()]);
         assert_eq!(dsc.get(DscKey::Release), Some(value.as_str()));
         assert_eq!(dsc.get_other("k"), Some(value.as_str()));
-        assert!(
-            dsc.text.len() <= 4 * MAX_BAGGAGE_BYTES,
-            "{}",
-            dsc.text.len()
-        );
+        assert_eq!(dsc.iter().count(), 2);
     }
 
     #[test]
@@ -627,8 +527,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_found_by_name_among_many() {
-        // Names of every length around the hash's eight-byte steps, some sharing prefixes,
-        // then each replaced: every look-up finds its own value.
+        // Names sharing prefixes, then each replaced: every look-up finds its own value, in
+        // the order first received.
         let names: Vec<String> = (0..MAX_BAGGAGE_MEMBERS)
             .map(|i| format!("{}{i}", "k".repeat(i % 19)))
             .collect();
@@ -647,10 +547,13 @@ mod tests {
         for name in &names {
             assert_eq!(dsc.get_other(name), Some(format!("v1-{name}").as_str()));
         }
+        assert!(
+            dsc.iter()
+                .map(|(k, _)| k)
+                .eq(names.iter().map(String::as_str))
+        );
         assert_eq!(dsc.get_other("one_too_many"), None);
         assert_eq!(dsc.get_other("k"), None);
-        assert_ne!(name_hash("ab"), name_hash("ba"));
-        assert_ne!(name_hash("abcdefgh"), name_hash("abcdefgh\0"));
     }
 
     #[test]

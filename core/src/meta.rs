@@ -9,7 +9,8 @@ use crate::baggage::BaggageWriter;
 
 use crate::dsc::DynamicSamplingContext;
 use crate::ids::{SpanId, TraceId};
-use crate::sentry_trace::{SENTRY_TRACE_MAX_LEN, SentryTrace};
+use crate::sentry_trace::SentryTrace;
+use markup::SENTRY_TRACE_MAX_LEN;
 
 /// A Dynamic Sampling Context serialized once, as a `baggage` header value and as the escaped
 /// `content` of an HTML attribute, ready to be written any number of times without work.
@@ -56,10 +57,7 @@ impl HeadTemplate {
             && bytes.len() >= TRACE_ID_END
             && rand_at >= TRACE_ID_END
             && text.get(rand_at..rand_at + 8).is_some();
-        let markup = bytes
-            .iter()
-            .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''));
-        (shaped && !markup).then(|| Self {
+        (shaped && !markup::needs_escape(bytes)).then(|| Self {
             text: text.into_boxed_str(),
             rand_at,
         })
@@ -101,10 +99,9 @@ impl SerializedDsc {
     pub(crate) fn from_canonical_header(header: &str) -> Self {
         // Percent-encoding leaves nothing that HTML would read as markup; escaping it as well is
         // the defence in depth that keeps this true whatever the serializer becomes.
-        let bytes = header.as_bytes();
-        let needs_escape = memchr::memchr3(b'&', b'<', b'>', bytes).is_some()
-            || memchr::memchr2(b'"', b'\'', bytes).is_some();
-        match needs_escape.then(|| html_escape::encode_quoted_attribute(header)) {
+        match markup::needs_escape(header.as_bytes())
+            .then(|| html_escape::encode_quoted_attribute(header))
+        {
             Some(std::borrow::Cow::Owned(escaped)) => Self {
                 text: Arc::from(format!("{header}{escaped}")),
                 header_len: header.len(),
@@ -222,8 +219,9 @@ pub struct TraceMeta {
     traceparent: bool,
 }
 
-/// The fixed bytes of the rendered tags, for code that must recognize them in a page (the
-/// `</head>` injector and the tag stripper of `sentry-meta`); not a stable API.
+/// The fixed bytes and lengths of the rendered tags, and the bytes their values are escaped for,
+/// for code that must recognize them in a page (the `</head>` injector and the tag stripper of
+/// `sentry-meta`); not a stable API.
 #[doc(hidden)]
 pub mod markup {
     /// Opens the `sentry-trace` tag; its value follows.
@@ -234,9 +232,34 @@ pub mod markup {
     pub const TRACEPARENT_OPEN: &str = "\n<meta name=\"traceparent\" content=\"";
     /// Closes a tag after its value.
     pub const CLOSE: &str = "\"/>";
+
+    /// `TRACEID-SPANID`: 32 and 16 hex digits and a dash, the start of every `sentry-trace`
+    /// value this crate writes.
+    pub const TRACE_SPAN_LEN: usize = 32 + 1 + 16;
+    /// The longest `sentry-trace` value: `TRACEID-SPANID-1`.
+    pub const SENTRY_TRACE_MAX_LEN: usize = TRACE_SPAN_LEN + 2;
+    /// A `traceparent` value: `00-TRACEID-SPANID-01`.
+    pub const TRACEPARENT_LEN: usize = 3 + TRACE_SPAN_LEN + 3;
+
+    /// The bytes that escaping for a quoted HTML attribute replaces
+    /// (`html_escape::encode_quoted_attribute`).
+    pub const ESCAPED: [u8; 5] = *b"&<>\"'";
+    /// The longest replacement of one of [`ESCAPED`]: `'` is written `&#x27;`.
+    pub const MAX_ESCAPE_LEN: usize = 6;
+    /// The longest `content` of the `baggage` tag: a baggage of the most bytes, every byte
+    /// escaped to the longest replacement.
+    pub const BAGGAGE_CONTENT_MAX_LEN: usize = crate::baggage::MAX_BAGGAGE_BYTES * MAX_ESCAPE_LEN;
+
+    /// Whether `bytes` hold a byte of [`ESCAPED`], that is, whether escaping would change them.
+    pub fn needs_escape(bytes: &[u8]) -> bool {
+        let [a, b, c, d, e] = ESCAPED;
+        memchr::memchr3(a, b, c, bytes).is_some() || memchr::memchr2(d, e, bytes).is_some()
+    }
 }
 
-use markup::{BAGGAGE_OPEN, CLOSE, SENTRY_TRACE_OPEN, TRACEPARENT_OPEN};
+use markup::{
+    BAGGAGE_OPEN, CLOSE, SENTRY_TRACE_OPEN, TRACE_SPAN_LEN, TRACEPARENT_LEN, TRACEPARENT_OPEN,
+};
 
 /// [`CLOSE`] then [`BAGGAGE_OPEN`], written with one copy.
 const CLOSE_THEN_BAGGAGE: &str = "\"/>\n<meta name=\"baggage\" content=\"";
@@ -358,7 +381,7 @@ impl TraceMeta {
             out.write_str(TRACEPARENT_OPEN)?;
             out.write_str("00-")?;
             // `TRACEID-SPANID` is the start of the canonical `sentry-trace`.
-            out.write_str(&sentry_trace[..49])?;
+            out.write_str(&sentry_trace[..TRACE_SPAN_LEN])?;
             out.write_str(if self.sentry_trace.sampled == Some(true) {
                 "-01"
             } else {
@@ -383,7 +406,7 @@ impl TraceMeta {
             len += BAGGAGE_OPEN.len() + baggage.html_attr().len() + CLOSE.len();
         }
         if self.writes_traceparent_tag() {
-            len += TRACEPARENT_OPEN.len() + 55 + CLOSE.len();
+            len += TRACEPARENT_OPEN.len() + TRACEPARENT_LEN + CLOSE.len();
         }
         len
     }
@@ -461,6 +484,33 @@ mod tests {
     #[test]
     fn joined_markup_constant() {
         assert_eq!(CLOSE_THEN_BAGGAGE, [CLOSE, BAGGAGE_OPEN].concat());
+    }
+
+    #[test]
+    fn escaped_set_is_what_html_escape_changes() {
+        for byte in 0..=0x7f_u8 {
+            let text = char::from(byte).to_string();
+            let escaped = html_escape::encode_quoted_attribute(&text);
+            assert_eq!(
+                markup::ESCAPED.contains(&byte),
+                escaped != text,
+                "{byte:#x}"
+            );
+            assert_eq!(markup::needs_escape(&[byte]), escaped != text);
+            assert!(escaped.len() <= markup::MAX_ESCAPE_LEN);
+        }
+        assert_eq!(
+            html_escape::encode_quoted_attribute("'").len(),
+            markup::MAX_ESCAPE_LEN
+        );
+    }
+
+    #[test]
+    fn traceparent_len() {
+        let m = meta("").with_traceparent(true);
+        let value = m.traceparent_header().unwrap();
+        assert_eq!(value.len(), markup::TRACEPARENT_LEN);
+        assert_eq!(m.sentry_trace_header().len(), SENTRY_TRACE_MAX_LEN);
     }
 
     #[test]

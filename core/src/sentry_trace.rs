@@ -72,8 +72,7 @@ impl fmt::Display for ParseSentryTraceError {
 
 impl std::error::Error for ParseSentryTraceError {}
 
-/// The longest canonical `sentry-trace` value: 32 + 1 + 16 + 2.
-pub(crate) const SENTRY_TRACE_MAX_LEN: usize = 51;
+pub(crate) use crate::meta::markup::SENTRY_TRACE_MAX_LEN;
 
 impl SentryTrace {
     /// A `sentry-trace` for a span whose sampling decision is `sampled` (`None`: deferred).
@@ -87,8 +86,8 @@ impl SentryTrace {
 
     /// Parses a header value given as bytes (as it arrives in an HTTP request).
     ///
-    /// Work is bounded by the grammar: at most 51 bytes past leading whitespace are looked at
-    /// before the value is rejected, whatever its length.
+    /// Work is bounded by the grammar: at most 51 bytes (the longest value) past leading
+    /// whitespace are looked at before the value is rejected, whatever its length.
     pub fn parse_bytes(value: &[u8]) -> Result<Self, ParseSentryTraceError> {
         let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
         let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());

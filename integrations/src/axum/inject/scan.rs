@@ -42,9 +42,9 @@ pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
 
 /// The most the stripper holds back of one tag while it cannot tell yet whether it is a trace
 /// tag: the tag up to the end of its first `name` attribute. A `<meta content="…"
-/// name="baggage">` with the longest escaped baggage (8192 bytes, each `'` written `&#x27;`)
-/// fits; a longer one is not stripped, and the stripper stops there.
-pub(crate) const TAG_HOLD_MAX: usize = 8192 * 6 + 256;
+/// name="baggage">` with the longest escaped baggage the renderer can write fits, with room for
+/// the tag's other bytes; a longer one is not stripped, and the stripper stops there.
+pub(crate) const TAG_HOLD_MAX: usize = sentry_meta_core::markup::BAGGAGE_CONTENT_MAX_LEN + 256;
 
 /// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
 /// and the W3C `traceparent` that the renderer may write.
