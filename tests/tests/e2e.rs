@@ -191,28 +191,40 @@ fn read_page(dom: &str) -> LoadedPage {
     }
 }
 
-/// A Dynamic Sampling Context as `key → value` (keys without `sentry-`).
+/// A Dynamic Sampling Context as `key → value` (keys without `sentry-`), its numbers in one
+/// spelling: the browser SDK reads `sample_rand` and `sample_rate` as numbers and writes them
+/// back as JavaScript does (`0.43394` for the page's `0.433940`), the same number to Sentry.
 type Dsc = BTreeMap<String, String>;
+
+fn dsc(entries: impl IntoIterator<Item = (String, String)>) -> Dsc {
+    entries
+        .into_iter()
+        .map(|(key, value)| {
+            let number = matches!(key.as_str(), "sample_rand" | "sample_rate")
+                .then(|| value.parse::<f64>().ok())
+                .flatten();
+            (key, number.map_or(value, |number| number.to_string()))
+        })
+        .collect()
+}
 
 /// The DSC a `baggage` value carries.
 fn dsc_of_baggage(baggage: &str) -> Dsc {
-    DynamicSamplingContext::from_baggage([baggage.as_bytes()])
+    dsc(DynamicSamplingContext::from_baggage([baggage.as_bytes()])
         .iter()
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect()
+        .map(|(key, value)| (key.to_owned(), value.to_owned())))
 }
 
 /// The DSC of the envelope a span came in (its header's `trace`), as the sink stored it.
 fn dsc_of_span(span: &Value) -> Dsc {
-    span["dsc"]
+    dsc(span["dsc"]
         .as_object()
         .into_iter()
         .flatten()
         .map(|(key, value)| match value {
             Value::String(value) => (key.clone(), value.clone()),
             other => (key.clone(), other.to_string()),
-        })
-        .collect()
+        }))
 }
 
 fn str_of<'a>(span: &'a Value, key: &str) -> &'a str {
