@@ -241,6 +241,17 @@ impl Page {
         DynamicSamplingContext::from_baggage([baggage.as_bytes()])
     }
 
+    /// The page's DSC as envelopes are compared with it: `(key, value)` sorted by key.
+    fn dsc_pairs(&self) -> Dsc {
+        let mut pairs: Dsc = self
+            .dsc()
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
     /// The page names one trace: its baggage, when it names a trace (a caller's frozen DSC
     /// may not), names the trace of its `sentry-trace`.
     fn assert_one_trace(&self) {
@@ -466,13 +477,7 @@ fn assert_names(page: &Page, tx: &SentTransaction) {
 
 /// Asserts that the transaction's envelope header carries the page's DSC, key by key.
 fn assert_same_dsc(page: &Page, tx: &SentTransaction) {
-    let mut expected: Vec<(String, String)> = page
-        .dsc()
-        .iter()
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
-    expected.sort();
-    assert_eq!(tx.dsc, expected, "{page:?}");
+    assert_eq!(tx.dsc, page.dsc_pairs(), "{page:?}");
 }
 
 /// Asserts that the page names transaction `tx`, which started a trace here, with this
@@ -1068,13 +1073,7 @@ fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
         let sent = server.events();
         assert_eq!(sent.len(), 1, "{sent:?}");
         let (dsc, url) = &sent[0];
-        let mut expected: Vec<(String, String)> = page
-            .dsc()
-            .iter()
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect();
-        expected.sort();
-        assert_eq!(dsc, &expected);
+        assert_eq!(dsc, &page.dsc_pairs());
         assert_eq!(
             url.as_deref(),
             Some(format!("http://{}/error", server.addr).as_str())
