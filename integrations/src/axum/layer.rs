@@ -14,7 +14,7 @@ use axum::body::Body as AxumBody;
 use axum::extract::MatchedPath;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use sentry_core::{Hub, protocol};
 use sentry_meta_core::{Scoped, TraceMeta, TraceRoot, TransactionSource};
@@ -356,69 +356,11 @@ fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
 /// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
 /// matched route (`GET /users/{id}`, a route name) or else the raw path (a URL).
 fn transaction_name<B>(request: &Request<B>) -> (Arc<str>, TransactionSource) {
-    match request.extensions().get::<MatchedPath>() {
-        Some(route) => (
-            route_name(request.method(), route.as_str()),
-            TransactionSource::Route,
-        ),
-        None => (
-            join_name(request.method(), request.uri().path()),
-            TransactionSource::Url,
-        ),
-    }
-}
-
-/// `"{METHOD} {path}"`.
-fn join_name(method: &Method, path: &str) -> Arc<str> {
-    Arc::from([method.as_str(), " ", path].concat())
-}
-
-/// How many route names a thread keeps.
-const ROUTE_NAMES: usize = 64;
-
-/// A route's method and its transaction name.
-type RouteName = Option<(Method, Arc<str>)>;
-
-thread_local! {
-    /// Route names made on this thread, found by the addresses of the route's text (axum keeps
-    /// one per route for the router's life, except for routes of a nested service, whose text
-    /// it puts together per request: those miss) and of the method's name. An entry is used
-    /// only when its method and route text are equal too, so a reused address or a collision
-    /// costs a new name, never a wrong one.
-    static ROUTE_NAME_CACHE: RefCell<[RouteName; ROUTE_NAMES]> =
-        const { RefCell::new([const { None }; ROUTE_NAMES]) };
-}
-
-/// The cache slot of a route and method: a multiplicative hash of both addresses (a standard
-/// method's name is a static string), so that a route's methods and neighbouring routes spread.
-fn route_slot(method: &Method, route: &str) -> usize {
-    let route = (route.as_ptr() as usize >> 4) as u64;
-    let method = (method.as_str().as_ptr() as usize >> 3) as u64;
-    let hash = (route ^ method.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (hash >> (64 - ROUTE_NAMES.trailing_zeros())) as usize
-}
-
-/// `"{METHOD} {route}"` for a matched route, made once per route and method on each thread
-/// (a request then shares it instead of allocating its own).
-fn route_name(method: &Method, route: &str) -> Arc<str> {
-    let slot = route_slot(method, route);
-    let cached = ROUTE_NAME_CACHE.try_with(|cache| {
-        let Ok(mut cache) = cache.try_borrow_mut() else {
-            return join_name(method, route);
-        };
-        let entry = &mut cache[slot];
-        if let Some((cached_method, name)) = entry
-            && cached_method == method
-            && name.get(method.as_str().len() + 1..) == Some(route)
-        {
-            return name.clone();
-        }
-        let name = join_name(method, route);
-        *entry = Some((method.clone(), name.clone()));
-        name
-    });
-    // Only while the thread's storage is being torn down.
-    cached.unwrap_or_else(|_| join_name(method, route))
+    let (path, source) = match request.extensions().get::<MatchedPath>() {
+        Some(route) => (route.as_str(), TransactionSource::Route),
+        None => (request.uri().path(), TransactionSource::Url),
+    };
+    (Arc::from(format!("{} {path}", request.method())), source)
 }
 
 pin_project_lite::pin_project! {
@@ -543,49 +485,6 @@ mod tests {
     fn routes_of_transaction_names() {
         assert_eq!(route_of("GET /users/{id}"), "/users/{id}");
         assert_eq!(route_of("GET /a b"), "/a b");
-    }
-
-    #[test]
-    fn route_names_are_shared_and_never_wrong() {
-        let route = "/users/{id}";
-        let first = route_name(&Method::GET, route);
-        assert_eq!(&*first, "GET /users/{id}");
-        assert!(Arc::ptr_eq(&first, &route_name(&Method::GET, route)));
-        assert_eq!(&*route_name(&Method::POST, route), "POST /users/{id}");
-        // The same text at another address, and many routes sharing slots: always their own name.
-        assert_eq!(
-            &*route_name(&Method::GET, &String::from(route)),
-            "GET /users/{id}"
-        );
-        let routes: Vec<String> = (0..4 * ROUTE_NAMES).map(|i| format!("/r/{i}")).collect();
-        for _ in 0..2 {
-            for (i, route) in routes.iter().enumerate() {
-                let method = if i % 3 == 0 { Method::PUT } else { Method::GET };
-                assert_eq!(&*route_name(&method, route), format!("{method} /r/{i}"));
-            }
-        }
-    }
-
-    #[test]
-    fn route_slots_spread_methods_and_routes() {
-        let routes: Vec<Arc<str>> = (0..8).map(|i| Arc::from(format!("/r/{i}"))).collect();
-        let methods = [
-            Method::GET,
-            Method::PUT,
-            Method::POST,
-            Method::HEAD,
-            Method::DELETE,
-        ];
-        let mut slots: Vec<usize> = routes
-            .iter()
-            .flat_map(|route| methods.iter().map(|method| route_slot(method, route)))
-            .collect();
-        assert!(slots.iter().all(|&slot| slot < ROUTE_NAMES));
-        slots.sort_unstable();
-        slots.dedup();
-        // 40 pairs in 64 slots: a hash that ignored the method or the route's low bits would
-        // leave far fewer distinct slots.
-        assert!(slots.len() >= 20, "{} distinct slots", slots.len());
     }
 
     #[test]
