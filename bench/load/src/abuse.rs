@@ -237,6 +237,21 @@ async fn get(http: &reqwest::Client, url: &str) -> (Result<u16, String>, Duratio
     (outcome, begun.elapsed())
 }
 
+/// Runs `count` clients made by `client` at once, each on a task of its own, and merges what
+/// they were answered.
+async fn clients<F, Fut>(count: usize, client: F) -> Answers
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Answers> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..count).map(|_| tokio::spawn(client())).collect();
+    let mut all = Answers::default();
+    for task in tasks {
+        all.merge(task.await.unwrap_or_default());
+    }
+    all
+}
+
 /// Requests the page from two clients at 100 requests per second each while `abuse` runs.
 async fn pages_during<T>(
     web_url: &str,
@@ -343,12 +358,12 @@ pub async fn run(
             answers
         })
     };
-    let (traces, pages) = pages_during(&demo.web_url, async {
-        let mut clients = Vec::new();
-        for _ in 0..plan.traces_clients {
+    let (traces, pages) = pages_during(
+        &demo.web_url,
+        clients(plan.traces_clients, || {
             let (http, url) = (http.clone(), traces_url.clone());
             let (rounds, window) = (plan.traces_rounds, plan.window);
-            clients.push(tokio::spawn(async move {
+            async move {
                 let mut answers = Answers::default();
                 let mut tick = tokio::time::interval(TRACES_PERIOD);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -358,14 +373,9 @@ pub async fn run(
                     answers.record(outcome, latency);
                 }
                 answers
-            }));
-        }
-        let mut all = Answers::default();
-        for client in clients {
-            all.merge(client.await.unwrap_or_default());
-        }
-        all
-    })
+            }
+        }),
+    )
     .await?;
     done.store(true, Ordering::Relaxed);
     let posted = poster.await.map_err(|e| e.to_string())?;
@@ -413,26 +423,21 @@ pub async fn run(
         let bomb_bytes = body.len();
         demo.reset_peak_rss();
         let started = Instant::now();
-        let (bombs, pages) = pages_during(&demo.web_url, async {
-            let mut clients = Vec::new();
-            for _ in 0..plan.bomb_clients {
+        let (bombs, pages) = pages_during(
+            &demo.web_url,
+            clients(plan.bomb_clients, || {
                 let (http, url, body) = (http.clone(), envelope_url.clone(), body.clone());
                 let (count, window) = (plan.bombs_per_client, plan.window);
-                clients.push(tokio::spawn(async move {
+                async move {
                     let mut answers = Answers::default();
                     while answers.latencies.len() < count || started.elapsed() < window {
                         let (outcome, latency) = post(&http, &url, body.clone(), true).await;
                         answers.record(outcome, latency);
                     }
                     answers
-                }));
-            }
-            let mut all = Answers::default();
-            for client in clients {
-                all.merge(client.await.unwrap_or_default());
-            }
-            all
-        })
+                }
+            }),
+        )
         .await?;
         rows.push(Row {
             case: format!(
