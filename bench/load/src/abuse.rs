@@ -206,24 +206,17 @@ async fn post(
     if gzipped {
         request = request.header("content-encoding", "gzip");
     }
-    let begun = Instant::now();
-    let outcome = match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            response
-                .bytes()
-                .await
-                .map(|_| status)
-                .map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    (outcome, begun.elapsed())
+    timed(request).await
 }
 
 async fn get(http: &reqwest::Client, url: &str) -> (Result<u16, String>, Duration) {
+    timed(http.get(url)).await
+}
+
+/// Sends `request` and reads the whole answer: its status, and the time it took.
+async fn timed(request: reqwest::RequestBuilder) -> (Result<u16, String>, Duration) {
     let begun = Instant::now();
-    let outcome = match http.get(url).send().await {
+    let outcome = match request.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
             response
