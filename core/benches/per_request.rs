@@ -1,7 +1,7 @@
-//! The whole per-request cost with a real `sentry` client and an active transaction: read the
-//! request's span from its root (as the axum layer records it), build (first render of a
-//! request) or look up (later renders) the root's DSC, render the tags into the page buffer;
-//! and the same without the layer, from the Hub's active span.
+//! The whole per-request cost with a real `sentry` client and an active transaction: the root
+//! the axum layer makes (continuation decision, transaction name, server span and head DSC),
+//! the render of the tags into the page buffer from that root, the root freed; and a render
+//! without the layer, from the Hub's active span.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -11,33 +11,33 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 fn per_request(c: &mut Criterion) {
     // The server transaction continues the incoming trace, as sentry-tower would; its
     // `template.render` child is the active span.
-    common::with_active_span(|policy| {
+    common::with_active_span(|client| {
         let mut page = String::with_capacity(4096);
         let mut group = c.benchmark_group("per_request");
 
-        // A new request: a new root, its head DSC built from the client and span on first render.
+        // A new request, whole: the layer's root, the render, the root freed.
         group.bench_function("new_trace_first_render", |b| {
-            b.iter(|| common::new_trace_first_render(&mut page))
+            b.iter(|| common::new_trace_first_render(&mut page, client))
         });
 
-        // The same without making the root (the layer's part): the three steps of the
-        // per-request cost, read span, build DSC, render, which is what one call of a peer's
+        // The same without making the root (the layer's part): render, then free the root as
+        // the request ends, one root at a time as a server does; what one call of a peer's
         // `getTraceMetaTags()` does.
         group.bench_function("first_render", |b| {
             b.iter_batched(
-                common::new_root,
+                || common::new_root(client),
                 |root| common::first_render(&mut page, root),
-                BatchSize::SmallInput,
+                BatchSize::PerIteration,
             )
         });
 
-        // A continued request: parse the incoming headers, freeze the DSC, render.
+        // A continued request, whole: parse the incoming headers, freeze the DSC, render.
         group.bench_function("continued_trace_first_render", |b| {
-            b.iter(|| common::continued_trace_first_render(&mut page, policy))
+            b.iter(|| common::continued_trace_first_render(&mut page, client))
         });
 
-        // A later render in the same request: the DSC is looked up, not built.
-        common::later_render_root().sync_scope(|| {
+        // A later render in the same request.
+        common::later_render_root(client).sync_scope(|| {
             group.bench_function("later_render", |b| {
                 b.iter(|| common::later_render(&mut page))
             });

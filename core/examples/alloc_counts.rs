@@ -100,12 +100,14 @@ fn rows() -> Vec<Row> {
 
     // per request
     let mut page = String::with_capacity(4096);
-    common::with_active_span(|policy| {
+    common::with_active_span(|client| {
         rows.push(count("per_request/new_trace_first_render", CALLS, || {
-            common::new_trace_first_render(&mut page)
+            common::new_trace_first_render(&mut page, client)
         }));
         // The roots are made before counting, as the bench makes them outside its timing.
-        let mut roots: Vec<_> = (0..2 * CALLS + 1).map(|_| common::new_root()).collect();
+        let mut roots: Vec<_> = (0..2 * CALLS + 1)
+            .map(|_| common::new_root(client))
+            .collect();
         rows.push(count("per_request/first_render", CALLS, || {
             if let Some(root) = roots.pop() {
                 common::first_render(&mut page, root);
@@ -114,9 +116,9 @@ fn rows() -> Vec<Row> {
         rows.push(count(
             "per_request/continued_trace_first_render",
             CALLS,
-            || common::continued_trace_first_render(&mut page, policy),
+            || common::continued_trace_first_render(&mut page, client),
         ));
-        common::later_render_root().sync_scope(|| {
+        common::later_render_root(client).sync_scope(|| {
             rows.push(count("per_request/later_render", CALLS, || {
                 common::later_render(&mut page)
             }));

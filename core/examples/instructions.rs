@@ -104,24 +104,28 @@ fn run(operation: &str, calls: usize, hostile: &[common::Hostile]) -> bool {
                 }
             });
         }
-        "per_request/new_trace_first_render" => common::with_active_span(|_| {
-            measured(calls, || common::new_trace_first_render(&mut page));
+        "per_request/new_trace_first_render" => common::with_active_span(|client| {
+            measured(calls, || common::new_trace_first_render(&mut page, client));
         }),
-        "per_request/first_render" => common::with_active_span(|_| {
-            let mut roots: Vec<_> = (0..calls).map(|_| common::new_root()).collect();
+        // One root made (not counted) before each counted render, which frees it: one root at a
+        // time, as a server has them.
+        "per_request/first_render" => common::with_active_span(|client| {
+            for _ in 0..calls {
+                let mut root = Some(common::new_root(client));
+                measured(1, || {
+                    if let Some(root) = root.take() {
+                        common::first_render(&mut page, root);
+                    }
+                });
+            }
+        }),
+        "per_request/continued_trace_first_render" => common::with_active_span(|client| {
             measured(calls, || {
-                if let Some(root) = roots.pop() {
-                    common::first_render(&mut page, root);
-                }
+                common::continued_trace_first_render(&mut page, client)
             });
         }),
-        "per_request/continued_trace_first_render" => common::with_active_span(|policy| {
-            measured(calls, || {
-                common::continued_trace_first_render(&mut page, policy)
-            });
-        }),
-        "per_request/later_render" => common::with_active_span(|_| {
-            common::later_render_root().sync_scope(|| {
+        "per_request/later_render" => common::with_active_span(|client| {
+            common::later_render_root(client).sync_scope(|| {
                 measured(calls, || common::later_render(&mut page));
             })
         }),

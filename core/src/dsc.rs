@@ -192,6 +192,7 @@ impl SampleRand {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SampleRandText([u8; 8]);
 
 impl SampleRandText {

@@ -1,13 +1,14 @@
 //! The one place that writes the tags: `<meta name="sentry-trace">`, `<meta name="baggage">`, and
 //! the same values as response headers.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::baggage::BaggageWriter;
 
-use crate::dsc::DynamicSamplingContext;
+use crate::dsc::{DynamicSamplingContext, SampleRandText};
 use crate::ids::{SpanId, TraceId};
 use crate::sentry_trace::SentryTrace;
 use markup::SENTRY_TRACE_MAX_LEN;
@@ -63,17 +64,75 @@ impl HeadTemplate {
         })
     }
 
+    /// The length of every head DSC written from this template.
+    fn len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Writes the head DSC of one trace into `out`: the template with its trace id and
     /// sample rand.
-    fn fill(&self, out: &mut String, trace_id: &str, sample_rand: &str) {
+    fn write<W: fmt::Write + ?Sized>(
+        &self,
+        out: &mut W,
+        trace_id: &str,
+        sample_rand: &str,
+    ) -> fmt::Result {
         let (before, rest) = self.text.split_at(TRACE_ID_KEY.len());
         let middle = &rest[trace_id.len()..self.rand_at - TRACE_ID_KEY.len()];
         let after = &self.text[self.rand_at + sample_rand.len()..];
-        out.push_str(before);
-        out.push_str(trace_id);
-        out.push_str(middle);
-        out.push_str(sample_rand);
-        out.push_str(after);
+        out.write_str(before)?;
+        out.write_str(trace_id)?;
+        out.write_str(middle)?;
+        out.write_str(sample_rand)?;
+        out.write_str(after)
+    }
+}
+
+/// The DSC a page writes in its `baggage` tag.
+#[derive(Clone, Debug)]
+pub(crate) enum PageDsc {
+    /// Serialized once: a frozen DSC, or explicit values.
+    Serialized(SerializedDsc),
+    /// A head DSC: its client's template and the trace's sample rand, written straight into
+    /// each page (the trace id is the page's own), never stored as a string.
+    Head {
+        template: Arc<HeadTemplate>,
+        sample_rand: SampleRandText,
+    },
+}
+
+impl PageDsc {
+    /// The head DSC of a trace from `template` (shared by the client's traces).
+    pub(crate) fn head(template: Arc<HeadTemplate>, sample_rand: crate::dsc::SampleRand) -> Self {
+        Self::Head {
+            template,
+            sample_rand: sample_rand.to_decimal(),
+        }
+    }
+
+    /// The DSC serialized once, for trace `trace_id` (a head DSC's own trace).
+    pub(crate) fn serialized(&self, trace_id: TraceId) -> SerializedDsc {
+        match self {
+            Self::Serialized(dsc) => dsc.clone(),
+            Self::Head {
+                template,
+                sample_rand,
+            } => {
+                let mut header = String::with_capacity(template.len());
+                let hex = trace_id.to_hex();
+                // Writing into a String cannot fail; hex digits are ASCII.
+                let _ = template.write(
+                    &mut header,
+                    std::str::from_utf8(&hex).unwrap_or_default(),
+                    sample_rand.as_str(),
+                );
+                // The template holds nothing that HTML escapes.
+                SerializedDsc {
+                    text: Arc::from(header),
+                    header_len: template.len(),
+                }
+            }
+        }
     }
 }
 
@@ -110,30 +169,6 @@ impl SerializedDsc {
                 text: Arc::from(header),
                 header_len: header.len(),
             },
-        }
-    }
-
-    /// The head DSC of trace `trace_id` from its `template`, put together in `scratch` (a
-    /// buffer reused across requests) and copied into the one allocation.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
-    pub(crate) fn head(
-        template: &HeadTemplate,
-        trace_id: TraceId,
-        sample_rand: crate::dsc::SampleRand,
-        scratch: &mut String,
-    ) -> Self {
-        let hex = trace_id.to_hex();
-        scratch.clear();
-        // Hex digits, and digits with a dot: ASCII.
-        template.fill(
-            scratch,
-            std::str::from_utf8(&hex).unwrap_or_default(),
-            sample_rand.to_decimal().as_str(),
-        );
-        // The template was checked for markup when it was made (see `HeadTemplate::new`).
-        Self {
-            text: Arc::from(scratch.as_str()),
-            header_len: scratch.len(),
         }
     }
 
@@ -210,12 +245,12 @@ impl fmt::Debug for SerializedDsc {
 /// meta.render_into(&mut page);
 /// # Ok::<(), sentry_meta_core::ParseIdError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct TraceMeta {
     sentry_trace: SentryTrace,
     sentry_trace_buf: [u8; SENTRY_TRACE_MAX_LEN],
     sentry_trace_len: u8,
-    baggage: Option<SerializedDsc>,
+    baggage: Option<PageDsc>,
     traceparent: bool,
 }
 
@@ -273,6 +308,19 @@ impl TraceMeta {
         sampled: Option<bool>,
         baggage: Option<SerializedDsc>,
     ) -> Self {
+        let baggage = baggage
+            .filter(|b| !b.header().is_empty())
+            .map(PageDsc::Serialized);
+        Self::with_page_dsc(trace_id, span_id, sampled, baggage)
+    }
+
+    /// [`new`](Self::new) with the DSC in either form.
+    pub(crate) fn with_page_dsc(
+        trace_id: TraceId,
+        span_id: SpanId,
+        sampled: Option<bool>,
+        baggage: Option<PageDsc>,
+    ) -> Self {
         let sentry_trace = SentryTrace::new(trace_id, span_id, sampled);
         let mut sentry_trace_buf = [0; SENTRY_TRACE_MAX_LEN];
         let len = sentry_trace.encode(&mut sentry_trace_buf);
@@ -280,7 +328,7 @@ impl TraceMeta {
             sentry_trace,
             sentry_trace_buf,
             sentry_trace_len: len as u8,
-            baggage: baggage.filter(|b| !b.header().is_empty()),
+            baggage,
             traceparent: false,
         }
     }
@@ -315,7 +363,8 @@ impl TraceMeta {
 
     /// The root's DSC, if there is one, decoded from the header.
     pub fn dsc(&self) -> Option<DynamicSamplingContext> {
-        self.baggage.as_ref().map(SerializedDsc::dsc)
+        let header = self.baggage_header()?;
+        Some(DynamicSamplingContext::from_baggage([header.as_bytes()]))
     }
 
     /// The `sentry-trace` header value.
@@ -326,8 +375,43 @@ impl TraceMeta {
     }
 
     /// The `baggage` header value, if the DSC is not empty.
-    pub fn baggage_header(&self) -> Option<&str> {
-        self.baggage.as_ref().map(SerializedDsc::header)
+    pub fn baggage_header(&self) -> Option<Cow<'_, str>> {
+        match self.baggage.as_ref()? {
+            PageDsc::Serialized(dsc) => Some(Cow::Borrowed(dsc.header())),
+            PageDsc::Head { template, .. } => {
+                let mut header = String::with_capacity(template.len());
+                // Writing into a String cannot fail.
+                let _ = self.write_baggage(&mut header, self.sentry_trace_header());
+                Some(Cow::Owned(header))
+            }
+        }
+    }
+
+    /// Writes the `baggage` value, escaped for an HTML attribute (a head DSC needs no escaping:
+    /// its template was checked when it was made, see `HeadTemplate::new`). `sentry_trace` is
+    /// [`sentry_trace_header`](Self::sentry_trace_header), which starts with the trace id.
+    fn write_baggage<W: fmt::Write + ?Sized>(
+        &self,
+        out: &mut W,
+        sentry_trace: &str,
+    ) -> fmt::Result {
+        match &self.baggage {
+            Some(PageDsc::Serialized(dsc)) => out.write_str(dsc.html_attr()),
+            Some(PageDsc::Head {
+                template,
+                sample_rand,
+            }) => template.write(out, &sentry_trace[..32], sample_rand.as_str()),
+            None => Ok(()),
+        }
+    }
+
+    /// The length of the `baggage` tag's `content`.
+    fn baggage_attr_len(&self) -> usize {
+        match &self.baggage {
+            Some(PageDsc::Serialized(dsc)) => dsc.html_attr().len(),
+            Some(PageDsc::Head { template, .. }) => template.len(),
+            None => 0,
+        }
     }
 
     /// The W3C `traceparent` header value.
@@ -352,14 +436,12 @@ impl TraceMeta {
     /// );
     /// ```
     pub fn server_timing_header(&self) -> String {
-        let mut out = String::with_capacity(
-            64 + self.baggage_header().map_or(0, str::len) + SENTRY_TRACE_MAX_LEN,
-        );
+        let mut out = String::with_capacity(64 + self.baggage_attr_len() + SENTRY_TRACE_MAX_LEN);
         out.push_str("sentry-trace;desc=");
         push_quoted_string(&mut out, self.sentry_trace_header());
         if let Some(baggage) = self.baggage_header() {
             out.push_str(", baggage;desc=");
-            push_quoted_string(&mut out, baggage);
+            push_quoted_string(&mut out, &baggage);
         }
         out
     }
@@ -369,14 +451,11 @@ impl TraceMeta {
         let sentry_trace = self.sentry_trace_header();
         out.write_str(SENTRY_TRACE_OPEN)?;
         out.write_str(sentry_trace)?;
-        match &self.baggage {
-            Some(baggage) => {
-                out.write_str(CLOSE_THEN_BAGGAGE)?;
-                out.write_str(baggage.html_attr())?;
-                out.write_str(CLOSE)?;
-            }
-            None => out.write_str(CLOSE)?,
+        if self.baggage.is_some() {
+            out.write_str(CLOSE_THEN_BAGGAGE)?;
+            self.write_baggage(out, sentry_trace)?;
         }
+        out.write_str(CLOSE)?;
         if self.writes_traceparent_tag() {
             out.write_str(TRACEPARENT_OPEN)?;
             out.write_str("00-")?;
@@ -402,8 +481,8 @@ impl TraceMeta {
     /// The exact length of the rendered tags, in bytes.
     pub fn html_len(&self) -> usize {
         let mut len = SENTRY_TRACE_OPEN.len() + usize::from(self.sentry_trace_len) + CLOSE.len();
-        if let Some(baggage) = &self.baggage {
-            len += BAGGAGE_OPEN.len() + baggage.html_attr().len() + CLOSE.len();
+        if self.baggage.is_some() {
+            len += BAGGAGE_OPEN.len() + self.baggage_attr_len() + CLOSE.len();
         }
         if self.writes_traceparent_tag() {
             len += TRACEPARENT_OPEN.len() + TRACEPARENT_LEN + CLOSE.len();
@@ -423,6 +502,17 @@ impl TraceMeta {
         out
     }
 }
+
+impl PartialEq for TraceMeta {
+    fn eq(&self, other: &Self) -> bool {
+        // The DSC compares by its header, whichever form it is held in.
+        self.sentry_trace == other.sentry_trace
+            && self.traceparent == other.traceparent
+            && self.baggage_header() == other.baggage_header()
+    }
+}
+
+impl Eq for TraceMeta {}
 
 impl fmt::Display for TraceMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

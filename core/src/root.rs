@@ -3,19 +3,19 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use crate::continuation::{Continuation, ContinuationPolicy, IncomingTrace};
 use crate::dsc::TransactionSource;
 use crate::ids::{SpanId, TraceId};
-use crate::meta::SerializedDsc;
+use crate::meta::{PageDsc, SerializedDsc, TraceMeta};
 use crate::sentry_trace::SentryTrace;
 
 /// What one request knows about the root of its trace: either the caller's trace with its
-/// frozen DSC, or a new trace whose head DSC is built the first time a page needs it and then
-/// reused for the rest of the request.
+/// frozen DSC, or a new trace; and, once the integration has started the request's server span,
+/// that span, its sampling decision and the head DSC of a new trace, which is all a page needs.
 ///
 /// A web framework integration makes one per request (see [`TraceRoot::from_headers`]) and runs
 /// the request inside [`TraceRoot::scope`]; template helpers then find it with
@@ -47,16 +47,18 @@ use crate::sentry_trace::SentryTrace;
 #[derive(Debug)]
 pub struct TraceRoot {
     kind: RootKind,
-    /// The head DSC built for the first trace a page asked about that the root does not carry
-    /// a frozen DSC for (a new trace, or one the SDK started instead of continuing).
-    head: OnceLock<(TraceId, SerializedDsc)>,
-    transaction: Option<(Arc<str>, TransactionSource)>,
+    transaction: Option<(String, TransactionSource)>,
     /// The span id pages name when no span is active, so that every render of one request
     /// names the same parent.
     fallback_span_id: OnceLock<SpanId>,
-    /// The request's server span and its trace's sampling decision, recorded by the integration
-    /// that started it: what pages name, without asking the tracing SDK.
-    server_span: OnceLock<(SpanId, Option<bool>)>,
+    /// The request's server span, recorded by the integration that started it: what pages
+    /// name, without asking the tracing SDK.
+    server_span: OnceLock<ServerSpan>,
+    /// The head DSC serialized once, from the second page of the request on (the first writes
+    /// it straight from its template, see [`page_meta`](Self::page_meta)).
+    serialized_head: OnceLock<SerializedDsc>,
+    /// Whether a page has been rendered from [`page_meta`](Self::page_meta).
+    rendered: AtomicBool,
     /// The span a page of this request is being rendered in (see
     /// [`in_render_span`](Self::in_render_span)), as its bytes; 0 when none.
     render_span: AtomicU64,
@@ -70,10 +72,19 @@ enum RootKind {
         dsc: SerializedDsc,
     },
     Head {
-        /// Drawn when first asked for: with an active span (most pages) the span's trace id is
-        /// the one written, and this one is never needed.
-        trace_id: OnceLock<TraceId>,
+        trace_id: TraceId,
     },
+}
+
+/// The request's server span as the integration recorded it.
+#[derive(Debug)]
+struct ServerSpan {
+    span_id: SpanId,
+    /// The trace's sampling decision (`None`: deferred).
+    sampled: Option<bool>,
+    /// The head DSC of a new trace, for this decision and transaction name; `None` for a
+    /// continued trace, whose pages write the frozen DSC.
+    head_dsc: Option<PageDsc>,
 }
 
 impl TraceRoot {
@@ -84,10 +95,11 @@ impl TraceRoot {
                 incoming: incoming.sentry_trace,
                 dsc: SerializedDsc::new(incoming.dsc),
             },
-            head: OnceLock::new(),
             transaction: None,
             fallback_span_id: OnceLock::new(),
             server_span: OnceLock::new(),
+            serialized_head: OnceLock::new(),
+            rendered: AtomicBool::new(false),
             render_span: AtomicU64::new(0),
             traceparent: false,
         }
@@ -98,12 +110,13 @@ impl TraceRoot {
     pub fn new_trace() -> Self {
         Self {
             kind: RootKind::Head {
-                trace_id: OnceLock::new(),
+                trace_id: TraceId::random(),
             },
-            head: OnceLock::new(),
             transaction: None,
             fallback_span_id: OnceLock::new(),
             server_span: OnceLock::new(),
+            serialized_head: OnceLock::new(),
+            rendered: AtomicBool::new(false),
             render_span: AtomicU64::new(0),
             traceparent: false,
         }
@@ -127,30 +140,26 @@ impl TraceRoot {
         *self.fallback_span_id.get_or_init(SpanId::random)
     }
 
-    /// Records the request's server span, the root span of its part of the trace
-    /// ([`trace_id`](Self::trace_id)), and the trace's sampling decision (`None`: deferred).
-    /// The integration that starts the request's transaction calls it once; pages then name
-    /// that span (or the [render span](Self::in_render_span) they are rendered in) without
-    /// reading the tracing SDK's state. Later calls are ignored.
-    ///
-    /// ```
-    /// use sentry_meta_core::{SpanId, TraceRoot};
-    ///
-    /// let root = TraceRoot::new_trace();
-    /// let span = SpanId::random();
-    /// root.set_server_span(span, Some(true));
-    /// assert_eq!(root.page_span(), Some((span, Some(true))));
-    /// let child = SpanId::random();
-    /// root.in_render_span(child, || assert_eq!(root.page_span(), Some((child, Some(true)))));
-    /// assert_eq!(root.page_span(), Some((span, Some(true))));
-    /// ```
-    pub fn set_server_span(&self, span_id: SpanId, sampled: Option<bool>) {
-        let _ = self.server_span.set((span_id, sampled));
+    /// Records the request's server span (see `TraceRoot::set_server_span` of the `sentry`
+    /// feature) and, for a new trace, the head DSC its pages write. Later calls are ignored.
+    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+    pub(crate) fn record_server_span(
+        &self,
+        span_id: SpanId,
+        sampled: Option<bool>,
+        head_dsc: Option<PageDsc>,
+    ) {
+        let _ = self.server_span.set(ServerSpan {
+            span_id,
+            sampled,
+            head_dsc,
+        });
     }
 
     /// The request's server span and sampling decision, once recorded.
     pub fn server_span(&self) -> Option<(SpanId, Option<bool>)> {
-        self.server_span.get().copied()
+        let server = self.server_span.get()?;
+        Some((server.span_id, server.sampled))
     }
 
     /// Runs `f` with `span_id`, a child of the server span, as the span this request's pages
@@ -182,17 +191,36 @@ impl TraceRoot {
         Some((span, sampled))
     }
 
+    /// The tags of a page of this request, from what the root knows alone: `None` until the
+    /// integration has recorded the server span.
+    pub(crate) fn page_meta(&self) -> Option<TraceMeta> {
+        let (span_id, sampled) = self.page_span()?;
+        let dsc = match &self.kind {
+            RootKind::Continued { dsc, .. } => Some(PageDsc::Serialized(dsc.clone())),
+            RootKind::Head { trace_id } => {
+                let head = self.server_span.get()?.head_dsc.as_ref();
+                // Most requests render one page: it writes the DSC from the template, with no
+                // allocation; a second render serializes it once for all that follow.
+                match self.rendered.swap(true, Ordering::Relaxed) {
+                    false => head.cloned(),
+                    true => head.map(|head| {
+                        let dsc = self
+                            .serialized_head
+                            .get_or_init(|| head.serialized(*trace_id));
+                        PageDsc::Serialized(dsc.clone())
+                    }),
+                }
+            }
+        };
+        let meta = TraceMeta::with_page_dsc(self.trace_id(), span_id, sampled, dsc);
+        Some(meta.with_traceparent(self.traceparent))
+    }
+
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.
     /// `GET /users/{id}` with [`TransactionSource::Route`]. The Sentry SDK gives no way to read a
     /// running transaction's name back, so the integration that starts it says it here.
     ///
-    /// The name is shared, not copied: an integration can hand every request of a route the
-    /// same `Arc<str>`.
-    pub fn with_transaction(
-        mut self,
-        name: impl Into<Arc<str>>,
-        source: TransactionSource,
-    ) -> Self {
+    pub fn with_transaction(mut self, name: impl Into<String>, source: TransactionSource) -> Self {
         self.transaction = Some((name.into(), source));
         self
     }
@@ -220,7 +248,7 @@ impl TraceRoot {
     pub fn trace_id(&self) -> TraceId {
         match &self.kind {
             RootKind::Continued { incoming, .. } => incoming.trace_id,
-            RootKind::Head { trace_id } => *trace_id.get_or_init(TraceId::random),
+            RootKind::Head { trace_id } => *trace_id,
         }
     }
 
@@ -240,29 +268,12 @@ impl TraceRoot {
         }
     }
 
-    /// The DSC for trace `trace_id`: the frozen one when this root continued that trace, else a
-    /// head DSC made by `build`, made once per request and reused while the trace id is the same.
-    /// A DSC is never handed out for a trace other than its own.
-    pub fn dsc_for(
-        &self,
-        trace_id: TraceId,
-        build: impl FnOnce() -> SerializedDsc,
-    ) -> SerializedDsc {
-        if let RootKind::Continued { incoming, dsc } = &self.kind
-            && incoming.trace_id == trace_id
-        {
-            return dsc.clone();
-        }
-        let mut build = Some(build);
-        let (cached_for, dsc) = self.head.get_or_init(|| {
-            let build = build
-                .take()
-                .expect("get_or_init runs its closure at most once");
-            (trace_id, build())
-        });
-        match build {
-            Some(build) if *cached_for != trace_id => build(),
-            _ => dsc.clone(),
+    /// The frozen DSC when this root continued trace `trace_id`: a DSC is never handed out
+    /// for a trace other than its own.
+    pub(crate) fn frozen_dsc_of(&self, trace_id: TraceId) -> Option<&SerializedDsc> {
+        match &self.kind {
+            RootKind::Continued { incoming, dsc } if incoming.trace_id == trace_id => Some(dsc),
+            _ => None,
         }
     }
 
@@ -356,7 +367,6 @@ impl<F: Future> Future for Scoped<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dsc::DynamicSamplingContext;
 
     fn block_on<F: Future>(f: F) -> F::Output {
         let waker = std::task::Waker::noop();
@@ -387,34 +397,14 @@ mod tests {
     }
 
     #[test]
-    fn head_dsc_cached_per_trace() {
-        let root = TraceRoot::new_trace();
-        let id = root.trace_id();
-        let mut builds = 0;
-        let mut build = || {
-            builds += 1;
-            let mut dsc = DynamicSamplingContext::new();
-            dsc.set_trace_id(id);
-            SerializedDsc::new(dsc)
-        };
-        let a = root.dsc_for(id, &mut build);
-        let b = root.dsc_for(id, &mut build);
-        assert_eq!(a, b);
-        let _ = root.dsc_for(TraceId::random(), &mut build);
-        assert_eq!(builds, 2);
-    }
-
-    #[test]
     fn continued_never_mixes() {
         let root = TraceRoot::from_headers(
             Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
             [&b"sentry-release=frozen"[..]],
             &ContinuationPolicy::default(),
         );
-        let empty = || SerializedDsc::new(DynamicSamplingContext::new());
-        let frozen = root.dsc_for(root.trace_id(), empty);
+        let frozen = root.frozen_dsc_of(root.trace_id()).expect("its own trace");
         assert_eq!(frozen.dsc().get(crate::DscKey::Release), Some("frozen"));
-        let other = root.dsc_for(TraceId::random(), empty);
-        assert_eq!(other.dsc().get(crate::DscKey::Release), None);
+        assert!(root.frozen_dsc_of(TraceId::random()).is_none());
     }
 }

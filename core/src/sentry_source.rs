@@ -13,7 +13,7 @@ use crate::baggage::BaggageWriter;
 use crate::continuation::ContinuationPolicy;
 use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand, TransactionSource};
 use crate::ids::{SpanId, TraceId};
-use crate::meta::{HeadTemplate, SerializedDsc, TraceMeta};
+use crate::meta::{HeadTemplate, PageDsc, SerializedDsc, TraceMeta};
 use crate::root::TraceRoot;
 
 /// Copies the bytes that a `derive(Hash)` of a `[u8; N]` newtype feeds its hasher (the array is
@@ -139,8 +139,6 @@ struct ClientFacts {
     /// The head DSC templates made so far on this thread, one per decision and transaction
     /// name that goes into the DSC (a few per route), bounded.
     templates: RefCell<Templates>,
-    /// Where head DSCs are put together before their one allocation.
-    scratch: RefCell<String>,
 }
 
 /// A bounded set of head templates, replaced round-robin once full.
@@ -157,7 +155,7 @@ struct TemplateEntry {
     transaction: Option<Box<str>>,
     /// `None` when the head DSC cannot be templated (a `'`, which percent-encoding keeps and HTML
     /// escapes, in an option or the name): it is written whole, and escaped, each time.
-    template: Option<HeadTemplate>,
+    template: Option<Arc<HeadTemplate>>,
 }
 
 /// How many templates a thread keeps per client: transaction names come from routes, so a
@@ -206,7 +204,6 @@ impl ClientFacts {
             org_id: org_id.as_deref().map(|org| member(DscKey::OrgId, org)),
             policy,
             templates: RefCell::default(),
-            scratch: RefCell::new(String::with_capacity(512)),
         }
     }
 
@@ -234,12 +231,12 @@ impl ClientFacts {
 
     /// The head DSC of trace `trace_id`, ready to render: from the template for this decision
     /// and transaction name, made on the first request that needs it.
-    fn serialized_head(
+    fn head_dsc(
         &self,
         trace_id: TraceId,
         sampled: Option<bool>,
         transaction: Option<(&str, TransactionSource)>,
-    ) -> SerializedDsc {
+    ) -> PageDsc {
         let transaction = dsc_transaction(sampled, transaction);
         let mut templates = self.templates.borrow_mut();
         let at = templates.entries.iter().position(|entry| {
@@ -254,15 +251,10 @@ impl ClientFacts {
             }),
         };
         match &entry.template {
-            Some(template) => SerializedDsc::head(
-                template,
-                trace_id,
-                self.sample_rand(trace_id, sampled),
-                &mut self.scratch.borrow_mut(),
-            ),
-            None => SerializedDsc::from_canonical_header(
+            Some(template) => PageDsc::head(template.clone(), self.sample_rand(trace_id, sampled)),
+            None => PageDsc::Serialized(SerializedDsc::from_canonical_header(
                 &self.head_baggage(trace_id, sampled, transaction).0,
-            ),
+            )),
         }
     }
 
@@ -277,9 +269,9 @@ impl ClientFacts {
         &self,
         sampled: Option<bool>,
         transaction: Option<&str>,
-    ) -> Option<HeadTemplate> {
+    ) -> Option<Arc<HeadTemplate>> {
         let (text, rand_at) = self.head_baggage(TraceId::from_bytes([0; 16]), sampled, transaction);
-        HeadTemplate::new(text, rand_at?)
+        HeadTemplate::new(text, rand_at?).map(Arc::new)
     }
 
     /// The head DSC of trace `trace_id`, written straight into its canonical `baggage` form in
@@ -418,6 +410,41 @@ impl TraceRoot {
             None => TraceRoot::from_headers(sentry_trace, baggage, &ContinuationPolicy::default()),
         }
     }
+
+    /// Records the request's server span, the root span of its part of the trace
+    /// ([`trace_id`](Self::trace_id)), and the trace's sampling decision (`None`: deferred),
+    /// with the head DSC that `client` gives a new trace. The integration that starts the
+    /// request's transaction calls it once; pages then name that span (or the
+    /// [render span](Self::in_render_span) they are rendered in) and write that DSC, without
+    /// reading the Hub. Later calls are ignored.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sentry_meta_core::{SpanId, TraceMeta, TraceRoot};
+    ///
+    /// let client = Arc::new(sentry_core::Client::from(
+    ///     sentry_core::ClientOptions::new().dsn("https://abc@o42.ingest.sentry.io/7"),
+    /// ));
+    /// let root = Arc::new(TraceRoot::new_trace());
+    /// let span = SpanId::random();
+    /// root.set_server_span(&client, span, Some(true));
+    /// assert_eq!(root.page_span(), Some((span, Some(true))));
+    /// let child = SpanId::random();
+    /// root.in_render_span(child, || assert_eq!(root.page_span(), Some((child, Some(true)))));
+    ///
+    /// let meta = root.clone().sync_scope(TraceMeta::current).expect("the root knows");
+    /// assert!(meta.sentry_trace_header().ends_with(&format!("{span}-1")));
+    /// assert!(meta.baggage_header().unwrap().contains("sentry-public_key=abc"));
+    /// ```
+    pub fn set_server_span(&self, client: &Arc<Client>, span_id: SpanId, sampled: Option<bool>) {
+        let head_dsc = match self.incoming() {
+            Some(_) => None,
+            None => {
+                Some(ClientFacts::of(client).head_dsc(self.trace_id(), sampled, self.transaction()))
+            }
+        };
+        self.record_server_span(span_id, sampled, head_dsc);
+    }
 }
 
 /// Runs `render` inside a child span of the current span (op `template.render`, `description`
@@ -516,48 +543,41 @@ impl TraceMeta {
     /// });
     /// ```
     pub fn current() -> Option<TraceMeta> {
-        Self::from_hub(&Hub::current())
+        // A request whose integration recorded its server span: the root knows what pages
+        // write, and the Hub is not read.
+        TraceRoot::with_current(|root| root?.page_meta()).or_else(|| from_scope(&Hub::current()))
     }
 
     /// Like [`current`](Self::current), for a given Hub.
     pub fn from_hub(hub: &Hub) -> Option<TraceMeta> {
-        let client = hub.client()?;
-        let facts = ClientFacts::of(&client);
-        // A request whose integration recorded its server span: the root knows what pages
-        // name, and the Hub's scope is not read.
-        let from_root = TraceRoot::with_current(|root| {
-            let root = root?;
-            let (span_id, sampled) = root.page_span()?;
-            let span = ActiveSpan {
-                trace_id: root.trace_id(),
-                span_id,
-                sampled,
-            };
-            Some(with_span(&facts, Some(root), span).0)
-        });
-        if from_root.is_some() {
-            return from_root;
-        }
-        let span = active_span(hub);
-        let (meta, mismatch) = TraceRoot::with_current(|root| match span {
-            Some(span) => with_span(&facts, root, span),
-            None => (without_span(&facts, root), None),
-        });
-        // Logged outside the borrow of the current root: a subscriber runs code of its own.
-        if let Some((incoming, active)) = mismatch
-            && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
-        {
-            tracing::warn!(
-                target: "sentry_meta",
-                %incoming,
-                %active,
-                "the Sentry SDK did not continue the caller's trace although sentry-meta did \
-                 (e.g. a sentry-trace the SDK reads differently, or several sentry-trace \
-                 headers); pages describe the SDK's trace with its own DSC"
-            );
-        }
-        Some(meta)
+        TraceRoot::with_current(|root| root?.page_meta()).or_else(|| from_scope(hub))
     }
+}
+
+/// The tags from the Hub's active span and client, for pages outside a root that knows its
+/// server span.
+fn from_scope(hub: &Hub) -> Option<TraceMeta> {
+    let client = hub.client()?;
+    let facts = ClientFacts::of(&client);
+    let span = active_span(hub);
+    let (meta, mismatch) = TraceRoot::with_current(|root| match span {
+        Some(span) => with_span(&facts, root, span),
+        None => (without_span(&facts, root), None),
+    });
+    // Logged outside the borrow of the current root: a subscriber runs code of its own.
+    if let Some((incoming, active)) = mismatch
+        && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(
+            target: "sentry_meta",
+            %incoming,
+            %active,
+            "the Sentry SDK did not continue the caller's trace although sentry-meta did \
+             (e.g. a sentry-trace the SDK reads differently, or several sentry-trace \
+             headers); pages describe the SDK's trace with its own DSC"
+        );
+    }
+    Some(meta)
 }
 
 /// The tags for the active span, and the two trace ids when the root continued a trace that
@@ -567,20 +587,19 @@ fn with_span(
     root: Option<&TraceRoot>,
     span: ActiveSpan,
 ) -> (TraceMeta, Option<(TraceId, TraceId)>) {
-    let build = || {
-        let transaction = root.and_then(TraceRoot::transaction);
-        facts.serialized_head(span.trace_id, span.sampled, transaction)
-    };
     let mismatch = root
         .and_then(TraceRoot::incoming)
         .filter(|incoming| incoming.trace_id != span.trace_id)
         .map(|incoming| (incoming.trace_id, span.trace_id));
-    let dsc = match root {
-        Some(root) => root.dsc_for(span.trace_id, build),
-        None => build(),
+    let dsc = match root.and_then(|root| root.frozen_dsc_of(span.trace_id)) {
+        Some(frozen) => PageDsc::Serialized(frozen.clone()),
+        None => {
+            let transaction = root.and_then(TraceRoot::transaction);
+            facts.head_dsc(span.trace_id, span.sampled, transaction)
+        }
     };
     let traceparent = root.is_some_and(TraceRoot::traceparent);
-    let meta = TraceMeta::new(span.trace_id, span.span_id, span.sampled, Some(dsc))
+    let meta = TraceMeta::with_page_dsc(span.trace_id, span.span_id, span.sampled, Some(dsc))
         .with_traceparent(traceparent);
     (meta, mismatch)
 }
@@ -590,13 +609,16 @@ fn with_span(
 fn without_span(facts: &ClientFacts, root: Option<&TraceRoot>) -> TraceMeta {
     let Some(root) = root else {
         let trace_id = TraceId::random();
-        let dsc = facts.serialized_head(trace_id, None, None);
-        return TraceMeta::new(trace_id, SpanId::random(), None, Some(dsc));
+        let dsc = facts.head_dsc(trace_id, None, None);
+        return TraceMeta::with_page_dsc(trace_id, SpanId::random(), None, Some(dsc));
     };
     let trace_id = root.trace_id();
     let sampled = root.incoming().and_then(|incoming| incoming.sampled);
-    let dsc = root.dsc_for(trace_id, || facts.serialized_head(trace_id, None, None));
-    TraceMeta::new(trace_id, root.fallback_span_id(), sampled, Some(dsc))
+    let dsc = match root.frozen_dsc_of(trace_id) {
+        Some(frozen) => PageDsc::Serialized(frozen.clone()),
+        None => facts.head_dsc(trace_id, None, None),
+    };
+    TraceMeta::with_page_dsc(trace_id, root.fallback_span_id(), sampled, Some(dsc))
         .with_traceparent(root.traceparent())
 }
 
@@ -637,24 +659,28 @@ mod tests {
                     for sampled in [None, Some(true), Some(false)] {
                         let trace_id = TraceId::random();
                         let transaction = Some((name.as_str(), source));
-                        let templated = facts.serialized_head(trace_id, sampled, transaction);
+                        let templated = facts.head_dsc(trace_id, sampled, transaction);
                         let (whole, _) = facts.head_baggage(
                             trace_id,
                             sampled,
                             dsc_transaction(sampled, transaction),
                         );
-                        assert_eq!(templated.header(), whole, "round {round}");
-                        let meta = TraceMeta::new(
+                        let meta = TraceMeta::with_page_dsc(
                             trace_id,
                             SpanId::random(),
                             sampled,
-                            Some(templated.clone()),
+                            Some(templated),
+                        );
+                        assert_eq!(
+                            meta.baggage_header().as_deref(),
+                            Some(&*whole),
+                            "round {round}"
                         );
                         assert!(meta.to_html().contains(&format!("content=\"{whole}\"")));
                         assert_eq!(meta.html_len(), meta.to_html().len());
                         assert_eq!(
-                            templated.dsc(),
-                            head_dsc(&client, trace_id, sampled, transaction)
+                            meta.dsc(),
+                            Some(head_dsc(&client, trace_id, sampled, transaction))
                         );
                     }
                 }

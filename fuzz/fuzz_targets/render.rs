@@ -68,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(meta.sentry_trace_header(), sentry_trace);
     assert_canonical_baggage(&canonical);
     assert_eq!(
-        meta.baggage_header(),
+        meta.baggage_header().as_deref(),
         Some(canonical.as_str()).filter(|b| !b.is_empty())
     );
     let traceparent_value = format!(

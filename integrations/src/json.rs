@@ -21,7 +21,7 @@ pub(crate) fn to_value(meta: &SentryMeta) -> Value {
     if let Some(meta) = meta.trace_meta() {
         object.insert(SENTRY_TRACE.into(), meta.sentry_trace_header().into());
         if let Some(baggage) = meta.baggage_header() {
-            object.insert(BAGGAGE.into(), baggage.into());
+            object.insert(BAGGAGE.into(), baggage.into_owned().into());
         }
         if meta.writes_traceparent() {
             object.insert(TRACEPARENT.into(), true.into());

@@ -124,7 +124,7 @@ fn request_baggage(trace_id: SdkTraceId) -> Option<String> {
     TraceRoot::current()?;
     let meta = TraceMeta::current()?;
     (meta.sentry_trace().trace_id == TraceId::from(trace_id))
-        .then(|| meta.baggage_header().map(str::to_owned))
+        .then(|| meta.baggage_header().map(String::from))
         .flatten()
 }
 

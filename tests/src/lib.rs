@@ -278,7 +278,7 @@ pub fn expected_elements(meta: &sentry_meta_core::TraceMeta) -> Vec<(String, Str
         meta.sentry_trace_header().to_owned(),
     )];
     if let Some(baggage) = meta.baggage_header() {
-        tags.push(("baggage".to_owned(), baggage.to_owned()));
+        tags.push(("baggage".to_owned(), baggage.into_owned()));
     }
     if meta.writes_traceparent()
         && let Some(traceparent) = meta.traceparent_header()

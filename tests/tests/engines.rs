@@ -121,8 +121,10 @@ fn head_of_trace_behind_a_root() {
     let (trace_id, _) = trace_context(&sent[0]);
     let baggage = meta.trace_meta().and_then(TraceMeta::baggage_header);
     assert!(
-        baggage.is_some_and(|b| b.contains(&format!("sentry-trace_id={trace_id}"))
-            && b.contains("sentry-transaction=GET%20%2Fpage")),
+        baggage
+            .as_ref()
+            .is_some_and(|b| b.contains(&format!("sentry-trace_id={trace_id}"))
+                && b.contains("sentry-transaction=GET%20%2Fpage")),
         "{baggage:?}"
     );
     check_pages(&pages, &meta);
@@ -217,7 +219,7 @@ fn no_span_root_only() {
             &[
                 VIEWPORT,
                 ("sentry-trace", sentry_trace),
-                ("baggage", baggage),
+                ("baggage", &baggage),
             ],
         );
     }

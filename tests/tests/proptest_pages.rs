@@ -195,7 +195,7 @@ fn check_case(engines: &Engines, headers: &Headers) {
         "{sentry_trace}"
     );
     let baggage_header = meta.baggage_header();
-    if let Some(value) = baggage_header {
+    if let Some(value) = &baggage_header {
         assert!(value.len() <= MAX_BAGGAGE_BYTES);
         assert!(value.split(',').count() <= MAX_BAGGAGE_MEMBERS);
         assert!(
@@ -206,12 +206,12 @@ fn check_case(engines: &Engines, headers: &Headers) {
         );
         // The value carries the DSC: read back, it is what was written.
         let again = DynamicSamplingContext::from_baggage([value.as_bytes()]);
-        assert_eq!(again.to_baggage(), value);
+        assert_eq!(again.to_baggage(), **value);
     }
     let traceparent = meta.traceparent_header().filter(|_| headers.traceparent);
 
     let mut expected = vec![VIEWPORT, ("sentry-trace", sentry_trace)];
-    if let Some(value) = baggage_header {
+    if let Some(value) = &baggage_header {
         expected.push(("baggage", value));
     }
     if let Some(value) = &traceparent {

@@ -56,7 +56,7 @@ fn tags_name_the_sent_transaction() {
         &meta.to_html(),
         &[
             ("sentry-trace", meta.sentry_trace_header()),
-            ("baggage", baggage),
+            ("baggage", &baggage),
         ],
     );
 }
@@ -265,7 +265,7 @@ fn root_can_ask_for_traceparent() {
         &meta.to_html(),
         &[
             ("sentry-trace", meta.sentry_trace_header()),
-            ("baggage", meta.baggage_header().expect("baggage")),
+            ("baggage", &meta.baggage_header().expect("baggage")),
             ("traceparent", &traceparent),
         ],
     );

@@ -244,14 +244,14 @@ pub fn client() -> Arc<sentry_core::Client> {
 }
 
 /// Runs `f` in a Hub bound to [`client`], with an active `template.render` span in a sampled
-/// server transaction that continues [`INCOMING`] (as `sentry-tower` would start it).
+/// server transaction that continues [`INCOMING`] (as `sentry-tower` would start it): the span a
+/// render without the layer reads. `f` gets the client.
 #[cfg(feature = "sentry")]
-pub fn with_active_span<R>(f: impl FnOnce(&ContinuationPolicy) -> R) -> R {
+pub fn with_active_span<R>(f: impl FnOnce(&Arc<sentry_core::Client>) -> R) -> R {
     use sentry_core::{Hub, TransactionContext};
 
     let client = client();
-    let policy = ContinuationPolicy::from_client(&client);
-    let hub = Arc::new(Hub::new(Some(client), Arc::new(Default::default())));
+    let hub = Arc::new(Hub::new(Some(client.clone()), Arc::new(Default::default())));
     Hub::run(hub, || {
         let transaction =
             sentry_core::start_transaction(TransactionContext::continue_from_headers(
@@ -264,24 +264,40 @@ pub fn with_active_span<R>(f: impl FnOnce(&ContinuationPolicy) -> R) -> R {
             ));
         let span = transaction.start_child("template.render", "layout");
         Hub::current().configure_scope(|scope| scope.set_span(Some(span.clone().into())));
-        let result = f(&policy);
+        let result = f(&client);
         span.finish();
         transaction.finish();
         result
     })
 }
 
-/// The span the layer records in a root when it starts the request's transaction
-/// (`TraceRoot::set_server_span`): pages then name it without reading the Hub's scope.
+/// The root the axum layer makes for a request, as it makes it: the continuation decision
+/// under the client's policy, the transaction name (`"{METHOD} {route}"`, as `sentry-tower`
+/// names it, in a string sized up front), and the server span it records once it has started
+/// the request's transaction (the transaction itself is the SDK's cost, not measured here).
 #[cfg(feature = "sentry")]
-pub const SERVER_SPAN: sentry_meta_core::SpanId =
-    sentry_meta_core::SpanId::from_bytes(*b"server!!");
+#[inline]
+pub fn request_root(
+    client: &Arc<sentry_core::Client>,
+    sentry_trace: Option<&[u8]>,
+    baggage: &[u8],
+) -> Arc<TraceRoot> {
+    let (method, route) = (black_box("GET"), black_box("/users/{id}"));
+    let mut name = String::with_capacity(method.len() + 1 + route.len());
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(route);
+    let root = TraceRoot::for_client(Some(client), sentry_trace, [baggage])
+        .with_transaction(name, TransactionSource::Route);
+    let root = Arc::new(root);
+    root.set_server_span(client, sentry_meta_core::SpanId::random(), Some(true));
+    root
+}
 
-/// A root as the axum layer hands it to the request: its server span recorded.
+/// The root of a new request at the head of a trace (see [`request_root`]).
 #[cfg(feature = "sentry")]
-fn as_the_layer_makes_it(root: TraceRoot) -> Arc<TraceRoot> {
-    root.set_server_span(SERVER_SPAN, Some(true));
-    Arc::new(root)
+pub fn new_root(client: &Arc<sentry_core::Client>) -> Arc<TraceRoot> {
+    request_root(client, None, b"")
 }
 
 /// Renders the current request's tags into the page buffer.
@@ -294,31 +310,18 @@ fn render_current(page: &mut String) {
     }
 }
 
-/// A new request at the head of a trace: a new root, its head DSC built from the client and
-/// the span on the first render.
+/// A whole request at the head of a trace, as a server runs it: the layer makes the root, the
+/// page renders its tags (head DSC from the client's template), the root is freed.
 #[cfg(feature = "sentry")]
 #[inline]
-pub fn new_trace_first_render(page: &mut String) {
-    let root = as_the_layer_makes_it(
-        TraceRoot::new_trace().with_transaction(TRANSACTION, TransactionSource::Route),
-    );
-    root.sync_scope(|| render_current(page));
+pub fn new_trace_first_render(page: &mut String, client: &Arc<sentry_core::Client>) {
+    new_root(client).sync_scope(|| render_current(page));
     black_box(&page);
 }
 
-/// The root the layer makes for a new request at the head of a trace, named by its route.
-#[cfg(feature = "sentry")]
-pub fn new_root() -> Arc<TraceRoot> {
-    as_the_layer_makes_it(
-        TraceRoot::new_trace().with_transaction(TRANSACTION, TransactionSource::Route),
-    )
-}
-
 /// The first render of a request whose root the layer already made (as a Node server has
-/// started its span before it calls `getTraceMetaTags()`): read the root's server span, build
-/// the head DSC, render; the root is dropped at the end, freeing the DSC. (Handing the root back
-/// for criterion to drop after the batch instead keeps a whole batch of roots and DSCs alive
-/// and measured slower, not faster: 442–456 ns against 325–335 ns in full runs.)
+/// started its span before it calls `getTraceMetaTags()`), then the root freed, as at the end of
+/// the request: the part a peer's one call does.
 #[cfg(feature = "sentry")]
 #[inline]
 pub fn first_render(page: &mut String, root: Arc<TraceRoot>) {
@@ -326,21 +329,21 @@ pub fn first_render(page: &mut String, root: Arc<TraceRoot>) {
     black_box(&page);
 }
 
-/// A continued request: parse the incoming headers, freeze the DSC, render.
+/// A whole continued request: the layer parses the incoming headers and freezes the DSC, the
+/// page renders, the root is freed.
 #[cfg(feature = "sentry")]
 #[inline]
-pub fn continued_trace_first_render(page: &mut String, policy: &ContinuationPolicy) {
-    let root = as_the_layer_makes_it(TraceRoot::from_headers(
+pub fn continued_trace_first_render(page: &mut String, client: &Arc<sentry_core::Client>) {
+    request_root(
+        client,
         Some(black_box(INCOMING)),
-        [black_box(INCOMING_BAGGAGE)],
-        policy,
-    ));
-    root.sync_scope(|| render_current(page));
+        black_box(INCOMING_BAGGAGE),
+    )
+    .sync_scope(|| render_current(page));
     black_box(&page);
 }
 
-/// A later render in the same request (call inside the request's root scope): the DSC is
-/// looked up, not built.
+/// A later render in the same request (call inside the request's root scope).
 #[cfg(feature = "sentry")]
 #[inline]
 pub fn later_render(page: &mut String) {
@@ -376,6 +379,6 @@ pub fn sdk_active_span() {
 
 /// The root that [`later_render`] runs in.
 #[cfg(feature = "sentry")]
-pub fn later_render_root() -> Arc<TraceRoot> {
-    as_the_layer_makes_it(TraceRoot::new_trace())
+pub fn later_render_root(client: &Arc<sentry_core::Client>) -> Arc<TraceRoot> {
+    new_root(client)
 }

@@ -355,12 +355,18 @@ fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
 
 /// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
 /// matched route (`GET /users/{id}`, a route name) or else the raw path (a URL).
-fn transaction_name<B>(request: &Request<B>) -> (Arc<str>, TransactionSource) {
+fn transaction_name<B>(request: &Request<B>) -> (String, TransactionSource) {
     let (path, source) = match request.extensions().get::<MatchedPath>() {
         Some(route) => (route.as_str(), TransactionSource::Route),
         None => (request.uri().path(), TransactionSource::Url),
     };
-    (Arc::from(format!("{} {path}", request.method())), source)
+    let method = request.method().as_str();
+    // Sized up front: `format!` would grow the string twice for a name this short.
+    let mut name = String::with_capacity(method.len() + 1 + path.len());
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(path);
+    (name, source)
 }
 
 pin_project_lite::pin_project! {

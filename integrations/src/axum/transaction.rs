@@ -40,6 +40,8 @@ impl RequestTransaction {
         root: Arc<TraceRoot>,
         request: protocol::Request,
     ) -> Option<Self> {
+        // Read before the scope is locked for writing below.
+        let client = hub.client()?;
         let transaction = hub.configure_scope(|scope| {
             if scope.get_span().is_some() {
                 return None;
@@ -48,7 +50,8 @@ impl RequestTransaction {
             let context = context(&root, span_id);
             let caller_sampled = context.sampled();
             let transaction = hub.start_transaction(context);
-            root.set_server_span(span_id, decision(&hub, &transaction, caller_sampled));
+            let sampled = decision(&hub, &transaction, caller_sampled);
+            root.set_server_span(&client, span_id, sampled);
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
             scope.set_span(Some(transaction.clone().into()));
