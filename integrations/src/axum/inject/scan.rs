@@ -292,22 +292,7 @@ impl HeadScanner {
         match event {
             Event::Stop => return true,
             Event::TraceMeta(name) if matches!(self.hold, Hold::Tag { .. }) => {
-                if self.hold == (Hold::Tag { newline: true })
-                    && self.dropped.is_none_or(|dropped| dropped >= name)
-                {
-                    // Not the next tag of the block just dropped: the line break stays. It is the
-                    // first byte held, or the first pending one.
-                    if self.held.is_empty() {
-                        emit_input(*from..*from + 1, out);
-                    } else {
-                        out(Piece::Held(Bytes::from_static(b"\n")));
-                    }
-                }
-                // The held bytes and chunk[from..=i] begin a trace tag: drop them, and the rest
-                // of the tag as it comes.
-                self.held.clear();
-                self.dropped = Some(name);
-                self.hold = Hold::Dropping;
+                self.drop_held_tag(name, *from, out);
             }
             // Past `</head>`, a `<meta>` still goes into the head ("after head" insertion mode,
             // §13.2.6.4.6): read on to `<body`. A trace tag not held is one after a `<` that is
@@ -355,6 +340,25 @@ impl HeadScanner {
             self.hold = Hold::Tag { newline: false };
         }
         false
+    }
+
+    /// The tag held since `from` (the held bytes and what of this chunk follows) is trace tag
+    /// `name`: drop it, and the rest of the tag as it comes.
+    fn drop_held_tag(&mut self, name: TraceName, from: usize, out: &mut impl FnMut(Piece)) {
+        if self.hold == (Hold::Tag { newline: true })
+            && self.dropped.is_none_or(|dropped| dropped >= name)
+        {
+            // Not the next tag of the block just dropped: the line break stays. It is the first
+            // byte held, or the first pending one.
+            if self.held.is_empty() {
+                emit_input(from..from + 1, out);
+            } else {
+                out(Piece::Held(Bytes::from_static(b"\n")));
+            }
+        }
+        self.held.clear();
+        self.dropped = Some(name);
+        self.hold = Hold::Dropping;
     }
 
     /// Writes out what is held back: it was not what it might have been.
