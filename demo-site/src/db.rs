@@ -15,6 +15,13 @@ CREATE TABLE IF NOT EXISTS pages (
     helper      TEXT NOT NULL,
     position    INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS products (
+    sku         TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    stock       INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS page_views (
     id        INTEGER PRIMARY KEY,
     slug      TEXT NOT NULL,
@@ -29,8 +36,11 @@ BEGIN
 END;
 ";
 
+/// How many products the catalog page lists: a page of about 45 KB, the size of a real one.
+pub const PRODUCTS: usize = 220;
+
 /// The demo's pages: slug, engine, how its layout writes the tags.
-pub const PAGES: [(&str, &str, &str); 6] = [
+pub const PAGES: [(&str, &str, &str); 7] = [
     (
         "askama",
         "askama",
@@ -45,7 +55,60 @@ pub const PAGES: [(&str, &str, &str); 6] = [
         "none (InjectTraceMetaLayer)",
         "(nothing: the layer injects the tags before </head>)",
     ),
+    (
+        "catalog",
+        "minijinja, 220 rows from SQLite",
+        "{{ sentry_meta() }}",
+    ),
 ];
+
+/// A product of the catalog page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Product {
+    /// Its stock-keeping unit, e.g. `SKU-0042`.
+    pub sku: String,
+    /// Its name.
+    pub name: String,
+    /// A line about it.
+    pub description: String,
+    /// Its price, e.g. `12.34`.
+    pub price: String,
+    /// How many are in stock.
+    pub stock: i64,
+}
+
+/// Fills the products table with [`PRODUCTS`] made-up products, the same on every machine.
+fn seed_products(connection: &Connection) -> rusqlite::Result<()> {
+    const ADJECTIVES: [&str; 8] = [
+        "Sturdy", "Compact", "Quiet", "Bright", "Portable", "Classic", "Modular", "Rugged",
+    ];
+    const THINGS: [&str; 6] = [
+        "lamp",
+        "kettle",
+        "backpack",
+        "desk",
+        "speaker",
+        "bicycle bell",
+    ];
+    let mut insert = connection.prepare(
+        "INSERT OR IGNORE INTO products (sku, name, description, price_cents, stock) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for i in 0..PRODUCTS {
+        let (adjective, thing) = (ADJECTIVES[i % ADJECTIVES.len()], THINGS[i % THINGS.len()]);
+        insert.execute(params![
+            format!("SKU-{i:04}"),
+            format!("{adjective} {thing} no. {i}"),
+            format!(
+                "A {} {thing} for everyday use, tested & shipped in 2 days.",
+                adjective.to_lowercase()
+            ),
+            i64::try_from(199 + i * 137 % 9_800).unwrap_or(0),
+            i64::try_from(i * 7 % 50).unwrap_or(0),
+        ])?;
+    }
+    Ok(())
+}
 
 /// A page as the API describes it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -75,6 +138,9 @@ pub mod sql {
     pub const COUNT_VIEWS: &str = "SELECT COUNT(*) FROM page_views WHERE slug = ?1";
     /// Every page.
     pub const ALL_PAGES: &str = "SELECT slug, engine, helper FROM pages ORDER BY position";
+    /// Every product.
+    pub const PRODUCTS: &str =
+        "SELECT sku, name, description, price_cents, stock FROM products ORDER BY sku";
 }
 
 impl Database {
@@ -89,9 +155,29 @@ impl Database {
                 params![slug, engine, helper, i64::try_from(position).unwrap_or(i64::MAX)],
             )?;
         }
+        seed_products(&connection)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
         })
+    }
+
+    /// Every product, for the catalog page.
+    pub async fn products(&self) -> rusqlite::Result<Vec<Product>> {
+        self.query(sql::PRODUCTS, |c, sql| {
+            let mut statement = c.prepare_cached(sql)?;
+            let rows = statement.query_map([], |row| {
+                let cents: i64 = row.get(3)?;
+                Ok(Product {
+                    sku: row.get(0)?,
+                    name: row.get(1)?,
+                    description: row.get(2)?,
+                    price: format!("{}.{:02}", cents / 100, cents % 100),
+                    stock: row.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
     }
 
     /// Runs `f` on a blocking thread inside a child span of the current span (op

@@ -361,6 +361,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         release: RELEASE.to_owned(),
         environment: ENVIRONMENT.to_owned(),
         engines,
+        database: Arc::clone(&database),
     });
     let traced_pages = if config.tags == Tags::On {
         pages::traced_routes(true).layer(sentry_layers!("web"))

@@ -518,4 +518,5 @@ e2e! {
     handlebars_static: "handlebars", "static";
     injected_stream: "injected", "stream";
     injected_static: "injected", "static";
+    catalog_stream: "catalog", "stream";
 }

@@ -6,6 +6,7 @@ use maud::{DOCTYPE, Markup, html};
 use sentry_meta::SentryMeta;
 
 use super::PageContext;
+use crate::db::Product;
 
 /// The engines that load their templates at start (askama and maud compile them in).
 #[derive(Debug)]
@@ -44,6 +45,12 @@ impl Engines {
             .add_template(
                 "minijinja/page.html",
                 include_str!("../../templates/minijinja/page.html"),
+            )
+            .map_err(|e| loading("minijinja", e))?;
+        minijinja
+            .add_template(
+                "minijinja/catalog.html",
+                include_str!("../../templates/minijinja/catalog.html"),
             )
             .map_err(|e| loading("minijinja", e))?;
 
@@ -87,6 +94,20 @@ impl Engines {
             .and_then(|t| {
                 t.render(minijinja::context!(
                     page => minijinja::value::Serde(page),
+                    sentry_trace_meta => self.minijinja_meta.clone(),
+                ))
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    /// The catalog page: `products` in a table, in the minijinja layout.
+    pub fn catalog(&self, page: &PageContext, products: &[Product]) -> Result<String, String> {
+        self.minijinja
+            .get_template("minijinja/catalog.html")
+            .and_then(|t| {
+                t.render(minijinja::context!(
+                    page => minijinja::value::Serde(page),
+                    products => minijinja::value::Serde(products),
                     sentry_trace_meta => self.minijinja_meta.clone(),
                 ))
             })

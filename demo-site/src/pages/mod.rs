@@ -17,7 +17,7 @@ use serde::Serialize;
 
 pub use engines::Engines;
 
-use crate::db::PAGES;
+use crate::db::{Database, PAGES};
 
 /// What every page shows and passes to the browser SDK.
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +60,8 @@ pub struct Web {
     pub environment: String,
     /// The template engines, with their templates loaded.
     pub engines: Engines,
+    /// The app's database (the catalog page reads its products).
+    pub database: Arc<Database>,
 }
 
 impl Web {
@@ -91,6 +93,7 @@ pub fn traced_routes(tags: bool) -> Router<Arc<Web>> {
         .route("/maud", get(maud_page))
         .route("/tera", get(tera_page))
         .route("/handlebars", get(handlebars_page))
+        .route("/catalog", get(catalog_page))
         // Inside SentryMetaLayer (added to the router around these routes), so the request's
         // transaction and trace root are current when the page is ready.
         .route(
@@ -140,6 +143,18 @@ async fn tera_page(State(web): State<Arc<Web>>) -> Response {
 async fn handlebars_page(State(web): State<Arc<Web>>) -> Response {
     let page = web.context("handlebars");
     html(render_span("handlebars", || web.engines.handlebars(&page)))
+}
+
+/// A page of the size of a real one: the catalog's 220 products, read from SQLite (a
+/// `db.sql.query` span) and rendered by minijinja in the same layout as `/minijinja`.
+async fn catalog_page(State(web): State<Arc<Web>>) -> Response {
+    let page = web.context("catalog");
+    match web.database.products().await {
+        Ok(products) => html(render_span("catalog", || {
+            web.engines.catalog(&page, &products)
+        })),
+        Err(e) => html(Err(format!("reading the products: {e}"))),
+    }
 }
 
 /// A page that knows nothing of Sentry: [`InjectTraceMetaLayer`] puts the tags before its
