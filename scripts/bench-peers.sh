@@ -92,6 +92,12 @@ node_cmd=(node bench/peers/node/bench.mjs "${node_args[@]}")
 step "Node: ${node_cmd[*]}"
 "${node_cmd[@]}" >"$out/node.txt" 2>"$out/node.err" || { cat "$out/node.err" >&2; exit 1; }
 cat "$out/node.err" >>"$out/node.txt"
+# The same call as a Node server makes it: @sentry/node, the span in AsyncLocalStorage.
+node_als_cmd=(node bench/peers/node/bench.mjs --sdk node "${node_args[@]}")
+step "Node server: ${node_als_cmd[*]}"
+"${node_als_cmd[@]}" >"$out/node-als.txt" 2>"$out/node-als.err" \
+  || { cat "$out/node-als.err" >&2; exit 1; }
+cat "$out/node-als.err" >>"$out/node-als.txt"
 
 py_cmd=(bench/peers/python/.venv/bin/python bench/peers/python/bench.py "${py_args[@]}")
 step "Python: ${py_cmd[*]}"
@@ -102,12 +108,14 @@ cat "$out/python.err" >>"$out/python.txt"
 step "table"
 BENCH_PEERS_STEPS="CRITERION_HOME=$out/criterion ${rust_cmd[*]}
 ${node_cmd[*]}
+${node_als_cmd[*]}
 ${py_cmd[*]}" \
   "$PYTHON" bench/peers/report.py \
   --mode "$mode" \
   --command "bash scripts/bench-peers.sh${1:+ $1}" \
   --load-before "$load_before" \
   --node "$out/node.txt" \
+  --node-als "$out/node-als.txt" \
   --python "$out/python.txt" \
   --criterion "$criterion_home" \
   --out bench/peers/last-run.md

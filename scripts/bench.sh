@@ -5,7 +5,9 @@
 #      (scripts/instructions.sh, callgrind) per call of each benched operation;
 #   2. per request and peers: scripts/bench-peers.sh (criterion bench per_request, Node's
 #      getTraceMetaTags(), Python's trace_propagation_meta());
-#   3. page: bench/page/run.sh (wrk against the demo's /minijinja with and without tags).
+#   3. page: bench/page/run.sh (wrk against the demo's /minijinja, and /catalog, a page of a
+#      real one's size, with and without tags; callgrind's instructions per request of every
+#      engine's page, of /minijinja and /catalog in quick mode).
 # Prints the targets with met / NOT met and writes the report with the tables, the machine
 # (CPUs, load average before and after), the commands, the date and the tool versions.
 #
@@ -48,10 +50,12 @@ if [ "$mode" = quick ]; then
   criterion_args=(--warm-up-time 1 --measurement-time 2)
   peers_args=(--quick)
   page_args=(--quick)
+  counted="minijinja catalog"
 else
   criterion_args=(--warm-up-time 3 --measurement-time 5)
   peers_args=()
   page_args=()
+  counted="minijinja askama maud tera handlebars catalog"
 fi
 
 work=target/bench
@@ -108,7 +112,9 @@ fi
 run peers bash scripts/bench-peers.sh "${peers_args[@]}" >&2
 
 # ---------------------------------------------------------------- 3. page
-run page bash bench/page/run.sh "${page_args[@]}" --out "$work/page" >&2
+run page bash bench/page/run.sh "${page_args[@]}" --count "$counted" --out "$work/page" >&2
+run page-catalog bash bench/page/run.sh "${page_args[@]}" --page catalog --count "" \
+  --out "$work/page-catalog" >&2
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 echo "total-after-builds $(($(now) - bench_start))" >>"$durations"
@@ -126,7 +132,7 @@ python3 bench/report.py \
   --peers target/bench-peers \
   --allocs "$work/alloc-counts.json" \
   --instructions "$work/instructions.json" \
-  --page "$work/page" \
+  --page "$work/page" "$work/page-catalog" \
   --load-before "$load_before" \
   --load-after "$load_after" \
   --started "$started" \

@@ -2,7 +2,8 @@
 # Page benchmark (DESIGN.md "Performance targets": a real axum page behind the layer with tags
 # keeps >= 98% of the throughput of the same page without tags).
 #
-# Runs the demo's `/minijinja` page three times from the same release binary, behind
+# Runs one of the demo's pages (`--page`, default `/minijinja`; `/catalog` is the one of a real
+# page's size, 220 rows read from SQLite) three times from the same release binary, behind
 # NewSentryLayer -> SentryMetaLayer (on; it starts the request's transaction), or
 # NewSentryLayer -> SentryHttpLayer::enable_transaction() (off, constant):
 #   on:       `--tags on`        the layout's sentry_meta() writes the tags (the default demo);
@@ -26,10 +27,13 @@
 # would be charged to whichever request comes next (what tuned's latency-performance profile
 # and cyclictest do for the same reason).
 #
-#   bash bench/page/run.sh [--quick] [--rounds N] [--duration S] [--connections C] [--out DIR]
+#   bash bench/page/run.sh [--quick] [--page SLUG] [--count "SLUG…"] [--rounds N]
+#                          [--duration S] [--connections C] [--out DIR]
 #
 # Defaults: 18 rounds x 3 modes x 3 s, 16 connections (quick: 6 rounds x 2 s). Then, with
-# valgrind, each mode once more under callgrind for the instructions per request. Writes
+# valgrind, each mode once more under callgrind for the instructions per request of each page of
+# `--count` (default: the page; "" counts none; `constant` is counted for the page alone, as only
+# the minijinja layout can be given constant tags). Writes
 # DIR/results.jsonl (one JSON line per wrk run), DIR/run.json (the setup) and
 # DIR/instructions.jsonl (callgrind, one line per mode); DIR defaults to
 # target/bench/page. Needs the release demo (`cargo build --release -p sentry-meta-demo`, done
@@ -39,12 +43,15 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 rounds=18 duration=3 connections=16 warmup=3 callgrind_secs=8 out=target/bench/page
+page=minijinja count=-
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --quick) rounds=6 duration=2 warmup=1 callgrind_secs=3 ;;
+    --page) page=$2; shift ;;
+    --count) count=$2; shift ;;
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --connections) connections=$2; shift ;;
@@ -150,7 +157,7 @@ for mode in "${modes[@]}"; do
   "${server_pin[@]}" "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
     --data-dir "$out/data-$mode" --tags "$mode" --envelope-dsc false --dsn "$hole_dsn" >"$out/demo-$mode.log" 2>&1 &
   pids+=("$!")
-  url[$mode]="http://127.0.0.1:$port/minijinja"
+  url[$mode]="http://127.0.0.1:$port/$page"
 done
 for mode in "${modes[@]}"; do
   for _ in $(seq 600); do
@@ -215,6 +222,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$out/run.json" <<EOF
 import json, sys
 json.dump({
+    "page": "/$page",
     "rounds": $rounds, "duration_s": $duration, "warmup_s": $warmup,
     "connections": $connections, "wrk_threads": 1,
     "pinning": "$pinning",
@@ -236,8 +244,9 @@ EOF
 # to $out/instructions.jsonl; returns non-zero on any failure (errexit is off in a function run
 # as a condition, so every step says so itself).
 count_instructions() {
-  local mode port api_port cg_out cg_pid page line
+  local mode port api_port cg_out cg_pid slug pages url line dump=0
   for mode in "${modes[@]}"; do
+    if [ "$count" = - ] || [ "$mode" = constant ]; then pages=("$page"); else read -ra pages <<<"$count"; fi
     port=$(free_port) api_port=$(free_port)
     [ "$port" != "$api_port" ] || api_port=$(free_port)
     cg_out="$out/callgrind-$mode"
@@ -247,26 +256,36 @@ count_instructions() {
       >"$out/demo-cg-$mode.log" 2>&1 &
     cg_pid=$!
     pids+=("$cg_pid")
-    page="http://127.0.0.1:$port/minijinja"
-    for _ in $(seq 600); do curl -fsS -o /dev/null "$page" 2>/dev/null && break; sleep 0.2; done
-    wrk -t1 -c4 -d2s "$page" >/dev/null || return 1
-    callgrind_control -i on "$cg_pid" >/dev/null || return 1
-    line=$(wrk -t1 -c4 "-d${callgrind_secs}s" -s bench/page/wrk-json.lua "$page" | tail -n 1)
-    callgrind_control -d "$cg_pid" >/dev/null || return 1
-    callgrind_control -i off "$cg_pid" >/dev/null || true
-    kill "$cg_pid" 2>/dev/null || true
-    wait "$cg_pid" 2>/dev/null || true
-    python3 - "$mode" "$line" "$cg_out.$cg_pid.1" "$out/instructions.jsonl" <<'PY' || return 1
+    dump=0
+    for slug in "${pages[@]}"; do
+      url="http://127.0.0.1:$port/$slug"
+      for _ in $(seq 600); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep 0.2; done
+      # Without tags, no page of the run may carry them (each layout skips its helper).
+      if [ "$mode" = off ] && curl -fsS "$url" | grep -q 'name="sentry-trace"'; then
+        echo "bench/page/run.sh: /$slug has tags with --tags off" >&2
+        return 1
+      fi
+      wrk -t1 -c4 -d2s "$url" >/dev/null || return 1
+      callgrind_control -i on "$cg_pid" >/dev/null || return 1
+      line=$(wrk -t1 -c4 "-d${callgrind_secs}s" -s bench/page/wrk-json.lua "$url" | tail -n 1)
+      # A dump also zeroes the counters; it is numbered from 1 in the process's life.
+      callgrind_control -d "$cg_pid" >/dev/null || return 1
+      callgrind_control -i off "$cg_pid" >/dev/null || true
+      dump=$((dump + 1))
+      python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" <<'PY' || return 1
 import json, sys
-mode, line, dump, out = sys.argv[1:]
+mode, page, line, dump, out = sys.argv[1:]
 requests = json.loads(line)["requests"]
-total = next(int(l.split()[1]) for l in open(dump) if l.startswith("summary:"))
-row = {"mode": mode, "requests": requests, "instructions": total,
+total = next(int(l.split()[1]) for l in open(dump) if l.startswith("totals:"))
+row = {"mode": mode, "page": page, "requests": requests, "instructions": total,
        "per_request": total / max(requests, 1)}
 open(out, "a").write(json.dumps(row) + "\n")
-print(f"tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
+print(f"{page} tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
       f"({requests:,} requests)", file=sys.stderr)
 PY
+    done
+    kill "$cg_pid" 2>/dev/null || true
+    wait "$cg_pid" 2>/dev/null || true
   done
 }
 
@@ -276,7 +295,9 @@ PY
 # on its first envelope and drops the rest, so that the count holds the page's work and not a
 # varying share of envelope sending and storing. An extra: a machine where it cannot run
 # (no valgrind, no ptrace) still gets the throughput figures.
-if command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
+if [ -z "$count" ]; then
+  echo "bench/page/run.sh: --count \"\": no instruction counts" >&2
+elif command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
   step "instructions per request (callgrind, wrk -c4 for ${callgrind_secs} s per mode)"
   if ! count_instructions; then
     echo "bench/page/run.sh: counting instructions failed; the report goes without them" >&2

@@ -86,7 +86,8 @@ pub enum Tags {
     /// The request's tags, written by the layout's helper behind [`SentryMetaLayer`].
     #[value(help = "the request's tags")]
     On,
-    /// No tags: the minijinja layout's `sentry_meta()` is given `SentryMeta::none()`.
+    /// No tags: the minijinja layout's `sentry_meta()` is given `SentryMeta::none()`, the other
+    /// layouts skip their helper.
     #[value(help = "no tags")]
     Off,
     /// The same bytes as [`On`](Tags::On) with none of its work: the minijinja layout writes
@@ -362,6 +363,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         environment: ENVIRONMENT.to_owned(),
         engines,
         database: Arc::clone(&database),
+        tags: config.tags != Tags::Off,
     });
     let traced_pages = if config.tags == Tags::On {
         pages::traced_routes(true).layer(sentry_layers!("web"))

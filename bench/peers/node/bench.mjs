@@ -3,10 +3,15 @@
 // package-lock.json) with an active span in a sampled transaction, on the inputs of
 // core/benches/per_request.rs. No network: the transport only counts the envelopes it is given.
 //
-//   node bench.mjs [--warmup N] [--batches B] [--iterations N]
+//   node bench.mjs [--sdk core|node] [--warmup N] [--batches B] [--iterations N]
 //
 // Prints the rendered tags once on stderr and one JSON line on stdout:
 //   {"peer":"node","ns_per_op":<median of the batches>,"min":..,"max":..,"batches":B,...}
+//
+// `--sdk core` (the default): plain @sentry/core with its stack async-context strategy, the
+// like-for-like peer of our `first_render`. `--sdk node`: @sentry/node as a Node server runs it,
+// whose `init` sets up OpenTelemetry with an AsyncLocalStorage context manager, so that
+// getActiveSpan reads the span from the async context ("peer":"node-als").
 //
 // What one call does (@sentry/core 11.12.0, build/esm/utils/{meta,traceData}.js and
 // tracing/dynamicSamplingContext.js): getClient + isEnabled, getActiveSpan (default stack
@@ -22,10 +27,10 @@
 // rendered), not `later_render` (DSC looked up).
 //
 // A real @sentry/node adds an OpenTelemetry context lookup (AsyncLocalStorage) to
-// getActiveSpan; plain @sentry/core's stack strategy is cheaper, so this figure is a lower
-// bound of what a Node server pays per call.
+// getActiveSpan; plain @sentry/core's stack strategy is cheaper, so `--sdk core` is a lower
+// bound of what a Node server pays per call, and `--sdk node` what it pays.
 
-import { createTransport, getTraceMetaTags, initAndBind, startSpan, createStackParser } from '@sentry/core';
+import { createTransport, initAndBind, createStackParser } from '@sentry/core';
 import { ServerRuntimeClient } from '@sentry/core/server';
 import { createRequire } from 'node:module';
 
@@ -33,13 +38,17 @@ const DSN = 'https://49d0f7386ad645858ae85020e393bef3@o42.ingest.sentry.io/7';
 const TRANSACTION = 'GET /users/{id}';
 
 function args() {
-  const opts = { warmup: 200_000, batches: 30, iterations: 100_000 };
+  const opts = { sdk: 'core', warmup: 200_000, batches: 30, iterations: 100_000 };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
+    if (key === 'sdk' && ['core', 'node'].includes(argv[i + 1])) {
+      opts.sdk = argv[i + 1];
+      continue;
+    }
     const value = Number(argv[i + 1]);
     if (!(key in opts) || !Number.isInteger(value) || value <= 0) {
-      throw new Error(`usage: node bench.mjs [--warmup N] [--batches B] [--iterations N] (got ${argv[i]} ${argv[i + 1]})`);
+      throw new Error(`usage: node bench.mjs [--sdk core|node] [--warmup N] [--batches B] [--iterations N] (got ${argv[i]} ${argv[i + 1]})`);
     }
     opts[key] = value;
   }
@@ -72,7 +81,7 @@ function check(tags, span) {
   }
 }
 
-function batch(n) {
+function batch(getTraceMetaTags, n) {
   let sink = 0;
   const start = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
@@ -89,15 +98,22 @@ function median(sorted) {
 }
 
 const opts = args();
-initAndBind(ServerRuntimeClient, {
+const options = {
   dsn: DSN,
   release: 'web@1.2.3',
   environment: 'production',
   tracesSampleRate: 1.0,
-  integrations: [],
-  stackParser: createStackParser(),
   transport: makeDropTransport,
-});
+};
+const sdk = opts.sdk === 'node' ? await import('@sentry/node') : await import('@sentry/core');
+if (opts.sdk === 'node') {
+  // As a server starts it, without the default integrations (they patch modules and would
+  // start no span here) but with its OpenTelemetry setup.
+  sdk.init({ ...options, defaultIntegrations: false });
+} else {
+  initAndBind(ServerRuntimeClient, { ...options, integrations: [], stackParser: createStackParser() });
+}
+const { getTraceMetaTags, startSpan } = sdk;
 
 const perBatch = startSpan(
   { name: TRANSACTION, op: 'http.server', forceTransaction: true },
@@ -107,10 +123,10 @@ const perBatch = startSpan(
     return startSpan({ name: 'layout', op: 'template.render' }, (span) => {
       const tags = getTraceMetaTags();
       check(tags, span);
-      process.stderr.write(`node: ${tags}\n`);
-      batch(opts.warmup);
+      process.stderr.write(`${opts.sdk === 'node' ? 'node-als' : 'node'}: ${tags}\n`);
+      batch(getTraceMetaTags, opts.warmup);
       const result = [];
-      for (let b = 0; b < opts.batches; b++) result.push(batch(opts.iterations));
+      for (let b = 0; b < opts.batches; b++) result.push(batch(getTraceMetaTags, opts.iterations));
       return result;
     });
   },
@@ -119,9 +135,9 @@ const perBatch = startSpan(
 const sorted = [...perBatch].sort((a, b) => a - b);
 const require = createRequire(import.meta.url);
 process.stdout.write(`${JSON.stringify({
-  peer: 'node',
-  package: '@sentry/core',
-  version: require('@sentry/core/package.json').version,
+  peer: opts.sdk === 'node' ? 'node-als' : 'node',
+  package: `@sentry/${opts.sdk}`,
+  version: require(`@sentry/${opts.sdk}/package.json`).version,
   runtime: process.version,
   ns_per_op: median(sorted),
   min: sorted[0],

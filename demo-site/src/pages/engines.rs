@@ -172,7 +172,7 @@ fn maud_layout(page: &PageContext, tags: Option<SentryMeta>, content: Markup) ->
 pub fn maud(page: &PageContext) -> String {
     maud_layout(
         page,
-        Some(SentryMeta::current()),
+        page.tags.then(SentryMeta::current),
         html! {
             h1 { "Rendered by maud" }
             p { "The layout's " code { "<head>" } " splices " code { (page.helper) } "." }

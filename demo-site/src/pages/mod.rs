@@ -38,6 +38,9 @@ pub struct PageContext {
     pub environment: String,
     /// Every page, for the navigation.
     pub pages: Vec<PageLink>,
+    /// Whether the layout writes the tags: false only for the page benchmark's control
+    /// (`--tags off`; the minijinja layout is given `SentryMeta::none()` instead).
+    pub tags: bool,
 }
 
 /// A link in the navigation.
@@ -62,6 +65,8 @@ pub struct Web {
     pub engines: Engines,
     /// The app's database (the catalog page reads its products).
     pub database: Arc<Database>,
+    /// Whether the layouts write the tags (see [`PageContext::tags`]).
+    pub tags: bool,
 }
 
 impl Web {
@@ -79,6 +84,7 @@ impl Web {
             release: self.release.clone(),
             environment: self.environment.clone(),
             pages: PAGES.iter().map(|(slug, _, _)| PageLink { slug }).collect(),
+            tags: self.tags,
         }
     }
 }
