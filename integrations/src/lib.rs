@@ -51,6 +51,8 @@ pub mod axum;
 pub mod handlebars;
 #[cfg(any(feature = "tera", feature = "handlebars"))]
 mod json;
+#[cfg(feature = "leptos")]
+pub mod leptos;
 #[cfg(feature = "maud")]
 pub mod maud;
 #[cfg(feature = "minijinja")]
