@@ -60,7 +60,7 @@ pub fn SentryMeta() -> impl IntoView {
     let tags = use_context::<Parts>()
         .as_ref()
         .and_then(|parts| parts.extensions.get::<Arc<TraceRoot>>())
-        .and_then(|root| request_meta(root));
+        .and_then(request_meta);
     tags.map(|tags| {
         // `<Meta>` escapes its `content` once, as an attribute: the values go in unescaped.
         let sentry_trace = tags.sentry_trace_header().to_owned();
