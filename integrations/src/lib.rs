@@ -145,7 +145,8 @@ impl fmt::Display for SentryMeta {
     feature = "maud",
     feature = "tera",
     feature = "handlebars",
-    feature = "axum"
+    feature = "axum",
+    feature = "leptos"
 ))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
