@@ -30,7 +30,13 @@ const BAGGAGE: &str = "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-p
                        sentry-release=a%26b%3Cc%3E%22d%22,sentry-environment=a<b>&'c,sentry-sample_rand=0.5";
 
 /// The SSR modes of `leptos_axum`, each served at its own path.
-const MODES: [&str; 4] = ["/out-of-order", "/in-order", "/partially-blocked", "/async"];
+const MODES: [&str; 5] = [
+    "/out-of-order",
+    "/in-order",
+    "/partially-blocked",
+    "/async",
+    "/async-suspended",
+];
 
 /// The document: `leptos_meta` writes the head tags at `<MetaTags/>`.
 fn shell() -> impl IntoView {
@@ -60,6 +66,31 @@ fn App() -> impl IntoView {
     }
 }
 
+/// The document of a page whose tags are written after an `.await`, in the async part of the
+/// page: rendered on leptos' executor, outside the request's handler and Hub.
+fn suspended_shell() -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html>
+            <head><MetaTags/><title>"leptos"</title></head>
+            <body><SuspendedApp/></body>
+        </html>
+    }
+}
+
+#[component]
+fn SuspendedApp() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Suspense fallback=|| "loading">
+            {Suspend::new(async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                view! { <SentryMeta/> <p>"loaded"</p> }
+            })}
+        </Suspense>
+    }
+}
+
 fn app(meta: SentryMetaLayer) -> Router {
     Router::new()
         .route(
@@ -81,6 +112,10 @@ fn app(meta: SentryMetaLayer) -> Router {
             ),
         )
         .route("/async", get(leptos_axum::render_app_async(shell)))
+        .route(
+            "/async-suspended",
+            get(leptos_axum::render_app_async(suspended_shell)),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(NewSentryLayer::<Request<Body>>::new_from_top())
