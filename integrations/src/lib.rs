@@ -51,6 +51,8 @@ pub mod axum;
 pub mod handlebars;
 #[cfg(any(feature = "tera", feature = "handlebars"))]
 mod json;
+#[cfg(feature = "leptos")]
+pub mod leptos;
 #[cfg(feature = "maud")]
 pub mod maud;
 #[cfg(feature = "minijinja")]
@@ -143,7 +145,8 @@ impl fmt::Display for SentryMeta {
     feature = "maud",
     feature = "tera",
     feature = "handlebars",
-    feature = "axum"
+    feature = "axum",
+    feature = "leptos"
 ))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

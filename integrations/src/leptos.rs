@@ -1,0 +1,86 @@
+//! A leptos 0.8 `<SentryMeta/>` component: the tags in the document head of a server-rendered
+//! page, through `leptos_meta`.
+//!
+//! The component reads the request's [`TraceRoot`] from the request parts that `leptos_axum`
+//! provides in the reactive context (the root is in the request's extensions, put there by
+//! [`SentryMetaLayer`](crate::axum::SentryMetaLayer)), and writes the tags of that root with
+//! `leptos_meta`'s `<Meta>`. It reads no thread-local or task-local state of the moment it is
+//! rendered, so the tags belong to the request being rendered in every SSR mode leptos offers
+//! (out-of-order and in-order streaming, partially blocked, async): renders of concurrent
+//! requests may interleave on one thread, and streaming goes on after the handler returned.
+//!
+//! Put `<SentryMeta/>` in the app's view (outside any `<Suspense/>`, so that the tags are known
+//! when the head is sent) and `<MetaTags/>` in the shell's `<head>`; serve the app with
+//! `leptos_axum` behind `sentry_tower`'s layers and [`SentryMetaLayer`](crate::axum::SentryMetaLayer),
+//! as for the other engines. The `traceparent` tag follows the layer's setting. Without the
+//! layer's root (or before the layer has recorded the request's server span) the component
+//! writes nothing rather than tags of another request.
+//!
+//! ```no_run
+//! use leptos::prelude::*;
+//! use leptos_meta::{MetaTags, provide_meta_context};
+//! use sentry_meta::leptos::SentryMeta;
+//!
+//! /// The document: `<MetaTags/>` is where `leptos_meta` writes the head tags.
+//! fn shell() -> impl IntoView {
+//!     view! {
+//!         <!DOCTYPE html>
+//!         <html>
+//!             <head><MetaTags/></head>
+//!             <body><App/></body>
+//!         </html>
+//!     }
+//! }
+//!
+//! #[component]
+//! fn App() -> impl IntoView {
+//!     provide_meta_context();
+//!     view! { <SentryMeta/> <h1>"Hello"</h1> }
+//! }
+//!
+//! // With axum: `Router::new().route("/", get(leptos_axum::render_app_to_stream(shell)))`,
+//! // layered with `NewSentryLayer`, `SentryHttpLayer` and `SentryMetaLayer`.
+//! # let _ = shell;
+//! ```
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use leptos::prelude::*;
+use leptos_meta::Meta;
+use sentry_meta_core::{TraceMeta, TraceRoot};
+
+/// The `sentry-trace`, `baggage` (and, when the layer writes it, `traceparent`) `<meta>` tags of
+/// the request being rendered, put in the document head through `leptos_meta`.
+///
+/// Writes nothing when the request has no [`TraceRoot`] with a recorded server span (see the
+/// [module docs](self)).
+#[component]
+pub fn SentryMeta() -> impl IntoView {
+    let tags = use_context::<Parts>()
+        .as_ref()
+        .and_then(|parts| parts.extensions.get::<Arc<TraceRoot>>())
+        .and_then(request_meta);
+    tags.map(|tags| {
+        // `<Meta>` escapes its `content` once, as an attribute: the values go in unescaped.
+        let sentry_trace = tags.sentry_trace_header().to_owned();
+        let baggage = tags.baggage_header().map(str::to_owned);
+        let traceparent = tags
+            .writes_traceparent()
+            .then(|| tags.traceparent_header())
+            .flatten();
+        view! {
+            <Meta name="sentry-trace" content=sentry_trace/>
+            {baggage.map(|baggage| view! { <Meta name="baggage" content=baggage/> })}
+            {traceparent.map(|value| view! { <Meta name="traceparent" content=value/> })}
+        }
+    })
+}
+
+/// The tags of `root`'s request, computed from the root alone (as the layer's `Server-Timing`
+/// is): `None` until the request's server span is recorded, as the Hub that is current where
+/// leptos renders may be another request's.
+fn request_meta(root: &Arc<TraceRoot>) -> Option<TraceMeta> {
+    root.server_span()?;
+    root.clone().sync_scope(TraceMeta::current)
+}
