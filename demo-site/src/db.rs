@@ -40,7 +40,7 @@ END;
 pub const PRODUCTS: usize = 220;
 
 /// The demo's pages: slug, engine, how its layout writes the tags.
-pub const PAGES: [(&str, &str, &str); 7] = [
+pub const PAGES: [(&str, &str, &str); 8] = [
     (
         "askama",
         "askama",
@@ -59,6 +59,11 @@ pub const PAGES: [(&str, &str, &str); 7] = [
         "catalog",
         "minijinja, 220 rows from SQLite",
         "{{ sentry_meta() }}",
+    ),
+    (
+        "leptos",
+        "leptos (leptos_axum, out-of-order streaming)",
+        "<SentryMeta/>",
     ),
 ];
 

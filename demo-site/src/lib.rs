@@ -355,6 +355,9 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         .build()
         .map_err(fail)?;
     let _entered = runtime.enter();
+    // leptos spawns the async parts of its pages on its global executor (set once a process;
+    // a second demo in the same process keeps the first's).
+    let _ = any_spawner::Executor::init_tokio();
 
     let web = Arc::new(pages::Web {
         dsn: dsn.clone(),

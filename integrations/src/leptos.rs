@@ -64,7 +64,7 @@ pub fn SentryMeta() -> impl IntoView {
     tags.map(|tags| {
         // `<Meta>` escapes its `content` once, as an attribute: the values go in unescaped.
         let sentry_trace = tags.sentry_trace_header().to_owned();
-        let baggage = tags.baggage_header().map(str::to_owned);
+        let baggage = tags.baggage_header().map(std::borrow::Cow::into_owned);
         let traceparent = tags
             .writes_traceparent()
             .then(|| tags.traceparent_header())

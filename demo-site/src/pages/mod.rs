@@ -3,6 +3,7 @@
 //! `</head>` injection layer adds them).
 
 mod engines;
+mod leptos;
 
 use std::sync::Arc;
 
@@ -100,6 +101,7 @@ pub fn traced_routes(tags: bool) -> Router<Arc<Web>> {
         .route("/tera", get(tera_page))
         .route("/handlebars", get(handlebars_page))
         .route("/catalog", get(catalog_page))
+        .route("/leptos", get(leptos::page))
         // Inside SentryMetaLayer (added to the router around these routes), so the request's
         // transaction and trace root are current when the page is ready.
         .route(
