@@ -248,11 +248,17 @@ impl fmt::Debug for SerializedDsc {
 #[derive(Clone)]
 pub struct TraceMeta {
     sentry_trace: SentryTrace,
-    sentry_trace_buf: [u8; SENTRY_TRACE_MAX_LEN],
+    sentry_trace_buf: TraceText,
     sentry_trace_len: u8,
     baggage: Option<PageDsc>,
     traceparent: bool,
 }
+
+/// The `sentry-trace` text, aligned to a word: `str::from_utf8` checks whole words from an aligned
+/// start and byte by byte otherwise (see "Performance notes" in `docs/benchmarks.md`).
+#[derive(Clone)]
+#[repr(align(8))]
+struct TraceText([u8; SENTRY_TRACE_MAX_LEN]);
 
 /// The fixed bytes and lengths of the rendered tags, and the bytes their values are escaped for,
 /// for code that must recognize them in a page (the `</head>` injector and the tag stripper of
@@ -322,8 +328,8 @@ impl TraceMeta {
         baggage: Option<PageDsc>,
     ) -> Self {
         let sentry_trace = SentryTrace::new(trace_id, span_id, sampled);
-        let mut sentry_trace_buf = [0; SENTRY_TRACE_MAX_LEN];
-        let len = sentry_trace.encode(&mut sentry_trace_buf);
+        let mut sentry_trace_buf = TraceText([0; SENTRY_TRACE_MAX_LEN]);
+        let len = sentry_trace.encode(&mut sentry_trace_buf.0);
         Self {
             sentry_trace,
             sentry_trace_buf,
@@ -370,7 +376,7 @@ impl TraceMeta {
     /// The `sentry-trace` header value.
     pub fn sentry_trace_header(&self) -> &str {
         // Built from hex digits, `-` and `0`/`1` only: always ASCII.
-        std::str::from_utf8(&self.sentry_trace_buf[..usize::from(self.sentry_trace_len)])
+        std::str::from_utf8(&self.sentry_trace_buf.0[..usize::from(self.sentry_trace_len)])
             .unwrap_or_default()
     }
 
