@@ -42,7 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sentry::Hub;
 use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
-use sentry_meta::axum::SentryMetaLayer;
+use sentry_meta::tower::SentryMetaLayer;
 use sentry_meta::{
     DscTransport, SentryMeta, SerializedDsc, SpanId, TraceId, TraceMeta, TransactionSource,
 };

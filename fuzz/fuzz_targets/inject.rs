@@ -21,7 +21,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use sentry_meta::axum::TraceMetaBody;
+use sentry_meta::tower::TraceMetaBody;
 use sentry_meta_core::{DynamicSamplingContext, SerializedDsc, SpanId, TraceId, TraceMeta};
 use sentry_meta_fuzz::{Chunks, assert_same_bytes, control_and_rest, read_body};
 use sentry_meta_tests::inject_oracle::{check_injection, check_strip, insertion_point};

@@ -3,7 +3,7 @@
 //!
 //! The component reads the request's [`TraceRoot`] from the request parts that `leptos_axum`
 //! provides in the reactive context (the root is in the request's extensions, put there by
-//! [`SentryMetaLayer`](crate::axum::SentryMetaLayer)), and writes the tags of that root with
+//! [`SentryMetaLayer`](crate::tower::SentryMetaLayer)), and writes the tags of that root with
 //! `leptos_meta`'s `<Meta>`. It reads no thread-local or task-local state of the moment it is
 //! rendered, so the tags belong to the request being rendered in every SSR mode leptos offers
 //! (out-of-order and in-order streaming, partially blocked, async): renders of concurrent
@@ -11,7 +11,7 @@
 //!
 //! Put `<SentryMeta/>` in the app's view (outside any `<Suspense/>`, so that the tags are known
 //! when the head is sent) and `<MetaTags/>` in the shell's `<head>`; serve the app with
-//! `leptos_axum` behind `sentry_tower`'s layers and [`SentryMetaLayer`](crate::axum::SentryMetaLayer),
+//! `leptos_axum` behind `sentry_tower`'s layers and [`SentryMetaLayer`](crate::tower::SentryMetaLayer),
 //! as for the other engines. The `traceparent` tag follows the layer's setting. Without the
 //! layer's root (or before the layer has recorded the request's server span) the component
 //! writes nothing rather than tags of another request.

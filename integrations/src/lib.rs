@@ -34,8 +34,11 @@
 //! - `maud`: [`SentryMeta`] renders as a maud component.
 //! - `tera`: a function for tera.
 //! - `handlebars`: a helper for handlebars.
-//! - `axum`: the tower layer that reads incoming traces, an extractor, `Server-Timing`, the cache
-//!   guard and the `</head>` injection layer.
+//! - `tower`: the layers of any tower HTTP stack (hyper, axum, …) in [`tower`]: the request's
+//!   trace root and server transaction, `Server-Timing`, the cache guard and the `</head>`
+//!   injection.
+//! - `axum`: `tower`, plus [`SentryMeta`] as an axum extractor and axum's matched route in the
+//!   transaction names.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -45,8 +48,6 @@ pub use sentry_meta_core::*;
 
 #[cfg(feature = "askama")]
 pub mod askama;
-#[cfg(feature = "axum")]
-pub mod axum;
 #[cfg(feature = "handlebars")]
 pub mod handlebars;
 #[cfg(any(feature = "tera", feature = "handlebars"))]
@@ -59,6 +60,8 @@ pub mod maud;
 pub mod minijinja;
 #[cfg(feature = "tera")]
 pub mod tera;
+#[cfg(feature = "tower")]
+pub mod tower;
 #[cfg(feature = "sentry")]
 mod transport;
 

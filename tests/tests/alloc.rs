@@ -35,7 +35,7 @@ fn render_into_existing_buffer_allocates_nothing() {
 #[test]
 fn classifying_a_response_for_the_cache_guard_allocates_nothing() {
     use http::{HeaderMap, HeaderValue};
-    use sentry_meta::axum::Cacheability;
+    use sentry_meta::tower::Cacheability;
 
     let mut typical = HeaderMap::new();
     typical.insert(

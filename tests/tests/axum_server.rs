@@ -20,7 +20,7 @@ use axum_extra::TypedHeader;
 use sentry_core::protocol::{Context, EnvelopeItem};
 use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
-use sentry_meta::axum::{InjectTraceMetaLayer, SentryMetaLayer};
+use sentry_meta::tower::{InjectTraceMetaLayer, SentryMetaLayer};
 use sentry_meta::{
     Continuation, ContinuationPolicy, DscKey, DscTransport, DynamicSamplingContext, SentryMeta,
     SentryTrace, SerializedDsc,

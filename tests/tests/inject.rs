@@ -21,7 +21,7 @@ use proptest::prelude::*;
 use sentry_core::protocol::{Context as SentryContext, EnvelopeItem};
 use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
-use sentry_meta::axum::{InjectTraceMetaLayer, TraceMetaBody, TraceMetaSource, strip_trace_meta};
+use sentry_meta::tower::{InjectTraceMetaLayer, TraceMetaBody, TraceMetaSource, strip_trace_meta};
 use sentry_meta::{DynamicSamplingContext, SentryMeta, SerializedDsc, TraceMeta};
 use sentry_meta_tests::inject_oracle::{check_injection, check_strip, insertion_point};
 use sentry_meta_tests::{

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use sentry_meta::axum::TraceMetaBody;
+use sentry_meta::tower::TraceMetaBody;
 use sentry_meta::{
     Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, MAX_BAGGAGE_BYTES,
     MAX_BAGGAGE_MEMBERS, SentryMeta, SentryTrace, SerializedDsc, SpanId, TraceId, TraceMeta,

@@ -3,7 +3,7 @@
 //! of both axum layers.
 
 use http::{HeaderMap, HeaderName, HeaderValue, header::CACHE_CONTROL};
-use sentry_meta::axum::{Cacheability, is_publicly_cacheable};
+use sentry_meta::tower::{Cacheability, is_publicly_cacheable};
 use sentry_meta_core::{
     DynamicSamplingContext, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, SentryTrace,
 };

@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use sentry_meta::axum::InjectTraceMetaLayer;
 use sentry_meta::render_span;
+use sentry_meta::tower::InjectTraceMetaLayer;
 use serde::Serialize;
 
 pub use engines::Engines;

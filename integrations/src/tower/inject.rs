@@ -6,7 +6,7 @@
 //! ```
 //! use axum::{Router, body::Body, http::Request, response::Html, routing::get};
 //! use sentry::integrations::tower::NewSentryLayer;
-//! use sentry_meta::axum::{InjectTraceMetaLayer, SentryMetaLayer};
+//! use sentry_meta::tower::{InjectTraceMetaLayer, SentryMetaLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! // A page that knows nothing of Sentry: a static file, another crate's template, …
@@ -48,7 +48,7 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response, response::Parts};
 //! use http_body_util::{BodyExt, Full};
-//! use sentry_meta::axum::InjectTraceMetaLayer;
+//! use sentry_meta::tower::InjectTraceMetaLayer;
 //! use sentry_meta::{SpanId, TraceId, TraceMeta};
 //! use tower::{ServiceBuilder, ServiceExt, service_fn};
 //!
@@ -168,7 +168,7 @@ use crate::{SentryMeta, TraceMeta};
 /// ```
 /// use http::response::Parts;
 /// use sentry_meta::TraceMeta;
-/// use sentry_meta::axum::InjectTraceMetaLayer;
+/// use sentry_meta::tower::InjectTraceMetaLayer;
 ///
 /// // Tags a handler computed and put into the response's extensions:
 /// let layer = InjectTraceMetaLayer::new().with_source(|response: &Parts| {
@@ -210,7 +210,7 @@ impl TraceMetaSource for CurrentSentryMeta {
 /// transaction and trace root still current.
 ///
 /// ```
-/// use sentry_meta::axum::InjectTraceMetaLayer;
+/// use sentry_meta::tower::InjectTraceMetaLayer;
 ///
 /// let layer = InjectTraceMetaLayer::new();
 /// ```
@@ -393,7 +393,7 @@ where
 /// use bytes::Bytes;
 /// use http::Response;
 /// use http_body_util::{BodyExt, Full};
-/// use sentry_meta::axum::strip_trace_meta;
+/// use sentry_meta::tower::strip_trace_meta;
 /// use sentry_meta::{SpanId, TraceId, TraceMeta};
 ///
 /// # #[tokio::main(flavor = "current_thread")]

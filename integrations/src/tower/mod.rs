@@ -1,11 +1,16 @@
-//! axum (and any tower HTTP stack): continue incoming traces and hand pages their tags.
+//! The tower layers of any HTTP stack (axum, or `hyper` with a `tower` service): continue
+//! incoming traces and hand pages their tags.
 //!
-//! # Example
+//! The layers take requests and responses with any [`http_body::Body`]; with the `axum`
+//! feature they also name transactions by axum's matched route, and [`SentryMeta`](crate::SentryMeta)
+//! is an axum extractor. A plain hyper server is in the README's "any tower stack" quickstart.
+//!
+//! # Example (axum)
 //!
 //! ```
 //! use axum::{Router, body::Body, http::Request, response::Html, routing::get};
 //! use sentry::integrations::tower::NewSentryLayer;
-//! use sentry_meta::{DscTransport, SentryMeta, axum::SentryMetaLayer};
+//! use sentry_meta::{DscTransport, SentryMeta, tower::SentryMetaLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! async fn home(meta: SentryMeta) -> Html<String> {
@@ -158,6 +163,7 @@
 //! ```
 
 mod cache;
+#[cfg(feature = "axum")]
 mod extract;
 pub mod inject;
 mod layer;

@@ -73,7 +73,7 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::CACHE_CONTROL};
-/// use sentry_meta::axum::Cacheability;
+/// use sentry_meta::tower::Cacheability;
 ///
 /// let mut headers = HeaderMap::new();
 /// assert_eq!(Cacheability::of(&headers), Cacheability::Heuristic);
@@ -180,7 +180,7 @@ fn http_date(value: &HeaderValue) -> Option<SystemTime> {
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::{CACHE_CONTROL, EXPIRES}};
-/// use sentry_meta::axum::is_publicly_cacheable;
+/// use sentry_meta::tower::is_publicly_cacheable;
 ///
 /// let mut headers = HeaderMap::new();
 /// assert!(!is_publicly_cacheable(&headers));

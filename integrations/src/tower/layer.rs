@@ -9,10 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, ready};
 
-use axum::BoxError;
-use axum::body::Body as AxumBody;
-use axum::extract::MatchedPath;
-use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response};
 use http_body::Body;
@@ -22,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::cache::{self, Cacheability, is_html};
-use super::inject::strip_trace_meta;
+use super::inject::{TraceMetaBody, strip_trace_meta};
 use super::transaction::{RequestTransaction, request_data};
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
@@ -59,7 +55,7 @@ const MAX_WARNED_ROUTES: usize = 1024;
 /// client options, the transaction's envelope also carries the DSC its pages wrote.
 ///
 /// ```
-/// use sentry_meta::axum::SentryMetaLayer;
+/// use sentry_meta::tower::SentryMetaLayer;
 ///
 /// let layer = SentryMetaLayer::new().server_timing(true);
 /// ```
@@ -143,7 +139,7 @@ impl SentryMetaLayer {
     /// Turn this off when something outside the app sets the caching headers of its pages.
     ///
     /// ```
-    /// use sentry_meta::axum::SentryMetaLayer;
+    /// use sentry_meta::tower::SentryMetaLayer;
     ///
     /// let layer = SentryMetaLayer::new().mark_private(false);
     /// ```
@@ -283,12 +279,11 @@ pub struct SentryMetaService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SentryMetaService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
+    ResBody: Body,
 {
-    /// An axum body: the handler's own when it passes through unchanged (no second box), the
-    /// stripping body around it for a publicly cacheable page.
-    type Response = Response<AxumBody>;
+    /// The inner service's body, passed through, or stripped of its tags for a publicly
+    /// cacheable page.
+    type Response = Response<TraceMetaBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -356,8 +351,8 @@ fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
 /// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
 /// matched route (`GET /users/{id}`, a route name) or else the raw path (a URL).
 fn transaction_name<B>(request: &Request<B>) -> (String, TransactionSource) {
-    let (path, source) = match request.extensions().get::<MatchedPath>() {
-        Some(route) => (route.as_str(), TransactionSource::Route),
+    let (path, source) = match matched_route(request) {
+        Some(route) => (route, TransactionSource::Route),
         None => (request.uri().path(), TransactionSource::Url),
     };
     let method = request.method().as_str();
@@ -367,6 +362,19 @@ fn transaction_name<B>(request: &Request<B>) -> (String, TransactionSource) {
     name.push(' ');
     name.push_str(path);
     (name, source)
+}
+
+/// The route axum matched, when the layer runs inside the router (`Router::layer`).
+#[cfg(feature = "axum")]
+fn matched_route<B>(request: &Request<B>) -> Option<&str> {
+    let route = request.extensions().get::<axum::extract::MatchedPath>()?;
+    Some(route.as_str())
+}
+
+/// No router names routes in a plain tower stack.
+#[cfg(not(feature = "axum"))]
+fn matched_route<B>(_request: &Request<B>) -> Option<&str> {
+    None
 }
 
 pin_project_lite::pin_project! {
@@ -390,10 +398,9 @@ pin_project_lite::pin_project! {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    B: Body,
 {
-    type Output = Result<Response<AxumBody>, E>;
+    type Output = Result<Response<TraceMetaBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -437,13 +444,12 @@ fn guard_response<B>(
     allow_cacheable: bool,
     mark_private: bool,
     server_timing: bool,
-) -> Response<AxumBody>
+) -> Response<TraceMetaBody<B>>
 where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    B: Body,
 {
     if !is_html(response.headers()) {
-        return response.map(AxumBody::new);
+        return response.map(TraceMetaBody::passthrough);
     }
     let cacheability = Cacheability::of(response.headers());
     if !allow_cacheable && cacheability == Cacheability::Shared {
@@ -456,7 +462,7 @@ where
             shared.warn_cacheable(route);
         }
         // Tags that a template already wrote into the page are taken out as it streams.
-        return strip_trace_meta(response).map(AxumBody::new);
+        return strip_trace_meta(response);
     }
     if mark_private && cacheability == Cacheability::Heuristic {
         cache::mark_private(response.headers_mut());
@@ -464,7 +470,7 @@ where
     if server_timing && let Some(value) = server_timing_value(root) {
         response.headers_mut().append(&SERVER_TIMING, value);
     }
-    response.map(AxumBody::new)
+    response.map(TraceMetaBody::passthrough)
 }
 
 /// The `Server-Timing` value of the request's pages; `None` until the layer has started the
