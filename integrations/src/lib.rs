@@ -37,6 +37,9 @@
 //! - `tower`: the layers of any tower HTTP stack (hyper, axum, …) in [`tower`]: the request's
 //!   trace root and server transaction, `Server-Timing`, the cache guard and the `</head>`
 //!   injection.
+//! - `opentelemetry`: the tags of the active OpenTelemetry span, and a propagator for Sentry's
+//!   headers ([`opentelemetry`]); `tracing-opentelemetry`: of a `tracing` span as well.
+//! - `leptos`: a leptos 0.8 `<SentryMeta/>` component for server-side rendering.
 //! - `axum`: `tower`, plus [`SentryMeta`] as an axum extractor and axum's matched route in the
 //!   transaction names.
 
@@ -58,6 +61,8 @@ pub mod leptos;
 pub mod maud;
 #[cfg(feature = "minijinja")]
 pub mod minijinja;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 #[cfg(feature = "tera")]
 pub mod tera;
 #[cfg(feature = "tower")]
@@ -149,7 +154,8 @@ impl fmt::Display for SentryMeta {
     feature = "tera",
     feature = "handlebars",
     feature = "axum",
-    feature = "leptos"
+    feature = "leptos",
+    feature = "tracing-opentelemetry"
 ))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

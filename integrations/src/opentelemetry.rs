@@ -1,0 +1,308 @@
+//! OpenTelemetry: the tags of the active OpenTelemetry span, for apps traced with the
+//! `opentelemetry` API (directly, or through `tracing` + `tracing-opentelemetry`) rather than
+//! the `sentry` crate's spans.
+//!
+//! There is no Sentry Hub span to read in such an app, and no Sentry client whose options make
+//! the head of the Dynamic Sampling Context, so [`OtelMeta`] is given them: the project's DSN
+//! (its public key and org id), release, environment and sample rate. It does two things:
+//!
+//! - [`OtelMeta::propagator`]: a [`TextMapPropagator`] that continues a caller's Sentry trace by
+//!   the same rule as the rest of this crate ([`Continuation::decide`]): the caller's
+//!   `sentry-trace` becomes the remote parent of the request's span, and the `sentry-*` members
+//!   of its `baggage`, frozen, travel in the [`Context`] to the pages (and to outgoing calls,
+//!   which it injects `sentry-trace` and `baggage` into). Compose it with OpenTelemetry's own
+//!   (`TraceContextPropagator` for `traceparent`) in a `TextMapCompositePropagator`; put it last,
+//!   so that a caller's Sentry trace wins.
+//! - [`OtelMeta::meta`]: the tags of a context's span, with the frozen DSC when the span is of
+//!   the caller's trace, or else a head DSC made from the options (with the `sample_rand` of the
+//!   trace id, as the rest of this crate makes it); `traceparent` too when asked for, which
+//!   OpenTelemetry's browser `document-load` instrumentation reads.
+//!
+//! It uses the `opentelemetry` 0.32 API, the version `sentry-opentelemetry` 0.49 uses, so both
+//! can live in one app (`SentrySpanProcessor` sending the spans to Sentry); with the
+//! `tracing-opentelemetry` feature, [`OtelMeta::of_tracing_span`] reads the OpenTelemetry
+//! context of a `tracing` span (`tracing-opentelemetry` 0.33).
+//!
+//! ```
+//! use opentelemetry::propagation::TextMapPropagator;
+//! use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+//! use opentelemetry::Context;
+//! use sentry_meta::opentelemetry::OtelMeta;
+//! use std::collections::HashMap;
+//!
+//! let meta = OtelMeta::from_dsn("https://abc@o42.ingest.sentry.io/7")?
+//!     .release("web@1.2.3")
+//!     .environment("production")
+//!     .traces_sample_rate(1.0);
+//! let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+//! let tracer = provider.tracer("web");
+//!
+//! // Per request: the caller's headers (here a browser's Sentry SDK), then the server span.
+//! let headers = HashMap::from([
+//!     ("sentry-trace".to_owned(), "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1".to_owned()),
+//!     ("baggage".to_owned(), "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc".to_owned()),
+//! ]);
+//! let parent = meta.propagator().extract(&headers);
+//! let span = tracer.start_with_context("GET /", &parent);
+//! let cx = parent.with_span(span);
+//!
+//! let head = meta.meta(&cx).to_string();
+//! assert!(head.contains(r#"<meta name="sentry-trace" content="771a43a4192642f0b136d5159a501700-"#));
+//! // The caller's DSC, frozen (with the `sample_rand` it lacked), not this app's.
+//! assert!(head.contains(r#"content="sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc,sentry-sample_rand="#));
+//! # Ok::<(), sentry_meta::opentelemetry::DsnError>(())
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use opentelemetry::Context;
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+use sentry_meta_core::{
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, SampleRand, SerializedDsc,
+    SpanId, TraceId, TraceMeta,
+};
+
+use crate::SentryMeta;
+
+/// The headers [`SentryMetaPropagator`] reads and writes.
+static FIELDS: LazyLock<[String; 2]> =
+    LazyLock::new(|| ["sentry-trace".to_owned(), "baggage".to_owned()]);
+
+/// What pages of an OpenTelemetry-traced app need to know to write their tags: the project's
+/// Sentry facts for a head DSC, and the continuation rule. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct OtelMeta {
+    inner: Arc<Options>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Options {
+    public_key: Option<String>,
+    release: Option<String>,
+    environment: Option<String>,
+    sample_rate: Option<f64>,
+    policy: ContinuationPolicy,
+    traceparent: bool,
+}
+
+/// A DSN that is not one: what [`OtelMeta::from_dsn`] rejects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsnError(String);
+
+impl fmt::Display for DsnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a Sentry DSN: {}", self.0)
+    }
+}
+
+impl std::error::Error for DsnError {}
+
+impl OtelMeta {
+    /// No Sentry facts: pages of a new trace get a DSC with the trace id and `sample_rand` only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The facts of a DSN: its public key, and the org id in its host (`o42.ingest.sentry.io`),
+    /// which only callers of the same organization may continue traces of.
+    pub fn from_dsn(dsn: &str) -> Result<Self, DsnError> {
+        let parsed: sentry_types::Dsn = dsn.parse().map_err(|e| DsnError(format!("{e}")))?;
+        let mut meta = Self::new().public_key(parsed.public_key());
+        if let Some(org_id) = parsed.org_id() {
+            meta = meta.org_id(org_id.to_string());
+        }
+        Ok(meta)
+    }
+
+    fn options(&mut self) -> &mut Options {
+        Arc::make_mut(&mut self.inner)
+    }
+
+    /// The project's public key (`sentry-public_key`).
+    pub fn public_key(mut self, key: impl Into<String>) -> Self {
+        self.options().public_key = Some(key.into());
+        self
+    }
+
+    /// The organization id (`sentry-org_id`), and the one that callers must match to be
+    /// continued (see [`ContinuationPolicy`]).
+    pub fn org_id(mut self, org_id: impl Into<String>) -> Self {
+        self.options().policy.org_id = Some(org_id.into());
+        self
+    }
+
+    /// The release (`sentry-release`).
+    pub fn release(mut self, release: impl Into<String>) -> Self {
+        self.options().release = Some(release.into());
+        self
+    }
+
+    /// The environment (`sentry-environment`).
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.options().environment = Some(environment.into());
+        self
+    }
+
+    /// The rate the app's sampler keeps traces at (`sentry-sample_rate`); a value outside
+    /// `[0, 1]` is not written.
+    pub fn traces_sample_rate(mut self, rate: f64) -> Self {
+        self.options().sample_rate = Some(rate);
+        self
+    }
+
+    /// Whether callers without an org id are started a new trace when the app has one (Sentry's
+    /// `strict_trace_continuation`).
+    pub fn strict_trace_continuation(mut self, strict: bool) -> Self {
+        self.options().policy.strict_trace_continuation = strict;
+        self
+    }
+
+    /// Whether pages also get a W3C `traceparent` tag.
+    pub fn traceparent(mut self, enabled: bool) -> Self {
+        self.options().traceparent = enabled;
+        self
+    }
+
+    /// The propagator that continues callers' Sentry traces with these options.
+    pub fn propagator(&self) -> SentryMetaPropagator {
+        SentryMetaPropagator { meta: self.clone() }
+    }
+
+    /// The tags of `cx`'s span: nothing when it has no valid span.
+    pub fn meta(&self, cx: &Context) -> SentryMeta {
+        SentryMeta::from(self.trace_meta(cx))
+    }
+
+    /// The tags of the current OpenTelemetry context's span.
+    pub fn current(&self) -> SentryMeta {
+        self.meta(&Context::current())
+    }
+
+    /// The tags of a `tracing` span, through the OpenTelemetry context that
+    /// `tracing-opentelemetry` keeps for it.
+    #[cfg(feature = "tracing-opentelemetry")]
+    pub fn of_tracing_span(&self, span: &tracing::Span) -> SentryMeta {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        self.meta(&span.context())
+    }
+
+    fn trace_meta(&self, cx: &Context) -> Option<TraceMeta> {
+        let span = cx.span();
+        let span = span.span_context();
+        if !span.is_valid() {
+            return None;
+        }
+        let trace_id = TraceId::from_bytes(span.trace_id().to_bytes());
+        let span_id = SpanId::from_bytes(span.span_id().to_bytes());
+        let sampled = span.is_sampled();
+        let dsc = match cx.get::<Incoming>() {
+            // The caller's frozen DSC belongs to the caller's trace only.
+            Some(incoming) if incoming.trace_id == trace_id => incoming.dsc.clone(),
+            _ => SerializedDsc::new(self.head_dsc(trace_id, sampled)),
+        };
+        let meta = TraceMeta::new(trace_id, span_id, Some(sampled), Some(dsc));
+        Some(meta.with_traceparent(self.inner.traceparent))
+    }
+
+    /// The DSC of a trace that starts here.
+    fn head_dsc(&self, trace_id: TraceId, sampled: bool) -> DynamicSamplingContext {
+        let options = &self.inner;
+        let mut dsc = DynamicSamplingContext::new();
+        dsc.set_trace_id(trace_id);
+        let members = [
+            (DscKey::PublicKey, &options.public_key),
+            (DscKey::Release, &options.release),
+            (DscKey::Environment, &options.environment),
+            (DscKey::OrgId, &options.policy.org_id),
+        ];
+        for (key, value) in members {
+            if let Some(value) = value {
+                dsc.set(key, value);
+            }
+        }
+        if let Some(rate) = options.sample_rate {
+            dsc.set_sample_rate(rate);
+        }
+        dsc.set_sampled(sampled);
+        let decision = options
+            .sample_rate
+            .filter(|rate| (0.0..=1.0).contains(rate))
+            .map(|rate| (rate, sampled));
+        dsc.set_sample_rand(SampleRand::from_trace_id(trace_id, decision));
+        dsc
+    }
+}
+
+/// A caller's trace that the propagator continued: its frozen DSC, for pages of its trace.
+#[derive(Debug, Clone)]
+struct Incoming {
+    trace_id: TraceId,
+    dsc: SerializedDsc,
+}
+
+/// A [`TextMapPropagator`] for Sentry's `sentry-trace` and `baggage` headers, made by
+/// [`OtelMeta::propagator`].
+///
+/// Extracting decides by [`Continuation::decide`] whether to continue the caller's trace (a
+/// valid `sentry-trace` with a span id, of the same organization, read from the first
+/// `sentry-trace` and every `baggage` value); when it does, the context gets the caller's span as
+/// its remote parent and the caller's frozen DSC. Injecting writes the context's span as
+/// `sentry-trace` and its DSC as `baggage` (the `sentry-*` members only).
+#[derive(Debug, Clone)]
+pub struct SentryMetaPropagator {
+    meta: OtelMeta,
+}
+
+impl TextMapPropagator for SentryMetaPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let Some(meta) = self.meta.trace_meta(cx) else {
+            return;
+        };
+        injector.set("sentry-trace", meta.sentry_trace_header().to_owned());
+        if let Some(baggage) = meta.baggage_header() {
+            injector.set("baggage", baggage.into_owned());
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let Some(sentry_trace) = extractor.get("sentry-trace") else {
+            return cx.clone();
+        };
+        let baggage = extractor.get_all("baggage").unwrap_or_default();
+        let decision = Continuation::decide(
+            Some(sentry_trace.as_bytes()),
+            baggage.iter().map(|value| value.as_bytes()),
+            &self.meta.inner.policy,
+        );
+        let Continuation::Continue(incoming) = decision else {
+            return cx.clone();
+        };
+        let trace = incoming.sentry_trace;
+        // OpenTelemetry has no parent without a span id: such a caller is not continued.
+        let Some(span_id) = trace.span_id else {
+            return cx.clone();
+        };
+        let flags = match trace.sampled {
+            Some(true) => TraceFlags::SAMPLED,
+            _ => TraceFlags::default(),
+        };
+        let parent = SpanContext::new(
+            opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes()),
+            opentelemetry::trace::SpanId::from_bytes(span_id.to_bytes()),
+            flags,
+            true,
+            TraceState::default(),
+        );
+        cx.with_remote_span_context(parent).with_value(Incoming {
+            trace_id: trace.trace_id,
+            dsc: SerializedDsc::new(incoming.dsc),
+        })
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(&*FIELDS)
+    }
+}

@@ -1,0 +1,344 @@
+//! The OpenTelemetry adapter in a real axum server on loopback: the request's span comes from a
+//! real OpenTelemetry SDK tracer provider (spans kept by its in-memory exporter), its parent
+//! from the caller's headers through `OtelMeta::propagator` composed with OpenTelemetry's W3C
+//! propagator, once through the `opentelemetry` API and once through `tracing` +
+//! `tracing-opentelemetry`; pages fetched over HTTP, parsed with `scraper`, and compared with
+//! the spans the SDK exported.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Html;
+use axum::routing::get;
+use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData};
+use sentry_meta::opentelemetry::OtelMeta;
+use sentry_meta::{DynamicSamplingContext, SentryTrace};
+use sentry_meta_tests::meta_elements;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+const TRACE: &str = "771a43a4192642f0b136d5159a501700";
+const SPAN: &str = "b7ad6b7169203331";
+const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
+
+/// The request's headers, as OpenTelemetry propagators read them.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key)?.to_str().ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values: Vec<_> = self
+            .0
+            .get_all(key)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then_some(values)
+    }
+}
+
+struct App {
+    meta: OtelMeta,
+    propagator: TextMapCompositePropagator,
+    tracer: SdkTracer,
+}
+
+fn page(meta: &sentry_meta::SentryMeta) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html><head>{meta}<title>t</title></head><body>otel</body></html>"
+    ))
+}
+
+/// The server span through the `opentelemetry` API.
+async fn api_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<String> {
+    let parent = app.propagator.extract(&Headers(&headers));
+    let span = app.tracer.start_with_context("GET /api", &parent);
+    let cx = parent.with_span(span);
+    tokio::task::yield_now().await;
+    let html = page(&app.meta.meta(&cx));
+    cx.span().end();
+    html
+}
+
+/// The server span of a `tracing` span, exported by `tracing-opentelemetry`.
+async fn tracing_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<String> {
+    let parent = app.propagator.extract(&Headers(&headers));
+    let span = tracing::info_span!("GET /tracing");
+    span.set_parent(parent)
+        .expect("a span of the OpenTelemetry layer");
+    let html = page(&app.meta.of_tracing_span(&span));
+    drop(span);
+    html
+}
+
+struct Server {
+    runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    http: reqwest::Client,
+    exporter: InMemorySpanExporter,
+    provider: SdkTracerProvider,
+}
+
+impl Server {
+    fn start(meta: OtelMeta) -> Self {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let app = Arc::new(App {
+            propagator: TextMapCompositePropagator::new(vec![
+                Box::new(TraceContextPropagator::new()),
+                Box::new(meta.propagator()),
+            ]),
+            meta,
+            tracer: provider.tracer("web"),
+        });
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("tracing"))),
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || {
+                std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            })
+            .build()
+            .expect("a runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("an address");
+        let router = Router::new()
+            .route("/api", get(api_page))
+            .route("/tracing", get(tracing_page))
+            .with_state(app);
+        runtime.spawn(async move { axum::serve(listener, router).await });
+        Self {
+            runtime,
+            addr,
+            http: reqwest::Client::new(),
+            exporter,
+            provider,
+        }
+    }
+
+    /// The page at `path`: its `sentry-trace`, its DSC, and its `traceparent` if any; and the
+    /// one span the SDK exported for it.
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> (Tags, SpanData) {
+        let mut request = self.http.get(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let html = self.runtime.block_on(async move {
+            let response = request.send().await.expect("a response");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("a body")
+        });
+        self.provider.force_flush().expect("flushed");
+        let mut spans = self.exporter.get_finished_spans().expect("the spans");
+        self.exporter.reset();
+        assert_eq!(spans.len(), 1, "one server span: {spans:?}");
+        (Tags::of(&html), spans.remove(0))
+    }
+}
+
+#[derive(Debug)]
+struct Tags {
+    sentry_trace: SentryTrace,
+    dsc: DynamicSamplingContext,
+    traceparent: Option<String>,
+}
+
+impl Tags {
+    fn of(html: &str) -> Self {
+        let tags = meta_elements(html);
+        let value = |name: &str| {
+            let found: Vec<_> = tags
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .collect();
+            assert!(found.len() <= 1, "at most one {name} tag: {html}");
+            found.into_iter().next()
+        };
+        let sentry_trace = value("sentry-trace").expect("a sentry-trace tag");
+        let baggage = value("baggage").expect("a baggage tag");
+        Self {
+            sentry_trace: sentry_trace.parse().expect("a valid sentry-trace"),
+            dsc: DynamicSamplingContext::from_baggage([baggage.as_bytes()]),
+            traceparent: value("traceparent"),
+        }
+    }
+
+    fn names(&self, span: &SpanData) {
+        let context = &span.span_context;
+        assert_eq!(
+            self.sentry_trace.trace_id.to_string(),
+            context.trace_id().to_string()
+        );
+        assert_eq!(
+            self.sentry_trace.span_id.map(|id| id.to_string()),
+            Some(context.span_id().to_string())
+        );
+        assert_eq!(self.sentry_trace.sampled, Some(context.is_sampled()));
+    }
+}
+
+fn meta() -> OtelMeta {
+    OtelMeta::from_dsn(DSN)
+        .expect("a DSN")
+        .release("web@1.2.3")
+        .environment("test")
+        .traces_sample_rate(1.0)
+}
+
+#[test]
+fn a_fresh_page_names_the_exported_span_with_a_head_dsc() {
+    let server = Server::start(meta());
+    for path in ["/api", "/tracing"] {
+        let (tags, span) = server.get(path, &[]);
+        tags.names(&span);
+        assert_eq!(
+            span.parent_span_id,
+            opentelemetry::trace::SpanId::INVALID,
+            "{path}: a root span"
+        );
+        let trace_id = span.span_context.trace_id().to_string();
+        let dsc: Vec<_> = tags
+            .dsc
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        for (key, value) in [
+            ("trace_id", trace_id.as_str()),
+            ("public_key", "4f1c2d3e4b5a69788796a5b4c3d2e1f0"),
+            ("org_id", "42"),
+            ("release", "web@1.2.3"),
+            ("environment", "test"),
+            ("sample_rate", "1"),
+            ("sampled", "true"),
+        ] {
+            assert!(
+                dsc.contains(&(key.to_owned(), value.to_owned())),
+                "{path}: {key} in {dsc:?}"
+            );
+        }
+        let rand = tags.dsc.sample_rand().expect("a sample_rand").as_f64();
+        assert!(
+            (0.0..1.0).contains(&rand),
+            "{path}: sampled at rate 1: {rand}"
+        );
+        assert_eq!(tags.traceparent, None, "{path}: not asked for");
+    }
+}
+
+#[test]
+fn a_caller_sentry_trace_is_continued_with_its_frozen_dsc() {
+    let server = Server::start(meta());
+    let baggage = format!(
+        "sentry-trace_id={TRACE},sentry-public_key=caller,sentry-org_id=42,sentry-sample_rand=0.25,vendor=x"
+    );
+    for path in ["/api", "/tracing"] {
+        let (tags, span) = server.get(
+            path,
+            &[
+                ("sentry-trace", &format!("{TRACE}-{SPAN}-1")),
+                ("baggage", &baggage),
+            ],
+        );
+        tags.names(&span);
+        assert_eq!(span.span_context.trace_id().to_string(), TRACE, "{path}");
+        assert_eq!(span.parent_span_id.to_string(), SPAN, "{path}");
+        assert!(span.parent_span_is_remote, "{path}");
+        let mut dsc: Vec<_> = tags
+            .dsc
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        dsc.sort();
+        let mut frozen = [
+            ("trace_id", TRACE),
+            ("public_key", "caller"),
+            ("org_id", "42"),
+            ("sample_rand", "0.25"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        frozen.sort();
+        assert_eq!(
+            dsc, frozen,
+            "{path}: the caller's DSC, frozen, without vendor members"
+        );
+    }
+}
+
+#[test]
+fn a_w3c_caller_is_continued_with_this_app_s_head_dsc() {
+    let server = Server::start(meta().traceparent(true));
+    let (tags, span) = server.get("/api", &[("traceparent", &format!("00-{TRACE}-{SPAN}-01"))]);
+    tags.names(&span);
+    assert_eq!(span.parent_span_id.to_string(), SPAN);
+    assert_eq!(
+        tags.dsc.get(sentry_meta::DscKey::PublicKey),
+        Some("4f1c2d3e4b5a69788796a5b4c3d2e1f0")
+    );
+    assert_eq!(tags.dsc.get(sentry_meta::DscKey::TraceId), Some(TRACE));
+    let span_id = span.span_context.span_id();
+    assert_eq!(tags.traceparent, Some(format!("00-{TRACE}-{span_id}-01")));
+}
+
+#[test]
+fn callers_of_another_organization_or_with_junk_headers_start_new_traces() {
+    let server = Server::start(meta());
+    let junk = "x".repeat(100_000);
+    let cases: [&[(&str, &str)]; 4] = [
+        &[
+            ("sentry-trace", &format!("{TRACE}-{SPAN}-1")),
+            ("baggage", "sentry-org_id=7"),
+        ],
+        &[(
+            "sentry-trace",
+            "771A43A4192642F0B136D5159A501700-B7AD6B7169203331-1",
+        )],
+        &[("sentry-trace", &format!("{TRACE}-{SPAN}-1-junk"))],
+        &[("sentry-trace", &junk), ("baggage", &junk)],
+    ];
+    for headers in cases {
+        let (tags, span) = server.get("/api", headers);
+        tags.names(&span);
+        assert_ne!(
+            span.span_context.trace_id().to_string(),
+            TRACE,
+            "{headers:?}"
+        );
+        assert_eq!(
+            span.parent_span_id,
+            opentelemetry::trace::SpanId::INVALID,
+            "{headers:?}"
+        );
+        assert_eq!(
+            tags.dsc.get(sentry_meta::DscKey::PublicKey),
+            Some("4f1c2d3e4b5a69788796a5b4c3d2e1f0")
+        );
+    }
+}
+
+#[test]
+fn a_bad_dsn_is_an_error() {
+    for dsn in ["", "not a dsn", "https://o42.ingest.sentry.io/7"] {
+        assert!(OtelMeta::from_dsn(dsn).is_err(), "{dsn}");
+    }
+}
