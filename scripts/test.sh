@@ -15,6 +15,17 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, all features, -D warnings)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+step "each feature alone (clippy, -D warnings): sentry-meta-core and sentry-meta"
+for package in sentry-meta-core sentry-meta; do
+  cargo clippy -p "$package" --no-default-features --locked -- -D warnings
+  for feature in $(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
+import json, sys
+package = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == sys.argv[1])
+print(" ".join(f for f in package["features"] if f != "default"))' "$package"); do
+    cargo clippy -p "$package" --no-default-features --features "$feature" --locked -- -D warnings
+  done
+done
+
 step "cargo doc (all features, -D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
 
