@@ -144,3 +144,43 @@ fn cache_vectors_classify() {
         assert_eq!(Cacheability::of(&marked), after, "{:?} marked", v.name);
     }
 }
+
+/// The `traceparent` tag of `tests/vectors/traceparent.json`, as a browser finds it in the page
+/// (`tests/peer/traceparent.mjs` reads the same contents with `@opentelemetry/core`).
+#[test]
+fn traceparent_vectors() {
+    let path = sentry_meta_tests::vectors_path().with_file_name("traceparent.json");
+    let text = std::fs::read_to_string(&path).expect("tests/vectors/traceparent.json");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let vectors = doc["traceparent"].as_array().expect("a list of vectors");
+    assert!(vectors.len() >= 5);
+    for v in vectors {
+        let trace_id: sentry_meta::TraceId = v["trace_id"]
+            .as_str()
+            .expect("an id")
+            .parse()
+            .expect("a trace id");
+        let span_id: sentry_meta::SpanId = v["span_id"]
+            .as_str()
+            .expect("an id")
+            .parse()
+            .expect("a span id");
+        let meta = sentry_meta::TraceMeta::new(trace_id, span_id, v["sampled"].as_bool(), None)
+            .with_traceparent(true);
+        let html = format!(
+            "<!DOCTYPE html><html><head>{}</head><body></body></html>",
+            meta.to_html()
+        );
+        let found: Vec<String> = sentry_meta_tests::meta_elements(&html)
+            .into_iter()
+            .filter(|(name, _)| name == "traceparent")
+            .map(|(_, content)| content)
+            .collect();
+        let expected: Vec<String> = v["content"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        assert_eq!(found, expected, "{v}");
+    }
+}
