@@ -338,6 +338,24 @@ pub mod sentry {
     /// The DSN's public key.
     pub const PUBLIC_KEY: &str = "4f1c2d3e4b5a69788796a5b4c3d2e1f0";
 
+    /// A runtime of two workers whose threads' Hubs are bound to `client` (the process Hub stays
+    /// the test thread's), and a listener on a loopback port, for a server under test.
+    pub fn server_runtime(
+        client: Arc<Client>,
+    ) -> (tokio::runtime::Runtime, tokio::net::TcpListener) {
+        let _ = Hub::main();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(move || Hub::current().bind_client(Some(client.clone())))
+            .build()
+            .expect("a runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        (runtime, listener)
+    }
+
     /// Options with [`DSN`], a release and an environment (tracing off until a rate is set).
     pub fn options() -> ClientOptions {
         ClientOptions::new()

@@ -13,9 +13,9 @@ use axum::http::Request;
 use axum::routing::get;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, provide_meta_context};
+use sentry_core::Client;
 use sentry_core::protocol::{Context, EnvelopeItem};
 use sentry_core::test::TestTransport;
-use sentry_core::{Client, Hub};
 use sentry_meta::leptos::SentryMeta;
 use sentry_meta::tower::SentryMetaLayer;
 use sentry_meta::{DscTransport, SentryTrace};
@@ -144,7 +144,6 @@ type Sent = (String, String, Option<String>);
 
 impl Server {
     fn start(meta: SentryMetaLayer) -> Self {
-        let _ = Hub::main();
         // leptos spawns the async parts of a page on the global executor (set once a process).
         let _ = any_spawner::Executor::init_tokio();
         let transport = TestTransport::new();
@@ -152,15 +151,7 @@ impl Server {
         let client = Arc::new(Client::from(
             options.transport(DscTransport::wrap(transport.clone())),
         ));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .on_thread_start(move || Hub::current().bind_client(Some(client.clone())))
-            .build()
-            .expect("a runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("a loopback port");
+        let (runtime, listener) = sentry_meta_tests::sentry::server_runtime(client);
         let addr = listener.local_addr().expect("an address");
         let served = app(meta);
         runtime.spawn(async move { axum::serve(listener, served).await });

@@ -15,9 +15,9 @@ use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use sentry_core::Client;
 use sentry_core::protocol::{Context, EnvelopeItem};
 use sentry_core::test::TestTransport;
-use sentry_core::{Client, Hub};
 use sentry_meta::tower::{InjectTraceMetaLayer, SentryMetaLayer};
 use sentry_meta::{DscTransport, DynamicSamplingContext, SentryMeta, SentryTrace};
 use sentry_meta_tests::meta_elements;
@@ -69,21 +69,12 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
-        let _ = Hub::main();
         let transport = TestTransport::new();
         let options = sentry_meta_tests::sentry::options().traces_sample_rate(1.0);
         let client = Arc::new(Client::from(
             options.transport(DscTransport::wrap(transport.clone())),
         ));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .on_thread_start(move || Hub::current().bind_client(Some(client.clone())))
-            .build()
-            .expect("a runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("a loopback port");
+        let (runtime, listener) = sentry_meta_tests::sentry::server_runtime(client);
         let addr = listener.local_addr().expect("an address");
         runtime.spawn(async move {
             loop {
