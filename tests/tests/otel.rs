@@ -139,6 +139,13 @@ impl Server {
     /// The page at `path`: its `sentry-trace`, its DSC, and its `traceparent` if any; and the
     /// one span the SDK exported for it.
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> (Tags, SpanData) {
+        let (tags, mut spans) = self.get_with_spans(path, headers);
+        assert_eq!(spans.len(), 1, "one server span: {spans:?}");
+        (tags, spans.remove(0))
+    }
+
+    /// The page at `path`, and the spans the SDK exported while it was served.
+    fn get_with_spans(&self, path: &str, headers: &[(&str, &str)]) -> (Tags, Vec<SpanData>) {
         let mut request = self.http.get(format!("http://{}{path}", self.addr));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -149,10 +156,9 @@ impl Server {
             response.text().await.expect("a body")
         });
         self.provider.force_flush().expect("flushed");
-        let mut spans = self.exporter.get_finished_spans().expect("the spans");
+        let spans = self.exporter.get_finished_spans().expect("the spans");
         self.exporter.reset();
-        assert_eq!(spans.len(), 1, "one server span: {spans:?}");
-        (Tags::of(&html), spans.remove(0))
+        (Tags::of(&html), spans)
     }
 }
 
@@ -340,5 +346,108 @@ fn callers_of_another_organization_or_with_junk_headers_start_new_traces() {
 fn a_bad_dsn_is_an_error() {
     for dsn in ["", "not a dsn", "https://o42.ingest.sentry.io/7"] {
         assert!(OtelMeta::from_dsn(dsn).is_err(), "{dsn}");
+    }
+}
+
+#[test]
+fn an_unsampled_caller_keeps_its_decision() {
+    let server = Server::start(meta());
+    let (tags, spans) = server.get_with_spans(
+        "/api",
+        &[
+            ("sentry-trace", &format!("{TRACE}-{SPAN}-0")),
+            (
+                "baggage",
+                &format!("sentry-trace_id={TRACE},sentry-sampled=false"),
+            ),
+        ],
+    );
+    // The SDK's default sampler follows its parent: the span is dropped, not exported.
+    assert!(spans.is_empty(), "{spans:?}");
+    assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE);
+    assert_ne!(
+        tags.sentry_trace
+            .span_id
+            .map(|id| id.to_string())
+            .as_deref(),
+        Some(SPAN)
+    );
+    assert_eq!(tags.sentry_trace.sampled, Some(false));
+    assert_eq!(tags.dsc.get(sentry_meta::DscKey::Sampled), Some("false"));
+}
+
+#[test]
+fn hostile_baggage_is_frozen_as_the_core_freezes_it() {
+    let server = Server::start(meta());
+    let sentry_trace = format!("{TRACE}-{SPAN}-1");
+    let cases = [
+        format!("sentry-trace_id={TRACE},sentry-release=%3Cscript%3E\"'&,sentry-environment=a%ZZb"),
+        format!("sentry-trace_id={TRACE},{}", "vendor=x,".repeat(200)),
+        format!(
+            "sentry-trace_id={TRACE},sentry-public_key={}",
+            "k".repeat(10_000)
+        ),
+    ];
+    for baggage in cases {
+        let (tags, span) = server.get(
+            "/api",
+            &[("sentry-trace", &sentry_trace), ("baggage", &baggage)],
+        );
+        tags.names(&span);
+        let sentry_meta::Continuation::Continue(incoming) = sentry_meta::Continuation::decide(
+            Some(sentry_trace.as_bytes()),
+            [baggage.as_bytes()],
+            &sentry_meta::ContinuationPolicy {
+                org_id: Some("42".into()),
+                strict_trace_continuation: false,
+            },
+        ) else {
+            panic!("the core continues {baggage:.80}");
+        };
+        assert_eq!(
+            tags.dsc.to_baggage(),
+            incoming.dsc.to_baggage(),
+            "the page's DSC is the core's frozen DSC for {baggage:.80}"
+        );
+    }
+}
+
+#[test]
+fn concurrent_callers_get_their_own_traces() {
+    let server = Server::start(meta());
+    let traces: Vec<String> = (0..32)
+        .map(|i| format!("{i:032x}").replace('0', "a"))
+        .collect();
+    let pages = server.runtime.block_on(async {
+        let fetches: Vec<_> = traces
+            .iter()
+            .map(|trace| {
+                let request = server
+                    .http
+                    .get(format!("http://{}/api", server.addr))
+                    .header("sentry-trace", format!("{trace}-{SPAN}-1"))
+                    .header(
+                        "baggage",
+                        format!("sentry-trace_id={trace},sentry-public_key=caller"),
+                    );
+                tokio::spawn(async move {
+                    let response = request.send().await.expect("a response");
+                    response.text().await.expect("a body")
+                })
+            })
+            .collect();
+        let mut pages = Vec::new();
+        for fetch in fetches {
+            pages.push(fetch.await.expect("no panic"));
+        }
+        pages
+    });
+    for (trace, html) in traces.iter().zip(pages) {
+        let tags = Tags::of(&html);
+        assert_eq!(&tags.sentry_trace.trace_id.to_string(), trace);
+        assert_eq!(
+            tags.dsc.get(sentry_meta::DscKey::TraceId),
+            Some(trace.as_str())
+        );
     }
 }
