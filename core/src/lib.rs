@@ -39,6 +39,8 @@
 //! - `headers`: [`SentryTrace`] implements the `Header` trait of the `headers` crate, so
 //!   `TypedHeader<SentryTrace>` extracts it in axum.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod continuation;
 mod dsc;
 mod ids;
@@ -63,3 +65,8 @@ pub use crate::root::{Scoped, TraceRoot};
 #[cfg(feature = "sentry")]
 pub use crate::sentry_source::*;
 pub use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};
+
+/// The crate README's example, compiled and run as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
