@@ -29,6 +29,9 @@ done
 step "cargo doc (all features, -D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
 
+step "cargo package: both crates packaged and built from their packages, with README and licences only"
+bash scripts/package.sh
+
 step "headless Chromium for the end-to-end tests"
 bash scripts/install-browser.sh
 
