@@ -37,7 +37,7 @@ GOAL_PAGE = 0.98
 # A page of a real one's size (the demo's /catalog): throughput and instructions per request.
 GOAL_REAL_PAGE = 0.99
 REAL_PAGE = "/catalog"
-# Derived from "incoming headers of any size are read in bounded time" (DESIGN.md "Limits"):
+# Derived from "incoming headers of any size are read in bounded time" (docs/design.md "Encoding and limits"):
 # the time per byte of a 1 MiB header no worse than 1.5x that of an 8 KiB one (linear, not
 # worse), and the memory held at once by one decision under 64 KiB whatever the size.
 GOAL_HOSTILE_PER_BYTE = 1.5
@@ -334,7 +334,7 @@ def main():
         "interleaved rounds), so that it holds on a noisy shared machine; the absolute times move "
         "with the machine's load (see [Machine](#machine)).",
         "",
-        "## Targets (DESIGN.md \"Performance targets\")",
+        "## Targets (docs/design.md \"Performance targets\")",
         "",
         "| target | measured | verdict |",
         "| --- | --- | --- |",

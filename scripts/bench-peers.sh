@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peers benchmark (DESIGN.md "Performance targets"): the per-request cost of the trace meta
+# Peers benchmark (docs/design.md "Performance targets"): the per-request cost of the trace meta
 # tags, side by side on this machine and on the same inputs, for
 #   - Node:   getTraceMetaTags() of @sentry/core (bench/peers/node, pinned by package-lock.json)
 #   - Python: sentry_sdk.get_current_scope().trace_propagation_meta()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark of DESIGN.md "Performance targets", in one run, and the report:
+# Every benchmark of docs/design.md "Performance targets", in one run, and the report:
 #   1. micro (criterion): render vs its copy floor, DSC building, hostile incoming headers
 #      (benches render, dsc, hostile of sentry-meta-core), and allocations and instructions
 #      (scripts/instructions.sh, callgrind) per call of each benched operation;

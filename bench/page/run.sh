@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Page benchmark (DESIGN.md "Performance targets": a real axum page behind the layer with tags
+# Page benchmark (docs/design.md "Performance targets": a real axum page behind the layer with tags
 # keeps >= 98% of the throughput of the same page without tags).
 #
 # Runs one of the demo's pages (`--page`, default `/minijinja`; `/catalog` is the one of a real

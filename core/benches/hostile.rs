@@ -1,6 +1,6 @@
 //! Hostile incoming headers: `Continuation::decide` on a `sentry-trace` and a `baggage` of
 //! 100 B, 8 KiB and 1 MiB, as junk bytes, as many small members, as one huge member, and with a
-//! junk `sentry-trace` (see `common::hostile_requests`). DESIGN.md: headers of any size are read
+//! junk `sentry-trace` (see `common::hostile_requests`). docs/design.md: headers of any size are read
 //! in bounded time; the parse is one pass, so the time per byte should not grow with the size.
 
 #[path = "common/mod.rs"]

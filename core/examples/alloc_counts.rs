@@ -10,7 +10,7 @@
 //! and the peak of bytes live at once during one call (the memory bound for hostile headers).
 //! Prints a table; `--json FILE` also writes the rows as JSON. Counts are of the calling thread
 //! only (the Sentry transport's thread is not counted). Exits non-zero only on errors; the
-//! DESIGN.md target "render into an existing buffer: zero heap allocations" is printed as
+//! docs/design.md target "render into an existing buffer: zero heap allocations" is printed as
 //! met/NOT met.
 
 #[path = "../benches/common/mod.rs"]

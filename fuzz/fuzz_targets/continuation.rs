@@ -5,7 +5,7 @@
 //! bit 1 a `sentry-trace` header came, bit 2 this service has an org id), the `sentry-trace`
 //! value, this service's org id, then the `baggage` values.
 //!
-//! Oracles: the decision follows the rules of DESIGN.md, computed here on their own; a continued
+//! Oracles: the decision follows the rules of docs/design.md, computed here on their own; a continued
 //! trace keeps the incoming trace and every incoming `sentry-*` entry, and its DSC has a valid
 //! `sample_rand`: the incoming one when it was valid, else one derived from the trace id that
 //! agrees with the incoming decision (`sampled` ⇒ `sample_rand < sample_rate`, not sampled ⇒

@@ -1,4 +1,4 @@
-//! Property tests of the promise of DESIGN.md's "Bad input and faults": whatever `sentry-trace`
+//! Property tests of the promise of docs/design.md's "Bad input and faults": whatever `sentry-trace`
 //! and `baggage` headers arrive (valid, near-valid, hostile bytes `"<>&'`, control bytes,
 //! invalid UTF-8, bad `%` escapes, long values, many members, several `baggage` headers), every
 //! engine's page and the `</head>` injector write a head that a real HTML parser (html5ever,
