@@ -39,6 +39,7 @@
 //!   injection.
 //! - `opentelemetry`: the tags of the active OpenTelemetry span, and a propagator for Sentry's
 //!   headers ([`opentelemetry`]); `tracing-opentelemetry`: of a `tracing` span as well.
+//! - `actix-web`: a middleware and an extractor for actix-web 4 ([`actix`]).
 //! - `leptos`: a leptos 0.8 `<SentryMeta/>` component for server-side rendering.
 //! - `axum`: `tower`, plus [`SentryMeta`] as an axum extractor and axum's matched route in the
 //!   transaction names.
@@ -49,6 +50,8 @@ use std::fmt;
 
 pub use sentry_meta_core::*;
 
+#[cfg(feature = "actix-web")]
+pub mod actix;
 #[cfg(feature = "askama")]
 pub mod askama;
 #[cfg(feature = "handlebars")]
@@ -155,7 +158,8 @@ impl fmt::Display for SentryMeta {
     feature = "handlebars",
     feature = "axum",
     feature = "leptos",
-    feature = "tracing-opentelemetry"
+    feature = "tracing-opentelemetry",
+    feature = "actix-web"
 ))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

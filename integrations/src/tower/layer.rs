@@ -253,7 +253,7 @@ thread_local! {
 
 /// Whether `hub` is not a Hub of its own for this request: the process's main Hub, or the Hub
 /// of the previous request on this thread.
-fn hub_is_shared(hub: &Arc<Hub>) -> bool {
+pub(crate) fn hub_is_shared(hub: &Arc<Hub>) -> bool {
     if Arc::ptr_eq(hub, &Hub::main()) {
         return true;
     }

@@ -162,12 +162,12 @@
 //! }
 //! ```
 
-mod cache;
+pub(crate) mod cache;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod inject;
-mod layer;
-mod transaction;
+pub(crate) mod layer;
+pub(crate) mod transaction;
 
 pub use cache::{Cacheability, is_publicly_cacheable};
 pub use inject::{

@@ -21,7 +21,7 @@ use sentry_meta_core::{SpanId, TraceRoot};
 const ORIGIN: &str = "auto.http.sentry_meta";
 
 /// A running server transaction, the active span of the request's Hub until it is finished.
-pub(super) struct RequestTransaction {
+pub(crate) struct RequestTransaction {
     /// Taken when the transaction is finished.
     transaction: Option<Transaction>,
     hub: Arc<Hub>,
@@ -35,7 +35,7 @@ impl RequestTransaction {
     ///
     /// `None`, and nothing started, when the Hub already has an active span: a transaction that
     /// a layer outside started (`SentryHttpLayer::enable_transaction()`).
-    pub(super) fn start(
+    pub(crate) fn start(
         hub: Arc<Hub>,
         root: Arc<TraceRoot>,
         request: protocol::Request,
@@ -70,7 +70,7 @@ impl RequestTransaction {
 
     /// Finishes the transaction with the response's status, or as an `unknown_error` when the
     /// service failed.
-    pub(super) fn finish(mut self, status: Option<StatusCode>) {
+    pub(crate) fn finish(mut self, status: Option<StatusCode>) {
         let Some(transaction) = self.transaction.take() else {
             return;
         };

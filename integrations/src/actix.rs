@@ -1,0 +1,424 @@
+//! actix-web 4: the request's trace root and server transaction from one continuation decision,
+//! `Server-Timing`, the cache guard, and [`SentryMeta`] as an extractor.
+//!
+//! [`SentryMetaMiddleware`] does for actix-web what
+//! [`SentryMetaLayer`](crate::tower::SentryMetaLayer) does for tower stacks, with the same code:
+//! it decides once whether to continue the caller's trace (by `sentry-trace` and every
+//! `baggage` value, with the client's org id and `strict_trace_continuation`), makes the
+//! request's [`TraceRoot`] from that decision and starts the server transaction from it, named
+//! `"{METHOD} {pattern}"` from actix's matched pattern (op `http.server`, the request's data, the
+//! response status, `aborted` if the request is dropped). Handlers and template helpers find the
+//! root while the handler runs; the extractor finds it in the request's extensions.
+//!
+//! It goes inside `sentry-actix`'s `Sentry` middleware, which gives each request its own Hub and
+//! reports errors. actix-web runs the middleware registered last first, so `.wrap()` this one
+//! before `Sentry::new()`. Do not use `Sentry::with_transaction()`: its transaction continues
+//! incoming traces by the `sentry` crate's looser reading of `sentry-trace`, and its page would
+//! disagree; a transaction already active is reported as a setup problem (a panic in debug
+//! builds, a `warn` in release builds), and so is a Hub shared between requests.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpResponse, HttpServer, web};
+//! use sentry_meta::{SentryMeta, actix::SentryMetaMiddleware};
+//!
+//! async fn home(meta: SentryMeta) -> HttpResponse {
+//!     HttpResponse::Ok()
+//!         .content_type("text/html; charset=utf-8")
+//!         .body(format!("<!doctype html><html><head>{meta}</head><body>Hi</body></html>"))
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let _sentry = sentry::init(("https://PUBLIC_KEY@o0.ingest.sentry.io/0", sentry::ClientOptions::new().traces_sample_rate(1.0)));
+//!     HttpServer::new(|| {
+//!         App::new()
+//!             .wrap(SentryMetaMiddleware::new()) // inner: the trace root and transaction
+//!             .wrap(sentry_actix::Sentry::new()) // outer: a Hub per request
+//!             .route("/", web::get().to(home))
+//!     })
+//!     .bind("127.0.0.1:3000")?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! The cache guard is the tower layer's: an HTML response that a shared cache may keep gets no
+//! `Server-Timing` and its tags are stripped as it streams (unless
+//! [`allow_cacheable`](SentryMetaMiddleware::allow_cacheable)); one without caching headers is
+//! marked `Cache-Control: private` (unless [`mark_private`](SentryMetaMiddleware::mark_private)
+//! is off). The `</head>` injection of pages that write no tags is not offered for actix-web yet.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderMap as ActixHeaders, HeaderName, HeaderValue};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use bytes::Bytes;
+use sentry_core::Hub;
+use sentry_core::protocol::{self, Url};
+use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
+use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
+
+use crate::SentryMeta;
+use crate::tower::TraceMetaBody;
+use crate::tower::cache::{self, Cacheability};
+use crate::tower::layer::hub_is_shared;
+use crate::tower::transaction::RequestTransaction;
+
+/// The actix-web middleware: see the [module docs](self).
+#[derive(Debug, Clone, Copy)]
+pub struct SentryMetaMiddleware {
+    options: Options,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    server_timing: bool,
+    allow_cacheable: bool,
+    mark_private: bool,
+    traceparent: bool,
+}
+
+impl SentryMetaMiddleware {
+    /// The middleware with its defaults: no `Server-Timing`, no `traceparent`, the cache guard on.
+    pub fn new() -> Self {
+        Self {
+            options: Options {
+                server_timing: false,
+                allow_cacheable: false,
+                mark_private: true,
+                traceparent: false,
+            },
+        }
+    }
+
+    /// A `Server-Timing: sentry-trace;desc="…", baggage;desc="…"` header on HTML responses.
+    pub fn server_timing(mut self, enabled: bool) -> Self {
+        self.options.server_timing = enabled;
+        self
+    }
+
+    /// Leave the tags in pages that shared caches may keep (off by default: a cached page would
+    /// put every visitor into one trace).
+    pub fn allow_cacheable(mut self, allowed: bool) -> Self {
+        self.options.allow_cacheable = allowed;
+        self
+    }
+
+    /// Add `private` to the `Cache-Control` of tagged pages without caching headers (on by
+    /// default).
+    pub fn mark_private(mut self, enabled: bool) -> Self {
+        self.options.mark_private = enabled;
+        self
+    }
+
+    /// A W3C `traceparent` tag after the Sentry tags.
+    pub fn traceparent(mut self, enabled: bool) -> Self {
+        self.options.traceparent = enabled;
+        self
+    }
+}
+
+impl Default for SentryMetaMiddleware {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SentryMetaMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = SentryMetaService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SentryMetaService {
+            service: Rc::new(service),
+            options: self.options,
+        }))
+    }
+}
+
+/// The service made by [`SentryMetaMiddleware`].
+#[derive(Debug)]
+pub struct SentryMetaService<S> {
+    service: Rc<S>,
+    options: Options,
+}
+
+/// The response future of [`SentryMetaService`].
+pub type ResponseFuture<B> =
+    Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>>>;
+
+impl<S, B> Service<ServiceRequest> for SentryMetaService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = ResponseFuture<B>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        // Inside `sentry_actix::Sentry` this is the request's own Hub.
+        let hub = Hub::current();
+        let client = hub.client().filter(|client| client.is_enabled());
+        let root = Arc::new(request_root(
+            &request,
+            client.as_ref(),
+            self.options.traceparent,
+        ));
+        request.extensions_mut().insert(root.clone());
+        let transaction = client.as_ref().and_then(|client| {
+            if hub_is_shared(&hub) {
+                setup_problem(SHARED_HUB);
+            }
+            let data = request_data(&request, client.options().send_default_pii);
+            let started = RequestTransaction::start(hub.clone(), root.clone(), data);
+            if started.is_none() {
+                setup_problem(TRANSACTION_OUTSIDE);
+            }
+            started
+        });
+        let service = self.service.clone();
+        let response = root.clone().sync_scope(|| service.call(request));
+        let response = root.clone().scope(response);
+        let options = self.options;
+        Box::pin(async move {
+            let response = response.await;
+            let status = match &response {
+                Ok(response) => response.status().as_u16(),
+                Err(error) => error.as_response_error().status_code().as_u16(),
+            };
+            if let Some(transaction) = transaction {
+                transaction.finish(http::StatusCode::from_u16(status).ok());
+            }
+            Ok(guard_response(response?, &root, options))
+        })
+    }
+}
+
+/// The request's root: the continuation decision on its `sentry-trace` (several read as one
+/// invalid value) and every `baggage` value, named by actix's matched pattern.
+fn request_root(
+    request: &ServiceRequest,
+    client: Option<&Arc<sentry_core::Client>>,
+    traceparent: bool,
+) -> TraceRoot {
+    let headers = request.headers();
+    let mut sentry_trace = headers.get_all("sentry-trace");
+    let sentry_trace = match (sentry_trace.next(), sentry_trace.next()) {
+        (None, _) => None,
+        (Some(value), None) => Some(value.as_bytes()),
+        (Some(_), Some(_)) => Some(&b"several sentry-trace headers"[..]),
+    };
+    let baggage = headers.get_all("baggage").map(HeaderValue::as_bytes);
+    let (path, source) = match request.match_pattern() {
+        Some(pattern) => (pattern, TransactionSource::Route),
+        None => (request.path().to_owned(), TransactionSource::Url),
+    };
+    let name = format!("{} {path}", request.method());
+    TraceRoot::for_client(client, sentry_trace, baggage)
+        .with_transaction(name, source)
+        .with_traceparent(traceparent)
+}
+
+/// What Sentry shows of the request: method, URL and headers, without credentials in the URL
+/// and, unless `with_pii`, without the headers that may carry secrets.
+fn request_data(request: &ServiceRequest, with_pii: bool) -> protocol::Request {
+    let info = request.connection_info();
+    let url = format!("{}://{}{}", info.scheme(), info.host(), request.uri());
+    protocol::Request {
+        method: Some(request.method().to_string()),
+        url: Url::parse(&url).ok().map(scrub_pii_from_url),
+        headers: request
+            .headers()
+            .iter()
+            .filter(|(name, value)| {
+                !value.is_sensitive() && (with_pii || !is_sensitive_header(name.as_str()))
+            })
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.to_string(), value)
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The tower layer's cache guard and `Server-Timing`, on an actix response.
+fn guard_response<B: MessageBody + 'static>(
+    mut response: ServiceResponse<B>,
+    root: &Arc<TraceRoot>,
+    options: Options,
+) -> ServiceResponse<EitherBody<B>> {
+    let caching = caching_headers(response.headers());
+    if !cache::is_html(&caching) {
+        return response.map_into_left_body();
+    }
+    let cacheability = Cacheability::of(&caching);
+    if !options.allow_cacheable && cacheability == Cacheability::Shared {
+        if !WARNED_CACHEABLE.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "sentry_meta",
+                transaction = root.transaction().map_or("", |(name, _)| name),
+                "an HTML page that shared caches may store: its trace tags are removed, as a \
+                 cached page would put every visitor into one trace"
+            );
+        }
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        return response.map_body(|_, body| {
+            EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::strip(HttpBody(
+                Box::pin(body),
+            )))))
+        });
+    }
+    if options.mark_private && cacheability == Cacheability::Heuristic {
+        let mut marked = caching;
+        cache::mark_private(&mut marked);
+        let headers = response.headers_mut();
+        headers.remove(header::CACHE_CONTROL);
+        for value in marked.get_all(http::header::CACHE_CONTROL) {
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(header::CACHE_CONTROL, value);
+            }
+        }
+    }
+    if options.server_timing
+        && let Some(value) = server_timing(root)
+    {
+        response
+            .headers_mut()
+            .append(HeaderName::from_static("server-timing"), value);
+    }
+    response.map_into_left_body()
+}
+
+/// The headers the cache guard reads, as the `http` crate's (actix-web 4 is on `http` 0.2).
+fn caching_headers(headers: &ActixHeaders) -> http::HeaderMap {
+    const READ: [&str; 6] = [
+        "content-type",
+        "cache-control",
+        "expires",
+        "date",
+        "cdn-cache-control",
+        "surrogate-control",
+    ];
+    let mut caching = http::HeaderMap::new();
+    for name in READ {
+        for value in headers.get_all(name) {
+            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                caching.append(http::HeaderName::from_static(name), value);
+            }
+        }
+    }
+    caching
+}
+
+/// The `Server-Timing` value of the request's pages, once its server span is recorded.
+fn server_timing(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
+    root.server_span()?;
+    let meta = root.clone().sync_scope(TraceMeta::current)?;
+    HeaderValue::from_str(&meta.server_timing_header()).ok()
+}
+
+static WARNED_CACHEABLE: AtomicBool = AtomicBool::new(false);
+static WARNED_SETUP: AtomicBool = AtomicBool::new(false);
+
+const SHARED_HUB: &str = "sentry-meta: one Sentry Hub is serving several requests, so a page may \
+     name another request's span. Wrap the app with sentry_actix::Sentry::new() outside \
+     SentryMetaMiddleware (register it with .wrap() after it)";
+const TRANSACTION_OUTSIDE: &str = "sentry-meta: a Sentry transaction is already active when \
+     SentryMetaMiddleware starts the request's, most likely from \
+     sentry_actix::Sentry::with_transaction(): use sentry_actix::Sentry::new(), as \
+     SentryMetaMiddleware starts the transaction itself by the same rule as its pages";
+
+/// A setup in which pages and the SDK could disagree: a panic in debug builds, one `warn` in
+/// release builds.
+fn setup_problem(message: &str) {
+    if cfg!(debug_assertions) {
+        panic!("{message}");
+    }
+    if !WARNED_SETUP.swap(true, Ordering::Relaxed) {
+        tracing::warn!(target: "sentry_meta", "{message}");
+    }
+}
+
+/// The request's tags: the extractor reads the request's root (put into its extensions by
+/// [`SentryMetaMiddleware`]), and renders as nothing without one.
+impl FromRequest for SentryMeta {
+    type Error = Infallible;
+    type Future = Ready<Result<Self, Infallible>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let root = request.extensions().get::<Arc<TraceRoot>>().cloned();
+        ready(Ok(match root {
+            Some(root) => root.sync_scope(SentryMeta::current),
+            None => SentryMeta::current(),
+        }))
+    }
+}
+
+/// An actix body as an `http_body::Body`, for the stripper shared with the tower layers.
+struct HttpBody<B>(Pin<Box<B>>);
+
+impl<B: MessageBody> http_body::Body for HttpBody<B> {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.get_mut()
+            .0
+            .as_mut()
+            .poll_next(cx)
+            .map(|chunk| chunk.map(|chunk| chunk.map(http_body::Frame::data).map_err(Into::into)))
+    }
+}
+
+/// The stripper's output as an actix body.
+struct ActixBody<B>(TraceMetaBody<B>);
+
+impl<B: http_body::Body<Data = Bytes, Error = Box<dyn std::error::Error>> + Unpin> MessageBody
+    for ActixBody<B>
+{
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let mut body = Pin::new(&mut self.get_mut().0);
+        loop {
+            match std::task::ready!(http_body::Body::poll_frame(body.as_mut(), cx)) {
+                None => return Poll::Ready(None),
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+            }
+        }
+    }
+}

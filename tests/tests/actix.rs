@@ -1,0 +1,368 @@
+//! The actix-web middleware in a real `actix_web::HttpServer` on loopback, inside
+//! `sentry-actix`'s `Sentry` middleware, with a real Sentry client whose transport keeps what it
+//! is sent; pages fetched over HTTP with reqwest and parsed with `scraper`, their ids compared
+//! with the transactions the client sent.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use sentry_core::protocol::{Context, EnvelopeItem};
+use sentry_core::test::TestTransport;
+use sentry_core::{Client, Hub};
+use sentry_meta::actix::SentryMetaMiddleware;
+use sentry_meta::{DscTransport, DynamicSamplingContext, SentryMeta, SentryTrace};
+use sentry_meta_tests::meta_elements;
+use sentry_meta_tests::sentry::{PUBLIC_KEY, on_the_wire};
+
+const TRACE: &str = "771a43a4192642f0b136d5159a501700";
+const SPAN: &str = "b7ad6b7169203331";
+
+fn html(meta: &SentryMeta, body: &str) -> String {
+    format!("<!DOCTYPE html><html><head>{meta}<title>t</title></head><body>{body}</body></html>")
+}
+
+/// Renders after an `.await`, with the helper's view of the current request.
+async fn page() -> HttpResponse {
+    actix_web::rt::task::yield_now().await;
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html(&SentryMeta::current(), "<p>page</p>"))
+}
+
+/// The extractor's value.
+async fn extracted(meta: SentryMeta) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html(&meta, "<p>extracted</p>"))
+}
+
+/// A page that shared caches may keep, streamed in pieces that split its tags.
+async fn cached() -> HttpResponse {
+    let page = html(&SentryMeta::current(), "<p>cached</p>");
+    let (first, rest) = page.split_at(page.find("content=").expect("a tag") + 20);
+    let pieces = [first.to_owned(), rest.to_owned()]
+        .map(|piece| Ok::<_, actix_web::Error>(web::Bytes::from(piece)));
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .streaming(futures_util::stream::iter(pieces))
+}
+
+/// A server transaction as the client sent it, with its envelope's DSC.
+#[derive(Debug)]
+struct Sent {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent: Option<String>,
+    dsc: Vec<(String, String)>,
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    transport: Arc<TestTransport>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Server {
+    fn start() -> Self {
+        let transport = TestTransport::new();
+        let options = sentry_meta_tests::sentry::options().traces_sample_rate(1.0);
+        let client = Arc::new(Client::from(
+            options.transport(DscTransport::wrap(transport.clone())),
+        ));
+        let hub = Arc::new(Hub::new(Some(client), Default::default()));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("an address");
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .wrap(SentryMetaMiddleware::new().server_timing(true))
+                        .wrap(
+                            sentry_actix::Sentry::builder()
+                                .with_hub(hub.clone())
+                                .finish(),
+                        )
+                        .route("/page", web::get().to(page))
+                        .route("/users/{id}", web::get().to(page))
+                        .route("/extracted", web::get().to(extracted))
+                        .route("/cached", web::get().to(cached))
+                })
+                .workers(2)
+                .listen(listener)
+                .expect("listening")
+                .run();
+                handle_tx.send(server.handle()).expect("the test waits");
+                server.await
+            })
+        });
+        let handle = handle_rx.recv().expect("the server started");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        Self {
+            addr,
+            runtime,
+            http: reqwest::Client::new(),
+            transport,
+            handle,
+        }
+    }
+
+    /// The page at `path`: its headers and body.
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> (reqwest::header::HeaderMap, String) {
+        let mut request = self.http.get(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.runtime.block_on(async move {
+            let response = request.send().await.expect("a response");
+            assert_eq!(response.status(), 200);
+            let headers = response.headers().clone();
+            (headers, response.text().await.expect("a body"))
+        })
+    }
+
+    /// The transactions sent so far.
+    fn transactions(&self) -> Vec<Sent> {
+        let mut sent = Vec::new();
+        for _ in 0..100 {
+            for envelope in self.transport.fetch_and_clear_envelopes() {
+                let (dsc, envelope) = on_the_wire(&envelope);
+                for item in envelope.items() {
+                    if let EnvelopeItem::Transaction(tx) = item
+                        && let Some(Context::Trace(trace)) = tx.contexts.get("trace")
+                    {
+                        sent.push(Sent {
+                            name: tx.name.clone().unwrap_or_default(),
+                            trace_id: trace.trace_id.to_string(),
+                            span_id: trace.span_id.to_string(),
+                            parent: trace.parent_span_id.map(|id| id.to_string()),
+                            dsc: dsc.clone(),
+                        });
+                    }
+                }
+            }
+            if !sent.is_empty() {
+                return sent;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        sent
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let stop = self.handle.stop(false);
+        self.runtime.block_on(stop);
+    }
+}
+
+/// The page's `sentry-trace` and DSC as `(key, value)` sorted by key.
+fn tags(page: &str) -> (SentryTrace, Vec<(String, String)>) {
+    let tags = meta_elements(page);
+    let value = |name: &str| {
+        let found: Vec<_> = tags
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect();
+        assert_eq!(found.len(), 1, "one {name} tag: {page}");
+        found.into_iter().next().unwrap_or_default()
+    };
+    let trace = value("sentry-trace").parse().expect("a valid sentry-trace");
+    let baggage = value("baggage");
+    let mut dsc: Vec<_> = DynamicSamplingContext::from_baggage([baggage.as_bytes()])
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    dsc.sort();
+    (trace, dsc)
+}
+
+#[test]
+fn a_fresh_page_names_the_server_transaction_and_agrees_with_its_envelope() {
+    let server = Server::start();
+    for path in ["/page", "/users/7", "/extracted"] {
+        let (headers, page) = server.get(path, &[]);
+        let (trace, dsc) = tags(&page);
+        let sent = server.transactions();
+        assert_eq!(sent.len(), 1, "{path}: {sent:?}");
+        let Sent {
+            name,
+            trace_id,
+            span_id,
+            parent,
+            dsc: sent_dsc,
+        } = &sent[0];
+        assert_eq!(&trace.trace_id.to_string(), trace_id, "{path}");
+        assert_eq!(
+            trace.span_id.map(|id| id.to_string()).as_ref(),
+            Some(span_id),
+            "{path}"
+        );
+        assert_eq!(parent, &None, "{path}");
+        assert_eq!(
+            &dsc, sent_dsc,
+            "{path}: the envelope carries the page's DSC"
+        );
+        assert!(
+            dsc.contains(&("public_key".to_owned(), PUBLIC_KEY.to_owned())),
+            "{dsc:?}"
+        );
+        let route = if path == "/users/7" {
+            "/users/{id}"
+        } else {
+            path
+        };
+        assert_eq!(name, &format!("GET {route}"));
+        assert!(
+            dsc.contains(&("transaction".to_owned(), format!("GET {route}"))),
+            "{dsc:?}"
+        );
+        let timing = headers
+            .get("server-timing")
+            .expect("Server-Timing")
+            .to_str()
+            .expect("ASCII");
+        assert!(
+            timing.starts_with(&format!("sentry-trace;desc=\"{trace}\"")),
+            "{timing}"
+        );
+        assert_eq!(
+            headers
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap_or_default()),
+            Some("private")
+        );
+    }
+}
+
+#[test]
+fn an_incoming_trace_is_continued_with_its_frozen_dsc() {
+    let server = Server::start();
+    let baggage =
+        format!("sentry-trace_id={TRACE},sentry-public_key=caller,sentry-sample_rand=0.25,other=x");
+    let (_, page) = server.get(
+        "/page",
+        &[
+            ("sentry-trace", &format!("{TRACE}-{SPAN}-1")),
+            ("baggage", &baggage),
+        ],
+    );
+    let (trace, dsc) = tags(&page);
+    let sent = server.transactions();
+    let Sent {
+        trace_id,
+        span_id,
+        parent,
+        dsc: sent_dsc,
+        ..
+    } = &sent[0];
+    assert_eq!(trace_id, TRACE);
+    assert_eq!(parent.as_deref(), Some(SPAN));
+    assert_eq!(
+        trace.span_id.map(|id| id.to_string()).as_ref(),
+        Some(span_id)
+    );
+    let frozen = [
+        ("public_key", "caller"),
+        ("sample_rand", "0.25"),
+        ("trace_id", TRACE),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    assert_eq!(dsc, frozen);
+    assert_eq!(sent_dsc, &frozen);
+}
+
+#[test]
+fn malformed_or_foreign_traces_start_new_ones() {
+    let server = Server::start();
+    let cases: [&[(&str, &str)]; 3] = [
+        &[(
+            "sentry-trace",
+            "771A43A4192642F0B136D5159A501700-B7AD6B7169203331-1",
+        )],
+        &[
+            ("sentry-trace", &format!("{TRACE}-{SPAN}-1")),
+            ("baggage", "sentry-org_id=7"),
+        ],
+        &[
+            ("sentry-trace", &format!("{TRACE}-{SPAN}-1")),
+            ("sentry-trace", &format!("{TRACE}-{SPAN}-1")),
+        ],
+    ];
+    for headers in cases {
+        let (_, page) = server.get("/page", headers);
+        let (trace, _) = tags(&page);
+        assert_ne!(trace.trace_id.to_string(), TRACE, "{headers:?}");
+        let sent = server.transactions();
+        assert_eq!(sent[0].trace_id, trace.trace_id.to_string(), "{headers:?}");
+        assert_eq!(sent[0].parent, None, "{headers:?}");
+    }
+}
+
+#[test]
+fn a_page_shared_caches_may_keep_is_stripped_of_its_tags() {
+    let server = Server::start();
+    let (headers, page) = server.get("/cached", &[]);
+    assert!(
+        meta_elements(&page)
+            .iter()
+            .all(|(name, _)| name != "sentry-trace" && name != "baggage"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<title>t</title></head><body><p>cached</p>"),
+        "the rest intact: {page}"
+    );
+    assert!(headers.get("server-timing").is_none());
+    let _ = server.transactions();
+}
+
+#[test]
+fn concurrent_requests_get_their_own_traces() {
+    let server = Server::start();
+    let traces: Vec<String> = (1..=32).map(|i| format!("{:032x}", i * 0x1111)).collect();
+    let pages = server.runtime.block_on(async {
+        let fetches: Vec<_> = traces
+            .iter()
+            .map(|trace| {
+                let request = server
+                    .http
+                    .get(format!("http://{}/page", server.addr))
+                    .header("sentry-trace", format!("{trace}-{SPAN}-1"))
+                    .header("baggage", format!("sentry-trace_id={trace}"));
+                tokio::spawn(async move {
+                    request
+                        .send()
+                        .await
+                        .expect("a response")
+                        .text()
+                        .await
+                        .expect("a body")
+                })
+            })
+            .collect();
+        let mut pages = Vec::new();
+        for fetch in fetches {
+            pages.push(fetch.await.expect("no panic"));
+        }
+        pages
+    });
+    for (trace, page) in traces.iter().zip(pages) {
+        let (tags, dsc) = tags(&page);
+        assert_eq!(&tags.trace_id.to_string(), trace);
+        assert!(
+            dsc.contains(&("trace_id".to_owned(), trace.clone())),
+            "{dsc:?}"
+        );
+    }
+}
