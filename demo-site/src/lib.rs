@@ -78,9 +78,10 @@ pub struct Config {
 ///
 /// [`Off`](Tags::Off) and [`Constant`](Tags::Constant) are the controls of the page benchmark
 /// (`bench/page/run.sh`): the pages are served without [`SentryMetaLayer`] (the Sentry
-/// transaction layers stay), and `/injected` injects nothing. The askama, maud, tera and
-/// handlebars layouts call their helper with no value, so they still write tags (made without
-/// a per-request root); only the minijinja page, the benchmarked one, follows the mode.
+/// transaction layers stay), and `/injected` injects nothing. With `Off` every layout skips its
+/// helper (the leptos page its component). With `Constant` the minijinja layout (the benchmarked
+/// pages) writes its constant pair, and the other layouts write the tags of the Hub's active
+/// span, without a per-request root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Tags {
     /// The request's tags, written by the layout's helper behind [`SentryMetaLayer`].
