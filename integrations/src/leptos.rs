@@ -39,7 +39,7 @@
 //! }
 //!
 //! // With axum: `Router::new().route("/", get(leptos_axum::render_app_to_stream(shell)))`,
-//! // layered with `NewSentryLayer`, `SentryHttpLayer` and `SentryMetaLayer`.
+//! // layered with `NewSentryLayer` (outer) and `SentryMetaLayer` (inner).
 //! # let _ = shell;
 //! ```
 
