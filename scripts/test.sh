@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step also prints the disk left, so a CI run that fills the disk shows where.
+step() { printf '\n==> %s   [%s free]\n' "$*" "$(df -h --output=avail . | tail -n 1 | tr -d ' ')"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -49,3 +50,5 @@ bash scripts/fuzz.sh 30
 
 step "benchmarks, quick mode (reports the targets; fails on errors only)"
 bash scripts/bench.sh --quick
+
+step "done: the target dir holds $(du -sh "${CARGO_TARGET_DIR:-target}" | cut -f1)"
