@@ -46,7 +46,12 @@
 //! `Server-Timing` and its tags are stripped as it streams (unless
 //! [`allow_cacheable`](SentryMetaMiddleware::allow_cacheable)); one without caching headers is
 //! marked `Cache-Control: private` (unless [`mark_private`](SentryMetaMiddleware::mark_private)
-//! is off). The `</head>` injection of pages that write no tags is not offered for actix-web yet.
+//! is off).
+//!
+//! Pages whose templates write no tags can get them from the middleware instead:
+//! [`inject`](SentryMetaMiddleware::inject) puts them before `</head>` as the response streams,
+//! by the rules of [`InjectTraceMetaLayer`](crate::tower::InjectTraceMetaLayer) (which pages,
+//! where in them, and never a second copy), naming the server transaction.
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
@@ -69,6 +74,7 @@ use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{self, Cacheability};
+use crate::tower::inject::is_rewritable_page;
 use crate::tower::layer::hub_is_shared;
 use crate::tower::transaction::RequestTransaction;
 
@@ -84,10 +90,12 @@ struct Options {
     allow_cacheable: bool,
     mark_private: bool,
     traceparent: bool,
+    inject: bool,
 }
 
 impl SentryMetaMiddleware {
-    /// The middleware with its defaults: no `Server-Timing`, no `traceparent`, the cache guard on.
+    /// The middleware with its defaults: no `Server-Timing`, no `traceparent`, no injection,
+    /// the cache guard on.
     pub fn new() -> Self {
         Self {
             options: Options {
@@ -95,8 +103,18 @@ impl SentryMetaMiddleware {
                 allow_cacheable: false,
                 mark_private: true,
                 traceparent: false,
+                inject: false,
             },
         }
+    }
+
+    /// Inject the tags before `</head>` into HTML pages that do not carry them (off by
+    /// default), streamed or not; see the [module docs](self). Their `Content-Length`, `ETag`
+    /// and `Last-Modified` are removed: the page's length changes, and it differs on every
+    /// request.
+    pub fn inject(mut self, enabled: bool) -> Self {
+        self.options.inject = enabled;
+        self
     }
 
     /// A `Server-Timing: sentry-trace;desc="…", baggage;desc="…"` header on HTML responses.
@@ -266,12 +284,23 @@ fn guard_response<B: MessageBody + 'static>(
     root: &Arc<TraceRoot>,
     options: Options,
 ) -> ServiceResponse<EitherBody<B>> {
-    let caching = caching_headers(response.headers());
+    let caching = page_headers(response.headers());
     if !cache::is_html(&caching) {
         return response.map_into_left_body();
     }
+    let status = http::StatusCode::from_u16(response.status().as_u16())
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let head = response.request().method() == actix_web::http::Method::HEAD;
+    let empty = matches!(
+        response.response().body().size(),
+        BodySize::None | BodySize::Sized(0)
+    );
+    let rewritable = is_rewritable_page(status, &caching, head, empty);
     let cacheability = Cacheability::of(&caching);
     if !options.allow_cacheable && cacheability == Cacheability::Shared {
+        if !rewritable {
+            return response.map_into_left_body();
+        }
         if !WARNED_CACHEABLE.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 target: "sentry_meta",
@@ -305,18 +334,36 @@ fn guard_response<B: MessageBody + 'static>(
             .headers_mut()
             .append(HeaderName::from_static("server-timing"), value);
     }
+    if options.inject
+        && rewritable
+        && let Some(meta) = root.clone().sync_scope(TraceMeta::current)
+    {
+        let headers = response.headers_mut();
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::ETAG);
+        headers.remove(header::LAST_MODIFIED);
+        return response.map_body(|_, body| {
+            EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::inject(
+                HttpBody(Box::pin(body)),
+                &meta,
+            ))))
+        });
+    }
     response.map_into_left_body()
 }
 
-/// The headers the cache guard reads, as the `http` crate's (actix-web 4 is on `http` 0.2).
-fn caching_headers(headers: &ActixHeaders) -> http::HeaderMap {
-    const READ: [&str; 6] = [
+/// The headers the cache guard and the injection read, as the `http` crate's (actix-web 4 is on
+/// `http` 0.2).
+fn page_headers(headers: &ActixHeaders) -> http::HeaderMap {
+    const READ: [&str; 8] = [
         "content-type",
         "cache-control",
         "expires",
         "date",
         "cdn-cache-control",
         "surrogate-control",
+        "content-encoding",
+        "content-range",
     ];
     let mut caching = http::HeaderMap::new();
     for name in READ {

@@ -49,6 +49,34 @@ async fn cached() -> HttpResponse {
         .streaming(futures_util::stream::iter(pieces))
 }
 
+/// A page that writes no tags, whole, with a validator.
+async fn plain() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("etag", "\"v1\""))
+        .body("<!DOCTYPE html><html><head><title>t</title></head><body><p>plain</p></body></html>")
+}
+
+/// A page that writes no tags, streamed with `</head>` split across chunks.
+async fn streamed() -> HttpResponse {
+    let pieces = [
+        "<!DOCTYPE html><html><head><title>t</title></he",
+        "ad><body><p>streamed</p>",
+        "</body></html>",
+    ]
+    .map(|piece| Ok::<_, actix_web::Error>(web::Bytes::from(piece)));
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .streaming(futures_util::stream::iter(pieces))
+}
+
+/// Not a page.
+async fn json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"head":"</head>"}"#)
+}
+
 /// A server transaction as the client sent it, with its envelope's DSC.
 #[derive(Debug)]
 struct Sent {
@@ -69,6 +97,10 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
+        Self::with(SentryMetaMiddleware::new().server_timing(true))
+    }
+
+    fn with(middleware: SentryMetaMiddleware) -> Self {
         let transport = TestTransport::new();
         let options = sentry_meta_tests::sentry::options().traces_sample_rate(1.0);
         let client = Arc::new(Client::from(
@@ -82,7 +114,7 @@ impl Server {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
                     App::new()
-                        .wrap(SentryMetaMiddleware::new().server_timing(true))
+                        .wrap(middleware)
                         .wrap(
                             sentry_actix::Sentry::builder()
                                 .with_hub(hub.clone())
@@ -92,6 +124,9 @@ impl Server {
                         .route("/users/{id}", web::get().to(page))
                         .route("/extracted", web::get().to(extracted))
                         .route("/cached", web::get().to(cached))
+                        .route("/plain", web::get().to(plain))
+                        .route("/streamed", web::get().to(streamed))
+                        .route("/json", web::get().to(json))
                 })
                 .workers(2)
                 .listen(listener)
@@ -365,4 +400,71 @@ fn concurrent_requests_get_their_own_traces() {
             "{dsc:?}"
         );
     }
+}
+
+#[test]
+fn injection_puts_the_server_transactions_tags_into_pages_without_them() {
+    let server = Server::with(SentryMetaMiddleware::new().inject(true));
+    for (path, body) in [("/plain", "<p>plain</p>"), ("/streamed", "<p>streamed</p>")] {
+        let (headers, page) = server.get(path, &[]);
+        let (trace, dsc) = tags(&page);
+        let sent = server.transactions();
+        assert_eq!(sent.len(), 1, "{path}: {sent:?}");
+        assert_eq!(trace.trace_id.to_string(), sent[0].trace_id, "{path}");
+        assert_eq!(
+            trace.span_id.map(|id| id.to_string()),
+            Some(sent[0].span_id.clone()),
+            "{path}: the tags name the server transaction"
+        );
+        assert_eq!(
+            dsc, sent[0].dsc,
+            "{path}: the envelope carries the page's DSC"
+        );
+        assert!(
+            page.starts_with(
+                "<!DOCTYPE html><html><head><title>t</title><meta name=\"sentry-trace\""
+            ),
+            "{path}: the tags right before </head>: {page}"
+        );
+        assert!(
+            page.ends_with(&format!("</head><body>{body}</body></html>")),
+            "{page}"
+        );
+        assert!(headers.get("etag").is_none(), "{path}: {headers:?}");
+        assert!(
+            headers.get("content-length").is_none(),
+            "{path}: {headers:?}"
+        );
+        assert_eq!(
+            headers
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap_or_default()),
+            Some("private")
+        );
+    }
+
+    // A page whose template wrote the tags keeps its own, once.
+    let (_, page) = server.get("/page", &[("sentry-trace", &format!("{TRACE}-{SPAN}-1"))]);
+    let (trace, _) = tags(&page);
+    assert_eq!(trace.trace_id.to_string(), TRACE);
+    let _ = server.transactions();
+
+    // Not a page: untouched.
+    let (_, json) = server.get("/json", &[]);
+    assert_eq!(json, r#"{"head":"</head>"}"#);
+}
+
+#[test]
+fn without_injection_a_page_without_tags_is_left_alone() {
+    let server = Server::start();
+    let (headers, page) = server.get("/plain", &[]);
+    assert_eq!(
+        page,
+        "<!DOCTYPE html><html><head><title>t</title></head><body><p>plain</p></body></html>"
+    );
+    assert_eq!(
+        headers.get("etag").map(|v| v.to_str().unwrap_or_default()),
+        Some("\"v1\"")
+    );
+    let _ = server.transactions();
 }

@@ -425,8 +425,18 @@ pub fn strip_trace_meta<B: Body>(response: Response<B>) -> Response<TraceMetaBod
 /// bytes 0x00-0x7F are ASCII text. The response to a HEAD request (`head`) is judged by its
 /// headers alone: it has the headers of the GET response, but its body may be empty.
 fn is_rewritable<B: Body>(response: &Response<B>, head: bool) -> bool {
-    let status = response.status();
-    let headers = response.headers();
+    let empty = response.body().size_hint().exact() == Some(0);
+    is_rewritable_page(response.status(), response.headers(), head, empty)
+}
+
+/// [`is_rewritable`] on a response's status and headers, and whether its body is known to be
+/// empty: the one judgement of the tower layers and the actix-web middleware.
+pub(crate) fn is_rewritable_page(
+    status: StatusCode,
+    headers: &HeaderMap,
+    head: bool,
+    empty: bool,
+) -> bool {
     !(status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::RESET_CONTENT
@@ -436,7 +446,7 @@ fn is_rewritable<B: Body>(response: &Response<B>, head: bool) -> bool {
         && !is_encoded(headers)
         && !headers.contains_key(CONTENT_RANGE)
         && !declares_ascii_incompatible_charset(headers)
-        && (head || response.body().size_hint().exact() != Some(0))
+        && (head || !empty)
 }
 
 /// Whether the `charset` of `Content-Type` names an encoding in which the bytes 0x00-0x7F are
