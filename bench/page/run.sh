@@ -154,7 +154,7 @@ modes=(on off constant)
 for mode in "${modes[@]}"; do
   port=$(free_port) api_port=$(free_port)
   [ "$port" != "$api_port" ] || api_port=$(free_port)
-  "${server_pin[@]}" "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
+  "${server_pin[@]}" "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" --actix-addr 127.0.0.1:0 \
     --data-dir "$out/data-$mode" --tags "$mode" --envelope-dsc false --dsn "$hole_dsn" >"$out/demo-$mode.log" 2>&1 &
   pids+=("$!")
   url[$mode]="http://127.0.0.1:$port/$page"
@@ -234,9 +234,9 @@ json.dump({
     "load_before": "$load_before", "load_after": "$load_after",
     "build": "${build[*]}",
     "servers": {
-        "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-on --tags on --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
-        "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-off --tags off --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
-        "constant": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --data-dir $out/data-constant --tags constant --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
+        "on": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --actix-addr 127.0.0.1:0 --data-dir $out/data-on --tags on --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
+        "off": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --actix-addr 127.0.0.1:0 --data-dir $out/data-off --tags off --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
+        "constant": "${server_pin[*]}${server_pin:+ }$demo --addr … --api-addr … --actix-addr 127.0.0.1:0 --data-dir $out/data-constant --tags constant --envelope-dsc false --dsn http://…@127.0.0.1:<black hole>/1",
     },
     "wrk": {"on": "$(wrk_cmd on "$duration")", "off": "$(wrk_cmd off "$duration")", "constant": "$(wrk_cmd constant "$duration")"},
 }, open(sys.argv[1], "w"), indent=2)
@@ -253,7 +253,7 @@ count_instructions() {
     [ "$port" != "$api_port" ] || api_port=$(free_port)
     cg_out="$out/callgrind-$mode"
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg_out.%p" \
-      "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" \
+      "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" --actix-addr 127.0.0.1:0 \
       --data-dir "$out/data-cg-$mode" --tags "$mode" --envelope-dsc false --dsn "$hole_dsn" \
       >"$out/demo-cg-$mode.log" 2>&1 &
     cg_pid=$!

@@ -1,4 +1,4 @@
-//! The command line: `--addr`, `--api-addr`, `--dsn`, `--data-dir`, `--tags`, `--envelope-dsc`,
+//! The command line: `--addr`, `--api-addr`, `--actix-addr`, `--dsn`, `--data-dir`, `--tags`, `--envelope-dsc`,
 //! each with an environment variable; a flag wins over its variable.
 
 use std::net::SocketAddr;
@@ -20,6 +20,13 @@ pub struct Args {
         default_value = "127.0.0.1:8081"
     )]
     pub api_addr: SocketAddr,
+    /// The actix-web page (`/actix`).
+    #[arg(
+        long,
+        env = "SENTRY_META_DEMO_ACTIX_ADDR",
+        default_value = "127.0.0.1:8082"
+    )]
+    pub actix_addr: SocketAddr,
     /// Where both SDKs send; without one, the embedded sink of --addr.
     #[arg(long, env = "SENTRY_DSN")]
     pub dsn: Option<String>,
@@ -46,6 +53,7 @@ impl From<Args> for Config {
         Config {
             addr: args.addr,
             api_addr: args.api_addr,
+            actix_addr: args.actix_addr,
             dsn: args.dsn.filter(|dsn| !dsn.trim().is_empty()),
             data_dir: args.data_dir.unwrap_or_else(crate::default_data_dir),
             tags: args.tags,

@@ -40,7 +40,7 @@ END;
 pub const PRODUCTS: usize = 220;
 
 /// The demo's pages: slug, engine, how its layout writes the tags.
-pub const PAGES: [(&str, &str, &str); 8] = [
+pub const PAGES: [(&str, &str, &str); 9] = [
     (
         "askama",
         "askama",
@@ -64,6 +64,11 @@ pub const PAGES: [(&str, &str, &str); 8] = [
         "leptos",
         "leptos (leptos_axum, out-of-order streaming)",
         "<SentryMeta/>",
+    ),
+    (
+        "actix",
+        "minijinja, served by actix-web (SentryMetaMiddleware)",
+        "{{ sentry_meta() }}",
     ),
 ];
 

@@ -8,6 +8,9 @@
 //!   (`@sentry/browser`, bundled at first start by [`bundle::ensure_bundle`]) and, once loaded,
 //!   calls the API with `fetch`. `?lifecycle=static` selects the SDK's `traceLifecycle:
 //!   "static"` (a `transaction` item), anything else `"stream"` (span-v2 items).
+//! - The actix-web origin (`--actix-addr`, default `127.0.0.1:8082`) serves `/actix`, the
+//!   minijinja page behind actix-web's `SentryMetaMiddleware` inside `sentry-actix`
+//!   ([`pages::actix`]); the web origin's `/actix` redirects there.
 //! - The API origin (`--api-addr`, default `127.0.0.1:8081`) answers JSON from an embedded
 //!   SQLite database; each query is a `db.sql.query` span of the API's transaction.
 //! - Both SDKs report to `--dsn`; without one, to the embedded [`sink`] on the web origin,
@@ -63,6 +66,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The API origin.
     pub api_addr: SocketAddr,
+    /// The actix-web origin (`/actix`).
+    pub actix_addr: SocketAddr,
     /// Where both SDKs send; `None`: the embedded sink of the web origin.
     pub dsn: Option<String>,
     /// Where the SQLite files live (`app.sqlite`, `sink.sqlite`).
@@ -105,6 +110,7 @@ impl Config {
         Self {
             addr: any,
             api_addr: any,
+            actix_addr: any,
             dsn: None,
             data_dir: data_dir.into(),
             tags: Tags::On,
@@ -164,11 +170,14 @@ pub struct Demo {
     pub web_url: String,
     /// The API origin, `http://127.0.0.1:8081`.
     pub api_url: String,
+    /// The actix-web origin, `http://127.0.0.1:8082`.
+    pub actix_url: String,
     /// The DSN both SDKs report to.
     pub dsn: String,
     /// Whether that DSN is the embedded sink's.
     pub uses_sink: bool,
     runtime: tokio::runtime::Runtime,
+    actix: actix_web::dev::ServerHandle,
     sentry: sentry::ClientInitGuard,
 }
 
@@ -177,6 +186,7 @@ impl std::fmt::Debug for Demo {
         f.debug_struct("Demo")
             .field("web_url", &self.web_url)
             .field("api_url", &self.api_url)
+            .field("actix_url", &self.actix_url)
             .field("dsn", &self.dsn)
             .field("uses_sink", &self.uses_sink)
             .finish_non_exhaustive()
@@ -187,11 +197,10 @@ impl Demo {
     /// Every URL the demo serves that a person would open, one per page.
     pub fn urls(&self) -> Vec<String> {
         let mut urls = vec![format!("{}/", self.web_url)];
-        urls.extend(
-            db::PAGES
-                .iter()
-                .map(|(slug, _, _)| format!("{}/{slug}", self.web_url)),
-        );
+        urls.extend(db::PAGES.iter().map(|(slug, _, _)| match *slug {
+            "actix" => format!("{}/actix", self.actix_url),
+            slug => format!("{}/{slug}", self.web_url),
+        }));
         urls.push(format!("{}/traces", self.web_url));
         urls.push(format!("{}/api/pages", self.api_url));
         urls
@@ -210,6 +219,7 @@ impl Demo {
             client.flush(Some(Duration::from_secs(2)));
         }
         drop(self.sentry);
+        self.runtime.block_on(self.actix.stop(true));
         self.runtime.shutdown_timeout(Duration::from_secs(1));
     }
 }
@@ -282,12 +292,12 @@ macro_rules! sentry_layers {
     };
 }
 
-/// CORS of the API: the web origin (also spelled `localhost`) may call it with the trace
-/// headers; the preflight is answered here, before any transaction starts.
-fn api_cors(web_addr: SocketAddr) -> CorsLayer {
+/// CORS of the API: the origins of the pages (also spelled `localhost`) may call it with the
+/// trace headers; the preflight is answered here, before any transaction starts.
+fn api_cors(page_addrs: [SocketAddr; 2]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            sink::is_web_origin(web_addr, origin)
+            sink::is_page_origin(&page_addrs, origin)
         }))
         .allow_methods([Method::GET])
         .allow_headers([
@@ -319,9 +329,12 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
     );
     let web_listener = bind(config.addr, "addr")?;
     let api_listener = bind(config.api_addr, "api-addr")?;
+    let actix_listener = bind(config.actix_addr, "actix-addr")?;
     let web_addr = web_listener.local_addr().map_err(fail)?;
     let api_addr = api_listener.local_addr().map_err(fail)?;
-    let (web_url, api_url) = (origin(web_addr), origin(api_addr));
+    let actix_addr = actix_listener.local_addr().map_err(fail)?;
+    let (web_url, api_url, actix_url) = (origin(web_addr), origin(api_addr), origin(actix_addr));
+    let page_addrs = [web_addr, actix_addr];
 
     let uses_sink = config.dsn.is_none();
     let dsn = config.dsn.clone().unwrap_or_else(|| sink_dsn(web_addr));
@@ -375,8 +388,14 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         pages::traced_routes(false).layer(sentry_layers!("web", without_tags))
     }
     .with_state(Arc::clone(&web));
+    let actix = pages::actix::start(Arc::clone(&web), actix_listener, web_url.clone())
+        .map_err(|e| fail(format!("the actix-web server did not start: {e}")))?;
     let web_app = Router::new()
         .route("/", get(pages::index))
+        .route(
+            "/actix",
+            get(pages::redirect_to(format!("{actix_url}/actix"))),
+        )
         .route("/static/demo.css", get(pages::stylesheet))
         .route(
             "/favicon.ico",
@@ -400,12 +419,12 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         )
         .with_state(web)
         .merge(traced_pages)
-        .merge(sink::router(store, web_addr));
+        .merge(sink::router(store, &page_addrs));
 
     let api_app = api::traced_routes()
         .layer(sentry_layers!("api"))
         .with_state(database)
-        .layer(api_cors(web_addr));
+        .layer(api_cors(page_addrs));
 
     let web_listener = tokio::net::TcpListener::from_std(web_listener).map_err(fail)?;
     let api_listener = tokio::net::TcpListener::from_std(api_listener).map_err(fail)?;
@@ -424,9 +443,11 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
     Ok(Demo {
         web_url,
         api_url,
+        actix_url,
         dsn,
         uses_sink,
         runtime,
+        actix,
         sentry,
     })
 }

@@ -57,7 +57,7 @@ fn app() -> (Router, std::path::PathBuf) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let store = Arc::new(Store::open(&dir.join("sink.sqlite")).expect("store"));
-    (router(store, WEB.parse().expect("addr")), dir)
+    (router(store, &[WEB.parse().expect("addr")]), dir)
 }
 
 /// Waits until the sink in `dir` has stored `envelopes` envelopes (it answers once it has read
@@ -228,7 +228,7 @@ fn limits_answer_413_and_a_full_queue_429() {
     let (status, _, _) = send(&app, post(gzip(&bomb), Some("gzip")));
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let store = Arc::new(Store::open(&dir.join("sink.sqlite")).expect("store"));
-    let full = router_with_queue(store, WEB.parse().expect("addr"), 0);
+    let full = router_with_queue(store, &[WEB.parse().expect("addr")], 0);
     let (status, headers, _) = send(&full, post(envelope(), None));
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(headers.contains_key("retry-after"));

@@ -1,5 +1,6 @@
-//! End to end, in a real browser: for every page of the demo and both `traceLifecycle` modes of
-//! `@sentry/browser`, one trace goes SSR → browser pageload → `fetch` → API → database.
+//! End to end, in a real browser: for every page of the demo (axum with each engine, leptos,
+//! actix-web) and both `traceLifecycle` modes of `@sentry/browser`, one trace goes SSR → browser
+//! pageload → `fetch` → API → database.
 //!
 //! The demo runs in this process on free loopback ports, reporting to its embedded sink (a fresh
 //! SQLite file). Each test loads one page in headless Chromium (`--dump-dom` runs the page's
@@ -274,7 +275,13 @@ fn parts(spans: &[Value], fetch_span_id: &str) -> Option<TraceParts> {
 
 fn check(page: &str, lifecycle: &str) {
     let demo = demo();
-    let url = format!("{}/{page}?lifecycle={lifecycle}", demo.web_url);
+    // The actix-web page has an origin of its own (its other paths redirect to the web origin).
+    let origin = if page == "actix" {
+        &demo.actix_url
+    } else {
+        &demo.web_url
+    };
+    let url = format!("{origin}/{page}?lifecycle={lifecycle}");
     let loaded = read_page(&dump_dom(&url));
     let trace_id = loaded.trace_id.as_str();
 
@@ -522,4 +529,6 @@ e2e! {
     catalog_stream: "catalog", "stream";
     leptos_stream: "leptos", "stream";
     leptos_static: "leptos", "static";
+    actix_stream: "actix", "stream";
+    actix_static: "actix", "static";
 }

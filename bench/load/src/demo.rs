@@ -64,6 +64,8 @@ impl Demo {
                 "127.0.0.1:0",
                 "--api-addr",
                 "127.0.0.1:0",
+                "--actix-addr",
+                "127.0.0.1:0",
                 "--data-dir",
             ])
             .arg(data_dir)

@@ -2,6 +2,7 @@
 //! writes the tags with that engine's helper, and one whose template writes none (the
 //! `</head>` injection layer adds them).
 
+pub mod actix;
 mod engines;
 mod leptos;
 
@@ -208,6 +209,19 @@ pub async fn index(State(web): State<Arc<Web>>) -> Html<String> {
         }
     };
     Html(page.into_string())
+}
+
+/// A handler that redirects to `url`, with the request's query (`?lifecycle=static`).
+pub fn redirect_to(
+    url: String,
+) -> impl Fn(axum::http::Uri) -> std::future::Ready<Response> + Clone + Send + 'static {
+    move |uri| {
+        let location = match uri.query() {
+            Some(query) => format!("{url}?{query}"),
+            None => url.clone(),
+        };
+        std::future::ready(axum::response::Redirect::temporary(&location).into_response())
+    }
 }
 
 /// The stylesheet of the pages.

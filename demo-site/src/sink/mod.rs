@@ -59,8 +59,8 @@ pub const TRACES_PER_PAGE: u32 = 50;
 #[derive(Clone)]
 struct Sink {
     store: Arc<Store>,
-    /// The web origin's address: browsers may post from it only.
-    web_addr: SocketAddr,
+    /// The addresses of the origins that serve pages: browsers may post from them only.
+    page_addrs: Arc<[SocketAddr]>,
     /// The ingest thread's queue.
     ingest: mpsc::Sender<Job>,
     /// Places for envelopes ([`INGEST_QUEUE`]).
@@ -69,19 +69,22 @@ struct Sink {
     reads: Arc<Semaphore>,
 }
 
-/// The sink's routes, for the web origin at `web_addr`: the envelope endpoint and the trace
-/// pages. Starts the ingest thread, which ends when the router is dropped.
-pub fn router(store: Arc<Store>, web_addr: SocketAddr) -> Router {
-    router_with_queue(store, web_addr, INGEST_QUEUE)
+/// The sink's routes, for pages served at `page_addrs` (the web origin's, the actix-web
+/// origin's): the envelope endpoint and the trace pages. Starts the ingest thread, which ends
+/// when the router is dropped.
+pub fn router(store: Arc<Store>, page_addrs: &[SocketAddr]) -> Router {
+    router_with_queue(store, page_addrs, INGEST_QUEUE)
 }
 
 /// [`router`] with room for `queue` envelopes at once.
-pub fn router_with_queue(store: Arc<Store>, web_addr: SocketAddr, queue: usize) -> Router {
+pub fn router_with_queue(store: Arc<Store>, page_addrs: &[SocketAddr], queue: usize) -> Router {
+    let page_addrs: Arc<[SocketAddr]> = page_addrs.into();
     // The browser SDK posts from the page's origin (a CORS "simple request": text/plain, no
     // custom headers), which may differ from the DSN's host (localhost vs 127.0.0.1).
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
-            is_web_origin(web_addr, origin)
+        .allow_origin(AllowOrigin::predicate({
+            let page_addrs = Arc::clone(&page_addrs);
+            move |origin: &HeaderValue, _| is_page_origin(&page_addrs, origin)
         }))
         .allow_methods([Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::CONTENT_ENCODING])
@@ -89,7 +92,7 @@ pub fn router_with_queue(store: Arc<Store>, web_addr: SocketAddr, queue: usize) 
     let sink = Sink {
         ingest: spawn_ingest(Arc::clone(&store)),
         store,
-        web_addr,
+        page_addrs,
         queue: Arc::new(Semaphore::new(queue)),
         reads: Arc::new(Semaphore::new(MAX_READS)),
     };
@@ -129,6 +132,11 @@ pub fn is_web_origin(web_addr: SocketAddr, origin: &HeaderValue) -> bool {
             .is_ok_and(|ip| ip.is_loopback() || ip == web_ip || web_ip.is_unspecified())
 }
 
+/// Whether `origin` is one of the origins at `page_addrs` (see [`is_web_origin`]).
+pub fn is_page_origin(page_addrs: &[SocketAddr], origin: &HeaderValue) -> bool {
+    page_addrs.iter().any(|&addr| is_web_origin(addr, origin))
+}
+
 /// Seconds since the UNIX epoch.
 pub(crate) fn now() -> f64 {
     SystemTime::now()
@@ -145,7 +153,7 @@ fn error(status: StatusCode, detail: &str) -> Response {
 /// queue (held until it is answered).
 async fn admit(State(sink): State<Sink>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN)
-        && !is_web_origin(sink.web_addr, origin)
+        && !is_page_origin(&sink.page_addrs, origin)
     {
         return error(
             StatusCode::FORBIDDEN,
