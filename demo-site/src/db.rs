@@ -40,7 +40,7 @@ END;
 pub const PRODUCTS: usize = 220;
 
 /// The demo's pages: slug, engine, how its layout writes the tags.
-pub const PAGES: [(&str, &str, &str); 9] = [
+pub const PAGES: [(&str, &str, &str); 10] = [
     (
         "askama",
         "askama",
@@ -69,6 +69,11 @@ pub const PAGES: [(&str, &str, &str); 9] = [
         "actix",
         "minijinja, served by actix-web (SentryMetaMiddleware)",
         "{{ sentry_meta() }}",
+    ),
+    (
+        "otel",
+        "minijinja, traced with OpenTelemetry (SentrySpanProcessor)",
+        "{{ sentry_meta() }}, given OtelMeta::current()",
     ),
 ];
 

@@ -11,6 +11,9 @@
 //! - The actix-web origin (`--actix-addr`, default `127.0.0.1:8082`) serves `/actix`, the
 //!   minijinja page behind actix-web's `SentryMetaMiddleware` inside `sentry-actix`
 //!   ([`pages::actix`]); the web origin's `/actix` redirects there.
+//! - `/otel` is the minijinja page of an app traced with OpenTelemetry ([`pages::otel`]): its
+//!   span from an OpenTelemetry SDK tracer, sent to Sentry by `sentry-opentelemetry`'s
+//!   `SentrySpanProcessor`, its tags from `OtelMeta`.
 //! - The API origin (`--api-addr`, default `127.0.0.1:8081`) answers JSON from an embedded
 //!   SQLite database; each query is a `db.sql.query` span of the API's transaction.
 //! - Both SDKs report to `--dsn`; without one, to the embedded [`sink`] on the web origin,
@@ -45,6 +48,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sentry::Hub;
 use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
+use sentry_meta::opentelemetry::OtelMeta;
 use sentry_meta::tower::SentryMetaLayer;
 use sentry_meta::{
     DscTransport, SentryMeta, SerializedDsc, SpanId, TraceId, TraceMeta, TransactionSource,
@@ -346,9 +350,15 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         .release(RELEASE)
         .environment(ENVIRONMENT)
         .traces_sample_rate(1.0);
+    // What the OpenTelemetry page writes: this client's facts, given explicitly.
+    let otel_meta = OtelMeta::from_dsn(&dsn)
+        .map_err(fail)?
+        .release(RELEASE)
+        .environment(ENVIRONMENT)
+        .traces_sample_rate(1.0);
     if config.envelope_dsc {
-        // The server's envelopes carry the DSC its pages write.
-        options = options.transport(DscTransport::new());
+        // The server's envelopes carry the DSC its pages write (the OpenTelemetry page's too).
+        options = options.transport(DscTransport::new().opentelemetry(otel_meta.clone()));
     }
     let sentry = sentry::init(options);
     // `init` binds the client to this thread's Hub; the servers' threads start from the
@@ -381,6 +391,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         engines,
         database: Arc::clone(&database),
         tags: config.tags != Tags::Off,
+        otel: pages::otel::Otel::new(otel_meta),
     });
     let traced_pages = if config.tags == Tags::On {
         pages::traced_routes(true).layer(sentry_layers!("web"))
@@ -395,6 +406,14 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         .route(
             "/actix",
             get(pages::redirect_to(format!("{actix_url}/actix"))),
+        )
+        // Traced with OpenTelemetry, not behind the Sentry layers.
+        .route(
+            "/otel",
+            get(pages::otel::page).layer(from_fn_with_state(
+                Arc::clone(&web),
+                pages::otel::request_span,
+            )),
         )
         .route("/static/demo.css", get(pages::stylesheet))
         .route(

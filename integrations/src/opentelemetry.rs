@@ -189,7 +189,9 @@ impl OtelMeta {
         self.meta(&span.context())
     }
 
-    fn trace_meta(&self, cx: &Context) -> Option<TraceMeta> {
+    /// The tags of `cx`'s span, the one answer of pages, [`SentryMetaPropagator::inject_context`]
+    /// and [`DscTransport::opentelemetry`](crate::DscTransport::opentelemetry).
+    pub(crate) fn trace_meta(&self, cx: &Context) -> Option<TraceMeta> {
         let span = cx.span();
         let span = span.span_context();
         if !span.is_valid() {
@@ -236,6 +238,25 @@ impl OtelMeta {
     }
 }
 
+/// The continued caller as `sentry-opentelemetry`'s `SentrySpanProcessor` reads it from the
+/// context, so that the Sentry transaction it makes of the request's span has the caller's span
+/// as its parent, as the OpenTelemetry span has.
+#[cfg(feature = "sentry")]
+fn sentry_propagation(
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: Option<bool>,
+) -> sentry_core::TracePropagationContext {
+    let context = sentry_core::TracePropagationContext::new(
+        sentry_core::protocol::TraceId::from(trace_id.to_bytes()),
+        sentry_core::protocol::SpanId::from(span_id.to_bytes()),
+    );
+    match sampled {
+        Some(sampled) => context.with_sampled(sampled),
+        None => context,
+    }
+}
+
 /// A caller's trace that the propagator continued: its frozen DSC, for pages of its trace.
 #[derive(Debug, Clone)]
 struct Incoming {
@@ -247,10 +268,13 @@ struct Incoming {
 /// [`OtelMeta::propagator`].
 ///
 /// Extracting decides by [`Continuation::decide`] whether to continue the caller's trace (a
-/// valid `sentry-trace` with a span id, of the same organization, read from the first
-/// `sentry-trace` and every `baggage` value); when it does, the context gets the caller's span as
-/// its remote parent and the caller's frozen DSC. Injecting writes the context's span as
-/// `sentry-trace` and its DSC as `baggage` (the `sentry-*` members only).
+/// valid `sentry-trace` with a span id, of the same organization, read from the one
+/// `sentry-trace` value (several are read as one invalid value) and every `baggage` value);
+/// when it does, the context gets the caller's span as its remote parent and the caller's frozen
+/// DSC, and, with the `sentry` feature, the caller's trace as `sentry-opentelemetry`'s
+/// `SentrySpanProcessor` reads it, so that the Sentry transaction it makes of the request's span
+/// has the same parent. Injecting writes the context's span as `sentry-trace` and its DSC as
+/// `baggage` (the `sentry-*` members only).
 #[derive(Debug, Clone)]
 pub struct SentryMetaPropagator {
     meta: OtelMeta,
@@ -268,12 +292,15 @@ impl TextMapPropagator for SentryMetaPropagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let Some(sentry_trace) = extractor.get("sentry-trace") else {
-            return cx.clone();
+        // Several `sentry-trace` values are read as one invalid value, as by the tower layers.
+        let sentry_trace = match extractor.get_all("sentry-trace").as_deref() {
+            None | Some([]) => return cx.clone(),
+            Some([one]) => one.as_bytes(),
+            Some(_) => b"several sentry-trace headers",
         };
         let baggage = extractor.get_all("baggage").unwrap_or_default();
         let decision = Continuation::decide(
-            Some(sentry_trace.as_bytes()),
+            Some(sentry_trace),
             baggage.iter().map(|value| value.as_bytes()),
             &self.meta.inner.policy,
         );
@@ -296,10 +323,13 @@ impl TextMapPropagator for SentryMetaPropagator {
             true,
             TraceState::default(),
         );
-        cx.with_remote_span_context(parent).with_value(Incoming {
+        let cx = cx.with_remote_span_context(parent).with_value(Incoming {
             trace_id: trace.trace_id,
             dsc: SerializedDsc::new(incoming.dsc),
-        })
+        });
+        #[cfg(feature = "sentry")]
+        let cx = cx.with_value(sentry_propagation(trace.trace_id, span_id, trace.sampled));
+        cx
     }
 
     fn fields(&self) -> FieldIter<'_> {

@@ -10,6 +10,9 @@ use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
 use sentry_meta_core::baggage::members;
 use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
 
+#[cfg(feature = "opentelemetry")]
+use crate::opentelemetry::OtelMeta;
+
 /// A [`TransportFactory`] whose transports put the request's Dynamic Sampling Context into the
 /// header of every envelope sent for the request.
 ///
@@ -35,6 +38,13 @@ use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
 /// # drop(options);
 /// ```
 ///
+/// In an app traced with OpenTelemetry, whose spans `sentry-opentelemetry`'s
+/// `SentrySpanProcessor` sends as Sentry transactions, there is no request root: give the
+/// transport the pages' [`OtelMeta`](crate::opentelemetry::OtelMeta) with
+/// [`opentelemetry`](Self::opentelemetry), and an envelope sent while an OpenTelemetry context
+/// of its trace is current (the processor sends when the request's span ends) gets the DSC
+/// that [`OtelMeta::meta`](crate::opentelemetry::OtelMeta::meta) writes for that context.
+///
 /// What it costs: one look-up of the request's tags per envelope sent inside a request (no
 /// work per page), and one re-serialization of that envelope. Nothing is kept between
 /// envelopes. A raw envelope is not split by the transport's rate limiter: while Sentry rate
@@ -42,6 +52,8 @@ use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
 #[derive(Clone)]
 pub struct DscTransport<F = DefaultTransportFactory> {
     inner: F,
+    #[cfg(feature = "opentelemetry")]
+    otel: Option<OtelMeta>,
 }
 
 impl DscTransport {
@@ -67,7 +79,19 @@ impl<F> std::fmt::Debug for DscTransport<F> {
 impl<F> DscTransport<F> {
     /// Over the transports that `inner` makes.
     pub fn wrap(inner: F) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            #[cfg(feature = "opentelemetry")]
+            otel: None,
+        }
+    }
+
+    /// Envelopes sent inside an OpenTelemetry context of their trace get the DSC that `meta`
+    /// writes into that context's pages (see the [type docs](Self)).
+    #[cfg(feature = "opentelemetry")]
+    pub fn opentelemetry(mut self, meta: OtelMeta) -> Self {
+        self.otel = Some(meta);
+        self
     }
 }
 
@@ -75,6 +99,8 @@ impl<F: TransportFactory> TransportFactory for DscTransport<F> {
     fn create_transport_with_options(&self, options: TransportOptions) -> Arc<dyn Transport> {
         Arc::new(WithDsc {
             inner: self.inner.create_transport_with_options(options),
+            #[cfg(feature = "opentelemetry")]
+            otel: self.otel.clone(),
         })
     }
 }
@@ -82,13 +108,32 @@ impl<F: TransportFactory> TransportFactory for DscTransport<F> {
 /// The transport made by [`DscTransport`].
 struct WithDsc {
     inner: Arc<dyn Transport>,
+    #[cfg(feature = "opentelemetry")]
+    otel: Option<OtelMeta>,
+}
+
+impl WithDsc {
+    /// The `baggage` of the pages of the current request, or of the current OpenTelemetry
+    /// context, when they name trace `trace_id`.
+    fn baggage(&self, trace_id: SdkTraceId) -> Option<String> {
+        let baggage = request_baggage(trace_id);
+        #[cfg(feature = "opentelemetry")]
+        let baggage = baggage.or_else(|| {
+            let meta = self
+                .otel
+                .as_ref()?
+                .trace_meta(&opentelemetry::Context::current())?;
+            same_trace(&meta, trace_id)
+        });
+        baggage
+    }
 }
 
 impl Transport for WithDsc {
     fn send_envelope(&self, envelope: Envelope) {
         // The SDK sends synchronously from the code that finishes the transaction or captures
         // the event, so the request's Hub and trace root are the current ones here.
-        let baggage = trace_id(&envelope).and_then(request_baggage);
+        let baggage = trace_id(&envelope).and_then(|trace_id| self.baggage(trace_id));
         match baggage.and_then(|baggage| with_trace_header(&envelope, &baggage)) {
             Some(raw) => self.inner.send_envelope(raw),
             None => self.inner.send_envelope(envelope),
@@ -122,7 +167,11 @@ fn trace_id(envelope: &Envelope) -> Option<SdkTraceId> {
 /// [`TraceRoot`] scope: envelopes sent elsewhere are the SDK's business.
 fn request_baggage(trace_id: SdkTraceId) -> Option<String> {
     TraceRoot::current()?;
-    let meta = TraceMeta::current()?;
+    same_trace(&TraceMeta::current()?, trace_id)
+}
+
+/// The `baggage` of `meta` if it is of trace `trace_id`.
+fn same_trace(meta: &TraceMeta, trace_id: SdkTraceId) -> Option<String> {
     (meta.sentry_trace().trace_id == TraceId::from(trace_id))
         .then(|| meta.baggage_header().map(String::from))
         .flatten()

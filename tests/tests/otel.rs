@@ -307,14 +307,14 @@ fn a_w3c_caller_is_continued_with_this_app_s_head_dsc() {
 }
 
 #[test]
-fn callers_of_another_organization_or_with_junk_headers_start_new_traces() {
+fn callers_of_another_organization_or_with_junk_or_several_headers_start_new_traces() {
     let server = Server::start(meta());
     let junk = "x".repeat(100_000);
-    let cases: [&[(&str, &str)]; 4] = [
-        &[
-            ("sentry-trace", &format!("{TRACE}-{SPAN}-1")),
-            ("baggage", "sentry-org_id=7"),
-        ],
+    let valid = format!("{TRACE}-{SPAN}-1");
+    let cases: [&[(&str, &str)]; 5] = [
+        &[("sentry-trace", &valid), ("baggage", "sentry-org_id=7")],
+        // Several values are one invalid value, as for the tower layers.
+        &[("sentry-trace", &valid), ("sentry-trace", &valid)],
         &[(
             "sentry-trace",
             "771A43A4192642F0B136D5159A501700-B7AD6B7169203331-1",

@@ -160,14 +160,17 @@ fn check(path: &str, headers: &[(&str, &str)]) -> Page {
     page
 }
 
-/// The demo's pages: one per engine, and the injected one.
-const PAGES: [&str; 6] = [
+/// The demo's pages: one per engine, the injected one, the actix-web one (through the web
+/// origin's redirect) and the OpenTelemetry one.
+const PAGES: [&str; 8] = [
     "/askama",
     "/minijinja",
     "/maud",
     "/tera",
     "/handlebars",
     "/injected",
+    "/actix",
+    "/otel",
 ];
 
 fn value(page: &Page, key: &str) -> Option<String> {

@@ -89,12 +89,26 @@ impl Engines {
 
     /// The minijinja page.
     pub fn minijinja(&self, page: &PageContext) -> Result<String, String> {
+        self.render_minijinja(page, self.minijinja_meta.clone())
+    }
+
+    /// The minijinja page with the tags `meta` (an app's explicit values: the OpenTelemetry
+    /// page's).
+    pub fn minijinja_with(&self, page: &PageContext, meta: SentryMeta) -> Result<String, String> {
+        self.render_minijinja(page, sentry_meta::minijinja::value(meta))
+    }
+
+    fn render_minijinja(
+        &self,
+        page: &PageContext,
+        meta: minijinja::Value,
+    ) -> Result<String, String> {
         self.minijinja
             .get_template("minijinja/page.html")
             .and_then(|t| {
                 t.render(minijinja::context!(
                     page => minijinja::value::Serde(page),
-                    sentry_trace_meta => self.minijinja_meta.clone(),
+                    sentry_trace_meta => meta,
                 ))
             })
             .map_err(|e| e.to_string())

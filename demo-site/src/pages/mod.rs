@@ -5,6 +5,7 @@
 pub mod actix;
 mod engines;
 mod leptos;
+pub mod otel;
 
 use std::sync::Arc;
 
@@ -69,6 +70,8 @@ pub struct Web {
     pub database: Arc<Database>,
     /// Whether the layouts write the tags (see [`PageContext::tags`]).
     pub tags: bool,
+    /// The OpenTelemetry tracer and tags of `/otel`.
+    pub otel: otel::Otel,
 }
 
 impl Web {
