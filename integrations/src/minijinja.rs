@@ -1,6 +1,6 @@
 //! The tags in [minijinja](https://docs.rs/minijinja) templates (feature `minijinja`).
 //!
-//! [`add_to_environment`] registers a global function `sentry_meta()`; call it once in the
+//! [`register`] registers a global function `sentry_meta()`; call it once in the
 //! `<head>` of the base layout that every page extends. It returns a safe string, so
 //! auto-escaping leaves the (already escaped) tags alone and no `|safe` is needed.
 //!
@@ -8,7 +8,7 @@
 //! use minijinja::{Environment, context};
 //!
 //! let mut env = Environment::new();
-//! sentry_meta::minijinja::add_to_environment(&mut env);
+//! sentry_meta::minijinja::register(&mut env);
 //! env.add_template("base.html", "<head>{{ sentry_meta() }}</head><body>{{ body }}</body>")?;
 //!
 //! // In a request, this writes the current span's tags; without a Sentry client, nothing.
@@ -45,7 +45,7 @@ use crate::TraceMeta;
 /// use sentry_meta::{SpanId, TraceId, TraceMeta};
 ///
 /// let mut env = Environment::new();
-/// sentry_meta::minijinja::add_to_environment(&mut env);
+/// sentry_meta::minijinja::register(&mut env);
 /// env.add_template("base.html", "<head>{{ sentry_meta() }}</head>")?;
 ///
 /// let trace = TraceMeta::new(
@@ -69,11 +69,11 @@ pub const CONTEXT_VAR: &str = "sentry_trace_meta";
 ///
 /// ```
 /// let mut env = minijinja::Environment::new();
-/// sentry_meta::minijinja::add_to_environment(&mut env);
+/// sentry_meta::minijinja::register(&mut env);
 /// assert_eq!(env.render_str("{{ sentry_meta() }}", ())?, "");
 /// # Ok::<(), minijinja::Error>(())
 /// ```
-pub fn add_to_environment(env: &mut Environment<'_>) {
+pub fn register(env: &mut Environment<'_>) {
     env.add_function("sentry_meta", sentry_meta);
 }
 
@@ -86,7 +86,7 @@ pub fn add_to_environment(env: &mut Environment<'_>) {
 /// use sentry_meta::{SentryMeta, SpanId, TraceId, TraceMeta};
 ///
 /// let mut env = Environment::new();
-/// sentry_meta::minijinja::add_to_environment(&mut env);
+/// sentry_meta::minijinja::register(&mut env);
 /// let trace = TraceMeta::new(TraceId::random(), SpanId::random(), None, None);
 /// let page = env.render_str(
 ///     "{{ sentry_meta(trace) }}",
@@ -106,7 +106,7 @@ pub fn value(meta: impl Into<SentryMeta>) -> Value {
     Value::from_object(meta.into())
 }
 
-/// The global function `sentry_meta()` (registered by [`add_to_environment`]): the tags of the
+/// The global function `sentry_meta()` (registered by [`register`]): the tags of the
 /// value passed, else of the context's [`CONTEXT_VAR`], else of the current request, as a safe
 /// string.
 ///
@@ -155,7 +155,7 @@ mod tests {
 
     fn env() -> Environment<'static> {
         let mut env = Environment::new();
-        add_to_environment(&mut env);
+        register(&mut env);
         env
     }
 

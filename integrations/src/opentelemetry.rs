@@ -19,7 +19,13 @@
 //!   OpenTelemetry's browser `document-load` instrumentation reads.
 //!
 //! It uses the `opentelemetry` 0.32 API, the version `sentry-opentelemetry` 0.49 uses, so both
-//! can live in one app (`SentrySpanProcessor` sending the spans to Sentry); with the
+//! can live in one app, `SentrySpanProcessor` sending the spans to Sentry as transactions. Then
+//! give the client's transport the same options,
+//! `.transport(DscTransport::new().opentelemetry(meta.clone()))`
+//! ([`DscTransport::opentelemetry`](crate::DscTransport::opentelemetry)), and end the request's
+//! span while its context is current: its transaction's envelope carries the DSC its pages
+//! wrote. The propagator also hands a continued caller to `SentrySpanProcessor`, so the
+//! transaction has the caller's span as its parent, as the OpenTelemetry span has. With the
 //! `tracing-opentelemetry` feature, [`OtelMeta::of_tracing_span`] reads the OpenTelemetry
 //! context of a `tracing` span (`tracing-opentelemetry` 0.33).
 //!

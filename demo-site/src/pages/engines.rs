@@ -34,7 +34,7 @@ impl Engines {
     /// instead of the request's tags.
     pub fn load(minijinja_meta: Option<SentryMeta>) -> Result<Self, TemplateError> {
         let mut minijinja = minijinja::Environment::new();
-        sentry_meta::minijinja::add_to_environment(&mut minijinja);
+        sentry_meta::minijinja::register(&mut minijinja);
         minijinja
             .add_template(
                 "minijinja/base.html",

@@ -60,7 +60,7 @@ pub struct Engines {
 impl Engines {
     pub fn new() -> Self {
         let mut minijinja = minijinja::Environment::new();
-        sentry_meta::minijinja::add_to_environment(&mut minijinja);
+        sentry_meta::minijinja::register(&mut minijinja);
         for (name, source) in [
             (
                 "base.html",
