@@ -28,6 +28,7 @@ pub struct IncomingTrace {
 
 /// Why a request starts a new trace rather than continuing one.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NewTraceReason {
     /// No `sentry-trace` header came with the request.
     NoIncomingTrace,

@@ -14,6 +14,7 @@ pub const SENTRY_PREFIX: &str = "sentry-";
 /// needs to sample consistently come first, so that they are the last to be dropped when a
 /// `baggage` value would overflow its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DscKey {
     /// `sentry-trace_id`: the trace id, 32 lowercase hex digits.
     TraceId,
@@ -88,6 +89,7 @@ impl DscKey {
 /// Where a transaction's name came from; a raw URL is never propagated (it may hold ids or
 /// personal data, and has too many distinct values to sample by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TransactionSource {
     /// Set by the user.
     Custom,

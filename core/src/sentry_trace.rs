@@ -54,6 +54,7 @@ pub struct SentryTrace {
 
 /// Why a `sentry-trace` value was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseSentryTraceError {
     /// The value does not start with 32 lowercase hex digits (after optional spaces and tabs).
     MissingTraceId,
