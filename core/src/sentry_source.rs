@@ -520,7 +520,7 @@ impl TraceMeta {
     ///   with no flag, for the root's trace, or for a fresh trace id on each call without a
     ///   root, never the scope's shared fallback trace id (which every request would share).
     ///
-    /// `None` when the Hub has no client (Sentry is not initialized).
+    /// `None` when the Hub has no enabled client (Sentry is not initialized, or has no DSN).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -557,7 +557,9 @@ impl TraceMeta {
 /// The tags from the Hub's active span and client, for pages outside a root that knows its
 /// server span.
 fn from_scope(hub: &Hub) -> Option<TraceMeta> {
-    let client = hub.client()?;
+    // A client without a DSN sends nothing: no trace to continue, as `@sentry/core` writes no
+    // tags while the SDK is disabled.
+    let client = hub.client().filter(|client| client.is_enabled())?;
     let facts = ClientFacts::of(&client);
     let span = active_span(hub);
     let (meta, mismatch) = TraceRoot::with_current(|root| match span {

@@ -276,3 +276,19 @@ fn no_client_renders_nothing() {
     let hub = Arc::new(Hub::new(None, Arc::new(Default::default())));
     assert!(TraceMeta::from_hub(&hub).is_none());
 }
+
+#[test]
+fn a_client_without_a_dsn_writes_no_tags() {
+    // What `sentry::init` makes without a DSN: a client that sends nothing, so there is no
+    // trace for the browser to continue (as `@sentry/core` writes nothing while disabled).
+    let client = Arc::new(sentry_core::Client::from(
+        sentry_core::ClientOptions::new().traces_sample_rate(1.0),
+    ));
+    assert!(!client.is_enabled());
+    Hub::run(Arc::new(Hub::new(Some(client), Default::default())), || {
+        let tx = sentry_core::start_transaction(TransactionContext::new("GET /", "http.server"));
+        Hub::current().configure_scope(|s| s.set_span(Some(tx.clone().into())));
+        assert!(TraceMeta::current().is_none());
+        tx.finish();
+    });
+}
