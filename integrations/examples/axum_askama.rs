@@ -41,9 +41,8 @@ fn main() -> std::io::Result<()> {
         // The server's envelopes carry the same sampling context as its pages.
         .transport(DscTransport::new());
     // Without a DSN, no client: no trace, and pages get no tags.
-    let _sentry = std::env::var("SENTRY_DSN")
-        .ok()
-        .map(|dsn| sentry::init((dsn, options)));
+    let dsn = std::env::var("SENTRY_DSN").ok();
+    let _sentry = dsn.map(|dsn| sentry::init((dsn, options)));
 
     let app = Router::new().route("/", get(home)).layer(
         ServiceBuilder::new()

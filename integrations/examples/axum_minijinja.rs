@@ -38,23 +38,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The server's envelopes carry the same sampling context as its pages.
         .transport(DscTransport::new());
     // Without a DSN, no client: no trace, and pages get no tags.
-    let _sentry = std::env::var("SENTRY_DSN")
-        .ok()
-        .map(|dsn| sentry::init((dsn, options)));
+    let dsn = std::env::var("SENTRY_DSN").ok();
+    let _sentry = dsn.map(|dsn| sentry::init((dsn, options)));
 
     let mut env = Environment::new();
     sentry_meta::minijinja::register(&mut env);
     env.add_template("layout.html", LAYOUT)?;
+    let layers = ServiceBuilder::new()
+        // Outer: a Sentry Hub for each request.
+        .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+        // Inner: the request's trace root and its transaction "GET /", from one decision.
+        .layer(SentryMetaLayer::new());
     let app = Router::new()
         .route("/", get(home))
-        .with_state(Arc::new(env))
-        .layer(
-            ServiceBuilder::new()
-                // Outer: a Sentry Hub for each request.
-                .layer(NewSentryLayer::<Request<Body>>::new_from_top())
-                // Inner: the request's trace root and its transaction "GET /", from one decision.
-                .layer(SentryMetaLayer::new()),
-        );
+        .layer(layers)
+        .with_state(Arc::new(env));
     tokio::runtime::Runtime::new()?.block_on(async {
         let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -19,6 +19,11 @@ use sentry_meta::{DscTransport, tower::SentryMetaLayer};
 use tera::{Context, Tera};
 use tower::ServiceBuilder;
 
+/// The base layout every page extends: `sentry_meta()` in its `<head>`, no `| safe` needed.
+const BASE: &str = "<!doctype html>\n<html><head>{{ sentry_meta() }}<title>Home</title></head>\
+                    <body>{% block body %}{% endblock %}</body></html>";
+const HOME: &str = r#"{% extends "base.html" %}{% block body %}<h1>Home</h1>{% endblock %}"#;
+
 async fn home(State(tera): State<Arc<Tera>>) -> Result<Html<String>, StatusCode> {
     let page = tera.render("home.html", &Context::new());
     page.map(Html)
@@ -32,34 +37,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The server's envelopes carry the same sampling context as its pages.
         .transport(DscTransport::new());
     // Without a DSN, no client: no trace, and pages get no tags.
-    let _sentry = std::env::var("SENTRY_DSN")
-        .ok()
-        .map(|dsn| sentry::init((dsn, options)));
+    let dsn = std::env::var("SENTRY_DSN").ok();
+    let _sentry = dsn.map(|dsn| sentry::init((dsn, options)));
 
     let mut tera = Tera::default(); // or Tera::new("templates/**/*.html")?
     sentry_meta::tera::register(&mut tera);
-    tera.add_raw_templates([
-        // The base layout every page extends: `sentry_meta()` in its `<head>`, no `| safe`.
-        (
-            "base.html",
-            "<!doctype html>\n<html><head>{{ sentry_meta() }}<title>Home</title>\
-                       </head><body>{% block body %}{% endblock %}</body></html>",
-        ),
-        (
-            "home.html",
-            r#"{% extends "base.html" %}{% block body %}<h1>Home</h1>{% endblock %}"#,
-        ),
-    ])?;
+    tera.add_raw_templates([("base.html", BASE), ("home.html", HOME)])?;
+    let layers = ServiceBuilder::new()
+        // Outer: a Sentry Hub for each request.
+        .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+        // Inner: the request's trace root and its transaction "GET /", from one decision.
+        .layer(SentryMetaLayer::new());
     let app = Router::new()
         .route("/", get(home))
-        .with_state(Arc::new(tera))
-        .layer(
-            ServiceBuilder::new()
-                // Outer: a Sentry Hub for each request.
-                .layer(NewSentryLayer::<Request<Body>>::new_from_top())
-                // Inner: the request's trace root and its transaction "GET /", from one decision.
-                .layer(SentryMetaLayer::new()),
-        );
+        .layer(layers)
+        .with_state(Arc::new(tera));
     tokio::runtime::Runtime::new()?.block_on(async {
         let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -10,7 +10,8 @@
 //!
 //! `ADDR` is the address to listen on (default `127.0.0.1:3000`; port 0 picks a free one).
 
-use axum::{Router, http::HeaderMap, response::Html, routing::get};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::{Router, response::Html, routing::get};
 use sentry_meta::{Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext};
 use sentry_meta::{SerializedDsc, SpanId, TraceId, TraceMeta};
 
@@ -24,11 +25,8 @@ async fn home(headers: HeaderMap) -> Html<String> {
         org_id: Some(ORG_ID.into()),
         strict_trace_continuation: false,
     };
-    let sentry_trace = headers.get("sentry-trace").map(|value| value.as_bytes());
-    let baggage = headers
-        .get_all("baggage")
-        .into_iter()
-        .map(|value| value.as_bytes());
+    let sentry_trace = headers.get("sentry-trace").map(HeaderValue::as_bytes);
+    let baggage = headers.get_all("baggage").iter().map(HeaderValue::as_bytes);
     let (trace_id, sampled, dsc) = match Continuation::decide(sentry_trace, baggage, &policy) {
         // The caller's trace, its decision and its frozen DSC.
         Continuation::Continue(incoming) => (
@@ -49,12 +47,8 @@ async fn home(headers: HeaderMap) -> Html<String> {
         }
     };
     // 2. The tags of the span that renders the page (here a new one), with the root's DSC.
-    let meta = TraceMeta::new(
-        trace_id,
-        SpanId::random(),
-        sampled,
-        Some(SerializedDsc::new(dsc)),
-    );
+    let baggage = Some(SerializedDsc::new(dsc));
+    let meta = TraceMeta::new(trace_id, SpanId::random(), sampled, baggage);
     Html(format!(
         "<!doctype html>\n<html><head>{meta}<title>Home</title></head><body>Hi</body></html>"
     ))

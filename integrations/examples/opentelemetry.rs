@@ -17,27 +17,26 @@ use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use sentry_meta::{DscTransport, SentryMeta, opentelemetry::OtelMeta};
 
-struct Otel {
-    tracer: SdkTracer,
-    /// The project's facts, given once: the DSN's public key and org id, the sampler's rate.
-    meta: Option<OtelMeta>,
-}
+/// The tracer, and the project's facts (the DSN's public key and org id, the sampler's rate).
+type Otel = (SdkTracer, Option<OtelMeta>);
 
 async fn home(State(otel): State<Arc<Otel>>, headers: HeaderMap) -> Html<String> {
+    let (tracer, meta) = &*otel;
     // The request's headers, as OpenTelemetry propagators read them (an app would implement
     // `Extractor` for `HeaderMap`, to read every `baggage` header).
     let headers: HashMap<String, String> = (headers.iter())
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
         .collect();
     // The request's server span: the child of a caller's Sentry trace, if any.
-    let meta = otel.meta.clone().unwrap_or_default();
-    let parent = meta.propagator().extract(&headers);
-    let cx = parent.with_span(otel.tracer.start_with_context("GET /", &parent));
-    let _current = cx.clone().attach();
-    let head = otel
-        .meta
+    let parent = meta
         .as_ref()
-        .map_or_else(SentryMeta::none, |_| meta.current());
+        .map(|meta| meta.propagator().extract(&headers));
+    let parent = parent.unwrap_or_default();
+    let cx = parent.with_span(tracer.start_with_context("GET /", &parent));
+    let _current = cx.clone().attach();
+    let head = meta
+        .as_ref()
+        .map_or_else(SentryMeta::none, OtelMeta::current);
     // Ended inside its context: the transaction's envelope carries the DSC the page wrote.
     cx.span().end();
     Html(format!(
@@ -49,25 +48,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dsn = std::env::var("SENTRY_DSN").ok();
     let meta = (dsn.as_deref().map(OtelMeta::from_dsn).transpose()?)
         .map(|meta| meta.traces_sample_rate(1.0));
-    // Without a DSN, no client: no trace is sent, and pages get no tags.
+    let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
+    // Without a DSN, no client: no trace is sent, and pages get no tags. The server's envelopes
+    // carry the same sampling context as its pages.
     let _sentry = dsn.zip(meta.clone()).map(|(dsn, meta)| {
-        // The server's envelopes carry the same sampling context as its pages.
-        let transport = DscTransport::new().opentelemetry(meta);
         sentry::init((
             dsn,
-            sentry::ClientOptions::new()
-                .traces_sample_rate(1.0)
-                .transport(transport),
+            options.transport(DscTransport::new().opentelemetry(meta)),
         ))
     });
     // The tracer's spans go to Sentry as transactions, through the client just made.
     let provider = SdkTracerProvider::builder()
         .with_span_processor(sentry_opentelemetry::SentrySpanProcessor::new())
         .build();
-    let otel = Otel {
-        tracer: provider.tracer("web"),
-        meta,
-    };
+    let otel: Otel = (provider.tracer("web"), meta);
 
     let app = Router::new()
         .route("/", get(home))
