@@ -30,6 +30,9 @@ done
 step "cargo doc (all features, -D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
 
+step "public API: the listings in docs/public-api/ match the code (bless: bash scripts/public-api.sh --bless)"
+bash scripts/public-api.sh
+
 step "cargo package: both crates packaged and built from their packages, with README and licences only"
 bash scripts/package.sh
 
