@@ -1,6 +1,6 @@
 //! End to end, in a real browser: for every page of the demo (axum with each engine, leptos,
-//! actix-web, OpenTelemetry) and both `traceLifecycle` modes of `@sentry/browser`, one trace goes SSR → browser
-//! pageload → `fetch` → API → database.
+//! actix-web, OpenTelemetry) and both `traceLifecycle` modes of `@sentry/browser`, one trace goes
+//! SSR → browser pageload → `fetch` → API → database.
 //!
 //! The demo runs in this process on free loopback ports, reporting to its embedded sink (a fresh
 //! SQLite file). Each test loads one page in headless Chromium (`--dump-dom` runs the page's
