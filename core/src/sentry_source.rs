@@ -559,7 +559,7 @@ impl TraceMeta {
 fn from_scope(hub: &Hub) -> Option<TraceMeta> {
     // A client without a DSN sends nothing: no trace to continue, as `@sentry/core` writes no
     // tags while the SDK is disabled.
-    let client = hub.client().filter(|client| client.is_enabled())?;
+    let client = hub.client().filter(|client| client.dsn().is_some())?;
     let facts = ClientFacts::of(&client);
     let span = active_span(hub);
     let (meta, mismatch) = TraceRoot::with_current(|root| match span {
