@@ -206,9 +206,10 @@ def page_md(page):
     if counted:
         md += [
             "",
-            "Instructions per request (callgrind, every thread of the demo, `wrk -c4`, the DSN "
-            "pointing at an ingest that never answers so that envelopes are not sent; one server "
-            "per mode, each page in turn): a count that does not depend on the machine's load. It "
+            "Instructions per request (callgrind, every thread of the demo, the same fixed number "
+            "of requests in every mode, one at a time (`wrk -c1`), the DSN pointing at an ingest "
+            "that never answers so that envelopes are not sent; one server per mode, each page in "
+            "turn): a count that does not depend on the machine's load. It "
             "leaves out the kernel's work, such as sending the longer bytes, and glibc's `malloc` "
             "moves it by several hundred instructions from run to run (its cost depends on the "
             "state of its heap).",

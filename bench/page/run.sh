@@ -45,11 +45,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-rounds=18 duration=3 connections=16 warmup=3 callgrind_secs=8 out=target/bench/page
+rounds=18 duration=3 connections=16 warmup=3 callgrind_requests=3000 out=target/bench/page
 page=minijinja count=-
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --quick) rounds=6 duration=2 warmup=1 callgrind_secs=3 ;;
+    --quick) rounds=6 duration=2 warmup=1 callgrind_requests=1000 ;;
     --page) page=$2; shift ;;
     --count) count=$2; shift ;;
     --rounds) rounds=$2; shift ;;
@@ -269,15 +269,21 @@ count_instructions() {
       fi
       wrk -t1 -c4 -d2s "$url" >/dev/null || return 1
       callgrind_control -i on "$cg_pid" >/dev/null || return 1
-      line=$(wrk -t1 -c4 "-d${callgrind_secs}s" -s bench/page/wrk-json.lua "$url" | tail -n 1)
+      # A fixed number of requests, one at a time, in every mode: the demo's background threads
+      # (the runtime's timers, the SDK's transport and session flusher) then weigh the same per
+      # request in each mode, which a fixed duration did not give (408 to 3,428 requests per
+      # 3 s window were seen, so their share moved by thousands of instructions per request).
+      line=$(WRK_STOP_AFTER=$callgrind_requests wrk -t1 -c1 -d600s -s bench/page/wrk-json.lua "$url" | tail -n 1)
       # A dump also zeroes the counters; it is numbered from 1 in the process's life.
       callgrind_control -d "$cg_pid" >/dev/null || return 1
       callgrind_control -i off "$cg_pid" >/dev/null || true
       dump=$((dump + 1))
-      python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" <<'PY' || return 1
+      python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" "$callgrind_requests" <<'PY' || return 1
 import json, sys
-mode, page, line, dump, out = sys.argv[1:]
+mode, page, line, dump, out = sys.argv[1:6]
 requests = json.loads(line)["requests"]
+if requests != int(sys.argv[6]):
+    sys.exit(f"bench/page/run.sh: {page} tags {mode}: {requests} requests under callgrind, not {sys.argv[6]}")
 total = next(int(l.split()[1]) for l in open(dump) if l.startswith("totals:"))
 row = {"mode": mode, "page": page, "requests": requests, "instructions": total,
        "per_request": total / max(requests, 1)}
@@ -300,7 +306,7 @@ PY
 if [ -z "$count" ]; then
   echo "bench/page/run.sh: --count \"\": no instruction counts" >&2
 elif command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
-  step "instructions per request (callgrind, wrk -c4 for ${callgrind_secs} s per mode)"
+  step "instructions per request (callgrind, $callgrind_requests requests of wrk -c1 per mode)"
   if ! count_instructions; then
     echo "bench/page/run.sh: counting instructions failed; the report goes without them" >&2
     rm -f "$out/instructions.jsonl"

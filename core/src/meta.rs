@@ -486,7 +486,6 @@ impl TraceMeta {
 
     /// Appends the tags to `out`; allocates nothing when `out` has the capacity.
     pub fn render_into(&self, out: &mut String) {
-        out.reserve(self.html_len());
         // Writing into a String cannot fail.
         let _ = self.write_html(out);
     }
