@@ -29,6 +29,8 @@ done
 
 step "cargo doc (all features, -D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
+# Each crate's front page opens with why and a Rust example (read with an HTML parser).
+python3 scripts/doc_front_page.py "${CARGO_TARGET_DIR:-target}/doc" sentry_meta sentry_meta_core
 
 step "public API: the listings in docs/public-api/ match the code (bless: bash scripts/public-api.sh --bless)"
 bash scripts/public-api.sh
