@@ -13,7 +13,7 @@ pub const MAX_BAGGAGE_MEMBERS: usize = 64;
 /// What JavaScript's `encodeURIComponent` escapes: every byte but `A-Z a-z 0-9 - _ . ! ~ * ' ( )`
 /// ([ECMA-262, `encodeURIComponent`](https://tc39.es/ecma262/#sec-encodeuricomponent-uricomponent)).
 /// Baggage keys and values are written with it, so a written value agrees with the browser SDK's.
-pub const ENCODE_URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const ENCODE_URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -217,7 +217,7 @@ fn raw_member_too_long(member: &RawMember<'_>) -> bool {
 /// memory.
 ///
 /// ```
-/// use sentry_meta_core::baggage::members;
+/// use sentry_meta_core::__private::members;
 /// let keys: Vec<&[u8]> = members(b"a=1, b = 2;prop=x,,junk, c=3").map(|m| m.key).collect();
 /// assert_eq!(keys, [&b"a"[..], b"b", b"c"]);
 /// ```

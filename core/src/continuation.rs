@@ -5,15 +5,54 @@ use std::fmt;
 use crate::dsc::DynamicSamplingContext;
 use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};
 
-/// What the receiving service knows about itself when deciding whether to continue a trace.
+/// What the receiving service knows about itself when deciding whether to continue a trace:
+/// its organization id and whether continuation is strict. The default has neither (any
+/// caller's trace is continued); [`ContinuationPolicy::from_client`] reads a Sentry client's.
+///
+/// ```
+/// use sentry_meta_core::ContinuationPolicy;
+///
+/// let policy = ContinuationPolicy::new().org_id("42").strict_trace_continuation(true);
+/// assert_eq!(policy.org(), Some("42"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContinuationPolicy {
     /// This service's organization id: the `org_id` option, else the one in the DSN's host
     /// (`o123.ingest.sentry.io` → `123`).
-    pub org_id: Option<String>,
+    org_id: Option<String>,
     /// Continue only when both sides name the same organization (Sentry's
     /// `strict_trace_continuation` option).
-    pub strict_trace_continuation: bool,
+    strict_trace_continuation: bool,
+}
+
+impl ContinuationPolicy {
+    /// No organization id, not strict: the same as [`Default`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// This service's organization id (Sentry's `org_id` option, else the one in the DSN's host:
+    /// `o123.ingest.sentry.io` → `123`). A caller naming another organization starts a new trace.
+    #[must_use]
+    pub fn org_id(mut self, org_id: impl Into<String>) -> Self {
+        self.org_id = Some(org_id.into());
+        self
+    }
+
+    /// Whether to continue only when both sides name the same organization (Sentry's
+    /// `strict_trace_continuation` option): with it, a caller without an org id starts a new
+    /// trace when this service has one, and the other way round. Off by default.
+    #[must_use]
+    pub fn strict_trace_continuation(mut self, strict: bool) -> Self {
+        self.strict_trace_continuation = strict;
+        self
+    }
+
+    /// This service's organization id, if it has one (see [`org_id`](Self::org_id)).
+    pub fn org(&self) -> Option<&str> {
+        self.org_id.as_deref()
+    }
 }
 
 /// A trace continued from an incoming request: its `sentry-trace` and the frozen DSC of its
@@ -66,7 +105,7 @@ impl fmt::Display for NewTraceReason {
 /// ```
 /// use sentry_meta_core::{Continuation, ContinuationPolicy, DscKey};
 ///
-/// let policy = ContinuationPolicy { org_id: Some("1".into()), ..Default::default() };
+/// let policy = ContinuationPolicy::new().org_id("1");
 /// let continued = Continuation::decide(
 ///     Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1"),
 ///     [&b"sentry-org_id=1,sentry-sample_rate=0.5,vendor=x"[..]],
@@ -94,8 +133,13 @@ pub enum Continuation {
 }
 
 impl Continuation {
-    /// Applies Sentry's continuation rules to a request's `sentry-trace` header (the first one,
-    /// if several came) and every value of its `baggage` header, in order.
+    /// Applies Sentry's continuation rules to a request's one `sentry-trace` value and every
+    /// value of its `baggage` header, in order.
+    ///
+    /// A caller that received several `sentry-trace` values must pass them as one malformed
+    /// value (any bytes that are not a valid `sentry-trace`, e.g. `b"several sentry-trace
+    /// headers"`), never pick one of them: this crate's layers do, so several values start a new
+    /// trace (see "Several `sentry-trace` values" in `docs/design.md`).
     ///
     /// - A missing or malformed `sentry-trace` starts a new trace (logged at debug level).
     /// - Organization check: both ids present and different → new trace; exactly one present →
@@ -153,9 +197,10 @@ mod tests {
     const ST: &[u8] = b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1";
 
     fn policy(org: Option<&str>, strict: bool) -> ContinuationPolicy {
-        ContinuationPolicy {
-            org_id: org.map(str::to_owned),
-            strict_trace_continuation: strict,
+        let policy = ContinuationPolicy::new().strict_trace_continuation(strict);
+        match org {
+            Some(org) => policy.org_id(org),
+            None => policy,
         }
     }
 

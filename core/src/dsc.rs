@@ -36,19 +36,24 @@ pub enum DscKey {
     OrgId,
 }
 
+/// Every known key, in the canonical order: [`DscKey::ALL`], as an array whose length sizes the
+/// DSC's slots of known keys.
+const KNOWN_KEYS: [DscKey; 9] = [
+    DscKey::TraceId,
+    DscKey::PublicKey,
+    DscKey::SampleRate,
+    DscKey::SampleRand,
+    DscKey::Sampled,
+    DscKey::Environment,
+    DscKey::Release,
+    DscKey::Transaction,
+    DscKey::OrgId,
+];
+
 impl DscKey {
-    /// Every known key, in the canonical (serialization and priority) order.
-    pub const ALL: [DscKey; 9] = [
-        Self::TraceId,
-        Self::PublicKey,
-        Self::SampleRate,
-        Self::SampleRand,
-        Self::Sampled,
-        Self::Environment,
-        Self::Release,
-        Self::Transaction,
-        Self::OrgId,
-    ];
+    /// Every known key, in the canonical (serialization and priority) order. A slice: the enum
+    /// is `#[non_exhaustive]`, and a later release may know more keys.
+    pub const ALL: &'static [DscKey] = &KNOWN_KEYS;
 
     /// The key without the `sentry-` prefix, e.g. `trace_id`.
     pub const fn as_str(self) -> &'static str {
@@ -82,7 +87,7 @@ impl DscKey {
 
     /// The key for a name without the `sentry-` prefix.
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
+        Self::ALL.iter().copied().find(|k| k.as_str() == name)
     }
 }
 
@@ -246,7 +251,7 @@ impl fmt::Display for SampleRand {
 /// ```
 #[derive(Clone, Default)]
 pub struct DynamicSamplingContext {
-    known: [Option<Box<str>>; 9],
+    known: [Option<Box<str>>; KNOWN_KEYS.len()],
     /// Unknown keys (name without the prefix, value), in the order first received; a repeated
     /// key keeps its place and takes the later value.
     other: indexmap::IndexMap<Box<str>, Box<str>>,
@@ -414,7 +419,7 @@ impl DynamicSamplingContext {
 
     /// Writes the members of [`to_baggage`](Self::to_baggage) into `writer`.
     pub(crate) fn write_baggage(&self, writer: &mut BaggageWriter) {
-        for key in DscKey::ALL {
+        for &key in DscKey::ALL {
             if let Some(value) = self.get(key) {
                 writer.push(key.baggage_key(), "", value);
             }

@@ -48,7 +48,7 @@ mod meta;
 mod root;
 mod sentry_trace;
 
-pub mod baggage;
+mod baggage;
 #[cfg(feature = "sentry")]
 mod sentry_source;
 #[cfg(feature = "headers")]
@@ -60,11 +60,21 @@ pub use crate::dsc::{
     DscKey, DynamicSamplingContext, SENTRY_PREFIX, SampleRand, TransactionSource,
 };
 pub use crate::ids::{ParseIdError, SpanId, TraceId};
-pub use crate::meta::{SerializedDsc, TraceMeta, markup};
+pub use crate::meta::{SerializedDsc, TraceMeta};
 pub use crate::root::{Scoped, TraceRoot};
 #[cfg(feature = "sentry")]
-pub use crate::sentry_source::*;
+pub use crate::sentry_source::render_span;
 pub use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};
+
+/// Not public API: the contract between sentry-meta-core and sentry-meta, which depends on this
+/// crate at an exact version. May change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::baggage::{RawMember, members};
+    pub use crate::meta::markup::*;
+    #[cfg(feature = "sentry")]
+    pub use crate::sentry_source::head_dsc;
+}
 
 /// The crate README's example, compiled and run as a doc test so that it stays true.
 #[cfg(doctest)]

@@ -226,7 +226,7 @@ impl fmt::Debug for SerializedDsc {
 /// ```
 ///
 /// `content` is HTML-escaped; a tag whose value is empty is left out. With
-/// [`with_traceparent`](Self::with_traceparent) a W3C
+/// [`traceparent`](Self::traceparent()) a W3C
 /// `<meta name="traceparent" content="00-TRACEID-SPANID-01"/>` follows.
 ///
 /// ```
@@ -269,9 +269,8 @@ struct TraceText([u8; SENTRY_TRACE_MAX_LEN]);
 
 /// The fixed bytes and lengths of the rendered tags, and the bytes their values are escaped for,
 /// for code that must recognize them in a page (the `</head>` injector and the tag stripper of
-/// `sentry-meta`); not a stable API.
-#[doc(hidden)]
-pub mod markup {
+/// `sentry-meta`, through [`crate::__private`]); not public API.
+pub(crate) mod markup {
     /// Opens the `sentry-trace` tag; its value follows.
     pub const SENTRY_TRACE_OPEN: &str = "<meta name=\"sentry-trace\" content=\"";
     /// Opens the `baggage` tag, on a line of its own; its value follows.
@@ -359,12 +358,13 @@ impl TraceMeta {
     }
 
     /// Also writes a W3C `traceparent` meta tag (off by default).
-    pub fn with_traceparent(mut self, enabled: bool) -> Self {
+    #[must_use]
+    pub fn traceparent(mut self, enabled: bool) -> Self {
         self.traceparent = enabled;
         self
     }
 
-    /// Whether the W3C `traceparent` tag is written (see [`with_traceparent`](Self::with_traceparent)).
+    /// Whether the W3C `traceparent` tag is written (see [`traceparent`](Self::traceparent())).
     pub fn writes_traceparent(&self) -> bool {
         self.traceparent
     }
@@ -609,7 +609,7 @@ mod tests {
 
     #[test]
     fn traceparent_len() {
-        let m = meta("").with_traceparent(true);
+        let m = meta("").traceparent(true);
         let value = m.traceparent_header().unwrap();
         assert_eq!(value.len(), markup::TRACEPARENT_LEN);
         assert_eq!(m.sentry_trace_header().len(), SENTRY_TRACE_MAX_LEN);
@@ -617,7 +617,7 @@ mod tests {
 
     #[test]
     fn html_len_is_exact() {
-        for m in [meta("sentry-a=%3C%22%3E"), meta("").with_traceparent(true)] {
+        for m in [meta("sentry-a=%3C%22%3E"), meta("").traceparent(true)] {
             assert_eq!(m.to_html().len(), m.html_len());
         }
     }
@@ -630,7 +630,7 @@ mod tests {
             Some(true),
             None,
         )
-        .with_traceparent(true);
+        .traceparent(true);
         assert!(!zero.to_html().contains("traceparent"));
         assert_eq!(zero.html_len(), zero.to_html().len());
         assert_eq!(zero.traceparent_header(), None);
@@ -638,7 +638,7 @@ mod tests {
 
     #[test]
     fn traceparent_tag() {
-        let html = meta("").with_traceparent(true).to_html();
+        let html = meta("").traceparent(true).to_html();
         assert!(html.ends_with(
             "\n<meta name=\"traceparent\" content=\"00-771a43a4192642f0b136d5159a501700-b7ad6b7169203331-00\"/>"
         ));

@@ -127,13 +127,15 @@ impl TraceRoot {
     }
 
     /// Also write the W3C `traceparent` tag on this request's pages (off by default).
-    pub fn with_traceparent(mut self, enabled: bool) -> Self {
+    #[must_use]
+    pub fn traceparent(mut self, enabled: bool) -> Self {
         self.traceparent = enabled;
         self
     }
 
-    /// Whether this request's pages also carry a W3C `traceparent` tag.
-    pub fn traceparent(&self) -> bool {
+    /// Whether this request's pages also carry a W3C `traceparent` tag (see
+    /// [`traceparent`](Self::traceparent())).
+    pub fn writes_traceparent(&self) -> bool {
         self.traceparent
     }
 
@@ -219,7 +221,7 @@ impl TraceRoot {
             }
         };
         let meta = TraceMeta::with_page_dsc(self.trace_id(), span_id, sampled, dsc);
-        Some(meta.with_traceparent(self.traceparent))
+        Some(meta.traceparent(self.traceparent))
     }
 
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.

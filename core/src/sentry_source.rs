@@ -89,13 +89,13 @@ impl ContinuationPolicy {
     /// starts a transaction, so both agree on whether to continue.
     pub fn from_client(client: &Client) -> Self {
         let options = client.options();
-        let org_id = options
+        let policy = Self::new().strict_trace_continuation(options.strict_trace_continuation);
+        match options
             .org_id
             .or_else(|| client.dsn().and_then(|dsn| dsn.org_id()))
-            .map(|org| org.to_string());
-        Self {
-            org_id,
-            strict_trace_continuation: options.strict_trace_continuation,
+        {
+            Some(org) => policy.org_id(org.to_string()),
+            None => policy,
         }
     }
 }
@@ -173,7 +173,7 @@ impl ClientFacts {
     fn new(client: &Client) -> Self {
         let options = client.options();
         let policy = ContinuationPolicy::from_client(client);
-        let org_id = policy.org_id.clone();
+        let org_id = policy.org().map(str::to_owned);
         // Only a fixed rate is known here: a sampler function's answer for a transaction cannot
         // be read back from the SDK, and calling it again could answer differently.
         let fixed_rate = match options.traces_sampling_strategy {
@@ -354,7 +354,7 @@ fn dsc_transaction(
 /// is on for this trace) its sampling decision and the root's transaction name.
 ///
 /// ```
-/// use sentry_meta_core::{head_dsc, DscKey, TraceId};
+/// use sentry_meta_core::{DscKey, TraceId, __private::head_dsc};
 /// let client = sentry_core::Client::from(
 ///     sentry_core::ClientOptions::new()
 ///         .dsn("https://abc@o42.ingest.sentry.io/7")
@@ -600,9 +600,9 @@ fn with_span(
             facts.head_dsc(span.trace_id, span.sampled, transaction)
         }
     };
-    let traceparent = root.is_some_and(TraceRoot::traceparent);
+    let traceparent = root.is_some_and(TraceRoot::writes_traceparent);
     let meta = TraceMeta::with_page_dsc(span.trace_id, span.span_id, span.sampled, Some(dsc))
-        .with_traceparent(traceparent);
+        .traceparent(traceparent);
     (meta, mismatch)
 }
 
@@ -621,7 +621,7 @@ fn without_span(facts: &ClientFacts, root: Option<&TraceRoot>) -> TraceMeta {
         None => facts.head_dsc(trace_id, None, None),
     };
     TraceMeta::with_page_dsc(trace_id, root.fallback_span_id(), sampled, Some(dsc))
-        .with_traceparent(root.traceparent())
+        .traceparent(root.writes_traceparent())
 }
 
 #[cfg(test)]

@@ -11,9 +11,11 @@ static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 /// [trace propagation spec](https://develop.sentry.dev/sdk/telemetry/traces/trace-propagation/);
 /// the grammar is on [`SentryTrace`].
 ///
-/// Decoding reads the first value (a request carries one; a proxy that appended a second does not
-/// change which trace the first names) and rejects a malformed one. Encoding writes the canonical
-/// form.
+/// Decoding reads the first value and rejects a malformed one; it decides nothing. Whether a
+/// request continues a trace is [`Continuation::decide`](crate::Continuation::decide)'s to say,
+/// and for it several values are one malformed value (see "Several `sentry-trace` values" in
+/// `docs/design.md`): with several, the request starts a new trace whatever the first names.
+/// Encoding writes the canonical form.
 ///
 /// ```
 /// use headers_core::{Header, HeaderValue};

@@ -150,7 +150,7 @@ impl std::error::Error for StartError {}
 /// a sampled trace of the minijinja page's route, so that they are as long as a request's.
 fn constant_tags(client: &sentry::Client) -> SentryMeta {
     let trace_id = TraceId::from_bytes(*b"sentry-meta-demo");
-    let dsc = sentry_meta::head_dsc(
+    let dsc = sentry_meta::__private::head_dsc(
         client,
         trace_id,
         Some(true),

@@ -23,13 +23,16 @@ fuzz_target!(|data: &[u8]| {
     let fields = fields(data);
     let control = fields.first().and_then(|c| c.first()).copied().unwrap_or(0);
     let sentry_trace = fields.get(1).copied().filter(|_| control & 2 != 0);
-    let policy = ContinuationPolicy {
-        org_id: fields
-            .get(2)
-            .filter(|_| control & 4 != 0)
-            .map(|org| String::from_utf8_lossy(org).into_owned()),
-        strict_trace_continuation: control & 1 != 0,
-    };
+    let org_id = fields
+        .get(2)
+        .filter(|_| control & 4 != 0)
+        .map(|org| String::from_utf8_lossy(org).into_owned());
+    let strict = control & 1 != 0;
+    let policy = match &org_id {
+        Some(org) => ContinuationPolicy::new().org_id(org.as_str()),
+        None => ContinuationPolicy::new(),
+    }
+    .strict_trace_continuation(strict);
     let baggage = fields.get(3..).unwrap_or_default();
 
     let decision = Continuation::decide(sentry_trace, baggage.iter().copied(), &policy);
@@ -54,15 +57,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let frozen = DynamicSamplingContext::from_baggage(baggage.iter().copied());
     let incoming_org = frozen.get(DscKey::OrgId).filter(|o| !o.is_empty());
-    let own_org = policy.org_id.as_deref().filter(|o| !o.is_empty());
+    let own_org = org_id.as_deref().filter(|o| !o.is_empty());
     let expected_reason = match (incoming_org, own_org) {
         (Some(a), Some(b)) if a != b => Some(NewTraceReason::OrgMismatch {
             incoming: a.to_owned(),
             own: b.to_owned(),
         }),
-        (Some(_), None) | (None, Some(_)) if policy.strict_trace_continuation => {
-            Some(NewTraceReason::StrictOrgMissing)
-        }
+        (Some(_), None) | (None, Some(_)) if strict => Some(NewTraceReason::StrictOrgMissing),
         _ => None,
     };
     let continued = match decision {

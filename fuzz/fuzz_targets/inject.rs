@@ -43,7 +43,7 @@ static TAGS: LazyLock<Vec<TraceMeta>> = LazyLock::new(|| {
     let quotes = format!("sentry-release={}", "'".repeat(8000));
     vec![
         TraceMeta::new(trace_id, span_id, Some(true), None),
-        TraceMeta::new(trace_id, span_id, Some(true), full).with_traceparent(true),
+        TraceMeta::new(trace_id, span_id, Some(true), full).traceparent(true),
         TraceMeta::new(
             trace_id,
             span_id,
@@ -51,7 +51,7 @@ static TAGS: LazyLock<Vec<TraceMeta>> = LazyLock::new(|| {
             dsc(b"sentry-release='single' & </head>,sentry-x=%22%3C%3E"),
         ),
         TraceMeta::new(trace_id, span_id, None, dsc(quotes.as_bytes())),
-        TraceMeta::new(trace_id, span_id, None, None).with_traceparent(true),
+        TraceMeta::new(trace_id, span_id, None, None).traceparent(true),
     ]
 });
 

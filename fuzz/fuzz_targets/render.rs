@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let canonical = dsc.to_baggage();
     let meta = TraceMeta::new(trace_id, span_id, sampled, Some(SerializedDsc::new(dsc)))
-        .with_traceparent(traceparent);
+        .traceparent(traceparent);
     let html = meta.to_html();
     assert_eq!(html.len(), meta.html_len());
 

@@ -20,12 +20,16 @@ const PUBLIC_KEY: &str = "public";
 const ORG_ID: &str = "42";
 
 async fn home(headers: HeaderMap) -> Html<String> {
-    // 1. Decide from the incoming headers (the first `sentry-trace`, every `baggage`).
-    let policy = ContinuationPolicy {
-        org_id: Some(ORG_ID.into()),
-        strict_trace_continuation: false,
+    // 1. Decide from the incoming headers (the one `sentry-trace` value, every `baggage`).
+    let policy = ContinuationPolicy::new().org_id(ORG_ID);
+    let mut sentry_traces = headers.get_all("sentry-trace").iter();
+    let sentry_trace = match (sentry_traces.next(), sentry_traces.next()) {
+        (None, _) => None,
+        (Some(value), None) => Some(value.as_bytes()),
+        // Several values are one malformed value, a new trace (docs/design.md, "Several
+        // `sentry-trace` values"), as in this crate's layers.
+        (Some(_), Some(_)) => Some(&b"several sentry-trace headers"[..]),
     };
-    let sentry_trace = headers.get("sentry-trace").map(HeaderValue::as_bytes);
     let baggage = headers.get_all("baggage").iter().map(HeaderValue::as_bytes);
     let (trace_id, sampled, dsc) = match Continuation::decide(sentry_trace, baggage, &policy) {
         // The caller's trace, its decision and its frozen DSC.

@@ -230,8 +230,9 @@ where
     }
 }
 
-/// The request's root: the continuation decision on its `sentry-trace` (several read as one
-/// invalid value) and every `baggage` value, named by actix's matched pattern.
+/// The request's root: the continuation decision on its `sentry-trace` (several are one malformed
+/// value: see "Several `sentry-trace` values" in `docs/design.md`) and every `baggage` value,
+/// named by actix's matched pattern.
 fn request_root(
     request: &ServiceRequest,
     client: Option<&Arc<sentry_core::Client>>,
@@ -252,7 +253,7 @@ fn request_root(
     let name = format!("{} {path}", request.method());
     TraceRoot::for_client(client, sentry_trace, baggage)
         .with_transaction(name, source)
-        .with_traceparent(traceparent)
+        .traceparent(traceparent)
 }
 
 /// What Sentry shows of the request: method, URL and headers, without credentials in the URL

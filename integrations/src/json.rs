@@ -53,7 +53,7 @@ pub(crate) fn from_value(value: &Value) -> Result<Option<SentryMeta>, InvalidTra
     };
     let traceparent = matches!(object.get(TRACEPARENT), Some(Value::Bool(true)));
     let meta = TraceMeta::from_dsc(sentry_trace, dsc).ok_or(InvalidTraceData::SentryTrace)?;
-    Ok(Some(meta.with_traceparent(traceparent).into()))
+    Ok(Some(meta.traceparent(traceparent).into()))
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -108,7 +108,7 @@ mod tests {
             Some(false),
             Some(SerializedDsc::new(dsc)),
         )
-        .with_traceparent(traceparent)
+        .traceparent(traceparent)
         .into()
     }
 

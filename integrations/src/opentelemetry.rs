@@ -136,7 +136,8 @@ impl OtelMeta {
     /// The organization id (`sentry-org_id`), and the one that callers must match to be
     /// continued (see [`ContinuationPolicy`]).
     pub fn org_id(mut self, org_id: impl Into<String>) -> Self {
-        self.options().policy.org_id = Some(org_id.into());
+        let options = self.options();
+        options.policy = std::mem::take(&mut options.policy).org_id(org_id);
         self
     }
 
@@ -162,7 +163,8 @@ impl OtelMeta {
     /// Whether callers without an org id are started a new trace when the app has one (Sentry's
     /// `strict_trace_continuation`).
     pub fn strict_trace_continuation(mut self, strict: bool) -> Self {
-        self.options().policy.strict_trace_continuation = strict;
+        let options = self.options();
+        options.policy = std::mem::take(&mut options.policy).strict_trace_continuation(strict);
         self
     }
 
@@ -212,7 +214,7 @@ impl OtelMeta {
             _ => SerializedDsc::new(self.head_dsc(trace_id, sampled)),
         };
         let meta = TraceMeta::new(trace_id, span_id, Some(sampled), Some(dsc));
-        Some(meta.with_traceparent(self.inner.traceparent))
+        Some(meta.traceparent(self.inner.traceparent))
     }
 
     /// The DSC of a trace that starts here.
@@ -221,10 +223,10 @@ impl OtelMeta {
         let mut dsc = DynamicSamplingContext::new();
         dsc.set_trace_id(trace_id);
         let members = [
-            (DscKey::PublicKey, &options.public_key),
-            (DscKey::Release, &options.release),
-            (DscKey::Environment, &options.environment),
-            (DscKey::OrgId, &options.policy.org_id),
+            (DscKey::PublicKey, options.public_key.as_deref()),
+            (DscKey::Release, options.release.as_deref()),
+            (DscKey::Environment, options.environment.as_deref()),
+            (DscKey::OrgId, options.policy.org()),
         ];
         for (key, value) in members {
             if let Some(value) = value {
@@ -275,7 +277,8 @@ struct Incoming {
 ///
 /// Extracting decides by [`Continuation::decide`] whether to continue the caller's trace (a
 /// valid `sentry-trace` with a span id, of the same organization, read from the one
-/// `sentry-trace` value (several are read as one invalid value) and every `baggage` value);
+/// `sentry-trace` value (several are one malformed value: see "Several `sentry-trace` values"
+/// in `docs/design.md`) and every `baggage` value);
 /// when it does, the context gets the caller's span as its remote parent and the caller's frozen
 /// DSC, and, with the `sentry` feature, the caller's trace as `sentry-opentelemetry`'s
 /// `SentrySpanProcessor` reads it, so that the Sentry transaction it makes of the request's span
@@ -298,7 +301,7 @@ impl TextMapPropagator for SentryMetaPropagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        // Several `sentry-trace` values are read as one invalid value, as by the tower layers.
+        // Several `sentry-trace` values are one malformed value, as for the tower layers.
         let sentry_trace = match extractor.get_all("sentry-trace").as_deref() {
             None | Some([]) => return cx.clone(),
             Some([one]) => one.as_bytes(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sentry::transports::DefaultTransportFactory;
 use sentry_core::protocol::{Context, EnvelopeItem, Map, TraceId as SdkTraceId};
 use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
-use sentry_meta_core::baggage::members;
+use sentry_meta_core::__private::members;
 use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
 
 #[cfg(feature = "opentelemetry")]

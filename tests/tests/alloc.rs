@@ -12,7 +12,7 @@ fn render_into_existing_buffer_allocates_nothing() {
         Some(true),
         Some(SerializedDsc::new(dsc)),
     )
-    .with_traceparent(true);
+    .traceparent(true);
     let mut page = String::with_capacity(4096);
     let info = allocation_counter::measure(|| {
         for _ in 0..100 {

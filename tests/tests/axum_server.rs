@@ -651,10 +651,7 @@ fn incoming_trace_is_continued_with_its_frozen_dsc() {
     let Continuation::Continue(expected) = Continuation::decide(
         Some(incoming.as_bytes()),
         [first.as_bytes(), second.as_bytes()],
-        &ContinuationPolicy {
-            org_id: Some("42".to_owned()),
-            strict_trace_continuation: false,
-        },
+        &ContinuationPolicy::new().org_id("42"),
     ) else {
         panic!("the core continues this trace");
     };
@@ -987,8 +984,8 @@ fn wrong_setups_fail_loudly_in_debug_builds() {
 
 #[test]
 fn several_sentry_trace_headers_start_a_new_trace() {
-    // Read as their comma-joined list, as Node.js and Python servers hand them to their SDKs:
-    // never a valid value. The transaction and the page agree, with this service's own DSC.
+    // One malformed value (docs/design.md, "Several `sentry-trace` values"), as Node.js and
+    // Python servers hand them to their SDKs (comma-joined, never valid). The transaction and the page agree, with this service's own DSC.
     let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
     let valid = format!("{TRACE}-{SPAN}-1");
     let baggage = format!("sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-org_id=42");

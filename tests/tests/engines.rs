@@ -265,7 +265,7 @@ fn explicit_cases() -> Vec<(&'static str, SentryMeta)> {
         (
             "explicit_traceparent",
             TraceMeta::new(trace_id, span_id, Some(true), full)
-                .with_traceparent(true)
+                .traceparent(true)
                 .into(),
         ),
         (

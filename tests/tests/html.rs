@@ -61,8 +61,8 @@ fn continued_hostile_trace_renders_safely() {
 
 #[test]
 fn traceparent_tag_parses() {
-    let meta = TraceMeta::new(TraceId::random(), SpanId::random(), Some(true), None)
-        .with_traceparent(true);
+    let meta =
+        TraceMeta::new(TraceId::random(), SpanId::random(), Some(true), None).traceparent(true);
     let traceparent = meta.traceparent_header().expect("has a span id");
     assert_head_is_exactly(
         &meta.to_html(),

@@ -184,7 +184,7 @@ fn inject_with(meta: &TraceMeta) -> impl Fn(Chunks) -> TraceMetaBody<Chunks> + '
 /// Checks the injection into `before` + `after` (the tags go between) at every cut, and that
 /// the page parses to exactly the tags, once.
 fn check_injected(before: &[u8], after: &[u8]) {
-    for meta in [meta(), meta().with_traceparent(true)] {
+    for meta in [meta(), meta().traceparent(true)] {
         let tags = meta.to_html();
         let input = [before, after].concat();
         let expected = [before, tags.as_bytes(), after].concat();
@@ -259,7 +259,7 @@ fn leaves_pages_without_a_head_end_alone() {
 
 #[test]
 fn never_a_second_copy() {
-    let tags = meta().with_traceparent(true).to_html();
+    let tags = meta().traceparent(true).to_html();
     // Our own output, hand-written tags in any attribute order, quotes or case.
     check_untouched(format!("<html><head>{tags}<title>t</title></head><body></body>").as_bytes());
     check_untouched(b"<head><META content=\"a-b\" NAME='sentry-trace'></head>");
@@ -268,7 +268,7 @@ fn never_a_second_copy() {
     // Two layers: the second one sees the first one's tags.
     let page = b"<html><head><title>t</title></head><body></body></html>";
     let once = TraceMetaBody::inject(Chunks::whole(page), &meta());
-    let twice = TraceMetaBody::inject(once, &meta().with_traceparent(true));
+    let twice = TraceMetaBody::inject(once, &meta().traceparent(true));
     let (out, _) = drain(twice);
     let out = String::from_utf8(out).expect("utf-8");
     assert_eq!(meta_elements(&out), expected_elements(&meta()));
@@ -276,7 +276,7 @@ fn never_a_second_copy() {
 
 #[test]
 fn injected_head_parses_to_exactly_the_tags() {
-    for meta in [meta(), meta().with_traceparent(true)] {
+    for meta in [meta(), meta().traceparent(true)] {
         let (out, _) = drain(TraceMetaBody::inject(Chunks::whole("<head></head>"), &meta));
         let out = String::from_utf8(out).expect("utf-8");
         let head = out
@@ -364,7 +364,7 @@ fn strips_rendered_tags_at_every_cut() {
     let strip = |body| TraceMetaBody::strip(body);
     for meta in [
         meta(),
-        meta().with_traceparent(true),
+        meta().traceparent(true),
         TraceMeta::new(
             "771a43a4192642f0b136d5159a501700"
                 .parse()
@@ -443,7 +443,7 @@ const HERE: &str = "@TAGS@";
 
 /// The tags the tests of this section inject (all three).
 fn all_tags() -> TraceMeta {
-    meta().with_traceparent(true)
+    meta().traceparent(true)
 }
 
 /// The injector's output for `page`, the same at every cut, checked against html5ever.
@@ -1023,7 +1023,7 @@ async fn source_sees_the_response() {
 async fn two_layers_inject_once() {
     let service = ServiceBuilder::new()
         .layer(InjectTraceMetaLayer::new().with_source(fixed_source()))
-        .layer(InjectTraceMetaLayer::new().with_source(|_: &Parts| meta().with_traceparent(true)))
+        .layer(InjectTraceMetaLayer::new().with_source(|_: &Parts| meta().traceparent(true)))
         .service(service_fn(|_: Request<()>| async {
             Ok::<_, Infallible>(html(StatusCode::OK, &[("content-type", "text/html")], PAGE))
         }));
@@ -1031,7 +1031,7 @@ async fn two_layers_inject_once() {
     let page = String::from_utf8(drain(response.into_body()).0).expect("utf-8");
     assert_eq!(
         meta_elements(&page),
-        expected_elements(&meta().with_traceparent(true))
+        expected_elements(&meta().traceparent(true))
     );
 }
 

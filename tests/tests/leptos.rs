@@ -303,7 +303,7 @@ fn fresh_requests_get_their_own_trace_and_the_core_tags() {
                 sentry_meta::DynamicSamplingContext::from_baggage([page.baggage.as_bytes()]),
             )),
         )
-        .with_traceparent(true);
+        .traceparent(true);
         let mut expected = meta_elements(&core.to_html());
         let mut got = meta_elements(&page.body);
         expected.sort();

@@ -313,7 +313,7 @@ fn callers_of_another_organization_or_with_junk_or_several_headers_start_new_tra
     let valid = format!("{TRACE}-{SPAN}-1");
     let cases: [&[(&str, &str)]; 5] = [
         &[("sentry-trace", &valid), ("baggage", "sentry-org_id=7")],
-        // Several values are one invalid value, as for the tower layers.
+        // Several values are one malformed value, as for the tower layers.
         &[("sentry-trace", &valid), ("sentry-trace", &valid)],
         &[(
             "sentry-trace",
@@ -397,10 +397,7 @@ fn hostile_baggage_is_frozen_as_the_core_freezes_it() {
         let sentry_meta::Continuation::Continue(incoming) = sentry_meta::Continuation::decide(
             Some(sentry_trace.as_bytes()),
             [baggage.as_bytes()],
-            &sentry_meta::ContinuationPolicy {
-                org_id: Some("42".into()),
-                strict_trace_continuation: false,
-            },
+            &sentry_meta::ContinuationPolicy::new().org_id("42"),
         ) else {
             panic!("the core continues {baggage:.80}");
         };

@@ -186,7 +186,7 @@ fn check_case(engines: &Engines, headers: &Headers) {
             TraceMeta::new(trace_id, page_span, None, Some(SerializedDsc::new(dsc)))
         }
     }
-    .with_traceparent(headers.traceparent);
+    .traceparent(headers.traceparent);
 
     // The header values, checked on their own.
     let sentry_trace = meta.sentry_trace_header();
@@ -426,10 +426,11 @@ fn headers() -> impl Strategy<Value = Headers> {
             |(sentry_trace, baggage, org, strict, traceparent, chunks)| Headers {
                 sentry_trace,
                 baggage,
-                policy: ContinuationPolicy {
-                    org_id: org.map(str::to_owned),
-                    strict_trace_continuation: strict,
-                },
+                policy: match org {
+                    Some(org) => ContinuationPolicy::new().org_id(org),
+                    None => ContinuationPolicy::new(),
+                }
+                .strict_trace_continuation(strict),
                 traceparent,
                 chunks,
             },

@@ -166,7 +166,7 @@ fn traceparent_vectors() {
             .parse()
             .expect("a span id");
         let meta = sentry_meta::TraceMeta::new(trace_id, span_id, v["sampled"].as_bool(), None)
-            .with_traceparent(true);
+            .traceparent(true);
         let html = format!(
             "<!DOCTYPE html><html><head>{}</head><body></body></html>",
             meta.to_html()

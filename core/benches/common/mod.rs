@@ -103,12 +103,12 @@ pub fn serialized_dsc_new(dsc: DynamicSamplingContext) -> SerializedDsc {
     SerializedDsc::new(black_box(dsc))
 }
 
-/// The head DSC through the public `head_dsc` (client facts worked out afresh, then decoded:
+/// The head DSC through `__private::head_dsc` (client facts worked out afresh, then decoded:
 /// the per-request path instead writes cached, pre-encoded members straight into a header).
 #[cfg(feature = "sentry")]
 #[inline]
 pub fn head_dsc(client: &sentry_core::Client, trace_id: TraceId) -> DynamicSamplingContext {
-    sentry_meta_core::head_dsc(
+    sentry_meta_core::__private::head_dsc(
         black_box(client),
         black_box(trace_id),
         Some(true),
@@ -211,10 +211,7 @@ pub fn hostile_requests() -> Vec<Hostile> {
 
 /// The policy of the receiving service in the hostile benches (org 42, as in the inputs).
 pub fn hostile_policy() -> ContinuationPolicy {
-    ContinuationPolicy {
-        org_id: Some("42".into()),
-        strict_trace_continuation: false,
-    }
+    ContinuationPolicy::new().org_id("42")
 }
 
 /// Deciding whether to continue, from the hostile headers.

@@ -1,141 +1,8 @@
 //! Put the tags into HTML pages that do not write them: a tower layer that injects them right
 //! before `</head>`, streamed or not, and the body transform that strips them again.
 //!
-//! # Example
-//!
-//! ```
-//! use axum::{Router, body::Body, http::Request, response::Html, routing::get};
-//! use sentry::integrations::tower::NewSentryLayer;
-//! use sentry_meta::tower::{InjectTraceMetaLayer, SentryMetaLayer};
-//! use tower::{ServiceBuilder, ServiceExt};
-//!
-//! // A page that knows nothing of Sentry: a static file, another crate's template, …
-//! async fn home() -> Html<&'static str> {
-//!     Html("<!doctype html><html><head><title>Home</title></head><body>…</body></html>")
-//! }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let _sentry = sentry::init(
-//!     sentry::ClientOptions::new()
-//!         .dsn("https://public@o1.ingest.sentry.io/2")
-//!         .traces_sample_rate(1.0)
-//! #       .transport(sentry::test::TestTransport::new())
-//! );
-//!
-//! let app = Router::new().route("/", get(home)).layer(
-//!     ServiceBuilder::new()
-//!         .layer(NewSentryLayer::<Request<Body>>::new_from_top())
-//!         .layer(SentryMetaLayer::new())
-//!         // Innermost: the transaction and the trace root are current when the page is ready.
-//!         .layer(InjectTraceMetaLayer::new()),
-//! );
-//!
-//! let response = app.oneshot(Request::get("/").body(Body::empty())?).await?;
-//! let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
-//! let page = std::str::from_utf8(&body)?;
-//! let (head, _) = page.split_once("</head>").unwrap_or_default();
-//! assert!(head.contains("<title>Home</title><meta name=\"sentry-trace\" content=\""));
-//! assert!(head.contains("\n<meta name=\"baggage\" content=\"sentry-trace_id="));
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! Without Sentry, or with tags from elsewhere, give the layer a source: anything that maps
-//! the response's head ([`http::response::Parts`]) to the tags, such as a closure:
-//!
-//! ```
-//! use bytes::Bytes;
-//! use http::{Request, Response, response::Parts};
-//! use http_body_util::{BodyExt, Full};
-//! use sentry_meta::tower::InjectTraceMetaLayer;
-//! use sentry_meta::{SpanId, TraceId, TraceMeta};
-//! use tower::{ServiceBuilder, ServiceExt, service_fn};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let service = ServiceBuilder::new()
-//!     .layer(InjectTraceMetaLayer::new().with_source(|_: &Parts| {
-//!         TraceMeta::new(TraceId::random(), SpanId::random(), None, None)
-//!     }))
-//!     .service(service_fn(|_: Request<()>| async {
-//!         Response::builder()
-//!             .header("content-type", "text/html; charset=utf-8")
-//!             .body(Full::<Bytes>::from("<html><HEAD></HEAD><body></body></html>"))
-//!     }));
-//!
-//! let response = service.oneshot(Request::new(())).await?;
-//! let page = response.into_body().collect().await?.to_bytes();
-//! assert!(page.starts_with(b"<html><HEAD><meta name=\"sentry-trace\" content=\""));
-//! assert!(page.ends_with(b"\"/></HEAD><body></body></html>"));
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # Where the tags go
-//!
-//! Right before the first end tag of the head, as a browser reads it: `</head`, in any letter
-//! case, followed by whitespace, `/` or `>` (`</head>`, `</HEAD>`, `</head >`). A `</head>` is
-//! not one inside a comment, an attribute value, a `<script>` (escaped `<!--<script>…-->` parts
-//! included), `<style>`, `<title>`, `<textarea>`, `<noscript>` or another element whose content
-//! is text, nor inside a `<template>`, whose contents are not part of the document. The page is
-//! passed through unchanged when:
-//!
-//! - it already carries a trace tag before that: a `<meta>` that the browser SDK would read,
-//!   whose first `name` attribute is exactly `sentry-trace` or `baggage`, the way
-//!   `document.querySelector('meta[name="sentry-trace"]')` finds it (attribute names in any
-//!   case, the value exact, character references such as `&#45;` decoded; not inside a
-//!   comment, script or template), or `traceparent` when the layer writes one. Pages never get
-//!   a second copy, and the SDK never reads a mix of the page's values and the layer's;
-//! - `<body` or `<frameset` comes first, or `<plaintext`, `<svg` or `<math`, or no `</head>`
-//!   comes within the first 64 KiB: the layer stops looking, and the rest of the body streams
-//!   through untouched;
-//! - its bytes are not ASCII text: a UTF-16 or UTF-32 byte-order mark, or (see below) such a
-//!   `charset`.
-//!
-//! Only the bytes that may be `</head` are held back (at most 6), so a streamed page reaches the
-//! browser as fast as without the layer; `</head>` may be split across chunks anywhere.
-//!
-//! # Which responses
-//!
-//! The tags are taken with [`SentryMeta::current`] when the inner service's response is ready,
-//! so they name the span active then. They are injected into `text/html` (and
-//! `application/xhtml+xml`) responses only, and never into:
-//!
-//! - responses without a body (`1xx`, `204`, `205`, `304`) or with part of one (`206`,
-//!   `Content-Range`);
-//! - responses with a `Content-Encoding` other than `identity`: put a compression layer outside
-//!   this one, so that it compresses the page with its tags;
-//! - responses whose `Content-Type` declares a `charset` that is not ASCII-compatible (UTF-16,
-//!   UTF-32, ISO-2022-JP and the Encoding Standard's replacement labels): ASCII tags would be
-//!   other characters there;
-//! - publicly cacheable responses ([`is_publicly_cacheable`](super::is_publicly_cacheable)):
-//!   a page in a shared cache would make every visitor join one trace. Opt in with
-//!   [`InjectTraceMetaLayer::allow_cacheable`].
-//!
-//! A page that gets the tags and has no caching headers at all, or none that give it a
-//! lifetime or forbid storing it ([`Cacheability::Heuristic`]), gets `private` added to its
-//! `Cache-Control`, as [`SentryMetaLayer`](super::SentryMetaLayer) does: see
-//! [`InjectTraceMetaLayer::mark_private`].
-//!
-//! The length of an injected page is not known before its head has been read, so the layer
-//! removes `Content-Length` from the responses it wraps: they are sent chunked (HTTP/1.1) or
-//! framed (HTTP/2). The body's [`size_hint`](Body::size_hint) stays exact as far as it can: the
-//! inner body's, widened by the tags until the head has been read. `ETag` and `Last-Modified`
-//! are removed as well: the page differs on every request, and a client revalidating with them
-//! would reuse an old copy, and its old trace. The response to a `HEAD` request gets the same
-//! headers as the `GET` one would (its body, never sent, is left as it is).
-//!
-//! # Stripping
-//!
-//! [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above
-//! (`traceparent` always), from a page's head and from between `</head>` and `<body>` (where the
-//! browser's tree builder moves a `<meta>` into the head): each `<meta …>` tag whole, with the
-//! line break between two tags of a block as [`TraceMeta`] renders it (`sentry-trace`,
-//! `baggage`, `traceparent`, one per line), and leaves every other byte as it is. So stripping a
-//! page the layer injected gives back the page (without its own trace tags, if it had any after
-//! `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
-//! publicly cacheable pages whose template already wrote the tags.
+//! The public items are re-exported by [`crate::tower`]; the docs of injecting and stripping
+//! are on [`InjectTraceMetaLayer`].
 
 mod scan;
 
@@ -202,18 +69,149 @@ impl TraceMetaSource for CurrentSentryMeta {
     }
 }
 
-/// A [`Layer`] that injects the page's tags right before `</head>` of HTML responses; see the
-/// [module docs](self) for which responses and where exactly.
+/// A [`Layer`] that injects the page's tags right before `</head>` of HTML responses, streamed
+/// or not: which responses and where exactly are below; [`strip_trace_meta`] removes them again
+/// ([Stripping](#stripping)).
 ///
 /// Put it inside [`SentryMetaLayer`](super::SentryMetaLayer) (after it in a `ServiceBuilder`):
 /// the tags are taken when the inner response is ready, and only there are the request's
 /// transaction and trace root still current.
 ///
-/// ```
-/// use sentry_meta::tower::InjectTraceMetaLayer;
+/// # Example
 ///
-/// let layer = InjectTraceMetaLayer::new();
 /// ```
+/// use axum::{Router, body::Body, http::Request, response::Html, routing::get};
+/// use sentry::integrations::tower::NewSentryLayer;
+/// use sentry_meta::tower::{InjectTraceMetaLayer, SentryMetaLayer};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// // A page that knows nothing of Sentry: a static file, another crate's template, …
+/// async fn home() -> Html<&'static str> {
+///     Html("<!doctype html><html><head><title>Home</title></head><body>…</body></html>")
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let _sentry = sentry::init(
+///     sentry::ClientOptions::new()
+///         .dsn("https://public@o1.ingest.sentry.io/2")
+///         .traces_sample_rate(1.0)
+/// #       .transport(sentry::test::TestTransport::new())
+/// );
+///
+/// let app = Router::new().route("/", get(home)).layer(
+///     ServiceBuilder::new()
+///         .layer(NewSentryLayer::<Request<Body>>::new_from_top())
+///         .layer(SentryMetaLayer::new())
+///         // Innermost: the transaction and the trace root are current when the page is ready.
+///         .layer(InjectTraceMetaLayer::new()),
+/// );
+///
+/// let response = app.oneshot(Request::get("/").body(Body::empty())?).await?;
+/// let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+/// let page = std::str::from_utf8(&body)?;
+/// let (head, _) = page.split_once("</head>").unwrap_or_default();
+/// assert!(head.contains("<title>Home</title><meta name=\"sentry-trace\" content=\""));
+/// assert!(head.contains("\n<meta name=\"baggage\" content=\"sentry-trace_id="));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Without Sentry, or with tags from elsewhere, give the layer a source: anything that maps
+/// the response's head ([`http::response::Parts`]) to the tags, such as a closure:
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response, response::Parts};
+/// use http_body_util::{BodyExt, Full};
+/// use sentry_meta::tower::InjectTraceMetaLayer;
+/// use sentry_meta::{SpanId, TraceId, TraceMeta};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let service = ServiceBuilder::new()
+///     .layer(InjectTraceMetaLayer::new().with_source(|_: &Parts| {
+///         TraceMeta::new(TraceId::random(), SpanId::random(), None, None)
+///     }))
+///     .service(service_fn(|_: Request<()>| async {
+///         Response::builder()
+///             .header("content-type", "text/html; charset=utf-8")
+///             .body(Full::<Bytes>::from("<html><HEAD></HEAD><body></body></html>"))
+///     }));
+///
+/// let response = service.oneshot(Request::new(())).await?;
+/// let page = response.into_body().collect().await?.to_bytes();
+/// assert!(page.starts_with(b"<html><HEAD><meta name=\"sentry-trace\" content=\""));
+/// assert!(page.ends_with(b"\"/></HEAD><body></body></html>"));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Where the tags go
+///
+/// Right before the first end tag of the head, as a browser reads it: `</head`, in any letter
+/// case, followed by whitespace, `/` or `>` (`</head>`, `</HEAD>`, `</head >`). A `</head>` is
+/// not one inside a comment, an attribute value, a `<script>` (escaped `<!--<script>…-->` parts
+/// included), `<style>`, `<title>`, `<textarea>`, `<noscript>` or another element whose content
+/// is text, nor inside a `<template>`, whose contents are not part of the document. The page is
+/// passed through unchanged when:
+///
+/// - it already carries a trace tag before that: a `<meta>` that the browser SDK would read,
+///   whose first `name` attribute is exactly `sentry-trace` or `baggage`, the way
+///   `document.querySelector('meta[name="sentry-trace"]')` finds it (attribute names in any
+///   case, the value exact, character references such as `&#45;` decoded; not inside a
+///   comment, script or template), or `traceparent` when the layer writes one. Pages never get
+///   a second copy, and the SDK never reads a mix of the page's values and the layer's;
+/// - `<body` or `<frameset` comes first, or `<plaintext`, `<svg` or `<math`, or no `</head>`
+///   comes within the first 64 KiB: the layer stops looking, and the rest of the body streams
+///   through untouched;
+/// - its bytes are not ASCII text: a UTF-16 or UTF-32 byte-order mark, or (see below) such a
+///   `charset`.
+///
+/// Only the bytes that may be `</head` are held back (at most 6), so a streamed page reaches the
+/// browser as fast as without the layer; `</head>` may be split across chunks anywhere.
+///
+/// # Which responses
+///
+/// The tags are taken with [`SentryMeta::current`] when the inner service's response is ready,
+/// so they name the span active then. They are injected into `text/html` (and
+/// `application/xhtml+xml`) responses only, and never into:
+///
+/// - responses without a body (`1xx`, `204`, `205`, `304`) or with part of one (`206`,
+///   `Content-Range`);
+/// - responses with a `Content-Encoding` other than `identity`: put a compression layer outside
+///   this one, so that it compresses the page with its tags;
+/// - responses whose `Content-Type` declares a `charset` that is not ASCII-compatible (UTF-16,
+///   UTF-32, ISO-2022-JP and the Encoding Standard's replacement labels): ASCII tags would be
+///   other characters there;
+/// - publicly cacheable responses ([`is_publicly_cacheable`](super::is_publicly_cacheable)):
+///   a page in a shared cache would make every visitor join one trace. Opt in with
+///   [`InjectTraceMetaLayer::allow_cacheable`].
+///
+/// A page that gets the tags and has no caching headers at all, or none that give it a
+/// lifetime or forbid storing it ([`Cacheability::Heuristic`]), gets `private` added to its
+/// `Cache-Control`, as [`SentryMetaLayer`](super::SentryMetaLayer) does: see
+/// [`InjectTraceMetaLayer::mark_private`].
+///
+/// The length of an injected page is not known before its head has been read, so the layer
+/// removes `Content-Length` from the responses it wraps: they are sent chunked (HTTP/1.1) or
+/// framed (HTTP/2). The body's [`size_hint`](Body::size_hint) stays exact as far as it can: the
+/// inner body's, widened by the tags until the head has been read. `ETag` and `Last-Modified`
+/// are removed as well: the page differs on every request, and a client revalidating with them
+/// would reuse an old copy, and its old trace. The response to a `HEAD` request gets the same
+/// headers as the `GET` one would (its body, never sent, is left as it is).
+///
+/// # Stripping
+///
+/// [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above
+/// (`traceparent` always), from a page's head and from between `</head>` and `<body>` (where the
+/// browser's tree builder moves a `<meta>` into the head): each `<meta …>` tag whole, with the
+/// line break between two tags of a block as [`TraceMeta`] renders it (`sentry-trace`,
+/// `baggage`, `traceparent`, one per line), and leaves every other byte as it is. So stripping a
+/// page the layer injected gives back the page (without its own trace tags, if it had any after
+/// `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
+/// publicly cacheable pages whose template already wrote the tags.
 #[derive(Debug, Clone)]
 pub struct InjectTraceMetaLayer<M = CurrentSentryMeta> {
     source: M,
@@ -380,7 +378,7 @@ where
 
 /// Removes from an HTML `response` every trace tag up to `<body` (the `<meta>` elements that the
 /// browser SDK would read, as [`InjectTraceMetaLayer`] finds them: see the
-/// [module docs](self#stripping)), and `Content-Length` (the new length is not known before
+/// [`InjectTraceMetaLayer`'s docs](InjectTraceMetaLayer#stripping)), and `Content-Length` (the new length is not known before
 /// the head has been read); every other byte streams through unchanged.
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
@@ -588,7 +586,7 @@ impl<B> TraceMetaBody<B> {
 
     /// `body` with `meta`'s tags right before the first `</head>` of its head, unless a copy of
     /// them comes first or the body begins with a UTF-16 or UTF-32 byte-order mark (see the
-    /// [module docs](self)).
+    /// [`InjectTraceMetaLayer`'s docs](InjectTraceMetaLayer#where-the-tags-go)).
     pub fn inject(body: B, meta: &TraceMeta) -> Self {
         let tags = Bytes::from(meta.to_html());
         Self::rewrite(body, HeadScanner::injecting(&tags), Some(tags))

@@ -36,7 +36,7 @@ const MAX_WARNED_ROUTES: usize = 1024;
 /// A [`Layer`] that gives every request its own trace root and server transaction, so that the
 /// pages it renders carry the transaction's `sentry-trace` and the root's `baggage`.
 ///
-/// For each request it reads the `sentry-trace` header (several read as one invalid value) and
+/// For each request it reads the `sentry-trace` header (several are one malformed value) and
 /// every `baggage` header value, and decides once whether to continue the caller's trace, with
 /// the rules of the current Sentry client
 /// ([`ContinuationPolicy::from_client`](sentry_meta_core::ContinuationPolicy::from_client): its
@@ -307,7 +307,7 @@ where
             ),
         }
         .with_transaction(name, source)
-        .with_traceparent(self.traceparent);
+        .traceparent(self.traceparent);
         let root = Arc::new(root);
         // The transaction starts when the request is first polled, once the layers outside
         // have had their turn: a transaction already active then is another layer's.
@@ -336,9 +336,9 @@ where
     }
 }
 
-/// The `sentry-trace` value to continue: the request's one `sentry-trace` header. Several are
-/// read as their comma-joined list (as Node.js and Python servers hand them to their SDKs),
-/// which is never a valid value: the request starts a new trace.
+/// The `sentry-trace` value to decide on: the request's one `sentry-trace` header. Several are
+/// passed on as one malformed value, so the request starts a new trace (see "Several
+/// `sentry-trace` values" in `docs/design.md`).
 fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
     let mut values = headers.get_all(&SENTRY_TRACE).iter();
     let first = values.next()?;

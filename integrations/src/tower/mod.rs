@@ -96,9 +96,9 @@
 //!
 //! # What the layer does
 //!
-//! - Reads the `sentry-trace` header (several are read as their comma-joined list, which is
-//!   never valid) and every `baggage` value of the request and decides whether to continue the
-//!   caller's trace, with the org id and `strict_trace_continuation` of the current Sentry client
+//! - Reads the request's `sentry-trace` value (several are passed on as one malformed value, so
+//!   they start a new trace: see "Several `sentry-trace` values" in `docs/design.md`) and every
+//!   `baggage` value and decides whether to continue the caller's trace, with the org id and `strict_trace_continuation` of the current Sentry client
 //!   (see [`Continuation`](crate::Continuation)). A continued trace passes on the caller's frozen
 //!   `sentry-*` baggage; a new one gets a head DSC built once.
 //! - Starts the server transaction from that decision: named as `sentry-tower` does,
@@ -165,7 +165,7 @@
 pub(crate) mod cache;
 #[cfg(feature = "axum")]
 mod extract;
-pub mod inject;
+pub(crate) mod inject;
 pub(crate) mod layer;
 pub(crate) mod transaction;
 

@@ -44,7 +44,7 @@ pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
 /// tag: the tag up to the end of its first `name` attribute. A `<meta content="…"
 /// name="baggage">` with the longest escaped baggage the renderer can write fits, with room for
 /// the tag's other bytes; a longer one is not stripped, and the stripper stops there.
-pub(crate) const TAG_HOLD_MAX: usize = sentry_meta_core::markup::BAGGAGE_CONTENT_MAX_LEN + 256;
+pub(crate) const TAG_HOLD_MAX: usize = sentry_meta_core::__private::BAGGAGE_CONTENT_MAX_LEN + 256;
 
 /// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
 /// and the W3C `traceparent` that the renderer may write.
@@ -150,7 +150,7 @@ impl HeadScanner {
     /// is left alone (the browser SDK reads them as a pair, and would read a mix of the page's
     /// and ours); one that has a `traceparent` tag only if `tags` hold one too.
     pub(crate) fn injecting(tags: &[u8]) -> Self {
-        let traceparent = sentry_meta_core::markup::TRACEPARENT_OPEN.as_bytes();
+        let traceparent = sentry_meta_core::__private::TRACEPARENT_OPEN.as_bytes();
         Self {
             own_traceparent: memchr::memmem::find(tags, traceparent).is_some(),
             ..Self::new(Action::Inject)
@@ -1245,7 +1245,7 @@ mod tests {
             Some(true),
             Some(SerializedDsc::new(dsc)),
         )
-        .with_traceparent(traceparent)
+        .traceparent(traceparent)
     }
 
     #[test]
