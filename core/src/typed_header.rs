@@ -11,10 +11,10 @@ static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 /// [trace propagation spec](https://develop.sentry.dev/sdk/telemetry/traces/trace-propagation/);
 /// the grammar is on [`SentryTrace`].
 ///
-/// Decoding reads the first value and rejects a malformed one; it decides nothing. Whether a
-/// request continues a trace is [`Continuation::decide`](crate::Continuation::decide)'s to say,
-/// and for it several values are one malformed value (see "Several `sentry-trace` values" in
-/// `docs/design.md`): with several, the request starts a new trace whatever the first names.
+/// Decoding rejects a malformed value, and several values as one malformed value (the rule of
+/// "Several `sentry-trace` values" in `docs/design.md`, which the layers follow too), so a handler
+/// never sees a trace that the request did not continue. It decides nothing else: whether a
+/// request continues a trace is [`Continuation::decide`](crate::Continuation::decide)'s to say.
 /// Encoding writes the canonical form.
 ///
 /// ```
@@ -43,6 +43,9 @@ impl Header for SentryTrace {
         I: Iterator<Item = &'i HeaderValue>,
     {
         let value = values.next().ok_or_else(Error::invalid)?;
+        if values.next().is_some() {
+            return Err(Error::invalid());
+        }
         SentryTrace::parse_bytes(value.as_bytes()).map_err(|_| Error::invalid())
     }
 
@@ -61,13 +64,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_first_value_only() {
+    fn decodes_one_value_only() {
         let values = [
             HeaderValue::from_static("771a43a4192642f0b136d5159a501700-b7ad6b7169203331"),
             HeaderValue::from_static("0123456789abcdef0123456789abcdef-0123456789abcdef-1"),
         ];
-        let trace = SentryTrace::decode(&mut values.iter()).expect("valid");
+        let trace = SentryTrace::decode(&mut values[..1].iter()).expect("valid");
         assert_eq!(trace.to_string(), values[0].to_str().expect("ascii"));
+        // Several values are one malformed value, valid or not each.
+        assert!(SentryTrace::decode(&mut values.iter()).is_err());
         assert!(SentryTrace::decode(&mut [].iter()).is_err());
         let junk = [HeaderValue::from_static("junk")];
         assert!(SentryTrace::decode(&mut junk.iter()).is_err());
