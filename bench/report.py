@@ -38,8 +38,10 @@ GOAL_PAGE = 0.98
 GOAL_REAL_PAGE = 0.99
 REAL_PAGE = "/catalog"
 # Derived from "incoming headers of any size are read in bounded time" (docs/design.md "Encoding and limits"):
-# the time per byte of a 1 MiB header no worse than 1.5x that of an 8 KiB one (linear, not
-# worse), and the memory held at once by one decision under 64 KiB whatever the size.
+# the work per byte of a 1 MiB header no worse than 1.5x that of an 8 KiB one (linear, not
+# worse), and the memory held at once by one decision under 64 KiB whatever the size. The work is
+# counted in instructions (callgrind) where they were counted: time per byte at 1 MiB also pays
+# for reading an input larger than the CPU's caches, which says nothing of the algorithm.
 GOAL_HOSTILE_PER_BYTE = 1.5
 GOAL_HOSTILE_PEAK = 64 << 10
 
@@ -271,15 +273,22 @@ def main():
             t, lo, hi, nbytes = get(micro, f"hostile/{shape}/{size}")
             a = allocs[f"hostile/{shape}/{size}"]
             hostile[(shape, size)] = (t, lo, hi, nbytes, a)
-    per_byte_growth = max(
-        (hostile[(s, "1MiB")][0] / hostile[(s, "1MiB")][3]) / (hostile[(s, "8KiB")][0] / hostile[(s, "8KiB")][3])
-        for s, _ in HOSTILE_SHAPES
-    )
-    worst_growth_shape = max(
-        HOSTILE_SHAPES,
-        key=lambda s: (hostile[(s[0], "1MiB")][0] / hostile[(s[0], "1MiB")][3])
-        / (hostile[(s[0], "8KiB")][0] / hostile[(s[0], "8KiB")][3]),
-    )[0]
+    def growth(shape, cost):
+        """How much more one byte costs at 1 MiB than at 8 KiB, by `cost` (time or instructions)."""
+        return (cost(shape, "1MiB") / hostile[(shape, "1MiB")][3]) / (
+            cost(shape, "8KiB") / hostile[(shape, "8KiB")][3])
+
+    def time_cost(shape, size):
+        return hostile[(shape, size)][0]
+
+    def instr_cost(shape, size):
+        return counts[f"hostile/{shape}/{size}"]
+
+    counted = all(f"hostile/{s}/{z}" in counts for s, _ in HOSTILE_SHAPES for z in ("8KiB", "1MiB"))
+    by, cost = ("instructions", instr_cost) if counted else ("time", time_cost)
+    worst_growth_shape = max((s for s, _ in HOSTILE_SHAPES), key=lambda s: growth(s, cost))
+    per_byte_growth = growth(worst_growth_shape, cost)
+    time_growth_shape = max((s for s, _ in HOSTILE_SHAPES), key=lambda s: growth(s, time_cost))
     peak = max(hostile[(s, size)][4]["peak_bytes"] for s, _ in HOSTILE_SHAPES for size in HOSTILE_SIZES)
     slowest_1mib = max(HOSTILE_SHAPES, key=lambda s: hostile[(s[0], "1MiB")][0])[0]
 
@@ -304,9 +313,11 @@ def main():
     for page in pages:
         targets += page_targets(page)
     targets += [
-        ("hostile headers: time per byte at 1 MiB ≤ 1.5× that at 8 KiB (derived)",
-         f"{per_byte_growth:.2f}× (worst: `{worst_growth_shape}`); slowest 1 MiB: `{slowest_1mib}` "
-         f"{ns(hostile[(slowest_1mib, '1MiB')][0])}",
+        (f"hostile headers: {by} per byte at 1 MiB ≤ 1.5× at 8 KiB (derived)",
+         f"{per_byte_growth:.2f}× (worst: `{worst_growth_shape}`)"
+         + (f"; by time {growth(time_growth_shape, time_cost):.2f}× (`{time_growth_shape}`)"
+            if counted else "")
+         + f"; slowest 1 MiB: `{slowest_1mib}` {ns(hostile[(slowest_1mib, '1MiB')][0])}",
          per_byte_growth <= GOAL_HOSTILE_PER_BYTE),
         ("hostile headers: memory of one decision < 64 KiB at any size (derived)",
          f"peak {peak:,} B", peak < GOAL_HOSTILE_PEAK),
@@ -386,15 +397,17 @@ def main():
         "",
         "One `sentry-trace` and one `baggage` value (the bytes column counts both); policy org 42.",
         "",
-        "| shape | size | bytes | median | 95% CI | ns/KiB | allocs/call | peak bytes |",
-        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| shape | size | bytes | median | 95% CI | ns/KiB | instructions/byte | allocs/call | peak bytes |",
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for shape, what in HOSTILE_SHAPES:
         for size in HOSTILE_SIZES:
             t, lo, hi, nbytes, a = hostile[(shape, size)]
+            n = counts.get(f"hostile/{shape}/{size}")
             md.append(
                 f"| `{shape}` | {size} | {nbytes:,} | {ns(t)} | {ns(lo)}–{ns(hi)} | "
-                f"{t / nbytes * 1024:,.1f} | {a['allocs_per_call']:g} | {a['peak_bytes']:,} |"
+                f"{t / nbytes * 1024:,.1f} | {f'{n / nbytes:,.2f}' if n else '–'} | "
+                f"{a['allocs_per_call']:g} | {a['peak_bytes']:,} |"
             )
     md += ["", *[f"- `{shape}`: {what}" for shape, what in HOSTILE_SHAPES]]
 

@@ -50,9 +50,7 @@ use sentry::Hub;
 use sentry::integrations::tower::{NewSentryLayer, SentryHttpLayer};
 use sentry_meta::opentelemetry::OtelMeta;
 use sentry_meta::tower::SentryMetaLayer;
-use sentry_meta::{
-    DscTransport, SentryMeta, SerializedDsc, SpanId, TraceId, TraceMeta, TransactionSource,
-};
+use sentry_meta::{DscTransport, SentryMeta, SpanId, TraceMeta, TraceRoot, TransactionSource};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -146,22 +144,16 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// The tags of [`Tags::Constant`]: a fixed trace and span, and the head DSC that `client` gives
-/// a sampled trace of the minijinja page's route, so that they are as long as a request's.
-fn constant_tags(client: &sentry::Client) -> SentryMeta {
-    let trace_id = TraceId::from_bytes(*b"sentry-meta-demo");
-    let dsc = sentry_meta::__private::head_dsc(
-        client,
-        trace_id,
-        Some(true),
-        Some(("GET /minijinja", TransactionSource::Route)),
-    );
-    SentryMeta::from(TraceMeta::new(
-        trace_id,
-        SpanId::from_bytes(*b"constant"),
-        Some(true),
-        Some(SerializedDsc::new(dsc)),
-    ))
+/// The tags of [`Tags::Constant`]: a sampled trace of the minijinja page's route with the head
+/// DSC that `client` gives it, made once through a request's root and serialized, so that they
+/// are as long as a request's.
+fn constant_tags(client: &Arc<sentry::Client>) -> SentryMeta {
+    let root = TraceRoot::new_trace().with_transaction("GET /minijinja", TransactionSource::Route);
+    let root = Arc::new(root);
+    root.set_server_span(client, SpanId::from_bytes(*b"constant"), Some(true));
+    let meta = root.sync_scope(TraceMeta::current);
+    let constant = meta.and_then(|meta| TraceMeta::from_dsc(meta.sentry_trace(), meta.dsc()?));
+    SentryMeta::from(constant.expect("a root with a server span has tags"))
 }
 
 fn fail(what: impl std::fmt::Display) -> StartError {

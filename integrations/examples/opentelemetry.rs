@@ -15,57 +15,53 @@ use axum::{Router, extract::State, http::HeaderMap, response::Html, routing::get
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use sentry_meta::{DscTransport, SentryMeta, opentelemetry::OtelMeta};
+use sentry_meta::{DscTransport, opentelemetry::OtelMeta};
 
 /// The tracer, and the project's facts (the DSN's public key and org id, the sampler's rate).
-type Otel = (SdkTracer, Option<OtelMeta>);
+type Otel = Arc<(SdkTracer, Option<OtelMeta>)>;
 
-async fn home(State(otel): State<Arc<Otel>>, headers: HeaderMap) -> Html<String> {
+async fn home(State(otel): State<Otel>, headers: HeaderMap) -> Html<String> {
     let (tracer, meta) = &*otel;
-    // The request's headers, as OpenTelemetry propagators read them (an app would implement
-    // `Extractor` for `HeaderMap`, to read every `baggage` header).
+    let Some(meta) = meta else {
+        return Html("<!doctype html>\n<html><head><title>Home</title></head></html>".into());
+    };
+    // The headers as OpenTelemetry propagators read them (an app would implement `Extractor`
+    // for `HeaderMap`, to read every `baggage` header).
     let headers: HashMap<String, String> = (headers.iter())
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
         .collect();
     // The request's server span: the child of a caller's Sentry trace, if any.
-    let parent = meta
-        .as_ref()
-        .map(|meta| meta.propagator().extract(&headers));
-    let parent = parent.unwrap_or_default();
+    let parent = meta.propagator().extract(&headers);
     let cx = parent.with_span(tracer.start_with_context("GET /", &parent));
     let _current = cx.clone().attach();
-    let head = meta
-        .as_ref()
-        .map_or_else(SentryMeta::none, OtelMeta::current);
+    let head = meta.current();
     // Ended inside its context: the transaction's envelope carries the DSC the page wrote.
     cx.span().end();
     Html(format!(
-        "<!doctype html>\n<html><head>{head}<title>Home</title></head><body>Hi</body></html>"
+        "<!doctype html>\n<html><head>{head}<title>Home</title></head></html>"
     ))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dsn = std::env::var("SENTRY_DSN").ok();
-    let meta = (dsn.as_deref().map(OtelMeta::from_dsn).transpose()?)
-        .map(|meta| meta.traces_sample_rate(1.0));
-    let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
-    // Without a DSN, no client: no trace is sent, and pages get no tags. The server's envelopes
-    // carry the same sampling context as its pages.
+    let meta =
+        (dsn.as_deref().map(OtelMeta::from_dsn).transpose()?).map(|m| m.traces_sample_rate(1.0));
+    // Without a DSN, no client and no tags. The server's envelopes carry the pages' DSC.
     let _sentry = dsn.zip(meta.clone()).map(|(dsn, meta)| {
+        let options = sentry::ClientOptions::new().traces_sample_rate(1.0);
         sentry::init((
             dsn,
             options.transport(DscTransport::new().opentelemetry(meta)),
         ))
     });
     // The tracer's spans go to Sentry as transactions, through the client just made.
+    let processor = sentry_opentelemetry::SentrySpanProcessor::new();
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(sentry_opentelemetry::SentrySpanProcessor::new())
+        .with_span_processor(processor)
         .build();
-    let otel: Otel = (provider.tracer("web"), meta);
-
     let app = Router::new()
         .route("/", get(home))
-        .with_state(Arc::new(otel));
+        .with_state(Arc::new((provider.tracer("web"), meta)));
     tokio::runtime::Runtime::new()?.block_on(async {
         let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -48,7 +48,16 @@
 
 use std::fmt;
 
-pub use sentry_meta_core::*;
+// Named one by one, so that a new item of the core is a decision here too (and a line in
+// `docs/public-api/`), not a silent addition to this crate's API.
+#[cfg(feature = "sentry")]
+pub use sentry_meta_core::render_span;
+pub use sentry_meta_core::{
+    Baggage, Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, IncomingTrace,
+    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, NewTraceReason, ParseIdError, ParseSentryTraceError,
+    SENTRY_PREFIX, SampleRand, Scoped, SentryTrace, SerializedDsc, SpanId, TraceId, TraceMeta,
+    TraceRoot, TransactionSource,
+};
 
 #[cfg(feature = "actix-web")]
 pub mod actix;

@@ -16,7 +16,8 @@
 //! - [`OtelMeta::meta`]: the tags of a context's span, with the frozen DSC when the span is of
 //!   the caller's trace, or else a head DSC made from the options (with the `sample_rand` of the
 //!   trace id, as the rest of this crate makes it); `traceparent` too when asked for, which
-//!   OpenTelemetry's browser `document-load` instrumentation reads.
+//!   OpenTelemetry's browser `document-load` instrumentation reads (it reads no `tracestate`,
+//!   so none is written).
 //!
 //! It uses the `opentelemetry` 0.32 API, the version `sentry-opentelemetry` 0.49 uses, so both
 //! can live in one app, `SentrySpanProcessor` sending the spans to Sentry as transactions. Then
