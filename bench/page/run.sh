@@ -28,14 +28,15 @@
 # and cyclictest do for the same reason).
 #
 #   bash bench/page/run.sh [--quick] [--page SLUG] [--count "SLUG…"] [--rounds N]
-#                          [--duration S] [--connections C] [--out DIR]
+#                          [--duration S] [--connections C] [--processes N] [--out DIR]
 #
 # Defaults: 18 rounds x 3 modes x 3 s, 16 connections (quick: 6 rounds x 2 s). Then, with
-# valgrind, each mode once more under callgrind for the instructions per request of each page of
+# valgrind, each mode again under callgrind (3 processes, quick: 1; 1,000 requests of each page
+# per process) for the instructions per request of each page of
 # `--count` (default: the page; "" counts none; `constant` is counted for the page alone, as only
 # the minijinja layout can be given constant tags). Writes
 # DIR/results.jsonl (one JSON line per wrk run), DIR/run.json (the setup) and
-# DIR/instructions.jsonl (callgrind, one line per mode); DIR defaults to
+# DIR/instructions.jsonl (callgrind, one line per page, mode and process); DIR defaults to
 # target/bench/page. Needs the release demo (`cargo build --release -p sentry-meta-demo`, done
 # here; its browser bundle needs npm on the first start) and wrk (installed with apt-get when
 # missing and running as root). Fails on errors only (a server that does not start, wrk errors,
@@ -43,18 +44,19 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-usage() { sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-rounds=18 duration=3 connections=16 warmup=3 callgrind_requests=3000 out=target/bench/page
+rounds=18 duration=3 connections=16 warmup=3 callgrind_requests=1000 callgrind_processes=3 out=target/bench/page
 page=minijinja count=-
 while [ "$#" -gt 0 ]; do
   case "$1" in
-    --quick) rounds=6 duration=2 warmup=1 callgrind_requests=1000 ;;
+    --quick) rounds=6 duration=2 warmup=1 callgrind_processes=1 ;;
     --page) page=$2; shift ;;
     --count) count=$2; shift ;;
     --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --connections) connections=$2; shift ;;
+    --processes) callgrind_processes=$2; shift ;;
     --out) out=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -246,16 +248,17 @@ EOF
 # to $out/instructions.jsonl; returns non-zero on any failure (errexit is off in a function run
 # as a condition, so every step says so itself).
 count_instructions() {
-  local mode port api_port cg_out cg_pid slug pages url line dump=0
+  local mode port api_port cg_out cg_pid slug pages url line dump=0 process
+  for process in $(seq "$callgrind_processes"); do
   for mode in "${modes[@]}"; do
     if [ "$count" = - ] || [ "$mode" = constant ]; then pages=("$page"); else read -ra pages <<<"$count"; fi
     port=$(free_port) api_port=$(free_port)
     [ "$port" != "$api_port" ] || api_port=$(free_port)
-    cg_out="$out/callgrind-$mode"
+    cg_out="$out/callgrind-$mode-$process"
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg_out.%p" \
       "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" --actix-addr 127.0.0.1:0 \
       --data-dir "$out/data-cg-$mode" --tags "$mode" --envelope-dsc false --dsn "$hole_dsn" \
-      >"$out/demo-cg-$mode.log" 2>&1 &
+      >"$out/demo-cg-$mode-$process.log" 2>&1 &
     cg_pid=$!
     pids+=("$cg_pid")
     dump=0
@@ -278,14 +281,14 @@ count_instructions() {
       callgrind_control -d "$cg_pid" >/dev/null || return 1
       callgrind_control -i off "$cg_pid" >/dev/null || true
       dump=$((dump + 1))
-      python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" "$callgrind_requests" <<'PY' || return 1
+      python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" "$callgrind_requests" "$process" <<'PY' || return 1
 import json, sys
 mode, page, line, dump, out = sys.argv[1:6]
 requests = json.loads(line)["requests"]
 if requests != int(sys.argv[6]):
     sys.exit(f"bench/page/run.sh: {page} tags {mode}: {requests} requests under callgrind, not {sys.argv[6]}")
 total = next(int(l.split()[1]) for l in open(dump) if l.startswith("totals:"))
-row = {"mode": mode, "page": page, "requests": requests, "instructions": total,
+row = {"mode": mode, "page": page, "process": int(sys.argv[7]), "requests": requests, "instructions": total,
        "per_request": total / max(requests, 1)}
 open(out, "a").write(json.dumps(row) + "\n")
 print(f"{page} tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
@@ -295,18 +298,21 @@ PY
     kill "$cg_pid" 2>/dev/null || true
     wait "$cg_pid" 2>/dev/null || true
   done
+  done
 }
 
 # Instructions per request (callgrind): a load-independent count of what the tags add, for every
-# thread of the demo. Each mode runs once more under valgrind, instrumented only around one wrk
-# run, and reports to an ingest that accepts and never answers: the SDK's transport then waits
+# thread of the demo. Each mode runs once more under valgrind (three times in the full run: two
+# processes of the same binary differ by a few thousand instructions per request, from their
+# heap's layout and hash seeds, so the report takes the median process), instrumented only
+# around a fixed number of requests per page, and reports to an ingest that accepts and never answers: the SDK's transport then waits
 # on its first envelope and drops the rest, so that the count holds the page's work and not a
 # varying share of envelope sending and storing. An extra: a machine where it cannot run
 # (no valgrind, no ptrace) still gets the throughput figures.
 if [ -z "$count" ]; then
   echo "bench/page/run.sh: --count \"\": no instruction counts" >&2
 elif command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
-  step "instructions per request (callgrind, $callgrind_requests requests of wrk -c1 per mode)"
+  step "instructions per request (callgrind, $callgrind_requests requests of wrk -c1 per page, $callgrind_processes process(es) per mode)"
   if ! count_instructions; then
     echo "bench/page/run.sh: counting instructions failed; the report goes without them" >&2
     rm -f "$out/instructions.jsonl"
