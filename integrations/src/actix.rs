@@ -302,31 +302,10 @@ fn guard_response<B: MessageBody + 'static>(
         if !rewritable {
             return response.map_into_left_body();
         }
-        if !WARNED_CACHEABLE.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                target: "sentry_meta",
-                transaction = root.transaction().map_or("", |(name, _)| name),
-                "an HTML page that shared caches may store: its trace tags are removed, as a \
-                 cached page would put every visitor into one trace"
-            );
-        }
-        response.headers_mut().remove(header::CONTENT_LENGTH);
-        return response.map_body(|_, body| {
-            EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::strip(HttpBody(
-                Box::pin(body),
-            )))))
-        });
+        return strip_shared_page(response, root);
     }
     if options.mark_private && cacheability == Cacheability::Heuristic {
-        let mut marked = caching;
-        cache::mark_private(&mut marked);
-        let headers = response.headers_mut();
-        headers.remove(header::CACHE_CONTROL);
-        for value in marked.get_all(http::header::CACHE_CONTROL) {
-            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.append(header::CACHE_CONTROL, value);
-            }
-        }
+        mark_private(&mut response, caching);
     }
     if options.server_timing
         && let Some(value) = server_timing(root)
@@ -351,6 +330,41 @@ fn guard_response<B: MessageBody + 'static>(
         });
     }
     response.map_into_left_body()
+}
+
+/// A page that shared caches may store: its tags are removed (see the tower layer's cache
+/// guard), with a warning the first time.
+fn strip_shared_page<B: MessageBody + 'static>(
+    mut response: ServiceResponse<B>,
+    root: &TraceRoot,
+) -> ServiceResponse<EitherBody<B>> {
+    if !WARNED_CACHEABLE.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "sentry_meta",
+            transaction = root.transaction().map_or("", |(name, _)| name),
+            "an HTML page that shared caches may store: its trace tags are removed, as a \
+             cached page would put every visitor into one trace"
+        );
+    }
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response.map_body(|_, body| {
+        EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::strip(HttpBody(
+            Box::pin(body),
+        )))))
+    })
+}
+
+/// `Cache-Control: private` on a page that caches could keep by heuristics, by the tower
+/// layer's rule, written back into actix's headers.
+fn mark_private<B>(response: &mut ServiceResponse<B>, mut caching: http::HeaderMap) {
+    cache::mark_private(&mut caching);
+    let headers = response.headers_mut();
+    headers.remove(header::CACHE_CONTROL);
+    for value in caching.get_all(http::header::CACHE_CONTROL) {
+        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+            headers.append(header::CACHE_CONTROL, value);
+        }
+    }
 }
 
 /// The headers the cache guard and the injection read, as the `http` crate's (actix-web 4 is on
