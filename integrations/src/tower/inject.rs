@@ -377,9 +377,9 @@ where
 }
 
 /// Removes from an HTML `response` every trace tag up to `<body` (the `<meta>` elements that the
-/// browser SDK would read, as [`InjectTraceMetaLayer`] finds them: see the
-/// [`InjectTraceMetaLayer`'s docs](InjectTraceMetaLayer#stripping)), and `Content-Length` (the new length is not known before
-/// the head has been read); every other byte streams through unchanged.
+/// browser SDK would read, as [`InjectTraceMetaLayer`] finds them: see its
+/// [Stripping](InjectTraceMetaLayer#stripping) section), and `Content-Length` (the new length is
+/// not known before the head has been read); every other byte streams through unchanged.
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
 /// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`) or declare a

@@ -98,8 +98,9 @@
 //!
 //! - Reads the request's `sentry-trace` value (several are passed on as one malformed value, so
 //!   they start a new trace: see "Several `sentry-trace` values" in `docs/design.md`) and every
-//!   `baggage` value and decides whether to continue the caller's trace, with the org id and `strict_trace_continuation` of the current Sentry client
-//!   (see [`Continuation`](crate::Continuation)). A continued trace passes on the caller's frozen
+//!   `baggage` value and decides whether to continue the caller's trace, with the org id and
+//!   `strict_trace_continuation` of the current Sentry client (see
+//!   [`Continuation`](crate::Continuation)). A continued trace passes on the caller's frozen
 //!   `sentry-*` baggage; a new one gets a head DSC built once.
 //! - Starts the server transaction from that decision: named as `sentry-tower` does,
 //!   `"{METHOD} {route}"`, with axum's [`MatchedPath`](axum::extract::MatchedPath) when the
