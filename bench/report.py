@@ -162,6 +162,14 @@ def page_targets(page):
     return rows
 
 
+def counted_cell(row):
+    """A mode's instructions per request, with the range of its processes when several were
+    counted."""
+    runs = row.get("processes", [])
+    median = f"{row['per_request']:,.0f}"
+    return median if len(runs) < 2 else f"{median} ({min(runs):,.0f}–{max(runs):,.0f})"
+
+
 def page_md(page):
     """The markdown section of one page."""
     run, by, rounds, medians = page["run"], page["by"], page["rounds"], page["medians"]
@@ -230,15 +238,9 @@ def page_md(page):
             if not {"on", "off"} <= modes.keys():
                 continue
             on, off = modes["on"]["per_request"], modes["off"]["per_request"]
-            const = modes.get("constant", {}).get("per_request")
-
-            def spread(mode):
-                """The figure, and the range of the processes when several were counted."""
-                runs = modes[mode].get("processes", [])
-                median = f"{modes[mode]['per_request']:,.0f}"
-                return median if len(runs) < 2 else f"{median} ({min(runs):,.0f}–{max(runs):,.0f})"
-            md.append(f"| `{slug}` | {spread('on')} | {spread('off')} | "
-                      f"{spread('constant') if const else '–'} | {on - off:+,.0f} ({(on - off) / off:+.2%}) |")
+            const = modes.get("constant")
+            md.append(f"| `{slug}` | {counted_cell(modes['on'])} | {counted_cell(modes['off'])} | "
+                      f"{counted_cell(const) if const else '–'} | {on - off:+,.0f} ({(on - off) / off:+.2%}) |")
     return md
 
 

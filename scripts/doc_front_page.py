@@ -17,6 +17,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 
+# Elements without an end tag: they open nothing.
+VOID = {"br", "img", "hr", "input", "wbr"}
+
+
 class TopDoc(HTMLParser):
     """The top-level elements of the crate's `docblock`, in order, up to its first heading."""
 
@@ -35,7 +39,7 @@ class TopDoc(HTMLParser):
             if tag == "div" and "docblock" in classes:
                 self.depth = 0
             return
-        if tag in ("br", "img", "hr", "input", "wbr"):
+        if tag in VOID:
             return
         if self.depth == 0:
             if tag.startswith("h") and tag[1:].isdigit():
@@ -48,7 +52,7 @@ class TopDoc(HTMLParser):
         self.depth += 1
 
     def handle_endtag(self, tag):
-        if self.done or self.depth is None or tag in ("br", "img", "hr", "input", "wbr"):
+        if self.done or self.depth is None or tag in VOID:
             return
         self.depth -= 1
         if self.depth < 0:

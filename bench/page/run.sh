@@ -244,12 +244,11 @@ json.dump({
 }, open(sys.argv[1], "w"), indent=2)
 EOF
 
-# Runs each mode once more under callgrind (see below) and appends its instructions per request
-# to $out/instructions.jsonl; returns non-zero on any failure (errexit is off in a function run
-# as a condition, so every step says so itself).
-count_instructions() {
-  local mode port api_port cg_out cg_pid slug pages url line dump=0 process
-  for process in $(seq "$callgrind_processes"); do
+# Runs each mode in one more server process under callgrind (see below), the process numbered
+# $1, and appends its instructions per request to $out/instructions.jsonl; returns non-zero on
+# any failure (errexit is off in a function run as a condition, so every step says so itself).
+count_process() {
+  local process=$1 mode port api_port cg_out cg_pid slug pages url line dump=0
   for mode in "${modes[@]}"; do
     if [ "$count" = - ] || [ "$mode" = constant ]; then pages=("$page"); else read -ra pages <<<"$count"; fi
     port=$(free_port) api_port=$(free_port)
@@ -283,13 +282,13 @@ count_instructions() {
       dump=$((dump + 1))
       python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" "$callgrind_requests" "$process" <<'PY' || return 1
 import json, sys
-mode, page, line, dump, out = sys.argv[1:6]
+mode, page, line, dump, out, expected, process = sys.argv[1:]
 requests = json.loads(line)["requests"]
-if requests != int(sys.argv[6]):
-    sys.exit(f"bench/page/run.sh: {page} tags {mode}: {requests} requests under callgrind, not {sys.argv[6]}")
+if requests != int(expected):
+    sys.exit(f"bench/page/run.sh: {page} tags {mode}: {requests} requests under callgrind, not {expected}")
 total = next(int(l.split()[1]) for l in open(dump) if l.startswith("totals:"))
-row = {"mode": mode, "page": page, "process": int(sys.argv[7]), "requests": requests, "instructions": total,
-       "per_request": total / max(requests, 1)}
+row = {"mode": mode, "page": page, "process": int(process), "requests": requests,
+       "instructions": total, "per_request": total / requests}
 open(out, "a").write(json.dumps(row) + "\n")
 print(f"{page} tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
       f"({requests:,} requests)", file=sys.stderr)
@@ -298,6 +297,12 @@ PY
     kill "$cg_pid" 2>/dev/null || true
     wait "$cg_pid" 2>/dev/null || true
   done
+}
+
+count_instructions() {
+  local process
+  for process in $(seq "$callgrind_processes"); do
+    count_process "$process" || return 1
   done
 }
 
@@ -305,9 +310,9 @@ PY
 # thread of the demo. Each mode runs once more under valgrind (three times in the full run: two
 # processes of the same binary differ by a few thousand instructions per request, from their
 # heap's layout and hash seeds, so the report takes the median process), instrumented only
-# around a fixed number of requests per page, and reports to an ingest that accepts and never answers: the SDK's transport then waits
-# on its first envelope and drops the rest, so that the count holds the page's work and not a
-# varying share of envelope sending and storing. An extra: a machine where it cannot run
+# around a fixed number of requests per page, and reports to an ingest that accepts and never
+# answers: the SDK's transport then waits on its first envelope and drops the rest, so that the
+# count holds the page's work and not a varying share of envelope sending and storing. An extra: a machine where it cannot run
 # (no valgrind, no ptrace) still gets the throughput figures.
 if [ -z "$count" ]; then
   echo "bench/page/run.sh: --count \"\": no instruction counts" >&2

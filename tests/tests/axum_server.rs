@@ -985,7 +985,8 @@ fn wrong_setups_fail_loudly_in_debug_builds() {
 #[test]
 fn several_sentry_trace_headers_start_a_new_trace() {
     // One malformed value (docs/design.md, "Several `sentry-trace` values"), as Node.js and
-    // Python servers hand them to their SDKs (comma-joined, never valid). The transaction and the page agree, with this service's own DSC.
+    // Python servers hand them to their SDKs (comma-joined, never valid). The transaction and
+    // the page agree, with this service's own DSC.
     let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
     let valid = format!("{TRACE}-{SPAN}-1");
     let baggage = format!("sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-org_id=42");
