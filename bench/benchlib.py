@@ -116,3 +116,60 @@ def ns(x):
     if x >= 1e4:
         return f"{x / 1e3:,.1f} µs"
     return f"{x:,.0f} ns" if x >= 100 else f"{x:.1f} ns"
+
+
+# glibc's functions that hand out a new block (the allocator's own sources are under `malloc/`).
+ALLOCATING = {"malloc", "calloc", "aligned_alloc", "posix_memalign", "memalign"}
+
+
+def callgrind_allocator(path):
+    """Of one callgrind dump (`--dump-instr=no`, event `Ir`): the total instructions, those of
+    glibc's allocator (the functions whose source is under its `malloc/` folder: `malloc`, `free`,
+    `_int_malloc`, ...), and the calls that allocate a block. The allocator's share moves with the
+    state of its heap, by a thousand instructions per request between two processes of one binary
+    doing the same requests; the rest and the number of allocations do not.
+
+    Reads the format (https://valgrind.org/docs/manual/cl-format.html) directly: names are
+    compressed to `(id)` after their first use, files and functions in separate id spaces, and the
+    cost line after a `calls=` line is the call's inclusive cost, not the caller's own."""
+    files, functions = {}, {}
+
+    def name(table, spec):
+        match = re.match(r"\((\d+)\)(?: (.*))?$", spec)
+        if not match:
+            return spec
+        if match.group(2) is not None:
+            table[match.group(1)] = match.group(2)
+        return table.get(match.group(1), "")
+
+    total = allocator = allocations = 0
+    file = callee = ""
+    in_allocator = call_cost_next = False
+    with open(path) as dump:
+        for line in dump:
+            line = line.rstrip("\n")
+            key, _, value = line.partition("=")
+            if key == "fl":
+                file = name(files, value)
+            elif key in ("fi", "fe", "cfi", "cfl"):
+                name(files, value)
+            elif key == "fn":
+                in_allocator = "/malloc/" in file
+                name(functions, value)
+            elif key == "cfn":
+                callee = name(functions, value)
+            elif key == "calls":
+                if callee in ALLOCATING:
+                    allocations += int(value.split()[0])
+                call_cost_next = True
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                if call_cost_next:
+                    call_cost_next = False
+                    continue
+                # A position alone has no cost (the format leaves out zeros).
+                fields = line.split()
+                cost = int(fields[1]) if len(fields) > 1 else 0
+                total += cost
+                if in_allocator:
+                    allocator += cost
+    return total, allocator, allocations

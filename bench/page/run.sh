@@ -36,7 +36,9 @@
 # `--count` (default: the page; "" counts none; `constant` is counted for the page alone, as only
 # the minijinja layout can be given constant tags). Writes
 # DIR/results.jsonl (one JSON line per wrk run), DIR/run.json (the setup) and
-# DIR/instructions.jsonl (callgrind, one line per page, mode and process); DIR defaults to
+# DIR/instructions.jsonl (callgrind, one line per page, mode and process: the instructions per
+# request, those of glibc's allocator among them, and the allocations; see
+# `callgrind_allocator` in bench/benchlib.py); DIR defaults to
 # target/bench/page. Needs the release demo (`cargo build --release -p sentry-meta-demo`, done
 # here; its browser bundle needs npm on the first start) and wrk (installed with apt-get when
 # missing and running as root). Fails on errors only (a server that does not start, wrk errors,
@@ -282,13 +284,19 @@ count_process() {
       dump=$((dump + 1))
       python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" "$callgrind_requests" "$process" <<'PY' || return 1
 import json, sys
+sys.path.insert(0, "bench")
+from benchlib import callgrind_allocator
 mode, page, line, dump, out, expected, process = sys.argv[1:]
 requests = json.loads(line)["requests"]
 if requests != int(expected):
     sys.exit(f"bench/page/run.sh: {page} tags {mode}: {requests} requests under callgrind, not {expected}")
 total = next(int(l.split()[1]) for l in open(dump) if l.startswith("totals:"))
+counted, allocator, allocations = callgrind_allocator(dump)
+if counted != total:
+    sys.exit(f"bench/page/run.sh: {dump}: read {counted} instructions, callgrind says {total}")
 row = {"mode": mode, "page": page, "process": int(process), "requests": requests,
-       "instructions": total, "per_request": total / requests}
+       "instructions": total, "per_request": total / requests,
+       "allocator_per_request": allocator / requests, "allocations_per_request": allocations / requests}
 open(out, "a").write(json.dumps(row) + "\n")
 print(f"{page} tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
       f"({requests:,} requests)", file=sys.stderr)
