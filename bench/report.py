@@ -125,7 +125,8 @@ def page_result(folder):
         # Several processes per mode: the median one (the lower middle of an even count).
         for (slug, mode), rows in runs.items():
             rows.sort(key=lambda r: r["per_request"])
-            counted_mode = dict(rows[(len(rows) - 1) // 2], processes=[r["per_request"] for r in rows])
+            counted_mode = dict(rows[(len(rows) - 1) // 2],
+                                processes=[r["per_request"] for r in rows])
             # Outside glibc's allocator (whose share moves with its heap's state) and the number
             # of allocations: each the median of the processes on its own.
             if all("allocator_per_request" in r for r in rows):
@@ -170,14 +171,22 @@ def page_targets(page):
     return rows
 
 
-def allocator_split(modes):
-    """What the tags add outside glibc's allocator, and in allocations, where the run counted
-    them."""
+def outside_allocator(modes):
+    """What the tags add outside glibc's allocator, and the allocations per request with and
+    without them; None where the run did not count them."""
     on, off = modes["on"], modes["off"]
     if "outside_allocator" not in on or "outside_allocator" not in off:
+        return None
+    return on["outside_allocator"] - off["outside_allocator"], on["allocations"], off["allocations"]
+
+
+def allocator_split(modes):
+    """The targets table's note on what the tags add outside the allocator."""
+    split = outside_allocator(modes)
+    if split is None:
         return ""
-    return (f"; outside glibc's allocator {on['outside_allocator'] - off['outside_allocator']:+,.0f}, "
-            f"and {on['allocations'] - off['allocations']:+.1f} allocations")
+    added, with_tags, without = split
+    return f"; outside glibc's allocator {added:+,.0f}, and {with_tags - without:+.1f} allocations"
 
 
 def counted_cell(row):
@@ -263,11 +272,11 @@ def page_md(page):
             on, off = modes["on"], modes["off"]
             const = modes.get("constant")
             added = on["per_request"] - off["per_request"]
-            if "outside_allocator" in on and "outside_allocator" in off:
-                outside = f"{on['outside_allocator'] - off['outside_allocator']:+,.0f}"
-                allocations = f"{on['allocations']:,.1f} / {off['allocations']:,.1f}"
-            else:
-                outside = allocations = "–"
+            split = outside_allocator(modes)
+            outside, allocations = "–", "–"
+            if split is not None:
+                outside = f"{split[0]:+,.0f}"
+                allocations = f"{split[1]:,.1f} / {split[2]:,.1f}"
             md.append(f"| `{slug}` | {counted_cell(on)} | {counted_cell(off)} | "
                       f"{counted_cell(const) if const else '–'} | {added:+,.0f} "
                       f"({added / off['per_request']:+.2%}) | {outside} | {allocations} |")
