@@ -127,7 +127,8 @@ def callgrind_allocator(path):
     glibc's allocator (the functions whose source is under its `malloc/` folder: `malloc`, `free`,
     `_int_malloc`, ...), and the calls that allocate a block. The allocator's share moves with the
     state of its heap, by up to two thousand instructions per request between two processes of
-    one binary doing the same requests; the rest and the number of allocations do not.
+    one binary doing the same requests; the rest moves far less, and the number of allocations
+    not at all.
 
     Reads the format (https://valgrind.org/docs/manual/cl-format.html) directly: names are
     compressed to `(id)` after their first use, files and functions in separate id spaces, and the
