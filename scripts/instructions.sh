@@ -5,7 +5,7 @@
 # their ids) runs at two loop lengths, counted only inside the loop; the difference of the two
 # counts divided by the difference of the calls leaves out one-time work.
 #
-#   bash scripts/instructions.sh                       # the render, DSC, per-request and hostile (8 KiB, 1 MiB) operations
+#   bash scripts/instructions.sh                       # every operation (hostile: 8 KiB, 1 MiB)
 #   bash scripts/instructions.sh per_request/later_render hostile/many_members/8KiB
 #   bash scripts/instructions.sh --json FILE [OPERATION…]    # also writes {"id": count, …}
 #   ANNOTATE=1 bash scripts/instructions.sh per_request/first_render   # + the top functions

@@ -46,9 +46,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; }
 
-rounds=18 duration=3 connections=16 warmup=3 callgrind_requests=1000 callgrind_processes=3 out=target/bench/page
+rounds=18 duration=3 connections=16 warmup=3 out=target/bench/page
+callgrind_requests=1000 callgrind_processes=3
 page=minijinja count=-
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -316,12 +317,13 @@ count_instructions() {
 
 # Instructions per request (callgrind): a load-independent count of what the tags add, for every
 # thread of the demo. Each mode runs once more under valgrind (three times in the full run: two
-# processes of the same binary differ by a few thousand instructions per request, from their
-# heap's layout and hash seeds, so the report takes the median process), instrumented only
-# around a fixed number of requests per page, and reports to an ingest that accepts and never
-# answers: the SDK's transport then waits on its first envelope and drops the rest, so that the
-# count holds the page's work and not a varying share of envelope sending and storing. An extra: a machine where it cannot run
-# (no valgrind, no ptrace) still gets the throughput figures.
+# processes of the same binary differ by up to two thousand instructions per request, nearly all
+# of them inside glibc's allocator, whose cost depends on its heap's state; the report takes the
+# median process and gives the part outside the allocator apart), instrumented only around a
+# fixed number of requests per page, and reports to an ingest that accepts and never answers:
+# the SDK's transport then waits on its first envelope and drops the rest, so that the count
+# holds the page's work and not a varying share of envelope sending and storing. An extra: a
+# machine where it cannot run (no valgrind, no ptrace) still gets the throughput figures.
 if [ -z "$count" ]; then
   echo "bench/page/run.sh: --count \"\": no instruction counts" >&2
 elif command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
