@@ -118,6 +118,36 @@ def ns(x):
     return f"{x:,.0f} ns" if x >= 100 else f"{x:.1f} ns"
 
 
+# The events of valgrind's cache and branch simulation (`--cache-sim=yes --branch-sim=yes`) that
+# the page report gives per request: misses of the first-level instruction cache, of the
+# first-level data cache (reads and writes), and mispredicted branches (conditional and indirect).
+SIMULATED = {
+    "i1_misses": ("I1mr",),
+    "d1_misses": ("D1mr", "D1mw"),
+    "mispredicts": ("Bcm", "Bim"),
+}
+
+
+def callgrind_simulated(path):
+    """Of one callgrind dump: the totals of the simulated events in SIMULATED (each the sum of
+    its events), read from the dump's `events:` and `totals:` lines; {} when the run did not
+    simulate them."""
+    events = totals = None
+    with open(path) as dump:
+        for line in dump:
+            if line.startswith("events:"):
+                events = line.split()[1:]
+            elif line.startswith("totals:"):
+                totals = [int(x) for x in line.split()[1:]]
+    if not events or totals is None:
+        return {}
+    # The format leaves out trailing zeros.
+    by_event = dict(zip(events, totals + [0] * (len(events) - len(totals))))
+    if not all(e in by_event for names in SIMULATED.values() for e in names):
+        return {}
+    return {key: sum(by_event[e] for e in names) for key, names in SIMULATED.items()}
+
+
 # glibc's functions that hand out a new block (the allocator's own sources are under `malloc/`).
 ALLOCATING = {"malloc", "calloc", "aligned_alloc", "posix_memalign", "memalign"}
 

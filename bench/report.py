@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import (  # noqa: E402
-    LIKE_FOR_LIKE_NOTE, PER_REQUEST, PER_REQUEST_TARGETS, commands_md, cpu_model, goal_text,
-    lock_version, ns, output, peer_ratios, read_peer,
+    LIKE_FOR_LIKE_NOTE, PER_REQUEST, PER_REQUEST_TARGETS, SIMULATED, commands_md, cpu_model,
+    goal_text, lock_version, ns, output, peer_ratios, read_peer,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,6 +134,10 @@ def page_result(folder):
                     r["per_request"] - r["allocator_per_request"] for r in rows)
                 counted_mode["allocations"] = statistics.median(
                     r["allocations_per_request"] for r in rows)
+            # valgrind's cache and branch simulation, where the run had it: the median process.
+            for key in SIMULATED:
+                if all(f"{key}_per_request" in r for r in rows):
+                    counted_mode[key] = statistics.median(r[f"{key}_per_request"] for r in rows)
             instructions.setdefault(slug, {})[mode] = counted_mode
     return {
         "run": run, "rounds": rounds, "by": by, "pair_ratios": pair_ratios,
@@ -281,7 +285,47 @@ def page_md(page):
             md.append(f"| `{slug}` | {counted_cell(on)} | {counted_cell(off)} | "
                       f"{counted_cell(const) if const else '–'} | {added:+,.0f} "
                       f"({added / off['per_request']:+.2%}) | {outside} | {allocations} |")
+        md += simulated_md(counted)
     return md
+
+
+def simulated_md(counted):
+    """The table of valgrind's cache and branch simulation of the counted pages, where the run
+    had it: what the tags cost besides their instructions."""
+    rows = []
+    for slug, modes in sorted(counted.items()):
+        order = [m for m in ("on", "off", "constant") if m in modes]
+        if not all(key in modes[m] for m in order for key in SIMULATED):
+            continue
+        for mode in order:
+            row = modes[mode]
+            rows.append(f"| `{slug}` | {mode} | {row['per_request']:,.0f} | "
+                        + " | ".join(f"{row[key]:,.0f}" for key in SIMULATED) + " |")
+        base = "constant" if "constant" in modes else "off"
+        if "on" in modes:
+            on, other = modes["on"], modes[base]
+            added = on["per_request"] - other["per_request"]
+            cells = [f"{on[key] - other[key]:+,.0f} ({on[key] / other[key] - 1:+.0%})"
+                     for key in SIMULATED]
+            rows.append(f"| `{slug}` | on − {base} | {added:+,.0f} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "",
+        "The same callgrind runs simulate the caches and branch predictors "
+        "(`--cache-sim=yes --branch-sim=yes`): valgrind's model of first-level instruction and "
+        "data caches of the sizes it reads from the CPU and of a simple branch predictor, not the "
+        "CPU's own counters (which this machine does not expose); per request, the median process "
+        "of each mode. "
+        "`constant` writes the same bytes as `on` without its work, so `on − constant` is what "
+        "the tags' work costs beyond its instructions: code that runs once per request is fetched "
+        "into the instruction cache, and its branches predicted, afresh each time.",
+        "",
+        "| page | mode | instructions | L1 instruction misses | L1 data misses "
+        "| mispredicted branches |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+        *rows,
+    ]
 
 
 

@@ -37,8 +37,9 @@
 # the minijinja layout can be given constant tags). Writes
 # DIR/results.jsonl (one JSON line per wrk run), DIR/run.json (the setup) and
 # DIR/instructions.jsonl (callgrind, one line per page, mode and process: the instructions per
-# request, those of glibc's allocator among them, and the allocations; see
-# `callgrind_allocator` in bench/benchlib.py); DIR defaults to
+# request, those of glibc's allocator among them, and the allocations, see
+# `callgrind_allocator` in bench/benchlib.py; and valgrind's simulated cache misses and
+# mispredicted branches, see `callgrind_simulated`); DIR defaults to
 # target/bench/page. Needs the release demo (`cargo build --release -p sentry-meta-demo`, done
 # here; its browser bundle needs npm on the first start) and wrk (installed with apt-get when
 # missing and running as root). Fails on errors only (a server that does not start, wrk errors,
@@ -257,7 +258,8 @@ count_process() {
     port=$(free_port) api_port=$(free_port)
     [ "$port" != "$api_port" ] || api_port=$(free_port)
     cg_out="$out/callgrind-$mode-$process"
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg_out.%p" \
+    valgrind --tool=callgrind --instr-atstart=no --cache-sim=yes --branch-sim=yes \
+      --callgrind-out-file="$cg_out.%p" \
       "$demo" --addr "127.0.0.1:$port" --api-addr "127.0.0.1:$api_port" --actix-addr 127.0.0.1:0 \
       --data-dir "$out/data-cg-$mode" --tags "$mode" --envelope-dsc false --dsn "$hole_dsn" \
       >"$out/demo-cg-$mode-$process.log" 2>&1 &
@@ -286,7 +288,7 @@ count_process() {
       python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" "$callgrind_requests" "$process" <<'PY' || return 1
 import json, sys
 sys.path.insert(0, "bench")
-from benchlib import callgrind_allocator
+from benchlib import callgrind_allocator, callgrind_simulated
 mode, page, line, dump, out, expected, process = sys.argv[1:]
 requests = json.loads(line)["requests"]
 if requests != int(expected):
@@ -298,6 +300,8 @@ if counted != total:
 row = {"mode": mode, "page": page, "process": int(process), "requests": requests,
        "instructions": total, "per_request": total / requests,
        "allocator_per_request": allocator / requests, "allocations_per_request": allocations / requests}
+row.update({f"{key}_per_request": count / requests
+            for key, count in callgrind_simulated(dump).items()})
 open(out, "a").write(json.dumps(row) + "\n")
 print(f"{page} tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
       f"({requests:,} requests)", file=sys.stderr)
@@ -322,8 +326,11 @@ count_instructions() {
 # median process and gives the part outside the allocator apart), instrumented only around a
 # fixed number of requests per page, and reports to an ingest that accepts and never answers:
 # the SDK's transport then waits on its first envelope and drops the rest, so that the count
-# holds the page's work and not a varying share of envelope sending and storing. An extra: a
-# machine where it cannot run (no valgrind, no ptrace) still gets the throughput figures.
+# holds the page's work and not a varying share of envelope sending and storing. valgrind also
+# simulates the first-level caches and the branch predictor there: the time the tags cost beyond
+# their instructions (their code fetched and their branches predicted afresh on each request),
+# which this machine's CPU has no counters to show. An extra: a machine where it cannot run (no
+# valgrind, no ptrace) still gets the throughput figures.
 if [ -z "$count" ]; then
   echo "bench/page/run.sh: --count \"\": no instruction counts" >&2
 elif command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then
