@@ -67,8 +67,7 @@ use actix_web::http::header::{self, HeaderMap as ActixHeaders, HeaderName, Heade
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use bytes::Bytes;
 use sentry_core::Hub;
-use sentry_core::protocol::{self, Url};
-use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
+use sentry_core::protocol;
 use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
 
 use crate::SentryMeta;
@@ -76,7 +75,7 @@ use crate::tower::TraceMetaBody;
 use crate::tower::cache::{self, Cacheability};
 use crate::tower::inject::is_rewritable_page;
 use crate::tower::layer::hub_is_shared;
-use crate::tower::transaction::RequestTransaction;
+use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
 #[derive(Debug, Clone, Copy)]
@@ -256,27 +255,21 @@ fn request_root(
         .traceparent(traceparent)
 }
 
-/// What Sentry shows of the request: method, URL and headers, without credentials in the URL
-/// and, unless `with_pii`, without the headers that may carry secrets.
+/// What Sentry shows of the request: method, URL (scheme and host as actix's connection info
+/// gives them) and headers (see `sentry_request` of the tower layer).
 fn request_data(request: &ServiceRequest, with_pii: bool) -> protocol::Request {
     let info = request.connection_info();
-    let url = format!("{}://{}{}", info.scheme(), info.host(), request.uri());
-    protocol::Request {
-        method: Some(request.method().to_string()),
-        url: Url::parse(&url).ok().map(scrub_pii_from_url),
-        headers: request
-            .headers()
-            .iter()
-            .filter(|(name, value)| {
-                !value.is_sensitive() && (with_pii || !is_sensitive_header(name.as_str()))
-            })
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.to_string(), value)
-            })
-            .collect(),
-        ..Default::default()
-    }
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str());
+    let headers = request.headers().iter();
+    sentry_request(
+        request.method().as_str(),
+        absolute_url(info.scheme(), info.host(), path_and_query),
+        headers.map(|(name, value)| (name.as_str(), value.as_bytes(), value.is_sensitive())),
+        with_pii,
+    )
 }
 
 /// The tower layer's cache guard and `Server-Timing`, on an actix response.

@@ -81,6 +81,8 @@ async fn json() -> HttpResponse {
 #[derive(Debug)]
 struct Sent {
     name: String,
+    /// The request's URL, as the transaction's request data gives it.
+    url: Option<String>,
     trace_id: String,
     span_id: String,
     parent: Option<String>,
@@ -176,6 +178,11 @@ impl Server {
                     {
                         sent.push(Sent {
                             name: tx.name.clone().unwrap_or_default(),
+                            url: tx
+                                .request
+                                .as_ref()
+                                .and_then(|r| r.url.as_ref())
+                                .map(|u| u.to_string()),
                             trace_id: trace.trace_id.to_string(),
                             span_id: trace.span_id.to_string(),
                             parent: trace.parent_span_id.map(|id| id.to_string()),
@@ -225,13 +232,15 @@ fn tags(page: &str) -> (SentryTrace, Vec<(String, String)>) {
 #[test]
 fn a_fresh_page_names_the_server_transaction_and_agrees_with_its_envelope() {
     let server = Server::start();
-    for path in ["/page", "/users/7", "/extracted"] {
+    // Each request's URL is set on the one parsed before it (see `absolute_url`).
+    for path in ["/page", "/users/7?tab=a%20b&x", "/extracted", "/page"] {
         let (headers, page) = server.get(path, &[]);
         let (trace, dsc) = tags(&page);
         let sent = server.transactions();
         assert_eq!(sent.len(), 1, "{path}: {sent:?}");
         let Sent {
             name,
+            url,
             trace_id,
             span_id,
             parent,
@@ -252,7 +261,8 @@ fn a_fresh_page_names_the_server_transaction_and_agrees_with_its_envelope() {
             dsc.contains(&("public_key".to_owned(), PUBLIC_KEY.to_owned())),
             "{dsc:?}"
         );
-        let route = if path == "/users/7" {
+        assert_eq!(url, &Some(format!("http://{}{path}", server.addr)));
+        let route = if path.starts_with("/users/") {
             "/users/{id}"
         } else {
             path

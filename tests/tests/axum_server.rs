@@ -1066,15 +1066,23 @@ fn sentry_trace_without_a_span_id_continues_without_a_parent() {
 fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
     let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
     let incoming = format!("{TRACE}-{SPAN}-1");
-    for headers in [vec![], vec![("sentry-trace", incoming.as_str())]] {
-        let page = server.get("/error", &headers);
+    // The second URL is set on the first (see `absolute_url`), its query included.
+    let requests = [
+        ("/error", vec![]),
+        (
+            "/error?q=a%20b&x",
+            vec![("sentry-trace", incoming.as_str())],
+        ),
+    ];
+    for (path, headers) in requests {
+        let page = server.get(path, &headers);
         let sent = server.events();
         assert_eq!(sent.len(), 1, "{sent:?}");
         let (dsc, url) = &sent[0];
         assert_eq!(dsc, &page.dsc_pairs());
         assert_eq!(
             url.as_deref(),
-            Some(format!("http://{}/error", server.addr).as_str())
+            Some(format!("http://{}{path}", server.addr).as_str())
         );
     }
 }

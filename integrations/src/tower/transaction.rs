@@ -9,6 +9,7 @@
 //! The transaction's span and decision are recorded in the request's [`TraceRoot`], where pages
 //! read them.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use http::{HeaderMap, Request, StatusCode, Uri, header, uri};
@@ -149,35 +150,104 @@ fn context(root: &TraceRoot, span_id: SpanId) -> TransactionContext {
     context
 }
 
-/// What Sentry shows of the request: method, URL and headers, without credentials in the URL
-/// and, unless `with_pii`, without the headers that may carry secrets (cookies, tokens).
+/// What Sentry shows of the request: method, URL and headers (see [`sentry_request`]).
 pub(super) fn request_data<B>(request: &Request<B>, with_pii: bool) -> protocol::Request {
+    let headers = request.headers().iter();
+    sentry_request(
+        request.method().as_str(),
+        url(request.uri(), request.headers()),
+        headers.map(|(name, value)| (name.as_str(), value.as_bytes(), value.is_sensitive())),
+        with_pii,
+    )
+}
+
+/// The request's absolute URL: a server sees only the path, so the host comes from `Host`.
+fn url(request_uri: &Uri, headers: &HeaderMap) -> Option<Url> {
+    let authority = match request_uri.authority() {
+        Some(authority) => authority.as_str(),
+        None => headers.get(header::HOST)?.to_str().ok()?,
+    };
+    absolute_url(
+        request_uri.scheme_str().unwrap_or("http"),
+        authority,
+        request_uri
+            .path_and_query()
+            .map_or("/", uri::PathAndQuery::as_str),
+    )
+}
+
+/// What Sentry shows of a request, made the same way by the tower layer and the actix-web
+/// middleware: its method, its URL without credentials and its headers (name, value, marked
+/// sensitive), without the headers that may carry secrets (cookies, tokens) unless `with_pii`.
+pub(crate) fn sentry_request<'a>(
+    method: &str,
+    url: Option<Url>,
+    headers: impl Iterator<Item = (&'a str, &'a [u8], bool)>,
+    with_pii: bool,
+) -> protocol::Request {
     protocol::Request {
-        method: Some(request.method().to_string()),
-        url: url(request.uri(), request.headers()).map(scrub_pii_from_url),
-        headers: request
-            .headers()
-            .iter()
-            .filter(|(name, value)| {
-                !value.is_sensitive() && (with_pii || !is_sensitive_header(name.as_str()))
-            })
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.to_string(), value)
+        method: Some(method.to_owned()),
+        url: url.map(scrub_pii_from_url),
+        headers: headers
+            .filter(|&(name, _, sensitive)| !sensitive && (with_pii || !is_sensitive_header(name)))
+            .map(|(name, value, _)| {
+                let value = String::from_utf8_lossy(value).into_owned();
+                (name.to_owned(), value)
             })
             .collect(),
         ..Default::default()
     }
 }
 
-/// The request's absolute URL: a server sees only the path, so the host comes from `Host`.
-fn url(request_uri: &Uri, headers: &HeaderMap) -> Option<Url> {
-    let mut parts = request_uri.clone().into_parts();
-    parts.scheme.get_or_insert(uri::Scheme::HTTP);
-    if parts.authority.is_none() {
-        parts.authority = Some(headers.get(header::HOST)?.as_bytes().try_into().ok()?);
+/// `{scheme}://{authority}{path_and_query}` as a URL; `None` when `authority` is not one (a
+/// `Host` header is the client's to write).
+///
+/// Parsing the host (IDNA mapping, IP addresses) is most of the cost of parsing a URL, about
+/// 6,000 instructions a request, and a server answers for few hosts: each thread keeps the last
+/// URL it parsed, and a request with the same scheme and authority gets a copy of it with its
+/// own path and query set, which the URL parser parses by the same rules (priced in
+/// `docs/benchmarks.md`, "Performance notes").
+pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) -> Option<Url> {
+    /// A URL parsed whole, and the scheme and authority it was parsed from.
+    struct Parsed {
+        scheme: Box<str>,
+        authority: Box<str>,
+        url: Url,
     }
-    Url::parse(&Uri::from_parts(parts).ok()?.to_string()).ok()
+    thread_local! {
+        static LAST: RefCell<Option<Parsed>> = const { RefCell::new(None) };
+    }
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    // Only an origin-form path (which a request's URI holds without a fragment) may replace
+    // another's: anything else is parsed whole. Credentials are not kept past their request.
+    let reusable =
+        path.starts_with('/') && !path_and_query.contains('#') && !authority.contains('@');
+    let cached = LAST.with_borrow(|last| match last {
+        Some(last) if reusable && *last.scheme == *scheme && *last.authority == *authority => {
+            let mut url = last.url.clone();
+            url.set_path(path);
+            url.set_query(query);
+            Some(url)
+        }
+        _ => None,
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    // Checked as an authority first: `host/path` would otherwise parse as a host and a path.
+    uri::Authority::try_from(authority).ok()?;
+    let url = Url::parse(&format!("{scheme}://{authority}{path_and_query}")).ok()?;
+    if reusable {
+        LAST.set(Some(Parsed {
+            scheme: scheme.into(),
+            authority: authority.into(),
+            url: url.clone(),
+        }));
+    }
+    Some(url)
 }
 
 /// The span status of a response status, as Sentry's SDKs map them.
@@ -223,6 +293,88 @@ mod tests {
             .expect("request");
         let url = request_data(&with_credentials, false).url.expect("a URL");
         assert_ne!(url.password(), Some("pass"));
+    }
+
+    #[test]
+    fn urls_from_the_last_one_parse_as_whole_ones_do() {
+        let paths = [
+            "/",
+            "/users/7",
+            "/a/./b/../c",
+            "/a/%2e%2E/b",
+            "//double//slash",
+            "/%zz%41",
+            "/caf%C3%A9",
+            "/sp%20ace?q=1",
+            "/q?a=b&c=%27'\"<>`{}",
+            "/q?",
+            "/q?#",
+            "/a;b,c",
+            "/x\\y",
+            "/{id}?x=[1]",
+            "*",
+            "",
+            "?only=query",
+        ];
+        let authorities = [
+            "example.com",
+            "EXAMPLE.com:8080",
+            "127.0.0.1:3000",
+            "[::1]:80",
+            "user:pw@h",
+            "xn--caf-dma.example",
+            "h/x",
+            "h?x",
+            "",
+            "bad host",
+        ];
+        for scheme in ["http", "https"] {
+            for authority in authorities {
+                for path in paths.iter().chain(paths.iter().rev()) {
+                    let whole = format!("{scheme}://{authority}{path}");
+                    let expected = uri::Authority::try_from(authority)
+                        .ok()
+                        .and_then(|_| Url::parse(&whole).ok());
+                    assert_eq!(absolute_url(scheme, authority, path), expected, "{whole}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generated_request_paths_parse_as_whole_ones_do() {
+        let pieces = [
+            "/", ".", "..", "%2e", "%2E", "%", "a", "Z", "0", "?", "=", "&", "'", "[", "]", "{",
+            "}", "|", "\\", "^", "`", ";", ":", "@", "!", "$", "(", "*", "+", ",", "~", "%41",
+            "%C3%A9", "%00", "\"", "<", ">",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut paths = Vec::new();
+        for _ in 0..4_000 {
+            let mut text = String::from("/");
+            for _ in 0..(state % 12) {
+                // xorshift64: a fixed sequence, the same on every run.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            state = state.wrapping_add(1);
+            // Only what a request's URI can hold reaches the layer.
+            paths.extend(uri::PathAndQuery::try_from(text.as_str()));
+        }
+        assert!(paths.len() > 1_000);
+        // One authority after the other: each path but the first is set on the last URL.
+        for authority in ["example.com", "10.0.0.1:8080"] {
+            for path in &paths {
+                let whole = Url::parse(&format!("http://{authority}{path}")).ok();
+                assert_eq!(
+                    absolute_url("http", authority, path.as_str()),
+                    whole,
+                    "{path}"
+                );
+            }
+        }
     }
 
     #[test]
