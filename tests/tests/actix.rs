@@ -232,7 +232,8 @@ fn tags(page: &str) -> (SentryTrace, Vec<(String, String)>) {
 #[test]
 fn a_fresh_page_names_the_server_transaction_and_agrees_with_its_envelope() {
     let server = Server::start();
-    // Each request's URL is set on the one parsed before it (see `absolute_url`).
+    // Each request's URL, parsed whole or set on the last one parsed on its worker thread
+    // (see `absolute_url` in `sentry_meta::tower::transaction`).
     for path in ["/page", "/users/7?tab=a%20b&x", "/extracted", "/page"] {
         let (headers, page) = server.get(path, &[]);
         let (trace, dsc) = tags(&page);

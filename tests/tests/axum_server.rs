@@ -1066,7 +1066,8 @@ fn sentry_trace_without_a_span_id_continues_without_a_parent() {
 fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
     let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
     let incoming = format!("{TRACE}-{SPAN}-1");
-    // The second URL is set on the first (see `absolute_url`), its query included.
+    // Each request's URL, query included, parsed whole or set on the last one parsed on its
+    // thread (see `absolute_url` in `sentry_meta::tower::transaction`).
     let requests = [
         ("/error", vec![]),
         (

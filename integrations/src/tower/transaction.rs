@@ -202,13 +202,13 @@ pub(crate) fn sentry_request<'a>(
 /// `{scheme}://{authority}{path_and_query}` as a URL; `None` when `authority` is not one (a
 /// `Host` header is the client's to write).
 ///
-/// Parsing the host (IDNA mapping, IP addresses) is most of the cost of parsing a URL, about
-/// 6,000 instructions a request, and a server answers for few hosts: each thread keeps the last
-/// URL it parsed, and a request with the same scheme and authority gets a copy of it with its
-/// own path and query set, which the URL parser parses by the same rules (priced in
-/// `docs/benchmarks.md`, "Performance notes").
+/// Parsing a whole URL takes about 6,000 instructions, most of them for its host (IDNA mapping,
+/// IP addresses), and a server answers for few hosts: each thread keeps the URL of the last
+/// scheme and authority it parsed (without a path or query: nothing of a request outlives it),
+/// and a request with the same ones gets a copy with its own path and query set, which the URL
+/// parser parses by the same rules (priced in `docs/benchmarks.md`, "Performance notes").
 pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) -> Option<Url> {
-    /// A URL parsed whole, and the scheme and authority it was parsed from.
+    /// The scheme and authority of a URL parsed whole, and that URL with path `/` and no query.
     struct Parsed {
         scheme: Box<str>,
         authority: Box<str>,
@@ -241,10 +241,13 @@ pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) 
     uri::Authority::try_from(authority).ok()?;
     let url = Url::parse(&format!("{scheme}://{authority}{path_and_query}")).ok()?;
     if reusable {
+        let mut base = url.clone();
+        base.set_path("/");
+        base.set_query(None);
         LAST.set(Some(Parsed {
             scheme: scheme.into(),
             authority: authority.into(),
-            url: url.clone(),
+            url: base,
         }));
     }
     Some(url)
