@@ -295,7 +295,7 @@ def page_md(page):
 
 def simulated_md(counted):
     """The table of valgrind's cache and branch simulation of the counted pages, where the run
-    had it: what the tags cost besides their instructions."""
+    had it: what each mode's code costs besides its instructions."""
     rows = []
     for slug, modes in sorted(counted.items()):
         order = [m for m in ("on", "off", "constant") if m in modes]

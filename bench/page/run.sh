@@ -327,9 +327,9 @@ count_instructions() {
 # fixed number of requests per page, and reports to an ingest that accepts and never answers:
 # the SDK's transport then waits on its first envelope and drops the rest, so that the count
 # holds the page's work and not a varying share of envelope sending and storing. valgrind also
-# simulates the first-level caches and the branch predictor there: the time the tags cost beyond
-# their instructions (their code fetched and their branches predicted afresh on each request),
-# which this machine's CPU has no counters to show. An extra: a machine where it cannot run (no
+# simulates the first-level caches and the branch predictor there: what a request's code costs
+# beyond its instructions (fetched and predicted afresh on each request), which this machine's
+# CPU has no counters to show. An extra: a machine where it cannot run (no
 # valgrind, no ptrace) still gets the throughput figures.
 if [ -z "$count" ]; then
   echo "bench/page/run.sh: --count \"\": no instruction counts" >&2
