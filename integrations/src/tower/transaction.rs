@@ -221,10 +221,13 @@ pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) 
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
     };
-    // Only an origin-form path (which a request's URI holds without a fragment) may replace
-    // another's: anything else is parsed whole. Credentials are not kept past their request.
-    let reusable =
-        path.starts_with('/') && !path_and_query.contains('#') && !authority.contains('@');
+    // Only an origin-form path (which a request's URI holds without a fragment) of an HTTP URL
+    // may replace another's: anything else (a client may send any scheme in an absolute-form
+    // request) is parsed whole. Credentials are not kept past their request.
+    let reusable = matches!(scheme, "http" | "https")
+        && path.starts_with('/')
+        && !path_and_query.contains('#')
+        && !authority.contains('@');
     let cached = LAST.with_borrow(|last| match last {
         Some(last) if reusable && *last.scheme == *scheme && *last.authority == *authority => {
             let mut url = last.url.clone();
@@ -331,7 +334,7 @@ mod tests {
             "",
             "bad host",
         ];
-        for scheme in ["http", "https"] {
+        for scheme in ["http", "https", "ws", "foo"] {
             for authority in authorities {
                 for path in paths.iter().chain(paths.iter().rev()) {
                     let whole = format!("{scheme}://{authority}{path}");
