@@ -11,8 +11,8 @@
 # Prints the targets with met / NOT met and writes the report with the tables, the machine
 # (CPUs, load average before and after), the commands, the date and the tool versions.
 #
-#   bash scripts/bench.sh                  full run, for docs/benchmarks.md (~6–7 minutes once built)
-#   bash scripts/bench.sh --quick          short run for CI (< 5 minutes once built), report in
+#   bash scripts/bench.sh                  full run, for docs/benchmarks.md (~21 minutes once built)
+#   bash scripts/bench.sh --quick          short run for CI (~6 minutes once built), report in
 #                                          target/bench/benchmarks-quick.md
 #   bash scripts/bench.sh [--quick] --out FILE    write the report to FILE instead
 #
