@@ -128,24 +128,26 @@ SIMULATED = {
 }
 
 
-def callgrind_simulated(path):
-    """Of one callgrind dump: the totals of the simulated events in SIMULATED (each the sum of
-    its events), read from the dump's `events:` and `totals:` lines; {} when the run did not
-    simulate them."""
-    events = totals = None
+def callgrind_totals(path):
+    """Of one callgrind dump: the total of each event it counted (`Ir`, and with the simulation
+    `I1mr`, `D1mr`, ...), from its `events:` and `totals:` lines."""
+    events, totals = [], []
     with open(path) as dump:
         for line in dump:
             if line.startswith("events:"):
                 events = line.split()[1:]
             elif line.startswith("totals:"):
                 totals = [int(x) for x in line.split()[1:]]
-    if not events or totals is None:
-        return {}
     # The format leaves out trailing zeros.
-    by_event = dict(zip(events, totals + [0] * (len(events) - len(totals))))
-    if not all(e in by_event for names in SIMULATED.values() for e in names):
+    return dict(zip(events, totals + [0] * (len(events) - len(totals))))
+
+
+def simulated(totals):
+    """The counts of SIMULATED (each the sum of its events) of a dump's `callgrind_totals`; {}
+    when the run did not simulate the caches and branches."""
+    if not all(e in totals for names in SIMULATED.values() for e in names):
         return {}
-    return {key: sum(by_event[e] for e in names) for key, names in SIMULATED.items()}
+    return {key: sum(totals[e] for e in names) for key, names in SIMULATED.items()}
 
 
 # glibc's functions that hand out a new block (the allocator's own sources are under `malloc/`).

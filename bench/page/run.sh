@@ -39,7 +39,7 @@
 # DIR/instructions.jsonl (callgrind, one line per page, mode and process: the instructions per
 # request, those of glibc's allocator among them, and the allocations, see
 # `callgrind_allocator` in bench/benchlib.py; and valgrind's simulated cache misses and
-# mispredicted branches, see `callgrind_simulated`); DIR defaults to
+# mispredicted branches, see `simulated`); DIR defaults to
 # target/bench/page. Needs the release demo (`cargo build --release -p sentry-meta-demo`, done
 # here; its browser bundle needs npm on the first start) and wrk (installed with apt-get when
 # missing and running as root). Fails on errors only (a server that does not start, wrk errors,
@@ -288,20 +288,20 @@ count_process() {
       python3 - "$mode" "/$slug" "$line" "$cg_out.$cg_pid.$dump" "$out/instructions.jsonl" "$callgrind_requests" "$process" <<'PY' || return 1
 import json, sys
 sys.path.insert(0, "bench")
-from benchlib import callgrind_allocator, callgrind_simulated
+from benchlib import callgrind_allocator, callgrind_totals, simulated
 mode, page, line, dump, out, expected, process = sys.argv[1:]
 requests = json.loads(line)["requests"]
 if requests != int(expected):
     sys.exit(f"bench/page/run.sh: {page} tags {mode}: {requests} requests under callgrind, not {expected}")
-total = next(int(l.split()[1]) for l in open(dump) if l.startswith("totals:"))
+totals = callgrind_totals(dump)
+total = totals["Ir"]
 counted, allocator, allocations = callgrind_allocator(dump)
 if counted != total:
     sys.exit(f"bench/page/run.sh: {dump}: read {counted} instructions, callgrind says {total}")
 row = {"mode": mode, "page": page, "process": int(process), "requests": requests,
        "instructions": total, "per_request": total / requests,
        "allocator_per_request": allocator / requests, "allocations_per_request": allocations / requests}
-row.update({f"{key}_per_request": count / requests
-            for key, count in callgrind_simulated(dump).items()})
+row.update({f"{key}_per_request": count / requests for key, count in simulated(totals).items()})
 open(out, "a").write(json.dumps(row) + "\n")
 print(f"{page} tags {mode:>8}: {row['per_request']:,.0f} instructions per request "
       f"({requests:,} requests)", file=sys.stderr)
@@ -329,8 +329,8 @@ count_instructions() {
 # holds the page's work and not a varying share of envelope sending and storing. valgrind also
 # simulates the first-level caches and the branch predictor there: what a request's code costs
 # beyond its instructions (fetched and predicted afresh on each request), which this machine's
-# CPU has no counters to show. An extra: a machine where it cannot run (no
-# valgrind, no ptrace) still gets the throughput figures.
+# CPU has no counters to show. An extra: a machine where it cannot run (no valgrind, no ptrace)
+# still gets the throughput figures.
 if [ -z "$count" ]; then
   echo "bench/page/run.sh: --count \"\": no instruction counts" >&2
 elif command -v valgrind >/dev/null 2>&1 && command -v callgrind_control >/dev/null 2>&1; then

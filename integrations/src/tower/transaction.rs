@@ -208,9 +208,9 @@ pub(crate) fn sentry_request<'a>(
 /// and a request with the same ones gets a copy with its own path and query set, which the URL
 /// parser parses by the same rules (priced in `docs/benchmarks.md`, "Performance notes").
 pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) -> Option<Url> {
-    /// The scheme and authority of a URL parsed whole, and that URL with path `/` and no query.
+    /// The authority of a URL parsed whole, and that URL with path `/` and no query (its
+    /// scheme is the one it was parsed from: only the lowercase `http` and `https` are kept).
     struct Parsed {
-        scheme: Box<str>,
         authority: Box<str>,
         url: Url,
     }
@@ -229,7 +229,7 @@ pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) 
         && !path_and_query.contains('#')
         && !authority.contains('@');
     let cached = LAST.with_borrow(|last| match last {
-        Some(last) if reusable && *last.scheme == *scheme && *last.authority == *authority => {
+        Some(last) if reusable && last.url.scheme() == scheme && *last.authority == *authority => {
             let mut url = last.url.clone();
             url.set_path(path);
             url.set_query(query);
@@ -248,7 +248,6 @@ pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) 
         base.set_path("/");
         base.set_query(None);
         LAST.set(Some(Parsed {
-            scheme: scheme.into(),
             authority: authority.into(),
             url: base,
         }));
