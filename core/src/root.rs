@@ -94,28 +94,24 @@ struct ServerSpan {
 impl TraceRoot {
     /// The root of a continued trace.
     pub fn continued(incoming: IncomingTrace) -> Self {
-        Self {
-            kind: RootKind::Continued {
-                incoming: incoming.sentry_trace,
-                dsc: SerializedDsc::new(incoming.dsc),
-            },
-            transaction: None,
-            fallback_span_id: OnceLock::new(),
-            server_span: OnceLock::new(),
-            serialized_head: OnceLock::new(),
-            rendered: AtomicBool::new(false),
-            render_span: AtomicU64::new(0),
-            traceparent: false,
-        }
+        Self::of_kind(RootKind::Continued {
+            incoming: incoming.sentry_trace,
+            dsc: SerializedDsc::new(incoming.dsc),
+        })
     }
 
-    /// The root of a new trace, with a fresh trace id for pages rendered with no active span
-    /// (drawn the first time it is needed).
+    /// The root of a new trace, with a fresh trace id: the one the request's transaction
+    /// starts, and pages write.
     pub fn new_trace() -> Self {
+        Self::of_kind(RootKind::Head {
+            trace_id: TraceId::random(),
+        })
+    }
+
+    /// A root of `kind` that knows nothing else yet.
+    fn of_kind(kind: RootKind) -> Self {
         Self {
-            kind: RootKind::Head {
-                trace_id: TraceId::random(),
-            },
+            kind,
             transaction: None,
             fallback_span_id: OnceLock::new(),
             server_span: OnceLock::new(),
