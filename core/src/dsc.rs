@@ -140,10 +140,9 @@ impl SampleRand {
         let mut low = [0u8; 8];
         low.copy_from_slice(&bytes[8..]);
         let seed = u64::from_be_bytes(low);
-        // `v / 1e6 < rate` exactly when `v < ceil(rate * 1e6)`.
         let (lo, hi) = match decision {
             Some((rate, sampled)) if rate.is_finite() => {
-                let cut = (rate.clamp(0.0, 1.0) * f64::from(MILLION)).ceil() as u32;
+                let cut = Self::below(rate.clamp(0.0, 1.0));
                 if sampled { (0, cut) } else { (cut, MILLION) }
             }
             _ => (0, MILLION),
@@ -152,6 +151,17 @@ impl SampleRand {
         // make; fall back to the whole range rather than lie about it.
         let (lo, hi) = if lo < hi { (lo, hi) } else { (0, MILLION) };
         Self(lo + (seed % u64::from(hi - lo)) as u32)
+    }
+
+    /// How many values are below `rate` (in `[0, 1]`): the first `v` whose six decimals, read
+    /// as a number, are not below it. That is `ceil(rate * 1e6)` in exact arithmetic; in floating
+    /// point the product can land on either side of a whole number (`0.000123 * 1e6` is just
+    /// above 123), so the neighbours are compared as a receiver compares them.
+    fn below(rate: f64) -> u32 {
+        let estimate = (rate * f64::from(MILLION)).ceil() as u32;
+        (estimate.saturating_sub(1)..MILLION)
+            .find(|&v| Self(v).as_f64() >= rate)
+            .unwrap_or(MILLION)
     }
 
     /// Parses a propagated value: a number in `[0, 1)`. Extra digits are truncated to six.
@@ -363,8 +373,10 @@ impl DynamicSamplingContext {
         );
     }
 
-    /// Sets `sentry-sample_rate`, written the way JavaScript writes numbers (`1`, `0.25`).
-    /// A rate outside `[0, 1]` is not a rate and is not written.
+    /// Sets `sentry-sample_rate`, written as the shortest decimal that reads back as the same
+    /// number (`1`, `0.25`): as JavaScript writes it, except that a rate below 0.000001 is
+    /// spelled out (`0.0000001`, where JavaScript writes `1e-7`); both read as the same
+    /// number. A rate outside `[0, 1]` is not a rate and is not written.
     pub fn set_sample_rate(&mut self, rate: f64) {
         if (0.0..=1.0).contains(&rate) {
             match rate {
@@ -465,6 +477,33 @@ mod tests {
             }
             let any = SampleRand::from_trace_id(id, Some((1.0, false)));
             assert!(any.as_f64() < 1.0);
+        }
+    }
+
+    /// At every rate of six decimals, and a rounding step either side of it, the values below
+    /// the rate are exactly those whose text, read back, is below it: `0.000123 * 1e6` is just
+    /// above 123, and a sampled trace must not get `0.000123` at that rate.
+    #[test]
+    fn the_values_below_a_rate_are_those_that_read_below_it() {
+        for millionths in 0..=MILLION {
+            let text = format!("{}.{:06}", millionths / MILLION, millionths % MILLION);
+            let rate: f64 = text.parse().unwrap();
+            for rate in [rate.next_down(), rate, rate.next_up()] {
+                let rate = rate.clamp(0.0, 1.0);
+                let cut = SampleRand::below(rate);
+                assert!(cut == MILLION || SampleRand(cut).as_f64() >= rate, "{rate}");
+                assert!(cut == 0 || SampleRand(cut - 1).as_f64() < rate, "{rate}");
+            }
+        }
+        let id = TraceId::from_bytes([7; 16]);
+        for rate in [0.000_123, 0.0079, 0.5006, 0.100_000_000_000_000_02] {
+            let sampled = SampleRand::from_trace_id(id, Some((rate, true)));
+            assert!(sampled.to_string().parse::<f64>().unwrap() < rate, "{rate}");
+            let dropped = SampleRand::from_trace_id(id, Some((rate, false)));
+            assert!(
+                dropped.to_string().parse::<f64>().unwrap() >= rate,
+                "{rate}"
+            );
         }
     }
 

@@ -162,11 +162,14 @@ struct TemplateEntry {
 /// few dozen cover an application; a name beyond costs a head DSC written whole, not memory.
 const MAX_TEMPLATES: usize = 64;
 
-/// One `key=value` member in canonical form.
-fn member(key: DscKey, value: &str) -> Box<str> {
+/// One `key=value` member in canonical form; `None` when it alone would exceed the size limit
+/// of a `baggage` header (a release of over 8 KiB, say): left out, as any member that does not
+/// fit.
+fn member(key: DscKey, value: &str) -> Option<Box<str>> {
     let mut writer = BaggageWriter::new();
-    writer.push(key.baggage_key(), "", value);
-    writer.finish().into_boxed_str()
+    writer
+        .push(key.baggage_key(), "", value)
+        .then(|| writer.finish().into_boxed_str())
 }
 
 impl ClientFacts {
@@ -182,9 +185,9 @@ impl ClientFacts {
                 // an `f64` first (`0.10000000149011612`), and compare with that same value.
                 let text = rate.to_string();
                 let rate = text.parse::<f64>().unwrap_or(f64::from(rate));
-                (0.0..=1.0)
-                    .contains(&rate)
-                    .then(|| (rate, member(DscKey::SampleRate, &text)))
+                member(DscKey::SampleRate, &text)
+                    .filter(|_| (0.0..=1.0).contains(&rate))
+                    .map(|member| (rate, member))
             }
             _ => None,
         };
@@ -192,16 +195,16 @@ impl ClientFacts {
             fixed_rate,
             public_key: client
                 .dsn()
-                .map(|dsn| member(DscKey::PublicKey, dsn.public_key())),
+                .and_then(|dsn| member(DscKey::PublicKey, dsn.public_key())),
             environment: options
                 .environment
                 .as_deref()
-                .map(|env| member(DscKey::Environment, env)),
+                .and_then(|env| member(DscKey::Environment, env)),
             release: options
                 .release
                 .as_deref()
-                .map(|release| member(DscKey::Release, release)),
-            org_id: org_id.as_deref().map(|org| member(DscKey::OrgId, org)),
+                .and_then(|release| member(DscKey::Release, release)),
+            org_id: org_id.as_deref().and_then(|org| member(DscKey::OrgId, org)),
             policy,
             templates: RefCell::default(),
         }
@@ -689,5 +692,30 @@ mod tests {
             }
         }
         assert_eq!(facts.templates.borrow().entries.len(), MAX_TEMPLATES);
+    }
+
+    /// An option too long for a `baggage` header on its own is left out of the head DSC, which
+    /// stays valid: no empty member in its place.
+    #[test]
+    fn an_option_over_the_size_limit_is_left_out() {
+        let long = "r".repeat(9000);
+        let client = Client::from(
+            sentry_core::ClientOptions::new()
+                .dsn("https://abc@o42.ingest.sentry.io/7")
+                .release(long.clone())
+                .environment(long)
+                .traces_sample_rate(1.0),
+        );
+        let (baggage, _) =
+            ClientFacts::new(&client).head_baggage(TraceId::random(), Some(true), None);
+        assert!(
+            !baggage.contains(",,") && !baggage.ends_with(','),
+            "{baggage}"
+        );
+        let dsc = head_dsc(&client, TraceId::random(), Some(true), None);
+        assert_eq!(dsc.get(DscKey::Release), None);
+        assert_eq!(dsc.get(DscKey::Environment), None);
+        assert_eq!(dsc.get(DscKey::PublicKey), Some("abc"));
+        assert_eq!(dsc.get(DscKey::OrgId), Some("42"));
     }
 }

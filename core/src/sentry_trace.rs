@@ -87,8 +87,8 @@ impl SentryTrace {
 
     /// Parses a header value given as bytes (as it arrives in an HTTP request).
     ///
-    /// Work is bounded by the grammar: at most 51 bytes (the longest value) past leading
-    /// whitespace are looked at before the value is rejected, whatever its length.
+    /// Work is linear in the length: the spaces and tabs around the value are skipped, and a
+    /// value of more than 51 bytes (the longest the grammar allows) is rejected unread.
     pub fn parse_bytes(value: &[u8]) -> Result<Self, ParseSentryTraceError> {
         let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
         let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
