@@ -15,8 +15,8 @@ use crate::{expected_elements, first_of_each_name, head_trace_tags, trace_tags_u
 /// How far into a page the scanner looks, in bytes.
 pub const HEAD_LIMIT: usize = 64 * 1024;
 
-/// Pages up to this long are read whole by the stripper, whatever tags they hold (it gives up
-/// on a tag longer than 48 KiB up to its `name`).
+/// Pages up to this long hold no tag that the stripper passes for its length (one longer than
+/// 48 KiB up to its `name`).
 pub const SHORT_PAGE: usize = 48 * 1024;
 
 /// At most this many candidate end tags of one page are probed (each probe parses the page).
@@ -233,8 +233,8 @@ fn other_elements(document: &Html) -> Vec<String> {
 ///
 /// - a page that begins with a UTF-16 or UTF-32 byte-order mark is left alone;
 /// - every element but trace tags is still there, with its attributes;
-/// - no trace tag is left in the head (for a page the stripper reads whole, [`SHORT_PAGE`], and
-///   without foreign content, `<svg` or `<math`, whose reading it does not follow).
+/// - no trace tag is left in the head (for a page of at most [`SHORT_PAGE`] bytes, and without
+///   foreign content, `<svg` or `<math`, whose reading it does not follow).
 pub fn check_strip(page: &[u8], out: &[u8]) {
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     if has_non_ascii_bom(page) {

@@ -407,6 +407,18 @@ fn strip_leaves_everything_else() {
 }
 
 #[test]
+fn strips_a_head_longer_than_the_injector_looks() {
+    // A page that shared caches may keep must not keep its tags, however late in a long head
+    // the template wrote them.
+    let tags = meta().to_html();
+    let style = format!("<style>{}</style>", "a{}".repeat(30_000));
+    let expected = format!("<html><head>{style}\n<title>t</title></head><body></body></html>");
+    let page = expected.replace("\n<title>", &format!("\n{tags}<title>"));
+    let (out, _) = drain(TraceMetaBody::strip(Chunks::whole(page.as_bytes())));
+    assert_eq!(String::from_utf8(out).expect("utf-8"), expected);
+}
+
+#[test]
 fn strip_trace_meta_wraps_html_responses_only() {
     let tags = meta().to_html();
     let page = format!("<html><head>{tags}</head></html>");

@@ -29,21 +29,23 @@
 //!
 //! The scanner keeps as little as it can: bytes are held back only while they may be the start
 //! of `</head` (at most 6 bytes), or, when stripping, of a trace tag (up to its `name`, at most
-//! [`TAG_HOLD_MAX`] bytes), and it stops looking after [`HEAD_LIMIT`] bytes.
+//! [`TAG_HOLD_MAX`] bytes). The injector stops looking after [`HEAD_LIMIT`] bytes; the stripper
+//! reads on to `<body`, however long the head: a page it cannot strip must not keep its tags.
 
 use std::mem;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
-/// How far into a document the scanner looks for the end of the head, in bytes. A page whose
+/// How far into a document the injector looks for the end of the head, in bytes. A page whose
 /// head ends later is passed through unchanged.
 pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
 
 /// The most the stripper holds back of one tag while it cannot tell yet whether it is a trace
 /// tag: the tag up to the end of its first `name` attribute. A `<meta content="…"
 /// name="baggage">` with the longest escaped baggage the renderer can write fits, with room for
-/// the tag's other bytes; a longer one is not stripped, and the stripper stops there.
+/// the tag's other bytes; a longer one is passed through (the renderer writes `name` first), and
+/// the stripper reads on after it.
 pub(crate) const TAG_HOLD_MAX: usize = sentry_meta_core::__private::BAGGAGE_CONTENT_MAX_LEN + 256;
 
 /// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
@@ -127,7 +129,11 @@ enum Hold {
 
 impl HeadScanner {
     pub(crate) fn new(action: Action) -> Self {
-        Self::with_limit(action, HEAD_LIMIT)
+        let limit = match action {
+            Action::Inject => HEAD_LIMIT,
+            Action::Strip => usize::MAX,
+        };
+        Self::with_limit(action, limit)
     }
 
     pub(crate) fn with_limit(action: Action, limit: usize) -> Self {
@@ -221,11 +227,9 @@ impl HeadScanner {
         matches!(self.hold, Hold::HeadEnd | Hold::Tag { .. } | Hold::Newline)
     }
 
-    /// Whether the scanner has looked as far as it may. The stripper reads on past the limit to
-    /// the end of a run of trace tags that began before it (each tag's hold is bounded by
-    /// [`TAG_HOLD_MAX`]), so that a tag straddling the limit is stripped whole or not at all.
+    /// Whether the scanner has looked as far as it may.
     fn at_limit(&self) -> bool {
-        self.scanned >= self.limit && matches!(self.hold, Hold::Nothing | Hold::HeadEnd)
+        self.scanned >= self.limit
     }
 
     /// How many of the first `bytes` change nothing (text, comments, scripts and styles up to
@@ -296,7 +300,7 @@ impl HeadScanner {
             }
             // Past `</head>`, a `<meta>` still goes into the head ("after head" insertion mode,
             // §13.2.6.4.6): read on to `<body`. A trace tag not held is one after a `<` that is
-            // text (below).
+            // text, or one too long to hold (below).
             _ => {}
         }
         let opens_tag = self.tokenizer.state == State::TagOpen;
@@ -327,9 +331,13 @@ impl HeadScanner {
                     self.release(out);
                     return false;
                 }
-                // More than `TAG_HOLD_MAX` bytes of one tag before its first `name`: give up on
-                // the page (the renderer writes `name` first).
-                return self.held.len() + (i + 1 - *from) > TAG_HOLD_MAX;
+                // More than `TAG_HOLD_MAX` bytes of one tag before its first `name`: not one
+                // the renderer wrote (it writes `name` first); it passes, and so does its
+                // `name` (a trace tag not held is ignored).
+                if self.held.len() + (i + 1 - *from) > TAG_HOLD_MAX {
+                    self.release(out);
+                }
+                return false;
             }
             _ => self.release(out),
         }
@@ -1507,25 +1515,15 @@ mod tests {
     }
 
     #[test]
-    fn strips_a_block_that_straddles_the_limit_whole() {
+    fn strips_past_the_injectors_limit() {
         let tags = meta("sentry-release=1.0", true).to_html();
-        let stripped = "<html><head><title>t</title></head><body></body></html>";
+        let style = format!("<style>{}</style>", "a{}".repeat(HEAD_LIMIT / 2));
+        let stripped = format!("<html><head>{style}<title>t</title></head><body></body></html>");
         let page = stripped.replace("</head>", &format!("{tags}</head>"));
-        let start = page.find("<meta").expect("tags");
-        for limit in 0..page.len() {
-            let out = run(Action::Strip, limit, &[page.as_bytes()]);
-            // A block that began before the limit is matched to its end and dropped whole.
-            let expected = if limit > start {
-                stripped
-            } else {
-                page.as_str()
-            };
-            assert_eq!(
-                String::from_utf8(out).expect("utf-8"),
-                expected,
-                "limit {limit}"
-            );
-        }
+        let stripper = |chunks: &[&[u8]]| run_with(HeadScanner::new(Action::Strip), chunks);
+        assert_eq!(stripper(&[page.as_bytes()]), stripped.as_bytes());
+        let (a, b) = page.split_at(page.find("<meta").expect("tags") + 3);
+        assert_eq!(stripper(&[a.as_bytes(), b.as_bytes()]), stripped.as_bytes());
     }
 
     #[test]
@@ -1668,15 +1666,17 @@ mod tests {
         ] {
             assert_eq!(strip(&page), page, "{page:?}");
         }
-        // A tag the stripper cannot hold to its `name`: given up on, whole.
+        // A tag the stripper cannot hold to its `name` passes whole; the tags after it do not.
         let long = format!(
-            "<head><meta content=\"{}\" name=\"baggage\"><meta name=baggage></head>",
+            "<head><meta content=\"{}\" name=\"baggage\">",
             "x".repeat(TAG_HOLD_MAX)
         );
-        assert_eq!(
-            run(Action::Strip, HEAD_LIMIT, &[long.as_bytes()]),
-            long.as_bytes()
-        );
+        let page = format!("{long}\n<meta name=baggage></head>");
+        let whole = format!("{long}\n</head>");
+        let stripper = |chunks: &[&[u8]]| run_with(HeadScanner::new(Action::Strip), chunks);
+        assert_eq!(stripper(&[page.as_bytes()]), whole.as_bytes());
+        let bytes: Vec<&[u8]> = page.as_bytes().chunks(4096).collect();
+        assert_eq!(stripper(&bytes), whole.as_bytes());
         let held = format!(
             "<head><meta content=\"{}\" name=\"baggage\"></head>",
             "x".repeat(TAG_HOLD_MAX - 64)
