@@ -74,13 +74,14 @@ use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{self, Cacheability};
 use crate::tower::inject::is_rewritable_page;
-use crate::tower::layer::hub_is_shared;
+use crate::tower::layer::{CacheableWarnings, hub_is_shared};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SentryMetaMiddleware {
     options: Options,
+    cacheable: Arc<CacheableWarnings>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +105,7 @@ impl SentryMetaMiddleware {
                 traceparent: false,
                 inject: false,
             },
+            cacheable: Arc::default(),
         }
     }
 
@@ -129,8 +131,10 @@ impl SentryMetaMiddleware {
         self
     }
 
-    /// Add `private` to the `Cache-Control` of tagged pages without caching headers (on by
-    /// default).
+    /// Add `private` to the `Cache-Control` of HTML pages that shared caches may store without
+    /// being told to (on by default): the tower layer's rule, see
+    /// [`SentryMetaLayer::mark_private`](crate::tower::SentryMetaLayer::mark_private). Every such
+    /// page is marked, as the headers do not tell whether its body carries tags.
     pub fn mark_private(mut self, enabled: bool) -> Self {
         self.options.mark_private = enabled;
         self
@@ -164,6 +168,7 @@ where
         ready(Ok(SentryMetaService {
             service: Rc::new(service),
             options: self.options,
+            cacheable: self.cacheable.clone(),
         }))
     }
 }
@@ -173,6 +178,7 @@ where
 pub struct SentryMetaService<S> {
     service: Rc<S>,
     options: Options,
+    cacheable: Arc<CacheableWarnings>,
 }
 
 /// The response future of [`SentryMetaService`].
@@ -214,7 +220,7 @@ where
         let service = self.service.clone();
         let response = root.clone().sync_scope(|| service.call(request));
         let response = root.clone().scope(response);
-        let options = self.options;
+        let (options, cacheable) = (self.options, self.cacheable.clone());
         Box::pin(async move {
             let response = response.await;
             let status = match &response {
@@ -224,7 +230,7 @@ where
             if let Some(transaction) = transaction {
                 transaction.finish(http::StatusCode::from_u16(status).ok());
             }
-            Ok(guard_response(response?, &root, options))
+            Ok(guard_response(response?, &root, options, &cacheable))
         })
     }
 }
@@ -277,6 +283,7 @@ fn guard_response<B: MessageBody + 'static>(
     mut response: ServiceResponse<B>,
     root: &Arc<TraceRoot>,
     options: Options,
+    cacheable: &CacheableWarnings,
 ) -> ServiceResponse<EitherBody<B>> {
     let caching = page_headers(response.headers());
     if !cache::is_html(&caching) {
@@ -292,10 +299,11 @@ fn guard_response<B: MessageBody + 'static>(
     let rewritable = is_rewritable_page(status, &caching, head, empty);
     let cacheability = Cacheability::of(&caching);
     if !options.allow_cacheable && cacheability == Cacheability::Shared {
+        cacheable.warn(root);
         if !rewritable {
             return response.map_into_left_body();
         }
-        return strip_shared_page(response, root);
+        return strip_shared_page(response);
     }
     if options.mark_private && cacheability == Cacheability::Heuristic {
         mark_private(&mut response, caching);
@@ -326,19 +334,10 @@ fn guard_response<B: MessageBody + 'static>(
 }
 
 /// A page that shared caches may store: its tags are removed (see the tower layer's cache
-/// guard), with a warning the first time.
+/// guard).
 fn strip_shared_page<B: MessageBody + 'static>(
     mut response: ServiceResponse<B>,
-    root: &TraceRoot,
 ) -> ServiceResponse<EitherBody<B>> {
-    if !WARNED_CACHEABLE.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
-            target: "sentry_meta",
-            transaction = root.transaction().map_or("", |(name, _)| name),
-            "an HTML page that shared caches may store: its trace tags are removed, as a \
-             cached page would put every visitor into one trace"
-        );
-    }
     response.headers_mut().remove(header::CONTENT_LENGTH);
     response.map_body(|_, body| {
         EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::strip(HttpBody(
@@ -391,7 +390,6 @@ fn server_timing(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
     HeaderValue::from_str(&meta.server_timing_header()).ok()
 }
 
-static WARNED_CACHEABLE: AtomicBool = AtomicBool::new(false);
 static WARNED_SETUP: AtomicBool = AtomicBool::new(false);
 
 const SHARED_HUB: &str = "sentry-meta: one Sentry Hub is serving several requests, so a page may \

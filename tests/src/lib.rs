@@ -1,9 +1,10 @@
-//! What the cross-crate tests share: the test-vector file that every layer's tests read, and
-//! checks of rendered HTML with a real HTML parser.
+//! What the cross-crate tests share: the test-vector file that every layer's tests read,
+//! checks of rendered HTML with a real HTML parser, and the warnings of servers under test.
 
 use std::path::PathBuf;
 
 pub mod inject_oracle;
+pub mod logs;
 
 use serde::Deserialize;
 

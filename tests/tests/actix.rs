@@ -12,6 +12,7 @@ use sentry_core::test::TestTransport;
 use sentry_core::{Client, Hub};
 use sentry_meta::actix::SentryMetaMiddleware;
 use sentry_meta::{DscTransport, DynamicSamplingContext, SentryMeta, SentryTrace};
+use sentry_meta_tests::logs::Warnings;
 use sentry_meta_tests::meta_elements;
 use sentry_meta_tests::sentry::{PUBLIC_KEY, on_the_wire};
 
@@ -95,6 +96,7 @@ struct Server {
     http: reqwest::Client,
     transport: Arc<TestTransport>,
     handle: actix_web::dev::ServerHandle,
+    warnings: Warnings,
 }
 
 impl Server {
@@ -112,11 +114,16 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let addr = listener.local_addr().expect("an address");
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let warnings = Warnings::default();
+        let dispatch = warnings.dispatch();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
+                // Called on each worker's thread.
                 let server = HttpServer::new(move || {
+                    // Kept for the thread's life: this server's logs go to this test only.
+                    std::mem::forget(tracing::dispatcher::set_default(&dispatch));
                     App::new()
-                        .wrap(middleware)
+                        .wrap(middleware.clone())
                         .wrap(
                             sentry_actix::Sentry::builder()
                                 .with_hub(hub.clone())
@@ -126,6 +133,7 @@ impl Server {
                         .route("/users/{id}", web::get().to(page))
                         .route("/extracted", web::get().to(extracted))
                         .route("/cached", web::get().to(cached))
+                        .route("/cached-too", web::get().to(cached))
                         .route("/plain", web::get().to(plain))
                         .route("/streamed", web::get().to(streamed))
                         .route("/json", web::get().to(json))
@@ -149,6 +157,7 @@ impl Server {
             http: reqwest::Client::new(),
             transport,
             handle,
+            warnings,
         }
     }
 
@@ -370,6 +379,24 @@ fn a_page_shared_caches_may_keep_is_stripped_of_its_tags() {
         "the rest intact: {page}"
     );
     assert!(headers.get("server-timing").is_none());
+    let _ = server.transactions();
+}
+
+#[test]
+fn cacheable_pages_are_warned_about_once_per_route() {
+    let server = Server::start();
+    for path in ["/cached", "/cached", "/cached-too", "/cached"] {
+        let (_, page) = server.get(path, &[]);
+        assert!(!page.contains("sentry-trace"), "{page}");
+    }
+    let warnings = server.warnings.all();
+    let mut routes: Vec<_> = warnings.iter().filter_map(|w| w.route.as_deref()).collect();
+    routes.sort_unstable();
+    assert_eq!(routes, ["/cached", "/cached-too"], "{warnings:?}");
+    assert!(
+        warnings[0].message.contains("CDN-Cache-Control"),
+        "{warnings:?}"
+    );
     let _ = server.transactions();
 }
 

@@ -6,9 +6,8 @@
 //! that shared caches may keep carry no trace (`tests/vectors/cache.json`).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -25,6 +24,7 @@ use sentry_meta::{
     Continuation, ContinuationPolicy, DscKey, DscTransport, DynamicSamplingContext, SentryMeta,
     SentryTrace, SerializedDsc,
 };
+use sentry_meta_tests::logs::{Warning, Warnings};
 use sentry_meta_tests::sentry::{PUBLIC_KEY, on_the_wire};
 use sentry_meta_tests::{CacheVector, ExpectedCacheability, cache_vectors, meta_elements};
 use sentry_tower::{NewSentryLayer, SentryHttpLayer};
@@ -180,7 +180,7 @@ struct Server {
     app: Router,
     http: reqwest::Client,
     transport: Arc<TestTransport>,
-    warnings: Arc<Mutex<Vec<Warning>>>,
+    warnings: Warnings,
 }
 
 /// A page as the browser gets it.
@@ -280,12 +280,6 @@ struct SentTransaction {
     child_spans: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-struct Warning {
-    message: String,
-    route: Option<String>,
-}
-
 impl Server {
     fn start(options: ClientOptions, order: Order, meta: SentryMetaLayer) -> Self {
         Self::start_app(options, app(order, meta))
@@ -299,10 +293,8 @@ impl Server {
         let client = Arc::new(Client::from(
             options.transport(DscTransport::wrap(transport.clone())),
         ));
-        let warnings = Arc::new(Mutex::new(Vec::new()));
-        let dispatch = tracing::Dispatch::new(Capture {
-            warnings: warnings.clone(),
-        });
+        let warnings = Warnings::default();
+        let dispatch = warnings.dispatch();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -419,7 +411,7 @@ impl Server {
     }
 
     fn warnings(&self) -> Vec<Warning> {
-        self.warnings.lock().expect("not poisoned").clone()
+        self.warnings.all()
     }
 
     fn setup_warnings(&self) -> usize {
@@ -489,67 +481,6 @@ fn assert_names_head(page: &Page, tx: &SentTransaction) {
     assert_eq!(dsc.get(DscKey::TraceId), Some(tx.trace_id.as_str()));
     assert_eq!(dsc.get(DscKey::PublicKey), Some(PUBLIC_KEY));
     assert_eq!(dsc.get(DscKey::Release), Some("web@1.2.3"));
-}
-
-// ---------------------------------------------------------------------------------------------
-// A `tracing` subscriber that keeps warnings.
-
-struct Capture {
-    warnings: Arc<Mutex<Vec<Warning>>>,
-}
-
-#[derive(Default)]
-struct Fields {
-    message: String,
-    route: Option<String>,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        match field.name() {
-            "message" => self.message = value.to_owned(),
-            "route" => self.route = Some(value.to_owned()),
-            _ => {}
-        }
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        match field.name() {
-            "message" => self.message = format!("{value:?}"),
-            "route" => self.route = Some(format!("{value:?}")),
-            _ => {}
-        }
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
-    }
-
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
-        if event.metadata().target() != "sentry_meta" {
-            return;
-        }
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        self.warnings.lock().expect("not poisoned").push(Warning {
-            message: fields.message,
-            route: fields.route,
-        });
-    }
-
-    fn enter(&self, _: &tracing::span::Id) {}
-
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -132,7 +132,9 @@ impl SentryMetaLayer {
     /// [`Cacheability::Heuristic`](super::Cacheability::Heuristic). The layer adds `private` to
     /// its `Cache-Control` (`Cache-Control: private`, or `private, ` before the directives it
     /// has), so that the page keeps its tags and no shared cache hands it to another visitor;
-    /// the browser's own cache still may keep it. Pages that set their caching headers are left
+    /// the browser's own cache still may keep it. Every such HTML response is marked, tagged or
+    /// not: the headers do not tell whether the body carries tags, which a streamed body writes
+    /// after they have left. Pages that set their caching headers are left
     /// as they are: `private`/`no-store` ones need nothing, publicly cacheable ones are
     /// [guarded](Self::allow_cacheable).
     ///
@@ -176,7 +178,7 @@ struct Shared {
     /// Requests seen, counted up to [`SETUP_CHECKS`].
     checked: AtomicUsize,
     warned_setup: AtomicBool,
-    warned_routes: Mutex<HashSet<Box<str>>>,
+    cacheable: CacheableWarnings,
 }
 
 impl Shared {
@@ -214,13 +216,22 @@ impl Shared {
             tracing::warn!(target: "sentry_meta", "{message}");
         }
     }
+}
 
-    /// Warns about a cacheable page, once per route.
-    fn warn_cacheable(&self, route: &str) {
-        let mut warned = self
-            .warned_routes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+/// The routes whose publicly cacheable pages the cache guard has warned about, each once (the
+/// tower layer's and the actix-web middleware's).
+#[derive(Debug, Default)]
+pub(crate) struct CacheableWarnings(Mutex<HashSet<Box<str>>>);
+
+impl CacheableWarnings {
+    /// Warns that a page of the request of `root` was publicly cacheable, the first time for
+    /// its route (unmatched paths share one entry: they are as many as clients care to send).
+    pub(crate) fn warn(&self, root: &TraceRoot) {
+        let route = match root.transaction() {
+            Some((_, TransactionSource::Url)) | None => "<unmatched>",
+            Some((name, _)) => route_of(name),
+        };
+        let mut warned = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if warned.len() >= MAX_WARNED_ROUTES || warned.contains(route) {
             return;
         }
@@ -234,7 +245,7 @@ impl Shared {
              gets no trace tags or Server-Timing, or every visitor served from the cache would \
              join the trace it was rendered in. Send `Cache-Control: private` or `no-store` \
              (and no CDN lifetime) on pages that should continue their trace, or allow it with \
-             SentryMetaLayer::allow_cacheable(true)"
+             allow_cacheable(true) on SentryMetaLayer (or actix-web's SentryMetaMiddleware)"
         );
     }
 }
@@ -453,14 +464,7 @@ where
     }
     let cacheability = Cacheability::of(response.headers());
     if !allow_cacheable && cacheability == Cacheability::Shared {
-        if let Some((name, source)) = root.transaction() {
-            // Unmatched paths share one entry: they are as many as clients care to send.
-            let route = match source {
-                TransactionSource::Url => "<unmatched>",
-                _ => route_of(name),
-            };
-            shared.warn_cacheable(route);
-        }
+        shared.cacheable.warn(root);
         // Tags that a template already wrote into the page are taken out as it streams.
         return strip_trace_meta(response);
     }

@@ -3,7 +3,8 @@
 //!
 //! It gives what `sentry-tower`'s `SentryHttpLayer::enable_transaction()` gives: a transaction
 //! named `"{METHOD} {route}"` with op `http.server`, the request's data (method, URL, headers;
-//! sensitive headers and URL credentials left out unless `send_default_pii`) on the
+//! sensitive headers left out unless `send_default_pii`, credentials in the URL always written
+//! `[Filtered]`, as `sentry-tower` does) on the
 //! transaction and on every event captured during the request, the response status as data and
 //! span status, and a finish (as `aborted`) when the request is dropped before its response.
 //! The transaction's span and decision are recorded in the request's [`TraceRoot`], where pages
