@@ -4,7 +4,7 @@
 //! Input: a control field, then the page (see `control_and_rest`). Control byte 0 picks the tags
 //! (with or without baggage and traceparent, an escaped hostile baggage, a baggage that escapes
 //! to 48 KB); byte 1, when its two high bits are set, puts `(byte & 63)` KiB of spaces before the
-//! page (to reach the scanner's 64 KiB limit with a small input); bytes 2.. are chunk lengths
+//! page (to reach the injector's 64 KiB limit with a small input); bytes 2.. are chunk lengths
 //! (see `Chunks::new`).
 //!
 //! Oracles: the chunked output equals the unchunked output, for injecting and stripping;
