@@ -68,8 +68,8 @@ use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
 use sentry_meta_core::{
-    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, SampleRand, SerializedDsc,
-    SpanId, TraceId, TraceMeta,
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, NewTraceReason, SampleRand,
+    SentryTrace, SerializedDsc, SpanId, TraceId, TraceMeta,
 };
 
 use crate::SentryMeta;
@@ -249,20 +249,47 @@ impl OtelMeta {
 
 /// The continued caller as `sentry-opentelemetry`'s `SentrySpanProcessor` reads it from the
 /// context, so that the Sentry transaction it makes of the request's span has the caller's span
-/// as its parent, as the OpenTelemetry span has.
+/// as its parent and the decision made here, as the OpenTelemetry span has.
+///
+/// `sentry-core` checks the caller's organization again when the transaction starts. This
+/// propagator has decided to continue, so it names the organization that passes that check:
+/// the caller's, or, when the caller named none, this app's own (a caller without one was
+/// continued because the policy allows it; `strict_trace_continuation` in the client would
+/// otherwise start a second, different trace for the server than for its pages).
 #[cfg(feature = "sentry")]
 fn sentry_propagation(
     trace_id: TraceId,
     span_id: SpanId,
-    sampled: Option<bool>,
-) -> sentry_core::TracePropagationContext {
-    let context = sentry_core::TracePropagationContext::new(
-        sentry_core::protocol::TraceId::from(trace_id.to_bytes()),
-        sentry_core::protocol::SpanId::from(span_id.to_bytes()),
-    );
-    match sampled {
-        Some(sampled) => context.with_sampled(sampled),
-        None => context,
+    sampled: bool,
+    org_id: Option<&str>,
+) -> Option<sentry_core::TracePropagationContext> {
+    let sentry_trace = SentryTrace::new(trace_id, span_id, Some(sampled)).to_string();
+    let baggage = org_id.map(|org| format!("sentry-org_id={org}"));
+    let headers = std::iter::once(("sentry-trace", sentry_trace.as_str()))
+        .chain(baggage.as_deref().map(|baggage| ("baggage", baggage)));
+    sentry_core::TracePropagationContext::try_from_headers(headers).ok()
+}
+
+/// `cx` without the remote parent that another propagator (`TraceContextPropagator`, from the
+/// caller's `traceparent`) extracted for the caller whose `sentry-trace` was just refused: a
+/// caller of another organization is never continued, whichever header it sent. Its baggage
+/// stays; other values of `cx` go with the span (a context cannot drop its span alone).
+fn without_rejected_parent(cx: &Context, sentry_trace: &[u8]) -> Context {
+    let refused = SentryTrace::parse_bytes(sentry_trace)
+        .ok()
+        .map(|trace| trace.trace_id);
+    let parent = cx.span().span_context().clone();
+    let same = refused.is_some_and(|trace_id| trace_id.to_bytes() == parent.trace_id().to_bytes());
+    if parent.is_remote() && same {
+        use opentelemetry::baggage::{Baggage, BaggageExt};
+        let baggage: Baggage = cx
+            .baggage()
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        Context::new().with_baggage(baggage)
+    } else {
+        cx.clone()
     }
 }
 
@@ -283,8 +310,23 @@ struct Incoming {
 /// when it does, the context gets the caller's span as its remote parent and the caller's frozen
 /// DSC, and, with the `sentry` feature, the caller's trace as `sentry-opentelemetry`'s
 /// `SentrySpanProcessor` reads it, so that the Sentry transaction it makes of the request's span
-/// has the same parent. Injecting writes the context's span as `sentry-trace` and its DSC as
-/// `baggage` (the `sentry-*` members only).
+/// has the same parent.
+///
+/// - A caller that left the sampling decision open (`sentry-trace` without its flag) is
+///   decided here, as a Sentry SDK decides it: sampled when the trace's `sample_rand` is below
+///   [`OtelMeta::traces_sample_rate`] (always, without a rate). OpenTelemetry has no undecided
+///   parent: its default sampler would drop the span of a parent not flagged sampled.
+/// - A caller it refuses for its organization loses the remote parent that a propagator before
+///   it (`TraceContextPropagator`, from the caller's `traceparent`) extracted for the same trace:
+///   the request starts a new trace, whichever header the caller sent.
+/// - With `sentry-opentelemetry`, OpenTelemetry's sampler decides which spans become
+///   transactions: give the Sentry client `traces_sample_rate(1.0)`, so that it keeps each span
+///   OpenTelemetry keeps and the pages' flag is the transaction's.
+///
+/// Injecting writes the context's span as `sentry-trace` and its DSC as `baggage` (the
+/// `sentry-*` members only). A `baggage` that a propagator before it wrote (OpenTelemetry's
+/// `BaggagePropagator`) is replaced, as an injector keeps the last value set: OpenTelemetry
+/// baggage and the Sentry DSC do not travel together through these two propagators.
 #[derive(Debug, Clone)]
 pub struct SentryMetaPropagator {
     meta: OtelMeta,
@@ -314,17 +356,32 @@ impl TextMapPropagator for SentryMetaPropagator {
             baggage.iter().map(|value| value.as_bytes()),
             &self.meta.inner.policy,
         );
-        let Continuation::Continue(incoming) = decision else {
-            return cx.clone();
+        let incoming = match decision {
+            Continuation::Continue(incoming) => incoming,
+            Continuation::NewTrace(
+                NewTraceReason::OrgMismatch { .. } | NewTraceReason::StrictOrgMissing,
+            ) => return without_rejected_parent(cx, sentry_trace),
+            Continuation::NewTrace(_) => return cx.clone(),
         };
         let trace = incoming.sentry_trace;
         // OpenTelemetry has no parent without a span id: such a caller is not continued.
         let Some(span_id) = trace.span_id else {
             return cx.clone();
         };
-        let flags = match trace.sampled {
-            Some(true) => TraceFlags::SAMPLED,
-            _ => TraceFlags::default(),
+        // A caller that left the decision to this service is decided here, as a Sentry SDK
+        // decides it: by the trace's `sample_rand` (frozen, or filled in from the trace id)
+        // against this app's rate. OpenTelemetry has no undecided parent, and its default
+        // sampler would drop the span of a parent not flagged sampled.
+        let sampled = trace.sampled.unwrap_or_else(|| {
+            let rand = incoming.dsc.sample_rand().map_or(0.0, SampleRand::as_f64);
+            let rate = self.meta.inner.sample_rate;
+            rate.filter(|rate| (0.0..=1.0).contains(rate))
+                .is_none_or(|rate| rand < rate)
+        });
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
         };
         let parent = SpanContext::new(
             opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes()),
@@ -333,12 +390,21 @@ impl TextMapPropagator for SentryMetaPropagator {
             true,
             TraceState::default(),
         );
+        #[cfg(feature = "sentry")]
+        let org_id = incoming
+            .dsc
+            .get(DscKey::OrgId)
+            .or(self.meta.inner.policy.org())
+            .map(str::to_owned);
         let cx = cx.with_remote_span_context(parent).with_value(Incoming {
             trace_id: trace.trace_id,
             dsc: SerializedDsc::new(incoming.dsc),
         });
         #[cfg(feature = "sentry")]
-        let cx = cx.with_value(sentry_propagation(trace.trace_id, span_id, trace.sampled));
+        let cx = match sentry_propagation(trace.trace_id, span_id, sampled, org_id.as_deref()) {
+            Some(sentry) => cx.with_value(sentry),
+            None => cx,
+        };
         cx
     }
 

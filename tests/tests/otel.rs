@@ -311,8 +311,16 @@ fn callers_of_another_organization_or_with_junk_or_several_headers_start_new_tra
     let server = Server::start(meta());
     let junk = "x".repeat(100_000);
     let valid = format!("{TRACE}-{SPAN}-1");
-    let cases: [&[(&str, &str)]; 5] = [
+    let traceparent = format!("00-{TRACE}-{SPAN}-01");
+    let cases: [&[(&str, &str)]; 6] = [
         &[("sentry-trace", &valid), ("baggage", "sentry-org_id=7")],
+        // The same caller's `traceparent` (which `TraceContextPropagator` reads) does not
+        // continue it either.
+        &[
+            ("sentry-trace", &valid),
+            ("traceparent", &traceparent),
+            ("baggage", "sentry-org_id=7"),
+        ],
         // Several values are one malformed value, as for the tower layers.
         &[("sentry-trace", &valid), ("sentry-trace", &valid)],
         &[(
@@ -374,6 +382,111 @@ fn an_unsampled_caller_keeps_its_decision() {
     );
     assert_eq!(tags.sentry_trace.sampled, Some(false));
     assert_eq!(tags.dsc.get(sentry_meta::DscKey::Sampled), Some("false"));
+}
+
+#[test]
+fn a_caller_that_left_the_decision_open_is_decided_at_this_app_s_rate() {
+    let deferred = format!("{TRACE}-{SPAN}");
+    for (rate, sampled) in [(1.0, true), (0.0, false)] {
+        let server = Server::start(meta().traces_sample_rate(rate));
+        let (tags, spans) = server.get_with_spans("/api", &[("sentry-trace", &deferred)]);
+        assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE);
+        assert_eq!(tags.sentry_trace.sampled, Some(sampled), "rate {rate}");
+        // The SDK's default sampler follows the decision: exported exactly when sampled.
+        assert_eq!(spans.len(), usize::from(sampled), "rate {rate}: {spans:?}");
+        if let [span] = &spans[..] {
+            tags.names(span);
+            assert_eq!(span.parent_span_id.to_string(), SPAN);
+        }
+    }
+}
+
+/// The transaction `sentry-opentelemetry` sends for a request's span, with the page's tags:
+/// a client with `strict_trace_continuation` whose org is the caller's, as `meta`'s is.
+fn sent_with_sentry_processor(
+    meta: &OtelMeta,
+    client: sentry_core::ClientOptions,
+    headers: &[(&str, &str)],
+) -> (Tags, sentry_core::protocol::Transaction<'static>) {
+    use std::collections::HashMap;
+    let transport = sentry_core::test::TestTransport::new();
+    let options = client.transport(sentry_meta::DscTransport::wrap(transport.clone()));
+    let client = Arc::new(sentry_core::Client::from(options));
+    let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    let html = sentry_core::Hub::run(hub, || {
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(sentry_opentelemetry::SentrySpanProcessor::new())
+            .build();
+        let propagator = TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(meta.propagator()),
+        ]);
+        let parent = propagator.extract(&headers);
+        let span = provider
+            .tracer("web")
+            .start_with_context("GET /api", &parent);
+        let cx = parent.with_span(span);
+        let html = page(&meta.meta(&cx)).0;
+        cx.span().end();
+        html
+    });
+    let mut sent = transport.fetch_and_clear_envelopes();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let transaction = sent
+        .remove(0)
+        .items()
+        .find_map(|item| match item {
+            sentry_core::protocol::EnvelopeItem::Transaction(t) => Some((**t).clone()),
+            _ => None,
+        })
+        .expect("a transaction");
+    (Tags::of(&html), transaction)
+}
+
+#[test]
+fn the_sentry_transaction_continues_the_caller_the_page_continues() {
+    let strict = meta().strict_trace_continuation(true);
+    let client = || {
+        sentry_core::ClientOptions::new()
+            .dsn(DSN)
+            .traces_sample_rate(1.0)
+            .strict_trace_continuation(true)
+    };
+    let sentry_trace = format!("{TRACE}-{SPAN}-1");
+    let cases: [&[(&str, &str)]; 2] = [
+        // Same organization, strict on both sides.
+        &[
+            ("sentry-trace", &sentry_trace),
+            ("baggage", "sentry-org_id=42"),
+        ],
+        // A caller that left the decision open.
+        &[
+            ("sentry-trace", &format!("{TRACE}-{SPAN}")),
+            ("baggage", "sentry-org_id=42"),
+        ],
+    ];
+    for headers in cases {
+        let (tags, transaction) = sent_with_sentry_processor(&strict, client(), headers);
+        let context = transaction.contexts.get("trace").expect("a trace context");
+        let sentry_core::protocol::Context::Trace(trace) = context else {
+            panic!("{context:?}");
+        };
+        assert_eq!(trace.trace_id.to_string(), TRACE, "{headers:?}");
+        assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE, "{headers:?}");
+        assert_eq!(
+            tags.sentry_trace.span_id.map(|id| id.to_string()),
+            Some(trace.span_id.to_string()),
+            "{headers:?}"
+        );
+        assert_eq!(
+            trace.parent_span_id.map(|id| id.to_string()).as_deref(),
+            Some(SPAN)
+        );
+    }
 }
 
 #[test]
