@@ -60,6 +60,7 @@
 //! # Ok::<(), sentry_meta::opentelemetry::DsnError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -67,9 +68,10 @@ use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
-    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, NewTraceReason, SampleRand,
-    SentryTrace, SerializedDsc, SpanId, TraceId, TraceMeta,
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, NewTraceReason,
+    SENTRY_PREFIX, SampleRand, SentryTrace, SerializedDsc, SpanId, TraceId, TraceMeta,
 };
 
 use crate::SentryMeta;
@@ -293,6 +295,48 @@ fn without_rejected_parent(cx: &Context, sentry_trace: &[u8]) -> Context {
     }
 }
 
+/// The bytes OpenTelemetry's `BaggagePropagator` percent-encodes in a member's name and value.
+const OTEL_BAGGAGE_ENCODED: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b';').add(b',').add(b'=');
+
+/// Appends the OpenTelemetry baggage of `cx` to the `sentry-*` members in `header`, written as
+/// `BaggagePropagator` writes it (an injector keeps the last `baggage` set, so the two
+/// propagators' members go out together only if one writes both). Members named `sentry-*` are
+/// the DSC's, which `header` holds already; a member that would pass the W3C limits (8,192
+/// bytes, 64 members) is left out whole.
+fn append_otel_baggage(header: &mut String, cx: &Context) {
+    use opentelemetry::baggage::BaggageExt;
+    use std::fmt::Write;
+    const MAX_BYTES: usize = 8192;
+    const MAX_MEMBERS: usize = 64;
+    let mut members = header
+        .split(',')
+        .filter(|member| !member.is_empty())
+        .count();
+    for (name, (value, metadata)) in cx.baggage() {
+        let name = name.as_str().trim();
+        if name.is_empty() || name.starts_with(SENTRY_PREFIX) || members == MAX_MEMBERS {
+            continue;
+        }
+        let mark = header.len();
+        if !header.is_empty() {
+            header.push(',');
+        }
+        let metadata = metadata.as_str().trim();
+        let _ = write!(
+            header,
+            "{}={}{}{metadata}",
+            utf8_percent_encode(name, OTEL_BAGGAGE_ENCODED),
+            utf8_percent_encode(value.as_str().trim(), OTEL_BAGGAGE_ENCODED),
+            if metadata.is_empty() { "" } else { ";" },
+        );
+        if header.len() > MAX_BYTES {
+            header.truncate(mark);
+        } else {
+            members += 1;
+        }
+    }
+}
+
 /// A caller's trace that the propagator continued: its frozen DSC, for pages of its trace.
 #[derive(Debug, Clone)]
 struct Incoming {
@@ -323,10 +367,10 @@ struct Incoming {
 ///   transactions: give the Sentry client `traces_sample_rate(1.0)`, so that it keeps each span
 ///   OpenTelemetry keeps and the pages' flag is the transaction's.
 ///
-/// Injecting writes the context's span as `sentry-trace` and its DSC as `baggage` (the
-/// `sentry-*` members only). A `baggage` that a propagator before it wrote (OpenTelemetry's
-/// `BaggagePropagator`) is replaced, as an injector keeps the last value set: OpenTelemetry
-/// baggage and the Sentry DSC do not travel together through these two propagators.
+/// Injecting writes the context's span as `sentry-trace`, and as `baggage` its DSC followed by
+/// the context's OpenTelemetry baggage (as `BaggagePropagator` writes it, within the W3C
+/// limits): an injector keeps the last `baggage` set, so put this propagator after
+/// `BaggagePropagator`, whose extraction still reads the caller's members.
 #[derive(Debug, Clone)]
 pub struct SentryMetaPropagator {
     meta: OtelMeta,
@@ -338,8 +382,13 @@ impl TextMapPropagator for SentryMetaPropagator {
             return;
         };
         injector.set("sentry-trace", meta.sentry_trace_header().to_owned());
-        if let Some(baggage) = meta.baggage_header() {
-            injector.set("baggage", baggage.into_owned());
+        let mut baggage = meta
+            .baggage_header()
+            .map(Cow::into_owned)
+            .unwrap_or_default();
+        append_otel_baggage(&mut baggage, cx);
+        if !baggage.is_empty() {
+            injector.set("baggage", baggage);
         }
     }
 

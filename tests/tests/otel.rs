@@ -490,6 +490,78 @@ fn the_sentry_transaction_continues_the_caller_the_page_continues() {
 }
 
 #[test]
+fn injected_baggage_holds_the_dsc_and_the_opentelemetry_baggage() {
+    use opentelemetry::KeyValue;
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry_sdk::propagation::BaggagePropagator;
+    use std::collections::HashMap;
+
+    let meta = meta();
+    let propagator = TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+        Box::new(meta.propagator()),
+    ]);
+    // A caller's headers: its DSC, and baggage of its own.
+    let incoming = HashMap::from([
+        ("sentry-trace".to_owned(), format!("{TRACE}-{SPAN}-1")),
+        (
+            "baggage".to_owned(),
+            format!("sentry-trace_id={TRACE},sentry-release=caller,user=alice"),
+        ),
+    ]);
+    let parent = propagator.extract(&incoming);
+    let provider = SdkTracerProvider::builder().build();
+    // The caller's members (`BaggagePropagator` extracted them, `sentry-*` ones too) and
+    // `extra` of this app's, of `len` bytes each; the baggage header injected for them.
+    let inject = |extra: usize, len: usize| {
+        let entries: Vec<_> = parent
+            .baggage()
+            .iter()
+            .map(|(name, (value, _))| KeyValue::new(name.clone(), value.clone()))
+            .chain((0..extra).map(|i| KeyValue::new(format!("k{i}"), "a b,c".repeat(len / 5))))
+            .collect();
+        let cx = parent.with_span(provider.tracer("web").start_with_context("GET /", &parent));
+        let mut outgoing = HashMap::new();
+        propagator.inject_context(&cx.with_baggage(entries), &mut outgoing);
+        outgoing.remove("baggage").expect("a baggage header")
+    };
+    let baggage = inject(20, 5);
+    let members: Vec<&str> = baggage.split(',').collect();
+    // The caller's DSC first, as frozen, each `sentry-*` member once; then OpenTelemetry's
+    // members, encoded as `BaggagePropagator` encodes them.
+    let dsc_len = members
+        .iter()
+        .take_while(|m| m.starts_with("sentry-"))
+        .count();
+    assert!(members[0].starts_with("sentry-trace_id="), "{baggage}");
+    assert!(
+        members[dsc_len..].iter().all(|m| !m.starts_with("sentry-")),
+        "{baggage}"
+    );
+    assert_eq!(members.len(), dsc_len + 1 + 20, "{baggage}");
+    assert!(members.contains(&"user=alice"), "{baggage}");
+    assert!(members.contains(&"k7=a%20b%2Cc"), "{baggage}");
+    let dsc = DynamicSamplingContext::from_baggage([baggage.as_bytes()]);
+    assert_eq!(dsc.get(sentry_meta::DscKey::Release), Some("caller"));
+    let dsc_members = members[..dsc_len].to_vec();
+    // Within the W3C limits, the DSC whole.
+    for (extra, len) in [(60, 5), (40, 500)] {
+        let baggage = inject(extra, len);
+        let members: Vec<&str> = baggage.split(',').collect();
+        assert!(
+            members.len() <= 64 && baggage.len() <= 8192,
+            "{extra} of {len} bytes"
+        );
+        assert_eq!(members[..dsc_len], dsc_members, "{extra} of {len} bytes");
+        assert_eq!(
+            DynamicSamplingContext::from_baggage([baggage.as_bytes()]),
+            dsc
+        );
+    }
+}
+
+#[test]
 fn hostile_baggage_is_frozen_as_the_core_freezes_it() {
     let server = Server::start(meta());
     let sentry_trace = format!("{TRACE}-{SPAN}-1");
