@@ -11,8 +11,9 @@
 //!   `sentry-trace` becomes the remote parent of the request's span, and the `sentry-*` members
 //!   of its `baggage`, frozen, travel in the [`Context`] to the pages (and to outgoing calls,
 //!   which it injects `sentry-trace` and `baggage` into). Compose it with OpenTelemetry's own
-//!   (`TraceContextPropagator` for `traceparent`) in a `TextMapCompositePropagator`; put it last,
-//!   so that a caller's Sentry trace wins.
+//!   (`TraceContextPropagator` for `traceparent`, `BaggagePropagator`) in a
+//!   `TextMapCompositePropagator`; put it last, so that a caller's Sentry trace wins and the
+//!   `baggage` it injects carries both the DSC and the OpenTelemetry baggage.
 //! - [`OtelMeta::meta`]: the tags of a context's span, with the frozen DSC when the span is of
 //!   the caller's trace, or else a head DSC made from the options (with the `sample_rand` of the
 //!   trace id, as the rest of this crate makes it); `traceparent` too when asked for, which
