@@ -221,6 +221,17 @@ impl OtelMeta {
         Some(meta.traceparent(self.inner.traceparent))
     }
 
+    /// Whether this app samples the trace of a caller that left the decision to it, as a
+    /// Sentry SDK decides: by the trace's `sample_rand` (frozen, or filled in from the trace id)
+    /// against this app's rate (always, without one). OpenTelemetry has no undecided parent, and
+    /// its default sampler would drop the span of a parent not flagged sampled.
+    fn samples(&self, dsc: &DynamicSamplingContext) -> bool {
+        let rand = dsc.sample_rand().map_or(0.0, SampleRand::as_f64);
+        let rate = self.inner.sample_rate;
+        rate.filter(|rate| (0.0..=1.0).contains(rate))
+            .is_none_or(|rate| rand < rate)
+    }
+
     /// The DSC of a trace that starts here.
     fn head_dsc(&self, trace_id: TraceId, sampled: bool) -> DynamicSamplingContext {
         let options = &self.inner;
@@ -418,16 +429,9 @@ impl TextMapPropagator for SentryMetaPropagator {
         let Some(span_id) = trace.span_id else {
             return cx.clone();
         };
-        // A caller that left the decision to this service is decided here, as a Sentry SDK
-        // decides it: by the trace's `sample_rand` (frozen, or filled in from the trace id)
-        // against this app's rate. OpenTelemetry has no undecided parent, and its default
-        // sampler would drop the span of a parent not flagged sampled.
-        let sampled = trace.sampled.unwrap_or_else(|| {
-            let rand = incoming.dsc.sample_rand().map_or(0.0, SampleRand::as_f64);
-            let rate = self.meta.inner.sample_rate;
-            rate.filter(|rate| (0.0..=1.0).contains(rate))
-                .is_none_or(|rate| rand < rate)
-        });
+        let sampled = trace
+            .sampled
+            .unwrap_or_else(|| self.meta.samples(&incoming.dsc));
         let flags = if sampled {
             TraceFlags::SAMPLED
         } else {

@@ -327,14 +327,10 @@ impl HeadScanner {
                 return false;
             }
             Hold::Tag { .. } if !opens_tag => {
-                if !self.tokenizer.may_be_trace_meta() {
-                    self.release(out);
-                    return false;
-                }
-                // More than `TAG_HOLD_MAX` bytes of one tag before its first `name`: not one
-                // the renderer wrote (it writes `name` first); it passes, and so does its
-                // `name` (a trace tag not held is ignored).
-                if self.held.len() + (i + 1 - *from) > TAG_HOLD_MAX {
+                // Not a trace tag, or one held past `TAG_HOLD_MAX` before its `name`, which the
+                // renderer writes first: it passes (and its `name`, not held, is ignored).
+                let too_long = self.held.len() + (i + 1 - *from) > TAG_HOLD_MAX;
+                if !self.tokenizer.may_be_trace_meta() || too_long {
                     self.release(out);
                 }
                 return false;
