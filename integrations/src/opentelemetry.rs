@@ -71,8 +71,9 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
-    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, NewTraceReason,
-    SENTRY_PREFIX, SampleRand, SentryTrace, SerializedDsc, SpanId, TraceId, TraceMeta,
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, MAX_BAGGAGE_BYTES,
+    MAX_BAGGAGE_MEMBERS, NewTraceReason, SENTRY_PREFIX, SampleRand, SentryTrace, SerializedDsc,
+    SpanId, TraceId, TraceMeta,
 };
 
 use crate::SentryMeta;
@@ -292,7 +293,8 @@ fn without_rejected_parent(cx: &Context, sentry_trace: &[u8]) -> Context {
     let refused = SentryTrace::parse_bytes(sentry_trace)
         .ok()
         .map(|trace| trace.trace_id);
-    let parent = cx.span().span_context().clone();
+    let span = cx.span();
+    let parent = span.span_context();
     let same = refused.is_some_and(|trace_id| trace_id.to_bytes() == parent.trace_id().to_bytes());
     if parent.is_remote() && same {
         use opentelemetry::baggage::{Baggage, BaggageExt};
@@ -318,15 +320,13 @@ const OTEL_BAGGAGE_ENCODED: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b';').
 fn append_otel_baggage(header: &mut String, cx: &Context) {
     use opentelemetry::baggage::BaggageExt;
     use std::fmt::Write;
-    const MAX_BYTES: usize = 8192;
-    const MAX_MEMBERS: usize = 64;
     let mut members = header
         .split(',')
         .filter(|member| !member.is_empty())
         .count();
     for (name, (value, metadata)) in cx.baggage() {
         let name = name.as_str().trim();
-        if name.is_empty() || name.starts_with(SENTRY_PREFIX) || members == MAX_MEMBERS {
+        if name.is_empty() || name.starts_with(SENTRY_PREFIX) || members == MAX_BAGGAGE_MEMBERS {
             continue;
         }
         let mark = header.len();
@@ -341,7 +341,7 @@ fn append_otel_baggage(header: &mut String, cx: &Context) {
             utf8_percent_encode(value.as_str().trim(), OTEL_BAGGAGE_ENCODED),
             if metadata.is_empty() { "" } else { ";" },
         );
-        if header.len() > MAX_BYTES {
+        if header.len() > MAX_BAGGAGE_BYTES {
             header.truncate(mark);
         } else {
             members += 1;
@@ -445,17 +445,17 @@ impl TextMapPropagator for SentryMetaPropagator {
             TraceState::default(),
         );
         #[cfg(feature = "sentry")]
-        let org_id = incoming
-            .dsc
-            .get(DscKey::OrgId)
-            .or(self.meta.inner.policy.org())
-            .map(str::to_owned);
+        let sentry = {
+            let org_id = incoming.dsc.get(DscKey::OrgId);
+            let org_id = org_id.or(self.meta.inner.policy.org());
+            sentry_propagation(trace.trace_id, span_id, sampled, org_id)
+        };
         let cx = cx.with_remote_span_context(parent).with_value(Incoming {
             trace_id: trace.trace_id,
             dsc: SerializedDsc::new(incoming.dsc),
         });
         #[cfg(feature = "sentry")]
-        let cx = match sentry_propagation(trace.trace_id, span_id, sampled, org_id.as_deref()) {
+        let cx = match sentry {
             Some(sentry) => cx.with_value(sentry),
             None => cx,
         };
