@@ -77,6 +77,44 @@ pub fn head_end_at(page: &[u8], at: usize) -> bool {
         )
 }
 
+/// Whether a `<meta>` of `head` (a page up to the end of its head, outside template contents)
+/// declares an encoding whose ASCII-looking bytes may be other characters, as `encoding_rs`
+/// reads its label: ISO-2022-JP or replacement. (A declared UTF-16 is read as UTF-8: the
+/// declaration could be read as ASCII.) The declaration is the `charset` attribute, else the
+/// `charset=` in the `content` of an `http-equiv="content-type"`.
+pub fn declares_switching_encoding(head: &[u8]) -> bool {
+    let document = parse(head);
+    let selector = scraper::Selector::parse("meta").expect("valid selector");
+    document
+        .select(&selector)
+        .filter(|meta| !meta.ancestors().any(|node| node.value().is_fragment()))
+        .filter_map(|meta| {
+            let meta = meta.value();
+            meta.attr("charset").or_else(|| {
+                meta.attr("http-equiv")
+                    .filter(|value| value.eq_ignore_ascii_case("content-type"))?;
+                let content = meta.attr("content")?;
+                // The first `charset` followed by `=`.
+                let lower = content.to_ascii_lowercase();
+                let value = lower.match_indices("charset").find_map(|(at, _)| {
+                    let rest = content[at + "charset".len()..].trim_start();
+                    Some(rest.strip_prefix('=')?.trim_start())
+                })?;
+                match value.chars().next() {
+                    Some(quote @ ('"' | '\'')) => {
+                        let quoted = &value[1..];
+                        quoted.find(quote).map(|end| &quoted[..end])
+                    }
+                    _ => value.split([' ', '\t', '\n', '\r', '\x0C', ';']).next(),
+                }
+            })
+        })
+        .filter_map(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+        .any(|encoding| {
+            encoding == encoding_rs::ISO_2022_JP || encoding == encoding_rs::REPLACEMENT
+        })
+}
+
 /// What html5ever reads at `at` in `page`.
 struct Probe {
     /// A tag begins there, outside template contents: a `</head` there ends the head.
@@ -123,9 +161,10 @@ pub fn insertion_point(page: &[u8], out: &[u8], tags: &[u8]) -> Option<usize> {
 /// - a page that begins with a UTF-16 or UTF-32 byte-order mark is left alone;
 /// - injected: the tags are inserted once, right before the first `</head` that html5ever reads
 ///   as an end tag of the head (outside template contents), within the scanner's limit, with no
-///   copy before it; in the result they are elements, and the ones the browser SDK reads;
+///   copy and no such `<meta>` before it; in the result they are elements, and the ones the browser SDK reads;
 /// - left alone, though html5ever reads an end tag of the head within the limit: a copy comes
-///   before it (unless the page has a tag the scanner stops at).
+///   before it, or a `<meta>` that declares ISO-2022-JP or replacement (unless the page has a
+///   tag the scanner stops at).
 ///
 /// A copy is a `sentry-trace` or `baggage` tag (the browser SDK reads them as a pair), or a
 /// `traceparent` tag when `meta` writes one.
@@ -151,7 +190,7 @@ pub fn check_injection(page: &[u8], out: &[u8], meta: &TraceMeta) {
             .find(|(_, probe)| probe.tag_begins);
         if let Some((at, probe)) = first {
             assert!(
-                probe.trace_tags.iter().any(is_copy),
+                probe.trace_tags.iter().any(is_copy) || declares_switching_encoding(&page[..at]),
                 "html5ever reads an end tag of the head at {at}, after no copy of the tags, but \
                  no tags were injected: {:?}",
                 text(page)
@@ -182,6 +221,11 @@ pub fn check_injection(page: &[u8], out: &[u8], meta: &TraceMeta) {
     assert!(
         here.tag_begins,
         "tags at {at}, where html5ever reads no tag"
+    );
+    assert!(
+        !declares_switching_encoding(&page[..at]),
+        "tags at {at}, in a page that declares an encoding without ASCII: {:?}",
+        text(page)
     );
     assert!(
         !here.trace_tags.iter().any(is_copy),

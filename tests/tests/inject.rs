@@ -561,6 +561,35 @@ fn utf8_is_read_as_ascii_text() {
 }
 
 #[test]
+fn pages_that_declare_an_encoding_without_ascii_are_left_alone() {
+    // ISO-2022-JP: between `ESC $ B` and `ESC ( B`, bytes that spell `</head>>` are four kanji.
+    let jis = "\x1b$B</head>>\x1b(B";
+    for declaration in [
+        "<meta charset=\"ISO-2022-JP\">",
+        "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-2022-jp\">",
+        "<meta content='text/html;charset=\"csISO2022JP\"' http-equiv=content-type>",
+        // Replacement: the whole page reads as one U+FFFD.
+        "<meta charset=iso-2022-kr>",
+        "<meta charset=hz-gb-2312>",
+    ] {
+        check_left_alone(
+            format!("<html><head>{declaration}<title>t</title>{jis}</head></html>").as_bytes(),
+        );
+        check_left_alone(format!("<html><head>{declaration}</head></html>").as_bytes());
+    }
+    // ASCII-compatible, or not a declaration the browser reads.
+    for declaration in [
+        "<meta charset=shift_jis>",
+        "<meta charset=euc-jp>",
+        "<meta content=\"text/html; charset=iso-2022-jp\">",
+        "<template><meta charset=iso-2022-jp></template>",
+        "<!--<meta charset=iso-2022-jp>-->",
+    ] {
+        check_tags_go_here(&format!("<html><head>{declaration}@TAGS@</head></html>"));
+    }
+}
+
+#[test]
 fn trace_tags_are_what_the_browser_sdk_reads() {
     // `document.querySelector('meta[name="sentry-trace"]')` finds none of these (html5ever
     // agrees): the page gets the tags.
@@ -783,6 +812,7 @@ const PIECES: &[&str] = &[
     "<meta name=x name=baggage>",
     "<meta content=\"c\" NAME=traceparent>",
     "<meta charset=utf-16>",
+    "<meta charset=iso-2022-jp>",
     "<head>",
     "</HEAD >",
     "<!-",

@@ -166,8 +166,11 @@ impl TraceMetaSource for CurrentSentryMeta {
 /// - `<body` or `<frameset` comes first, or `<plaintext`, `<svg` or `<math`, or no `</head>`
 ///   comes within the first 64 KiB: the layer stops looking, and the rest of the body streams
 ///   through untouched;
-/// - its bytes are not ASCII text: a UTF-16 or UTF-32 byte-order mark, or (see below) such a
-///   `charset`.
+/// - its bytes are not ASCII text: a UTF-16 or UTF-32 byte-order mark, such a `charset` in
+///   `Content-Type` (see below), or a `<meta>` before `</head>` that declares an encoding that
+///   is not ASCII-compatible (ISO-2022-JP and the replacement labels: `<meta
+///   charset="iso-2022-jp">`, or `http-equiv="content-type"` with such a `charset` in its
+///   `content`, read as the browser's prescan reads them).
 ///
 /// Only the bytes that may be `</head` are held back (at most 6), so a streamed page reaches the
 /// browser as fast as without the layer; `</head>` may be split across chunks anywhere.
@@ -385,7 +388,7 @@ where
 /// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`) or declare a
 /// `charset` that is not ASCII-compatible are returned unchanged, wrapped in
 /// [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16 or UTF-32 byte-order
-/// mark, as they stream.
+/// mark, or declare such an encoding in a `<meta>` of their head, as they stream.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -447,42 +450,11 @@ pub(crate) fn is_rewritable_page(
         && (head || !empty)
 }
 
-/// Whether the `charset` of `Content-Type` names an encoding in which the bytes 0x00-0x7F are
-/// not (all) ASCII text: tags written as ASCII bytes would become other characters, and a
-/// `</head>` found in the bytes may not be one. These are UTF-16 (LE, BE), ISO-2022-JP and
-/// replacement by their labels in the [Encoding Standard](https://encoding.spec.whatwg.org/#names-and-labels)
-/// (as `encoding_rs`'s `is_ascii_compatible` draws the line), and UTF-32, which browsers do not
-/// decode at all. The label is read as browsers read it: the first `charset` parameter, quotes
-/// and surrounding whitespace removed, ASCII case-insensitive. A byte-order mark in the body
-/// is the scanner's to read.
+/// Whether the `charset` of `Content-Type` names an encoding that is not ASCII-compatible (see
+/// [`is_ascii_incompatible`]). The label is read as browsers read it: the first `charset`
+/// parameter, quotes and surrounding whitespace removed. A byte-order mark in the body, and a
+/// `<meta>` in the head that declares the encoding, are the scanner's to read.
 fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
-    const LABELS: [&[u8]; 20] = [
-        // UTF-16LE
-        b"csunicode",
-        b"iso-10646-ucs-2",
-        b"ucs-2",
-        b"unicode",
-        b"unicodefeff",
-        b"utf-16",
-        b"utf-16le",
-        // UTF-16BE
-        b"unicodefffe",
-        b"utf-16be",
-        // ISO-2022-JP
-        b"csiso2022jp",
-        b"iso-2022-jp",
-        // replacement
-        b"csiso2022kr",
-        b"hz-gb-2312",
-        b"iso-2022-cn",
-        b"iso-2022-cn-ext",
-        b"iso-2022-kr",
-        b"replacement",
-        // Not web encodings, but not ASCII either.
-        b"utf-32",
-        b"utf-32le",
-        b"utf-32be",
-    ];
     let Some(content_type) = headers.get(CONTENT_TYPE) else {
         return false;
     };
@@ -503,9 +475,62 @@ fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
     let label = label
         .strip_prefix(b"\"")
         .and_then(|quoted| quoted.split(|&b| b == b'"').next())
-        .unwrap_or(label)
-        .trim_ascii();
-    LABELS.iter().any(|known| label.eq_ignore_ascii_case(known))
+        .unwrap_or(label);
+    is_ascii_incompatible(label)
+}
+
+/// Whether the encoding `label` names is one in which the bytes 0x00-0x7F are not (all) ASCII
+/// text: tags written as ASCII bytes would become other characters, and a `</head>` found in
+/// the bytes may not be one. These are UTF-16 (LE, BE), UTF-32, which browsers do not decode at
+/// all, and those of [`is_switching`]. The label is compared as browsers compare it:
+/// surrounding whitespace removed, ASCII case-insensitive.
+fn is_ascii_incompatible(label: &[u8]) -> bool {
+    const WIDE: [&[u8]; 12] = [
+        // UTF-16LE
+        b"csunicode",
+        b"iso-10646-ucs-2",
+        b"ucs-2",
+        b"unicode",
+        b"unicodefeff",
+        b"utf-16",
+        b"utf-16le",
+        // UTF-16BE
+        b"unicodefffe",
+        b"utf-16be",
+        // Not web encodings, but not ASCII either.
+        b"utf-32",
+        b"utf-32le",
+        b"utf-32be",
+    ];
+    is_switching(label)
+        || WIDE
+            .iter()
+            .any(|known| label.trim_ascii().eq_ignore_ascii_case(known))
+}
+
+/// Whether `label` names ISO-2022-JP or replacement in the
+/// [Encoding Standard](https://encoding.spec.whatwg.org/#names-and-labels): encodings whose
+/// bytes switch between ASCII and other characters, so that ASCII-looking bytes may be neither
+/// (`encoding_rs`'s `is_ascii_compatible` draws the line there, with UTF-16). These are the ones
+/// a `<meta>` can declare: a browser that could read the `<meta>` as ASCII reads a declared
+/// UTF-16 as UTF-8, and knows no UTF-32.
+pub(super) fn is_switching(label: &[u8]) -> bool {
+    const SWITCHING: [&[u8]; 8] = [
+        // ISO-2022-JP
+        b"csiso2022jp",
+        b"iso-2022-jp",
+        // replacement
+        b"csiso2022kr",
+        b"hz-gb-2312",
+        b"iso-2022-cn",
+        b"iso-2022-cn-ext",
+        b"iso-2022-kr",
+        b"replacement",
+    ];
+    let label = label.trim_ascii();
+    SWITCHING
+        .iter()
+        .any(|known| label.eq_ignore_ascii_case(known))
 }
 
 /// Whether any `Content-Encoding` is not `identity`.
@@ -585,7 +610,8 @@ impl<B> TraceMetaBody<B> {
     }
 
     /// `body` with `meta`'s tags right before the first `</head>` of its head, unless a copy of
-    /// them comes first or the body begins with a UTF-16 or UTF-32 byte-order mark (see the
+    /// them comes first, the body begins with a UTF-16 or UTF-32 byte-order mark, or its head
+    /// declares an encoding that is not ASCII-compatible (see the
     /// [`InjectTraceMetaLayer`'s docs](InjectTraceMetaLayer#where-the-tags-go)).
     pub fn inject(body: B, meta: &TraceMeta) -> Self {
         let tags = Bytes::from(meta.to_html());

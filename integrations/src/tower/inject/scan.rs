@@ -37,6 +37,8 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
+use super::is_switching;
+
 /// How far into a document the injector looks for the end of the head, in bytes. A page whose
 /// head ends later is passed through unchanged.
 pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
@@ -270,7 +272,8 @@ impl HeadScanner {
             Event::TraceMeta(name) if name != TraceName::Traceparent || self.own_traceparent => {
                 return true;
             }
-            Event::Stop => return true,
+            // Or the page is not ASCII text after all.
+            Event::Stop | Event::NotAscii => return true,
             Event::TraceMeta(_) | Event::None => {}
         }
         if self.tokenizer.state == State::TagOpen {
@@ -443,6 +446,19 @@ enum Event {
     /// The scanner reads no further: `<body` or `<frameset` outside template contents (the head
     /// is over), `<plaintext` (the rest is text), `<svg` or `<math` (foreign content).
     Stop,
+    /// The `>` of a `<meta>` outside template contents that declares an encoding that is not
+    /// ASCII-compatible (see [`DeclaredCharset`]).
+    NotAscii,
+}
+
+impl Event {
+    /// `self`, or `other` when `self` is nothing.
+    fn or(self, other: Event) -> Event {
+        match self {
+            Event::None => other,
+            event => event,
+        }
+    }
 }
 
 /// What a state did with a byte.
@@ -571,6 +587,10 @@ struct Tokenizer {
     tag: ShortName<9>,
     /// The start tag is a `<meta>` outside template contents that may still be a trace tag.
     meta: bool,
+    /// The start tag is a `<meta>` outside template contents.
+    meta_tag: bool,
+    /// What that `<meta>` says of the page's encoding.
+    charset: DeclaredCharset,
     /// The tag's first `name` attribute has been read: a browser drops later ones.
     name_seen: bool,
     /// The attribute being read is the first `name` of a `<meta>`.
@@ -582,7 +602,7 @@ struct Tokenizer {
     raw_matched: usize,
     /// How many `<template>` elements are open: their contents are not part of the document.
     templates: usize,
-    attribute: ShortName<4>,
+    attribute: ShortName<10>,
     value: AttributeValue,
 }
 
@@ -708,8 +728,7 @@ impl Tokenizer {
                 }
                 b'>' => {
                     let event = self.tag_name_done();
-                    self.emit_tag();
-                    Flow::Consumed(event)
+                    Flow::Consumed(event.or(self.emit_tag()))
                 }
                 _ => {
                     self.tag.push(byte);
@@ -753,10 +772,7 @@ impl Tokenizer {
                 _ if is_whitespace(byte) => NEXT,
                 b'/' => self.switch(State::SelfClosingStartTag),
                 b'=' => self.switch(State::BeforeAttributeValue),
-                b'>' => {
-                    self.emit_tag();
-                    NEXT
-                }
+                b'>' => Flow::Consumed(self.emit_tag()),
                 _ => {
                     self.attribute.clear();
                     self.reconsume(State::AttributeName)
@@ -773,8 +789,7 @@ impl Tokenizer {
                 b'"' | b'\'' => self.switch(State::AttributeValueQuoted(byte)),
                 b'>' => {
                     let event = self.attribute_done();
-                    self.emit_tag();
-                    Flow::Consumed(event)
+                    Flow::Consumed(event.or(self.emit_tag()))
                 }
                 _ => self.reconsume(State::AttributeValueUnquoted),
             },
@@ -793,8 +808,7 @@ impl Tokenizer {
                 }
                 b'>' => {
                     let event = self.attribute_done();
-                    self.emit_tag();
-                    Flow::Consumed(event)
+                    Flow::Consumed(event.or(self.emit_tag()))
                 }
                 _ => {
                     self.push_value(byte);
@@ -804,16 +818,12 @@ impl Tokenizer {
             State::AfterAttributeValueQuoted => match byte {
                 _ if is_whitespace(byte) => self.switch(State::BeforeAttributeName),
                 b'/' => self.switch(State::SelfClosingStartTag),
-                b'>' => {
-                    self.emit_tag();
-                    NEXT
-                }
+                b'>' => Flow::Consumed(self.emit_tag()),
                 _ => self.reconsume(State::BeforeAttributeName),
             },
             _ => {
                 if byte == b'>' {
-                    self.emit_tag();
-                    return NEXT;
+                    return Flow::Consumed(self.emit_tag());
                 }
                 self.reconsume(State::BeforeAttributeName)
             }
@@ -998,6 +1008,7 @@ impl Tokenizer {
         let name = self.tag.get();
         let in_template = self.templates > 0;
         self.meta = false;
+        self.meta_tag = false;
         self.name_seen = false;
         self.reading_name = false;
         self.raw_text = None;
@@ -1016,6 +1027,8 @@ impl Tokenizer {
             b"plaintext" | b"svg" | b"math" => Event::Stop,
             b"meta" => {
                 self.meta = !in_template;
+                self.meta_tag = !in_template;
+                self.charset = DeclaredCharset::default();
                 Event::None
             }
             b"template" => {
@@ -1035,16 +1048,25 @@ impl Tokenizer {
         self.reading_name = self.meta && is_name && !self.name_seen;
         self.name_seen |= is_name;
         self.value.clear();
+        if self.meta_tag {
+            self.charset.attribute(self.attribute.get());
+        }
     }
 
     fn push_value(&mut self, byte: u8) {
         if self.reading_name {
             self.value.push(byte);
         }
+        if self.meta_tag {
+            self.charset.push(byte);
+        }
     }
 
     /// An attribute's value ended: whether it made the tag a trace tag.
     fn attribute_done(&mut self) -> Event {
+        if self.meta_tag {
+            self.charset.value_done();
+        }
         if !mem::take(&mut self.reading_name) {
             return Event::None;
         }
@@ -1063,11 +1085,125 @@ impl Tokenizer {
         }
     }
 
-    /// The `>` of a tag.
-    fn emit_tag(&mut self) {
+    /// The `>` of a tag: whether it ends a `<meta>` that declares an encoding that is not
+    /// ASCII-compatible.
+    fn emit_tag(&mut self) -> Event {
         self.state = match self.raw_text {
             Some(_) => State::RawText,
             None => State::Data,
+        };
+        match mem::take(&mut self.meta_tag) && self.charset.is_ascii_incompatible() {
+            true => Event::NotAscii,
+            false => Event::None,
+        }
+    }
+}
+
+// ----- The encoding a `<meta>` declares --------------------------------------------------------
+
+/// The longest attribute value read for an encoding: a `content` such as
+/// `text/html; charset=iso-2022-jp`, with room to spare.
+const CHARSET_VALUE_MAX: usize = 64;
+
+/// The `<meta>` attributes that declare an encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CharsetAttribute {
+    Charset,
+    HttpEquiv,
+    Content,
+}
+
+/// What a `<meta>` says of the page's encoding, read as the prescan of the HTML standard reads
+/// it (§13.2.3.2, "prescan a byte stream"): its `charset`, or the `charset=` in its `content` when
+/// it also has `http-equiv="content-type"`, whichever comes first; a repeated attribute counts
+/// once. Values are taken as they are (the prescan decodes no character references) and up to
+/// [`CHARSET_VALUE_MAX`] bytes. Only ISO-2022-JP and replacement matter ([`is_switching`]).
+#[derive(Debug, Default)]
+struct DeclaredCharset {
+    /// The attribute whose value is being read.
+    reading: Option<CharsetAttribute>,
+    /// Which of `charset`, `http-equiv` and `content` the tag had so far.
+    seen: [bool; 3],
+    value: ShortName<CHARSET_VALUE_MAX>,
+    /// The first encoding declared: whether it is one of [`is_switching`], and whether it came
+    /// from `content` (which counts only with `http-equiv="content-type"`).
+    declared: Option<(bool, bool)>,
+    content_type: bool,
+}
+
+impl DeclaredCharset {
+    /// An attribute `name` begins.
+    fn attribute(&mut self, name: &[u8]) {
+        let attribute = match name {
+            b"charset" => CharsetAttribute::Charset,
+            b"http-equiv" => CharsetAttribute::HttpEquiv,
+            b"content" => CharsetAttribute::Content,
+            _ => {
+                self.reading = None;
+                return;
+            }
+        };
+        let first = !mem::replace(&mut self.seen[attribute as usize], true);
+        self.reading = first.then_some(attribute);
+        self.value.clear();
+    }
+
+    fn push(&mut self, byte: u8) {
+        if self.reading.is_some() {
+            self.value.push(byte);
+        }
+    }
+
+    /// The attribute's value ended.
+    fn value_done(&mut self) {
+        let value = self.value.get();
+        match self.reading.take() {
+            Some(CharsetAttribute::Charset) => {
+                self.declared.get_or_insert((is_switching(value), false));
+            }
+            Some(CharsetAttribute::HttpEquiv) => self.content_type = value == b"content-type",
+            Some(CharsetAttribute::Content) => {
+                if let Some(label) = charset_in_content(value) {
+                    self.declared.get_or_insert((is_switching(label), true));
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Whether the tag declared an encoding that is not ASCII-compatible.
+    fn is_ascii_incompatible(&self) -> bool {
+        match self.declared {
+            Some((incompatible, from_content)) => {
+                incompatible && (self.content_type || !from_content)
+            }
+            None => false,
+        }
+    }
+}
+
+/// The encoding label in a `<meta>`'s `content` (lowercased), as the HTML standard extracts it
+/// (§2.6.4, "extracting a character encoding from a `meta` element"): after a `charset` followed
+/// by `=`, a quoted value, or the bytes up to whitespace or `;`.
+fn charset_in_content(content: &[u8]) -> Option<&[u8]> {
+    let mut rest = content;
+    loop {
+        let at = memchr::memmem::find(rest, b"charset")?;
+        rest = rest[at + b"charset".len()..].trim_ascii_start();
+        let Some(value) = rest.strip_prefix(b"=") else {
+            continue;
+        };
+        let value = value.trim_ascii_start();
+        return match value.first() {
+            Some(&quote @ (b'"' | b'\'')) => {
+                let value = &value[1..];
+                value
+                    .iter()
+                    .position(|&b| b == quote)
+                    .map(|end| &value[..end])
+            }
+            Some(_) => value.split(|&b| is_whitespace(b) || b == b';').next(),
+            None => None,
         };
     }
 }
@@ -1507,6 +1643,47 @@ mod tests {
             let page = [start, b"<head></head>"].concat();
             let expected = [start, b"<head><TAGS></head>"].concat();
             assert_eq!(scan(Action::Inject, &page), expected, "{start:?}");
+        }
+    }
+
+    #[test]
+    fn a_meta_that_declares_an_encoding_without_ascii() {
+        // ISO-2022-JP: its kanji may be the bytes of `</head>` (here four kanji, `</head>>`,
+        // between the escapes that switch to JIS X 0208 and back to ASCII).
+        let jis = "\x1b$B</head>>\x1b(B";
+        for declaration in [
+            r#"<meta charset="iso-2022-jp">"#,
+            "<meta charset=ISO-2022-JP>",
+            "<META CHARSET=' csISO2022JP '/>",
+            r#"<meta http-equiv="Content-Type" content="text/html; charset=iso-2022-jp">"#,
+            r#"<meta content='text/html;charset="ISO-2022-JP"' http-equiv=content-type>"#,
+            r#"<meta content="charset; charset = iso-2022-kr" name=x http-equiv="CONTENT-TYPE">"#,
+        ] {
+            let page = format!("<head>{declaration}{jis}</head><body>");
+            assert_eq!(inject(&page), page, "{declaration}");
+            // The stripper reads on: only trace tags go.
+            let tagged = format!("<head>{declaration}<meta name=baggage content=x></head>");
+            assert_eq!(strip(&tagged), format!("<head>{declaration}</head>"));
+        }
+        // ASCII-compatible, declared the way the prescan ignores, or not by a `<meta>`.
+        for declaration in [
+            "<meta charset=utf-8>",
+            "<meta charset=utf-16>",
+            "<meta charset=iso-2022-jp/>",
+            r#"<meta charset="utf-8" charset="iso-2022-jp">"#,
+            r#"<meta charset="utf-8" content="charset=iso-2022-jp" http-equiv=content-type>"#,
+            r#"<meta content="text/html; charset=iso-2022-jp">"#,
+            r#"<meta http-equiv=refresh content="charset=iso-2022-jp">"#,
+            r#"<meta content="text/html; charset='iso-2022-jp" http-equiv=content-type>"#,
+            r#"<meta content="text/html; charset" http-equiv=content-type>"#,
+            "<link charset=iso-2022-jp>",
+            "<template><meta charset=iso-2022-jp></template>",
+            "<!-- <meta charset=iso-2022-jp> -->",
+            "<meta charset=&#105;so-2022-jp>",
+        ] {
+            let page = format!("<head>{declaration}</head>");
+            let expected = format!("<head>{declaration}<TAGS></head>");
+            assert_eq!(inject(&page), expected, "{declaration}");
         }
     }
 
