@@ -360,7 +360,8 @@ struct Incoming {
 /// [`OtelMeta::propagator`].
 ///
 /// Extracting decides by [`Continuation::decide`] whether to continue the caller's trace (a
-/// valid `sentry-trace` with a span id, of the same organization, read from the one
+/// valid `sentry-trace` with a span id and ids that are not all zeros, which OpenTelemetry
+/// needs of a parent, of the same organization, read from the one
 /// `sentry-trace` value (several are one malformed value: see "Several `sentry-trace` values"
 /// in `docs/design.md`) and every `baggage` value);
 /// when it does, the context gets the caller's span as its remote parent and the caller's frozen
@@ -425,7 +426,8 @@ impl TextMapPropagator for SentryMetaPropagator {
             Continuation::NewTrace(_) => return cx.clone(),
         };
         let trace = incoming.sentry_trace;
-        // OpenTelemetry has no parent without a span id: such a caller is not continued.
+        // OpenTelemetry has no parent without a span id: such a caller is not continued (nor by
+        // `@sentry/opentelemetry`'s propagator).
         let Some(span_id) = trace.span_id else {
             return cx.clone();
         };
@@ -444,6 +446,11 @@ impl TextMapPropagator for SentryMetaPropagator {
             true,
             TraceState::default(),
         );
+        // Nor with an all-zero id, which `sentry-trace` allows and W3C does not: the span would
+        // start a new trace, and so does the Sentry transaction made of it.
+        if !parent.is_valid() {
+            return cx.clone();
+        }
         #[cfg(feature = "sentry")]
         let sentry = {
             let org_id = incoming.dsc.get(DscKey::OrgId);

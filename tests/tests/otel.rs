@@ -490,6 +490,37 @@ fn the_sentry_transaction_continues_the_caller_the_page_continues() {
 }
 
 #[test]
+fn a_caller_opentelemetry_cannot_name_as_a_parent_starts_a_new_trace_in_both() {
+    let client = || {
+        sentry_core::ClientOptions::new()
+            .dsn(DSN)
+            .traces_sample_rate(1.0)
+    };
+    let zeros = "0".repeat(32);
+    let cases = [
+        // All-zero ids: valid `sentry-trace`, invalid OpenTelemetry (W3C) ids.
+        format!("{zeros}-{SPAN}-1"),
+        format!("{TRACE}-0000000000000000-1"),
+        // No span id: no parent to name (as `@sentry/opentelemetry` does).
+        format!("{TRACE}-1"),
+        TRACE.to_owned(),
+    ];
+    for sentry_trace in cases {
+        let headers = [("sentry-trace", sentry_trace.as_str())];
+        let (tags, transaction) = sent_with_sentry_processor(&meta(), client(), &headers);
+        let context = transaction.contexts.get("trace").expect("a trace context");
+        let sentry_core::protocol::Context::Trace(trace) = context else {
+            panic!("{context:?}");
+        };
+        // One new trace, the page's and the transaction's.
+        let trace_id = trace.trace_id.to_string();
+        assert!(trace_id != TRACE && trace_id != zeros, "{sentry_trace}");
+        assert_eq!(tags.sentry_trace.trace_id.to_string(), trace_id, "{sentry_trace}");
+        assert_eq!(trace.parent_span_id, None, "{sentry_trace}");
+    }
+}
+
+#[test]
 fn injected_baggage_holds_the_dsc_and_the_opentelemetry_baggage() {
     use opentelemetry::KeyValue;
     use opentelemetry::baggage::BaggageExt;
