@@ -515,7 +515,11 @@ fn a_caller_opentelemetry_cannot_name_as_a_parent_starts_a_new_trace_in_both() {
         // One new trace, the page's and the transaction's.
         let trace_id = trace.trace_id.to_string();
         assert!(trace_id != TRACE && trace_id != zeros, "{sentry_trace}");
-        assert_eq!(tags.sentry_trace.trace_id.to_string(), trace_id, "{sentry_trace}");
+        assert_eq!(
+            tags.sentry_trace.trace_id.to_string(),
+            trace_id,
+            "{sentry_trace}"
+        );
         assert_eq!(trace.parent_span_id, None, "{sentry_trace}");
     }
 }

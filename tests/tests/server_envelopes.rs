@@ -3,7 +3,8 @@
 //! recording ingest on loopback. For every engine's page and the injected one, fresh, continuing
 //! a caller's trace, and with each `sentry-trace` the spec rejects but the `sentry` crate's own
 //! parser would accept, the server transaction's envelope carries in its header exactly the DSC
-//! the page wrote, and the page names that transaction's trace.
+//! the page wrote, and the page names that transaction's trace. Every page is also private to
+//! shared caches, answers `HEAD`, and drops a `baggage` member that is not text alone.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -74,23 +75,41 @@ async fn record(State(received): State<Received>, body: Bytes) -> &'static str {
     "{}"
 }
 
-/// A page as the browser SDK reads it: its `sentry-trace` and the DSC of its `baggage`.
+/// A page as the browser SDK reads it: its `sentry-trace` and the DSC of its `baggage`; and
+/// its `Cache-Control`.
 struct Page {
     trace: SentryTrace,
     dsc: Vec<(String, String)>,
+    cache_control: Vec<String>,
 }
 
 fn get(path: &str, headers: &[(&str, &str)]) -> Page {
+    let headers: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|&(name, value)| (name, value.as_bytes()))
+        .collect();
+    get_bytes(path, &headers)
+}
+
+/// [`get`] with header values that need not be text.
+fn get_bytes(path: &str, headers: &[(&str, &[u8])]) -> Page {
     let setup = setup();
     let url = format!("{}{path}", setup.demo.web_url);
-    let body = setup.runtime.block_on(async {
+    let (cache_control, body) = setup.runtime.block_on(async {
         let mut request = reqwest::Client::new().get(&url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
+        for &(name, value) in headers {
+            let value = reqwest::header::HeaderValue::from_bytes(value).expect("a header value");
+            request = request.header(name, value);
         }
         let response = request.send().await.expect("a response");
         assert_eq!(response.status(), 200, "GET {url}");
-        response.text().await.expect("a body")
+        let cache_control = response
+            .headers()
+            .get_all(reqwest::header::CACHE_CONTROL)
+            .iter()
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .collect();
+        (cache_control, response.text().await.expect("a body"))
     });
     let metas = meta_elements(&body);
     let content = |name: &str| {
@@ -111,7 +130,11 @@ fn get(path: &str, headers: &[(&str, &str)]) -> Page {
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .collect();
     dsc.sort();
-    Page { trace, dsc }
+    Page {
+        trace,
+        dsc,
+        cache_control,
+    }
 }
 
 /// The DSC in the envelope of the web server's transaction that the page names (its own span,
@@ -212,6 +235,50 @@ fn continued_pages_and_their_envelopes_share_the_frozen_dsc() {
         assert_eq!(value(&page, "release").as_deref(), Some("api@2"));
         assert_eq!(value(&page, "custom").as_deref(), Some("a b"));
         assert_eq!(value(&page, "othervendor"), None);
+    }
+}
+
+#[test]
+fn tagged_pages_are_private_to_shared_caches() {
+    for path in PAGES {
+        assert_eq!(get(path, &[]).cache_control, ["private"], "{path}");
+    }
+}
+
+#[test]
+fn a_baggage_member_that_is_not_text_is_dropped_alone() {
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let baggage = b"sentry-public_key=upstream,sentry-environment=\xFF\xFE,sentry-release=r1";
+    for path in PAGES {
+        let page = get_bytes(
+            path,
+            &[("sentry-trace", incoming.as_bytes()), ("baggage", baggage)],
+        );
+        assert_eq!(server_envelope_dsc(&page), page.dsc, "{path}");
+        assert_eq!(page.trace.trace_id.to_string(), TRACE, "{path}");
+        assert_eq!(
+            value(&page, "public_key").as_deref(),
+            Some("upstream"),
+            "{path}"
+        );
+        assert_eq!(value(&page, "release").as_deref(), Some("r1"), "{path}");
+        assert_eq!(value(&page, "environment"), None, "{path}");
+    }
+}
+
+#[test]
+fn head_requests_get_the_pages_headers() {
+    let setup = setup();
+    for path in PAGES {
+        let url = format!("{}{path}", setup.demo.web_url);
+        let response = setup.runtime.block_on(async {
+            reqwest::Client::new()
+                .head(&url)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("HEAD {url}: {e}"))
+        });
+        assert_eq!(response.status(), 200, "HEAD {url}");
     }
 }
 

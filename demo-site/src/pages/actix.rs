@@ -33,7 +33,10 @@ pub fn start(
                         // The request's trace root and transaction, inside a Hub per request.
                         .wrap(SentryMetaMiddleware::new())
                         .wrap(sentry_actix::Sentry::new())
+                        // `web::get()` takes no `HEAD` (axum's `get` does): without its own
+                        // route, `HEAD /actix` would go back to the web origin, which sends it here.
                         .route("/actix", web::get().to(page))
+                        .route("/actix", web::head().to(page))
                         .default_service(web::to(to_web_origin))
                 })
                 .workers(1)

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::HeaderMap;
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -49,35 +50,64 @@ impl Otel {
     }
 }
 
-/// The request's headers, as OpenTelemetry propagators read them.
-struct Headers<'a>(&'a HeaderMap);
+/// The request's headers, as OpenTelemetry propagators read them: as text, which a header
+/// value need not be. A `baggage` value keeps the members that are text (UTF-8), so that a bad
+/// member is dropped alone, as `SentryMetaLayer` drops it; another value that is not visible
+/// ASCII is left out, as `opentelemetry-http`'s `HeaderExtractor` leaves it out.
+struct Headers<'a> {
+    map: &'a HeaderMap,
+    baggage: Vec<String>,
+}
+
+impl<'a> Headers<'a> {
+    fn new(map: &'a HeaderMap) -> Self {
+        let baggage = map
+            .get_all(BAGGAGE)
+            .iter()
+            .map(|value| {
+                let members = value.as_bytes().split(|&b| b == b',');
+                let text: Vec<&str> = members
+                    .filter_map(|member| std::str::from_utf8(member).ok())
+                    .collect();
+                text.join(",")
+            })
+            .collect();
+        Self { map, baggage }
+    }
+}
 
 impl Extractor for Headers<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key)?.to_str().ok()
+        if key.eq_ignore_ascii_case(BAGGAGE) {
+            return self.baggage.first().map(String::as_str);
+        }
+        self.map.get(key)?.to_str().ok()
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|name| name.as_str()).collect()
+        self.map.keys().map(|name| name.as_str()).collect()
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let values: Vec<_> = self
-            .0
-            .get_all(key)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect();
+        let values: Vec<&str> = if key.eq_ignore_ascii_case(BAGGAGE) {
+            self.baggage.iter().map(String::as_str).collect()
+        } else {
+            let values = self.map.get_all(key).iter();
+            values.filter_map(|value| value.to_str().ok()).collect()
+        };
         (!values.is_empty()).then_some(values)
     }
 }
+
+/// The `baggage` header's name.
+const BAGGAGE: &str = "baggage";
 
 /// The request's server span (`GET /otel`), continuing the caller's Sentry trace by the
 /// propagator's decision, current while the handler runs. It runs in a Hub of its own, whose
 /// scope tags the transaction that `SentrySpanProcessor` makes of the span with the service.
 pub async fn request_span(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
     let otel = &web.otel;
-    let parent = otel.propagator.extract(&Headers(request.headers()));
+    let parent = otel.propagator.extract(&Headers::new(request.headers()));
     let hub = Arc::new(Hub::new_from_top(Hub::main()));
     hub.configure_scope(|scope| scope.set_tag("service", "web"));
     let name = format!("{} {}", request.method(), request.uri().path());
@@ -123,5 +153,13 @@ pub async fn page(State(web): State<Arc<Web>>) -> Response {
         web.engines.minijinja_with(&page, meta)
     };
     cx.span().end();
-    html(rendered)
+    let mut response = html(rendered);
+    if web.tags {
+        // No layer of this crate runs here to mark the tagged page: a shared cache must not
+        // keep it (its visitors would join one trace), as `SentryMetaLayer` marks its pages.
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+    }
+    response
 }
