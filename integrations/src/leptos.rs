@@ -4,7 +4,9 @@
 //! The component reads the request's [`TraceRoot`] from the request parts that `leptos_axum`
 //! provides in the reactive context (the root is in the request's extensions, put there by
 //! [`SentryMetaLayer`](crate::tower::SentryMetaLayer)), and writes the tags of that root with
-//! `leptos_meta`'s `<Meta>`. It reads no thread-local or task-local state of the moment it is
+//! `leptos_meta`'s `<Meta>`, in `leptos_meta`'s markup (`<meta name="…" content="…">`, without
+//! the `/>` and line break of the other engines' tags: the same elements and values, not the
+//! same bytes). It reads no thread-local or task-local state of the moment it is
 //! rendered, so the tags belong to the request being rendered in every SSR mode leptos offers
 //! (out-of-order and in-order streaming, partially blocked, async): renders of concurrent
 //! requests may interleave on one thread, and streaming goes on after the handler returned.
