@@ -8,7 +8,12 @@ use crate::{Config, Tags};
 
 /// SSR → browser → API → database in one Sentry trace.
 #[derive(Debug, clap::Parser)]
-#[command(name = "sentry-meta-demo", version)]
+#[command(
+    name = "sentry-meta-demo",
+    version,
+    after_help = "Log lines go to stderr: warnings and errors, or what RUST_LOG selects \
+                  (targets and levels, e.g. RUST_LOG=sentry_meta=debug)."
+)]
 pub struct Args {
     /// Web pages and the trace sink.
     #[arg(long, env = "SENTRY_META_DEMO_ADDR", default_value = "127.0.0.1:8080")]

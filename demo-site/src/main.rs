@@ -8,6 +8,7 @@ use sentry_meta_demo::{Config, Tags};
 
 fn main() -> ExitCode {
     let config = Config::from(Args::parse());
+    log_to_stderr();
     let demo = match sentry_meta_demo::start(config.clone()) {
         Ok(demo) => demo,
         Err(e) => {
@@ -38,4 +39,23 @@ fn main() -> ExitCode {
     }
     demo.run_until_ctrl_c();
     ExitCode::SUCCESS
+}
+
+/// Log lines on stderr: warnings and errors (the cache guard's warning, a setup problem, a page
+/// that failed to render), or what `RUST_LOG` selects, as targets and levels
+/// (`RUST_LOG=sentry_meta=debug` also says why a caller's trace was not continued).
+fn log_to_stderr() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) => directives.parse().unwrap_or_else(|e| {
+            eprintln!("sentry-meta-demo: RUST_LOG={directives:?} ignored: {e}");
+            Targets::new().with_default(LevelFilter::WARN)
+        }),
+        Err(_) => Targets::new().with_default(LevelFilter::WARN),
+    };
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .init();
 }
