@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::dsc::DynamicSamplingContext;
+use crate::dsc::{DynamicSamplingContext, SampleRand};
 use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};
 
 /// What the receiving service knows about itself when deciding whether to continue a trace:
@@ -63,6 +63,36 @@ pub struct IncomingTrace {
     pub sentry_trace: SentryTrace,
     /// The caller's `sentry-*` baggage entries, frozen (possibly empty, never re-derived).
     pub dsc: DynamicSamplingContext,
+}
+
+impl IncomingTrace {
+    /// Whether a service that samples at `rate` samples this trace: the caller's decision, or,
+    /// when the caller left it open, the trace's `sample_rand` below `rate`, as Sentry's SDKs
+    /// decide (`sampleSpan` of `@sentry/core`), so that the decision agrees with the frozen DSC.
+    ///
+    /// ```
+    /// use sentry_meta_core::{Continuation, ContinuationPolicy};
+    ///
+    /// let open = b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331";
+    /// let decide = |sentry_trace: &[u8], baggage: &[u8]| {
+    ///     let policy = ContinuationPolicy::default();
+    ///     match Continuation::decide(Some(sentry_trace), [baggage], &policy) {
+    ///         Continuation::Continue(incoming) => incoming.sampled_at(0.5),
+    ///         Continuation::NewTrace(reason) => panic!("{reason}"),
+    ///     }
+    /// };
+    /// assert!(decide(open, b"sentry-sample_rand=0.25"));
+    /// assert!(!decide(open, b"sentry-sample_rand=0.75"));
+    /// // The caller's own decision stands.
+    /// assert!(decide(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1", b"sentry-sample_rand=0.75"));
+    /// ```
+    pub fn sampled_at(&self, rate: f64) -> bool {
+        self.sentry_trace.sampled.unwrap_or_else(|| {
+            // Always there: filled in when the caller sent none.
+            let sample_rand = self.dsc.sample_rand().map_or(0.0, SampleRand::as_f64);
+            sample_rand < rate
+        })
+    }
 }
 
 /// Why a request starts a new trace rather than continuing one.

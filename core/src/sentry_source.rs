@@ -10,7 +10,7 @@ use sentry_core::protocol;
 use sentry_core::{Client, Hub, TracesSamplingStrategy, TransactionContext, TransactionOrSpan};
 
 use crate::baggage::BaggageWriter;
-use crate::continuation::ContinuationPolicy;
+use crate::continuation::{Continuation, ContinuationPolicy};
 use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand, TransactionSource};
 use crate::ids::{SpanId, TraceId};
 use crate::meta::{HeadTemplate, PageDsc, SerializedDsc, TraceMeta};
@@ -385,7 +385,10 @@ pub fn head_dsc(
 impl TraceRoot {
     /// The root for a request with these headers (see [`TraceRoot::from_headers`]) under the
     /// continuation policy of `client` ([`ContinuationPolicy::from_client`], worked out once
-    /// per client and thread); the default policy without a client.
+    /// per client and thread); the default policy without a client. A continued caller that
+    /// left the sampling decision open is decided here when `client` samples at a fixed rate
+    /// ([`IncomingTrace::sampled_at`](crate::IncomingTrace::sampled_at)), and
+    /// [`incoming`](TraceRoot::incoming) holds that decision.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -406,11 +409,21 @@ impl TraceRoot {
         sentry_trace: Option<&[u8]>,
         baggage: impl IntoIterator<Item = &'a [u8]>,
     ) -> Self {
-        match client {
-            Some(client) => {
-                TraceRoot::from_headers(sentry_trace, baggage, &ClientFacts::of(client).policy)
+        let Some(client) = client else {
+            return TraceRoot::from_headers(sentry_trace, baggage, &ContinuationPolicy::default());
+        };
+        let facts = ClientFacts::of(client);
+        match Continuation::decide(sentry_trace, baggage, &facts.policy) {
+            Continuation::Continue(mut incoming) => {
+                // A caller that left the decision open is decided here at the client's fixed
+                // rate, by the trace's sample rand: the SDK, asked with no decision, would draw
+                // a random number of its own, which the frozen DSC need not agree with.
+                if let Some((rate, _)) = facts.fixed_rate {
+                    incoming.sentry_trace.sampled = Some(incoming.sampled_at(rate));
+                }
+                TraceRoot::continued(incoming)
             }
-            None => TraceRoot::from_headers(sentry_trace, baggage, &ContinuationPolicy::default()),
+            Continuation::NewTrace(_) => TraceRoot::new_trace(),
         }
     }
 

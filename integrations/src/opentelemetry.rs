@@ -71,9 +71,9 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
-    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, MAX_BAGGAGE_BYTES,
-    MAX_BAGGAGE_MEMBERS, NewTraceReason, SENTRY_PREFIX, SampleRand, SentryTrace, SerializedDsc,
-    SpanId, TraceId, TraceMeta,
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, IncomingTrace,
+    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, NewTraceReason, SENTRY_PREFIX, SampleRand, SentryTrace,
+    SerializedDsc, SpanId, TraceId, TraceMeta,
 };
 
 use crate::SentryMeta;
@@ -222,15 +222,20 @@ impl OtelMeta {
         Some(meta.traceparent(self.inner.traceparent))
     }
 
-    /// Whether this app samples the trace of a caller that left the decision to it, as a
-    /// Sentry SDK decides: by the trace's `sample_rand` (frozen, or filled in from the trace id)
-    /// against this app's rate (always, without one). OpenTelemetry has no undecided parent, and
-    /// its default sampler would drop the span of a parent not flagged sampled.
-    fn samples(&self, dsc: &DynamicSamplingContext) -> bool {
-        let rand = dsc.sample_rand().map_or(0.0, SampleRand::as_f64);
-        let rate = self.inner.sample_rate;
-        rate.filter(|rate| (0.0..=1.0).contains(rate))
-            .is_none_or(|rate| rand < rate)
+    /// Whether this app samples a caller's trace: the caller's decision, or, when it left the
+    /// decision to this app, as a Sentry SDK decides: by the trace's `sample_rand` (frozen, or
+    /// filled in from the trace id) against this app's rate (always, without one).
+    /// OpenTelemetry has no undecided parent, and its default sampler would drop the span of a
+    /// parent not flagged sampled.
+    fn samples(&self, incoming: &IncomingTrace) -> bool {
+        match self
+            .inner
+            .sample_rate
+            .filter(|rate| (0.0..=1.0).contains(rate))
+        {
+            Some(rate) => incoming.sampled_at(rate),
+            None => incoming.sentry_trace.sampled.unwrap_or(true),
+        }
     }
 
     /// The DSC of a trace that starts here.
@@ -431,9 +436,7 @@ impl TextMapPropagator for SentryMetaPropagator {
         let Some(span_id) = trace.span_id else {
             return cx.clone();
         };
-        let sampled = trace
-            .sampled
-            .unwrap_or_else(|| self.meta.samples(&incoming.dsc));
+        let sampled = self.meta.samples(&incoming);
         let flags = if sampled {
             TraceFlags::SAMPLED
         } else {

@@ -600,6 +600,39 @@ fn incoming_trace_is_continued_with_its_frozen_dsc() {
 }
 
 #[test]
+fn a_caller_that_left_the_decision_open_is_decided_by_its_sample_rand() {
+    let options = sentry_meta_tests::sentry::options().traces_sample_rate(0.5);
+    let server = Server::start(options, Order::Documented, SentryMetaLayer::new());
+    let open = format!("{TRACE}-{SPAN}");
+    let mut sampled_pages = 0;
+    // The caller's sample rand, below the rate or not; each asked several times, as a random
+    // draw would not answer the same.
+    for (baggage, sampled) in [
+        ("sentry-sample_rand=0.1,sentry-sample_rate=0.25", true),
+        ("sentry-sample_rand=0.499999", true),
+        ("sentry-sample_rand=0.5", false),
+        ("sentry-sample_rand=0.9,sentry-sampled=true", false),
+    ] {
+        for _ in 0..8 {
+            let page = server.get("/page", &[("sentry-trace", &open), ("baggage", baggage)]);
+            assert_eq!(page.trace().sampled, Some(sampled), "{baggage}");
+            assert_eq!(page.trace_id(), TRACE);
+            sampled_pages += usize::from(sampled);
+        }
+    }
+    // Without one, the sample rand filled in from the trace id decides.
+    for n in 0..16u32 {
+        let trace = format!("{n:08x}{}", &TRACE[8..]);
+        let page = server.get("/page", &[("sentry-trace", &format!("{trace}-{SPAN}"))]);
+        let sample_rand = page.dsc().sample_rand().expect("filled in").as_f64();
+        assert_eq!(page.trace().sampled, Some(sample_rand < 0.5), "{trace}");
+        sampled_pages += usize::from(sample_rand < 0.5);
+    }
+    // The SDK sent a transaction for each page that says sampled, and no other.
+    assert_eq!(server.transactions().len(), sampled_pages);
+}
+
+#[test]
 fn other_organization_and_strict_mode_start_new_traces() {
     let incoming = format!("{TRACE}-{SPAN}-1");
     let cases = [
