@@ -287,8 +287,13 @@ impl BaggageWriter {
     }
 
     /// Appends `canonical` (a key prefix already in canonical, encoded form, written as it is)
-    /// followed by `key` and `value`, both percent-encoded; returns whether the member fit.
+    /// followed by `key` and `value`, both percent-encoded; returns whether the member was
+    /// written: not when it would pass a limit, nor when its key or its value is empty (a
+    /// parser drops such a member, `@sentry/core`'s as this crate's).
     pub(crate) fn push(&mut self, canonical: &str, key: &str, value: &str) -> bool {
+        if value.is_empty() || canonical.is_empty() && key.is_empty() {
+            return false;
+        }
         self.append(|out| {
             out.push_str(canonical);
             push_encoded(out, key);
@@ -422,9 +427,15 @@ impl Baggage {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Sets `key` to `value`, keeping the key's position if it is already present.
+    /// Sets `key` to `value`, keeping the key's position if it is already present. An empty
+    /// value removes the key, and an empty key is none: such a member is never written, and
+    /// parsers drop it.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
         let (key, value) = (key.into(), value.into());
+        if key.is_empty() || value.is_empty() {
+            self.members.retain(|(k, _)| *k != key);
+            return;
+        }
         match self.members.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.members.push((key, value)),
@@ -492,11 +503,14 @@ mod tests {
     }
 
     #[test]
-    fn writer_drops_members_that_overflow() {
+    fn writer_drops_members_that_overflow_or_are_empty() {
         let mut writer = BaggageWriter::new();
         assert!(writer.push("", "a", "1"));
         assert!(!writer.push("", "big", &"x".repeat(MAX_BAGGAGE_BYTES)));
         assert!(writer.push("", "b", "2"));
+        // Nor a member without a key or a value.
+        assert!(!writer.push("", "empty", ""));
+        assert!(!writer.push("", "", "x"));
         assert_eq!(writer.finish(), "a=1,b=2");
 
         let mut writer = BaggageWriter::new();

@@ -299,9 +299,11 @@ impl DynamicSamplingContext {
         self.known[key as usize].as_deref()
     }
 
-    /// Sets a known key.
+    /// Sets a known key; an empty value removes it (a `baggage` member with an empty value is
+    /// none: parsers drop it, and it is never written).
     pub fn set(&mut self, key: DscKey, value: impl AsRef<str>) {
-        self.known[key as usize] = Some(value.as_ref().into());
+        let value = value.as_ref();
+        self.known[key as usize] = (!value.is_empty()).then(|| value.into());
     }
 
     /// Removes a known key.
@@ -400,10 +402,9 @@ impl DynamicSamplingContext {
 
     /// Sets `sentry-transaction`, unless the name is a raw URL (then it is removed).
     pub fn set_transaction(&mut self, name: &str, source: TransactionSource) {
-        if source == TransactionSource::Url || name.is_empty() {
-            self.remove(DscKey::Transaction);
-        } else {
-            self.set(DscKey::Transaction, name);
+        match source {
+            TransactionSource::Url => self.remove(DscKey::Transaction),
+            _ => self.set(DscKey::Transaction, name),
         }
     }
 
@@ -526,6 +527,19 @@ mod tests {
             let value = SampleRand(millionths);
             assert_eq!(SampleRand::parse(&value.to_string()), Some(value));
         }
+    }
+
+    #[test]
+    fn an_empty_value_is_no_member() {
+        let mut dsc = DynamicSamplingContext::from_baggage([&b"sentry-release=1"[..]]);
+        dsc.set(DscKey::Release, "");
+        dsc.set(DscKey::Environment, "");
+        dsc.set_transaction("", TransactionSource::Route);
+        assert_eq!(dsc, DynamicSamplingContext::new());
+        dsc.set(DscKey::PublicKey, "abc");
+        let mut writer = BaggageWriter::new();
+        dsc.write_baggage(&mut writer);
+        assert_eq!(writer.finish(), "sentry-public_key=abc");
     }
 
     #[test]

@@ -707,28 +707,30 @@ mod tests {
         assert_eq!(facts.templates.borrow().entries.len(), MAX_TEMPLATES);
     }
 
-    /// An option too long for a `baggage` header on its own is left out of the head DSC, which
-    /// stays valid: no empty member in its place.
+    /// An option too long for a `baggage` header on its own, or empty, is left out of the head
+    /// DSC, which stays valid: no empty member in its place, nor `sentry-release=`.
     #[test]
-    fn an_option_over_the_size_limit_is_left_out() {
+    fn an_option_over_the_size_limit_or_empty_is_left_out() {
         let long = "r".repeat(9000);
-        let client = Client::from(
-            sentry_core::ClientOptions::new()
-                .dsn("https://abc@o42.ingest.sentry.io/7")
-                .release(long.clone())
-                .environment(long)
-                .traces_sample_rate(1.0),
-        );
-        let (baggage, _) =
-            ClientFacts::new(&client).head_baggage(TraceId::random(), Some(true), None);
-        assert!(
-            !baggage.contains(",,") && !baggage.ends_with(','),
-            "{baggage}"
-        );
-        let dsc = head_dsc(&client, TraceId::random(), Some(true), None);
-        assert_eq!(dsc.get(DscKey::Release), None);
-        assert_eq!(dsc.get(DscKey::Environment), None);
-        assert_eq!(dsc.get(DscKey::PublicKey), Some("abc"));
-        assert_eq!(dsc.get(DscKey::OrgId), Some("42"));
+        for (release, environment) in [(long.as_str(), long.as_str()), ("", "")] {
+            let client = Client::from(
+                sentry_core::ClientOptions::new()
+                    .dsn("https://abc@o42.ingest.sentry.io/7")
+                    .release(release.to_owned())
+                    .environment(environment.to_owned())
+                    .traces_sample_rate(1.0),
+            );
+            let (baggage, _) =
+                ClientFacts::new(&client).head_baggage(TraceId::random(), Some(true), None);
+            assert!(
+                !baggage.contains(",,") && !baggage.ends_with(',') && !baggage.contains("=,"),
+                "{baggage}"
+            );
+            let dsc = head_dsc(&client, TraceId::random(), Some(true), None);
+            assert_eq!(dsc.get(DscKey::Release), None);
+            assert_eq!(dsc.get(DscKey::Environment), None);
+            assert_eq!(dsc.get(DscKey::PublicKey), Some("abc"));
+            assert_eq!(dsc.get(DscKey::OrgId), Some("42"));
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sentry_core::{Hub, TransactionContext};
 use sentry_meta::{
-    ContinuationPolicy, DynamicSamplingContext, SentryMeta, SerializedDsc, SpanId, TraceId,
+    ContinuationPolicy, DscKey, DynamicSamplingContext, SentryMeta, SerializedDsc, SpanId, TraceId,
     TraceMeta, TraceRoot, TransactionSource,
 };
 use sentry_meta_tests::sentry::{options, trace_context, with_client};
@@ -279,6 +279,18 @@ fn explicit_cases() -> Vec<(&'static str, SentryMeta)> {
                       ,sentry-x=%0D%0A%00,sentry-public_key=</head>",
                 ),
             )
+            .into(),
+        ),
+        (
+            "explicit_empty_values",
+            TraceMeta::new(trace_id, span_id, Some(true), {
+                // Empty values are no members: none is written, by any engine.
+                let mut dsc = DynamicSamplingContext::new();
+                dsc.set_trace_id(trace_id);
+                dsc.set(DscKey::Release, "");
+                dsc.set(DscKey::Environment, "production");
+                Some(SerializedDsc::new(dsc))
+            })
             .into(),
         ),
         ("explicit_none", SentryMeta::none()),
