@@ -98,19 +98,29 @@ pub(crate) fn for_each_decoded_member<'a>(
             percents.peek().is_some_and(|&at| at - start < side.len())
         };
         for member in members(value) {
-            if !wanted(member.key) || raw_member_too_long(&member) {
+            if !wanted(member.key) {
                 continue;
             }
-            let decoded = match text {
+            let (key_escaped, value_escaped) = (escaped(member.key), escaped(member.value));
+            let sides = match text {
                 Some(text) => {
-                    let (key_escaped, value_escaped) = (escaped(member.key), escaped(member.value));
-                    decode_text_side(within(text, value, member.key), key_escaped).zip(
-                        decode_text_side(within(text, value, member.value), value_escaped),
-                    )
+                    within(text, value, member.key).zip(within(text, value, member.value))
                 }
-                None => member.decode(),
+                None => std::str::from_utf8(member.key)
+                    .ok()
+                    .zip(std::str::from_utf8(member.value).ok()),
             };
-            if let Some((key, value)) = decoded
+            let Some((key, value)) = sides.map(|(key, value)| (trim_js(key), trim_js(value)))
+            else {
+                continue;
+            };
+            // Percent-decoding shrinks a side to a third at most: a member longer than that
+            // could never be written within the limit, and is not even decoded.
+            if key.len() + value.len() > 3 * (MAX_BAGGAGE_BYTES + 1) {
+                continue;
+            }
+            if let Some((key, value)) =
+                decode_trimmed(key, key_escaped).zip(decode_trimmed(value, value_escaped))
                 && fits_alone(&key, &value)
             {
                 each(key, value);
@@ -144,22 +154,25 @@ fn within<'a>(text: &'a str, whole: &[u8], part: &[u8]) -> Option<&'a str> {
 }
 
 fn decode_side(raw: &[u8]) -> Option<Cow<'_, str>> {
-    decode_text_side(Some(std::str::from_utf8(raw).ok()?), true)
+    decode_trimmed(trim_js(std::str::from_utf8(raw).ok()?), true)
 }
 
-/// Trims one side of a member and decodes it; `escaped`: whether the side holds a `%` (without
-/// one, it is its own decoding).
-fn decode_text_side(text: Option<&str>, escaped: bool) -> Option<Cow<'_, str>> {
-    let text = text?;
+/// One side of a member without the whitespace JavaScript's `trim()` removes.
+fn trim_js(text: &str) -> &str {
     let raw = text.as_bytes();
     // Whitespace that JavaScript trims is either ASCII or starts with a byte >= 0x80: when
     // neither end is such a byte (the usual case) there is nothing to trim.
     let may_trim = |b: &u8| *b >= 0x80 || matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
-    let trimmed = if raw.first().is_some_and(may_trim) || raw.last().is_some_and(may_trim) {
+    if raw.first().is_some_and(may_trim) || raw.last().is_some_and(may_trim) {
         text.trim_matches(is_js_whitespace)
     } else {
         text
-    };
+    }
+}
+
+/// Decodes one trimmed side of a member; `None` when it is empty or does not decode.
+/// `escaped`: whether the side holds a `%` (without one, it is its own decoding).
+fn decode_trimmed(trimmed: &str, escaped: bool) -> Option<Cow<'_, str>> {
     if trimmed.is_empty() {
         return None;
     }
@@ -200,13 +213,6 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
         s = rest;
     }
     s
-}
-
-/// Whether a raw member is too long to ever be written within [`MAX_BAGGAGE_BYTES`], however it
-/// decodes: percent-decoding shrinks a value to a third at most, so longer input is skipped
-/// without being decoded.
-fn raw_member_too_long(member: &RawMember<'_>) -> bool {
-    member.key.len() + member.value.len() > 3 * (MAX_BAGGAGE_BYTES + 1)
 }
 
 /// Splits one `baggage` header value into its list members, lazily and without allocating.
@@ -527,5 +533,20 @@ mod tests {
         assert_eq!(baggage.len(), 1);
         let header: String = (0..10_000).map(|i| format!("k{i}=v,")).collect();
         assert_eq!(Baggage::parse(&header).len(), MAX_BAGGAGE_MEMBERS);
+    }
+
+    #[test]
+    fn a_member_is_measured_once_trimmed() {
+        // Whitespace that JavaScript's `trim()` removes (U+00A0, U+3000) around a short value,
+        // far longer than any member that can be written: the value is kept, as the SDKs keep it.
+        let pad = "\u{a0}\u{3000}".repeat(MAX_BAGGAGE_BYTES);
+        let header = format!("k={pad}x{pad},big={}", "y".repeat(3 * MAX_BAGGAGE_BYTES));
+        let baggage = Baggage::parse(&header);
+        assert_eq!(baggage.get("k"), Some("x"));
+        assert_eq!(baggage.get("big"), None);
+        // The same in a header that is not all UTF-8.
+        let mut bytes = header.into_bytes();
+        bytes.extend_from_slice(b",bad=\xFF");
+        assert_eq!(Baggage::parse_all([bytes.as_slice()]).get("k"), Some("x"));
     }
 }
