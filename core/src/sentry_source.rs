@@ -409,7 +409,8 @@ impl TraceRoot {
         sentry_trace: Option<&[u8]>,
         baggage: impl IntoIterator<Item = &'a [u8]>,
     ) -> Self {
-        let Some(client) = client else {
+        // Without a `sentry-trace` there is nothing to continue: no policy is needed.
+        let Some(client) = client.filter(|_| sentry_trace.is_some()) else {
             return TraceRoot::from_headers(sentry_trace, baggage, &ContinuationPolicy::default());
         };
         let facts = ClientFacts::of(client);
