@@ -17,6 +17,12 @@
 //! disagree; a transaction already active is reported as a setup problem (a panic in debug
 //! builds, a `warn` in release builds), and so is a Hub shared between requests.
 //!
+//! Known limit: the error that `sentry-actix` reports for a response with a server error
+//! (`capture_server_errors`, on by default) is captured by `Sentry` after this middleware has
+//! finished the request's transaction and left its root, so that event is not linked to the
+//! request's trace and its envelope carries no DSC. Errors captured inside the handler
+//! (`sentry::capture_error`) are linked and carry the page's DSC.
+//!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, web};
 //! use sentry_meta::{SentryMeta, actix::SentryMetaMiddleware};
@@ -412,7 +418,8 @@ fn setup_problem(message: &str) {
 }
 
 /// The request's tags: the extractor reads the request's root (put into its extensions by
-/// [`SentryMetaMiddleware`]), and renders as nothing without one.
+/// [`SentryMetaMiddleware`]); without one, the tags of [`SentryMeta::current`] (the Hub's
+/// active span, or a head of trace of its own).
 impl FromRequest for SentryMeta {
     type Error = Infallible;
     type Future = Ready<Result<Self, Infallible>>;
