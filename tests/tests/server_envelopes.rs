@@ -267,7 +267,7 @@ fn a_baggage_member_that_is_not_text_is_dropped_alone() {
 }
 
 #[test]
-fn head_requests_get_the_pages_headers() {
+fn head_requests_are_answered() {
     let setup = setup();
     for path in PAGES {
         let url = format!("{}{path}", setup.demo.web_url);

@@ -587,10 +587,9 @@ struct Tokenizer {
     tag: ShortName<9>,
     /// The start tag is a `<meta>` outside template contents that may still be a trace tag.
     meta: bool,
-    /// The start tag is a `<meta>` outside template contents.
-    meta_tag: bool,
-    /// What that `<meta>` says of the page's encoding.
-    charset: DeclaredCharset,
+    /// What the start tag says of the page's encoding, when it is a `<meta>` outside template
+    /// contents.
+    charset: Option<DeclaredCharset>,
     /// The tag's first `name` attribute has been read: a browser drops later ones.
     name_seen: bool,
     /// The attribute being read is the first `name` of a `<meta>`.
@@ -1008,7 +1007,7 @@ impl Tokenizer {
         let name = self.tag.get();
         let in_template = self.templates > 0;
         self.meta = false;
-        self.meta_tag = false;
+        self.charset = None;
         self.name_seen = false;
         self.reading_name = false;
         self.raw_text = None;
@@ -1027,8 +1026,7 @@ impl Tokenizer {
             b"plaintext" | b"svg" | b"math" => Event::Stop,
             b"meta" => {
                 self.meta = !in_template;
-                self.meta_tag = !in_template;
-                self.charset = DeclaredCharset::default();
+                self.charset = (!in_template).then(DeclaredCharset::default);
                 Event::None
             }
             b"template" => {
@@ -1048,8 +1046,8 @@ impl Tokenizer {
         self.reading_name = self.meta && is_name && !self.name_seen;
         self.name_seen |= is_name;
         self.value.clear();
-        if self.meta_tag {
-            self.charset.attribute(self.attribute.get());
+        if let Some(charset) = &mut self.charset {
+            charset.attribute(self.attribute.get());
         }
     }
 
@@ -1057,15 +1055,15 @@ impl Tokenizer {
         if self.reading_name {
             self.value.push(byte);
         }
-        if self.meta_tag {
-            self.charset.push(byte);
+        if let Some(charset) = &mut self.charset {
+            charset.push(byte);
         }
     }
 
     /// An attribute's value ended: whether it made the tag a trace tag.
     fn attribute_done(&mut self) -> Event {
-        if self.meta_tag {
-            self.charset.value_done();
+        if let Some(charset) = &mut self.charset {
+            charset.value_done();
         }
         if !mem::take(&mut self.reading_name) {
             return Event::None;
@@ -1092,7 +1090,11 @@ impl Tokenizer {
             Some(_) => State::RawText,
             None => State::Data,
         };
-        match mem::take(&mut self.meta_tag) && self.charset.is_ascii_incompatible() {
+        match self
+            .charset
+            .take()
+            .is_some_and(|charset| charset.is_ascii_incompatible())
+        {
             true => Event::NotAscii,
             false => Event::None,
         }
