@@ -310,7 +310,6 @@ impl BaggageWriter {
 
     /// Appends `canonical` (as in [`push`](Self::push)), `=` and `value`, which consists of
     /// bytes that need no encoding (hex digits, decimals, `true`); returns whether it fit.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn push_unreserved(&mut self, canonical: &str, value: &str) -> bool {
         debug_assert!(
             matches!(
@@ -328,7 +327,6 @@ impl BaggageWriter {
 
     /// Appends a member already in canonical, encoded form (`key=value`); returns whether it
     /// fit.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn push_canonical(&mut self, member: &str) -> bool {
         self.append(|out| out.push_str(member))
     }
@@ -352,7 +350,6 @@ impl BaggageWriter {
     }
 
     /// The length written so far.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.out.len()
     }

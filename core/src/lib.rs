@@ -44,11 +44,15 @@
 mod continuation;
 mod dsc;
 mod ids;
-mod meta;
-mod root;
 mod sentry_trace;
 
+// The head DSC and the render from the root are reached through the `sentry` feature.
+#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
 mod baggage;
+#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+mod meta;
+#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
+mod root;
 #[cfg(feature = "sentry")]
 mod sentry_source;
 #[cfg(feature = "headers")]

@@ -45,12 +45,8 @@ pub(crate) struct HeadTemplate {
 
 /// `sentry-trace_id=`: the first member of every head DSC, and the length of its key.
 const TRACE_ID_KEY: &str = "sentry-trace_id=";
-// The head DSC and the render from the root are reached through the `sentry` feature.
-#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
 const TRACE_ID_END: usize = TRACE_ID_KEY.len() + 32;
 
-// The head DSC and the render from the root are reached through the `sentry` feature.
-#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
 impl HeadTemplate {
     /// A template from a header written with placeholder values, the trace id first and the
     /// sample rand at `rand_at`; `None` when it is not of that shape, or holds a byte that HTML
@@ -93,7 +89,6 @@ impl HeadTemplate {
 }
 
 /// The DSC a page writes in its `baggage` tag.
-#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
 #[derive(Clone, Debug)]
 pub(crate) enum PageDsc {
     /// Serialized once: a frozen DSC, or explicit values.
@@ -106,8 +101,6 @@ pub(crate) enum PageDsc {
     },
 }
 
-// The head DSC and the render from the root are reached through the `sentry` feature.
-#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
 impl PageDsc {
     /// The head DSC of a trace from `template` (shared by the client's traces).
     pub(crate) fn head(template: Arc<HeadTemplate>, sample_rand: crate::dsc::SampleRand) -> Self {

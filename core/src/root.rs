@@ -45,8 +45,6 @@ use crate::sentry_trace::SentryTrace;
 /// # }
 /// ```
 #[derive(Debug)]
-// The head DSC and the render from the root are reached through the `sentry` feature.
-#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
 pub struct TraceRoot {
     kind: RootKind,
     transaction: Option<(String, TransactionSource)>,
@@ -80,8 +78,6 @@ enum RootKind {
 
 /// The request's server span as the integration recorded it.
 #[derive(Debug)]
-// The head DSC and the render from the root are reached through the `sentry` feature.
-#[cfg_attr(not(feature = "sentry"), allow(dead_code))]
 struct ServerSpan {
     span_id: SpanId,
     /// The trace's sampling decision (`None`: deferred).
@@ -144,7 +140,6 @@ impl TraceRoot {
 
     /// Records the request's server span (see `TraceRoot::set_server_span` of the `sentry`
     /// feature) and, for a new trace, the head DSC its pages write. Later calls are ignored.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn record_server_span(
         &self,
         span_id: SpanId,
@@ -195,8 +190,6 @@ impl TraceRoot {
 
     /// The tags of a page of this request, from what the root knows alone: `None` until the
     /// integration has recorded the server span.
-    // The head DSC and the render from the root are reached through the `sentry` feature.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn page_meta(&self) -> Option<TraceMeta> {
         let (span_id, sampled) = self.page_span()?;
         let dsc = match &self.kind {
@@ -274,8 +267,6 @@ impl TraceRoot {
 
     /// The frozen DSC when this root continued trace `trace_id`: a DSC is never handed out
     /// for a trace other than its own.
-    // The head DSC and the render from the root are reached through the `sentry` feature.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn frozen_dsc_of(&self, trace_id: TraceId) -> Option<&SerializedDsc> {
         match &self.kind {
             RootKind::Continued { incoming, dsc } if incoming.trace_id == trace_id => Some(dsc),
@@ -292,8 +283,6 @@ impl TraceRoot {
     /// Calls `f` with the current root, borrowed rather than cloned (no reference count
     /// touched). `f` runs no code but this crate's: installing a root while the cell is borrowed
     /// would panic.
-    // The head DSC and the render from the root are reached through the `sentry` feature.
-    #[cfg_attr(not(feature = "sentry"), allow(dead_code))]
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TraceRoot>) -> R) -> R {
         CURRENT.with(|current| match current.try_borrow() {
             Ok(root) => f(root.as_deref()),

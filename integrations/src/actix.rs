@@ -64,7 +64,7 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
@@ -80,7 +80,7 @@ use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{self, Cacheability};
 use crate::tower::inject::is_rewritable_page;
-use crate::tower::layer::{CacheableWarnings, hub_is_shared};
+use crate::tower::layer::{CacheableWarnings, hub_is_shared, setup_problem};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
@@ -214,12 +214,12 @@ where
         request.extensions_mut().insert(root.clone());
         let transaction = client.as_ref().and_then(|client| {
             if hub_is_shared(&hub) {
-                setup_problem(SHARED_HUB);
+                setup_problem(SHARED_HUB, &WARNED_SETUP);
             }
             let data = request_data(&request, client.options().send_default_pii);
             let started = RequestTransaction::start(hub.clone(), root.clone(), data);
             if started.is_none() {
-                setup_problem(TRANSACTION_OUTSIDE);
+                setup_problem(TRANSACTION_OUTSIDE, &WARNED_SETUP);
             }
             started
         });
@@ -250,12 +250,8 @@ fn request_root(
     traceparent: bool,
 ) -> TraceRoot {
     let headers = request.headers();
-    let mut sentry_trace = headers.get_all("sentry-trace");
-    let sentry_trace = match (sentry_trace.next(), sentry_trace.next()) {
-        (None, _) => None,
-        (Some(value), None) => Some(value.as_bytes()),
-        (Some(_), Some(_)) => Some(&b"several sentry-trace headers"[..]),
-    };
+    let sentry_trace =
+        crate::one_sentry_trace(headers.get_all("sentry-trace").map(HeaderValue::as_bytes));
     let baggage = headers.get_all("baggage").map(HeaderValue::as_bytes);
     let (path, source) = match request.match_pattern() {
         Some(pattern) => (pattern, TransactionSource::Route),
@@ -391,9 +387,7 @@ fn page_headers(headers: &ActixHeaders) -> http::HeaderMap {
 
 /// The `Server-Timing` value of the request's pages, once its server span is recorded.
 fn server_timing(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
-    root.server_span()?;
-    let meta = root.clone().sync_scope(TraceMeta::current)?;
-    HeaderValue::from_str(&meta.server_timing_header()).ok()
+    HeaderValue::from_str(&crate::request_meta(root)?.server_timing_header()).ok()
 }
 
 static WARNED_SETUP: AtomicBool = AtomicBool::new(false);
@@ -406,17 +400,6 @@ const TRANSACTION_OUTSIDE: &str = "sentry-meta: a Sentry transaction is already 
      sentry_actix::Sentry::with_transaction(): use sentry_actix::Sentry::new(), as \
      SentryMetaMiddleware starts the transaction itself by the same rule as its pages";
 
-/// A setup in which pages and the SDK could disagree: a panic in debug builds, one `warn` in
-/// release builds.
-fn setup_problem(message: &str) {
-    if cfg!(debug_assertions) {
-        panic!("{message}");
-    }
-    if !WARNED_SETUP.swap(true, Ordering::Relaxed) {
-        tracing::warn!(target: "sentry_meta", "{message}");
-    }
-}
-
 /// The request's tags: the extractor reads the request's root (put into its extensions by
 /// [`SentryMetaMiddleware`]); without one, the tags of [`SentryMeta::current`] (the Hub's
 /// active span, or a head of trace of its own).
@@ -426,10 +409,7 @@ impl FromRequest for SentryMeta {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let root = request.extensions().get::<Arc<TraceRoot>>().cloned();
-        ready(Ok(match root {
-            Some(root) => root.sync_scope(SentryMeta::current),
-            None => SentryMeta::current(),
-        }))
+        ready(Ok(SentryMeta::of_root(root)))
     }
 }
 

@@ -21,8 +21,6 @@
 //! data and write `{{sentry_meta trace}}`. A missing or `null` parameter means the current
 //! request's tags, so one layout serves both.
 
-use std::fmt;
-
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, JsonValue, Output, RenderContext,
     RenderError, RenderErrorReason,
@@ -93,33 +91,10 @@ impl HelperDef for SentryMetaHelper {
                 .map_err(|e| RenderError::from(RenderErrorReason::NestedError(Box::new(e))))?,
             None => None,
         };
-        let meta = explicit.unwrap_or_else(SentryMeta::ambient);
-        if let Some(meta) = meta.trace_meta() {
-            // Straight into the output: a helper's output is not escaped (only values that a
-            // helper returns through `call_inner` are).
-            let mut writer = OutputWriter { out, error: None };
-            if meta.write_html(&mut writer).is_err()
-                && let Some(error) = writer.error
-            {
-                return Err(error.into());
-            }
-        }
+        // Straight into the output: a helper's output is not escaped (only values that a
+        // helper returns through `call_inner` are).
+        out.write(&explicit.unwrap_or_else(SentryMeta::ambient).to_html())?;
         Ok(())
-    }
-}
-
-/// A handlebars [`Output`] as a [`fmt::Write`], keeping the I/O error that `fmt` cannot carry.
-struct OutputWriter<'a> {
-    out: &'a mut dyn Output,
-    error: Option<std::io::Error>,
-}
-
-impl fmt::Write for OutputWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.out.write(s).map_err(|e| {
-            self.error = Some(e);
-            fmt::Error
-        })
     }
 }
 

@@ -50,7 +50,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use leptos::prelude::*;
 use leptos_meta::Meta;
-use sentry_meta_core::{TraceMeta, TraceRoot};
+use sentry_meta_core::TraceRoot;
 
 /// The `sentry-trace`, `baggage` (and, when the layer writes it, `traceparent`) `<meta>` tags of
 /// the request being rendered, put in the document head through `leptos_meta`.
@@ -62,7 +62,7 @@ pub fn SentryMeta() -> impl IntoView {
     let tags = use_context::<Parts>()
         .as_ref()
         .and_then(|parts| parts.extensions.get::<Arc<TraceRoot>>())
-        .and_then(request_meta);
+        .and_then(crate::request_meta);
     tags.map(|tags| {
         // `<Meta>` escapes its `content` once, as an attribute: the values go in unescaped.
         let sentry_trace = tags.sentry_trace_header().to_owned();
@@ -77,12 +77,4 @@ pub fn SentryMeta() -> impl IntoView {
             {traceparent.map(|value| view! { <Meta name="traceparent" content=value/> })}
         }
     })
-}
-
-/// The tags of `root`'s request, computed from the root alone (as the layer's `Server-Timing`
-/// is): `None` until the request's server span is recorded, as the Hub that is current where
-/// leptos renders may be another request's.
-fn request_meta(root: &Arc<TraceRoot>) -> Option<TraceMeta> {
-    root.server_span()?;
-    root.clone().sync_scope(TraceMeta::current)
 }

@@ -136,6 +136,38 @@ impl SentryMeta {
     }
 }
 
+/// The `sentry-trace` value to decide on: the one value, or, for several, one malformed value,
+/// so that the request starts a new trace (see "Several `sentry-trace` values" in
+/// `docs/design.md`).
+#[cfg(any(feature = "tower", feature = "opentelemetry"))]
+pub(crate) fn one_sentry_trace<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
+    let first = values.next()?;
+    Some(match values.next() {
+        None => first,
+        Some(_) => b"several sentry-trace headers",
+    })
+}
+
+impl SentryMeta {
+    /// The tags of the request whose root the framework handed over (from the request's
+    /// extensions), else of [`current`](Self::current): for the extractors.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    pub(crate) fn of_root(root: Option<std::sync::Arc<TraceRoot>>) -> Self {
+        match root {
+            Some(root) => root.sync_scope(Self::current),
+            None => Self::current(),
+        }
+    }
+}
+
+/// The tags of `root`'s request, from the root alone: `None` until the request's server span is
+/// recorded (for `Server-Timing` and leptos, whose current Hub may be another request's).
+#[cfg(any(feature = "tower", feature = "leptos"))]
+pub(crate) fn request_meta(root: &std::sync::Arc<TraceRoot>) -> Option<TraceMeta> {
+    root.server_span()?;
+    root.clone().sync_scope(TraceMeta::current)
+}
+
 impl From<TraceMeta> for SentryMeta {
     fn from(meta: TraceMeta) -> Self {
         Self(Some(meta))

@@ -412,10 +412,10 @@ impl TextMapPropagator for SentryMetaPropagator {
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         // Several `sentry-trace` values are one malformed value, as for the tower layers.
-        let sentry_trace = match extractor.get_all("sentry-trace").as_deref() {
-            None | Some([]) => return cx.clone(),
-            Some([one]) => one.as_bytes(),
-            Some(_) => b"several sentry-trace headers",
+        let values = extractor.get_all("sentry-trace").unwrap_or_default();
+        let Some(sentry_trace) = crate::one_sentry_trace(values.iter().map(|v| v.as_bytes()))
+        else {
+            return cx.clone();
         };
         let baggage = extractor.get_all("baggage").unwrap_or_default();
         let decision = Continuation::decide(

@@ -397,13 +397,6 @@ pub(crate) fn is_html(headers: &HeaderMap) -> bool {
         return false;
     };
     let bytes = content_type.as_bytes();
-    // What frameworks write (`text/html; charset=utf-8`), recognized without splitting.
-    if let Some(rest) = bytes.strip_prefix(b"text/html") {
-        match rest.first() {
-            None | Some(b';') => return true,
-            Some(_) => {}
-        }
-    }
     let essence = bytes
         .split(|&b| b == b';')
         .next()

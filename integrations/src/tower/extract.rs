@@ -34,9 +34,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SentryMeta {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // The request's own root, even where the extractor runs outside the layer's scope (in a
         // middleware inside the layer whose future is polled elsewhere).
-        Ok(match parts.extensions.get::<Arc<TraceRoot>>() {
-            Some(root) => root.clone().sync_scope(SentryMeta::current),
-            None => SentryMeta::current(),
-        })
+        Ok(SentryMeta::of_root(
+            parts.extensions.get::<Arc<TraceRoot>>().cloned(),
+        ))
     }
 }

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, ready};
 
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use sentry_core::{Hub, protocol};
-use sentry_meta_core::{Scoped, TraceMeta, TraceRoot, TransactionSource};
+use sentry_meta_core::{Scoped, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -189,32 +189,28 @@ impl Shared {
             && self.checked.fetch_add(1, Ordering::Relaxed) < SETUP_CHECKS
             && !self.warned_setup.load(Ordering::Relaxed)
     }
+}
 
-    /// Reports a Sentry setup in which pages and the SDK could disagree: a panic in debug
-    /// builds, so that it is fixed before it ships; a `warn`, once, in release builds.
-    fn setup_problem(&self, problem: SetupProblem) {
-        let message = match problem {
-            SetupProblem::SharedHub => {
-                "sentry-meta: one Sentry Hub is serving several requests, so concurrent requests \
-                 overwrite each other's transaction and a page may name another request's span. \
-                 Add sentry::integrations::tower::NewSentryLayer outside SentryMetaLayer: in a \
-                 ServiceBuilder the order is NewSentryLayer, then SentryMetaLayer (with \
-                 Router::layer, call .layer() in the reverse order)"
-            }
-            SetupProblem::TransactionOutside => {
-                "sentry-meta: a Sentry transaction is already active when SentryMetaLayer starts \
-                 the request's, most likely from SentryHttpLayer::enable_transaction(). \
-                 SentryMetaLayer starts the request's transaction itself, by the same rule as its \
-                 pages' tags: remove .enable_transaction() (SentryHttpLayer::new() alone may \
-                 stay, or go: SentryMetaLayer also puts the request's data on events)"
-            }
-        };
-        if cfg!(debug_assertions) {
-            panic!("{message}");
-        }
-        if !self.warned_setup.swap(true, Ordering::Relaxed) {
-            tracing::warn!(target: "sentry_meta", "{message}");
-        }
+const SHARED_HUB: &str = "sentry-meta: one Sentry Hub is serving several requests, so concurrent \
+     requests overwrite each other's transaction and a page may name another request's span. Add \
+     sentry::integrations::tower::NewSentryLayer outside SentryMetaLayer: in a ServiceBuilder the \
+     order is NewSentryLayer, then SentryMetaLayer (with Router::layer, call .layer() in the \
+     reverse order)";
+const TRANSACTION_OUTSIDE: &str = "sentry-meta: a Sentry transaction is already active when \
+     SentryMetaLayer starts the request's, most likely from SentryHttpLayer::enable_transaction(). \
+     SentryMetaLayer starts the request's transaction itself, by the same rule as its pages' tags: \
+     remove .enable_transaction() (SentryHttpLayer::new() alone may stay, or go: SentryMetaLayer \
+     also puts the request's data on events)";
+
+/// Reports a Sentry setup in which pages and the SDK could disagree: a panic in debug builds, so
+/// that it is fixed before it ships; a `warn`, once per `warned`, in release builds (the tower
+/// layer's and the actix-web middleware's).
+pub(crate) fn setup_problem(message: &str, warned: &AtomicBool) {
+    if cfg!(debug_assertions) {
+        panic!("{message}");
+    }
+    if !warned.swap(true, Ordering::Relaxed) {
+        tracing::warn!(target: "sentry_meta", "{message}");
     }
 }
 
@@ -248,12 +244,6 @@ impl CacheableWarnings {
              allow_cacheable(true) on SentryMetaLayer (or actix-web's SentryMetaMiddleware)"
         );
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum SetupProblem {
-    SharedHub,
-    TransactionOutside,
 }
 
 thread_local! {
@@ -309,7 +299,12 @@ where
         let (name, source) = transaction_name(&request);
         let headers = request.headers();
         // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
-        let root = match incoming_sentry_trace(headers) {
+        let root = match crate::one_sentry_trace(
+            headers
+                .get_all(&SENTRY_TRACE)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        ) {
             None => TraceRoot::for_client(client.as_ref(), None, []),
             sentry_trace => TraceRoot::for_client(
                 client.as_ref(),
@@ -330,7 +325,7 @@ where
 
         let check_setup = client.is_some() && self.shared.check_this_request();
         if check_setup && hub_is_shared(&hub) {
-            self.shared.setup_problem(SetupProblem::SharedHub);
+            setup_problem(SHARED_HUB, &self.shared.warned_setup);
         }
 
         let future = root.clone().sync_scope(|| self.inner.call(request));
@@ -344,18 +339,6 @@ where
             mark_private: self.mark_private,
             shared: self.shared.clone(),
         }
-    }
-}
-
-/// The `sentry-trace` value to decide on: the request's one `sentry-trace` header. Several are
-/// passed on as one malformed value, so the request starts a new trace (see "Several
-/// `sentry-trace` values" in `docs/design.md`).
-fn incoming_sentry_trace(headers: &HeaderMap) -> Option<&[u8]> {
-    let mut values = headers.get_all(&SENTRY_TRACE).iter();
-    let first = values.next()?;
-    match values.next() {
-        None => Some(first.as_bytes()),
-        Some(_) => Some(b"several sentry-trace headers"),
     }
 }
 
@@ -419,7 +402,7 @@ where
             *this.transaction = RequestTransaction::start(hub, this.root.clone(), request);
             if this.transaction.is_none() {
                 // A layer outside started a transaction by its own continuation rule.
-                this.shared.setup_problem(SetupProblem::TransactionOutside);
+                setup_problem(TRANSACTION_OUTSIDE, &this.shared.warned_setup);
             }
         }
         let response = match ready!(this.inner.poll(cx)) {
@@ -481,9 +464,7 @@ where
 /// request's transaction (no Sentry client, or another layer's transaction), as a header that
 /// names no server span would make the browser's pageload a child of nothing.
 fn server_timing_value(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
-    root.server_span()?;
-    let meta = root.clone().sync_scope(TraceMeta::current)?;
-    HeaderValue::try_from(meta.server_timing_header()).ok()
+    HeaderValue::try_from(crate::request_meta(root)?.server_timing_header()).ok()
 }
 
 /// The route part of a transaction name `"{METHOD} {route}"`.
