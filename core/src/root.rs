@@ -188,17 +188,32 @@ impl TraceRoot {
         Some((span, sampled))
     }
 
+    /// Whether a page of this request has taken its tags from the root
+    /// ([`TraceMeta::current`] inside the root's scope, once the server span is recorded; the
+    /// DSC of an envelope sent during the request does not count): the response may carry
+    /// them, so a cache guard that cannot take them out of its body must keep it from shared
+    /// caches.
+    pub fn rendered(&self) -> bool {
+        self.rendered.load(Ordering::Relaxed)
+    }
+
     /// The tags of a page of this request, from what the root knows alone: `None` until the
     /// integration has recorded the server span.
-    pub(crate) fn page_meta(&self) -> Option<TraceMeta> {
+    /// `render`: for a page, which [`rendered`](Self::rendered) then reports; not for the DSC
+    /// of an envelope.
+    pub(crate) fn page_meta(&self, render: bool) -> Option<TraceMeta> {
         let (span_id, sampled) = self.page_span()?;
+        let rendered_before = match render {
+            true => self.rendered.swap(true, Ordering::Relaxed),
+            false => self.rendered.load(Ordering::Relaxed),
+        };
         let dsc = match &self.kind {
             RootKind::Continued { dsc, .. } => Some(PageDsc::Serialized(dsc.clone())),
             RootKind::Head { trace_id } => {
                 let head = self.server_span.get()?.head_dsc.as_ref();
                 // Most requests render one page: it writes the DSC from the template, with no
                 // allocation; a second render serializes it once for all that follow.
-                match self.rendered.swap(true, Ordering::Relaxed) {
+                match rendered_before {
                     false => head.cloned(),
                     true => head.map(|head| {
                         let dsc = self

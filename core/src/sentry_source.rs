@@ -562,13 +562,20 @@ impl TraceMeta {
     pub fn current() -> Option<TraceMeta> {
         // A request whose integration recorded its server span: the root knows what pages
         // write, and the Hub is not read.
-        TraceRoot::with_current(|root| root?.page_meta()).or_else(|| from_scope(&Hub::current()))
+        TraceRoot::with_current(|root| root?.page_meta(true))
+            .or_else(|| from_scope(&Hub::current()))
     }
 
     /// Like [`current`](Self::current), for a given Hub.
     pub fn from_hub(hub: &Hub) -> Option<TraceMeta> {
-        TraceRoot::with_current(|root| root?.page_meta()).or_else(|| from_scope(hub))
+        TraceRoot::with_current(|root| root?.page_meta(true)).or_else(|| from_scope(hub))
     }
+}
+
+/// What [`TraceMeta::current`] returns, without counting as a page's render
+/// ([`TraceRoot::rendered`]): the DSC of an envelope sent during a request.
+pub fn envelope_meta() -> Option<TraceMeta> {
+    TraceRoot::with_current(|root| root?.page_meta(false)).or_else(|| from_scope(&Hub::current()))
 }
 
 /// The tags from the Hub's active span and client, for pages outside a root that knows its

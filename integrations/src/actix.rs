@@ -79,7 +79,7 @@ use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{self, Cacheability};
-use crate::tower::inject::is_rewritable_page;
+use crate::tower::inject::{is_rewritable_page, is_unrewritable_page};
 use crate::tower::layer::{CacheableWarnings, hub_is_shared, setup_problem};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
@@ -302,13 +302,17 @@ fn guard_response<B: MessageBody + 'static>(
     let cacheability = Cacheability::of(&caching);
     if !options.allow_cacheable && cacheability == Cacheability::Shared {
         cacheable.warn(root);
-        if !rewritable {
-            return response.map_into_left_body();
+        if rewritable {
+            return strip_shared_page(response);
         }
-        return strip_shared_page(response);
+        if root.rendered() && is_unrewritable_page(status, &caching) {
+            // As the tower layer: tags in a body that cannot be rewritten make the page private.
+            set_caching(&mut response, caching, cache::forbid_shared);
+        }
+        return response.map_into_left_body();
     }
     if options.mark_private && cacheability == Cacheability::Heuristic {
-        mark_private(&mut response, caching);
+        set_caching(&mut response, caching, cache::mark_private);
     }
     if options.server_timing
         && let Some(value) = server_timing(root)
@@ -348,15 +352,21 @@ fn strip_shared_page<B: MessageBody + 'static>(
     })
 }
 
-/// `Cache-Control: private` on a page that caches could keep by heuristics, by the tower
-/// layer's rule, written back into actix's headers.
-fn mark_private<B>(response: &mut ServiceResponse<B>, mut caching: http::HeaderMap) {
-    cache::mark_private(&mut caching);
+/// The caching fields as the tower layer's rule `change` leaves them (`private` added, CDN
+/// lifetimes removed), written back into actix's headers.
+fn set_caching<B>(
+    response: &mut ServiceResponse<B>,
+    mut caching: http::HeaderMap,
+    change: fn(&mut http::HeaderMap),
+) {
+    change(&mut caching);
     let headers = response.headers_mut();
-    headers.remove(header::CACHE_CONTROL);
-    for value in caching.get_all(http::header::CACHE_CONTROL) {
-        if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-            headers.append(header::CACHE_CONTROL, value);
+    for name in ["cache-control", "cdn-cache-control", "surrogate-control"] {
+        headers.remove(name);
+        for value in caching.get_all(name) {
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.append(HeaderName::from_static(name), value);
+            }
         }
     }
 }

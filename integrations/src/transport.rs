@@ -167,7 +167,7 @@ fn trace_id(envelope: &Envelope) -> Option<SdkTraceId> {
 /// [`TraceRoot`] scope: envelopes sent elsewhere are the SDK's business.
 fn request_baggage(trace_id: SdkTraceId) -> Option<String> {
     TraceRoot::current()?;
-    same_trace(&TraceMeta::current()?, trace_id)
+    same_trace(&sentry_meta_core::__private::envelope_meta()?, trace_id)
 }
 
 /// The `baggage` of `meta` if it is of trace `trace_id`.

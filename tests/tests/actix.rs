@@ -50,6 +50,21 @@ async fn cached() -> HttpResponse {
         .streaming(futures_util::stream::iter(pieces))
 }
 
+/// A page that shared caches may keep, whose body the middleware cannot rewrite: compressed
+/// (`Content-Encoding`, though its bytes are not), with its tags or without (`/encoded-plain`).
+async fn encoded(request: actix_web::HttpRequest) -> HttpResponse {
+    let meta = match request.path().ends_with("-plain") {
+        true => SentryMeta::none(),
+        false => SentryMeta::current(),
+    };
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .insert_header(("surrogate-control", "max-age=600"))
+        .insert_header(("content-encoding", "br"))
+        .body(html(&meta, "<p>encoded</p>"))
+}
+
 /// A page that writes no tags, whole, with a validator.
 async fn plain() -> HttpResponse {
     HttpResponse::Ok()
@@ -134,6 +149,8 @@ impl Server {
                         .route("/extracted", web::get().to(extracted))
                         .route("/cached", web::get().to(cached))
                         .route("/cached-too", web::get().to(cached))
+                        .route("/encoded", web::get().to(encoded))
+                        .route("/encoded-plain", web::get().to(encoded))
                         .route("/plain", web::get().to(plain))
                         .route("/streamed", web::get().to(streamed))
                         .route("/json", web::get().to(json))
@@ -379,6 +396,34 @@ fn a_page_shared_caches_may_keep_is_stripped_of_its_tags() {
         "the rest intact: {page}"
     );
     assert!(headers.get("server-timing").is_none());
+    let _ = server.transactions();
+}
+
+#[test]
+fn a_page_with_tags_that_cannot_be_stripped_is_kept_from_shared_caches() {
+    let server = Server::start();
+    let (headers, page) = server.get("/encoded", &[]);
+    let (sentry_trace, _) = tags(&page);
+    assert_eq!(
+        sentry_trace.trace_id.to_string(),
+        server.transactions()[0].trace_id
+    );
+    let lines = |headers: &reqwest::header::HeaderMap, name: &str| -> Vec<String> {
+        let values = headers.get_all(name).iter();
+        values
+            .map(|v| v.to_str().expect("ASCII").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        lines(&headers, "cache-control"),
+        ["private, public, max-age=300"]
+    );
+    assert!(lines(&headers, "surrogate-control").is_empty());
+    // Without tags, the page keeps its caching headers.
+    let (headers, page) = server.get("/encoded-plain", &[]);
+    assert!(!page.contains("sentry-trace"), "{page}");
+    assert_eq!(lines(&headers, "cache-control"), ["public, max-age=300"]);
+    assert_eq!(lines(&headers, "surrogate-control"), ["max-age=600"]);
     let _ = server.transactions();
 }
 

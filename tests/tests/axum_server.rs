@@ -112,6 +112,30 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
     with_cache_headers(case, html_page(&SentryMeta::none(), "<p>cache</p>"))
 }
 
+/// A publicly cacheable page (`Cache-Control` and `CDN-Cache-Control` lifetimes) whose body the
+/// layer cannot rewrite: compressed (`encoded`) or with a second `Content-Type` line
+/// (`two-types`); with its tags, or without them (`plain-…`).
+async fn unrewritable_page(Path(kind): Path<String>) -> Response {
+    let meta = match kind.starts_with("plain-") {
+        true => SentryMeta::none(),
+        false => SentryMeta::current(),
+    };
+    let mut response = Html(html_page(&meta, "<p>cache</p>")).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    headers.insert("cdn-cache-control", HeaderValue::from_static("max-age=600"));
+    // Not compressed: the client shows the bytes as they came.
+    let (name, value) = match kind.ends_with("encoded") {
+        true => (header::CONTENT_ENCODING, "br"),
+        false => (header::CONTENT_TYPE, "text/plain"),
+    };
+    headers.append(name, HeaderValue::from_static(value));
+    response
+}
+
 /// How `SentryMetaLayer` is combined with `sentry-tower`'s layers (outermost first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
@@ -137,6 +161,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/cached", get(cached_page))
         .route("/cached-too", get(cached_page))
         .route("/cache/{case}", get(cache_case_page))
+        .route("/unrewritable/{kind}", get(unrewritable_page))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
     match order {
@@ -190,6 +215,7 @@ struct Page {
     server_timing: Vec<String>,
     /// The `Cache-Control` lines, as bytes.
     cache_control: Vec<Vec<u8>>,
+    cdn_cache_control: Vec<String>,
     body: String,
     sentry_trace: Option<String>,
     baggage: Option<String>,
@@ -217,6 +243,7 @@ impl Page {
                 .iter()
                 .map(|value| value.as_bytes().to_vec())
                 .collect(),
+            cdn_cache_control: header_values(headers, "cdn-cache-control"),
             body,
             sentry_trace,
             baggage,
@@ -872,6 +899,34 @@ fn pages_shared_caches_may_keep_carry_no_trace() {
             "{warnings:?}"
         );
         assert_eq!(server.setup_warnings(), 0, "{warnings:?}");
+    }
+}
+
+#[test]
+fn cacheable_pages_with_tags_the_layer_cannot_strip_are_kept_from_shared_caches() {
+    let server = Server::start(
+        options(),
+        Order::Documented,
+        SentryMetaLayer::new().server_timing(true),
+    );
+    for kind in ["encoded", "two-types"] {
+        // The tags stay, as the layer cannot take them out of this body; shared caches may not
+        // keep the page.
+        let page = server.get(&format!("/unrewritable/{kind}"), &[]);
+        assert_names(&page, &server.transaction());
+        assert_eq!(
+            page.cache_control,
+            [b"private, public, max-age=60"],
+            "{page:?}"
+        );
+        assert!(page.cdn_cache_control.is_empty(), "{page:?}");
+        assert!(page.server_timing.is_empty(), "{page:?}");
+        // Without tags such a page keeps its caching headers.
+        let page = server.get(&format!("/unrewritable/plain-{kind}"), &[]);
+        assert_eq!(page.sentry_trace, None, "{page:?}");
+        assert_eq!(page.cache_control, [b"public, max-age=60"], "{page:?}");
+        assert_eq!(page.cdn_cache_control, ["max-age=600"], "{page:?}");
+        server.transactions();
     }
 }
 

@@ -229,6 +229,16 @@ pub(crate) fn mark_private(headers: &mut HeaderMap) {
     entry.insert(HeaderValue::from_bytes(&line).unwrap_or(PRIVATE));
 }
 
+/// Keeps a response whose body may carry trace tags out of shared caches when its tags cannot
+/// be taken out: `private` first in its `Cache-Control` (see [`mark_private`]), and no
+/// `CDN-Cache-Control` or `Surrogate-Control`, which would give it a lifetime there whatever
+/// `Cache-Control` says. It is then [`Cacheability::Private`].
+pub(crate) fn forbid_shared(headers: &mut HeaderMap) {
+    headers.remove(&CDN_CACHE_CONTROL);
+    headers.remove(&SURROGATE_CONTROL);
+    mark_private(headers);
+}
+
 /// What the directives of a `Cache-Control`-like field say, over all its field lines.
 #[derive(Debug, Default)]
 struct Directives {
@@ -391,19 +401,20 @@ fn directive_end(line: &[u8]) -> usize {
     line.len()
 }
 
-/// Whether the media type is `text/html` or `application/xhtml+xml`, parameters aside.
+/// Whether a `Content-Type` field line names `text/html` or `application/xhtml+xml`,
+/// parameters aside: any of them, as browsers take the last one and the guard must not miss a
+/// page (the injector, which must know the page's type, leaves a response with several alone).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
-    let Some(content_type) = headers.get(CONTENT_TYPE) else {
-        return false;
-    };
-    let bytes = content_type.as_bytes();
-    let essence = bytes
-        .split(|&b| b == b';')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    essence.eq_ignore_ascii_case(b"text/html")
-        || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
+    headers.get_all(CONTENT_TYPE).iter().any(|content_type| {
+        let essence = content_type
+            .as_bytes()
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        essence.eq_ignore_ascii_case(b"text/html")
+            || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
+    })
 }
 
 #[cfg(test)]

@@ -185,6 +185,7 @@ impl TraceMetaSource for CurrentSentryMeta {
 ///   `Content-Range`);
 /// - responses with a `Content-Encoding` other than `identity`: put a compression layer outside
 ///   this one, so that it compresses the page with its tags;
+/// - responses with several `Content-Type` lines (browsers take the last);
 /// - responses whose `Content-Type` declares a `charset` that is not ASCII-compatible (UTF-16,
 ///   UTF-32, ISO-2022-JP and the Encoding Standard's replacement labels): ASCII tags would be
 ///   other characters there;
@@ -385,7 +386,8 @@ where
 /// not known before the head has been read); every other byte streams through unchanged.
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
-/// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`) or declare a
+/// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`), have several
+/// `Content-Type` lines or declare a
 /// `charset` that is not ASCII-compatible are returned unchanged, wrapped in
 /// [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16 or UTF-32 byte-order
 /// mark, or declare such an encoding in a `<meta>` of their head, as they stream.
@@ -438,16 +440,30 @@ pub(crate) fn is_rewritable_page(
     head: bool,
     empty: bool,
 ) -> bool {
-    !(status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::RESET_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-        || status == StatusCode::PARTIAL_CONTENT)
+    !is_bodyless(status)
+        && status != StatusCode::PARTIAL_CONTENT
         && is_html(headers)
+        && headers.get_all(CONTENT_TYPE).iter().nth(1).is_none()
         && !is_encoded(headers)
         && !headers.contains_key(CONTENT_RANGE)
         && !declares_ascii_incompatible_charset(headers)
         && (head || !empty)
+}
+
+/// Whether a response with this status has no body (`1xx`, `204`, `205`, `304`).
+fn is_bodyless(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::RESET_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
+/// Whether a response's body, which a page's tags may be in, is one that the stripper cannot
+/// rewrite, by its status and headers: compressed, part of a page, several `Content-Type`
+/// lines, or a `charset` that is not ASCII-compatible. The cache guard keeps such a page out of
+/// shared caches instead.
+pub(crate) fn is_unrewritable_page(status: StatusCode, headers: &HeaderMap) -> bool {
+    !is_bodyless(status) && !is_rewritable_page(status, headers, true, false)
 }
 
 /// Whether the `charset` of `Content-Type` names an encoding that is not ASCII-compatible (see

@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::cache::{self, Cacheability, is_html};
-use super::inject::{TraceMetaBody, strip_trace_meta};
+use super::inject::{TraceMetaBody, is_unrewritable_page, strip_trace_meta};
 use super::transaction::{RequestTransaction, request_data};
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
@@ -113,7 +113,11 @@ impl SentryMetaLayer {
     /// says) gets no `Server-Timing`, the tags a template wrote into its head are removed as it
     /// streams ([`strip_trace_meta`](super::strip_trace_meta)), and the first such page of each
     /// route logs a warning: a cached page would make every visitor that gets it join the one
-    /// trace, and the sampling decision, it was rendered in. Turn this on only for pages that
+    /// trace, and the sampling decision, it was rendered in. A page that took its tags from the
+    /// request's root ([`TraceRoot::rendered`]) in a body the layer cannot rewrite (compressed
+    /// by a layer inside this one, several `Content-Type` lines) is kept out of shared caches
+    /// instead: `private` first in its `Cache-Control`, and its `CDN-Cache-Control` and
+    /// `Surrogate-Control` removed. Turn this on only for pages that
     /// shared caches are known not to store, whatever their headers say.
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
         self.allow_cacheable = allowed;
@@ -239,9 +243,11 @@ impl CacheableWarnings {
             "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0; \
              Expires in the future; CDN-Cache-Control or Surrogate-Control with a lifetime) \
              gets no trace tags or Server-Timing, or every visitor served from the cache would \
-             join the trace it was rendered in. Send `Cache-Control: private` or `no-store` \
-             (and no CDN lifetime) on pages that should continue their trace, or allow it with \
-             allow_cacheable(true) on SentryMetaLayer (or actix-web's SentryMetaMiddleware)"
+             join the trace it was rendered in; a page with tags in a body that cannot be \
+             rewritten (compressed inside the layer) is made private instead. Send \
+             `Cache-Control: private` or `no-store` (and no CDN lifetime) on pages that should \
+             continue their trace, or allow it with allow_cacheable(true) on SentryMetaLayer \
+             (or actix-web's SentryMetaMiddleware); put compression outside it"
         );
     }
 }
@@ -448,6 +454,12 @@ where
     let cacheability = Cacheability::of(response.headers());
     if !allow_cacheable && cacheability == Cacheability::Shared {
         shared.cacheable.warn(root);
+        if root.rendered() && is_unrewritable_page(response.status(), response.headers()) {
+            // Tags written into a body that cannot be rewritten (a compression layer inside
+            // this one): the page is kept out of shared caches instead.
+            cache::forbid_shared(response.headers_mut());
+            return response.map(TraceMetaBody::passthrough);
+        }
         // Tags that a template already wrote into the page are taken out as it streams.
         return strip_trace_meta(response);
     }
