@@ -387,10 +387,10 @@ where
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
 /// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`), have several
-/// `Content-Type` lines or declare a
-/// `charset` that is not ASCII-compatible are returned unchanged, wrapped in
-/// [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16 or UTF-32 byte-order
-/// mark, or declare such an encoding in a `<meta>` of their head, as they stream.
+/// `Content-Type` lines or declare a `charset` that is not ASCII-compatible are returned
+/// unchanged, wrapped in [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16
+/// or UTF-32 byte-order mark, or declare such an encoding in a `<meta>` of their head, as they
+/// stream.
 ///
 /// ```
 /// use bytes::Bytes;
