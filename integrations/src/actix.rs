@@ -329,6 +329,7 @@ fn guard_response<B: MessageBody + 'static>(
         headers.remove(header::CONTENT_LENGTH);
         headers.remove(header::ETAG);
         headers.remove(header::LAST_MODIFIED);
+        headers.remove(header::ACCEPT_RANGES);
         return response.map_body(|_, body| {
             EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::inject(
                 HttpBody(Box::pin(body)),
@@ -361,18 +362,27 @@ fn set_caching<B>(
 ) {
     change(&mut caching);
     let headers = response.headers_mut();
-    for name in ["cache-control", "cdn-cache-control", "surrogate-control"] {
-        headers.remove(name);
-        for value in caching.get_all(name) {
+    let targeted: Vec<HeaderName> = (headers.keys())
+        .filter(|name| cache::is_targeted_cdn_field(name.as_str()))
+        .cloned()
+        .collect();
+    let fixed = ["cache-control", "cdn-cache-control", "surrogate-control"];
+    for name in fixed
+        .map(HeaderName::from_static)
+        .into_iter()
+        .chain(targeted)
+    {
+        headers.remove(&name);
+        for value in caching.get_all(name.as_str()) {
             if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.append(HeaderName::from_static(name), value);
+                headers.append(name.clone(), value);
             }
         }
     }
 }
 
-/// The headers the cache guard and the injection read, as the `http` crate's (actix-web 4 is on
-/// `http` 0.2).
+/// The headers the cache guard and the injection read (CDNs' targeted fields among them), as
+/// the `http` crate's (actix-web 4 is on `http` 0.2).
 fn page_headers(headers: &ActixHeaders) -> http::HeaderMap {
     const READ: [&str; 8] = [
         "content-type",
@@ -385,11 +395,13 @@ fn page_headers(headers: &ActixHeaders) -> http::HeaderMap {
         "content-range",
     ];
     let mut caching = http::HeaderMap::new();
-    for name in READ {
-        for value in headers.get_all(name) {
-            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                caching.append(http::HeaderName::from_static(name), value);
-            }
+    for (name, value) in headers.iter() {
+        let name = name.as_str();
+        if (READ.contains(&name) || cache::is_targeted_cdn_field(name))
+            && let Ok(name) = http::HeaderName::from_bytes(name.as_bytes())
+            && let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes())
+        {
+            caching.append(name, value);
         }
     }
     caching

@@ -61,8 +61,17 @@ async fn encoded(request: actix_web::HttpRequest) -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .insert_header(("cache-control", "public, max-age=300"))
         .insert_header(("surrogate-control", "max-age=600"))
+        .insert_header(("cloudflare-cdn-cache-control", "max-age=600"))
         .insert_header(("content-encoding", "br"))
         .body(html(&meta, "<p>encoded</p>"))
+}
+
+/// A page that only a CDN's own targeted field lets shared caches keep.
+async fn cached_by_one_cdn() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cloudflare-cdn-cache-control", "max-age=600"))
+        .body(html(&SentryMeta::current(), "<p>cached</p>"))
 }
 
 /// A page that writes no tags, whole, with a validator.
@@ -70,6 +79,7 @@ async fn plain() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("etag", "\"v1\""))
+        .insert_header(("accept-ranges", "bytes"))
         .body("<!DOCTYPE html><html><head><title>t</title></head><body><p>plain</p></body></html>")
 }
 
@@ -150,6 +160,7 @@ impl Server {
                         .route("/cached", web::get().to(cached))
                         .route("/cached-too", web::get().to(cached))
                         .route("/encoded", web::get().to(encoded))
+                        .route("/cached-by-one-cdn", web::get().to(cached_by_one_cdn))
                         .route("/encoded-plain", web::get().to(encoded))
                         .route("/plain", web::get().to(plain))
                         .route("/streamed", web::get().to(streamed))
@@ -396,6 +407,9 @@ fn a_page_shared_caches_may_keep_is_stripped_of_its_tags() {
         "the rest intact: {page}"
     );
     assert!(headers.get("server-timing").is_none());
+    let (headers, page) = server.get("/cached-by-one-cdn", &[]);
+    assert!(!page.contains("sentry-trace"), "{page}");
+    assert!(headers.get("server-timing").is_none());
     let _ = server.transactions();
 }
 
@@ -419,11 +433,16 @@ fn a_page_with_tags_that_cannot_be_stripped_is_kept_from_shared_caches() {
         ["private, public, max-age=300"]
     );
     assert!(lines(&headers, "surrogate-control").is_empty());
+    assert!(lines(&headers, "cloudflare-cdn-cache-control").is_empty());
     // Without tags, the page keeps its caching headers.
     let (headers, page) = server.get("/encoded-plain", &[]);
     assert!(!page.contains("sentry-trace"), "{page}");
     assert_eq!(lines(&headers, "cache-control"), ["public, max-age=300"]);
     assert_eq!(lines(&headers, "surrogate-control"), ["max-age=600"]);
+    assert_eq!(
+        lines(&headers, "cloudflare-cdn-cache-control"),
+        ["max-age=600"]
+    );
     let _ = server.transactions();
 }
 
@@ -514,6 +533,10 @@ fn injection_puts_the_server_transactions_tags_into_pages_without_them() {
             "{page}"
         );
         assert!(headers.get("etag").is_none(), "{path}: {headers:?}");
+        assert!(
+            headers.get("accept-ranges").is_none(),
+            "{path}: {headers:?}"
+        );
         assert!(
             headers.get("content-length").is_none(),
             "{path}: {headers:?}"

@@ -1364,6 +1364,7 @@ async fn injected_pages_lose_their_validators() {
             ("content-type", "text/html"),
             ("etag", "\"v1\""),
             ("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT"),
+            ("accept-ranges", "bytes"),
         ],
         PAGE,
     );
@@ -1371,14 +1372,21 @@ async fn injected_pages_lose_their_validators() {
     assert_eq!(String::from_utf8(body).expect("utf-8"), injected_page());
     assert!(!parts.headers.contains_key("etag"));
     assert!(!parts.headers.contains_key("last-modified"));
+    // A range request would get a range of the page without its tags.
+    assert!(!parts.headers.contains_key("accept-ranges"));
 
     // A page that gets no tags keeps them.
     let layer = InjectTraceMetaLayer::new().with_source(fixed_source());
     let response = html(
         StatusCode::OK,
-        &[("content-type", "text/plain"), ("etag", "\"v1\"")],
+        &[
+            ("content-type", "text/plain"),
+            ("etag", "\"v1\""),
+            ("accept-ranges", "bytes"),
+        ],
         PAGE,
     );
     let (parts, _) = through(layer, Method::GET, response).await;
     assert_eq!(parts.headers["etag"], "\"v1\"");
+    assert_eq!(parts.headers["accept-ranges"], "bytes");
 }

@@ -1,8 +1,9 @@
 //! What shared caches (CDNs, proxies) may do with a response: a page they may store must not
 //! carry one request's trace, or every visitor served from the cache would join that trace.
 //!
-//! One pass over the response's headers reads the four fields that decide it (`Cache-Control`,
-//! `Expires` with `Date`, `CDN-Cache-Control`, `Surrogate-Control`) into a [`Cacheability`];
+//! The response's headers are read for the fields that decide it (`Cache-Control`,
+//! `Expires` with `Date`, `CDN-Cache-Control` and CDNs' own targeted fields such as
+//! `Cloudflare-CDN-Cache-Control`, `Surrogate-Control`) into a [`Cacheability`];
 //! both layers take their decision from it. (`headers::CacheControl` is not used: it matches
 //! directive names case-sensitively, skips a field line with a non-ASCII byte, and drops an
 //! overflowing `max-age`, all of which would let a cacheable page through.)
@@ -68,6 +69,9 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 ///   response shared when it gives a lifetime, `public`, or no freshness information at all
 ///   (the CDN then chooses a lifetime, and the `private` added to `Cache-Control` does not bind
 ///   it), and neither `no-store`, unqualified `private` nor `no-cache`/a zero lifetime.
+/// - A CDN's own targeted field (`Cloudflare-CDN-Cache-Control` and any other
+///   `<CDN>-CDN-Cache-Control`, `Akamai-Cache-Control`) is read as `CDN-Cache-Control`, each
+///   field alone: the response is shared when any of them makes it so.
 /// - `Surrogate-Control` makes a response shared with a `max-age` above zero and no `no-store`
 ///   (or `no-store-remote`).
 ///
@@ -130,7 +134,21 @@ impl Cacheability {
                 surrogate.read(value.as_bytes());
             }
         }
-        if cdn.is_shared_for_cdn() || surrogate.is_shared_for_surrogate() {
+        // A CDN obeys its own targeted field before `CDN-Cache-Control`: each is read alone, as
+        // one CDN's `no-store` does not bind another.
+        let targeted_shared = || {
+            headers
+                .keys()
+                .filter(|name| is_targeted_cdn_field(name.as_str()))
+                .any(|name| {
+                    let mut field = Directives::default();
+                    for value in headers.get_all(name) {
+                        field.read(value.as_bytes());
+                    }
+                    field.is_shared_for_cdn()
+                })
+        };
+        if cdn.is_shared_for_cdn() || surrogate.is_shared_for_surrogate() || targeted_shared() {
             return Self::Shared;
         }
         if cache_control.forbids_storing() {
@@ -231,12 +249,27 @@ pub(crate) fn mark_private(headers: &mut HeaderMap) {
 
 /// Keeps a response whose body may carry trace tags out of shared caches when its tags cannot
 /// be taken out: `private` first in its `Cache-Control` (see [`mark_private`]), and no
-/// `CDN-Cache-Control` or `Surrogate-Control`, which would give it a lifetime there whatever
-/// `Cache-Control` says. It is then [`Cacheability::Private`].
+/// `CDN-Cache-Control`, targeted CDN field or `Surrogate-Control`, which would give it a
+/// lifetime there whatever `Cache-Control` says. It is then [`Cacheability::Private`].
 pub(crate) fn forbid_shared(headers: &mut HeaderMap) {
-    headers.remove(&CDN_CACHE_CONTROL);
-    headers.remove(&SURROGATE_CONTROL);
+    let targeted: Vec<HeaderName> = (headers.keys())
+        .filter(|name| is_targeted_cdn_field(name.as_str()))
+        .cloned()
+        .collect();
+    for name in [&CDN_CACHE_CONTROL, &SURROGATE_CONTROL]
+        .into_iter()
+        .chain(&targeted)
+    {
+        headers.remove(name);
+    }
     mark_private(headers);
+}
+
+/// Whether the field `name` (lowercase) is a CDN's own targeted `CDN-Cache-Control`
+/// ([RFC 9213 §2](https://www.rfc-editor.org/rfc/rfc9213#section-2)), read as that field is:
+/// `<CDN>-CDN-Cache-Control` (Cloudflare, Vercel, Netlify) or `Akamai-Cache-Control`.
+pub(crate) fn is_targeted_cdn_field(name: &str) -> bool {
+    name.ends_with("-cdn-cache-control") || name == "akamai-cache-control"
 }
 
 /// What the directives of a `Cache-Control`-like field say, over all its field lines.
@@ -683,6 +716,27 @@ mod tests {
             HeaderValue::from_static("max-age=600"),
         );
         assert!(is_publicly_cacheable(&headers));
+    }
+
+    #[test]
+    fn forbidden_to_shared_caches() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("cache-control", "public, max-age=600"),
+            ("cdn-cache-control", "max-age=600"),
+            ("surrogate-control", "max-age=600"),
+            ("cloudflare-cdn-cache-control", "max-age=600"),
+            ("akamai-cache-control", "max-age=600"),
+            ("etag", "\"v1\""),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        assert_eq!(Cacheability::at(&headers, now), Shared);
+        forbid_shared(&mut headers);
+        assert_eq!(Cacheability::at(&headers, now), Private);
+        let names: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["cache-control", "etag"]);
+        assert_eq!(headers[CACHE_CONTROL], "private, public, max-age=600");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use http::header::{
-    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED,
+    ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
@@ -203,7 +204,8 @@ impl TraceMetaSource for CurrentSentryMeta {
 /// framed (HTTP/2). The body's [`size_hint`](Body::size_hint) stays exact as far as it can: the
 /// inner body's, widened by the tags until the head has been read. `ETag` and `Last-Modified`
 /// are removed as well: the page differs on every request, and a client revalidating with them
-/// would reuse an old copy, and its old trace. The response to a `HEAD` request gets the same
+/// would reuse an old copy, and its old trace; so is `Accept-Ranges`, as a range request would
+/// get a range of the page without its tags. The response to a `HEAD` request gets the same
 /// headers as the `GET` one would (its body, never sent, is left as it is).
 ///
 /// # Stripping
@@ -366,9 +368,11 @@ where
                 // axum nor hyper write the length of the page without its tags.
                 parts.headers.remove(CONTENT_LENGTH);
                 // The page now differs on every request: validators of the unchanged page would
-                // let a revalidating client reuse an old copy, and with it an old trace.
+                // let a revalidating client reuse an old copy, and with it an old trace; a range
+                // of it would be a range of the page without the tags.
                 parts.headers.remove(ETAG);
                 parts.headers.remove(LAST_MODIFIED);
+                parts.headers.remove(ACCEPT_RANGES);
                 if *this.mark_private && cacheability == Cacheability::Heuristic {
                     mark_private(&mut parts.headers);
                 }
