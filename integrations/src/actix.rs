@@ -308,11 +308,15 @@ fn guard_response<B: MessageBody + 'static>(
         if root.rendered() && is_unrewritable_page(status, &caching) {
             // As the tower layer: tags in a body that cannot be rewritten make the page private.
             set_caching(&mut response, caching, cache::forbid_shared);
+            forget_validators(response.headers_mut());
         }
         return response.map_into_left_body();
     }
     if options.mark_private && cacheability == Cacheability::Heuristic {
         set_caching(&mut response, caching, cache::mark_private);
+    }
+    if root.rendered() {
+        forget_validators(response.headers_mut());
     }
     if options.server_timing
         && let Some(value) = server_timing(root)
@@ -327,9 +331,8 @@ fn guard_response<B: MessageBody + 'static>(
     {
         let headers = response.headers_mut();
         headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::ETAG);
-        headers.remove(header::LAST_MODIFIED);
         headers.remove(header::ACCEPT_RANGES);
+        forget_validators(headers);
         return response.map_body(|_, body| {
             EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::inject(
                 HttpBody(Box::pin(body)),
@@ -338,6 +341,13 @@ fn guard_response<B: MessageBody + 'static>(
         });
     }
     response.map_into_left_body()
+}
+
+/// Removes the validators of a page that carries this request's tags: a client revalidating
+/// with them would reuse an old copy, and its old trace (as the tower layer does).
+fn forget_validators(headers: &mut ActixHeaders) {
+    headers.remove(header::ETAG);
+    headers.remove(header::LAST_MODIFIED);
 }
 
 /// A page that shared caches may store: its tags are removed (see the tower layer's cache

@@ -74,6 +74,15 @@ async fn cached_by_one_cdn() -> HttpResponse {
         .body(html(&SentryMeta::current(), "<p>cached</p>"))
 }
 
+/// A page that writes its tags, with validators.
+async fn validated() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("etag", "\"v1\""))
+        .insert_header(("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT"))
+        .body(html(&SentryMeta::current(), "<p>validated</p>"))
+}
+
 /// A page that writes no tags, whole, with a validator.
 async fn plain() -> HttpResponse {
     HttpResponse::Ok()
@@ -160,6 +169,7 @@ impl Server {
                         .route("/cached", web::get().to(cached))
                         .route("/cached-too", web::get().to(cached))
                         .route("/encoded", web::get().to(encoded))
+                        .route("/validated", web::get().to(validated))
                         .route("/cached-by-one-cdn", web::get().to(cached_by_one_cdn))
                         .route("/encoded-plain", web::get().to(encoded))
                         .route("/plain", web::get().to(plain))
@@ -443,6 +453,16 @@ fn a_page_with_tags_that_cannot_be_stripped_is_kept_from_shared_caches() {
         lines(&headers, "cloudflare-cdn-cache-control"),
         ["max-age=600"]
     );
+    let _ = server.transactions();
+}
+
+#[test]
+fn a_page_with_tags_loses_its_validators() {
+    let server = Server::start();
+    let (headers, page) = server.get("/validated", &[]);
+    tags(&page);
+    assert!(headers.get("etag").is_none(), "{headers:?}");
+    assert!(headers.get("last-modified").is_none(), "{headers:?}");
     let _ = server.transactions();
 }
 

@@ -136,6 +136,20 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     response
 }
 
+/// A page with validators, with its tags (`/validated/tagged`) or without (`/validated/plain`).
+async fn validated_page(Path(kind): Path<String>) -> Response {
+    let meta = match kind.as_str() {
+        "tagged" => SentryMeta::current(),
+        _ => SentryMeta::none(),
+    };
+    let mut response = Html(html_page(&meta, "<p>validated</p>")).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, HeaderValue::from_static("\"v1\""));
+    let modified = HeaderValue::from_static("Tue, 24 Nov 2026 10:00:00 GMT");
+    headers.insert(header::LAST_MODIFIED, modified);
+    response
+}
+
 /// How `SentryMetaLayer` is combined with `sentry-tower`'s layers (outermost first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Order {
@@ -162,6 +176,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/cached-too", get(cached_page))
         .route("/cache/{case}", get(cache_case_page))
         .route("/unrewritable/{kind}", get(unrewritable_page))
+        .route("/validated/{kind}", get(validated_page))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
     match order {
@@ -216,6 +231,8 @@ struct Page {
     /// The `Cache-Control` lines, as bytes.
     cache_control: Vec<Vec<u8>>,
     cdn_cache_control: Vec<String>,
+    /// `ETag` and `Last-Modified`.
+    validators: Vec<String>,
     body: String,
     sentry_trace: Option<String>,
     baggage: Option<String>,
@@ -244,6 +261,11 @@ impl Page {
                 .map(|value| value.as_bytes().to_vec())
                 .collect(),
             cdn_cache_control: header_values(headers, "cdn-cache-control"),
+            validators: [
+                header_values(headers, "etag"),
+                header_values(headers, "last-modified"),
+            ]
+            .concat(),
             body,
             sentry_trace,
             baggage,
@@ -928,6 +950,19 @@ fn cacheable_pages_with_tags_the_layer_cannot_strip_are_kept_from_shared_caches(
         assert_eq!(page.cdn_cache_control, ["max-age=600"], "{page:?}");
         server.transactions();
     }
+}
+
+#[test]
+fn pages_with_tags_lose_their_validators() {
+    // A browser revalidating with them would get a 304 and reuse the old page, with its old
+    // trace.
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let page = server.get("/validated/tagged", &[]);
+    assert_names(&page, &server.transaction());
+    assert!(page.validators.is_empty(), "{page:?}");
+    let page = server.get("/validated/plain", &[]);
+    assert_eq!(page.sentry_trace, None, "{page:?}");
+    assert_eq!(page.validators.len(), 2, "{page:?}");
 }
 
 #[test]

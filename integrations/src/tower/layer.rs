@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, ready};
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::{ETAG, HeaderName, HeaderValue, LAST_MODIFIED};
 use http::{Request, Response};
 use http_body::Body;
 use sentry_core::{Hub, protocol};
@@ -452,22 +452,32 @@ where
         return response.map(TraceMetaBody::passthrough);
     }
     let cacheability = Cacheability::of(response.headers());
-    if !allow_cacheable && cacheability == Cacheability::Shared {
+    let cacheable = !allow_cacheable && cacheability == Cacheability::Shared;
+    if cacheable {
         shared.cacheable.warn(root);
-        if root.rendered() && is_unrewritable_page(response.status(), response.headers()) {
-            // Tags written into a body that cannot be rewritten (a compression layer inside
-            // this one): the page is kept out of shared caches instead.
-            cache::forbid_shared(response.headers_mut());
-            return response.map(TraceMetaBody::passthrough);
+        if !(root.rendered() && is_unrewritable_page(response.status(), response.headers())) {
+            // Tags that a template already wrote into the page are taken out as it streams.
+            return strip_trace_meta(response);
         }
-        // Tags that a template already wrote into the page are taken out as it streams.
-        return strip_trace_meta(response);
+        // Tags written into a body that cannot be rewritten (a compression layer inside this
+        // one): the page is kept out of shared caches instead.
+        cache::forbid_shared(response.headers_mut());
     }
+    let headers = response.headers_mut();
     if mark_private && cacheability == Cacheability::Heuristic {
-        cache::mark_private(response.headers_mut());
+        cache::mark_private(headers);
     }
-    if server_timing && let Some(value) = server_timing_value(root) {
-        response.headers_mut().append(&SERVER_TIMING, value);
+    if root.rendered() {
+        // The page carries this request's tags: a client revalidating with the app's
+        // validators would reuse an old copy, and its old trace (as the injector does).
+        headers.remove(ETAG);
+        headers.remove(LAST_MODIFIED);
+    }
+    if server_timing
+        && !cacheable
+        && let Some(value) = server_timing_value(root)
+    {
+        headers.append(&SERVER_TIMING, value);
     }
     response.map(TraceMetaBody::passthrough)
 }

@@ -121,7 +121,9 @@
 //!   its own heuristics (no caching headers at all, or none that give a lifetime or forbid
 //!   storing, such as `must-revalidate` or `private="set-cookie"`) keeps its tags and gets
 //!   `private` added to its `Cache-Control` (`Cache-Control: private` when it had none); unless
-//!   [`SentryMetaLayer::mark_private`]`(false)`.
+//!   [`SentryMetaLayer::mark_private`]`(false)`. A page that took its tags from the request's
+//!   root loses its `ETag` and `Last-Modified`: a client revalidating with them would reuse an
+//!   old copy, and its old trace.
 //! - For pages that do not write the tags themselves, [`InjectTraceMetaLayer`] (inside this
 //!   layer) puts them before `</head>`.
 //!
