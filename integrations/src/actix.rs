@@ -48,11 +48,14 @@
 //! }
 //! ```
 //!
-//! The cache guard is the tower layer's: an HTML response that a shared cache may keep gets no
-//! `Server-Timing` and its tags are stripped as it streams (unless
-//! [`allow_cacheable`](SentryMetaMiddleware::allow_cacheable)); one without caching headers is
-//! marked `Cache-Control: private` (unless [`mark_private`](SentryMetaMiddleware::mark_private)
-//! is off).
+//! The cache guard is the tower layer's (see
+//! [`SentryMetaLayer::allow_cacheable`](crate::tower::SentryMetaLayer::allow_cacheable)): an
+//! HTML response that a shared cache may keep gets no `Server-Timing` and its tags are stripped
+//! as it streams, or, when its body cannot be rewritten (compressed), it is made private
+//! (unless [`allow_cacheable`](SentryMetaMiddleware::allow_cacheable)); one without caching
+//! headers is marked `Cache-Control: private` (unless
+//! [`mark_private`](SentryMetaMiddleware::mark_private) is off); a page that took its tags from
+//! the request's root loses its `ETag` and `Last-Modified`.
 //!
 //! Pages whose templates write no tags can get them from the middleware instead:
 //! [`inject`](SentryMetaMiddleware::inject) puts them before `</head>` as the response streams,
@@ -79,7 +82,7 @@ use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{self, Cacheability};
-use crate::tower::inject::{is_rewritable_page, is_unrewritable_page};
+use crate::tower::inject::{has_one_content_type, is_rewritable_page, is_unrewritable_page};
 use crate::tower::layer::{CacheableWarnings, hub_is_shared, setup_problem};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
@@ -116,9 +119,9 @@ impl SentryMetaMiddleware {
     }
 
     /// Inject the tags before `</head>` into HTML pages that do not carry them (off by
-    /// default), streamed or not; see the [module docs](self). Their `Content-Length`, `ETag`
-    /// and `Last-Modified` are removed: the page's length changes, and it differs on every
-    /// request.
+    /// default), streamed or not; see the [module docs](self). Their `Content-Length`, `ETag`,
+    /// `Last-Modified` and `Accept-Ranges` are removed: the page's length changes, and it
+    /// differs on every request.
     pub fn inject(mut self, enabled: bool) -> Self {
         self.options.inject = enabled;
         self
@@ -299,6 +302,7 @@ fn guard_response<B: MessageBody + 'static>(
         BodySize::None | BodySize::Sized(0)
     );
     let rewritable = is_rewritable_page(status, &caching, head, empty);
+    let injectable = rewritable && has_one_content_type(&caching);
     let cacheability = Cacheability::of(&caching);
     if !options.allow_cacheable && cacheability == Cacheability::Shared {
         cacheable.warn(root);
@@ -326,7 +330,7 @@ fn guard_response<B: MessageBody + 'static>(
             .append(HeaderName::from_static("server-timing"), value);
     }
     if options.inject
-        && rewritable
+        && injectable
         && let Some(meta) = root.clone().sync_scope(TraceMeta::current)
     {
         let headers = response.headers_mut();
@@ -356,6 +360,7 @@ fn strip_shared_page<B: MessageBody + 'static>(
     mut response: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<B>> {
     response.headers_mut().remove(header::CONTENT_LENGTH);
+    response.headers_mut().remove(header::ACCEPT_RANGES);
     response.map_body(|_, body| {
         EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::strip(HttpBody(
             Box::pin(body),

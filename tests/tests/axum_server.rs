@@ -112,12 +112,16 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
     with_cache_headers(case, html_page(&SentryMeta::none(), "<p>cache</p>"))
 }
 
-/// A publicly cacheable page (`Cache-Control` and `CDN-Cache-Control` lifetimes) whose body the
-/// layer cannot rewrite: compressed (`encoded`) or with a second `Content-Type` line
-/// (`two-types`); with its tags, or without them (`plain-…`).
+/// A publicly cacheable page (`Cache-Control` and `CDN-Cache-Control` lifetimes), compressed
+/// (`encoded`: the layer cannot rewrite its body) or with a second `Content-Type` line
+/// (`two-types`); with its tags, or without them (`plain-…`, which sends an event: the
+/// envelope's DSC is not a page's tags).
 async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     let meta = match kind.starts_with("plain-") {
-        true => SentryMeta::none(),
+        true => {
+            sentry_core::capture_message("a page without tags", sentry_core::Level::Info);
+            SentryMeta::none()
+        }
         false => SentryMeta::current(),
     };
     let mut response = Html(html_page(&meta, "<p>cache</p>")).into_response();
@@ -925,24 +929,29 @@ fn pages_shared_caches_may_keep_carry_no_trace() {
 }
 
 #[test]
-fn cacheable_pages_with_tags_the_layer_cannot_strip_are_kept_from_shared_caches() {
+fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches() {
     let server = Server::start(
         options(),
         Order::Documented,
         SentryMetaLayer::new().server_timing(true),
     );
+    // The tags stay, as the layer cannot take them out of this body; shared caches may not
+    // keep the page.
+    let page = server.get("/unrewritable/encoded", &[]);
+    assert_names(&page, &server.transaction());
+    assert_eq!(
+        page.cache_control,
+        [b"private, public, max-age=60"],
+        "{page:?}"
+    );
+    assert!(page.cdn_cache_control.is_empty(), "{page:?}");
+    assert!(page.server_timing.is_empty(), "{page:?}");
+    // Several `Content-Type` lines: the page is HTML if any says so, and is stripped.
+    let page = server.get("/unrewritable/two-types", &[]);
+    assert_eq!(page.sentry_trace, None, "{page:?}");
+    assert_eq!(page.cache_control, [b"public, max-age=60"], "{page:?}");
+    server.transactions();
     for kind in ["encoded", "two-types"] {
-        // The tags stay, as the layer cannot take them out of this body; shared caches may not
-        // keep the page.
-        let page = server.get(&format!("/unrewritable/{kind}"), &[]);
-        assert_names(&page, &server.transaction());
-        assert_eq!(
-            page.cache_control,
-            [b"private, public, max-age=60"],
-            "{page:?}"
-        );
-        assert!(page.cdn_cache_control.is_empty(), "{page:?}");
-        assert!(page.server_timing.is_empty(), "{page:?}");
         // Without tags such a page keeps its caching headers.
         let page = server.get(&format!("/unrewritable/plain-{kind}"), &[]);
         assert_eq!(page.sentry_trace, None, "{page:?}");

@@ -193,8 +193,9 @@ fn http_date(value: &HeaderValue) -> Option<SystemTime> {
 /// That is any of: `Cache-Control` with `public`, `s-maxage` > 0 or `max-age` > 0 (an
 /// overflowing value reads as 2^31 seconds) and neither `no-store` nor an unqualified
 /// `private`; an `Expires` later than `Date` (or now) without `max-age`/`s-maxage`; a
-/// `CDN-Cache-Control` or `Surrogate-Control` with a lifetime, whatever `Cache-Control` says
-/// (see [`Cacheability`] for the exact reading).
+/// `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`,
+/// `Akamai-Cache-Control`, …) or `Surrogate-Control` with a lifetime, whatever
+/// `Cache-Control` says (see [`Cacheability`] for the exact reading).
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::{CACHE_CONTROL, EXPIRES}};

@@ -348,7 +348,7 @@ where
         let Some(source) = this.source.take() else {
             return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
         };
-        if !is_rewritable(&response, *this.head) {
+        if !is_rewritable(&response, *this.head) || !has_one_content_type(response.headers()) {
             return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
         }
         let cacheability = Cacheability::of(response.headers());
@@ -390,11 +390,11 @@ where
 /// not known before the head has been read); every other byte streams through unchanged.
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
-/// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`), have several
-/// `Content-Type` lines or declare a `charset` that is not ASCII-compatible are returned
-/// unchanged, wrapped in [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16
-/// or UTF-32 byte-order mark, or declare such an encoding in a `<meta>` of their head, as they
-/// stream.
+/// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`) or declare a
+/// `charset` that is not ASCII-compatible are returned unchanged, wrapped in
+/// [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16 or UTF-32 byte-order
+/// mark, or declare such an encoding in a `<meta>` of their head, as they stream. A stripped
+/// page also loses `Accept-Ranges` (a range would be one of the page with its tags).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -425,6 +425,8 @@ pub fn strip_trace_meta<B: Body>(response: Response<B>) -> Response<TraceMetaBod
     }
     let (mut parts, body) = response.into_parts();
     parts.headers.remove(CONTENT_LENGTH);
+    // A range would be one of the page with its tags.
+    parts.headers.remove(ACCEPT_RANGES);
     Response::from_parts(parts, TraceMetaBody::strip(body))
 }
 
@@ -447,11 +449,17 @@ pub(crate) fn is_rewritable_page(
     !is_bodyless(status)
         && status != StatusCode::PARTIAL_CONTENT
         && is_html(headers)
-        && headers.get_all(CONTENT_TYPE).iter().nth(1).is_none()
         && !is_encoded(headers)
         && !headers.contains_key(CONTENT_RANGE)
         && !declares_ascii_incompatible_charset(headers)
         && (head || !empty)
+}
+
+/// Whether the response has one `Content-Type` line, as the injector needs: with several,
+/// browsers take the last, and a `charset` may be in any of them. (The stripper takes any:
+/// removing ASCII tags is harmless in whatever the page turns out to be.)
+pub(crate) fn has_one_content_type(headers: &HeaderMap) -> bool {
+    headers.get_all(CONTENT_TYPE).iter().nth(1).is_none()
 }
 
 /// Whether a response with this status has no body (`1xx`, `204`, `205`, `304`).
@@ -463,9 +471,8 @@ fn is_bodyless(status: StatusCode) -> bool {
 }
 
 /// Whether a response's body, which a page's tags may be in, is one that the stripper cannot
-/// rewrite, by its status and headers: compressed, part of a page, several `Content-Type`
-/// lines, or a `charset` that is not ASCII-compatible. The cache guard keeps such a page out of
-/// shared caches instead.
+/// rewrite, by its status and headers: compressed, part of a page, or a `charset` that is not
+/// ASCII-compatible. The cache guard keeps such a page out of shared caches instead.
 pub(crate) fn is_unrewritable_page(status: StatusCode, headers: &HeaderMap) -> bool {
     !is_bodyless(status) && !is_rewritable_page(status, headers, true, false)
 }

@@ -114,9 +114,11 @@
 //!   HTML response that shared caches may store and serve to other visitors
 //!   ([`is_publicly_cacheable`]: `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 and
 //!   neither `no-store` nor a bare `private`; an `Expires` later than `Date`; a
-//!   `CDN-Cache-Control` or `Surrogate-Control` with a lifetime, whatever `Cache-Control` says)
-//!   gets no `Server-Timing`, the tags already rendered into its head are removed as it streams
-//!   ([`strip_trace_meta`]), and a `warn` is logged once per route; unless
+//!   `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`, …) or
+//!   `Surrogate-Control` with a lifetime, whatever `Cache-Control` says) gets no
+//!   `Server-Timing`, the tags already rendered into its head are removed as it streams
+//!   ([`strip_trace_meta`]; a compressed page with tags is made private instead), and a `warn`
+//!   is logged once per route; unless
 //!   [`SentryMetaLayer::allow_cacheable`]. An HTML response that a shared cache could keep on
 //!   its own heuristics (no caching headers at all, or none that give a lifetime or forbid
 //!   storing, such as `must-revalidate` or `private="set-cookie"`) keeps its tags and gets
