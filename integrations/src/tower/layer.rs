@@ -110,16 +110,19 @@ impl SentryMetaLayer {
     /// `max-age=99999999999999999999999`, even next to a qualified `private="set-cookie"`) and
     /// without `no-store` or a bare `private`; an `Expires` later than `Date`; a
     /// `CDN-Cache-Control`, a CDN's own targeted field or `Surrogate-Control` with a lifetime,
-    /// whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote into its head are removed as it
-    /// streams ([`strip_trace_meta`](super::strip_trace_meta)), and the first such page of each
-    /// route logs a warning: a cached page would make every visitor that gets it join the one
-    /// trace, and the sampling decision, it was rendered in. A page that took its tags from the
-    /// request's root ([`TraceRoot::rendered`]) before its headers left, in a body the layer
-    /// cannot rewrite (compressed by a layer inside this one, part of a page, a `charset` that
-    /// is not ASCII-compatible), is kept out of shared caches instead: `private` first in its
-    /// `Cache-Control`, and its `CDN-Cache-Control`, targeted CDN fields and
-    /// `Surrogate-Control` removed. Turn this on only for pages that
-    /// shared caches are known not to store, whatever their headers say.
+    /// whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote into
+    /// its head are removed as it streams ([`strip_trace_meta`](super::strip_trace_meta)), and
+    /// the first such page of each route logs a warning: a cached page would make every visitor
+    /// that gets it join the one trace, and the sampling decision, it was rendered in.
+    ///
+    /// A page that took its tags from the request's root ([`TraceRoot::rendered`]) before its
+    /// headers left, in a body the layer cannot rewrite (compressed by a layer inside this one,
+    /// part of a page, a `charset` that is not ASCII-compatible), is kept out of shared caches
+    /// instead: `private` first in its `Cache-Control`, and its `CDN-Cache-Control`, targeted
+    /// CDN fields and `Surrogate-Control` removed.
+    ///
+    /// Turn this on only for pages that shared caches are known not to store, whatever their
+    /// headers say.
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
         self.allow_cacheable = allowed;
         self
