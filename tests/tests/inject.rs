@@ -446,6 +446,25 @@ fn strip_trace_meta_wraps_html_responses_only() {
     assert_eq!(drain(gzip.into_body()).0, page.as_bytes());
 }
 
+#[test]
+fn stripped_pages_lose_accept_ranges() {
+    // A range request would get a range of the page with its tags, at other offsets.
+    let tags = meta().to_html();
+    let page = format!("<html><head>{tags}</head></html>");
+    let response = |content_type: &'static str| {
+        Response::builder()
+            .header(CONTENT_TYPE, content_type)
+            .header("accept-ranges", "bytes")
+            .body(Chunks::whole(&page))
+            .expect("a response")
+    };
+    let stripped = strip_trace_meta(response("text/html"));
+    assert!(!stripped.headers().contains_key("accept-ranges"));
+    // A response the stripper leaves alone keeps it.
+    let json = strip_trace_meta(response("application/json"));
+    assert_eq!(json.headers()["accept-ranges"], "bytes");
+}
+
 // ---------------------------------------------------------------------------------------------
 // As a browser reads the page: each case checked at every cut, and against html5ever's reading
 // of the page and of the result (`sentry_meta_tests::inject_oracle`).
