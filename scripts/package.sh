@@ -6,6 +6,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 target="${CARGO_TARGET_DIR:-target}"
+
+# cargo builds sentry-meta against the sentry-meta-core it has just packed, through a local
+# registry in $target/package/tmp-registry. It takes registry crates to be immutable: an unpacked
+# copy of the same name and version (under $CARGO_HOME/registry/src/, in a directory named
+# "-<hash of the registry's path>") and a compiled one (in $target) are reused without looking
+# at their contents. So a machine that packaged an older commit from the same path would verify
+# sentry-meta against the older core. Remove both first; the copies unpacked from crates.io stay.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/sentry-meta-core-*
+cargo clean --quiet -p sentry-meta-core
 cargo package --workspace --exclude sentry-meta-demo --exclude sentry-meta-tests \
   --exclude sentry-meta-load --locked
 
