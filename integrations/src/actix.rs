@@ -72,18 +72,18 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{self, HeaderMap as ActixHeaders, HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, HeaderMap as ActixHeaders, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use bytes::Bytes;
 use sentry_core::Hub;
 use sentry_core::protocol;
-use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
+use sentry_meta_core::{TraceRoot, TransactionSource};
 
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
-use crate::tower::cache::{self, Cacheability};
-use crate::tower::inject::{has_one_content_type, is_rewritable_page, is_unrewritable_page};
-use crate::tower::layer::{CacheableWarnings, hub_is_shared, setup_problem};
+use crate::tower::cache::is_html_type;
+use crate::tower::guard::{CacheableWarnings, Guard, Page, Rewrite};
+use crate::tower::layer::{hub_is_shared, setup_problem};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
@@ -95,11 +95,8 @@ pub struct SentryMetaMiddleware {
 
 #[derive(Debug, Clone, Copy)]
 struct Options {
-    server_timing: bool,
-    allow_cacheable: bool,
-    mark_private: bool,
+    guard: Guard,
     traceparent: bool,
-    inject: bool,
 }
 
 impl SentryMetaMiddleware {
@@ -108,11 +105,8 @@ impl SentryMetaMiddleware {
     pub fn new() -> Self {
         Self {
             options: Options {
-                server_timing: false,
-                allow_cacheable: false,
-                mark_private: true,
+                guard: Guard::default(),
                 traceparent: false,
-                inject: false,
             },
             cacheable: Arc::default(),
         }
@@ -123,20 +117,20 @@ impl SentryMetaMiddleware {
     /// `Last-Modified` and `Accept-Ranges` are removed: the page's length changes, and it
     /// differs on every request.
     pub fn inject(mut self, enabled: bool) -> Self {
-        self.options.inject = enabled;
+        self.options.guard.inject = enabled;
         self
     }
 
     /// A `Server-Timing: sentry-trace;desc="…", baggage;desc="…"` header on HTML responses.
     pub fn server_timing(mut self, enabled: bool) -> Self {
-        self.options.server_timing = enabled;
+        self.options.guard.server_timing = enabled;
         self
     }
 
     /// Leave the tags in pages that shared caches may keep (off by default: a cached page would
     /// put every visitor into one trace).
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
-        self.options.allow_cacheable = allowed;
+        self.options.guard.allow_cacheable = allowed;
         self
     }
 
@@ -145,7 +139,7 @@ impl SentryMetaMiddleware {
     /// [`SentryMetaLayer::mark_private`](crate::tower::SentryMetaLayer::mark_private). Every such
     /// page is marked, as the headers do not tell whether its body carries tags.
     pub fn mark_private(mut self, enabled: bool) -> Self {
-        self.options.mark_private = enabled;
+        self.options.guard.mark_private = enabled;
         self
     }
 
@@ -239,7 +233,7 @@ where
             if let Some(transaction) = transaction {
                 transaction.finish(http::StatusCode::from_u16(status).ok());
             }
-            Ok(guard_response(response?, &root, options, &cacheable))
+            Ok(guard_response(response?, &root, options.guard, &cacheable))
         })
     }
 }
@@ -283,148 +277,77 @@ fn request_data(request: &ServiceRequest, with_pii: bool) -> protocol::Request {
     )
 }
 
-/// The tower layer's cache guard and `Server-Timing`, on an actix response.
+/// The tower layer's cache guard, `Server-Timing` and (if asked for) the injection, on an actix
+/// response ([`Guard::apply`], on a copy of its headers as the `http` crate's: actix-web 4 is on
+/// `http` 0.2).
 fn guard_response<B: MessageBody + 'static>(
     mut response: ServiceResponse<B>,
     root: &Arc<TraceRoot>,
-    options: Options,
-    cacheable: &CacheableWarnings,
+    guard: Guard,
+    warnings: &CacheableWarnings,
 ) -> ServiceResponse<EitherBody<B>> {
-    let caching = page_headers(response.headers());
-    if !cache::is_html(&caching) {
+    // Only HTML pages are guarded: the others keep their headers uncopied.
+    let content_types = response.headers().get_all(CONTENT_TYPE);
+    if !content_types
+        .into_iter()
+        .any(|value| is_html_type(value.as_bytes()))
+    {
         return response.map_into_left_body();
     }
-    let status = http::StatusCode::from_u16(response.status().as_u16())
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    let head = response.request().method() == actix_web::http::Method::HEAD;
-    let empty = matches!(
-        response.response().body().size(),
-        BodySize::None | BodySize::Sized(0)
-    );
-    let rewritable = is_rewritable_page(status, &caching, head, empty);
-    let injectable = rewritable && has_one_content_type(&caching);
-    let cacheability = Cacheability::of(&caching);
-    if !options.allow_cacheable && cacheability == Cacheability::Shared {
-        cacheable.warn(root);
-        if rewritable {
-            return strip_shared_page(response);
-        }
-        if root.rendered() && is_unrewritable_page(status, &caching) {
-            // As the tower layer: tags in a body that cannot be rewritten make the page private.
-            set_caching(&mut response, caching, cache::forbid_shared);
-            forget_validators(response.headers_mut());
-        }
-        return response.map_into_left_body();
+    let page = Page {
+        status: http::StatusCode::from_u16(response.status().as_u16())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        head: response.request().method() == actix_web::http::Method::HEAD,
+        empty: matches!(
+            response.response().body().size(),
+            BodySize::None | BodySize::Sized(0)
+        ),
+    };
+    let mut headers = http_headers(response.headers());
+    let rewrite = guard.apply(&mut headers, page, root, warnings);
+    set_headers(response.headers_mut(), &headers);
+    match rewrite {
+        Rewrite::Keep => response.map_into_left_body(),
+        Rewrite::Strip => rewrite_body(response, TraceMetaBody::strip),
+        Rewrite::Inject(meta) => rewrite_body(response, |body| TraceMetaBody::inject(body, &meta)),
     }
-    if options.mark_private && cacheability == Cacheability::Heuristic {
-        set_caching(&mut response, caching, cache::mark_private);
-    }
-    if root.rendered() {
-        forget_validators(response.headers_mut());
-    }
-    if options.server_timing
-        && let Some(value) = server_timing(root)
-    {
-        response
-            .headers_mut()
-            .append(HeaderName::from_static("server-timing"), value);
-    }
-    if options.inject
-        && injectable
-        && let Some(meta) = root.clone().sync_scope(TraceMeta::current)
-    {
-        let headers = response.headers_mut();
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::ACCEPT_RANGES);
-        forget_validators(headers);
-        return response.map_body(|_, body| {
-            EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::inject(
-                HttpBody(Box::pin(body)),
-                &meta,
-            ))))
-        });
-    }
-    response.map_into_left_body()
 }
 
-/// Removes the validators of a page that carries this request's tags: a client revalidating
-/// with them would reuse an old copy, and its old trace (as the tower layer does).
-fn forget_validators(headers: &mut ActixHeaders) {
-    headers.remove(header::ETAG);
-    headers.remove(header::LAST_MODIFIED);
-}
-
-/// A page that shared caches may store: its tags are removed (see the tower layer's cache
-/// guard).
-fn strip_shared_page<B: MessageBody + 'static>(
-    mut response: ServiceResponse<B>,
+/// The response with its body streamed through the tower layers' [`TraceMetaBody`].
+fn rewrite_body<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+    rewrite: impl FnOnce(HttpBody<B>) -> TraceMetaBody<HttpBody<B>>,
 ) -> ServiceResponse<EitherBody<B>> {
-    response.headers_mut().remove(header::CONTENT_LENGTH);
-    response.headers_mut().remove(header::ACCEPT_RANGES);
     response.map_body(|_, body| {
-        EitherBody::right(BoxBody::new(ActixBody(TraceMetaBody::strip(HttpBody(
-            Box::pin(body),
-        )))))
+        EitherBody::right(BoxBody::new(ActixBody(rewrite(HttpBody(Box::pin(body))))))
     })
 }
 
-/// The caching fields as the tower layer's rule `change` leaves them (`private` added, CDN
-/// lifetimes removed), written back into actix's headers.
-fn set_caching<B>(
-    response: &mut ServiceResponse<B>,
-    mut caching: http::HeaderMap,
-    change: fn(&mut http::HeaderMap),
-) {
-    change(&mut caching);
-    let headers = response.headers_mut();
-    let targeted: Vec<HeaderName> = (headers.keys())
-        .filter(|name| cache::is_targeted_cdn_field(name.as_str()))
-        .cloned()
-        .collect();
-    let fixed = ["cache-control", "cdn-cache-control", "surrogate-control"];
-    for name in fixed
-        .map(HeaderName::from_static)
-        .into_iter()
-        .chain(targeted)
-    {
-        headers.remove(&name);
-        for value in caching.get_all(name.as_str()) {
-            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.append(name.clone(), value);
-            }
-        }
-    }
-}
-
-/// The headers the cache guard and the injection read (CDNs' targeted fields among them), as
-/// the `http` crate's (actix-web 4 is on `http` 0.2).
-fn page_headers(headers: &ActixHeaders) -> http::HeaderMap {
-    const READ: [&str; 8] = [
-        "content-type",
-        "cache-control",
-        "expires",
-        "date",
-        "cdn-cache-control",
-        "surrogate-control",
-        "content-encoding",
-        "content-range",
-    ];
-    let mut caching = http::HeaderMap::new();
+/// actix's headers as the `http` crate's.
+fn http_headers(headers: &ActixHeaders) -> http::HeaderMap {
+    let mut converted = http::HeaderMap::with_capacity(headers.len());
     for (name, value) in headers.iter() {
-        let name = name.as_str();
-        if (READ.contains(&name) || cache::is_targeted_cdn_field(name))
-            && let Ok(name) = http::HeaderName::from_bytes(name.as_bytes())
-            && let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes())
+        if let Ok(name) = http::HeaderName::from_bytes(name.as_str().as_bytes())
+            && let Ok(mut copy) = http::HeaderValue::from_bytes(value.as_bytes())
         {
-            caching.append(name, value);
+            copy.set_sensitive(value.is_sensitive());
+            converted.append(name, copy);
         }
     }
-    caching
+    converted
 }
 
-/// The `Server-Timing` value of the request's pages, once its server span is recorded.
-fn server_timing(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
-    HeaderValue::from_str(&crate::request_meta(root)?.server_timing_header()).ok()
+/// Replaces actix's headers with the guard's.
+fn set_headers(target: &mut ActixHeaders, headers: &http::HeaderMap) {
+    target.clear();
+    for (name, value) in headers {
+        if let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes())
+            && let Ok(mut converted) = HeaderValue::from_bytes(value.as_bytes())
+        {
+            converted.set_sensitive(value.is_sensitive());
+            target.append(name, converted);
+        }
+    }
 }
 
 static WARNED_SETUP: AtomicBool = AtomicBool::new(false);

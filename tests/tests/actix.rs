@@ -47,6 +47,7 @@ async fn cached() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("cache-control", "public, max-age=300"))
+        .insert_header(("accept-ranges", "bytes"))
         .streaming(futures_util::stream::iter(pieces))
 }
 
@@ -74,10 +75,12 @@ async fn cached_by_one_cdn() -> HttpResponse {
         .body(html(&SentryMeta::current(), "<p>cached</p>"))
 }
 
-/// A page that writes its tags, with validators.
+/// A page that writes its tags, with validators, and two cookies.
 async fn validated() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
+        .append_header(("set-cookie", "a=1"))
+        .append_header(("set-cookie", "b=2"))
         .insert_header(("etag", "\"v1\""))
         .insert_header(("last-modified", "Tue, 24 Nov 2026 10:00:00 GMT"))
         .body(html(&SentryMeta::current(), "<p>validated</p>"))
@@ -417,6 +420,8 @@ fn a_page_shared_caches_may_keep_is_stripped_of_its_tags() {
         "the rest intact: {page}"
     );
     assert!(headers.get("server-timing").is_none());
+    // A range would be one of the page with its tags.
+    assert!(headers.get("accept-ranges").is_none(), "{headers:?}");
     let (headers, page) = server.get("/cached-by-one-cdn", &[]);
     assert!(!page.contains("sentry-trace"), "{page}");
     assert!(headers.get("server-timing").is_none());
@@ -463,6 +468,9 @@ fn a_page_with_tags_loses_its_validators() {
     tags(&page);
     assert!(headers.get("etag").is_none(), "{headers:?}");
     assert!(headers.get("last-modified").is_none(), "{headers:?}");
+    // Its other headers stay, every line of them.
+    let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"], "{headers:?}");
     let _ = server.transactions();
 }
 

@@ -21,7 +21,9 @@ use proptest::prelude::*;
 use sentry_core::protocol::{Context as SentryContext, EnvelopeItem};
 use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
-use sentry_meta::tower::{InjectTraceMetaLayer, TraceMetaBody, TraceMetaSource, strip_trace_meta};
+use sentry_meta::tower::{
+    InjectTraceMetaLayer, SentryMetaLayer, TraceMetaBody, TraceMetaSource, strip_trace_meta,
+};
 use sentry_meta::{DynamicSamplingContext, SentryMeta, SerializedDsc, TraceMeta};
 use sentry_meta_tests::inject_oracle::{check_injection, check_strip, insertion_point};
 use sentry_meta_tests::{
@@ -1176,6 +1178,40 @@ async fn head_requests_get_the_headers_of_get() {
             "{headers:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_cache_guard_gives_head_the_headers_of_get() {
+    // A publicly cacheable page: SentryMetaLayer strips GET's (its length and ranges change),
+    // and gives HEAD the same headers, from a handler that answers HEAD itself too.
+    let mut answers = Vec::new();
+    for (method, body) in [(Method::GET, PAGE), (Method::HEAD, ""), (Method::GET, "")] {
+        let service = ServiceBuilder::new()
+            .layer(SentryMetaLayer::new())
+            .service(service_fn(move |_: Request<()>| async move {
+                let response = Response::builder()
+                    .header(CONTENT_TYPE, "text/html")
+                    .header(CACHE_CONTROL, "public, max-age=60")
+                    .header(CONTENT_LENGTH, PAGE.len())
+                    .header("accept-ranges", "bytes")
+                    .body(Chunks::whole(body));
+                Ok::<_, Infallible>(response.expect("a response"))
+            }));
+        let request = Request::builder()
+            .method(method)
+            .body(())
+            .expect("a request");
+        let response = service.oneshot(request).await.expect("infallible");
+        answers.push(response.headers().clone());
+    }
+    let [get, head, empty_get] = &answers[..] else {
+        unreachable!()
+    };
+    assert!(!get.contains_key(CONTENT_LENGTH), "{get:?}");
+    assert!(!get.contains_key("accept-ranges"), "{get:?}");
+    assert_eq!(head, get);
+    // A GET answered with an empty body has nothing to strip: its headers stay.
+    assert_eq!(empty_get[CONTENT_LENGTH], PAGE.len().to_string());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -439,16 +439,16 @@ fn directive_end(line: &[u8]) -> usize {
 /// parameters aside: any of them, as browsers take the last one and the guard must not miss a
 /// page (the injector, which must know the page's type, leaves a response with several alone).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
-    headers.get_all(CONTENT_TYPE).iter().any(|content_type| {
-        let essence = content_type
-            .as_bytes()
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
-        essence.eq_ignore_ascii_case(b"text/html")
-            || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
-    })
+    (headers.get_all(CONTENT_TYPE).iter()).any(|content_type| is_html_type(content_type.as_bytes()))
+}
+
+/// Whether one `Content-Type` field line names HTML (see [`is_html`]).
+pub(crate) fn is_html_type(content_type: &[u8]) -> bool {
+    let essence = (content_type.split(|&b| b == b';').next())
+        .unwrap_or_default()
+        .trim_ascii();
+    essence.eq_ignore_ascii_case(b"text/html")
+        || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
 }
 
 #[cfg(test)]

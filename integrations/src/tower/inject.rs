@@ -12,10 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{
-    ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
-    LAST_MODIFIED,
-};
+use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
@@ -24,6 +21,7 @@ use tower_service::Service;
 use self::scan::{Action, HeadScanner, Piece};
 use super::cache::is_html;
 use super::cache::{Cacheability, mark_private};
+use super::guard::prepare_for_tags;
 use crate::{SentryMeta, TraceMeta};
 
 /// Where [`InjectTraceMetaLayer`] takes a page's tags from.
@@ -366,13 +364,7 @@ where
             Some(meta) => {
                 // For HEAD too: the injecting body's size hint is not exact either, so neither
                 // axum nor hyper write the length of the page without its tags.
-                parts.headers.remove(CONTENT_LENGTH);
-                // The page now differs on every request: validators of the unchanged page would
-                // let a revalidating client reuse an old copy, and with it an old trace; a range
-                // of it would be a range of the page without the tags.
-                parts.headers.remove(ETAG);
-                parts.headers.remove(LAST_MODIFIED);
-                parts.headers.remove(ACCEPT_RANGES);
+                prepare_for_tags(&mut parts.headers);
                 if *this.mark_private && cacheability == Cacheability::Heuristic {
                     mark_private(&mut parts.headers);
                 }

@@ -2,36 +2,30 @@
 //! checks that the Sentry layers around it are in the right order.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 
-use http::header::{ETAG, HeaderName, HeaderValue, LAST_MODIFIED};
-use http::{Request, Response};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Request, Response};
 use http_body::Body;
 use sentry_core::{Hub, protocol};
 use sentry_meta_core::{Scoped, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::cache::{self, Cacheability, is_html};
-use super::inject::{TraceMetaBody, is_unrewritable_page, strip_trace_meta};
+use super::guard::{CacheableWarnings, Guard, Page, Rewrite};
+use super::inject::TraceMetaBody;
 use super::transaction::{RequestTransaction, request_data};
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
 
 /// How many requests of a layer are checked for a Hub shared between requests. The order of
 /// layers is fixed when the app is built, so the first requests tell.
 const SETUP_CHECKS: usize = 256;
-
-/// How many routes the cache guard remembers having warned about; past that it stays quiet
-/// rather than grow (unmatched paths are unbounded).
-const MAX_WARNED_ROUTES: usize = 1024;
 
 /// A [`Layer`] that gives every request its own trace root and server transaction, so that the
 /// pages it renders carry the transaction's `sentry-trace` and the root's `baggage`.
@@ -61,9 +55,7 @@ const MAX_WARNED_ROUTES: usize = 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct SentryMetaLayer {
-    server_timing: bool,
-    allow_cacheable: bool,
-    mark_private: bool,
+    guard: Guard,
     traceparent: bool,
     shared: Arc<Shared>,
 }
@@ -73,9 +65,7 @@ impl SentryMetaLayer {
     /// HTML pages without caching headers marked `private`.
     pub fn new() -> Self {
         Self {
-            server_timing: false,
-            allow_cacheable: false,
-            mark_private: true,
+            guard: Guard::default(),
             traceparent: false,
             shared: Arc::new(Shared::default()),
         }
@@ -98,7 +88,7 @@ impl SentryMetaLayer {
     /// Sentry client, or another layer's transaction was already active): a header that names
     /// no server span would mislead the browser.
     pub fn server_timing(mut self, enabled: bool) -> Self {
-        self.server_timing = enabled;
+        self.guard.server_timing = enabled;
         self
     }
 
@@ -124,7 +114,7 @@ impl SentryMetaLayer {
     /// Turn this on only for pages that shared caches are known not to store, whatever their
     /// headers say.
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
-        self.allow_cacheable = allowed;
+        self.guard.allow_cacheable = allowed;
         self
     }
 
@@ -154,7 +144,7 @@ impl SentryMetaLayer {
     /// let layer = SentryMetaLayer::new().mark_private(false);
     /// ```
     pub fn mark_private(mut self, enabled: bool) -> Self {
-        self.mark_private = enabled;
+        self.guard.mark_private = enabled;
         self
     }
 }
@@ -171,9 +161,7 @@ impl<S> Layer<S> for SentryMetaLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SentryMetaService {
             inner,
-            server_timing: self.server_timing,
-            allow_cacheable: self.allow_cacheable,
-            mark_private: self.mark_private,
+            guard: self.guard,
             traceparent: self.traceparent,
             shared: self.shared.clone(),
         }
@@ -222,41 +210,6 @@ pub(crate) fn setup_problem(message: &str, warned: &AtomicBool) {
     }
 }
 
-/// The routes whose publicly cacheable pages the cache guard has warned about, each once (the
-/// tower layer's and the actix-web middleware's).
-#[derive(Debug, Default)]
-pub(crate) struct CacheableWarnings(Mutex<HashSet<Box<str>>>);
-
-impl CacheableWarnings {
-    /// Warns that a page of the request of `root` was publicly cacheable, the first time for
-    /// its route (unmatched paths share one entry: they are as many as clients care to send).
-    pub(crate) fn warn(&self, root: &TraceRoot) {
-        let route = match root.transaction() {
-            Some((_, TransactionSource::Url)) | None => "<unmatched>",
-            Some((name, _)) => route_of(name),
-        };
-        let mut warned = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if warned.len() >= MAX_WARNED_ROUTES || warned.contains(route) {
-            return;
-        }
-        warned.insert(route.into());
-        drop(warned);
-        tracing::warn!(
-            target: "sentry_meta",
-            route,
-            "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0; \
-             Expires in the future; CDN-Cache-Control, a CDN's own such field or \
-             Surrogate-Control with a lifetime) \
-             gets no trace tags or Server-Timing, or every visitor served from the cache would \
-             join the trace it was rendered in; a page with tags in a body that cannot be \
-             rewritten (compressed inside the layer) is made private instead. Send \
-             `Cache-Control: private` or `no-store` (and no CDN lifetime) on pages that should \
-             continue their trace, or allow it with allow_cacheable(true) on SentryMetaLayer \
-             (or actix-web's SentryMetaMiddleware); put compression outside it"
-        );
-    }
-}
-
 thread_local! {
     /// The Hub of the last request this thread started, to tell a per-request Hub from a shared
     /// one. A `Weak` keeps the allocation, so another Hub cannot take its address.
@@ -281,9 +234,7 @@ pub(crate) fn hub_is_shared(hub: &Arc<Hub>) -> bool {
 #[derive(Debug, Clone)]
 pub struct SentryMetaService<S> {
     inner: S,
-    server_timing: bool,
-    allow_cacheable: bool,
-    mark_private: bool,
+    guard: Guard,
     traceparent: bool,
     shared: Arc<Shared>,
 }
@@ -333,6 +284,7 @@ where
             (hub.clone(), request_data)
         });
         request.extensions_mut().insert(root.clone());
+        let head = request.method() == Method::HEAD;
 
         let check_setup = client.is_some() && self.shared.check_this_request();
         if check_setup && hub_is_shared(&hub) {
@@ -345,9 +297,8 @@ where
             root,
             start,
             transaction: None,
-            server_timing: self.server_timing,
-            allow_cacheable: self.allow_cacheable,
-            mark_private: self.mark_private,
+            guard: self.guard,
+            head,
             shared: self.shared.clone(),
         }
     }
@@ -393,9 +344,9 @@ pin_project_lite::pin_project! {
         start: Option<(Arc<Hub>, protocol::Request)>,
         // Finished with the response, or as aborted when the future is dropped before it.
         transaction: Option<RequestTransaction>,
-        server_timing: bool,
-        allow_cacheable: bool,
-        mark_private: bool,
+        guard: Guard,
+        // The response to HEAD is judged by its headers: its body may be empty.
+        head: bool,
         shared: Arc<Shared>,
     }
 }
@@ -425,14 +376,7 @@ where
                 return Poll::Ready(Err(error));
             }
         };
-        let response = guard_response(
-            response,
-            this.root,
-            this.shared,
-            *this.allow_cacheable,
-            *this.mark_private,
-            *this.server_timing,
-        );
+        let response = guard_response(response, *this.guard, *this.head, this.root, this.shared);
         if let Some(transaction) = this.transaction.take() {
             transaction.finish(Some(response.status()));
         }
@@ -440,76 +384,32 @@ where
     }
 }
 
-/// The response as it leaves the layer: the cache guard, the `private` mark, and the
-/// `Server-Timing` header (the server span recorded in the request's root).
-fn guard_response<B>(
-    mut response: Response<B>,
+/// The response as it leaves the layer: the cache guard, the `private` mark and the
+/// `Server-Timing` header ([`Guard::apply`]).
+fn guard_response<B: Body>(
+    response: Response<B>,
+    guard: Guard,
+    head: bool,
     root: &Arc<TraceRoot>,
     shared: &Shared,
-    allow_cacheable: bool,
-    mark_private: bool,
-    server_timing: bool,
-) -> Response<TraceMetaBody<B>>
-where
-    B: Body,
-{
-    if !is_html(response.headers()) {
-        return response.map(TraceMetaBody::passthrough);
-    }
-    let cacheability = Cacheability::of(response.headers());
-    let cacheable = !allow_cacheable && cacheability == Cacheability::Shared;
-    if cacheable {
-        shared.cacheable.warn(root);
-        if !(root.rendered() && is_unrewritable_page(response.status(), response.headers())) {
-            // Tags that a template already wrote into the page are taken out as it streams.
-            return strip_trace_meta(response);
-        }
-        // Tags written into a body that cannot be rewritten (a compression layer inside this
-        // one): the page is kept out of shared caches instead.
-        cache::forbid_shared(response.headers_mut());
-    }
-    let headers = response.headers_mut();
-    if mark_private && cacheability == Cacheability::Heuristic {
-        cache::mark_private(headers);
-    }
-    if root.rendered() {
-        // The page carries this request's tags: a client revalidating with the app's
-        // validators would reuse an old copy, and its old trace (as the injector does).
-        headers.remove(ETAG);
-        headers.remove(LAST_MODIFIED);
-    }
-    if server_timing
-        && !cacheable
-        && let Some(value) = server_timing_value(root)
-    {
-        headers.append(&SERVER_TIMING, value);
-    }
-    response.map(TraceMetaBody::passthrough)
-}
-
-/// The `Server-Timing` value of the request's pages; `None` until the layer has started the
-/// request's transaction (no Sentry client, or another layer's transaction), as a header that
-/// names no server span would make the browser's pageload a child of nothing.
-fn server_timing_value(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
-    HeaderValue::try_from(crate::request_meta(root)?.server_timing_header()).ok()
-}
-
-/// The route part of a transaction name `"{METHOD} {route}"`.
-fn route_of(transaction: &str) -> &str {
-    transaction
-        .split_once(' ')
-        .map_or(transaction, |(_, route)| route)
+) -> Response<TraceMetaBody<B>> {
+    let (mut parts, body) = response.into_parts();
+    let page = Page {
+        status: parts.status,
+        head,
+        empty: body.size_hint().exact() == Some(0),
+    };
+    let body = match guard.apply(&mut parts.headers, page, root, &shared.cacheable) {
+        Rewrite::Keep => TraceMetaBody::passthrough(body),
+        Rewrite::Strip => TraceMetaBody::strip(body),
+        Rewrite::Inject(meta) => TraceMetaBody::inject(body, &meta),
+    };
+    Response::from_parts(parts, body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes_of_transaction_names() {
-        assert_eq!(route_of("GET /users/{id}"), "/users/{id}");
-        assert_eq!(route_of("GET /a b"), "/a b");
-    }
 
     #[test]
     fn hubs_are_told_apart() {

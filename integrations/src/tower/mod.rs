@@ -170,6 +170,7 @@
 pub(crate) mod cache;
 #[cfg(feature = "axum")]
 mod extract;
+pub(crate) mod guard;
 pub(crate) mod inject;
 pub(crate) mod layer;
 pub(crate) mod transaction;

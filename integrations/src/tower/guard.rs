@@ -1,0 +1,200 @@
+//! The cache guard and `Server-Timing`: one decision over an HTML response's headers, which the
+//! tower layer and the actix-web middleware both make.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, ETAG, HeaderName, HeaderValue, LAST_MODIFIED};
+use http::{HeaderMap, StatusCode};
+use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
+
+use super::cache::{self, Cacheability};
+use super::inject::{has_one_content_type, is_rewritable_page, is_unrewritable_page};
+
+static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// How many routes the cache guard remembers having warned about; past that it stays quiet
+/// rather than grow (unmatched paths are unbounded).
+const MAX_WARNED_ROUTES: usize = 1024;
+
+/// The guard's settings, as the builders of the tower layer and the actix-web middleware set
+/// them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Guard {
+    pub(crate) allow_cacheable: bool,
+    pub(crate) mark_private: bool,
+    pub(crate) server_timing: bool,
+    /// Inject the tags into pages that lack them: the actix-web middleware's option (the tower
+    /// layer leaves that to `InjectTraceMetaLayer`).
+    pub(crate) inject: bool,
+}
+
+/// A response as the guard sees it, besides its headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    /// The response to a HEAD request: judged by its headers, as its body may be empty.
+    pub(crate) head: bool,
+    /// Whether its body is known to be empty.
+    pub(crate) empty: bool,
+}
+
+/// What becomes of a page's body.
+#[derive(Debug)]
+pub(crate) enum Rewrite {
+    Keep,
+    /// The tags a template wrote are taken out as the page streams.
+    Strip,
+    /// These tags go in before `</head>`.
+    Inject(TraceMeta),
+}
+
+impl Default for Guard {
+    /// Publicly cacheable pages guarded, pages that name no caching marked `private`, no
+    /// `Server-Timing`, no injection.
+    fn default() -> Self {
+        Self {
+            allow_cacheable: false,
+            mark_private: true,
+            server_timing: false,
+            inject: false,
+        }
+    }
+}
+
+impl Guard {
+    /// Decides for the response of the request of `root`, and changes its `headers` to match:
+    /// - a publicly cacheable page ([`Cacheability::Shared`]) is stripped of its tags and gets no
+    ///   `Server-Timing`; one that took its tags from the root in a body that cannot be
+    ///   rewritten (compressed, part of a page, a `charset` that is not ASCII-compatible) is
+    ///   kept out of shared caches instead;
+    /// - a page that names no caching ([`Cacheability::Heuristic`]) is marked `private`;
+    /// - a page that carries this request's tags loses its validators: a client revalidating
+    ///   with them would reuse an old copy, and its old trace;
+    /// - then `Server-Timing`, and the injection.
+    ///
+    /// Every read of [`TraceRoot::rendered`] comes before the first render that the guard
+    /// makes itself.
+    pub(crate) fn apply(
+        self,
+        headers: &mut HeaderMap,
+        page: Page,
+        root: &Arc<TraceRoot>,
+        warnings: &CacheableWarnings,
+    ) -> Rewrite {
+        if !cache::is_html(headers) {
+            return Rewrite::Keep;
+        }
+        let rewritable = is_rewritable_page(page.status, headers, page.head, page.empty);
+        let cacheability = Cacheability::of(headers);
+        if !self.allow_cacheable && cacheability == Cacheability::Shared {
+            warnings.warn(root);
+            if rewritable {
+                headers.remove(CONTENT_LENGTH);
+                // A range would be one of the page with its tags.
+                headers.remove(ACCEPT_RANGES);
+                return Rewrite::Strip;
+            }
+            if root.rendered() && is_unrewritable_page(page.status, headers) {
+                cache::forbid_shared(headers);
+                forget_validators(headers);
+            }
+            return Rewrite::Keep;
+        }
+        if self.mark_private && cacheability == Cacheability::Heuristic {
+            cache::mark_private(headers);
+        }
+        if root.rendered() {
+            forget_validators(headers);
+        }
+        if self.server_timing
+            && let Some(value) = server_timing(root)
+        {
+            headers.append(&SERVER_TIMING, value);
+        }
+        if self.inject
+            && rewritable
+            && has_one_content_type(headers)
+            && let Some(meta) = root.clone().sync_scope(TraceMeta::current)
+        {
+            prepare_for_tags(headers);
+            return Rewrite::Inject(meta);
+        }
+        Rewrite::Keep
+    }
+}
+
+/// The headers of a page that the tags are injected into: its length changes, so
+/// `Content-Length` goes (for HEAD too, whose length would be the page's without the tags), and
+/// as it differs on every request, so do its validators and `Accept-Ranges` (a range would be
+/// one of the page without its tags).
+pub(crate) fn prepare_for_tags(headers: &mut HeaderMap) {
+    headers.remove(CONTENT_LENGTH);
+    headers.remove(ACCEPT_RANGES);
+    forget_validators(headers);
+}
+
+/// Removes the validators of a page that carries this request's tags.
+fn forget_validators(headers: &mut HeaderMap) {
+    headers.remove(ETAG);
+    headers.remove(LAST_MODIFIED);
+}
+
+/// The `Server-Timing` value of the request's pages; `None` until the request's transaction has
+/// started (no Sentry client, or another layer's transaction), as a header that names no server
+/// span would make the browser's pageload a child of nothing.
+fn server_timing(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
+    HeaderValue::try_from(crate::request_meta(root)?.server_timing_header()).ok()
+}
+
+/// The routes whose publicly cacheable pages the cache guard has warned about, each once.
+#[derive(Debug, Default)]
+pub(crate) struct CacheableWarnings(Mutex<HashSet<Box<str>>>);
+
+impl CacheableWarnings {
+    /// Warns that a page of the request of `root` was publicly cacheable, the first time for
+    /// its route (unmatched paths share one entry: they are as many as clients care to send).
+    fn warn(&self, root: &TraceRoot) {
+        let route = match root.transaction() {
+            Some((_, TransactionSource::Url)) | None => "<unmatched>",
+            Some((name, _)) => route_of(name),
+        };
+        let mut warned = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if warned.len() >= MAX_WARNED_ROUTES || warned.contains(route) {
+            return;
+        }
+        warned.insert(route.into());
+        drop(warned);
+        tracing::warn!(
+            target: "sentry_meta",
+            route,
+            "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0; \
+             Expires in the future; CDN-Cache-Control, a CDN's own such field or \
+             Surrogate-Control with a lifetime) \
+             gets no trace tags or Server-Timing, or every visitor served from the cache would \
+             join the trace it was rendered in; a page with tags in a body that cannot be \
+             rewritten (compressed inside the layer) is made private instead. Send \
+             `Cache-Control: private` or `no-store` (and no CDN lifetime) on pages that should \
+             continue their trace, or allow it with allow_cacheable(true) on SentryMetaLayer \
+             (or actix-web's SentryMetaMiddleware); put compression outside it"
+        );
+    }
+}
+
+/// The route part of a transaction name `"{METHOD} {route}"`.
+fn route_of(transaction: &str) -> &str {
+    transaction
+        .split_once(' ')
+        .map_or(transaction, |(_, route)| route)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_of_transaction_names() {
+        assert_eq!(route_of("GET /users/{id}"), "/users/{id}");
+        assert_eq!(route_of("GET /a b"), "/a b");
+    }
+}
