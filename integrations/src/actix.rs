@@ -17,11 +17,12 @@
 //! disagree; a transaction already active is reported as a setup problem (a panic in debug
 //! builds, a `warn` in release builds), and so is a Hub shared between requests.
 //!
-//! Known limit: the error that `sentry-actix` reports for a response with a server error
+//! The error that `sentry-actix` reports for a response with a server error
 //! (`capture_server_errors`, on by default) is captured by `Sentry` after this middleware has
-//! finished the request's transaction and left its root, so that event is not linked to the
-//! request's trace and its envelope carries no DSC. Errors captured inside the handler
-//! (`sentry::capture_error`) are linked and carry the page's DSC.
+//! answered: the finished transaction stays the Hub's span until then, so that event joins the
+//! request's trace under the server transaction. Known limit: its envelope carries no DSC, as
+//! the request's root is no longer current. Errors captured inside the handler
+//! (`sentry::capture_error`) carry the page's DSC as well.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, web};
@@ -209,8 +210,9 @@ where
             self.options.traceparent,
         ));
         request.extensions_mut().insert(root.clone());
+        let shared_hub = client.is_some() && hub_is_shared(&hub);
         let transaction = client.as_ref().and_then(|client| {
-            if hub_is_shared(&hub) {
+            if shared_hub {
                 setup_problem(SHARED_HUB, &WARNED_SETUP);
             }
             let data = request_data(&request, client.options().send_default_pii);
@@ -230,8 +232,14 @@ where
                 Ok(response) => response.status().as_u16(),
                 Err(error) => error.as_response_error().status_code().as_u16(),
             };
-            if let Some(transaction) = transaction {
-                transaction.finish(http::StatusCode::from_u16(status).ok());
+            let status = http::StatusCode::from_u16(status).ok();
+            match transaction {
+                // `sentry_actix::Sentry`, outside, captures server errors from the response:
+                // under this transaction, in this request's trace. A Hub that serves other
+                // requests too must not keep it.
+                Some(transaction) if !shared_hub => transaction.finish_keeping_span(status),
+                Some(transaction) => transaction.finish(status),
+                None => {}
             }
             Ok(guard_response(response?, &root, options.guard, &cacheable))
         })

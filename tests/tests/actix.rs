@@ -108,6 +108,11 @@ async fn streamed() -> HttpResponse {
         .streaming(futures_util::stream::iter(pieces))
 }
 
+/// A server error, which `sentry_actix::Sentry` captures from the response.
+async fn broken() -> Result<HttpResponse, actix_web::Error> {
+    Err(actix_web::error::ErrorInternalServerError("broken"))
+}
+
 /// Not a page.
 async fn json() -> HttpResponse {
     HttpResponse::Ok()
@@ -178,6 +183,7 @@ impl Server {
                         .route("/plain", web::get().to(plain))
                         .route("/streamed", web::get().to(streamed))
                         .route("/json", web::get().to(json))
+                        .route("/broken", web::get().to(broken))
                 })
                 .workers(2)
                 .listen(listener)
@@ -403,6 +409,43 @@ fn malformed_or_foreign_traces_start_new_ones() {
         assert_eq!(sent[0].trace_id, trace.trace_id.to_string(), "{headers:?}");
         assert_eq!(sent[0].parent, None, "{headers:?}");
     }
+}
+
+#[test]
+fn server_errors_that_sentry_actix_captures_join_the_requests_trace() {
+    let server = Server::start();
+    let caller = format!("{TRACE}-{SPAN}-1");
+    let url = format!("http://{}/broken", server.addr);
+    let status = server.runtime.block_on(async {
+        let request = server.http.get(url).header("sentry-trace", &caller);
+        request.send().await.expect("a response").status()
+    });
+    assert_eq!(status, 500);
+    // The transaction and the error, in either order.
+    let (mut transactions, mut errors) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        for envelope in server.transport.fetch_and_clear_envelopes() {
+            let (_, envelope) = on_the_wire(&envelope);
+            for item in envelope.items() {
+                let (contexts, found) = match item {
+                    EnvelopeItem::Transaction(tx) => (&tx.contexts, &mut transactions),
+                    EnvelopeItem::Event(event) => (&event.contexts, &mut errors),
+                    _ => continue,
+                };
+                if let Some(Context::Trace(trace)) = contexts.get("trace") {
+                    found.push((trace.trace_id.to_string(), trace.span_id.to_string()));
+                }
+            }
+        }
+        if !transactions.is_empty() && !errors.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(transactions.len(), 1, "{transactions:?}");
+    assert_eq!(transactions[0].0, TRACE);
+    // Under the server transaction, as inside sentry-actix's own.
+    assert_eq!(errors, transactions, "{errors:?}");
 }
 
 #[test]

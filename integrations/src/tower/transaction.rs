@@ -72,7 +72,18 @@ impl RequestTransaction {
 
     /// Finishes the transaction with the response's status, or as an `unknown_error` when the
     /// service failed.
-    pub(crate) fn finish(mut self, status: Option<StatusCode>) {
+    pub(crate) fn finish(self, status: Option<StatusCode>) {
+        let hub = self.hub.clone();
+        self.finish_keeping_span(status);
+        hub.configure_scope(|scope| scope.set_span(None));
+    }
+
+    /// As [`finish`](Self::finish), but the transaction stays the Hub's span, so that an error
+    /// which a layer outside captures from the response joins the request's trace, under the
+    /// server span, as it would inside that layer's own transaction: `sentry-actix` captures
+    /// server errors after the middleware inside it has answered. For a Hub of the request's
+    /// own, dropped with it.
+    pub(crate) fn finish_keeping_span(mut self, status: Option<StatusCode>) {
         let Some(transaction) = self.transaction.take() else {
             return;
         };
@@ -91,13 +102,11 @@ impl RequestTransaction {
     }
 
     /// Sends the transaction inside the request's Hub and trace root, where
-    /// [`DscTransport`](crate::DscTransport) finds the DSC its pages wrote, and leaves the Hub
-    /// with no active span.
+    /// [`DscTransport`](crate::DscTransport) finds the DSC its pages wrote.
     fn end(&self, transaction: Transaction) {
         Hub::run(self.hub.clone(), || {
             self.root.clone().sync_scope(|| transaction.finish());
         });
-        self.hub.configure_scope(|scope| scope.set_span(None));
     }
 }
 
@@ -110,6 +119,7 @@ impl Drop for RequestTransaction {
                 transaction.set_status(SpanStatus::Aborted);
             }
             self.end(transaction);
+            self.hub.configure_scope(|scope| scope.set_span(None));
         }
     }
 }
