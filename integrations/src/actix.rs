@@ -214,6 +214,9 @@ where
         let transaction = client.as_ref().and_then(|client| {
             if shared_hub {
                 setup_problem(SHARED_HUB, &WARNED_SETUP);
+                // The first request this thread saw on the Hub kept its finished transaction
+                // as the span (see below): it is not this request's.
+                hub.configure_scope(|scope| scope.set_span(None));
             }
             let data = request_data(&request, client.options().send_default_pii);
             let started = RequestTransaction::start(hub.clone(), root.clone(), data);

@@ -22,7 +22,8 @@ use sentry_meta_core::{SpanId, TraceRoot};
 /// The `origin` of the transactions this crate starts.
 const ORIGIN: &str = "auto.http.sentry_meta";
 
-/// A running server transaction, the active span of the request's Hub until it is finished.
+/// A running server transaction, the active span of the request's Hub until it is finished
+/// (or after, with [`finish_keeping_span`](Self::finish_keeping_span)).
 pub(crate) struct RequestTransaction {
     /// Taken when the transaction is finished.
     transaction: Option<Transaction>,
