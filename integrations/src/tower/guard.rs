@@ -39,6 +39,14 @@ pub(crate) struct Page {
     pub(crate) empty: bool,
 }
 
+impl Page {
+    /// Whether the page's body can be rewritten ([`is_rewritable_page`]); read only where the
+    /// guard strips or injects, as it costs more than the rest of the guard's reading.
+    fn is_rewritable(self, headers: &HeaderMap) -> bool {
+        is_rewritable_page(self.status, headers, self.head, self.empty)
+    }
+}
+
 /// What becomes of a page's body.
 #[derive(Debug)]
 pub(crate) enum Rewrite {
@@ -85,11 +93,10 @@ impl Guard {
         if !cache::is_html(headers) {
             return Rewrite::Keep;
         }
-        let rewritable = is_rewritable_page(page.status, headers, page.head, page.empty);
         let cacheability = Cacheability::of(headers);
         if !self.allow_cacheable && cacheability == Cacheability::Shared {
             warnings.warn(root);
-            if rewritable {
+            if page.is_rewritable(headers) {
                 headers.remove(CONTENT_LENGTH);
                 // A range would be one of the page with its tags.
                 headers.remove(ACCEPT_RANGES);
@@ -113,7 +120,7 @@ impl Guard {
             headers.append(&SERVER_TIMING, value);
         }
         if self.inject
-            && rewritable
+            && page.is_rewritable(headers)
             && has_one_content_type(headers)
             && let Some(meta) = root.clone().sync_scope(TraceMeta::current)
         {

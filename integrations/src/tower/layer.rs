@@ -388,24 +388,23 @@ where
 /// The response as it leaves the layer: the cache guard, the `private` mark and the
 /// `Server-Timing` header ([`Guard::apply`]).
 fn guard_response<B: Body>(
-    response: Response<B>,
+    mut response: Response<B>,
     guard: Guard,
     head: bool,
     root: &Arc<TraceRoot>,
     shared: &Shared,
 ) -> Response<TraceMetaBody<B>> {
-    let (mut parts, body) = response.into_parts();
     let page = Page {
-        status: parts.status,
+        status: response.status(),
         head,
-        empty: body.size_hint().exact() == Some(0),
+        empty: response.body().size_hint().exact() == Some(0),
     };
-    let body = match guard.apply(&mut parts.headers, page, root, &shared.cacheable) {
+    let rewrite = guard.apply(response.headers_mut(), page, root, &shared.cacheable);
+    response.map(|body| match rewrite {
         Rewrite::Keep => TraceMetaBody::passthrough(body),
         Rewrite::Strip => TraceMetaBody::strip(body),
         Rewrite::Inject(meta) => TraceMetaBody::inject(body, &meta),
-    };
-    Response::from_parts(parts, body)
+    })
 }
 
 #[cfg(test)]
