@@ -102,6 +102,16 @@ impl SentryMeta {
         Self(TraceMeta::current())
     }
 
+    /// The tags of the request whose root the framework handed over (from the request's
+    /// extensions), else of [`current`](Self::current): for the extractors.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    pub(crate) fn of_root(root: Option<std::sync::Arc<TraceRoot>>) -> Self {
+        match root {
+            Some(root) => root.sync_scope(Self::current),
+            None => Self::current(),
+        }
+    }
+
     /// What a helper renders when no value is passed to it: [`current`](Self::current), or no
     /// tags without the `sentry` feature.
     #[allow(dead_code)] // Unused when no template adapter is enabled.
@@ -146,18 +156,6 @@ pub(crate) fn one_sentry_trace<'a>(mut values: impl Iterator<Item = &'a [u8]>) -
         None => first,
         Some(_) => b"several sentry-trace headers",
     })
-}
-
-impl SentryMeta {
-    /// The tags of the request whose root the framework handed over (from the request's
-    /// extensions), else of [`current`](Self::current): for the extractors.
-    #[cfg(any(feature = "axum", feature = "actix-web"))]
-    pub(crate) fn of_root(root: Option<std::sync::Arc<TraceRoot>>) -> Self {
-        match root {
-            Some(root) => root.sync_scope(Self::current),
-            None => Self::current(),
-        }
-    }
 }
 
 /// The tags of `root`'s request, from the root alone: `None` until the request's server span is

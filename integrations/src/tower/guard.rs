@@ -97,9 +97,7 @@ impl Guard {
         if !self.allow_cacheable && cacheability == Cacheability::Shared {
             warnings.warn(root);
             if page.is_rewritable(headers) {
-                headers.remove(CONTENT_LENGTH);
-                // A range would be one of the page with its tags.
-                headers.remove(ACCEPT_RANGES);
+                forget_length(headers);
                 return Rewrite::Strip;
             }
             if root.rendered() && is_unrewritable_page(page.status, headers) {
@@ -131,14 +129,20 @@ impl Guard {
     }
 }
 
-/// The headers of a page that the tags are injected into: its length changes, so
-/// `Content-Length` goes (for HEAD too, whose length would be the page's without the tags), and
-/// as it differs on every request, so do its validators and `Accept-Ranges` (a range would be
-/// one of the page without its tags).
+/// The headers of a page that the tags are injected into: its length changes (see
+/// [`forget_length`]), and as it differs on every request, so do its validators.
 pub(crate) fn prepare_for_tags(headers: &mut HeaderMap) {
+    forget_length(headers);
+    forget_validators(headers);
+}
+
+/// The headers of a page whose body is rewritten as it streams (tags taken out or put in):
+/// `Content-Length` goes, as the new length is not known before the head has been read (for
+/// HEAD too, which gets the headers of GET), and so does `Accept-Ranges`, as a range would be
+/// one of the page before the rewrite.
+pub(crate) fn forget_length(headers: &mut HeaderMap) {
     headers.remove(CONTENT_LENGTH);
     headers.remove(ACCEPT_RANGES);
-    forget_validators(headers);
 }
 
 /// Removes the validators of a page that carries this request's tags.

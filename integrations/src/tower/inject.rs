@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use http::header::{CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
@@ -21,7 +21,7 @@ use tower_service::Service;
 use self::scan::{Action, HeadScanner, Piece};
 use super::cache::is_html;
 use super::cache::{Cacheability, mark_private};
-use super::guard::prepare_for_tags;
+use super::guard::{forget_length, prepare_for_tags};
 use crate::{SentryMeta, TraceMeta};
 
 /// Where [`InjectTraceMetaLayer`] takes a page's tags from.
@@ -416,9 +416,7 @@ pub fn strip_trace_meta<B: Body>(response: Response<B>) -> Response<TraceMetaBod
         return response.map(TraceMetaBody::passthrough);
     }
     let (mut parts, body) = response.into_parts();
-    parts.headers.remove(CONTENT_LENGTH);
-    // A range would be one of the page with its tags.
-    parts.headers.remove(ACCEPT_RANGES);
+    forget_length(&mut parts.headers);
     Response::from_parts(parts, TraceMetaBody::strip(body))
 }
 
