@@ -144,6 +144,17 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// What the minijinja layout's helper writes instead of the request's tags: `None` for
+/// [`Tags::On`] (it writes the request's own), else the same tags on every page
+/// ([`Tags::Constant`]) or none at all.
+fn minijinja_meta(tags: Tags) -> Option<SentryMeta> {
+    match (tags, Hub::current().client()) {
+        (Tags::On, _) => None,
+        (Tags::Constant, Some(client)) => Some(constant_tags(&client)),
+        (Tags::Off | Tags::Constant, _) => Some(SentryMeta::none()),
+    }
+}
+
 /// The tags of [`Tags::Constant`]: a sampled trace of the minijinja page's route with the head
 /// DSC that `client` gives it, made once through a request's root and serialized, so that they
 /// are as long as a request's.
@@ -315,14 +326,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
     let bundle = Bytes::from(
         std::fs::read(&bundle_path).map_err(|e| fail(format!("{}: {e}", bundle_path.display())))?,
     );
-    let database = Arc::new(
-        db::Database::open(&config.data_dir.join("app.sqlite"))
-            .map_err(|e| fail(format!("app.sqlite: {e}")))?,
-    );
-    let store = Arc::new(
-        sink::store::Store::open(&config.data_dir.join("sink.sqlite"))
-            .map_err(|e| fail(format!("sink.sqlite: {e}")))?,
-    );
+    let (database, store) = open_databases(&config.data_dir)?;
     let web_listener = bind(config.addr, "addr")?;
     let api_listener = bind(config.api_addr, "api-addr")?;
     let actix_listener = bind(config.actix_addr, "actix-addr")?;
@@ -334,35 +338,7 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
 
     let uses_sink = config.dsn.is_none();
     let dsn = config.dsn.clone().unwrap_or_else(|| sink_dsn(web_addr));
-    // Checked here: `ClientOptions::dsn` panics on an invalid one.
-    dsn.parse::<sentry::types::Dsn>()
-        .map_err(|e| fail(format!("invalid DSN `{dsn}`: {e}")))?;
-    let mut options = sentry::ClientOptions::new()
-        .dsn(&dsn)
-        .release(RELEASE)
-        .environment(ENVIRONMENT)
-        .traces_sample_rate(1.0);
-    // What the OpenTelemetry page writes: this client's facts, given explicitly.
-    let otel_meta = OtelMeta::from_dsn(&dsn)
-        .map_err(fail)?
-        .release(RELEASE)
-        .environment(ENVIRONMENT)
-        .traces_sample_rate(1.0);
-    if config.envelope_dsc {
-        // The server's envelopes carry the DSC its pages write (the OpenTelemetry page's too).
-        options = options.transport(DscTransport::new().opentelemetry(otel_meta.clone()));
-    }
-    let sentry = sentry::init(options);
-    // `init` binds the client to this thread's Hub; the servers' threads start from the
-    // process's main Hub, so bind it there too (this thread need not be `main`).
-    Hub::main().bind_client(Hub::current().client());
-    let minijinja_meta = match (config.tags, Hub::current().client()) {
-        (Tags::On, _) => None,
-        (Tags::Constant, Some(client)) => Some(constant_tags(&client)),
-        (Tags::Off | Tags::Constant, _) => Some(SentryMeta::none()),
-    };
-    let engines = pages::Engines::load(minijinja_meta).map_err(fail)?;
-
+    let (sentry, otel_meta) = init_sentry(&dsn, config.envelope_dsc)?;
     // Built after the client exists: its threads' Hubs inherit it.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -380,20 +356,99 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
         api: api_url.clone(),
         release: RELEASE.to_owned(),
         environment: ENVIRONMENT.to_owned(),
-        engines,
+        engines: pages::Engines::load(minijinja_meta(config.tags)).map_err(fail)?,
         database: Arc::clone(&database),
         tags: config.tags != Tags::Off,
         otel: pages::otel::Otel::new(otel_meta),
     });
-    let traced_pages = if config.tags == Tags::On {
+
+    let actix = pages::actix::start(Arc::clone(&web), actix_listener, web_url.clone())
+        .map_err(|e| fail(format!("the actix-web server did not start: {e}")))?;
+    let web_app =
+        web_app(web, config.tags, bundle, &actix_url).merge(sink::router(store, &page_addrs));
+    let api_app = api::traced_routes()
+        .layer(sentry_layers!("api"))
+        .with_state(database)
+        .layer(api_cors(page_addrs));
+    serve(web_listener, web_app, "web")?;
+    serve(api_listener, api_app, "API")?;
+    drop(_entered);
+
+    Ok(Demo {
+        web_url,
+        api_url,
+        actix_url,
+        dsn,
+        uses_sink,
+        runtime,
+        actix,
+        sentry,
+    })
+}
+
+/// Opens (and seeds) the API's database and the sink's store in `data_dir`.
+fn open_databases(
+    data_dir: &Path,
+) -> Result<(Arc<db::Database>, Arc<sink::store::Store>), StartError> {
+    let database = db::Database::open(&data_dir.join("app.sqlite"))
+        .map_err(|e| fail(format!("app.sqlite: {e}")))?;
+    let store = sink::store::Store::open(&data_dir.join("sink.sqlite"))
+        .map_err(|e| fail(format!("sink.sqlite: {e}")))?;
+    Ok((Arc::new(database), Arc::new(store)))
+}
+
+/// Starts the Rust SDK on `dsn` for the whole process, and returns its guard and the client's
+/// facts as the OpenTelemetry page gives them.
+fn init_sentry(
+    dsn: &str,
+    envelope_dsc: bool,
+) -> Result<(sentry::ClientInitGuard, OtelMeta), StartError> {
+    // Checked here: `ClientOptions::dsn` panics on an invalid one.
+    dsn.parse::<sentry::types::Dsn>()
+        .map_err(|e| fail(format!("invalid DSN `{dsn}`: {e}")))?;
+    let mut options = sentry::ClientOptions::new()
+        .dsn(dsn)
+        .release(RELEASE)
+        .environment(ENVIRONMENT)
+        .traces_sample_rate(1.0);
+    // What the OpenTelemetry page writes: this client's facts, given explicitly.
+    let otel_meta = OtelMeta::from_dsn(dsn)
+        .map_err(fail)?
+        .release(RELEASE)
+        .environment(ENVIRONMENT)
+        .traces_sample_rate(1.0);
+    if envelope_dsc {
+        // The server's envelopes carry the DSC its pages write (the OpenTelemetry page's too).
+        options = options.transport(DscTransport::new().opentelemetry(otel_meta.clone()));
+    }
+    let sentry = sentry::init(options);
+    // `init` binds the client to this thread's Hub; the servers' threads start from the
+    // process's main Hub, so bind it there too (this thread need not be `main`).
+    Hub::main().bind_client(Hub::current().client());
+    Ok((sentry, otel_meta))
+}
+
+/// The web origin's routes but the sink's: the traced pages behind the Sentry layers (with or
+/// without tags), the OpenTelemetry page behind its own span, and the untraced index, redirect
+/// and static files.
+fn web_app(web: Arc<pages::Web>, tags: Tags, bundle: Bytes, actix_url: &str) -> Router {
+    let traced_pages = if tags == Tags::On {
         pages::traced_routes(true).layer(sentry_layers!("web"))
     } else {
         pages::traced_routes(false).layer(sentry_layers!("web", without_tags))
     }
     .with_state(Arc::clone(&web));
-    let actix = pages::actix::start(Arc::clone(&web), actix_listener, web_url.clone())
-        .map_err(|e| fail(format!("the actix-web server did not start: {e}")))?;
-    let web_app = Router::new()
+    let script = move || {
+        let bundle = bundle.clone();
+        async move {
+            let headers = [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ];
+            (headers, bundle).into_response()
+        }
+    };
+    Router::new()
         .route("/", get(pages::index))
         .route(
             "/actix",
@@ -412,55 +467,21 @@ pub fn start(config: Config) -> Result<Demo, StartError> {
             "/favicon.ico",
             get(|| async { axum::http::StatusCode::NO_CONTENT }),
         )
-        .route(
-            "/static/demo.js",
-            get(move || {
-                let bundle = bundle.clone();
-                async move {
-                    (
-                        [
-                            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                            (header::CACHE_CONTROL, "no-cache"),
-                        ],
-                        bundle,
-                    )
-                        .into_response()
-                }
-            }),
-        )
+        .route("/static/demo.js", get(script))
         .with_state(web)
         .merge(traced_pages)
-        .merge(sink::router(store, &page_addrs));
+}
 
-    let api_app = api::traced_routes()
-        .layer(sentry_layers!("api"))
-        .with_state(database)
-        .layer(api_cors(page_addrs));
-
-    let web_listener = tokio::net::TcpListener::from_std(web_listener).map_err(fail)?;
-    let api_listener = tokio::net::TcpListener::from_std(api_listener).map_err(fail)?;
-    runtime.spawn(async move {
-        if let Err(e) = axum::serve(web_listener, web_app).await {
-            eprintln!("demo: the web server stopped: {e}");
+/// Serves `app` on `listener` from the runtime entered on this thread.
+fn serve(listener: std::net::TcpListener, app: Router, what: &str) -> Result<(), StartError> {
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(fail)?;
+    let what = what.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("demo: the {what} server stopped: {e}");
         }
     });
-    runtime.spawn(async move {
-        if let Err(e) = axum::serve(api_listener, api_app).await {
-            eprintln!("demo: the API server stopped: {e}");
-        }
-    });
-    drop(_entered);
-
-    Ok(Demo {
-        web_url,
-        api_url,
-        actix_url,
-        dsn,
-        uses_sink,
-        runtime,
-        actix,
-        sentry,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

@@ -161,69 +161,21 @@ impl Store {
         let (connection, stored) = &mut *writer;
         let (max_spans, max_per_trace) = self.limits;
         let transaction = connection.transaction()?;
-        // Each trace of the envelopes and its spans, stored and new; and the traces in the order
-        // they came, which their summaries keep (the list of traces is ordered by them).
-        let mut traces: HashMap<&str, i64> = HashMap::new();
-        let mut order: Vec<&str> = Vec::new();
-        let (mut added, mut envelope_id) = (0, 0);
+        let mut traces = Traces::default();
+        let mut envelope_id = 0;
         for envelope in envelopes {
-            transaction
-                .prepare_cached("INSERT INTO envelopes (received_at, dsc) VALUES (?1, ?2)")?
-                .execute(params![received_at, envelope.dsc])?;
-            envelope_id = transaction.last_insert_rowid();
-            let mut count =
-                transaction.prepare_cached("SELECT spans FROM traces WHERE trace_id = ?1")?;
-            let mut known = transaction
-                .prepare_cached("SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2")?;
-            let mut insert = transaction.prepare_cached(
-                "INSERT OR REPLACE INTO spans (envelope_id, trace_id, span_id, parent_span_id,
-                 segment_id, service, sdk, item, is_segment, op, name, start, end, status,
-                 attributes, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            envelope_id = insert_envelope(
+                &transaction,
+                received_at,
+                envelope,
+                &mut traces,
+                max_per_trace,
             )?;
-            for span in &envelope.spans {
-                let spans = match traces.get_mut(span.trace_id.as_str()) {
-                    Some(spans) => spans,
-                    None => {
-                        let spans = count
-                            .query_row([&span.trace_id], |row| row.get(0))
-                            .optional()?
-                            .unwrap_or(0);
-                        order.push(&span.trace_id);
-                        traces.entry(&span.trace_id).or_insert(spans)
-                    }
-                };
-                if !known.exists(params![span.trace_id, span.span_id])? {
-                    if *spans >= max_per_trace {
-                        continue;
-                    }
-                    *spans += 1;
-                    added += 1;
-                }
-                insert.execute(params![
-                    envelope_id,
-                    span.trace_id,
-                    span.span_id,
-                    span.parent_span_id,
-                    span.segment_id,
-                    span.service,
-                    span.sdk,
-                    span.item.as_str(),
-                    span.is_segment,
-                    span.op,
-                    span.name,
-                    span.start,
-                    span.end,
-                    span.status,
-                    span.attributes,
-                    received_at,
-                ])?;
-            }
         }
         {
             let mut root = transaction.prepare_cached(ROOT)?;
             let mut summarize = transaction.prepare_cached(SUMMARIZE)?;
-            for trace_id in &order {
+            for trace_id in &traces.order {
                 let (service, name): (Option<String>, Option<String>) = root
                     .query_row([trace_id], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?
@@ -231,6 +183,7 @@ impl Store {
                 summarize.execute(params![trace_id, service, name])?;
             }
         }
+        let added = traces.added;
         let mut spans = *stored + added;
         if spans > max_spans {
             spans -= evict_oldest(&transaction, spans - max_spans * 9 / 10)?;
@@ -331,6 +284,79 @@ impl Store {
             })
         })
     }
+}
+
+/// The traces of the envelopes being stored: each one's spans, stored and new, and the order
+/// they came in, which their summaries keep (the list of traces is ordered by them); and the
+/// spans added in all.
+#[derive(Default)]
+struct Traces<'a> {
+    spans: HashMap<&'a str, i64>,
+    order: Vec<&'a str>,
+    added: i64,
+}
+
+/// Stores `envelope` and its spans (see [`Store::insert`]), counting them in `traces`; returns
+/// the envelope's row id.
+fn insert_envelope<'a>(
+    transaction: &rusqlite::Transaction<'_>,
+    received_at: f64,
+    envelope: &'a Envelope,
+    traces: &mut Traces<'a>,
+    max_per_trace: i64,
+) -> rusqlite::Result<i64> {
+    transaction
+        .prepare_cached("INSERT INTO envelopes (received_at, dsc) VALUES (?1, ?2)")?
+        .execute(params![received_at, envelope.dsc])?;
+    let envelope_id = transaction.last_insert_rowid();
+    let mut count = transaction.prepare_cached("SELECT spans FROM traces WHERE trace_id = ?1")?;
+    let mut known =
+        transaction.prepare_cached("SELECT 1 FROM spans WHERE trace_id = ?1 AND span_id = ?2")?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR REPLACE INTO spans (envelope_id, trace_id, span_id, parent_span_id,
+         segment_id, service, sdk, item, is_segment, op, name, start, end, status,
+         attributes, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    for span in &envelope.spans {
+        let spans = match traces.spans.get_mut(span.trace_id.as_str()) {
+            Some(spans) => spans,
+            None => {
+                let spans = count
+                    .query_row([&span.trace_id], |row| row.get(0))
+                    .optional()?
+                    .unwrap_or(0);
+                traces.order.push(&span.trace_id);
+                traces.spans.entry(&span.trace_id).or_insert(spans)
+            }
+        };
+        if !known.exists(params![span.trace_id, span.span_id])? {
+            if *spans >= max_per_trace {
+                continue;
+            }
+            *spans += 1;
+            traces.added += 1;
+        }
+        insert.execute(params![
+            envelope_id,
+            span.trace_id,
+            span.span_id,
+            span.parent_span_id,
+            span.segment_id,
+            span.service,
+            span.sdk,
+            span.item.as_str(),
+            span.is_segment,
+            span.op,
+            span.name,
+            span.start,
+            span.end,
+            span.status,
+            span.attributes,
+            received_at,
+        ])?;
+    }
+    Ok(envelope_id)
 }
 
 /// Deletes the least recently updated traces with their spans, at least `excess` spans in all;
