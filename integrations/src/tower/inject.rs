@@ -475,7 +475,7 @@ fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
     let Some(content_type) = headers.get(CONTENT_TYPE) else {
         return false;
     };
-    let charset = content_type
+    let Some(label) = content_type
         .as_bytes()
         .split(|&b| b == b';')
         .skip(1)
@@ -483,12 +483,11 @@ fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
             let (name, value) = parameter.split_at(parameter.iter().position(|&b| b == b'=')?);
             name.trim_ascii()
                 .eq_ignore_ascii_case(b"charset")
-                .then(|| &value[1..])
-        });
-    let Some(label) = charset else {
+                .then(|| value[1..].trim_ascii())
+        })
+    else {
         return false;
     };
-    let label = label.trim_ascii();
     let label = label
         .strip_prefix(b"\"")
         .and_then(|quoted| quoted.split(|&b| b == b'"').next())
@@ -655,40 +654,31 @@ impl<B> TraceMetaBody<B> {
 
 impl Rewrite {
     fn feed(&mut self, chunk: Bytes) {
-        let Self {
-            scanner,
-            tags,
-            pending,
-            ..
-        } = self;
         // A chunk written whole is moved, not sliced: slicing may allocate.
         let mut whole = false;
-        scanner.feed(&chunk, &mut |piece| match piece {
+        self.scanner.feed(&chunk, &mut |piece| match piece {
             Piece::Input(range) if range.start == 0 && range.end == chunk.len() => whole = true,
-            Piece::Input(range) => pending.push(Frame::data(chunk.slice(range))),
-            Piece::Held(bytes) => pending.push(Frame::data(bytes)),
+            Piece::Input(range) => self.pending.push(Frame::data(chunk.slice(range))),
+            Piece::Held(bytes) => self.pending.push(Frame::data(bytes)),
             Piece::Tags => {
-                if let Some(tags) = tags.take() {
-                    pending.push(Frame::data(tags));
+                if let Some(tags) = self.tags.take() {
+                    self.pending.push(Frame::data(tags));
                 }
             }
         });
         if whole {
-            pending.push(Frame::data(chunk));
+            self.pending.push(Frame::data(chunk));
         }
-        if scanner.is_done() {
-            *tags = None;
+        if self.scanner.is_done() {
+            self.tags = None;
         }
     }
 
     /// The inner body ended, or sent its trailers: what is held back is written.
     fn finish(&mut self) {
-        let Self {
-            scanner, pending, ..
-        } = self;
-        scanner.finish(&mut |piece| {
+        self.scanner.finish(&mut |piece| {
             if let Piece::Held(bytes) = piece {
-                pending.push(Frame::data(bytes));
+                self.pending.push(Frame::data(bytes));
             }
         });
         self.tags = None;
@@ -771,9 +761,9 @@ where
                 pending + inner_lower,
                 inner_upper.map(|upper| pending + upper),
             )
-        } else if rewrite.scanner.action() == Action::Inject {
-            // The tags may come, the held bytes will.
-            let tags = rewrite.tags.as_ref().map_or(0, Bytes::len) as u64;
+        } else if let Some(tags) = &rewrite.tags {
+            // Injecting: the tags may come, the held bytes will.
+            let tags = tags.len() as u64;
             (
                 pending + held + inner_lower,
                 inner_upper.map(|upper| pending + held + upper + tags),

@@ -88,7 +88,6 @@ pub(crate) enum Piece {
     Tags,
 }
 
-/// The scanner.
 #[derive(Debug)]
 pub(crate) struct HeadScanner {
     action: Action,
@@ -131,19 +130,14 @@ enum Hold {
 
 impl HeadScanner {
     pub(crate) fn new(action: Action) -> Self {
-        let limit = match action {
-            Action::Inject => HEAD_LIMIT,
-            Action::Strip => usize::MAX,
-        };
-        Self::with_limit(action, limit)
-    }
-
-    pub(crate) fn with_limit(action: Action, limit: usize) -> Self {
         Self {
             action,
             tokenizer: Tokenizer::default(),
             scanned: 0,
-            limit,
+            limit: match action {
+                Action::Inject => HEAD_LIMIT,
+                Action::Strip => usize::MAX,
+            },
             done: false,
             start: Start::default(),
             hold: Hold::Nothing,
@@ -165,10 +159,6 @@ impl HeadScanner {
         }
     }
 
-    pub(crate) fn action(&self) -> Action {
-        self.action
-    }
-
     /// Whether the scanner has decided: everything from now on passes through unchanged.
     pub(crate) fn is_done(&self) -> bool {
         self.done
@@ -184,16 +174,12 @@ impl HeadScanner {
     pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut impl FnMut(Piece)) {
         if !self.done && self.start.read(chunk) == Some(false) {
             // UTF-16 or UTF-32: ASCII bytes in it are parts of other characters.
-            self.stop(out);
+            self.finish(out);
         }
         // chunk[from..i] is neither written nor dropped yet.
         let mut from = 0;
         let mut i = 0;
-        while !self.done && i < chunk.len() {
-            if self.at_limit() {
-                self.stop(out);
-                break;
-            }
+        while !self.done && i < chunk.len() && !self.at_limit() {
             let room = self.limit.saturating_sub(self.scanned).min(chunk.len() - i);
             let skip = self.uneventful(&chunk[i..i + room]);
             if skip > 0 {
@@ -209,13 +195,13 @@ impl HeadScanner {
                 Action::Strip => self.strip_step(byte, event, i, &mut from, out),
             };
             if stop {
-                self.stop(out);
+                self.finish(out);
                 break;
             }
             i += 1;
         }
         if !self.done && self.at_limit() {
-            self.stop(out);
+            self.finish(out);
         }
         if self.done || !self.holds() {
             emit_input(from..chunk.len(), out);
@@ -248,11 +234,6 @@ impl HeadScanner {
             _ => return 0,
         };
         next.unwrap_or(bytes.len())
-    }
-
-    /// The document ended: hands out what is held back.
-    pub(crate) fn finish(&mut self, out: &mut impl FnMut(Piece)) {
-        self.stop(out);
     }
 
     fn inject_step(
@@ -376,7 +357,9 @@ impl HeadScanner {
         }
     }
 
-    fn stop(&mut self, out: &mut impl FnMut(Piece)) {
+    /// The document ended, or the scanner decided: hands out what is held back, and everything
+    /// from now on passes through unchanged.
+    pub(crate) fn finish(&mut self, out: &mut impl FnMut(Piece)) {
         self.release(out);
         self.done = true;
     }
@@ -646,7 +629,6 @@ impl Tokenizer {
         }
     }
 
-    /// Reads one byte.
     fn step(&mut self, byte: u8) -> Event {
         // A state that hands the byte on to the next state ("reconsume") loops.
         loop {
@@ -786,10 +768,7 @@ impl Tokenizer {
             State::BeforeAttributeValue => match byte {
                 _ if is_whitespace(byte) => NEXT,
                 b'"' | b'\'' => self.switch(State::AttributeValueQuoted(byte)),
-                b'>' => {
-                    let event = self.attribute_done();
-                    Flow::Consumed(event.or(self.emit_tag()))
-                }
+                // A `>` ends the (empty) unquoted value and the tag.
                 _ => self.reconsume(State::AttributeValueUnquoted),
             },
             State::AttributeValueQuoted(quote) => {
@@ -1068,14 +1047,9 @@ impl Tokenizer {
         if !mem::take(&mut self.reading_name) {
             return Event::None;
         }
-        match self.value.finish() {
-            Some(value) => match TRACE_NAMES.iter().find(|(name, _)| *name == value) {
-                Some(&(_, name)) => Event::TraceMeta(name),
-                None => {
-                    self.meta = false;
-                    Event::None
-                }
-            },
+        let value = self.value.finish();
+        match TRACE_NAMES.iter().find(|(name, _)| Some(*name) == value) {
+            Some(&(_, name)) => Event::TraceMeta(name),
             None => {
                 self.meta = false;
                 Event::None
@@ -1175,12 +1149,7 @@ impl DeclaredCharset {
 
     /// Whether the tag declared an encoding that is not ASCII-compatible.
     fn is_ascii_incompatible(&self) -> bool {
-        match self.declared {
-            Some((incompatible, from_content)) => {
-                incompatible && (self.content_type || !from_content)
-            }
-            None => false,
-        }
+        matches!(self.declared, Some((true, from_content)) if self.content_type || !from_content)
     }
 }
 
@@ -1330,7 +1299,9 @@ mod tests {
 
     /// Feeds `chunks` and returns the output, with `TAGS` where the tags go.
     fn run(action: Action, limit: usize, chunks: &[&[u8]]) -> Vec<u8> {
-        run_with(HeadScanner::with_limit(action, limit), chunks)
+        let mut scanner = HeadScanner::new(action);
+        scanner.limit = limit;
+        run_with(scanner, chunks)
     }
 
     fn run_with(mut scanner: HeadScanner, chunks: &[&[u8]]) -> Vec<u8> {
