@@ -66,7 +66,6 @@
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll};
@@ -78,13 +77,13 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use bytes::Bytes;
 use sentry_core::Hub;
 use sentry_core::protocol;
-use sentry_meta_core::{TraceRoot, TransactionSource};
+use sentry_meta_core::TraceRoot;
 
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::is_html_type;
 use crate::tower::guard::{CacheableWarnings, Guard, Page, Rewrite};
-use crate::tower::layer::{hub_is_shared, setup_problem};
+use crate::tower::layer::{hub_is_shared, request_root, setup_problem, transaction_name};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
@@ -170,7 +169,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(SentryMetaService {
-            service: Rc::new(service),
+            service,
             options: self.options,
             cacheable: self.cacheable.clone(),
         }))
@@ -180,7 +179,7 @@ where
 /// The service made by [`SentryMetaMiddleware`].
 #[derive(Debug)]
 pub struct SentryMetaService<S> {
-    service: Rc<S>,
+    service: S,
     options: Options,
     cacheable: Arc<CacheableWarnings>,
 }
@@ -204,11 +203,18 @@ where
         // Inside `sentry_actix::Sentry` this is the request's own Hub.
         let hub = Hub::current();
         let client = hub.client().filter(|client| client.is_enabled());
-        let root = Arc::new(request_root(
-            &request,
+        let headers = request.headers();
+        let root = request_root(
             client.as_ref(),
+            headers.get_all("sentry-trace").map(HeaderValue::as_bytes),
+            || headers.get_all("baggage").map(HeaderValue::as_bytes),
+            transaction_name(
+                request.method().as_str(),
+                request.match_pattern().as_deref(),
+                request.path(),
+            ),
             self.options.traceparent,
-        ));
+        );
         request.extensions_mut().insert(root.clone());
         let shared_hub = client.is_some() && hub_is_shared(&hub);
         let transaction = client.as_ref().and_then(|client| {
@@ -225,8 +231,7 @@ where
             }
             started
         });
-        let service = self.service.clone();
-        let response = root.clone().sync_scope(|| service.call(request));
+        let response = root.clone().sync_scope(|| self.service.call(request));
         let response = root.clone().scope(response);
         let (options, cacheable) = (self.options, self.cacheable.clone());
         Box::pin(async move {
@@ -247,28 +252,6 @@ where
             Ok(guard_response(response?, &root, options.guard, &cacheable))
         })
     }
-}
-
-/// The request's root: the continuation decision on its `sentry-trace` (several are one malformed
-/// value: see "Several `sentry-trace` values" in `docs/design.md`) and every `baggage` value,
-/// named by actix's matched pattern.
-fn request_root(
-    request: &ServiceRequest,
-    client: Option<&Arc<sentry_core::Client>>,
-    traceparent: bool,
-) -> TraceRoot {
-    let headers = request.headers();
-    let sentry_trace =
-        crate::one_sentry_trace(headers.get_all("sentry-trace").map(HeaderValue::as_bytes));
-    let baggage = headers.get_all("baggage").map(HeaderValue::as_bytes);
-    let (path, source) = match request.match_pattern() {
-        Some(pattern) => (pattern, TransactionSource::Route),
-        None => (request.path().to_owned(), TransactionSource::Url),
-    };
-    let name = format!("{} {path}", request.method());
-    TraceRoot::for_client(client, sentry_trace, baggage)
-        .with_transaction(name, source)
-        .traceparent(traceparent)
 }
 
 /// What Sentry shows of the request: method, URL (scheme and host as actix's connection info
@@ -298,11 +281,8 @@ fn guard_response<B: MessageBody + 'static>(
     warnings: &CacheableWarnings,
 ) -> ServiceResponse<EitherBody<B>> {
     // Only HTML pages are guarded: the others keep their headers uncopied.
-    let content_types = response.headers().get_all(CONTENT_TYPE);
-    if !content_types
-        .into_iter()
-        .any(|value| is_html_type(value.as_bytes()))
-    {
+    let mut content_types = response.headers().get_all(CONTENT_TYPE);
+    if !content_types.any(|value| is_html_type(value.as_bytes())) {
         return response.map_into_left_body();
     }
     let page = Page {

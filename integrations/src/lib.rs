@@ -106,10 +106,7 @@ impl SentryMeta {
     /// extensions), else of [`current`](Self::current): for the extractors.
     #[cfg(any(feature = "axum", feature = "actix-web"))]
     pub(crate) fn of_root(root: Option<std::sync::Arc<TraceRoot>>) -> Self {
-        match root {
-            Some(root) => root.sync_scope(Self::current),
-            None => Self::current(),
-        }
+        root.map_or_else(Self::current, |root| root.sync_scope(Self::current))
     }
 
     /// What a helper renders when no value is passed to it: [`current`](Self::current), or no
@@ -180,10 +177,7 @@ impl From<Option<TraceMeta>> for SentryMeta {
 
 impl fmt::Display for SentryMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(meta) => meta.write_html(f),
-            None => Ok(()),
-        }
+        self.0.as_ref().map_or(Ok(()), |meta| meta.write_html(f))
     }
 }
 

@@ -295,12 +295,10 @@ fn sentry_propagation(
 /// caller of another organization is never continued, whichever header it sent. Its baggage
 /// stays; other values of `cx` go with the span (a context cannot drop its span alone).
 fn without_rejected_parent(cx: &Context, sentry_trace: &[u8]) -> Context {
-    let refused = SentryTrace::parse_bytes(sentry_trace)
-        .ok()
-        .map(|trace| trace.trace_id);
     let span = cx.span();
     let parent = span.span_context();
-    let same = refused.is_some_and(|trace_id| trace_id.to_bytes() == parent.trace_id().to_bytes());
+    let same = SentryTrace::parse_bytes(sentry_trace)
+        .is_ok_and(|refused| refused.trace_id.to_bytes() == parent.trace_id().to_bytes());
     if parent.is_remote() && same {
         use opentelemetry::baggage::{Baggage, BaggageExt};
         let baggage: Baggage = cx
@@ -437,15 +435,10 @@ impl TextMapPropagator for SentryMetaPropagator {
             return cx.clone();
         };
         let sampled = self.meta.samples(&incoming);
-        let flags = if sampled {
-            TraceFlags::SAMPLED
-        } else {
-            TraceFlags::default()
-        };
         let parent = SpanContext::new(
             opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes()),
             opentelemetry::trace::SpanId::from_bytes(span_id.to_bytes()),
-            flags,
+            TraceFlags::default().with_sampled(sampled),
             true,
             TraceState::default(),
         );
@@ -465,10 +458,9 @@ impl TextMapPropagator for SentryMetaPropagator {
             dsc: SerializedDsc::new(incoming.dsc),
         });
         #[cfg(feature = "sentry")]
-        let cx = match sentry {
-            Some(sentry) => cx.with_value(sentry),
-            None => cx,
-        };
+        if let Some(sentry) = sentry {
+            return cx.with_value(sentry);
+        }
         cx
     }
 

@@ -198,10 +198,7 @@ fn with_trace_header(envelope: &Envelope, baggage: &str) -> Option<Envelope> {
     }
     raw.extend_from_slice(b"\"trace\":{");
     let mut first = true;
-    for member in members(baggage.as_bytes()) {
-        let Some((key, value)) = member.decode() else {
-            continue;
-        };
+    for (key, value) in members(baggage.as_bytes()).filter_map(|member| member.decode()) {
         let Some(key) = key.strip_prefix(SENTRY_PREFIX) else {
             continue;
         };

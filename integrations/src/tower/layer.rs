@@ -11,7 +11,7 @@ use std::task::{Context, Poll, ready};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body;
-use sentry_core::{Hub, protocol};
+use sentry_core::{Client, Hub, protocol};
 use sentry_meta_core::{Scoped, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -259,25 +259,21 @@ where
         // Inside NewSentryLayer this is the request's own Hub.
         let hub = Hub::current();
         let client = hub.client().filter(|client| client.is_enabled());
-        let (name, source) = transaction_name(&request);
         let headers = request.headers();
-        // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
-        let root = match crate::one_sentry_trace(
+        let root = request_root(
+            client.as_ref(),
             headers
                 .get_all(&SENTRY_TRACE)
                 .iter()
                 .map(HeaderValue::as_bytes),
-        ) {
-            None => TraceRoot::for_client(client.as_ref(), None, []),
-            sentry_trace => TraceRoot::for_client(
-                client.as_ref(),
-                sentry_trace,
-                headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
+            || headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
+            transaction_name(
+                request.method().as_str(),
+                matched_route(&request),
+                request.uri().path(),
             ),
-        }
-        .with_transaction(name, source)
-        .traceparent(self.traceparent);
-        let root = Arc::new(root);
+            self.traceparent,
+        );
         // The transaction starts when the request is first polled, once the layers outside
         // have had their turn: a transaction already active then is another layer's.
         let start = client.as_ref().map(|client| {
@@ -305,14 +301,36 @@ where
     }
 }
 
-/// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with axum's
-/// matched route (`GET /users/{id}`, a route name) or else the raw path (a URL).
-fn transaction_name<B>(request: &Request<B>) -> (String, TransactionSource) {
-    let (path, source) = match matched_route(request) {
-        Some(route) => (route, TransactionSource::Route),
-        None => (request.uri().path(), TransactionSource::Url),
+/// The request's root, for the tower layer and the actix-web middleware: the continuation
+/// decision on its `sentry-trace` (several are one malformed value: see "Several `sentry-trace`
+/// values" in `docs/design.md`) and every `baggage` value, named by [`transaction_name`].
+pub(crate) fn request_root<'a, B: Iterator<Item = &'a [u8]>>(
+    client: Option<&Arc<Client>>,
+    sentry_trace: impl Iterator<Item = &'a [u8]>,
+    baggage: impl FnOnce() -> B,
+    (name, source): (String, TransactionSource),
+    traceparent: bool,
+) -> Arc<TraceRoot> {
+    // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
+    let root = match crate::one_sentry_trace(sentry_trace) {
+        None => TraceRoot::for_client(client, None, []),
+        sentry_trace => TraceRoot::for_client(client, sentry_trace, baggage()),
     };
-    let method = request.method().as_str();
+    Arc::new(root.with_transaction(name, source).traceparent(traceparent))
+}
+
+/// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with the
+/// matched route (axum's `GET /users/{id}`, actix's pattern: a route name) or else the raw
+/// path (a URL).
+pub(crate) fn transaction_name(
+    method: &str,
+    route: Option<&str>,
+    path: &str,
+) -> (String, TransactionSource) {
+    let (path, source) = match route {
+        Some(route) => (route, TransactionSource::Route),
+        None => (path, TransactionSource::Url),
+    };
     // Sized up front: `format!` would grow the string twice for a name this short.
     let mut name = String::with_capacity(method.len() + 1 + path.len());
     name.push_str(method);
@@ -368,20 +386,14 @@ where
                 setup_problem(TRANSACTION_OUTSIDE, &this.shared.warned_setup);
             }
         }
-        let response = match ready!(this.inner.poll(cx)) {
-            Ok(response) => response,
-            Err(error) => {
-                if let Some(transaction) = this.transaction.take() {
-                    transaction.finish(None);
-                }
-                return Poll::Ready(Err(error));
-            }
-        };
-        let response = guard_response(response, *this.guard, *this.head, this.root, this.shared);
+        let result = ready!(this.inner.poll(cx)).map(|response| {
+            guard_response(response, *this.guard, *this.head, this.root, this.shared)
+        });
         if let Some(transaction) = this.transaction.take() {
-            transaction.finish(Some(response.status()));
+            // The response's status, or none when the service failed.
+            transaction.finish(result.as_ref().ok().map(Response::status));
         }
-        Poll::Ready(Ok(response))
+        Poll::Ready(result)
     }
 }
 

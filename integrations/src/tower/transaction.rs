@@ -127,6 +127,7 @@ impl Drop for RequestTransaction {
 
 /// The trace's sampling decision, as the SDK writes it into `sentry-trace`: the transaction's
 /// own while tracing is enabled, else the caller's (or none: deferred).
+#[allow(deprecated)] // `Transaction::is_sampled`
 fn decision(hub: &Hub, transaction: &Transaction, caller_sampled: Option<bool>) -> Option<bool> {
     let tracing = hub.client().is_some_and(|client| {
         !matches!(
@@ -135,13 +136,7 @@ fn decision(hub: &Hub, transaction: &Transaction, caller_sampled: Option<bool>) 
         )
     });
     // Exact while tracing is enabled: sampled exactly when the transaction will be sent.
-    #[allow(deprecated)]
-    let sampled = transaction.is_sampled();
-    if tracing {
-        Some(sampled)
-    } else {
-        caller_sampled
-    }
+    tracing.then(|| transaction.is_sampled()).or(caller_sampled)
 }
 
 /// The transaction's context, from the root's continuation decision, with `span_id` (drawn
