@@ -407,9 +407,7 @@ impl Baggage {
         for_each_decoded_member(
             values,
             |_| true,
-            |key, value| {
-                baggage.insert_bounded(key, value);
-            },
+            |key, value| baggage.insert_bounded(key, value),
         );
         baggage
     }

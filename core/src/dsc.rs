@@ -136,10 +136,8 @@ impl SampleRand {
     /// The value for `trace_id`, consistent with `decision` = `(sample_rate, sampled)` when given:
     /// in `[0, rate)` when sampled, in `[rate, 1)` when not, in `[0, 1)` otherwise.
     pub fn from_trace_id(trace_id: TraceId, decision: Option<(f64, bool)>) -> Self {
-        let bytes = trace_id.to_bytes();
-        let mut low = [0u8; 8];
-        low.copy_from_slice(&bytes[8..]);
-        let seed = u64::from_be_bytes(low);
+        // The trace id's last eight bytes.
+        let seed = u128::from_be_bytes(trace_id.to_bytes()) as u64;
         let (lo, hi) = match decision {
             Some((rate, sampled)) if rate.is_finite() => {
                 let cut = Self::below(rate.clamp(0.0, 1.0));
@@ -194,9 +192,7 @@ impl SampleRand {
     pub fn as_f64(self) -> f64 {
         f64::from(self.0) / f64::from(MILLION)
     }
-}
 
-impl SampleRand {
     /// `0.dddddd`, without the formatting machinery.
     pub(crate) fn to_decimal(self) -> SampleRandText {
         let mut text = *b"0.000000";

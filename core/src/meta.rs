@@ -7,7 +7,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::baggage::BaggageWriter;
-
 use crate::dsc::{DynamicSamplingContext, SampleRandText};
 use crate::ids::{SpanId, TraceId};
 use crate::sentry_trace::SentryTrace;
@@ -53,12 +52,10 @@ impl HeadTemplate {
     /// escapes (percent-encoding keeps `'`, say in a release `it's`): checked here once rather
     /// than on every request, and such a head DSC is written and escaped whole each time.
     pub(crate) fn new(text: String, rand_at: usize) -> Option<Self> {
-        let bytes = text.as_bytes();
         let shaped = text.starts_with(TRACE_ID_KEY)
-            && bytes.len() >= TRACE_ID_END
             && rand_at >= TRACE_ID_END
             && text.get(rand_at..rand_at + 8).is_some();
-        (shaped && !markup::needs_escape(bytes)).then(|| Self {
+        (shaped && !markup::needs_escape(text.as_bytes())).then(|| Self {
             text: text.into_boxed_str(),
             rand_at,
         })
@@ -158,17 +155,15 @@ impl SerializedDsc {
     pub(crate) fn from_canonical_header(header: &str) -> Self {
         // Percent-encoding leaves nothing that HTML would read as markup; escaping it as well is
         // the defence in depth that keeps this true whatever the serializer becomes.
-        match markup::needs_escape(header.as_bytes())
+        let text = match markup::needs_escape(header.as_bytes())
             .then(|| html_escape::encode_quoted_attribute(header))
         {
-            Some(std::borrow::Cow::Owned(escaped)) => Self {
-                text: Arc::from(format!("{header}{escaped}")),
-                header_len: header.len(),
-            },
-            None | Some(std::borrow::Cow::Borrowed(_)) => Self {
-                text: Arc::from(header),
-                header_len: header.len(),
-            },
+            Some(Cow::Owned(escaped)) => Arc::from(format!("{header}{escaped}")),
+            None | Some(Cow::Borrowed(_)) => Arc::from(header),
+        };
+        Self {
+            text,
+            header_len: header.len(),
         }
     }
 

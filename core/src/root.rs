@@ -231,7 +231,6 @@ impl TraceRoot {
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.
     /// `GET /users/{id}` with [`TransactionSource::Route`]. The Sentry SDK gives no way to read a
     /// running transaction's name back, so the integration that starts it says it here.
-    ///
     pub fn with_transaction(mut self, name: impl Into<String>, source: TransactionSource) -> Self {
         self.transaction = Some((name.into(), source));
         self

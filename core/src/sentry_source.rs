@@ -90,10 +90,8 @@ impl ContinuationPolicy {
     pub fn from_client(client: &Client) -> Self {
         let options = client.options();
         let policy = Self::new().strict_trace_continuation(options.strict_trace_continuation);
-        match options
-            .org_id
-            .or_else(|| client.dsn().and_then(|dsn| dsn.org_id()))
-        {
+        let org = options.org_id.or_else(|| client.dsn()?.org_id());
+        match org {
             Some(org) => policy.org_id(org.to_string()),
             None => policy,
         }
@@ -176,7 +174,6 @@ impl ClientFacts {
     fn new(client: &Client) -> Self {
         let options = client.options();
         let policy = ContinuationPolicy::from_client(client);
-        let org_id = policy.org().map(str::to_owned);
         // Only a fixed rate is known here: a sampler function's answer for a transaction cannot
         // be read back from the SDK, and calling it again could answer differently.
         let fixed_rate = match options.traces_sampling_strategy {
@@ -204,7 +201,7 @@ impl ClientFacts {
                 .release
                 .as_deref()
                 .and_then(|release| member(DscKey::Release, release)),
-            org_id: org_id.as_deref().and_then(|org| member(DscKey::OrgId, org)),
+            org_id: policy.org().and_then(|org| member(DscKey::OrgId, org)),
             policy,
             templates: RefCell::default(),
         }
@@ -287,7 +284,6 @@ impl ClientFacts {
         sampled: Option<bool>,
         transaction: Option<&str>,
     ) -> (String, Option<usize>) {
-        let rate = self.fixed_rate.as_ref().filter(|_| sampled.is_some());
         let sample_rand = self.sample_rand(trace_id, sampled);
         let hex = trace_id.to_hex();
         let mut writer = BaggageWriter::with_capacity(512);
@@ -297,7 +293,7 @@ impl ClientFacts {
         if let Some(public_key) = &self.public_key {
             writer.push_canonical(public_key);
         }
-        if let Some((_, sample_rate)) = rate {
+        if let (Some(_), Some((_, sample_rate))) = (sampled, &self.fixed_rate) {
             writer.push_canonical(sample_rate);
         }
         let rand_key = DscKey::SampleRand.baggage_key();
@@ -345,12 +341,8 @@ fn dsc_transaction(
     sampled: Option<bool>,
     transaction: Option<(&str, TransactionSource)>,
 ) -> Option<&str> {
-    match (sampled, transaction) {
-        (Some(_), Some((name, source))) if source != TransactionSource::Url && !name.is_empty() => {
-            Some(name)
-        }
-        _ => None,
-    }
+    let (name, source) = transaction.filter(|_| sampled.is_some())?;
+    (source != TransactionSource::Url && !name.is_empty()).then_some(name)
 }
 
 /// The DSC that the head of trace `trace_id` has, from the client's options and (when tracing
@@ -454,12 +446,9 @@ impl TraceRoot {
     /// assert!(meta.baggage_header().unwrap().contains("sentry-public_key=abc"));
     /// ```
     pub fn set_server_span(&self, client: &Arc<Client>, span_id: SpanId, sampled: Option<bool>) {
-        let head_dsc = match self.incoming() {
-            Some(_) => None,
-            None => {
-                Some(ClientFacts::of(client).head_dsc(self.trace_id(), sampled, self.transaction()))
-            }
-        };
+        let head_dsc = self.incoming().is_none().then(|| {
+            ClientFacts::of(client).head_dsc(self.trace_id(), sampled, self.transaction())
+        });
         self.record_server_span(span_id, sampled, head_dsc);
     }
 }
@@ -624,9 +613,8 @@ fn with_span(
             facts.head_dsc(span.trace_id, span.sampled, transaction)
         }
     };
-    let traceparent = root.is_some_and(TraceRoot::writes_traceparent);
     let meta = TraceMeta::with_page_dsc(span.trace_id, span.span_id, span.sampled, Some(dsc))
-        .traceparent(traceparent);
+        .traceparent(root.is_some_and(TraceRoot::writes_traceparent));
     (meta, mismatch)
 }
 

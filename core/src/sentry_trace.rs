@@ -155,10 +155,7 @@ impl SentryTrace {
     /// `None` as well for an all-zero trace or span id, which W3C Trace Context forbids (the
     /// `sentry-trace` grammar does not, so such ids can arrive and be continued).
     pub fn to_traceparent(&self) -> Option<String> {
-        if !self.w3c_valid() {
-            return None;
-        }
-        let span_id = self.span_id?;
+        let span_id = self.span_id.filter(|_| self.w3c_valid())?;
         let flags = if self.sampled == Some(true) {
             "01"
         } else {
@@ -166,9 +163,7 @@ impl SentryTrace {
         };
         Some(format!("00-{}-{}-{}", self.trace_id, span_id, flags))
     }
-}
 
-impl SentryTrace {
     /// Whether W3C Trace Context accepts the ids: a span id, and neither id all zeros.
     pub(crate) fn w3c_valid(&self) -> bool {
         self.trace_id != TraceId::from_bytes([0; 16])
