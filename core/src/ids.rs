@@ -70,7 +70,7 @@ impl fmt::Display for ParseIdError {
 impl std::error::Error for ParseIdError {}
 
 macro_rules! hex_id {
-    ($(#[$doc:meta])* $name:ident, $bytes:literal) => {
+    ($(#[$doc:meta])* $name:ident, $bytes:literal, $word:ty) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name([u8; $bytes]);
@@ -91,15 +91,14 @@ macro_rules! hex_id {
 
             /// A new random, non-zero identifier.
             pub fn random() -> Self {
+                // Whole words from the thread's CSPRNG (`random::<[u8; N]>()` would draw each
+                // byte separately). An all-zero id is invalid in both Sentry and W3C Trace
+                // Context.
                 let mut rng = rand::rng();
                 loop {
-                    // One fill from the thread's CSPRNG (`rand::random::<[u8; N]>()` would draw
-                    // each byte separately).
-                    let mut bytes = [0u8; $bytes];
-                    rand::Rng::fill_bytes(&mut rng, &mut bytes);
-                    // An all-zero id is invalid in both Sentry and W3C Trace Context.
-                    if bytes != [0; $bytes] {
-                        return Self(bytes);
+                    let word: $word = rand::RngExt::random(&mut rng);
+                    if word != 0 {
+                        return Self(word.to_ne_bytes());
                     }
                 }
             }
@@ -159,7 +158,8 @@ hex_id!(
     /// assert!("771A43A4192642F0B136D5159A501700".parse::<TraceId>().is_err());
     /// ```
     TraceId,
-    16
+    16,
+    u128
 );
 
 hex_id!(
@@ -171,7 +171,8 @@ hex_id!(
     /// assert_eq!(id.to_string(), "b7ad6b7169203331");
     /// ```
     SpanId,
-    8
+    8,
+    u64
 );
 
 #[cfg(test)]
