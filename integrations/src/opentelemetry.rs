@@ -366,7 +366,11 @@ struct Incoming {
 /// valid `sentry-trace` with a span id and ids that are not all zeros, which OpenTelemetry
 /// needs of a parent, of the same organization, read from the one
 /// `sentry-trace` value (several are one malformed value: see "Several `sentry-trace` values"
-/// in `docs/design.md`) and every `baggage` value);
+/// in `docs/design.md`) and every `baggage` value). It sees the values the [`Extractor`] gives:
+/// one that leaves out the values that are not text, as `opentelemetry-http`'s
+/// `HeaderExtractor` does, makes a valid value and a bad one look like one valid value, where
+/// the tower layer starts a new trace; give such a value as an empty one, as the demo's `/otel`
+/// page does;
 /// when it does, the context gets the caller's span as its remote parent and the caller's frozen
 /// DSC, and, with the `sentry` feature, the caller's trace as `sentry-opentelemetry`'s
 /// `SentrySpanProcessor` reads it, so that the Sentry transaction it makes of the request's span

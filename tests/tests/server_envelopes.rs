@@ -313,5 +313,18 @@ fn values_the_spec_rejects_start_a_new_trace_for_both() {
             ],
         );
         assert_ne!(page.trace.trace_id.to_string(), TRACE, "{path}");
+        // Several headers, one of them not text (OpenTelemetry's `Extractor` reads text only).
+        for other in [&b"\xff"[..], format!("{valid}\u{e9}").as_bytes()] {
+            let page = get_bytes(
+                path,
+                &[
+                    ("sentry-trace", valid.as_bytes()),
+                    ("sentry-trace", other),
+                    ("baggage", baggage.as_bytes()),
+                ],
+            );
+            assert_eq!(server_envelope_dsc(&page), page.dsc, "{path} {other:?}");
+            assert_ne!(page.trace.trace_id.to_string(), TRACE, "{path} {other:?}");
+        }
     }
 }

@@ -52,8 +52,10 @@ impl Otel {
 
 /// The request's headers, as OpenTelemetry propagators read them: as text, which a header
 /// value need not be. A `baggage` value keeps the members that are text (UTF-8), so that a bad
-/// member is dropped alone, as `SentryMetaLayer` drops it; another value that is not visible
-/// ASCII is left out, as `opentelemetry-http`'s `HeaderExtractor` leaves it out.
+/// member is dropped alone, as `SentryMetaLayer` drops it. Another value that is not visible
+/// ASCII is read as an empty one, which no header's grammar accepts: left out, as
+/// `opentelemetry-http`'s `HeaderExtractor` leaves it out, it would turn a valid `sentry-trace`
+/// and a bad one into one valid value, which the layer counts as several (a new trace).
 struct Headers<'a> {
     map: &'a HeaderMap,
     baggage: Vec<String>,
@@ -81,7 +83,7 @@ impl Extractor for Headers<'_> {
         if key.eq_ignore_ascii_case(BAGGAGE) {
             return self.baggage.first().map(String::as_str);
         }
-        self.map.get(key)?.to_str().ok()
+        Some(text(self.map.get(key)?))
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -93,10 +95,15 @@ impl Extractor for Headers<'_> {
             self.baggage.iter().map(String::as_str).collect()
         } else {
             let values = self.map.get_all(key).iter();
-            values.filter_map(|value| value.to_str().ok()).collect()
+            values.map(text).collect()
         };
         (!values.is_empty()).then_some(values)
     }
+}
+
+/// A header value as text: empty when it is not visible ASCII (see [`Headers`]).
+fn text(value: &HeaderValue) -> &str {
+    value.to_str().unwrap_or_default()
 }
 
 /// The `baggage` header's name.
