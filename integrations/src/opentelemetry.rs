@@ -366,11 +366,7 @@ struct Incoming {
 /// valid `sentry-trace` with a span id and ids that are not all zeros, which OpenTelemetry
 /// needs of a parent, of the same organization, read from the one
 /// `sentry-trace` value (several are one malformed value: see "Several `sentry-trace` values"
-/// in `docs/design.md`) and every `baggage` value). It sees the values the [`Extractor`] gives:
-/// one that leaves out the values that are not text, as `opentelemetry-http`'s
-/// `HeaderExtractor` does, makes a valid value and a bad one look like one valid value, where
-/// the tower layer starts a new trace; give such a value as an empty one, as the demo's `/otel`
-/// page does;
+/// in `docs/design.md`) and every `baggage` value);
 /// when it does, the context gets the caller's span as its remote parent and the caller's frozen
 /// DSC, and, with the `sentry` feature, the caller's trace as `sentry-opentelemetry`'s
 /// `SentrySpanProcessor` reads it, so that the Sentry transaction it makes of the request's span
@@ -380,6 +376,10 @@ struct Incoming {
 ///   decided here, as a Sentry SDK decides it: sampled when the trace's `sample_rand` is below
 ///   [`OtelMeta::traces_sample_rate`] (always, without a rate). OpenTelemetry has no undecided
 ///   parent: its default sampler would drop the span of a parent not flagged sampled.
+/// - It sees the values the [`Extractor`] gives. One that leaves out the values that are not
+///   text, as `opentelemetry-http`'s `HeaderExtractor` does, makes a valid `sentry-trace` and a
+///   bad one look like one valid value, where the tower layer starts a new trace: give such a
+///   value as an empty one instead, as the demo's `/otel` page does.
 /// - A caller it refuses for its organization loses the remote parent that a propagator before
 ///   it (`TraceContextPropagator`, from the caller's `traceparent`) extracted for the same trace:
 ///   the request starts a new trace, whichever header the caller sent.

@@ -53,9 +53,10 @@ impl Otel {
 /// The request's headers, as OpenTelemetry propagators read them: as text, which a header
 /// value need not be. A `baggage` value keeps the members that are text (UTF-8), so that a bad
 /// member is dropped alone, as `SentryMetaLayer` drops it. Another value that is not visible
-/// ASCII is read as an empty one, which no header's grammar accepts: left out, as
-/// `opentelemetry-http`'s `HeaderExtractor` leaves it out, it would turn a valid `sentry-trace`
-/// and a bad one into one valid value, which the layer counts as several (a new trace).
+/// ASCII is read as an empty one, which no header's grammar accepts. Left out, as
+/// `opentelemetry-http`'s `HeaderExtractor` leaves it out, it would make a valid `sentry-trace`
+/// and a bad one look like one valid value, where the tower layer sees two and starts a new
+/// trace.
 struct Headers<'a> {
     map: &'a HeaderMap,
     baggage: Vec<String>,
