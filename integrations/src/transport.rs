@@ -38,6 +38,12 @@ use crate::opentelemetry::OtelMeta;
 /// # drop(options);
 /// ```
 ///
+/// Work that a request spawns runs outside its trace root, as it runs outside its Hub: run
+/// the task in both, `root.scope(task.bind_hub(hub))` with the root of
+/// [`TraceRoot::current`] (and a Hub such as `Hub::new_from_top(Hub::current())`), and the
+/// events it captures carry the request's DSC too. In a task without the root the transport
+/// cannot know the request's frozen DSC, and leaves the envelope as the SDK made it.
+///
 /// In an app traced with OpenTelemetry, whose spans `sentry-opentelemetry`'s
 /// `SentrySpanProcessor` sends as Sentry transactions, there is no request root: give the
 /// transport the pages' [`OtelMeta`](crate::opentelemetry::OtelMeta) with

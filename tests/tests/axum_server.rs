@@ -64,6 +64,17 @@ async fn failing_page() -> Html<String> {
     Html(html_page(&SentryMeta::current(), "<p>failed</p>"))
 }
 
+/// A page whose handler reports an error from a task it spawns, run with the request's Hub
+/// (`bind_hub`) and trace root (`TraceRoot::scope`), as `DscTransport`'s docs say.
+async fn spawned_failing_page() -> Html<String> {
+    use sentry_core::SentryFutureExt;
+    let root = sentry_meta::TraceRoot::current().expect("inside SentryMetaLayer");
+    let task = async { sentry_core::capture_message("the task failed", sentry_core::Level::Error) };
+    let task = root.scope(task.bind_hub(Hub::new_from_top(Hub::current())));
+    tokio::spawn(task).await.expect("the task ran");
+    Html(html_page(&SentryMeta::current(), "<p>failed</p>"))
+}
+
 /// The extractors: `SentryMeta` and the typed incoming `sentry-trace`.
 async fn extracted_page(
     meta: SentryMeta,
@@ -175,6 +186,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/users/{id}", get(page))
         .route("/child", get(child_span_page))
         .route("/error", get(failing_page))
+        .route("/spawned-error", get(spawned_failing_page))
         .route("/extract", get(extracted_page))
         .route("/cached", get(cached_page))
         .route("/cached-too", get(cached_page))
@@ -1137,6 +1149,9 @@ fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
             "/error?q=a%20b&x",
             vec![("sentry-trace", incoming.as_str())],
         ),
+        // Also from a task the request spawns, with its Hub and root.
+        ("/spawned-error", vec![]),
+        ("/spawned-error", vec![("sentry-trace", incoming.as_str())]),
     ];
     for (path, headers) in requests {
         let page = server.get(path, &headers);
