@@ -53,6 +53,39 @@ impl ContinuationPolicy {
     pub fn org(&self) -> Option<&str> {
         self.org_id.as_deref()
     }
+
+    /// Why a caller whose baggage decodes to `incoming` may not be continued, whichever header
+    /// names its trace: its organization id and this service's are both present and different,
+    /// or, with strict continuation, only one of them is present. `None`: the organizations
+    /// allow it.
+    ///
+    /// ```
+    /// use sentry_meta_core::{ContinuationPolicy, DynamicSamplingContext};
+    ///
+    /// let policy = ContinuationPolicy::new().org_id("1");
+    /// let caller = |baggage: &[u8]| DynamicSamplingContext::from_baggage([baggage]);
+    /// assert!(policy.refusal(&caller(b"sentry-org_id=2")).is_some());
+    /// assert!(policy.refusal(&caller(b"sentry-org_id=1")).is_none());
+    /// assert!(policy.refusal(&caller(b"")).is_none());
+    /// let strict = policy.strict_trace_continuation(true);
+    /// assert!(strict.refusal(&caller(b"")).is_some());
+    /// ```
+    pub fn refusal(&self, incoming: &DynamicSamplingContext) -> Option<NewTraceReason> {
+        let incoming = incoming
+            .get(crate::DscKey::OrgId)
+            .filter(|org| !org.is_empty());
+        let own = self.org_id.as_deref().filter(|org| !org.is_empty());
+        match (incoming, own) {
+            (Some(incoming), Some(own)) if incoming != own => Some(NewTraceReason::OrgMismatch {
+                incoming: incoming.to_owned(),
+                own: own.to_owned(),
+            }),
+            (Some(_), None) | (None, Some(_)) if self.strict_trace_continuation => {
+                Some(NewTraceReason::StrictOrgMissing)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A trace continued from an incoming request: its `sentry-trace` and the frozen DSC of its
@@ -197,23 +230,9 @@ impl Continuation {
             }
         };
         let mut dsc = DynamicSamplingContext::from_baggage(baggage);
-        let incoming_org = dsc.get(crate::DscKey::OrgId).filter(|org| !org.is_empty());
-        let own_org = policy.org_id.as_deref().filter(|org| !org.is_empty());
-        match (incoming_org, own_org) {
-            (Some(incoming), Some(own)) if incoming != own => {
-                let reason = NewTraceReason::OrgMismatch {
-                    incoming: incoming.to_owned(),
-                    own: own.to_owned(),
-                };
-                tracing::debug!(target: "sentry_meta", %reason, "starting a new trace");
-                return Self::NewTrace(reason);
-            }
-            (Some(_), None) | (None, Some(_)) if policy.strict_trace_continuation => {
-                let reason = NewTraceReason::StrictOrgMissing;
-                tracing::debug!(target: "sentry_meta", %reason, "starting a new trace");
-                return Self::NewTrace(reason);
-            }
-            _ => {}
+        if let Some(reason) = policy.refusal(&dsc) {
+            tracing::debug!(target: "sentry_meta", %reason, "starting a new trace");
+            return Self::NewTrace(reason);
         }
         dsc.backfill_sample_rand(sentry_trace.trace_id, sentry_trace.sampled);
         Self::Continue(IncomingTrace { sentry_trace, dsc })

@@ -9,13 +9,14 @@
 //! Without `SENTRY_DSN` the page is served without tags (no Sentry project to name). `ADDR` is
 //! the address to listen on (default `127.0.0.1:3000`; port 0 picks a free one).
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{Router, extract::State, http::HeaderMap, response::Html, routing::get};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use sentry_meta::{DscTransport, opentelemetry::OtelMeta};
+use sentry_meta::DscTransport;
+use sentry_meta::opentelemetry::{OtelMeta, RequestHeaders};
 
 /// The tracer, and the project's facts (the DSN's public key and org id, the sampler's rate).
 type Otel = Arc<(SdkTracer, Option<OtelMeta>)>;
@@ -25,13 +26,9 @@ async fn home(State(otel): State<Otel>, headers: HeaderMap) -> Html<String> {
     let Some(meta) = meta else {
         return Html("<!doctype html>\n<html><head><title>Home</title></head></html>".into());
     };
-    // The headers as OpenTelemetry propagators read them (an app would implement `Extractor`
-    // for `HeaderMap`, to read every `baggage` header).
-    let headers: HashMap<String, String> = (headers.iter())
-        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
-        .collect();
-    // The request's server span: the child of a caller's Sentry trace, if any.
-    let parent = meta.propagator().extract(&headers);
+    // The request's server span: the child of a caller's Sentry trace, if any. The propagator
+    // reads every value of every header (several `sentry-trace` values start a new trace).
+    let parent = meta.propagator().extract(&RequestHeaders::new(&headers));
     let cx = parent.with_span(tracer.start_with_context("GET /", &parent));
     let _current = cx.clone().attach();
     let head = meta.current();

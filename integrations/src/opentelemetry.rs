@@ -13,7 +13,8 @@
 //!   which it injects `sentry-trace` and `baggage` into). Compose it with OpenTelemetry's own
 //!   (`TraceContextPropagator` for `traceparent`, `BaggagePropagator`) in a
 //!   `TextMapCompositePropagator`; put it last, so that a caller's Sentry trace wins and the
-//!   `baggage` it injects carries both the DSC and the OpenTelemetry baggage.
+//!   `baggage` it injects carries both the DSC and the OpenTelemetry baggage. Extract from an
+//!   HTTP request's headers with [`RequestHeaders`], which gives it every value of a header.
 //! - [`OtelMeta::meta`]: the tags of a context's span, with the frozen DSC when the span is of
 //!   the caller's trace, or else a head DSC made from the options (with the `sample_rand` of the
 //!   trace id, as the rest of this crate makes it); `traceparent` too when asked for, which
@@ -45,7 +46,8 @@
 //! let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
 //! let tracer = provider.tracer("web");
 //!
-//! // Per request: the caller's headers (here a browser's Sentry SDK), then the server span.
+//! // Per request: the caller's headers (here a browser's Sentry SDK; in a server,
+//! // `RequestHeaders::new(request.headers())`), then the server span.
 //! let headers = HashMap::from([
 //!     ("sentry-trace".to_owned(), "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1".to_owned()),
 //!     ("baggage".to_owned(), "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=abc".to_owned()),
@@ -291,15 +293,11 @@ fn sentry_propagation(
 }
 
 /// `cx` without the remote parent that another propagator (`TraceContextPropagator`, from the
-/// caller's `traceparent`) extracted for the caller whose `sentry-trace` was just refused: a
-/// caller of another organization is never continued, whichever header it sent. Its baggage
-/// stays; other values of `cx` go with the span (a context cannot drop its span alone).
-fn without_rejected_parent(cx: &Context, sentry_trace: &[u8]) -> Context {
-    let span = cx.span();
-    let parent = span.span_context();
-    let same = SentryTrace::parse_bytes(sentry_trace)
-        .is_ok_and(|refused| refused.trace_id.to_bytes() == parent.trace_id().to_bytes());
-    if parent.is_remote() && same {
+/// caller's `traceparent`) extracted for a caller refused for its organization: such a caller is
+/// never continued, whichever header it sent. Its baggage stays; other values of `cx` go with
+/// the span (a context cannot drop its span alone).
+fn without_remote_parent(cx: &Context) -> Context {
+    if cx.span().span_context().is_remote() {
         use opentelemetry::baggage::{Baggage, BaggageExt};
         let baggage: Baggage = cx
             .baggage()
@@ -318,8 +316,8 @@ const OTEL_BAGGAGE_ENCODED: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b';').
 /// Appends the OpenTelemetry baggage of `cx` to the `sentry-*` members in `header`, written as
 /// `BaggagePropagator` writes it (an injector keeps the last `baggage` set, so the two
 /// propagators' members go out together only if one writes both). Members named `sentry-*` are
-/// the DSC's, which `header` holds already; a member that would pass the W3C limits (8,192
-/// bytes, 64 members) is left out whole.
+/// the DSC's, which `header` holds already; metadata with a `,` is left out; a member that would
+/// pass the W3C limits (8,192 bytes, 64 members) is left out whole.
 fn append_otel_baggage(header: &mut String, cx: &Context) {
     use opentelemetry::baggage::BaggageExt;
     use std::fmt::Write;
@@ -336,7 +334,10 @@ fn append_otel_baggage(header: &mut String, cx: &Context) {
         if !header.is_empty() {
             header.push(',');
         }
-        let metadata = metadata.as_str().trim();
+        // Written as it is, as `BaggagePropagator` writes it, unless a `,` in it would start
+        // members of its own (say `sentry-sampled=false`, after the DSC's).
+        let metadata = Some(metadata.as_str().trim()).filter(|metadata| !metadata.contains(','));
+        let metadata = metadata.unwrap_or_default();
         let _ = write!(
             header,
             "{}={}{}{metadata}",
@@ -351,6 +352,90 @@ fn append_otel_baggage(header: &mut String, cx: &Context) {
         }
     }
 }
+
+/// An HTTP request's headers as [`SentryMetaPropagator`] (and the propagators composed with it)
+/// should read them: every value of a header, as text, which a header value need not be.
+///
+/// - A `baggage` value keeps its members that are text (UTF-8): a bad member is dropped alone,
+///   as [`SentryMetaLayer`](crate::tower::SentryMetaLayer) drops it.
+/// - Any other value that is not visible ASCII is read as an empty one, which no header's
+///   grammar accepts. Left out, as `opentelemetry-http`'s `HeaderExtractor` leaves it out, it
+///   would make a valid `sentry-trace` and a bad one look like one valid value, where the
+///   tower layer sees two and starts a new trace.
+///
+/// ```
+/// use http::HeaderMap;
+/// use opentelemetry::propagation::TextMapPropagator;
+/// use opentelemetry::trace::TraceContextExt;
+/// use sentry_meta::opentelemetry::{OtelMeta, RequestHeaders};
+///
+/// let valid = "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1";
+/// let mut headers = HeaderMap::new();
+/// headers.append("sentry-trace", valid.parse()?);
+/// let propagator = OtelMeta::new().propagator();
+/// let cx = propagator.extract(&RequestHeaders::new(&headers));
+/// assert!(cx.span().span_context().is_remote());
+///
+/// // A second value, even one that is not text, is a second value: a new trace.
+/// headers.append("sentry-trace", http::HeaderValue::from_bytes(b"\xff")?);
+/// let cx = propagator.extract(&RequestHeaders::new(&headers));
+/// assert!(!cx.span().span_context().is_valid());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RequestHeaders<'a> {
+    headers: &'a http::HeaderMap,
+    /// Every `baggage` value, with its members that are not text left out.
+    baggage: Vec<String>,
+}
+
+impl<'a> RequestHeaders<'a> {
+    /// The propagators' view of `headers`.
+    pub fn new(headers: &'a http::HeaderMap) -> Self {
+        let baggage = headers
+            .get_all(BAGGAGE)
+            .iter()
+            .map(|value| {
+                let members = value.as_bytes().split(|&b| b == b',');
+                let text: Vec<&str> = members
+                    .filter_map(|member| std::str::from_utf8(member).ok())
+                    .collect();
+                text.join(",")
+            })
+            .collect();
+        Self { headers, baggage }
+    }
+}
+
+impl Extractor for RequestHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        if key.eq_ignore_ascii_case(BAGGAGE) {
+            return self.baggage.first().map(String::as_str);
+        }
+        Some(header_text(self.headers.get(key)?))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.headers.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> = if key.eq_ignore_ascii_case(BAGGAGE) {
+            self.baggage.iter().map(String::as_str).collect()
+        } else {
+            self.headers.get_all(key).iter().map(header_text).collect()
+        };
+        (!values.is_empty()).then_some(values)
+    }
+}
+
+/// A header value as text: empty when it is not visible ASCII (see [`RequestHeaders`]).
+fn header_text(value: &http::HeaderValue) -> &str {
+    value.to_str().unwrap_or_default()
+}
+
+/// The `baggage` header's name.
+const BAGGAGE: &str = "baggage";
 
 /// A caller's trace that the propagator continued: its frozen DSC, for pages of its trace.
 #[derive(Debug, Clone)]
@@ -376,13 +461,14 @@ struct Incoming {
 ///   decided here, as a Sentry SDK decides it: sampled when the trace's `sample_rand` is below
 ///   [`OtelMeta::traces_sample_rate`] (always, without a rate). OpenTelemetry has no undecided
 ///   parent: its default sampler would drop the span of a parent not flagged sampled.
-/// - It sees the values the [`Extractor`] gives. One that leaves out the values that are not
+/// - It sees the values the [`Extractor`] gives: extract from an HTTP request's headers with
+///   [`RequestHeaders`], which gives every value. One that leaves out the values that are not
 ///   text, as `opentelemetry-http`'s `HeaderExtractor` does, makes a valid `sentry-trace` and a
-///   bad one look like one valid value, where the tower layer starts a new trace: give such a
-///   value as an empty one instead, as the demo's `/otel` page does.
-/// - A caller it refuses for its organization loses the remote parent that a propagator before
-///   it (`TraceContextPropagator`, from the caller's `traceparent`) extracted for the same trace:
-///   the request starts a new trace, whichever header the caller sent.
+///   bad one look like one valid value, where the tower layer starts a new trace.
+/// - A caller it refuses for its organization (by the `sentry-org_id` of its baggage, see
+///   [`ContinuationPolicy::refusal`]) loses the remote parent that a propagator before it
+///   (`TraceContextPropagator`, from the caller's `traceparent`) extracted: the request starts
+///   a new trace, whichever header the caller sent, also without a valid `sentry-trace`.
 /// - With `sentry-opentelemetry`, OpenTelemetry's sampler decides which spans become
 ///   transactions: give the Sentry client `traces_sample_rate(1.0)`, so that it keeps each span
 ///   OpenTelemetry keeps and the pages' flag is the transaction's.
@@ -413,24 +499,29 @@ impl TextMapPropagator for SentryMetaPropagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let policy = &self.meta.inner.policy;
+        let baggage = extractor.get_all("baggage").unwrap_or_default();
+        let baggage = || baggage.iter().map(|value| value.as_bytes());
         // Several `sentry-trace` values are one malformed value, as for the tower layers.
         let values = extractor.get_all("sentry-trace").unwrap_or_default();
-        let Some(sentry_trace) = crate::one_sentry_trace(values.iter().map(|v| v.as_bytes()))
-        else {
-            return cx.clone();
+        let decision = match crate::one_sentry_trace(values.iter().map(|v| v.as_bytes())) {
+            Some(sentry_trace) => Continuation::decide(Some(sentry_trace), baggage(), policy),
+            None => Continuation::NewTrace(NewTraceReason::NoIncomingTrace),
         };
-        let baggage = extractor.get_all("baggage").unwrap_or_default();
-        let decision = Continuation::decide(
-            Some(sentry_trace),
-            baggage.iter().map(|value| value.as_bytes()),
-            &self.meta.inner.policy,
-        );
         let incoming = match decision {
             Continuation::Continue(incoming) => incoming,
             Continuation::NewTrace(
                 NewTraceReason::OrgMismatch { .. } | NewTraceReason::StrictOrgMissing,
-            ) => return without_rejected_parent(cx, sentry_trace),
-            Continuation::NewTrace(_) => return cx.clone(),
+            ) => return without_remote_parent(cx),
+            // No `sentry-trace` to continue: a parent that another propagator extracted (from a
+            // `traceparent`) stays, unless the caller's organization is refused.
+            Continuation::NewTrace(_) => {
+                let caller = DynamicSamplingContext::from_baggage(baggage());
+                return match policy.refusal(&caller) {
+                    Some(_) => without_remote_parent(cx),
+                    None => cx.clone(),
+                };
+            }
         };
         let trace = incoming.sentry_trace;
         // OpenTelemetry has no parent without a span id: such a caller is not continued (nor by

@@ -1,5 +1,6 @@
 //! The axum + minijinja example, run as its doc says: its page, fetched over HTTP and parsed as a
-//! browser would, carries one `sentry-trace` and one `baggage` tag of one trace.
+//! browser would, carries one `sentry-trace` and one `baggage` tag of one trace. The
+//! OpenTelemetry example continues a caller by the rule of the rest of the crate.
 //!
 //! `cargo test --all-features` builds the package's examples next to the test binaries
 //! (`target/debug/examples/`), which is where this test finds the example's binary (and builds
@@ -58,9 +59,15 @@ impl Example {
 
     /// The body of `GET path`, over HTTP/1.1 (a whole response, not chunked).
     fn get(&self, path: &str) -> String {
+        self.get_with(path, &[])
+    }
+
+    /// The body of `GET path` with these request headers, each `name: value`.
+    fn get_with(&self, path: &str, headers: &[&str]) -> String {
         let mut stream = TcpStream::connect(&self.addr).expect("the example accepts");
+        let headers: String = headers.iter().map(|line| format!("{line}\r\n")).collect();
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{headers}Connection: close\r\n\r\n",
             self.addr
         );
         stream
@@ -184,4 +191,46 @@ fn axum_minijinja_page_continues_in_the_browser() {
         !second.iter().any(|other| other.starts_with(trace_id)),
         "{second:?}"
     );
+}
+
+#[cfg(feature = "opentelemetry")]
+#[test]
+fn opentelemetry_example_reads_every_header_value() {
+    let example = Example::start("opentelemetry");
+    let valid = "sentry-trace: 771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1";
+    let tags = |headers: &[&str]| {
+        let page = Html::parse_document(&example.get_with("/", headers));
+        let [trace] = meta_contents(&page, "sentry-trace")
+            .try_into()
+            .expect("one tag");
+        let [baggage] = meta_contents(&page, "baggage").try_into().expect("one tag");
+        (trace, baggage)
+    };
+    // A caller's trace, with the members of every `baggage` header frozen.
+    let (trace, baggage) = tags(&[
+        valid,
+        "baggage: sentry-release=a",
+        "baggage: sentry-environment=b",
+    ]);
+    assert!(
+        trace.starts_with("771a43a4192642f0b136d5159a501700-"),
+        "{trace}"
+    );
+    assert!(
+        trace.ends_with("-1") && !trace.contains("b7ad6b7169203331"),
+        "{trace}"
+    );
+    assert!(baggage.contains("sentry-release=a") && baggage.contains("sentry-environment=b"));
+    // Several `sentry-trace` values start a new trace, also when one of them is not text.
+    for second in [valid, "sentry-trace: \u{e9}"] {
+        let (trace, baggage) = tags(&[valid, second]);
+        assert!(
+            !trace.starts_with("771a43a4192642f0b136d5159a501700"),
+            "{second}: {trace}"
+        );
+        assert!(
+            baggage.contains("sentry-public_key=public"),
+            "{second}: {baggage}"
+        );
+    }
 }

@@ -13,11 +13,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Html;
 use axum::routing::get;
-use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData};
-use sentry_meta::opentelemetry::OtelMeta;
+use sentry_meta::opentelemetry::{OtelMeta, RequestHeaders};
 use sentry_meta::{DynamicSamplingContext, SentryTrace};
 use sentry_meta_tests::meta_elements;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -26,29 +26,6 @@ use tracing_subscriber::layer::SubscriberExt;
 const TRACE: &str = "771a43a4192642f0b136d5159a501700";
 const SPAN: &str = "b7ad6b7169203331";
 const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
-
-/// The request's headers, as OpenTelemetry propagators read them.
-struct Headers<'a>(&'a HeaderMap);
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key)?.to_str().ok()
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|name| name.as_str()).collect()
-    }
-
-    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let values: Vec<_> = self
-            .0
-            .get_all(key)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        (!values.is_empty()).then_some(values)
-    }
-}
 
 struct App {
     meta: OtelMeta,
@@ -64,7 +41,7 @@ fn page(meta: &sentry_meta::SentryMeta) -> Html<String> {
 
 /// The server span through the `opentelemetry` API.
 async fn api_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<String> {
-    let parent = app.propagator.extract(&Headers(&headers));
+    let parent = app.propagator.extract(&RequestHeaders::new(&headers));
     let span = app.tracer.start_with_context("GET /api", &parent);
     let cx = parent.with_span(span);
     tokio::task::yield_now().await;
@@ -75,7 +52,7 @@ async fn api_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<Strin
 
 /// The server span of a `tracing` span, exported by `tracing-opentelemetry`.
 async fn tracing_page(State(app): State<Arc<App>>, headers: HeaderMap) -> Html<String> {
-    let parent = app.propagator.extract(&Headers(&headers));
+    let parent = app.propagator.extract(&RequestHeaders::new(&headers));
     let span = tracing::info_span!("GET /tracing");
     span.set_parent(parent)
         .expect("a span of the OpenTelemetry layer");
@@ -148,7 +125,9 @@ impl Server {
     fn get_with_spans(&self, path: &str, headers: &[(&str, &str)]) -> (Tags, Vec<SpanData>) {
         let mut request = self.http.get(format!("http://{}{path}", self.addr));
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            // As bytes: a value need not be text (`é` goes out as its two UTF-8 bytes).
+            let value = reqwest::header::HeaderValue::from_bytes(value.as_bytes());
+            request = request.header(*name, value.expect("a header value"));
         }
         let html = self.runtime.block_on(async move {
             let response = request.send().await.expect("a response");
@@ -304,6 +283,17 @@ fn a_w3c_caller_is_continued_with_this_app_s_head_dsc() {
     assert_eq!(tags.dsc.get(sentry_meta::DscKey::TraceId), Some(TRACE));
     let span_id = span.span_context.span_id();
     assert_eq!(tags.traceparent, Some(format!("00-{TRACE}-{span_id}-01")));
+    // Also with a bad `sentry-trace`, and baggage of this app's organization.
+    let (tags, span) = server.get(
+        "/api",
+        &[
+            ("traceparent", &format!("00-{TRACE}-{SPAN}-01")),
+            ("sentry-trace", "junk"),
+            ("baggage", "sentry-org_id=42"),
+        ],
+    );
+    tags.names(&span);
+    assert_eq!(span.parent_span_id.to_string(), SPAN);
 }
 
 #[test]
@@ -312,17 +302,35 @@ fn callers_of_another_organization_or_with_junk_or_several_headers_start_new_tra
     let junk = "x".repeat(100_000);
     let valid = format!("{TRACE}-{SPAN}-1");
     let traceparent = format!("00-{TRACE}-{SPAN}-01");
-    let cases: [&[(&str, &str)]; 6] = [
+    let several = format!("{valid}-junk");
+    let cases: [&[(&str, &str)]; 10] = [
         &[("sentry-trace", &valid), ("baggage", "sentry-org_id=7")],
         // The same caller's `traceparent` (which `TraceContextPropagator` reads) does not
-        // continue it either.
+        // continue it either, whatever its `sentry-trace`: none, a bad one, several.
         &[
             ("sentry-trace", &valid),
             ("traceparent", &traceparent),
             ("baggage", "sentry-org_id=7"),
         ],
-        // Several values are one malformed value, as for the tower layers.
+        &[
+            ("traceparent", &traceparent),
+            ("baggage", "sentry-org_id=7"),
+        ],
+        &[
+            ("sentry-trace", &several),
+            ("traceparent", &traceparent),
+            ("baggage", "sentry-release=1,sentry-org_id=7"),
+        ],
+        &[
+            ("sentry-trace", &valid),
+            ("sentry-trace", &valid),
+            ("traceparent", &traceparent),
+            ("baggage", "sentry-org_id=7"),
+        ],
+        // Several values are one malformed value, as for the tower layers; also when the
+        // other is not text.
         &[("sentry-trace", &valid), ("sentry-trace", &valid)],
+        &[("sentry-trace", &valid), ("sentry-trace", "\u{e9}")],
         &[(
             "sentry-trace",
             "771A43A4192642F0B136D5159A501700-B7AD6B7169203331-1",
@@ -527,7 +535,7 @@ fn a_caller_opentelemetry_cannot_name_as_a_parent_starts_a_new_trace_in_both() {
 #[test]
 fn injected_baggage_holds_the_dsc_and_the_opentelemetry_baggage() {
     use opentelemetry::KeyValue;
-    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry::baggage::{BaggageExt, KeyValueMetadata};
     use opentelemetry_sdk::propagation::BaggagePropagator;
     use std::collections::HashMap;
 
@@ -577,6 +585,18 @@ fn injected_baggage_holds_the_dsc_and_the_opentelemetry_baggage() {
     assert_eq!(members.len(), dsc_len + 1 + 20, "{baggage}");
     assert!(members.contains(&"user=alice"), "{baggage}");
     assert!(members.contains(&"k7=a%20b%2Cc"), "{baggage}");
+    // Metadata is written as it is, unless a `,` would make members of it.
+    let cx = parent.with_span(provider.tracer("web").start_with_context("GET /", &parent));
+    let cx = cx.with_baggage([
+        KeyValueMetadata::new("m", "v", "p=1,sentry-sampled=false"),
+        KeyValueMetadata::new("n", "w", "q=2"),
+    ]);
+    let mut outgoing = HashMap::new();
+    propagator.inject_context(&cx, &mut outgoing);
+    let with_metadata = &outgoing["baggage"];
+    assert!(with_metadata.ends_with(",m=v,n=w;q=2") || with_metadata.ends_with(",n=w;q=2,m=v"));
+    let dsc_of = |baggage: &str| DynamicSamplingContext::from_baggage([baggage.as_bytes()]);
+    assert_eq!(dsc_of(with_metadata), dsc_of(&baggage), "{with_metadata}");
     let dsc = DynamicSamplingContext::from_baggage([baggage.as_bytes()]);
     assert_eq!(dsc.get(sentry_meta::DscKey::Release), Some("caller"));
     let dsc_members = members[..dsc_len].to_vec();

@@ -9,17 +9,17 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
+use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
-use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use sentry::{Hub, SentryFutureExt as _};
 use sentry_meta::SentryMeta;
-use sentry_meta::opentelemetry::{OtelMeta, SentryMetaPropagator};
+use sentry_meta::opentelemetry::{OtelMeta, RequestHeaders, SentryMetaPropagator};
 use sentry_opentelemetry::SentrySpanProcessor;
 
 use super::{Web, html};
@@ -50,72 +50,14 @@ impl Otel {
     }
 }
 
-/// The request's headers, as OpenTelemetry propagators read them: as text, which a header
-/// value need not be. A `baggage` value keeps the members that are text (UTF-8), so that a bad
-/// member is dropped alone, as `SentryMetaLayer` drops it. Another value that is not visible
-/// ASCII is read as an empty one, which no header's grammar accepts. Left out, as
-/// `opentelemetry-http`'s `HeaderExtractor` leaves it out, it would make a valid `sentry-trace`
-/// and a bad one look like one valid value, where the tower layer sees two and starts a new
-/// trace.
-struct Headers<'a> {
-    map: &'a HeaderMap,
-    baggage: Vec<String>,
-}
-
-impl<'a> Headers<'a> {
-    fn new(map: &'a HeaderMap) -> Self {
-        let baggage = map
-            .get_all(BAGGAGE)
-            .iter()
-            .map(|value| {
-                let members = value.as_bytes().split(|&b| b == b',');
-                let text: Vec<&str> = members
-                    .filter_map(|member| std::str::from_utf8(member).ok())
-                    .collect();
-                text.join(",")
-            })
-            .collect();
-        Self { map, baggage }
-    }
-}
-
-impl Extractor for Headers<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        if key.eq_ignore_ascii_case(BAGGAGE) {
-            return self.baggage.first().map(String::as_str);
-        }
-        Some(text(self.map.get(key)?))
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.map.keys().map(|name| name.as_str()).collect()
-    }
-
-    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let values: Vec<&str> = if key.eq_ignore_ascii_case(BAGGAGE) {
-            self.baggage.iter().map(String::as_str).collect()
-        } else {
-            let values = self.map.get_all(key).iter();
-            values.map(text).collect()
-        };
-        (!values.is_empty()).then_some(values)
-    }
-}
-
-/// A header value as text: empty when it is not visible ASCII (see [`Headers`]).
-fn text(value: &HeaderValue) -> &str {
-    value.to_str().unwrap_or_default()
-}
-
-/// The `baggage` header's name.
-const BAGGAGE: &str = "baggage";
-
 /// The request's server span (`GET /otel`), continuing the caller's Sentry trace by the
 /// propagator's decision, current while the handler runs. It runs in a Hub of its own, whose
 /// scope tags the transaction that `SentrySpanProcessor` makes of the span with the service.
 pub async fn request_span(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
     let otel = &web.otel;
-    let parent = otel.propagator.extract(&Headers::new(request.headers()));
+    let parent = otel
+        .propagator
+        .extract(&RequestHeaders::new(request.headers()));
     let hub = Arc::new(Hub::new_from_top(Hub::main()));
     hub.configure_scope(|scope| scope.set_tag("service", "web"));
     let name = format!("{} {}", request.method(), request.uri().path());
