@@ -74,7 +74,7 @@ use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState}
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
     Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, IncomingTrace,
-    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, NewTraceReason, SENTRY_PREFIX, SampleRand, SentryTrace,
+    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, NewTraceReason, SENTRY_PREFIX, SampleRand,
     SerializedDsc, SpanId, TraceId, TraceMeta,
 };
 
@@ -285,7 +285,8 @@ fn sentry_propagation(
     sampled: bool,
     org_id: Option<&str>,
 ) -> Option<sentry_core::TracePropagationContext> {
-    let sentry_trace = SentryTrace::new(trace_id, span_id, Some(sampled)).to_string();
+    let sentry_trace =
+        sentry_meta_core::SentryTrace::new(trace_id, span_id, Some(sampled)).to_string();
     let baggage = org_id.map(|org| format!("sentry-org_id={org}"));
     let headers = std::iter::once(("sentry-trace", sentry_trace.as_str()))
         .chain(baggage.as_deref().map(|baggage| ("baggage", baggage)));
