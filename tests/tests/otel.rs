@@ -302,7 +302,7 @@ fn callers_of_another_organization_or_with_junk_or_several_headers_start_new_tra
     let junk = "x".repeat(100_000);
     let valid = format!("{TRACE}-{SPAN}-1");
     let traceparent = format!("00-{TRACE}-{SPAN}-01");
-    let several = format!("{valid}-junk");
+    let malformed = format!("{valid}-junk");
     let cases: [&[(&str, &str)]; 10] = [
         &[("sentry-trace", &valid), ("baggage", "sentry-org_id=7")],
         // The same caller's `traceparent` (which `TraceContextPropagator` reads) does not
@@ -317,7 +317,7 @@ fn callers_of_another_organization_or_with_junk_or_several_headers_start_new_tra
             ("baggage", "sentry-org_id=7"),
         ],
         &[
-            ("sentry-trace", &several),
+            ("sentry-trace", &malformed),
             ("traceparent", &traceparent),
             ("baggage", "sentry-release=1,sentry-org_id=7"),
         ],
