@@ -337,8 +337,8 @@ fn append_otel_baggage(header: &mut String, cx: &Context) {
         }
         // Written as it is, as `BaggagePropagator` writes it, unless a `,` in it would start
         // members of its own (say `sentry-sampled=false`, after the DSC's).
-        let metadata = Some(metadata.as_str().trim()).filter(|metadata| !metadata.contains(','));
-        let metadata = metadata.unwrap_or_default();
+        let metadata = metadata.as_str().trim();
+        let metadata = if metadata.contains(',') { "" } else { metadata };
         let _ = write!(
             header,
             "{}={}{}{metadata}",
