@@ -99,6 +99,42 @@ async fn cached_page() -> impl IntoResponse {
     )
 }
 
+/// A publicly cacheable page whose template writes its tags where the stripper no longer reads
+/// the document's structure: after `<body>`, in foreign content (`svg`), or, for `streamed`,
+/// after `<body>` in pieces split inside the tags.
+async fn cached_tags_at(Path(place): Path<String>) -> Response {
+    let tags = SentryMeta::current().to_string();
+    let page = match place.as_str() {
+        "body" => format!("<html><head><title>t</title></head><body><p>{tags}</p></body></html>"),
+        "svg-in-head" => {
+            format!("<html><head><svg></svg>{tags}<title>t</title></head><body></body></html>")
+        }
+        "svg-title" => {
+            format!("<html><head></head><body><svg><title>{tags}</title></svg></body></html>")
+        }
+        "template-svg" => {
+            format!("<html><head><template><svg></template>{tags}</head><body></body></html>")
+        }
+        _ => {
+            let page = format!("<html><head></head><body>{tags}{tags}</body></html>");
+            let pieces: Vec<_> = page
+                .as_bytes()
+                .chunks(7)
+                .map(|piece| {
+                    Ok::<_, std::convert::Infallible>(bytes::Bytes::copy_from_slice(piece))
+                })
+                .collect();
+            let body = Body::from_stream(futures_util::stream::iter(pieces));
+            let headers = [
+                (header::CONTENT_TYPE, "text/html"),
+                (header::CACHE_CONTROL, "public, max-age=60"),
+            ];
+            return (headers, body).into_response();
+        }
+    };
+    ([(header::CACHE_CONTROL, "public, max-age=60")], Html(page)).into_response()
+}
+
 /// The cache vectors, served by `/cache/{case}` (a page that writes its tags) and
 /// `/plain/{case}` (one that leaves them to the injector).
 static CACHE_VECTORS: LazyLock<Vec<CacheVector>> = LazyLock::new(cache_vectors);
@@ -190,6 +226,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/extract", get(extracted_page))
         .route("/cached", get(cached_page))
         .route("/cached-too", get(cached_page))
+        .route("/cached-tags-at/{place}", get(cached_tags_at))
         .route("/cache/{case}", get(cache_case_page))
         .route("/unrewritable/{kind}", get(unrewritable_page))
         .route("/validated/{kind}", get(validated_page))
@@ -911,6 +948,30 @@ fn assert_cache_guarded(v: &CacheVector, page: &Page, tx: &SentTransaction, mark
         v.cache_control()
     };
     assert_eq!(page.cache_control, as_bytes(expected), "{context}");
+}
+
+#[test]
+fn cacheable_pages_lose_their_tags_wherever_the_template_wrote_them() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    for place in [
+        "body",
+        "svg-in-head",
+        "svg-title",
+        "template-svg",
+        "streamed",
+    ] {
+        let page = server.get(&format!("/cached-tags-at/{place}"), &[]);
+        let trace_id = server.transaction().trace_id;
+        assert_eq!(page.status, 200, "{place}");
+        // No trace tag for the browser SDK to find, nor the trace's id in any other form.
+        assert_eq!(
+            (&page.sentry_trace, &page.baggage),
+            (&None, &None),
+            "{place}: {page:?}"
+        );
+        assert!(!page.body.contains(&trace_id), "{place}: {page:?}");
+        assert_eq!(page.cache_control, [b"public, max-age=60"], "{place}");
+    }
 }
 
 #[test]

@@ -9,10 +9,11 @@ mod scan;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
@@ -22,7 +23,8 @@ use self::scan::{Action, HeadScanner, Piece};
 use super::cache::is_html;
 use super::cache::{Cacheability, mark_private};
 use super::guard::{forget_length, prepare_for_tags};
-use crate::{SentryMeta, TraceMeta};
+use super::layer::setup_problem;
+use crate::{SentryMeta, TraceMeta, TraceRoot};
 
 /// Where [`InjectTraceMetaLayer`] takes a page's tags from.
 ///
@@ -57,15 +59,40 @@ where
     }
 }
 
-/// The default [`TraceMetaSource`]: [`SentryMeta::current`], the active span of the current
-/// Sentry Hub and the request's [`TraceRoot`](crate::TraceRoot).
+/// The default [`TraceMetaSource`]: [`SentryMeta::current`], the request's
+/// [`TraceRoot`](crate::TraceRoot) or the active span of the current Sentry Hub.
+///
+/// Without either, with a Sentry client bound, the layer is outside
+/// [`SentryMetaLayer`](super::SentryMetaLayer) (or there is none): the request's transaction has
+/// finished, and the tags would name a new trace that no server span belongs to. That setup is
+/// reported as the layers' others are (a panic naming the fix in debug builds, one `warn` in
+/// release builds), and the page gets no tags: the browser starts its own trace, or continues
+/// the server's from `Server-Timing`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CurrentSentryMeta;
 
+static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
+
+const INJECTOR_OUTSIDE: &str = "sentry-meta: InjectTraceMetaLayer found no request trace root \
+     and no active span when the page was ready, so its tags would name a trace that no server \
+     span belongs to. Put it inside SentryMetaLayer (and NewSentryLayer): in a ServiceBuilder the \
+     order is NewSentryLayer, SentryMetaLayer, InjectTraceMetaLayer (with Router::layer, call \
+     .layer() in the reverse order)";
+
 impl TraceMetaSource for CurrentSentryMeta {
     fn trace_meta(&self, _response: &Parts) -> SentryMeta {
-        SentryMeta::current()
+        let meta = SentryMeta::current();
+        if meta.trace_meta().is_some() && TraceRoot::current().is_none() && !span_is_active() {
+            setup_problem(INJECTOR_OUTSIDE, &WARNED_OUTSIDE);
+            return SentryMeta::none();
+        }
+        meta
     }
+}
+
+/// Whether the current Hub has an active span.
+fn span_is_active() -> bool {
+    sentry_core::Hub::current().configure_scope(|scope| scope.get_span().is_some())
 }
 
 /// A [`Layer`] that injects the page's tags right before `</head>` of HTML responses, streamed
@@ -74,7 +101,8 @@ impl TraceMetaSource for CurrentSentryMeta {
 ///
 /// Put it inside [`SentryMetaLayer`](super::SentryMetaLayer) (after it in a `ServiceBuilder`):
 /// the tags are taken when the inner response is ready, and only there are the request's
-/// transaction and trace root still current.
+/// transaction and trace root still current. Outside it, the default source finds neither and
+/// reports the setup ([`CurrentSentryMeta`]).
 ///
 /// # Example
 ///
@@ -203,8 +231,10 @@ impl TraceMetaSource for CurrentSentryMeta {
 /// inner body's, widened by the tags until the head has been read. `ETag` and `Last-Modified`
 /// are removed as well: the page differs on every request, and a client revalidating with them
 /// would reuse an old copy, and its old trace; so is `Accept-Ranges`, as a range request would
-/// get a range of the page without its tags. The response to a `HEAD` request gets the same
-/// headers as the `GET` one would (its body, never sent, is left as it is).
+/// get a range of the page without its tags. The headers leave before the head has been read,
+/// so a page that turns out to get no tags (it has its own, or no `</head>` early enough) has
+/// lost them too. The response to a `HEAD` request gets the same headers as the `GET` one
+/// would (its body, never sent, is left as it is).
 ///
 /// # Stripping
 ///
@@ -216,6 +246,12 @@ impl TraceMetaSource for CurrentSentryMeta {
 /// page the layer injected gives back the page (without its own trace tags, if it had any after
 /// `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
 /// publicly cacheable pages whose template already wrote the tags.
+///
+/// Where the tokenizer stops (`<body` or `<frameset`, `<plaintext`, `<svg` or `<math`), the
+/// stripper reads on for the blocks of tags as this crate renders them, byte for byte, and
+/// removes them wherever they are (after `<body>`, in foreign content, in a script's string):
+/// tags a template wrote there do not reach shared caches either. Tags written by hand after
+/// that point stay.
 #[derive(Debug, Clone)]
 pub struct InjectTraceMetaLayer<M = CurrentSentryMeta> {
     source: M,
@@ -377,9 +413,10 @@ where
 }
 
 /// Removes from an HTML `response` every trace tag up to `<body` (the `<meta>` elements that the
-/// browser SDK would read, as [`InjectTraceMetaLayer`] finds them: see its
-/// [Stripping](InjectTraceMetaLayer#stripping) section), and `Content-Length` (the new length is
-/// not known before the head has been read); every other byte streams through unchanged.
+/// browser SDK would read, as [`InjectTraceMetaLayer`] finds them), the blocks of tags this crate
+/// renders wherever they are (see the [Stripping](InjectTraceMetaLayer#stripping) section), and
+/// `Content-Length` (the new length is not known before the page has been read); every other
+/// byte streams through unchanged.
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
 /// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`) or declare a
@@ -421,8 +458,9 @@ pub fn strip_trace_meta<B: Body>(response: Response<B>) -> Response<TraceMetaBod
 }
 
 /// Whether `response` is a whole, uncompressed HTML document with a body, in an encoding whose
-/// bytes 0x00-0x7F are ASCII text. The response to a HEAD request (`head`) is judged by its
-/// headers alone: it has the headers of the GET response, but its body may be empty.
+/// bytes 0x00-0x7F are ASCII text. The response to a HEAD request (`head`) has the headers of
+/// the GET response, but its body may have been left out: its length is read from
+/// `Content-Length` when it has one.
 fn is_rewritable<B: Body>(response: &Response<B>, head: bool) -> bool {
     let empty = response.body().size_hint().exact() == Some(0);
     is_rewritable_page(response.status(), response.headers(), head, empty)
@@ -442,7 +480,19 @@ pub(crate) fn is_rewritable_page(
         && !is_encoded(headers)
         && !headers.contains_key(CONTENT_RANGE)
         && !declares_ascii_incompatible_charset(headers)
-        && (head || !empty)
+        && !is_empty_page(headers, head, empty)
+}
+
+/// Whether the page is empty, so that it gets no tags: its body is. The body of the response to
+/// HEAD may have been left out, so there its `Content-Length` tells, when it has one: the GET
+/// response's length.
+fn is_empty_page(headers: &HeaderMap, head: bool, empty_body: bool) -> bool {
+    if !head {
+        return empty_body;
+    }
+    headers
+        .get(CONTENT_LENGTH)
+        .map_or(empty_body, |length| length.as_bytes() == b"0")
 }
 
 /// Whether the response has one `Content-Type` line, as the injector needs: with several,
@@ -634,7 +684,8 @@ impl<B> TraceMetaBody<B> {
         Self::rewrite(body, HeadScanner::injecting(&tags), Some(tags))
     }
 
-    /// `body` without its trace tags up to `<body` (see [`strip_trace_meta`]).
+    /// `body` without its trace tags up to `<body`, and the rendered ones after it (see
+    /// [`strip_trace_meta`]).
     pub fn strip(body: B) -> Self {
         Self::rewrite(body, HeadScanner::new(Action::Strip), None)
     }

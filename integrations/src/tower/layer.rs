@@ -100,8 +100,8 @@ impl SentryMetaLayer {
     /// `max-age=99999999999999999999999`, even next to a qualified `private="set-cookie"`) and
     /// without `no-store` or a bare `private`; an `Expires` later than `Date`; a
     /// `CDN-Cache-Control`, a CDN's own targeted field or `Surrogate-Control` with a lifetime,
-    /// whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote into
-    /// its head are removed as it streams (as by [`strip_trace_meta`](super::strip_trace_meta);
+    /// whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote are
+    /// removed as it streams (as by [`strip_trace_meta`](super::strip_trace_meta);
     /// the answer to HEAD gets the headers of GET's), and the first such page of each route
     /// logs a warning: a cached page would make every visitor that gets it join the one trace,
     /// and the sampling decision, it was rendered in.

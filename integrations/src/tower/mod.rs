@@ -78,9 +78,11 @@
 //!
 //! A wrong setup fails loudly in debug builds (a panic with what to change) and logs one `warn`
 //! (target `sentry_meta`) in release builds: a transaction already active when the layer starts
-//! the request's (`SentryHttpLayer::enable_transaction()` outside it), or a Hub shared between
-//! requests (`NewSentryLayer` missing or inside it). Pages never mix two traces either way: their
-//! `sentry-trace` is the request's span, and a DSC is only used for its own trace.
+//! the request's (`SentryHttpLayer::enable_transaction()` outside it), a Hub shared between
+//! requests (`NewSentryLayer` missing or inside it), or an [`InjectTraceMetaLayer`] outside
+//! `SentryMetaLayer`, where the request's root and transaction are gone (its pages then get no
+//! tags). Pages never mix two traces either way: their `sentry-trace` is the request's span,
+//! and a DSC is only used for its own trace.
 //!
 //! Pages name the server transaction, read from the request's trace root (not from the Hub).
 //! To name a child span that renders the page, render inside
@@ -116,7 +118,7 @@
 //!   neither `no-store` nor a bare `private`; an `Expires` later than `Date`; a
 //!   `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`, …) or
 //!   `Surrogate-Control` with a lifetime, whatever `Cache-Control` says) gets no
-//!   `Server-Timing`, the tags already rendered into its head are removed as it streams
+//!   `Server-Timing`, the tags already rendered into it are removed as it streams
 //!   ([`strip_trace_meta`]; a compressed page with tags is made private instead), and a `warn`
 //!   is logged once per route; unless
 //!   [`SentryMetaLayer::allow_cacheable`]. An HTML response that a shared cache could keep on

@@ -22,20 +22,28 @@
 //! later duplicates) is exactly one of [`TRACE_NAMES`], character references decoded and letter
 //! case kept.
 //!
-//! The scanner stops, and the rest of the page passes through, at `<body` or `<frameset` (the
-//! head is over), `<plaintext`, and `<svg` or `<math`: in foreign content the tokenizer follows
-//! the tree (no raw text, CDATA sections), which the scanner does not build. It never starts on
-//! a page that begins with a UTF-16 or UTF-32 byte-order mark: its bytes are not ASCII text.
+//! The tokenizer stops at `<body` or `<frameset` (the head is over), `<plaintext`, and `<svg`
+//! or `<math`: in foreign content the tokenizer follows the tree (no raw text, CDATA
+//! sections), which the scanner does not build. There the injector is done, and the rest of the
+//! page passes through; the stripper reads on for blocks of tags as the renderer writes them,
+//! byte for byte, and removes them in any context ([`remove_rendered_blocks`]). The scanner
+//! never starts on a page that begins with a UTF-16 or UTF-32 byte-order mark: its bytes are not
+//! ASCII text.
 //!
 //! The scanner keeps as little as it can: bytes are held back only while they may be the start
 //! of `</head` (at most 6 bytes), or, when stripping, of a trace tag (up to its `name`, at most
-//! [`TAG_HOLD_MAX`] bytes). The injector stops looking after [`HEAD_LIMIT`] bytes; the stripper
-//! reads on to `<body`, however long the head: a page it cannot strip must not keep its tags.
+//! [`TAG_HOLD_MAX`] bytes) or of a rendered block. The injector stops looking after
+//! [`HEAD_LIMIT`] bytes; the stripper reads the whole page, however long the head: a page it
+//! cannot strip must not keep its tags.
 
 use std::mem;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
+use sentry_meta_core::__private::{
+    BAGGAGE_CONTENT_MAX_LEN, BAGGAGE_OPEN, CLOSE, SENTRY_TRACE_MAX_LEN, SENTRY_TRACE_OPEN,
+    TRACEPARENT_LEN, TRACEPARENT_OPEN,
+};
 
 use super::is_switching;
 
@@ -48,7 +56,7 @@ pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
 /// name="baggage">` with the longest escaped baggage the renderer can write fits, with room for
 /// the tag's other bytes; a longer one is passed through (the renderer writes `name` first), and
 /// the stripper reads on after it.
-pub(crate) const TAG_HOLD_MAX: usize = sentry_meta_core::__private::BAGGAGE_CONTENT_MAX_LEN + 256;
+pub(crate) const TAG_HOLD_MAX: usize = BAGGAGE_CONTENT_MAX_LEN + 256;
 
 /// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
 /// and the W3C `traceparent` that the renderer may write.
@@ -73,7 +81,8 @@ pub(crate) enum Action {
     /// [`HeadScanner::injecting`] for which count).
     Inject,
     /// Remove every trace tag up to `<body` (the head, and the `<meta>` elements between
-    /// `</head>` and `<body>`, which the tree builder moves into the head).
+    /// `</head>` and `<body>`, which the tree builder moves into the head), and the rendered
+    /// blocks after it.
     Strip,
 }
 
@@ -107,6 +116,9 @@ pub(crate) struct HeadScanner {
     dropped: Option<TraceName>,
     /// Injecting: a page's own `traceparent` tag counts as a copy of the tags (they hold one).
     own_traceparent: bool,
+    /// Stripping, past the point where the tokenizer stops: only blocks of tags as the renderer
+    /// writes them are removed now, wherever they are (see [`remove_rendered_blocks`]).
+    rendered_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +157,7 @@ impl HeadScanner {
             opened_at: usize::MAX,
             dropped: None,
             own_traceparent: true,
+            rendered_only: false,
         }
     }
 
@@ -152,7 +165,7 @@ impl HeadScanner {
     /// is left alone (the browser SDK reads them as a pair, and would read a mix of the page's
     /// and ours); one that has a `traceparent` tag only if `tags` hold one too.
     pub(crate) fn injecting(tags: &[u8]) -> Self {
-        let traceparent = sentry_meta_core::__private::TRACEPARENT_OPEN.as_bytes();
+        let traceparent = TRACEPARENT_OPEN.as_bytes();
         Self {
             own_traceparent: memchr::memmem::find(tags, traceparent).is_some(),
             ..Self::new(Action::Inject)
@@ -172,6 +185,9 @@ impl HeadScanner {
     /// Reads `chunk` and hands `out` what to write, in order. Bytes not handed out are held
     /// back (they come out in a later call) or, when stripping, dropped.
     pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut impl FnMut(Piece)) {
+        if self.rendered_only {
+            return self.strip_rendered(chunk, 0, out);
+        }
         if !self.done && self.start.read(chunk) == Some(false) {
             // UTF-16 or UTF-32: ASCII bytes in it are parts of other characters.
             self.finish(out);
@@ -194,6 +210,14 @@ impl HeadScanner {
                 Action::Inject => self.inject_step(event, i, &mut from, out),
                 Action::Strip => self.strip_step(byte, event, i, &mut from, out),
             };
+            if stop && self.action == Action::Strip {
+                // The head is over, or foreign content begins: the tags the renderer wrote are
+                // still removed from the rest of the page.
+                self.release(out);
+                emit_input(from..i + 1, out);
+                self.rendered_only = true;
+                return self.strip_rendered(chunk, i + 1, out);
+            }
             if stop {
                 self.finish(out);
                 break;
@@ -360,8 +384,145 @@ impl HeadScanner {
     /// The document ended, or the scanner decided: hands out what is held back, and everything
     /// from now on passes through unchanged.
     pub(crate) fn finish(&mut self, out: &mut impl FnMut(Piece)) {
+        if self.rendered_only {
+            // The page ended: what is held is a block cut short, or the last one of the page.
+            let held = mem::take(&mut self.held).freeze();
+            remove_rendered_blocks(&held, true, &mut |range| {
+                out(Piece::Held(held.slice(range)));
+            });
+        }
         self.release(out);
         self.done = true;
+    }
+
+    /// Stripping past the stop: writes `chunk[start..]` without the renderer's blocks, holding
+    /// back the last bytes while they may begin one.
+    fn strip_rendered(&mut self, chunk: &[u8], start: usize, out: &mut impl FnMut(Piece)) {
+        if self.held.is_empty() {
+            let rest = &chunk[start..];
+            let held = remove_rendered_blocks(rest, false, &mut |range| {
+                emit_input(start + range.start..start + range.end, out);
+            });
+            self.held.extend_from_slice(&rest[held..]);
+            return;
+        }
+        // The held bytes begin a block that may go on in this chunk.
+        self.held.extend_from_slice(&chunk[start..]);
+        if block(&self.held, false) == Block::Cut {
+            return;
+        }
+        let data = mem::take(&mut self.held).freeze();
+        let held = remove_rendered_blocks(&data, false, &mut |range| {
+            out(Piece::Held(data.slice(range)));
+        });
+        self.held.extend_from_slice(&data[held..]);
+    }
+}
+
+// ----- Past the stop: the renderer's blocks --------------------------------------------------
+
+/// Whether `data` begins with a block of tags as [`TraceMeta`](sentry_meta_core::TraceMeta)
+/// renders them.
+#[derive(Debug, PartialEq, Eq)]
+enum Block {
+    No,
+    /// It may, but `data` ends first.
+    Cut,
+    /// It does, this many bytes long.
+    Of(usize),
+}
+
+/// Removes from `data` every block of tags as the renderer writes it (a `sentry-trace` tag, then
+/// the `baggage` and `traceparent` tags it has, each after a line break, byte for byte), handing
+/// `keep` the ranges of the bytes that stay. Returns where the bytes begin that must wait for
+/// more of the page (`data.len()` if none, always at the page's `end`).
+///
+/// The stripper reads the document's structure as far as the tokenizer follows it, and then
+/// this: a template's tags after `<body>` or in foreign content are found by their bytes, in any
+/// context (a script's string of them is taken out too: the page is one that shared caches
+/// keep, and its scripts could put them in the document).
+fn remove_rendered_blocks(data: &[u8], end: bool, keep: &mut impl FnMut(Range<usize>)) -> usize {
+    const OPEN: &[u8] = SENTRY_TRACE_OPEN.as_bytes();
+    let mut kept = 0;
+    let mut from = 0;
+    while let Some(found) = memchr::memmem::find(&data[from..], OPEN) {
+        let at = from + found;
+        match block(&data[at..], end) {
+            Block::Of(len) => {
+                keep_range(kept..at, keep);
+                kept = at + len;
+                from = kept;
+            }
+            Block::Cut => {
+                keep_range(kept..at, keep);
+                return at;
+            }
+            Block::No => from = at + 1,
+        }
+    }
+    // The last bytes may be the beginning of a block.
+    let held = if end {
+        data.len()
+    } else {
+        (data.len().saturating_sub(OPEN.len() - 1).max(from)..data.len())
+            .find(|&at| OPEN.starts_with(&data[at..]))
+            .unwrap_or(data.len())
+    };
+    keep_range(kept..held, keep);
+    held
+}
+
+fn keep_range(range: Range<usize>, keep: &mut impl FnMut(Range<usize>)) {
+    if !range.is_empty() {
+        keep(range);
+    }
+}
+
+/// Whether `data` begins with a block of rendered tags (see [`remove_rendered_blocks`]); `end`
+/// when nothing follows `data`.
+fn block(data: &[u8], end: bool) -> Block {
+    let mut len = match tag(data, SENTRY_TRACE_OPEN, SENTRY_TRACE_MAX_LEN, end) {
+        Block::Of(len) => len,
+        other => return other,
+    };
+    for (open, max) in [
+        (BAGGAGE_OPEN, BAGGAGE_CONTENT_MAX_LEN),
+        (TRACEPARENT_OPEN, TRACEPARENT_LEN),
+    ] {
+        match tag(&data[len..], open, max, end) {
+            Block::Of(tag) => len += tag,
+            Block::Cut => return Block::Cut,
+            Block::No => {}
+        }
+    }
+    Block::Of(len)
+}
+
+/// Whether `data` begins with `open`, a `content` of at most `max` bytes without a `"`, and
+/// [`CLOSE`]: one tag as the renderer writes it.
+fn tag(data: &[u8], open: &str, max: usize, end: bool) -> Block {
+    let (open, close) = (open.as_bytes(), CLOSE.as_bytes());
+    let cut = if end { Block::No } else { Block::Cut };
+    if data.len() < open.len() {
+        return if open.starts_with(data) {
+            cut
+        } else {
+            Block::No
+        };
+    }
+    let Some(content) = data.strip_prefix(open) else {
+        return Block::No;
+    };
+    let Some(quote) = memchr::memchr(b'"', &content[..content.len().min(max + 1)]) else {
+        return if content.len() <= max { cut } else { Block::No };
+    };
+    let rest = &content[quote..];
+    if rest.starts_with(close) {
+        Block::Of(open.len() + quote + close.len())
+    } else if close.starts_with(rest) {
+        cut
+    } else {
+        Block::No
     }
 }
 
@@ -1732,7 +1893,7 @@ mod tests {
             let page = format!("<head>\n  {tags}\n  <title>t</title></head><body>{tags}</body>");
             assert_eq!(
                 strip(&page),
-                format!("<head>\n  \n  <title>t</title></head><body>{tags}</body>"),
+                "<head>\n  \n  <title>t</title></head><body></body>",
                 "{tags}"
             );
             // Twice, back to back or on consecutive lines: the line breaks within a block go
@@ -1793,6 +1954,68 @@ mod tests {
     }
 
     #[test]
+    fn strips_rendered_blocks_past_the_stop() {
+        let tags = meta("sentry-a=b", true).to_html();
+        let short = meta("", false).to_html();
+        for (page, expected) in [
+            // After `<body>`, in foreign content and after `<plaintext>`, whatever the context.
+            (format!("<head></head><body>{tags}"), "<head></head><body>"),
+            (
+                format!("<head><svg></svg>{tags}</head>"),
+                "<head><svg></svg></head>",
+            ),
+            (
+                format!("<head><template><svg></template>{tags}</head>"),
+                "<head><template><svg></template></head>",
+            ),
+            (
+                format!("<body><svg><title>{tags}</title></svg>"),
+                "<body><svg><title></title></svg>",
+            ),
+            (
+                format!("<body><script>'{short}';'{tags}'</script>\n{tags}\n{short}"),
+                "<body><script>'';''</script>\n\n",
+            ),
+            (format!("<plaintext>{tags}"), "<plaintext>"),
+        ] {
+            assert_eq!(strip(&page), expected, "{page:?}");
+        }
+        // Only blocks as the renderer writes them, whole.
+        let sentry_trace = &short[..short.find("\n").unwrap_or(short.len())];
+        for page in [
+            "<body><meta name=\"sentry-trace\" content=\"x\">".to_owned(),
+            "<body><meta name=\"baggage\" content=\"x\"/>".to_owned(),
+            format!("<body>{}", sentry_trace.replace("-1\"", "-1-x-x\"")),
+            format!("<body>{}", &tags[..40]),
+            format!(
+                "<body>{}",
+                sentry_trace.replace("sentry-trace", "Sentry-Trace")
+            ),
+        ] {
+            assert_eq!(strip(&page), page, "{page:?}");
+        }
+        // A block's tags after the first that are not whole stay.
+        assert_eq!(
+            strip(&format!(
+                "<body>{sentry_trace}\n<meta name=\"baggage\" content=\"x\">"
+            )),
+            "<body>\n<meta name=\"baggage\" content=\"x\">"
+        );
+        let cut = &tags[..tags.len() - 1];
+        let last = cut.rfind('\n').unwrap_or_default();
+        assert_eq!(
+            strip(&format!("<body>{cut}")),
+            format!("<body>{}", &cut[last..])
+        );
+        // A long block, a byte at a time: held whole, then dropped.
+        let long = meta(&format!("sentry-a={}", "b".repeat(8000)), true).to_html();
+        let page = format!("<body>{long}</body>");
+        let bytes: Vec<&[u8]> = page.as_bytes().chunks(1).collect();
+        let stripper = HeadScanner::new(Action::Strip);
+        assert_eq!(run_with(stripper, &bytes), b"<body></body>");
+    }
+
+    #[test]
     fn strips_nothing_else() {
         let tags = meta("sentry-a=b", true).to_html();
         for page in [
@@ -1806,9 +2029,6 @@ mod tests {
             format!("<head><script>'{tags}'</script></head>"),
             format!("<head><template>{tags}</template></head>"),
             format!("<head><script><!--<script>{tags}</script>--></script></head>"),
-            format!("<head></head><body>{tags}"),
-            format!("<head><svg></svg>{tags}</head>"),
-            format!("<head><plaintext>{tags}</head>"),
         ] {
             assert_eq!(strip(&page), page, "{page:?}");
         }
