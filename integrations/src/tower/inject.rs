@@ -197,7 +197,9 @@ fn span_is_active() -> bool {
 ///   `Content-Type` (see below), or a `<meta>` before `</head>` that declares an encoding that
 ///   is not ASCII-compatible (ISO-2022-JP and the replacement labels: `<meta
 ///   charset="iso-2022-jp">`, or `http-equiv="content-type"` with such a `charset` in its
-///   `content`, read as the browser's prescan reads them).
+///   `content`, their attributes read as the browser's prescan reads them). Only `<meta>`
+///   elements count: the text of a script, style or title that looks like one is not read,
+///   although the browser's prescan of a page's first 1024 bytes would take it.
 ///
 /// Only the bytes that may be `</head` are held back (at most 6), so a streamed page reaches the
 /// browser as fast as without the layer; `</head>` may be split across chunks anywhere.
@@ -239,19 +241,18 @@ fn span_is_active() -> bool {
 /// # Stripping
 ///
 /// [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above
-/// (`traceparent` always), from a page's head and from between `</head>` and `<body>` (where the
-/// browser's tree builder moves a `<meta>` into the head): each `<meta …>` tag whole, with the
+/// (`traceparent` always), from a page's head, from between `</head>` and `<body>` (where the
+/// browser's tree builder moves a `<meta>` into the head) and from its body, where the browser
+/// SDK finds them as well: each `<meta …>` tag whole, with the
 /// line break between two tags of a block as [`TraceMeta`] renders it (`sentry-trace`,
 /// `baggage`, `traceparent`, one per line), and leaves every other byte as it is. So stripping a
 /// page the layer injected gives back the page (without its own trace tags, if it had any after
 /// `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
 /// publicly cacheable pages whose template already wrote the tags.
 ///
-/// Where the tokenizer stops (`<body` or `<frameset`, `<plaintext`, `<svg` or `<math`), the
-/// stripper reads on for the blocks of tags as this crate renders them, byte for byte, and
-/// removes them wherever they are (after `<body>`, in foreign content, in a script's string):
-/// tags a template wrote there do not reach shared caches either. Tags written by hand after
-/// that point stay.
+/// It reads the page up to `<plaintext`, `<svg` or `<math`: tags a template wrote in or after
+/// inline SVG or MathML stay (foreign content is read by other rules, which the stripper does
+/// not follow).
 #[derive(Debug, Clone)]
 pub struct InjectTraceMetaLayer<M = CurrentSentryMeta> {
     source: M,
@@ -412,11 +413,10 @@ where
     }
 }
 
-/// Removes from an HTML `response` every trace tag up to `<body` (the `<meta>` elements that the
-/// browser SDK would read, as [`InjectTraceMetaLayer`] finds them), the blocks of tags this crate
-/// renders wherever they are (see the [Stripping](InjectTraceMetaLayer#stripping) section), and
-/// `Content-Length` (the new length is not known before the page has been read); every other
-/// byte streams through unchanged.
+/// Removes from an HTML `response` every trace tag (the `<meta>` elements that the browser SDK
+/// would read, as [`InjectTraceMetaLayer`] finds them: see its
+/// [Stripping](InjectTraceMetaLayer#stripping) section), and `Content-Length` (the new length is
+/// not known before the page has been read); every other byte streams through unchanged.
 ///
 /// Responses that are not HTML, have no body (`1xx`, `204`, `205`, `304`, an empty body), only
 /// part of one (`206`, `Content-Range`), are compressed (`Content-Encoding`) or declare a
@@ -684,8 +684,7 @@ impl<B> TraceMetaBody<B> {
         Self::rewrite(body, HeadScanner::injecting(&tags), Some(tags))
     }
 
-    /// `body` without its trace tags up to `<body`, and the rendered ones after it (see
-    /// [`strip_trace_meta`]).
+    /// `body` without its trace tags (see [`strip_trace_meta`]).
     pub fn strip(body: B) -> Self {
         Self::rewrite(body, HeadScanner::new(Action::Strip), None)
     }

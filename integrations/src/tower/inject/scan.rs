@@ -22,28 +22,22 @@
 //! later duplicates) is exactly one of [`TRACE_NAMES`], character references decoded and letter
 //! case kept.
 //!
-//! The tokenizer stops at `<body` or `<frameset` (the head is over), `<plaintext`, and `<svg`
-//! or `<math`: in foreign content the tokenizer follows the tree (no raw text, CDATA
-//! sections), which the scanner does not build. There the injector is done, and the rest of the
-//! page passes through; the stripper reads on for blocks of tags as the renderer writes them,
-//! byte for byte, and removes them in any context ([`remove_rendered_blocks`]). The scanner
-//! never starts on a page that begins with a UTF-16 or UTF-32 byte-order mark: its bytes are not
-//! ASCII text.
+//! The scanner stops, and the rest of the page passes through, at `<plaintext` (the rest is
+//! text) and `<svg` or `<math`: in foreign content the tokenizer follows the tree (no raw text,
+//! CDATA sections), which the scanner does not build. The injector also stops at `<body` or
+//! `<frameset` (the head is over); the stripper reads on through the body, where a template may
+//! have written the tags too. It never starts on a page that begins with a UTF-16 or UTF-32
+//! byte-order mark: its bytes are not ASCII text.
 //!
 //! The scanner keeps as little as it can: bytes are held back only while they may be the start
 //! of `</head` (at most 6 bytes), or, when stripping, of a trace tag (up to its `name`, at most
-//! [`TAG_HOLD_MAX`] bytes) or of a rendered block. The injector stops looking after
-//! [`HEAD_LIMIT`] bytes; the stripper reads the whole page, however long the head: a page it
-//! cannot strip must not keep its tags.
+//! [`TAG_HOLD_MAX`] bytes). The injector stops looking after [`HEAD_LIMIT`] bytes; the stripper
+//! reads the whole page, however long its head: a page it cannot strip must not keep its tags.
 
 use std::mem;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use sentry_meta_core::__private::{
-    BAGGAGE_CONTENT_MAX_LEN, BAGGAGE_OPEN, CLOSE, SENTRY_TRACE_MAX_LEN, SENTRY_TRACE_OPEN,
-    TRACEPARENT_LEN, TRACEPARENT_OPEN,
-};
 
 use super::is_switching;
 
@@ -56,7 +50,7 @@ pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
 /// name="baggage">` with the longest escaped baggage the renderer can write fits, with room for
 /// the tag's other bytes; a longer one is passed through (the renderer writes `name` first), and
 /// the stripper reads on after it.
-pub(crate) const TAG_HOLD_MAX: usize = BAGGAGE_CONTENT_MAX_LEN + 256;
+pub(crate) const TAG_HOLD_MAX: usize = sentry_meta_core::__private::BAGGAGE_CONTENT_MAX_LEN + 256;
 
 /// The `name`s of trace tags: what the Sentry browser SDK reads (`sentry-trace`, `baggage`)
 /// and the W3C `traceparent` that the renderer may write.
@@ -80,9 +74,7 @@ pub(crate) enum Action {
     /// Insert the tags right before the first `</head>`, unless a trace tag comes first (see
     /// [`HeadScanner::injecting`] for which count).
     Inject,
-    /// Remove every trace tag up to `<body` (the head, and the `<meta>` elements between
-    /// `</head>` and `<body>`, which the tree builder moves into the head), and the rendered
-    /// blocks after it.
+    /// Remove every trace tag of the page, up to `<svg`, `<math` or `<plaintext`.
     Strip,
 }
 
@@ -116,9 +108,6 @@ pub(crate) struct HeadScanner {
     dropped: Option<TraceName>,
     /// Injecting: a page's own `traceparent` tag counts as a copy of the tags (they hold one).
     own_traceparent: bool,
-    /// Stripping, past the point where the tokenizer stops: only blocks of tags as the renderer
-    /// writes them are removed now, wherever they are (see [`remove_rendered_blocks`]).
-    rendered_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +146,6 @@ impl HeadScanner {
             opened_at: usize::MAX,
             dropped: None,
             own_traceparent: true,
-            rendered_only: false,
         }
     }
 
@@ -165,7 +153,7 @@ impl HeadScanner {
     /// is left alone (the browser SDK reads them as a pair, and would read a mix of the page's
     /// and ours); one that has a `traceparent` tag only if `tags` hold one too.
     pub(crate) fn injecting(tags: &[u8]) -> Self {
-        let traceparent = TRACEPARENT_OPEN.as_bytes();
+        let traceparent = sentry_meta_core::__private::TRACEPARENT_OPEN.as_bytes();
         Self {
             own_traceparent: memchr::memmem::find(tags, traceparent).is_some(),
             ..Self::new(Action::Inject)
@@ -185,9 +173,6 @@ impl HeadScanner {
     /// Reads `chunk` and hands `out` what to write, in order. Bytes not handed out are held
     /// back (they come out in a later call) or, when stripping, dropped.
     pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut impl FnMut(Piece)) {
-        if self.rendered_only {
-            return self.strip_rendered(chunk, 0, out);
-        }
         if !self.done && self.start.read(chunk) == Some(false) {
             // UTF-16 or UTF-32: ASCII bytes in it are parts of other characters.
             self.finish(out);
@@ -210,14 +195,6 @@ impl HeadScanner {
                 Action::Inject => self.inject_step(event, i, &mut from, out),
                 Action::Strip => self.strip_step(byte, event, i, &mut from, out),
             };
-            if stop && self.action == Action::Strip {
-                // The head is over, or foreign content begins: the tags the renderer wrote are
-                // still removed from the rest of the page.
-                self.release(out);
-                emit_input(from..i + 1, out);
-                self.rendered_only = true;
-                return self.strip_rendered(chunk, i + 1, out);
-            }
             if stop {
                 self.finish(out);
                 break;
@@ -278,7 +255,7 @@ impl HeadScanner {
                 return true;
             }
             // Or the page is not ASCII text after all.
-            Event::Stop | Event::NotAscii => return true,
+            Event::Stop | Event::BodyStart | Event::NotAscii => return true,
             Event::TraceMeta(_) | Event::None => {}
         }
         if self.tokenizer.state == State::TagOpen {
@@ -307,8 +284,8 @@ impl HeadScanner {
                 self.drop_held_tag(name, *from, out);
             }
             // Past `</head>`, a `<meta>` still goes into the head ("after head" insertion mode,
-            // §13.2.6.4.6): read on to `<body`. A trace tag not held is one after a `<` that is
-            // text, or one too long to hold (below).
+            // §13.2.6.4.6), and in the body the browser SDK finds it as well: read on. A trace
+            // tag not held is one after a `<` that is text, or one too long to hold (below).
             _ => {}
         }
         let opens_tag = self.tokenizer.state == State::TagOpen;
@@ -384,145 +361,8 @@ impl HeadScanner {
     /// The document ended, or the scanner decided: hands out what is held back, and everything
     /// from now on passes through unchanged.
     pub(crate) fn finish(&mut self, out: &mut impl FnMut(Piece)) {
-        if self.rendered_only {
-            // The page ended: what is held is a block cut short, or the last one of the page.
-            let held = mem::take(&mut self.held).freeze();
-            remove_rendered_blocks(&held, true, &mut |range| {
-                out(Piece::Held(held.slice(range)));
-            });
-        }
         self.release(out);
         self.done = true;
-    }
-
-    /// Stripping past the stop: writes `chunk[start..]` without the renderer's blocks, holding
-    /// back the last bytes while they may begin one.
-    fn strip_rendered(&mut self, chunk: &[u8], start: usize, out: &mut impl FnMut(Piece)) {
-        if self.held.is_empty() {
-            let rest = &chunk[start..];
-            let held = remove_rendered_blocks(rest, false, &mut |range| {
-                emit_input(start + range.start..start + range.end, out);
-            });
-            self.held.extend_from_slice(&rest[held..]);
-            return;
-        }
-        // The held bytes begin a block that may go on in this chunk.
-        self.held.extend_from_slice(&chunk[start..]);
-        if block(&self.held, false) == Block::Cut {
-            return;
-        }
-        let data = mem::take(&mut self.held).freeze();
-        let held = remove_rendered_blocks(&data, false, &mut |range| {
-            out(Piece::Held(data.slice(range)));
-        });
-        self.held.extend_from_slice(&data[held..]);
-    }
-}
-
-// ----- Past the stop: the renderer's blocks --------------------------------------------------
-
-/// Whether `data` begins with a block of tags as [`TraceMeta`](sentry_meta_core::TraceMeta)
-/// renders them.
-#[derive(Debug, PartialEq, Eq)]
-enum Block {
-    No,
-    /// It may, but `data` ends first.
-    Cut,
-    /// It does, this many bytes long.
-    Of(usize),
-}
-
-/// Removes from `data` every block of tags as the renderer writes it (a `sentry-trace` tag, then
-/// the `baggage` and `traceparent` tags it has, each after a line break, byte for byte), handing
-/// `keep` the ranges of the bytes that stay. Returns where the bytes begin that must wait for
-/// more of the page (`data.len()` if none, always at the page's `end`).
-///
-/// The stripper reads the document's structure as far as the tokenizer follows it, and then
-/// this: a template's tags after `<body>` or in foreign content are found by their bytes, in any
-/// context (a script's string of them is taken out too: the page is one that shared caches
-/// keep, and its scripts could put them in the document).
-fn remove_rendered_blocks(data: &[u8], end: bool, keep: &mut impl FnMut(Range<usize>)) -> usize {
-    const OPEN: &[u8] = SENTRY_TRACE_OPEN.as_bytes();
-    let mut kept = 0;
-    let mut from = 0;
-    while let Some(found) = memchr::memmem::find(&data[from..], OPEN) {
-        let at = from + found;
-        match block(&data[at..], end) {
-            Block::Of(len) => {
-                keep_range(kept..at, keep);
-                kept = at + len;
-                from = kept;
-            }
-            Block::Cut => {
-                keep_range(kept..at, keep);
-                return at;
-            }
-            Block::No => from = at + 1,
-        }
-    }
-    // The last bytes may be the beginning of a block.
-    let held = if end {
-        data.len()
-    } else {
-        (data.len().saturating_sub(OPEN.len() - 1).max(from)..data.len())
-            .find(|&at| OPEN.starts_with(&data[at..]))
-            .unwrap_or(data.len())
-    };
-    keep_range(kept..held, keep);
-    held
-}
-
-fn keep_range(range: Range<usize>, keep: &mut impl FnMut(Range<usize>)) {
-    if !range.is_empty() {
-        keep(range);
-    }
-}
-
-/// Whether `data` begins with a block of rendered tags (see [`remove_rendered_blocks`]); `end`
-/// when nothing follows `data`.
-fn block(data: &[u8], end: bool) -> Block {
-    let mut len = match tag(data, SENTRY_TRACE_OPEN, SENTRY_TRACE_MAX_LEN, end) {
-        Block::Of(len) => len,
-        other => return other,
-    };
-    for (open, max) in [
-        (BAGGAGE_OPEN, BAGGAGE_CONTENT_MAX_LEN),
-        (TRACEPARENT_OPEN, TRACEPARENT_LEN),
-    ] {
-        match tag(&data[len..], open, max, end) {
-            Block::Of(tag) => len += tag,
-            Block::Cut => return Block::Cut,
-            Block::No => {}
-        }
-    }
-    Block::Of(len)
-}
-
-/// Whether `data` begins with `open`, a `content` of at most `max` bytes without a `"`, and
-/// [`CLOSE`]: one tag as the renderer writes it.
-fn tag(data: &[u8], open: &str, max: usize, end: bool) -> Block {
-    let (open, close) = (open.as_bytes(), CLOSE.as_bytes());
-    let cut = if end { Block::No } else { Block::Cut };
-    if data.len() < open.len() {
-        return if open.starts_with(data) {
-            cut
-        } else {
-            Block::No
-        };
-    }
-    let Some(content) = data.strip_prefix(open) else {
-        return Block::No;
-    };
-    let Some(quote) = memchr::memchr(b'"', &content[..content.len().min(max + 1)]) else {
-        return if content.len() <= max { cut } else { Block::No };
-    };
-    let rest = &content[quote..];
-    if rest.starts_with(close) {
-        Block::Of(open.len() + quote + close.len())
-    } else if close.starts_with(rest) {
-        cut
-    } else {
-        Block::No
     }
 }
 
@@ -587,9 +427,11 @@ enum Event {
     HeadEnd,
     /// The first `name` of a `<meta>` outside template contents is one of [`TRACE_NAMES`].
     TraceMeta(TraceName),
-    /// The scanner reads no further: `<body` or `<frameset` outside template contents (the head
-    /// is over), `<plaintext` (the rest is text), `<svg` or `<math` (foreign content).
+    /// The scanner reads no further: `<plaintext` (the rest is text), `<svg` or `<math`
+    /// (foreign content).
     Stop,
+    /// `<body` or `<frameset` outside template contents: the head is over.
+    BodyStart,
     /// The `>` of a `<meta>` outside template contents that declares an encoding that is not
     /// ASCII-compatible (see [`DeclaredCharset`]).
     NotAscii,
@@ -1162,7 +1004,7 @@ impl Tokenizer {
             };
         }
         match name {
-            b"body" | b"frameset" if !in_template => Event::Stop,
+            b"body" | b"frameset" if !in_template => Event::BodyStart,
             b"plaintext" | b"svg" | b"math" => Event::Stop,
             b"meta" => {
                 self.meta = !in_template;
@@ -1910,7 +1752,7 @@ mod tests {
     }
 
     #[test]
-    fn strips_every_trace_tag_up_to_the_body() {
+    fn strips_every_trace_tag() {
         for (page, expected) in [
             // Hand-written, in any attribute order, quotes or case of the attribute names.
             (
@@ -1925,14 +1767,23 @@ mod tests {
                 "<head><meta name=\"sentry&#45;trace\" content=\">\"></head>",
                 "<head></head>",
             ),
-            // Between `</head>` and `<body>`, the tree builder moves them into the head.
+            // Between `</head>` and `<body>`, the tree builder moves them into the head; in the
+            // body the browser SDK finds them too.
             (
                 "<head></head>\n<meta name=\"baggage\" content=\"x\">\n<body><meta name=baggage>",
-                "<head></head>\n\n<body><meta name=baggage>",
+                "<head></head>\n\n<body>",
             ),
             (
-                "<head></head><meta name=sentry-trace><BODY><meta name=sentry-trace>",
-                "<head></head><BODY><meta name=sentry-trace>",
+                "<head></head><meta name=sentry-trace><BODY><p><meta name=sentry-trace></p>",
+                "<head></head><BODY><p></p>",
+            ),
+            (
+                "<body><textarea><meta name=baggage></textarea><meta name=baggage>",
+                "<body><textarea><meta name=baggage></textarea>",
+            ),
+            (
+                "<frameset><noframes><meta name=baggage></noframes><meta name=baggage>",
+                "<frameset><noframes><meta name=baggage></noframes>",
             ),
             // A `\n` goes only between two stripped tags, in the renderer's order.
             (
@@ -1954,68 +1805,6 @@ mod tests {
     }
 
     #[test]
-    fn strips_rendered_blocks_past_the_stop() {
-        let tags = meta("sentry-a=b", true).to_html();
-        let short = meta("", false).to_html();
-        for (page, expected) in [
-            // After `<body>`, in foreign content and after `<plaintext>`, whatever the context.
-            (format!("<head></head><body>{tags}"), "<head></head><body>"),
-            (
-                format!("<head><svg></svg>{tags}</head>"),
-                "<head><svg></svg></head>",
-            ),
-            (
-                format!("<head><template><svg></template>{tags}</head>"),
-                "<head><template><svg></template></head>",
-            ),
-            (
-                format!("<body><svg><title>{tags}</title></svg>"),
-                "<body><svg><title></title></svg>",
-            ),
-            (
-                format!("<body><script>'{short}';'{tags}'</script>\n{tags}\n{short}"),
-                "<body><script>'';''</script>\n\n",
-            ),
-            (format!("<plaintext>{tags}"), "<plaintext>"),
-        ] {
-            assert_eq!(strip(&page), expected, "{page:?}");
-        }
-        // Only blocks as the renderer writes them, whole.
-        let sentry_trace = &short[..short.find("\n").unwrap_or(short.len())];
-        for page in [
-            "<body><meta name=\"sentry-trace\" content=\"x\">".to_owned(),
-            "<body><meta name=\"baggage\" content=\"x\"/>".to_owned(),
-            format!("<body>{}", sentry_trace.replace("-1\"", "-1-x-x\"")),
-            format!("<body>{}", &tags[..40]),
-            format!(
-                "<body>{}",
-                sentry_trace.replace("sentry-trace", "Sentry-Trace")
-            ),
-        ] {
-            assert_eq!(strip(&page), page, "{page:?}");
-        }
-        // A block's tags after the first that are not whole stay.
-        assert_eq!(
-            strip(&format!(
-                "<body>{sentry_trace}\n<meta name=\"baggage\" content=\"x\">"
-            )),
-            "<body>\n<meta name=\"baggage\" content=\"x\">"
-        );
-        let cut = &tags[..tags.len() - 1];
-        let last = cut.rfind('\n').unwrap_or_default();
-        assert_eq!(
-            strip(&format!("<body>{cut}")),
-            format!("<body>{}", &cut[last..])
-        );
-        // A long block, a byte at a time: held whole, then dropped.
-        let long = meta(&format!("sentry-a={}", "b".repeat(8000)), true).to_html();
-        let page = format!("<body>{long}</body>");
-        let bytes: Vec<&[u8]> = page.as_bytes().chunks(1).collect();
-        let stripper = HeadScanner::new(Action::Strip);
-        assert_eq!(run_with(stripper, &bytes), b"<body></body>");
-    }
-
-    #[test]
     fn strips_nothing_else() {
         let tags = meta("sentry-a=b", true).to_html();
         for page in [
@@ -2029,6 +1818,10 @@ mod tests {
             format!("<head><script>'{tags}'</script></head>"),
             format!("<head><template>{tags}</template></head>"),
             format!("<head><script><!--<script>{tags}</script>--></script></head>"),
+            // Foreign content, which the scanner does not read, and what follows it.
+            format!("<head></head><body><svg><title>{tags}</title></svg>{tags}"),
+            format!("<head><svg></svg>{tags}</head>"),
+            format!("<head><plaintext>{tags}</head>"),
         ] {
             assert_eq!(strip(&page), page, "{page:?}");
         }
