@@ -243,11 +243,10 @@ fn span_is_active() -> bool {
 /// [`strip_trace_meta`] does the opposite: it removes every trace tag, as defined above
 /// (`traceparent` always), from a page's head, from between `</head>` and `<body>` (where the
 /// browser's tree builder moves a `<meta>` into the head) and from its body, where the browser
-/// SDK finds them as well: each `<meta …>` tag whole, with the
-/// line break between two tags of a block as [`TraceMeta`] renders it (`sentry-trace`,
-/// `baggage`, `traceparent`, one per line), and leaves every other byte as it is. So stripping a
-/// page the layer injected gives back the page (without its own trace tags, if it had any after
-/// `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
+/// SDK finds them as well: each `<meta …>` tag whole, with the line break between two tags of a
+/// block as [`TraceMeta`] renders it (`sentry-trace`, `baggage`, `traceparent`, one per line),
+/// and leaves every other byte as it is. So stripping a page the layer injected gives back the
+/// page (without its own trace tags, if it had any after `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
 /// publicly cacheable pages whose template already wrote the tags.
 ///
 /// It reads the page up to `<plaintext`, `<svg` or `<math`: tags a template wrote in or after

@@ -250,11 +250,11 @@ impl HeadScanner {
                 out(Piece::Tags);
                 return true;
             }
-            // The page carries trace tags already, or the head is over without a `</head>`.
+            // The page carries trace tags already.
             Event::TraceMeta(name) if name != TraceName::Traceparent || self.own_traceparent => {
                 return true;
             }
-            // Or the page is not ASCII text after all.
+            // Or the head is over without a `</head>`, or the page is not ASCII text after all.
             Event::Stop | Event::BodyStart | Event::NotAscii => return true,
             Event::TraceMeta(_) | Event::None => {}
         }
