@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -1418,14 +1419,14 @@ fn real_server_with_sentry_names_the_sent_transaction() {
     assert_ne!(sent[0].0, sent[1].0, "each request its own trace");
 }
 
-/// The panic message of `GET /` through `app`, on this thread's Hub with a Sentry client, or
-/// `None` if it answered.
-fn setup_panic(app: Router) -> Option<String> {
+/// The page `GET /` through `app` answers, with a Sentry client on this thread's Hub that
+/// sends to `transport`, or the panic message.
+fn get_page(app: Router, transport: Arc<TestTransport>) -> Result<String, String> {
     let client = Arc::new(Client::from(
         ClientOptions::new()
             .dsn("https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7")
             .traces_sample_rate(1.0)
-            .transport(TestTransport::new()),
+            .transport(transport),
     ));
     let hub = Arc::new(Hub::new_from_top(Hub::current()));
     hub.bind_client(Some(client));
@@ -1436,16 +1437,86 @@ fn setup_panic(app: Router) -> Option<String> {
         .body(AxumBody::empty())
         .expect("a request");
     let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Hub::run(hub, || runtime.block_on(app.oneshot(request)))
+        Hub::run(hub, || {
+            runtime.block_on(async {
+                let response = app.oneshot(request).await.expect("infallible");
+                axum::body::to_bytes(response.into_body(), usize::MAX).await
+            })
+        })
     }));
-    let panic = answered.err()?;
-    Some(match panic.downcast::<String>() {
-        Ok(message) => *message,
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    })
+    match answered {
+        Ok(body) => Ok(String::from_utf8(body.expect("a body").to_vec()).expect("utf-8")),
+        Err(panic) => Err(match panic.downcast::<String>() {
+            Ok(message) => *message,
+            Err(panic) => panic
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+/// The panic message of `GET /` through `app`, or `None` if it answered.
+fn setup_panic(app: Router) -> Option<String> {
+    get_page(app, TestTransport::new()).err()
+}
+
+/// Runs the inner service's future on a task of its own, as `tower::buffer` does: outside the
+/// request's Hub and trace root.
+#[derive(Clone)]
+struct Spawned<S>(S);
+
+impl<S, R> tower::Service<R> for Spawned<S>
+where
+    S: tower::Service<R>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        let task = tokio::spawn(self.0.call(request));
+        Box::pin(async move { task.await.expect("the task ran") })
+    }
+}
+
+#[test]
+fn the_injector_takes_the_root_from_the_request() {
+    // A layer between moves the page's future to another task: the injector finds the root in
+    // the request's extensions, and the page names the request's transaction.
+    let transport = TestTransport::new();
+    let app = pages().layer(
+        ServiceBuilder::new()
+            .layer(sentry_tower::NewSentryLayer::<Request<AxumBody>>::new_from_top())
+            .layer(SentryMetaLayer::new())
+            .layer(tower::layer::layer_fn(Spawned))
+            .layer(InjectTraceMetaLayer::new()),
+    );
+    let page = get_page(app, transport.clone()).expect("an answer");
+    let sent: Vec<_> = transport
+        .fetch_and_clear_envelopes()
+        .iter()
+        .flat_map(|envelope| envelope.items())
+        .filter_map(|item| match item {
+            EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
+                Some(SentryContext::Trace(trace)) => {
+                    Some(format!("{}-{}-1", trace.trace_id, trace.span_id))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let metas = meta_elements(&page);
+    assert_eq!(metas.len(), 2, "{page}");
+    assert_eq!(sent, [metas[0].1.clone()], "{page}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod scan;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, ready};
 
@@ -31,7 +32,9 @@ use crate::{SentryMeta, TraceMeta, TraceRoot};
 /// Implemented by [`CurrentSentryMeta`] (the default) and by closures
 /// `Fn(&http::response::Parts) -> T` where `T` is a [`SentryMeta`], a [`TraceMeta`] or an
 /// `Option<TraceMeta>`. It is called once per response that may get the tags, inside the
-/// response future, when the inner service's response is ready.
+/// response future, when the inner service's response is ready, within the request's
+/// [`TraceRoot`](crate::TraceRoot) when the request carries one in its extensions (as
+/// [`SentryMetaLayer`](super::SentryMetaLayer) puts it there).
 ///
 /// ```
 /// use http::response::Parts;
@@ -100,9 +103,11 @@ fn span_is_active() -> bool {
 /// ([Stripping](#stripping)).
 ///
 /// Put it inside [`SentryMetaLayer`](super::SentryMetaLayer) (after it in a `ServiceBuilder`):
-/// the tags are taken when the inner response is ready, and only there are the request's
-/// transaction and trace root still current. Outside it, the default source finds neither and
-/// reports the setup ([`CurrentSentryMeta`]).
+/// the tags are taken when the inner response is ready, within the trace root that the request
+/// carries in its extensions (also when a layer between, such as `tower`'s `Buffer`, moves the
+/// inner future to a task of its own). Outside `SentryMetaLayer` the request has no root yet,
+/// and its transaction has finished when the response is ready: the default source reports
+/// that setup ([`CurrentSentryMeta`]).
 ///
 /// # Example
 ///
@@ -345,9 +350,11 @@ where
         // The response to HEAD has no body to put tags into, but the headers of GET's, whose
         // length is not known either (RFC 9110 §9.3.2).
         let head = request.method() == Method::HEAD;
+        let root = request.extensions().get::<Arc<TraceRoot>>().cloned();
         InjectTraceMetaFuture {
             inner: self.inner.call(request),
             source: Some(self.source.clone()),
+            root,
             head,
             allow_cacheable: self.allow_cacheable,
             mark_private: self.mark_private,
@@ -362,6 +369,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         source: Option<M>,
+        // The request's root, from its extensions: current again when the tags are taken, even
+        // if a layer between moved the inner future to another task.
+        root: Option<Arc<TraceRoot>>,
         head: bool,
         allow_cacheable: bool,
         mark_private: bool,
@@ -395,7 +405,10 @@ where
         }
         let (mut parts, body) = response.into_parts();
         // Now, inside the request's Hub and trace root, while its span is active.
-        let meta = source.trace_meta(&parts);
+        let meta = match this.root.take() {
+            Some(root) => root.sync_scope(|| source.trace_meta(&parts)),
+            None => source.trace_meta(&parts),
+        };
         let body = match meta.trace_meta() {
             Some(meta) => {
                 // For HEAD too: the injecting body's size hint is not exact either, so neither
