@@ -27,6 +27,7 @@ use sentry_meta::tower::{
 };
 use sentry_meta::{DynamicSamplingContext, SentryMeta, SerializedDsc, TraceMeta};
 use sentry_meta_tests::inject_oracle::{check_injection, check_strip, insertion_point};
+use sentry_meta_tests::sentry::transactions;
 use sentry_meta_tests::{
     assert_head_is_exactly, browser_trace_meta, expected_elements, head_trace_meta_elements,
     meta_elements, trace_meta_elements,
@@ -1500,17 +1501,12 @@ fn the_injector_takes_the_root_from_the_request() {
             .layer(InjectTraceMetaLayer::new()),
     );
     let page = get_page(app, transport.clone()).expect("an answer");
-    let sent: Vec<_> = transport
-        .fetch_and_clear_envelopes()
+    let sent: Vec<_> = transactions(transport.fetch_and_clear_envelopes())
         .iter()
-        .flat_map(|envelope| envelope.items())
-        .filter_map(|item| match item {
-            EnvelopeItem::Transaction(tx) => match tx.contexts.get("trace") {
-                Some(SentryContext::Trace(trace)) => {
-                    Some(format!("{}-{}-1", trace.trace_id, trace.span_id))
-                }
-                _ => None,
-            },
+        .filter_map(|tx| match tx.contexts.get("trace") {
+            Some(SentryContext::Trace(trace)) => {
+                Some(format!("{}-{}-1", trace.trace_id, trace.span_id))
+            }
             _ => None,
         })
         .collect();
