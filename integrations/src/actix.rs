@@ -20,9 +20,10 @@
 //! The error that `sentry-actix` reports for a response with a server error
 //! (`capture_server_errors`, on by default) is captured by `Sentry` after this middleware has
 //! answered: the finished transaction stays the Hub's span until then, so that event joins the
-//! request's trace under the server transaction. Known limit: its envelope carries no DSC, as
-//! the request's root is no longer current. Errors captured inside the handler
-//! (`sentry::capture_error`) carry the page's DSC as well.
+//! request's trace under the server transaction. With [`DscTransport`](crate::DscTransport),
+//! its envelope carries the request's DSC, which the pages write: the transaction's event
+//! processor names the request's root to the transport. So do errors captured inside the
+//! handler (`sentry::capture_error`).
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, web};

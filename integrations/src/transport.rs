@@ -1,11 +1,13 @@
 //! [`DscTransport`]: the server's own envelopes carry the same Dynamic Sampling Context as its
 //! pages.
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sentry::transports::DefaultTransportFactory;
 use sentry_core::protocol::{Context, EnvelopeItem, Map, TraceId as SdkTraceId};
+use sentry_core::types::Uuid;
 use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
 use sentry_meta_core::__private::members;
 use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
@@ -38,11 +40,16 @@ use crate::opentelemetry::OtelMeta;
 /// # drop(options);
 /// ```
 ///
-/// Work that a request spawns runs outside its trace root, as it runs outside its Hub: run
-/// the task in both, `root.scope(task.bind_hub(hub))` with the root of
-/// [`TraceRoot::current`] (and a Hub such as `Hub::new_from_top(Hub::current())`), and the
-/// events it captures carry the request's DSC too. In a task without the root the transport
-/// cannot know the request's frozen DSC, and leaves the envelope as the SDK made it.
+/// An event captured on the request's Hub after the request's root scope has ended carries it
+/// too: the request's server transaction (of [`SentryMetaLayer`](crate::tower::SentryMetaLayer)
+/// or the actix-web middleware) puts an event processor on the Hub that names the request's
+/// root to the transport. That is the error `sentry-actix` captures from a response, and an
+/// event of a task run in a Hub made from the request's
+/// (`task.bind_hub(Hub::new_from_top(Hub::current()))`) while the request is being handled.
+/// Work that a request spawns otherwise runs outside its trace root, as it runs outside its
+/// Hub: run the task in both, `root.scope(task.bind_hub(hub))` with the root of
+/// [`TraceRoot::current`], and the events it captures carry the request's DSC. For an event of
+/// no request, the transport leaves the envelope as the SDK made it.
 ///
 /// In an app traced with OpenTelemetry, whose spans `sentry-opentelemetry`'s
 /// `SentrySpanProcessor` sends as Sentry transactions, there is no request root: give the
@@ -121,8 +128,8 @@ struct WithDsc {
 impl WithDsc {
     /// The `baggage` of the pages of the current request, or of the current OpenTelemetry
     /// context, when they name trace `trace_id`.
-    fn baggage(&self, trace_id: SdkTraceId) -> Option<String> {
-        let baggage = request_baggage(trace_id);
+    fn baggage(&self, envelope: &Envelope, trace_id: SdkTraceId) -> Option<String> {
+        let baggage = request_baggage(envelope, trace_id);
         #[cfg(feature = "opentelemetry")]
         let baggage = baggage.or_else(|| {
             let meta = self
@@ -139,7 +146,7 @@ impl Transport for WithDsc {
     fn send_envelope(&self, envelope: Envelope) {
         // The SDK sends synchronously from the code that finishes the transaction or captures
         // the event, so the request's Hub and trace root are the current ones here.
-        let baggage = trace_id(&envelope).and_then(|trace_id| self.baggage(trace_id));
+        let baggage = trace_id(&envelope).and_then(|trace_id| self.baggage(&envelope, trace_id));
         match baggage.and_then(|baggage| with_trace_header(&envelope, &baggage)) {
             Some(raw) => self.inner.send_envelope(raw),
             None => self.inner.send_envelope(envelope),
@@ -168,12 +175,47 @@ fn trace_id(envelope: &Envelope) -> Option<SdkTraceId> {
     })
 }
 
-/// The `baggage` that the current request's pages write, when they name trace `trace_id`: the
-/// one rule for pages and envelopes ([`TraceMeta::current`]). `None` outside a request's
-/// [`TraceRoot`] scope: envelopes sent elsewhere are the SDK's business.
-fn request_baggage(trace_id: SdkTraceId) -> Option<String> {
-    TraceRoot::current()?;
-    same_trace(&sentry_meta_core::__private::envelope_meta()?, trace_id)
+/// The `baggage` that the pages of the envelope's request write, when they name trace
+/// `trace_id`: the one rule for pages and envelopes ([`TraceMeta::current`]). The request is
+/// the one whose [`TraceRoot`] scope is current, else the one whose Hub captured the
+/// envelope's event ([`capturing`]). `None` for neither: envelopes sent elsewhere are the SDK's
+/// business.
+fn request_baggage(envelope: &Envelope, trace_id: SdkTraceId) -> Option<String> {
+    let envelope_meta = sentry_meta_core::__private::envelope_meta;
+    let meta = match TraceRoot::current() {
+        Some(_) => envelope_meta(),
+        None => captured_in(envelope)?.sync_scope(envelope_meta),
+    };
+    same_trace(&meta?, trace_id)
+}
+
+thread_local! {
+    /// The event this thread is capturing inside a request's Hub, and that request's root: noted
+    /// by the event processor of the request's transaction ([`capturing`]), taken by the
+    /// transport, which the SDK calls next on the same thread with the event's envelope. It
+    /// reaches the root where no scope of it is current: `sentry-actix` captures a server error
+    /// after the middleware inside it has answered.
+    static CAPTURING: RefCell<Option<(Uuid, Weak<TraceRoot>)>> = const { RefCell::new(None) };
+}
+
+/// Notes that event `event_id`, which this thread is capturing, belongs to the request of
+/// `root`. Called by the event processor that the request's transaction puts on its Hub.
+#[cfg(feature = "tower")]
+pub(crate) fn capturing(event_id: Uuid, root: &Weak<TraceRoot>) {
+    CAPTURING.with(|noted| *noted.borrow_mut() = Some((event_id, root.clone())));
+}
+
+/// The root of the request whose Hub captured the envelope's event, if [`capturing`] noted it
+/// (and the root is still alive).
+fn captured_in(envelope: &Envelope) -> Option<Arc<TraceRoot>> {
+    let event_id = envelope.uuid()?;
+    CAPTURING.with(|noted| {
+        let mut noted = noted.borrow_mut();
+        match &*noted {
+            Some((id, _)) if id == event_id => noted.take()?.1.upgrade(),
+            _ => None,
+        }
+    })
 }
 
 /// The `baggage` of `meta` if it is of trace `trace_id`.

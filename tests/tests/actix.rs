@@ -411,21 +411,24 @@ fn malformed_or_foreign_traces_start_new_ones() {
     }
 }
 
-#[test]
-fn server_errors_that_sentry_actix_captures_join_the_requests_trace() {
-    let server = Server::start();
-    let caller = format!("{TRACE}-{SPAN}-1");
-    let url = format!("http://{}/broken", server.addr);
-    let status = server.runtime.block_on(async {
-        let request = server.http.get(url).header("sentry-trace", &caller);
-        request.send().await.expect("a response").status()
-    });
+/// The trace id, span id and envelope DSC of each transaction and each error event sent for
+/// one request to `/broken` with `headers`.
+type Traced = Vec<(String, String, Vec<(String, String)>)>;
+
+fn broken_request(server: &Server, headers: &[(&str, &str)]) -> (Traced, Traced) {
+    let mut request = server.http.get(format!("http://{}/broken", server.addr));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let status = server
+        .runtime
+        .block_on(async { request.send().await.expect("a response").status() });
     assert_eq!(status, 500);
     // The transaction and the error, in either order.
     let (mut transactions, mut errors) = (Vec::new(), Vec::new());
     for _ in 0..100 {
         for envelope in server.transport.fetch_and_clear_envelopes() {
-            let (_, envelope) = on_the_wire(&envelope);
+            let (dsc, envelope) = on_the_wire(&envelope);
             for item in envelope.items() {
                 let (contexts, found) = match item {
                     EnvelopeItem::Transaction(tx) => (&tx.contexts, &mut transactions),
@@ -433,7 +436,8 @@ fn server_errors_that_sentry_actix_captures_join_the_requests_trace() {
                     _ => continue,
                 };
                 if let Some(Context::Trace(trace)) = contexts.get("trace") {
-                    found.push((trace.trace_id.to_string(), trace.span_id.to_string()));
+                    let ids = (trace.trace_id.to_string(), trace.span_id.to_string());
+                    found.push((ids.0, ids.1, dsc.clone()));
                 }
             }
         }
@@ -442,9 +446,45 @@ fn server_errors_that_sentry_actix_captures_join_the_requests_trace() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    (transactions, errors)
+}
+
+#[test]
+fn server_errors_that_sentry_actix_captures_join_the_requests_trace() {
+    let server = Server::start();
+    let caller = format!("{TRACE}-{SPAN}-1");
+    let baggage = format!(
+        "sentry-trace_id={TRACE},sentry-public_key=caller,sentry-release=api,sentry-sample_rand=0.25"
+    );
+    let (transactions, errors) =
+        broken_request(&server, &[("sentry-trace", &caller), ("baggage", &baggage)]);
     assert_eq!(transactions.len(), 1, "{transactions:?}");
     assert_eq!(transactions[0].0, TRACE);
-    // Under the server transaction, as inside sentry-actix's own.
+    let frozen = [
+        ("public_key", "caller"),
+        ("release", "api"),
+        ("sample_rand", "0.25"),
+        ("trace_id", TRACE),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    assert_eq!(transactions[0].2, frozen);
+    // Under the server transaction, as inside sentry-actix's own, with the request's DSC:
+    // `Sentry` captures the error after this middleware has answered.
+    assert_eq!(errors, transactions, "{errors:?}");
+
+    // A new trace: the error carries the head DSC that the transaction (and a page) carries.
+    let (transactions, errors) = broken_request(&server, &[]);
+    assert_eq!(transactions.len(), 1, "{transactions:?}");
+    let (trace_id, _, dsc) = &transactions[0];
+    assert_ne!(trace_id, TRACE);
+    for (key, value) in [
+        ("trace_id", trace_id.as_str()),
+        ("public_key", PUBLIC_KEY),
+        ("transaction", "GET /broken"),
+        ("sampled", "true"),
+    ] {
+        assert!(dsc.contains(&(key.to_owned(), value.to_owned())), "{dsc:?}");
+    }
     assert_eq!(errors, transactions, "{errors:?}");
 }
 
