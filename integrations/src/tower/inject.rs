@@ -693,7 +693,8 @@ impl<B> TraceMetaBody<B> {
     /// [`InjectTraceMetaLayer`'s docs](InjectTraceMetaLayer#where-the-tags-go)).
     pub fn inject(body: B, meta: &TraceMeta) -> Self {
         let tags = Bytes::from(meta.to_html());
-        Self::rewrite(body, HeadScanner::injecting(&tags), Some(tags))
+        let scanner = HeadScanner::injecting(meta.writes_traceparent());
+        Self::rewrite(body, scanner, Some(tags))
     }
 
     /// `body` without its trace tags (see [`strip_trace_meta`]).
