@@ -126,8 +126,8 @@ struct WithDsc {
 }
 
 impl WithDsc {
-    /// The `baggage` of the pages of the current request, or of the current OpenTelemetry
-    /// context, when they name trace `trace_id`.
+    /// The `baggage` of the pages of the envelope's request (see [`request_baggage`]), or of the
+    /// current OpenTelemetry context, when they name trace `trace_id`.
     fn baggage(&self, envelope: &Envelope, trace_id: SdkTraceId) -> Option<String> {
         let baggage = request_baggage(envelope, trace_id);
         #[cfg(feature = "opentelemetry")]
@@ -145,7 +145,8 @@ impl WithDsc {
 impl Transport for WithDsc {
     fn send_envelope(&self, envelope: Envelope) {
         // The SDK sends synchronously from the code that finishes the transaction or captures
-        // the event, so the request's Hub and trace root are the current ones here.
+        // the event: the request's trace root is the current one here, or the one its Hub's
+        // event processor has just noted.
         let baggage = trace_id(&envelope).and_then(|trace_id| self.baggage(&envelope, trace_id));
         match baggage.and_then(|baggage| with_trace_header(&envelope, &baggage)) {
             Some(raw) => self.inner.send_envelope(raw),
