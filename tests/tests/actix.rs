@@ -436,8 +436,8 @@ fn broken_request(server: &Server, headers: &[(&str, &str)]) -> (Traced, Traced)
                     _ => continue,
                 };
                 if let Some(Context::Trace(trace)) = contexts.get("trace") {
-                    let ids = (trace.trace_id.to_string(), trace.span_id.to_string());
-                    found.push((ids.0, ids.1, dsc.clone()));
+                    let (trace_id, span_id) = (trace.trace_id, trace.span_id);
+                    found.push((trace_id.to_string(), span_id.to_string(), dsc.clone()));
                 }
             }
         }
