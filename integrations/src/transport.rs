@@ -210,13 +210,8 @@ pub(crate) fn capturing(event_id: Uuid, root: &Weak<TraceRoot>) {
 /// (and the root is still alive).
 fn captured_in(envelope: &Envelope) -> Option<Arc<TraceRoot>> {
     let event_id = envelope.uuid()?;
-    CAPTURING.with(|noted| {
-        let mut noted = noted.borrow_mut();
-        match &*noted {
-            Some((id, _)) if id == event_id => noted.take()?.1.upgrade(),
-            _ => None,
-        }
-    })
+    let noted = CAPTURING.with(|noted| noted.borrow_mut().take_if(|(id, _)| id == event_id));
+    noted?.1.upgrade()
 }
 
 /// The `baggage` of `meta` if it is of trace `trace_id`.

@@ -251,8 +251,9 @@ fn span_is_active() -> bool {
 /// SDK finds them as well: each `<meta …>` tag whole, with the line break between two tags of a
 /// block as [`TraceMeta`] renders it (`sentry-trace`, `baggage`, `traceparent`, one per line),
 /// and leaves every other byte as it is. So stripping a page the layer injected gives back the
-/// page (without its own trace tags, if it had any after `</head>`). The cache guard of [`SentryMetaLayer`](super::SentryMetaLayer) uses it for
-/// publicly cacheable pages whose template already wrote the tags.
+/// page (without its own trace tags, if it had any after `</head>`). The cache guard of
+/// [`SentryMetaLayer`](super::SentryMetaLayer) uses it for publicly cacheable pages whose
+/// template already wrote the tags.
 ///
 /// It reads the page up to `<plaintext`, `<svg` or `<math`: tags a template wrote in or after
 /// inline SVG or MathML stay (foreign content is read by other rules, which the stripper does

@@ -59,11 +59,11 @@ impl RequestTransaction {
             transaction.set_request(request.clone());
             scope.set_span(Some(transaction.clone().into()));
             // Weak: the root is the request's, the Hub may outlive it.
-            let root = Arc::downgrade(&root);
+            let weak_root = Arc::downgrade(&root);
             scope.add_event_processor(move |mut event| {
                 event.request.get_or_insert_with(|| request.clone());
                 // For the DSC, when the event is sent outside the root's scope.
-                crate::transport::capturing(event.event_id, &root);
+                crate::transport::capturing(event.event_id, &weak_root);
                 Some(event)
             });
             Some(transaction)
