@@ -134,20 +134,36 @@ const MILLION: u32 = 1_000_000;
 
 impl SampleRand {
     /// The value for `trace_id`, consistent with `decision` = `(sample_rate, sampled)` when given:
-    /// in `[0, rate)` when sampled, in `[rate, 1)` when not, in `[0, 1)` otherwise.
+    /// in `[0, rate)` when sampled, in `[rate, 1)` when not, in `[0, 1)` otherwise, and also when
+    /// no value agrees with the decision (see [`agreeing`](Self::agreeing)).
     pub fn from_trace_id(trace_id: TraceId, decision: Option<(f64, bool)>) -> Self {
+        decision
+            .and_then(|(rate, sampled)| Self::agreeing(trace_id, rate, sampled))
+            .unwrap_or_else(|| Self::within(trace_id, 0, MILLION))
+    }
+
+    /// The value for `trace_id` that agrees with the decision `sampled` at `rate`; `None` when no
+    /// value of six decimals does (sampled at rate 0, dropped at rate 1 or above 0.999999): a
+    /// decision the rate did not make, so a DSC that states it names no `sample_rate`.
+    ///
+    /// ```
+    /// use sentry_meta_core::{SampleRand, TraceId};
+    /// let trace: TraceId = "771a43a4192642f0b136d5159a501700".parse().unwrap();
+    /// assert!(SampleRand::agreeing(trace, 0.25, true).unwrap().as_f64() < 0.25);
+    /// assert_eq!(SampleRand::agreeing(trace, 1.0, false), None);
+    /// ```
+    pub fn agreeing(trace_id: TraceId, rate: f64, sampled: bool) -> Option<Self> {
+        let cut = rate
+            .is_finite()
+            .then(|| Self::below(rate.clamp(0.0, 1.0)))?;
+        let (lo, hi) = if sampled { (0, cut) } else { (cut, MILLION) };
+        (lo < hi).then(|| Self::within(trace_id, lo, hi))
+    }
+
+    /// The value for `trace_id` in `[lo, hi)` millionths (`lo < hi`).
+    fn within(trace_id: TraceId, lo: u32, hi: u32) -> Self {
         // The trace id's last eight bytes.
         let seed = u128::from_be_bytes(trace_id.to_bytes()) as u64;
-        let (lo, hi) = match decision {
-            Some((rate, sampled)) if rate.is_finite() => {
-                let cut = Self::below(rate.clamp(0.0, 1.0));
-                if sampled { (0, cut) } else { (cut, MILLION) }
-            }
-            _ => (0, MILLION),
-        };
-        // An empty interval (sampled at rate 0, dropped at rate 1) is a decision the rate did not
-        // make; fall back to the whole range rather than lie about it.
-        let (lo, hi) = if lo < hi { (lo, hi) } else { (0, MILLION) };
         Self(lo + (seed % u64::from(hi - lo)) as u32)
     }
 

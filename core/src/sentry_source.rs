@@ -126,6 +126,8 @@ fn active_span(hub: &Hub) -> Option<ActiveSpan> {
 /// once per request: the members that come from the options, already percent-encoded.
 #[derive(Debug)]
 struct ClientFacts {
+    /// Whether tracing is on: without it a head DSC states no decision.
+    tracing: bool,
     /// The fixed traces sample rate, and its member `sentry-sample_rate=…`.
     fixed_rate: Option<(f64, Box<str>)>,
     public_key: Option<Box<str>>,
@@ -189,6 +191,10 @@ impl ClientFacts {
             _ => None,
         };
         Self {
+            tracing: !matches!(
+                options.traces_sampling_strategy,
+                TracesSamplingStrategy::Disabled
+            ),
             fixed_rate,
             public_key: client
                 .dsn()
@@ -237,6 +243,7 @@ impl ClientFacts {
         sampled: Option<bool>,
         transaction: Option<(&str, TransactionSource)>,
     ) -> PageDsc {
+        let sampled = self.stated(sampled);
         let transaction = dsc_transaction(sampled, transaction);
         let mut templates = self.templates.borrow_mut();
         let at = templates.entries.iter().position(|entry| {
@@ -251,17 +258,36 @@ impl ClientFacts {
             }),
         };
         match &entry.template {
-            Some(template) => PageDsc::head(template.clone(), self.sample_rand(trace_id, sampled)),
+            Some(template) => {
+                PageDsc::head(template.clone(), self.sample_rand(trace_id, sampled).0)
+            }
             None => PageDsc::Serialized(SerializedDsc::from_canonical_header(
                 &self.head_baggage(trace_id, sampled, transaction).0,
             )),
         }
     }
 
-    /// The sample rand of trace `trace_id`, consistent with the decision at the fixed rate.
-    fn sample_rand(&self, trace_id: TraceId, sampled: Option<bool>) -> SampleRand {
-        let rate = self.fixed_rate.as_ref().filter(|_| sampled.is_some());
-        SampleRand::from_trace_id(trace_id, rate.map(|(rate, _)| *rate).zip(sampled))
+    /// The decision a head DSC of this client states: the trace's while tracing is on, none
+    /// with tracing off (a caller's decision that the SDK passed on is not this service's).
+    fn stated(&self, sampled: Option<bool>) -> Option<bool> {
+        sampled.filter(|_| self.tracing)
+    }
+
+    /// The sample rand of trace `trace_id` (decided `sampled`, as [`stated`](Self::stated)),
+    /// with the fixed rate's member when that rate could have made the decision: the value
+    /// then agrees with both. A decision no value agrees with at the rate (sampled at rate 0,
+    /// dropped at rate 1: a caller's, passed on by the SDK) is stated without the rate.
+    fn sample_rand(&self, trace_id: TraceId, sampled: Option<bool>) -> (SampleRand, Option<&str>) {
+        let agreeing = match (sampled, &self.fixed_rate) {
+            (Some(sampled), Some((rate, member))) => {
+                SampleRand::agreeing(trace_id, *rate, sampled).map(|rand| (rand, &**member))
+            }
+            _ => None,
+        };
+        match agreeing {
+            Some((rand, member)) => (rand, Some(member)),
+            None => (SampleRand::from_trace_id(trace_id, None), None),
+        }
     }
 
     /// The template of the head DSCs with this decision and transaction name.
@@ -284,7 +310,7 @@ impl ClientFacts {
         sampled: Option<bool>,
         transaction: Option<&str>,
     ) -> (String, Option<usize>) {
-        let sample_rand = self.sample_rand(trace_id, sampled);
+        let (sample_rand, sample_rate) = self.sample_rand(trace_id, sampled);
         let hex = trace_id.to_hex();
         let mut writer = BaggageWriter::with_capacity(512);
         // Hex digits are ASCII.
@@ -293,7 +319,7 @@ impl ClientFacts {
         if let Some(public_key) = &self.public_key {
             writer.push_canonical(public_key);
         }
-        if let (Some(_), Some((_, sample_rate))) = (sampled, &self.fixed_rate) {
+        if let Some(sample_rate) = sample_rate {
             writer.push_canonical(sample_rate);
         }
         let rand_key = DscKey::SampleRand.baggage_key();
@@ -345,8 +371,9 @@ fn dsc_transaction(
     (source != TransactionSource::Url && !name.is_empty()).then_some(name)
 }
 
-/// The DSC that the head of trace `trace_id` has, from the client's options and (when tracing
-/// is on for this trace) its sampling decision and the root's transaction name.
+/// The DSC that the head of trace `trace_id` has, from the client's options and (when the
+/// client's tracing is on and the trace has a decision) that decision and the root's
+/// transaction name.
 ///
 /// ```
 /// use sentry_meta_core::{DscKey, TraceId, __private::head_dsc};
@@ -369,8 +396,10 @@ pub fn head_dsc(
     sampled: Option<bool>,
     transaction: Option<(&str, TransactionSource)>,
 ) -> DynamicSamplingContext {
+    let facts = ClientFacts::new(client);
+    let sampled = facts.stated(sampled);
     let transaction = dsc_transaction(sampled, transaction);
-    let (baggage, _) = ClientFacts::new(client).head_baggage(trace_id, sampled, transaction);
+    let (baggage, _) = facts.head_baggage(trace_id, sampled, transaction);
     DynamicSamplingContext::from_baggage([baggage.as_bytes()])
 }
 
@@ -653,15 +682,22 @@ mod tests {
     }
 
     /// A head DSC from a template is byte for byte the one written whole, for every decision,
-    /// transaction name and trace, also once the bounded set of templates starts replacing.
+    /// transaction name and trace, also once the bounded set of templates starts replacing, and
+    /// at the rates that cannot make one of the decisions.
     #[test]
     fn templated_head_equals_written_head() {
+        for rate in [0.25, 1.0, 0.0] {
+            templated_head_equals_written_head_at(rate);
+        }
+    }
+
+    fn templated_head_equals_written_head_at(rate: f32) {
         let client = Client::from(
             sentry_core::ClientOptions::new()
                 .dsn("https://a%22b@o42.ingest.sentry.io/7")
                 .release("web@1.2.3 <beta>")
                 .environment("prod & co")
-                .traces_sample_rate(0.25),
+                .traces_sample_rate(rate),
         );
         let facts = ClientFacts::new(&client);
         let mut names: Vec<String> =

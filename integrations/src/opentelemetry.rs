@@ -256,15 +256,20 @@ impl OtelMeta {
                 dsc.set(key, value);
             }
         }
-        if let Some(rate) = options.sample_rate {
-            dsc.set_sample_rate(rate);
-        }
         dsc.set_sampled(sampled);
-        let decision = options
+        // The rate, when it could have made the span's decision (OpenTelemetry's sampler made
+        // it): a `sample_rand` then agrees with both.
+        let agreeing = options
             .sample_rate
             .filter(|rate| (0.0..=1.0).contains(rate))
-            .map(|rate| (rate, sampled));
-        dsc.set_sample_rand(SampleRand::from_trace_id(trace_id, decision));
+            .and_then(|rate| Some((rate, SampleRand::agreeing(trace_id, rate, sampled)?)));
+        match agreeing {
+            Some((rate, sample_rand)) => {
+                dsc.set_sample_rate(rate);
+                dsc.set_sample_rand(sample_rand);
+            }
+            None => dsc.set_sample_rand(SampleRand::from_trace_id(trace_id, None)),
+        }
         dsc
     }
 }

@@ -296,6 +296,28 @@ fn a_w3c_caller_is_continued_with_this_app_s_head_dsc() {
     assert_eq!(span.parent_span_id.to_string(), SPAN);
 }
 
+/// A W3C caller that dropped its trace: OpenTelemetry's parent-based sampler drops the span too,
+/// a decision this app's rate of 1 did not make. The head DSC states the decision without the
+/// rate, and its `sample_rand` is valid.
+#[test]
+fn a_w3c_callers_dropped_trace_gets_a_dsc_without_this_app_s_rate() {
+    let server = Server::start(meta());
+    let traceparent = format!("00-{TRACE}-{SPAN}-00");
+    let (tags, spans) = server.get_with_spans("/api", &[("traceparent", &traceparent)]);
+    assert!(spans.is_empty(), "not sampled, not exported: {spans:?}");
+    assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE);
+    assert_eq!(tags.sentry_trace.sampled, Some(false));
+    assert_eq!(tags.dsc.get(sentry_meta::DscKey::Sampled), Some("false"));
+    assert_eq!(
+        tags.dsc.get(sentry_meta::DscKey::SampleRate),
+        None,
+        "{:?}",
+        tags.dsc
+    );
+    let rand = tags.dsc.sample_rand().expect("a sample_rand").as_f64();
+    assert!((0.0..1.0).contains(&rand));
+}
+
 #[test]
 fn callers_of_another_organization_or_with_junk_or_several_headers_start_new_traces() {
     let server = Server::start(meta());

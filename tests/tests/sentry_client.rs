@@ -140,6 +140,74 @@ fn tracing_off_gives_no_flag_and_a_sample_rand() {
     }
 }
 
+/// Without the layer, a transaction the SDK continued from a caller carries the caller's
+/// decision, which the client's rate may not have made (dropped at rate 1, sampled at rate 0) and
+/// which a client with tracing off does not make at all. The page's head DSC states the decision
+/// only with tracing on, and the rate only when its `sample_rand` can agree with both.
+#[test]
+fn a_callers_decision_without_the_layer_gives_a_consistent_dsc() {
+    let caller = "771a43a4192642f0b136d5159a501700-b7ad6b7169203331";
+    for (rate, flag) in [
+        (Some(1.0), "0"),
+        (Some(0.0), "1"),
+        (Some(0.5), "1"),
+        (Some(0.5), "0"),
+        (None, "1"),
+        (None, "0"),
+    ] {
+        let options = match rate {
+            Some(rate) => options().traces_sample_rate(rate),
+            None => options(),
+        };
+        let (meta, _) = with_client(options, || {
+            let sentry_trace = format!("{caller}-{flag}");
+            let tx = sentry_core::start_transaction(TransactionContext::continue_from_headers(
+                "GET /",
+                "http.server",
+                [("sentry-trace", sentry_trace.as_str())],
+            ));
+            Hub::current().configure_scope(|s| s.set_span(Some(tx.clone().into())));
+            let meta = TraceMeta::current().expect("client bound");
+            tx.finish();
+            meta
+        });
+        let case = format!("rate {rate:?}, caller -{flag}: {meta:?}");
+        let dsc = meta.dsc().expect("a DSC");
+        let rand = dsc.sample_rand().expect("a sample_rand").as_f64();
+        match rate {
+            Some(_) => {
+                let sampled = meta.sentry_trace().sampled.expect("decided");
+                assert_eq!(sampled, flag == "1", "{case}");
+                let expected = if sampled { "true" } else { "false" };
+                assert_eq!(dsc.get(DscKey::Sampled), Some(expected), "{case}");
+                if let Some(rate) = dsc.get(DscKey::SampleRate) {
+                    let rate: f64 = rate.parse().expect("a number");
+                    assert_eq!(rand < rate, sampled, "{case}");
+                }
+                let stated = dsc.get(DscKey::SampleRate).is_some();
+                assert_eq!(
+                    stated,
+                    rate == Some(0.5),
+                    "the rate made the decision: {case}"
+                );
+            }
+            None => {
+                for absent in [DscKey::Sampled, DscKey::SampleRate, DscKey::Transaction] {
+                    assert_eq!(dsc.get(absent), None, "{absent:?}: {case}");
+                }
+            }
+        }
+        let baggage = meta.baggage_header().expect("baggage");
+        assert_head_is_exactly(
+            &meta.to_html(),
+            &[
+                ("sentry-trace", meta.sentry_trace_header()),
+                ("baggage", &baggage),
+            ],
+        );
+    }
+}
+
 #[test]
 fn no_span_means_no_flag_and_distinct_traces() {
     let (ids, _) = with_client(options().traces_sample_rate(1.0), || {
