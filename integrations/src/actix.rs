@@ -82,7 +82,7 @@ use sentry_meta_core::TraceRoot;
 
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
-use crate::tower::cache::is_html_type;
+use crate::tower::cache::{PageType, page_type};
 use crate::tower::guard::{CacheableWarnings, Guard, Page, Rewrite};
 use crate::tower::layer::{hub_is_shared, request_root, setup_problem, transaction_name};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
@@ -281,9 +281,9 @@ fn guard_response<B: MessageBody + 'static>(
     guard: Guard,
     warnings: &CacheableWarnings,
 ) -> ServiceResponse<EitherBody<B>> {
-    // Only HTML pages are guarded: the others keep their headers uncopied.
-    let mut content_types = response.headers().get_all(CONTENT_TYPE);
-    if !content_types.any(|value| is_html_type(value.as_bytes())) {
+    // Only pages are guarded (see `Guard::apply`): the others keep their headers uncopied.
+    let content_types = response.headers().get_all(CONTENT_TYPE);
+    if page_type(content_types.map(|value| value.as_bytes())) == PageType::Other {
         return response.map_into_left_body();
     }
     let page = Page {

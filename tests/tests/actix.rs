@@ -75,6 +75,15 @@ async fn cached_by_one_cdn() -> HttpResponse {
         .body(html(&SentryMeta::current(), "<p>cached</p>"))
 }
 
+/// A publicly cacheable page that writes its tags and names no type, which a browser sniffs.
+async fn untyped() -> HttpResponse {
+    let mut response = HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .body(html(&SentryMeta::current(), "<p>untyped</p>"));
+    response.headers_mut().remove("content-type");
+    response
+}
+
 /// A page that writes its tags, with validators, and two cookies.
 async fn validated() -> HttpResponse {
     HttpResponse::Ok()
@@ -177,6 +186,7 @@ impl Server {
                         .route("/cached", web::get().to(cached))
                         .route("/cached-too", web::get().to(cached))
                         .route("/encoded", web::get().to(encoded))
+                        .route("/untyped", web::get().to(untyped))
                         .route("/validated", web::get().to(validated))
                         .route("/cached-by-one-cdn", web::get().to(cached_by_one_cdn))
                         .route("/encoded-plain", web::get().to(encoded))
@@ -542,6 +552,18 @@ fn a_page_with_tags_that_cannot_be_stripped_is_kept_from_shared_caches() {
         ["max-age=600"]
     );
     let _ = server.transactions();
+    // Nor can it strip a page that names no type, which a browser sniffs as HTML.
+    let (headers, page) = server.get("/untyped", &[]);
+    assert!(headers.get("content-type").is_none(), "{headers:?}");
+    let (sentry_trace, _) = tags(&page);
+    assert_eq!(
+        sentry_trace.trace_id.to_string(),
+        server.transactions()[0].trace_id
+    );
+    assert_eq!(
+        lines(&headers, "cache-control"),
+        ["private, public, max-age=300"]
+    );
 }
 
 #[test]

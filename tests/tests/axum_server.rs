@@ -183,6 +183,34 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     response
 }
 
+/// A page whose `Content-Type` does not name its type, which a browser sniffs from its body:
+/// `{tags}-{type}-{caching}`, with its tags (`tagged`) or without (`plain`), no `Content-Type`
+/// (`none`), one that is not a MIME type (`garbage`) or `text/plain` (`text`, never rendered as
+/// HTML), and publicly cacheable (`shared`) or with no caching headers (`heuristic`).
+async fn untyped_page(Path(kind): Path<String>) -> Response {
+    let parts: Vec<&str> = kind.split('-').collect();
+    let meta = match parts[0] {
+        "tagged" => SentryMeta::current(),
+        _ => SentryMeta::none(),
+    };
+    let mut response = html_page(&meta, "<p>untyped</p>").into_response();
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_TYPE);
+    match parts[1] {
+        "garbage" => headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("garbage")),
+        "text" => headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain")),
+        _ => None,
+    };
+    if parts[2] == "shared" {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        );
+        headers.insert("cdn-cache-control", HeaderValue::from_static("max-age=600"));
+    }
+    response
+}
+
 /// A page with validators, with its tags (`/validated/tagged`) or without (`/validated/plain`).
 async fn validated_page(Path(kind): Path<String>) -> Response {
     let meta = match kind.as_str() {
@@ -226,6 +254,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/cache/{case}", get(cache_case_page))
         .route("/unrewritable/{kind}", get(unrewritable_page))
         .route("/validated/{kind}", get(validated_page))
+        .route("/untyped/{kind}", get(untyped_page))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
     match order {
@@ -1022,6 +1051,41 @@ fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches
         assert_eq!(page.cdn_cache_control, ["max-age=600"], "{page:?}");
         server.transactions();
     }
+}
+
+/// A browser renders a response that names no type as HTML when its body looks like HTML: with
+/// the request's tags, the guard treats it as a page (made private, as the stripper reads only
+/// what is typed HTML); without them, or typed as another type, it is left alone.
+#[test]
+fn tagged_responses_that_browsers_sniff_are_guarded() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    for kind in ["none", "garbage"] {
+        let page = server.get(&format!("/untyped/tagged-{kind}-shared"), &[]);
+        assert_names(&page, &server.transaction());
+        let private: &[&[u8]] = &[b"private, public, max-age=60"];
+        assert_eq!(page.cache_control, private, "{kind}: {page:?}");
+        assert!(page.cdn_cache_control.is_empty(), "{kind}: {page:?}");
+        let page = server.get(&format!("/untyped/tagged-{kind}-heuristic"), &[]);
+        assert_names(&page, &server.transaction());
+        assert_eq!(page.cache_control, [b"private"], "{kind}: {page:?}");
+        // Without tags the response keeps its headers.
+        for caching in ["shared", "heuristic"] {
+            let page = server.get(&format!("/untyped/plain-{kind}-{caching}"), &[]);
+            assert_eq!(page.sentry_trace, None, "{kind}: {page:?}");
+            let expected: &[&[u8]] = match caching {
+                "shared" => &[b"public, max-age=60"],
+                _ => &[],
+            };
+            assert_eq!(page.cache_control, expected, "{kind}-{caching}: {page:?}");
+            server.transactions();
+        }
+    }
+    let page = server.get("/untyped/tagged-text-heuristic", &[]);
+    assert!(
+        page.cache_control.is_empty(),
+        "text/plain is not a page: {page:?}"
+    );
+    server.transactions();
 }
 
 #[test]

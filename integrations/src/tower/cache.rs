@@ -439,7 +439,60 @@ fn directive_end(line: &[u8]) -> usize {
 /// parameters aside: any of them, as browsers take the last one and the guard must not miss a
 /// page (the injector, which must know the page's type, leaves a response with several alone).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
-    (headers.get_all(CONTENT_TYPE).iter()).any(|content_type| is_html_type(content_type.as_bytes()))
+    page_type(
+        headers
+            .get_all(CONTENT_TYPE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    ) == PageType::Html
+}
+
+/// What a browser makes of a response, by its `Content-Type` field lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageType {
+    /// One of them names HTML ([`is_html_type`]).
+    Html,
+    /// None names a type the browser takes as given: no `Content-Type`, none that is a MIME
+    /// type, or only those that ask it to look at the body (`unknown/unknown`,
+    /// `application/unknown`, `*/*`). It sniffs the body, which it renders as HTML when it
+    /// starts like HTML (the MIME Sniffing Standard, "Determining the computed MIME type").
+    Sniffed,
+    /// Another type: not a page.
+    Other,
+}
+
+/// The [`PageType`] of a response with these `Content-Type` field lines.
+pub(crate) fn page_type<'a>(content_types: impl IntoIterator<Item = &'a [u8]>) -> PageType {
+    let mut sniffed = true;
+    for content_type in content_types {
+        if is_html_type(content_type) {
+            return PageType::Html;
+        }
+        sniffed &= !is_given_type(content_type);
+    }
+    if sniffed {
+        PageType::Sniffed
+    } else {
+        PageType::Other
+    }
+}
+
+/// Whether a `Content-Type` field line holds a MIME type that a browser takes as given:
+/// `type/subtype` of token characters, parameters aside, and not one that asks it to sniff.
+fn is_given_type(content_type: &[u8]) -> bool {
+    let essence = (content_type.split(|&b| b == b';').next())
+        .unwrap_or_default()
+        .trim_ascii();
+    let Some(slash) = essence.iter().position(|&b| b == b'/') else {
+        return false;
+    };
+    let (kind, subtype) = (&essence[..slash], &essence[slash + 1..]);
+    let token = |part: &[u8]| {
+        !part.is_empty()
+            && (part.iter()).all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let sniff = [&b"unknown/unknown"[..], b"application/unknown", b"*/*"];
+    token(kind) && token(subtype) && !sniff.iter().any(|s| essence.eq_ignore_ascii_case(s))
 }
 
 /// Whether one `Content-Type` field line names HTML (see [`is_html`]).
@@ -504,6 +557,37 @@ mod tests {
         assert!(!html("text/plain"));
         assert!(!html("text/htmlx"));
         assert!(!is_html(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn sniffed_content_types() {
+        let of = |lines: &[&[u8]]| page_type(lines.iter().copied());
+        assert_eq!(of(&[]), PageType::Sniffed);
+        for sniffed in [
+            &b""[..],
+            b"garbage",
+            b"text",
+            b"text/",
+            b"/html",
+            b"text /html",
+            b"text/ht ml",
+            b"*/*",
+            b"Unknown/Unknown; charset=utf-8",
+            b"application/unknown",
+            b"\xe9/x",
+        ] {
+            assert_eq!(of(&[sniffed]), PageType::Sniffed, "{sniffed:?}");
+        }
+        for other in [
+            &b"text/plain"[..],
+            b"application/json",
+            b" image/png ;x=y",
+            b"a/b",
+        ] {
+            assert_eq!(of(&[other]), PageType::Other, "{other:?}");
+            assert_eq!(of(&[b"garbage", other]), PageType::Other, "{other:?}");
+        }
+        assert_eq!(of(&[b"text/plain", b"text/html"]), PageType::Html);
     }
 
     #[test]

@@ -4,11 +4,13 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, ETAG, HeaderName, HeaderValue, LAST_MODIFIED};
+use http::header::{
+    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderName, HeaderValue, LAST_MODIFIED,
+};
 use http::{HeaderMap, StatusCode};
 use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
 
-use super::cache::{self, Cacheability};
+use super::cache::{self, Cacheability, PageType};
 use super::inject::{has_one_content_type, is_rewritable_page, is_unrewritable_page};
 
 static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
@@ -71,11 +73,13 @@ impl Default for Guard {
 }
 
 impl Guard {
-    /// Decides for the response of the request of `root`, and changes its `headers` to match:
+    /// Decides for the response of the request of `root`, and changes its `headers` to match.
+    /// A page is a response typed HTML, or one whose type a browser sniffs
+    /// ([`PageType::Sniffed`]: no `Content-Type`, say) when it took its tags from the root:
     /// - a publicly cacheable page ([`Cacheability::Shared`]) is stripped of its tags and gets no
     ///   `Server-Timing`; one that took its tags from the root in a body that cannot be
-    ///   rewritten (compressed, part of a page, a `charset` that is not ASCII-compatible) is
-    ///   kept out of shared caches instead;
+    ///   rewritten (compressed, part of a page, a `charset` that is not ASCII-compatible, a
+    ///   sniffed type) is kept out of shared caches instead;
     /// - a page that names no caching ([`Cacheability::Heuristic`]) is marked `private`;
     /// - a page that carries this request's tags loses its validators: a client revalidating
     ///   with them would reuse an old copy, and its old trace;
@@ -90,7 +94,9 @@ impl Guard {
         root: &Arc<TraceRoot>,
         warnings: &CacheableWarnings,
     ) -> Rewrite {
-        if !cache::is_html(headers) {
+        let content_types = headers.get_all(CONTENT_TYPE).iter();
+        let page_type = cache::page_type(content_types.map(HeaderValue::as_bytes));
+        if !(page_type == PageType::Html || page_type == PageType::Sniffed && root.rendered()) {
             return Rewrite::Keep;
         }
         let cacheability = Cacheability::of(headers);

@@ -110,7 +110,9 @@ impl SentryMetaLayer {
     /// headers left, in a body the layer cannot rewrite (compressed by a layer inside this one,
     /// part of a page, a `charset` that is not ASCII-compatible), is kept out of shared caches
     /// instead: `private` first in its `Cache-Control`, and its `CDN-Cache-Control`, targeted
-    /// CDN fields and `Surrogate-Control` removed.
+    /// CDN fields and `Surrogate-Control` removed. So is a response with those tags whose
+    /// `Content-Type` names no type (none, or no MIME type in it, or `*/*`): a browser sniffs
+    /// its body, and renders one that starts like HTML as a page.
     ///
     /// Turn this on only for pages that shared caches are known not to store, whatever their
     /// headers say.
@@ -133,7 +135,8 @@ impl SentryMetaLayer {
     /// has), so that the page keeps its tags and no shared cache hands it to another visitor;
     /// the browser's own cache still may keep it. Every such HTML response is marked, tagged or
     /// not: the headers do not tell whether the body carries tags, which a streamed body writes
-    /// after they have left. Pages that set their caching headers are left
+    /// after they have left; so is one whose type a browser sniffs (see
+    /// [`allow_cacheable`](Self::allow_cacheable)) when it took the request's tags. Pages that set their caching headers are left
     /// as they are: `private`/`no-store` ones need nothing, publicly cacheable ones are
     /// [guarded](Self::allow_cacheable).
     ///
