@@ -294,7 +294,9 @@ impl<M> InjectTraceMetaLayer<M> {
     }
 
     /// Also injects into publicly cacheable responses (off by default): only for pages that
-    /// shared caches are known not to store, whatever their `Cache-Control` says.
+    /// shared caches are known not to store, whatever their `Cache-Control` says. The
+    /// [`SentryMetaLayer`](super::SentryMetaLayer) outside strips the tags of such pages again
+    /// unless its own [`allow_cacheable`](super::SentryMetaLayer::allow_cacheable) is on too.
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
         self.allow_cacheable = allowed;
         self
