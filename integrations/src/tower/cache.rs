@@ -439,12 +439,7 @@ fn directive_end(line: &[u8]) -> usize {
 /// parameters aside: any of them, as browsers take the last one and the guard must not miss a
 /// page (the injector, which must know the page's type, leaves a response with several alone).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
-    page_type(
-        headers
-            .get_all(CONTENT_TYPE)
-            .iter()
-            .map(HeaderValue::as_bytes),
-    ) == PageType::Html
+    (headers.get_all(CONTENT_TYPE).iter()).any(|content_type| is_html_type(content_type.as_bytes()))
 }
 
 /// What a browser makes of a response, by its `Content-Type` field lines.
