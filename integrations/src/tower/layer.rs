@@ -84,7 +84,9 @@ impl SentryMetaLayer {
     /// from the navigation's timing entry when the `<head>` was sent before the tags could be.
     ///
     /// It is computed when the response is ready, from the request's trace root: it names the
-    /// server transaction the layer started. It is left out when the layer started none (no
+    /// server transaction the layer started (a page rendered in a
+    /// [render span](crate::render_span) names that child span instead, which has
+    /// ended by the time the headers leave; both are of the same trace). It is left out when the layer started none (no
     /// Sentry client, or another layer's transaction was already active): a header that names
     /// no server span would mislead the browser.
     pub fn server_timing(mut self, enabled: bool) -> Self {

@@ -169,6 +169,12 @@
 //!     render.await.unwrap_or_default()
 //! }
 //! ```
+//!
+//! So does a response body that renders as it is polled (a stream that writes the head when
+//! the server first asks for a chunk): the server polls it after the handler has returned,
+//! outside the request's root. Take the root along in the same way (`TraceRoot::current()` in
+//! the handler, `root.clone().sync_scope(…)` in the stream), or render the tags before the
+//! handler returns; otherwise they name a new trace of their own.
 
 pub(crate) mod cache;
 #[cfg(feature = "axum")]
