@@ -278,16 +278,12 @@ impl ClientFacts {
     /// then agrees with both. A decision no value agrees with at the rate (sampled at rate 0,
     /// dropped at rate 1: a caller's, passed on by the SDK) is stated without the rate.
     fn sample_rand(&self, trace_id: TraceId, sampled: Option<bool>) -> (SampleRand, Option<&str>) {
-        let agreeing = match (sampled, &self.fixed_rate) {
-            (Some(sampled), Some((rate, member))) => {
-                SampleRand::agreeing(trace_id, *rate, sampled).map(|rand| (rand, &**member))
-            }
-            _ => None,
-        };
-        match agreeing {
-            Some((rand, member)) => (rand, Some(member)),
-            None => (SampleRand::from_trace_id(trace_id, None), None),
+        if let (Some(sampled), Some((rate, member))) = (sampled, &self.fixed_rate)
+            && let Some(rand) = SampleRand::agreeing(trace_id, *rate, sampled)
+        {
+            return (rand, Some(member));
         }
+        (SampleRand::from_trace_id(trace_id, None), None)
     }
 
     /// The template of the head DSCs with this decision and transaction name.

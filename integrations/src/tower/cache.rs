@@ -475,9 +475,7 @@ pub(crate) fn page_type<'a>(content_types: impl IntoIterator<Item = &'a [u8]>) -
 /// Whether a `Content-Type` field line holds a MIME type that a browser takes as given:
 /// `type/subtype` of token characters, parameters aside, and not one that asks it to sniff.
 fn is_given_type(content_type: &[u8]) -> bool {
-    let essence = (content_type.split(|&b| b == b';').next())
-        .unwrap_or_default()
-        .trim_ascii();
+    let essence = essence(content_type);
     let Some(slash) = essence.iter().position(|&b| b == b'/') else {
         return false;
     };
@@ -492,11 +490,16 @@ fn is_given_type(content_type: &[u8]) -> bool {
 
 /// Whether one `Content-Type` field line names HTML (see [`is_html`]).
 pub(crate) fn is_html_type(content_type: &[u8]) -> bool {
-    let essence = (content_type.split(|&b| b == b';').next())
-        .unwrap_or_default()
-        .trim_ascii();
+    let essence = essence(content_type);
     essence.eq_ignore_ascii_case(b"text/html")
         || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
+}
+
+/// A `Content-Type` field line without its parameters and surrounding whitespace.
+fn essence(content_type: &[u8]) -> &[u8] {
+    (content_type.split(|&b| b == b';').next())
+        .unwrap_or_default()
+        .trim_ascii()
 }
 
 #[cfg(test)]

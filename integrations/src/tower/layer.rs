@@ -85,10 +85,10 @@ impl SentryMetaLayer {
     ///
     /// It is computed when the response is ready, from the request's trace root: it names the
     /// server transaction the layer started (a page rendered in a
-    /// [render span](crate::render_span) names that child span instead, which has
-    /// ended by the time the headers leave; both are of the same trace). It is left out when the layer started none (no
-    /// Sentry client, or another layer's transaction was already active): a header that names
-    /// no server span would mislead the browser.
+    /// [render span](crate::render_span) names that child span instead, which has ended by the
+    /// time the headers leave; both are of the same trace). It is left out when the layer
+    /// started none (no Sentry client, or another layer's transaction was already active): a
+    /// header that names no server span would mislead the browser.
     pub fn server_timing(mut self, enabled: bool) -> Self {
         self.guard.server_timing = enabled;
         self
@@ -138,9 +138,9 @@ impl SentryMetaLayer {
     /// the browser's own cache still may keep it. Every such HTML response is marked, tagged or
     /// not: the headers do not tell whether the body carries tags, which a streamed body writes
     /// after they have left; so is one whose type a browser sniffs (see
-    /// [`allow_cacheable`](Self::allow_cacheable)) when it took the request's tags. Pages that set their caching headers are left
-    /// as they are: `private`/`no-store` ones need nothing, publicly cacheable ones are
-    /// [guarded](Self::allow_cacheable).
+    /// [`allow_cacheable`](Self::allow_cacheable)) when it took the request's tags. Pages that
+    /// set their caching headers are left as they are: `private`/`no-store` ones need nothing,
+    /// publicly cacheable ones are [guarded](Self::allow_cacheable).
     ///
     /// Turn this off when something outside the app sets the caching headers of its pages.
     ///
