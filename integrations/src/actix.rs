@@ -286,32 +286,42 @@ fn guard_response<B: MessageBody + 'static>(
     if page_type(content_types.map(|value| value.as_bytes())) == PageType::Other {
         return response.map_into_left_body();
     }
+    let size = response.response().body().size();
     let page = Page {
         status: http::StatusCode::from_u16(response.status().as_u16())
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
         head: response.request().method() == actix_web::http::Method::HEAD,
-        empty: matches!(
-            response.response().body().size(),
-            BodySize::None | BodySize::Sized(0)
-        ),
+        empty: matches!(size, BodySize::None | BodySize::Sized(0)),
     };
     let mut headers = http_headers(response.headers());
     let rewrite = guard.apply(&mut headers, page, root, warnings);
     set_headers(response.headers_mut(), &headers);
+    // A streamed page may render as actix polls its body, after the handler: it is polled
+    // inside the request's root, as the tower layer polls every streamed body.
+    let root = matches!(size, BodySize::Stream).then_some(root);
     match rewrite {
-        Rewrite::Keep => response.map_into_left_body(),
-        Rewrite::Strip => rewrite_body(response, TraceMetaBody::strip),
-        Rewrite::Inject(meta) => rewrite_body(response, |body| TraceMetaBody::inject(body, &meta)),
+        Rewrite::Keep if root.is_none() => response.map_into_left_body(),
+        Rewrite::Keep => rewrite_body(response, root, TraceMetaBody::passthrough),
+        Rewrite::Strip => rewrite_body(response, root, TraceMetaBody::strip),
+        Rewrite::Inject(meta) => {
+            rewrite_body(response, root, |body| TraceMetaBody::inject(body, &meta))
+        }
     }
 }
 
-/// The response with its body streamed through the tower layers' [`TraceMetaBody`].
+/// The response with its body streamed through the tower layers' [`TraceMetaBody`], polled
+/// inside `root` when there is one.
 fn rewrite_body<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
+    root: Option<&Arc<TraceRoot>>,
     rewrite: impl FnOnce(HttpBody<B>) -> TraceMetaBody<HttpBody<B>>,
 ) -> ServiceResponse<EitherBody<B>> {
     response.map_body(|_, body| {
-        EitherBody::right(BoxBody::new(ActixBody(rewrite(HttpBody(Box::pin(body))))))
+        let mut body = rewrite(HttpBody(Box::pin(body)));
+        if let Some(root) = root {
+            body = body.in_root(root.clone());
+        }
+        EitherBody::right(BoxBody::new(ActixBody(body)))
     })
 }
 

@@ -117,6 +117,17 @@ async fn streamed() -> HttpResponse {
         .streaming(futures_util::stream::iter(pieces))
 }
 
+/// A page that renders its tags when actix first polls its body, after the handler.
+async fn rendered_as_polled() -> HttpResponse {
+    let page = futures_util::stream::once(async {
+        let page = html(&SentryMeta::current(), "<p>polled</p>");
+        Ok::<_, actix_web::Error>(web::Bytes::from(page))
+    });
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .streaming(page)
+}
+
 /// A server error, which `sentry_actix::Sentry` captures from the response.
 async fn broken() -> Result<HttpResponse, actix_web::Error> {
     Err(actix_web::error::ErrorInternalServerError("broken"))
@@ -192,6 +203,7 @@ impl Server {
                         .route("/encoded-plain", web::get().to(encoded))
                         .route("/plain", web::get().to(plain))
                         .route("/streamed", web::get().to(streamed))
+                        .route("/rendered-as-polled", web::get().to(rendered_as_polled))
                         .route("/json", web::get().to(json))
                         .route("/broken", web::get().to(broken))
                 })
@@ -300,7 +312,14 @@ fn a_fresh_page_names_the_server_transaction_and_agrees_with_its_envelope() {
     let server = Server::start();
     // Each request's URL, parsed whole or set on the last one parsed on its worker thread
     // (see `absolute_url` in `sentry_meta::tower::transaction`).
-    for path in ["/page", "/users/7?tab=a%20b&x", "/extracted", "/page"] {
+    // `/rendered-as-polled` renders after the handler has returned, as actix polls its body.
+    for path in [
+        "/page",
+        "/users/7?tab=a%20b&x",
+        "/extracted",
+        "/page",
+        "/rendered-as-polled",
+    ] {
         let (headers, page) = server.get(path, &[]);
         let (trace, dsc) = tags(&page);
         let sent = server.transactions();

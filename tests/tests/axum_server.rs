@@ -183,6 +183,15 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     response
 }
 
+/// Renders when the server first polls its body, after the handler has returned.
+async fn streamed_page() -> Response {
+    let page = futures_util::stream::once(async {
+        Ok::<_, std::convert::Infallible>(html_page(&SentryMeta::current(), "<p>streamed</p>"))
+    });
+    let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
+    (html, Body::from_stream(page)).into_response()
+}
+
 /// A page whose `Content-Type` does not name its type, which a browser sniffs from its body:
 /// `{tags}-{type}-{caching}`, with its tags (`tagged`) or without (`plain`), no `Content-Type`
 /// (`none`), one that is not a MIME type (`garbage`) or `text/plain` (`text`, never rendered as
@@ -255,6 +264,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/unrewritable/{kind}", get(unrewritable_page))
         .route("/validated/{kind}", get(validated_page))
         .route("/untyped/{kind}", get(untyped_page))
+        .route("/streamed", get(streamed_page))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
     match order {
@@ -1086,6 +1096,26 @@ fn tagged_responses_that_browsers_sniff_are_guarded() {
         "text/plain is not a page: {page:?}"
     );
     server.transactions();
+}
+
+#[test]
+fn a_body_that_renders_as_it_is_polled_names_the_server_transaction() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let page = server.get("/streamed", &[]);
+    assert!(page.body.contains("<p>streamed</p>"), "{page:?}");
+    assert_names_head(&page, &server.transaction());
+    assert_eq!(page.cache_control, [b"private"], "{page:?}");
+
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let baggage = format!("sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-sampled=true");
+    let page = server.get(
+        "/streamed",
+        &[("sentry-trace", &incoming), ("baggage", &baggage)],
+    );
+    let tx = server.transaction();
+    assert_eq!(tx.parent_span_id.as_deref(), Some(SPAN));
+    assert_names(&page, &tx);
+    assert_eq!(page.dsc().get(DscKey::PublicKey), Some("upstream"));
 }
 
 #[test]

@@ -641,6 +641,8 @@ pin_project_lite::pin_project! {
         inner: B,
         // `None` once the head has been read and what it held back has been written.
         rewrite: Option<Rewrite>,
+        // The request's root, current while the inner body is polled (`in_root`).
+        root: Option<Arc<TraceRoot>>,
     }
 }
 
@@ -687,6 +689,7 @@ impl<B> TraceMetaBody<B> {
         Self {
             inner: body,
             rewrite: None,
+            root: None,
         }
     }
 
@@ -714,6 +717,58 @@ impl<B> TraceMetaBody<B> {
                 pending: Pending::default(),
                 inner_done: false,
             }),
+            root: None,
+        }
+    }
+
+    /// Polls the inner body with `root` as the current root: a body that renders its page as it
+    /// is polled, after the handler has returned, renders the request's trace.
+    pub(crate) fn in_root(mut self, root: Arc<TraceRoot>) -> Self {
+        self.root = Some(root);
+        self
+    }
+
+    fn poll_rewritten(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>>
+    where
+        B: Body,
+    {
+        let mut this = self.project();
+        loop {
+            let Some(rewrite) = this.rewrite.as_mut() else {
+                return this.inner.poll_frame(cx).map_ok(|frame| {
+                    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+                });
+            };
+            if let Some(frame) = rewrite.pending.pop() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if rewrite.inner_done {
+                return Poll::Ready(None);
+            }
+            if rewrite.scanner.is_done() {
+                // Everything held back has been written: from here on, a plain pass-through.
+                *this.rewrite = None;
+                continue;
+            }
+            match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(mut data) => rewrite.feed(data.copy_to_bytes(data.remaining())),
+                    Err(frame) => {
+                        rewrite.finish();
+                        if let Ok(trailers) = frame.into_trailers() {
+                            rewrite.pending.push(Frame::trailers(trailers));
+                        }
+                    }
+                },
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => {
+                    rewrite.finish();
+                    rewrite.inner_done = true;
+                }
+            }
         }
     }
 }
@@ -762,40 +817,9 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        loop {
-            let Some(rewrite) = this.rewrite.as_mut() else {
-                return this.inner.poll_frame(cx).map_ok(|frame| {
-                    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
-                });
-            };
-            if let Some(frame) = rewrite.pending.pop() {
-                return Poll::Ready(Some(Ok(frame)));
-            }
-            if rewrite.inner_done {
-                return Poll::Ready(None);
-            }
-            if rewrite.scanner.is_done() {
-                // Everything held back has been written: from here on, a plain pass-through.
-                *this.rewrite = None;
-                continue;
-            }
-            match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(mut data) => rewrite.feed(data.copy_to_bytes(data.remaining())),
-                    Err(frame) => {
-                        rewrite.finish();
-                        if let Ok(trailers) = frame.into_trailers() {
-                            rewrite.pending.push(Frame::trailers(trailers));
-                        }
-                    }
-                },
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                None => {
-                    rewrite.finish();
-                    rewrite.inner_done = true;
-                }
-            }
+        match self.root.clone() {
+            Some(root) => root.sync_scope(|| self.poll_rewritten(cx)),
+            None => self.poll_rewritten(cx),
         }
     }
 

@@ -411,16 +411,24 @@ fn guard_response<B: Body>(
     root: &Arc<TraceRoot>,
     shared: &Shared,
 ) -> Response<TraceMetaBody<B>> {
+    let length = response.body().size_hint().exact();
     let page = Page {
         status: response.status(),
         head,
-        empty: response.body().size_hint().exact() == Some(0),
+        empty: length == Some(0),
     };
     let rewrite = guard.apply(response.headers_mut(), page, root, &shared.cacheable);
-    response.map(|body| match rewrite {
-        Rewrite::Keep => TraceMetaBody::passthrough(body),
-        Rewrite::Strip => TraceMetaBody::strip(body),
-        Rewrite::Inject(meta) => TraceMetaBody::inject(body, &meta),
+    response.map(|body| {
+        let body = match rewrite {
+            Rewrite::Keep => TraceMetaBody::passthrough(body),
+            Rewrite::Strip => TraceMetaBody::strip(body),
+            Rewrite::Inject(meta) => TraceMetaBody::inject(body, &meta),
+        };
+        // A streamed body may render its page as the server polls it, after the handler.
+        match length {
+            None => body.in_root(root.clone()),
+            Some(_) => body,
+        }
     })
 }
 

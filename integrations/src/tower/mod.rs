@@ -170,11 +170,12 @@
 //! }
 //! ```
 //!
-//! So does a response body that renders as it is polled (a stream that writes the head when
-//! the server first asks for a chunk): the server polls it after the handler has returned,
-//! outside the request's root. Take the root along in the same way (`TraceRoot::current()` in
-//! the handler, `root.clone().sync_scope(…)` in the stream), or render the tags before the
-//! handler returns; otherwise they name a new trace of their own.
+//! A response body that renders as it is polled (a stream that writes the head when the server
+//! first asks for a chunk) runs after the handler has returned: [`SentryMetaLayer`] polls a
+//! streamed body (one whose length its size hint does not give) inside the request's root, so
+//! its tags name the request's trace too. The cache guard has judged the response's headers by
+//! then, before such a body rendered: it treats an HTML page as one with tags, but a response
+//! that names no type gets guarded only when its tags were rendered before its headers left.
 
 pub(crate) mod cache;
 #[cfg(feature = "axum")]
