@@ -221,12 +221,9 @@ where
         let transaction = client.as_ref().and_then(|client| {
             if shared_hub {
                 setup_problem(SHARED_HUB, &WARNED_SETUP);
-                // The first request this thread saw on the Hub kept its finished transaction
-                // as the span (see below): it is not this request's.
-                hub.configure_scope(|scope| scope.set_span(None));
             }
             let data = request_data(&request, client.options().send_default_pii);
-            let started = RequestTransaction::start(hub.clone(), root.clone(), data);
+            let started = RequestTransaction::start(hub.clone(), root.clone(), data, shared_hub);
             if started.is_none() {
                 setup_problem(TRANSACTION_OUTSIDE, &WARNED_SETUP);
             }
@@ -242,13 +239,10 @@ where
                 Err(error) => error.as_response_error().status_code().as_u16(),
             };
             let status = http::StatusCode::from_u16(status).ok();
-            match transaction {
-                // `sentry_actix::Sentry`, outside, captures server errors from the response:
-                // under this transaction, in this request's trace. A Hub that serves other
-                // requests too must not keep it.
-                Some(transaction) if !shared_hub => transaction.finish_keeping_span(status),
-                Some(transaction) => transaction.finish(status),
-                None => {}
+            // `sentry_actix::Sentry`, outside, captures server errors from the response: under
+            // this transaction, which stays the span of the request's Hub.
+            if let Some(transaction) = transaction {
+                transaction.finish(status);
             }
             Ok(guard_response(response?, &root, options.guard, &cacheable))
         })

@@ -42,10 +42,10 @@ use crate::opentelemetry::OtelMeta;
 ///
 /// An event captured on the request's Hub after the request's root scope has ended carries it
 /// too: the request's server transaction (of [`SentryMetaLayer`](crate::tower::SentryMetaLayer)
-/// or the actix-web middleware) puts an event processor on the Hub that names the request's
-/// root to the transport. That is the error `sentry-actix` captures from a response, and an
-/// event of a task run in a Hub made from the request's
-/// (`task.bind_hub(Hub::new_from_top(Hub::current()))`) while the request is being handled.
+/// or the actix-web middleware) stays the Hub's span, and puts an event processor on the Hub
+/// that names the request's root to the transport. That is an error a layer outside captures
+/// from the response (`sentry-actix` does), and an event of a task run in a Hub made from the
+/// request's (`task.bind_hub(Hub::new_from_top(Hub::current()))`), also after the response.
 /// Work that a request spawns otherwise runs outside its trace root, as it runs outside its
 /// Hub: run the task in both, `root.scope(task.bind_hub(hub))` with the root of
 /// [`TraceRoot::current`], and the events it captures carry the request's DSC. For an event of
@@ -202,8 +202,8 @@ thread_local! {
 /// Notes that event `event_id`, which this thread is capturing, belongs to the request of
 /// `root`. Called by the event processor that the request's transaction puts on its Hub.
 #[cfg(feature = "tower")]
-pub(crate) fn capturing(event_id: Uuid, root: &Weak<TraceRoot>) {
-    CAPTURING.with(|noted| *noted.borrow_mut() = Some((event_id, root.clone())));
+pub(crate) fn capturing(event_id: Uuid, root: &Arc<TraceRoot>) {
+    CAPTURING.with(|noted| *noted.borrow_mut() = Some((event_id, Arc::downgrade(root))));
 }
 
 /// The root of the request whose Hub captured the envelope's event, if [`capturing`] noted it

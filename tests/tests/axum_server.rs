@@ -75,6 +75,18 @@ async fn spawned_failing_page() -> Html<String> {
     Html(html_page(&SentryMeta::current(), "<p>failed</p>"))
 }
 
+/// A page whose handler spawns a task in a Hub made from the request's, which reports an error
+/// after the response has been sent (the test waits for it).
+async fn late_failing_page() -> Html<String> {
+    use sentry_core::SentryFutureExt;
+    let task = async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        sentry_core::capture_message("the task failed late", sentry_core::Level::Error);
+    };
+    tokio::spawn(task.bind_hub(Hub::new_from_top(Hub::current())));
+    Html(html_page(&SentryMeta::current(), "<p>failing later</p>"))
+}
+
 /// The extractors: `SentryMeta` and the typed incoming `sentry-trace`.
 async fn extracted_page(
     meta: SentryMeta,
@@ -247,6 +259,9 @@ enum Order {
     MetaOutermost,
     /// SentryMetaLayer alone: no Hub per request.
     NoHubLayer,
+    /// The documented setup, and between its layers one that captures a message from each
+    /// response, as `sentry-actix` captures server errors.
+    CaptureOutside,
 }
 
 fn app(order: Order, meta: SentryMetaLayer) -> Router {
@@ -256,6 +271,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/child", get(child_span_page))
         .route("/error", get(failing_page))
         .route("/spawned-error", get(spawned_failing_page))
+        .route("/late-error", get(late_failing_page))
         .route("/extract", get(extracted_page))
         .route("/cached", get(cached_page))
         .route("/cached-too", get(cached_page))
@@ -283,6 +299,16 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         ),
         Order::MetaOutermost => routes.layer(ServiceBuilder::new().layer(meta).layer(hub)),
         Order::NoHubLayer => routes.layer(meta),
+        Order::CaptureOutside => routes.layer(
+            ServiceBuilder::new()
+                .layer(hub)
+                .map_future(|response| async move {
+                    let response = response.await;
+                    sentry_core::capture_message("after the response", sentry_core::Level::Error);
+                    response
+                })
+                .layer(meta),
+        ),
     }
 }
 
@@ -521,21 +547,26 @@ impl Server {
             .collect()
     }
 
-    /// The error events sent since the last call: their envelope's DSC and their request URL.
-    fn events(&self) -> Vec<(Dsc, Option<String>)> {
+    /// The error events sent since the last call: their envelope's DSC, their request URL, and
+    /// their trace context's `"{trace_id}-{span_id}"`.
+    fn events(&self) -> Vec<(Dsc, Option<String>, String)> {
         self.transport
             .fetch_and_clear_envelopes()
             .iter()
             .filter_map(|envelope| {
                 let (dsc, envelope) = on_the_wire(envelope);
                 let event = envelope.event()?;
+                let Some(Context::Trace(trace)) = event.contexts.get("trace") else {
+                    panic!("an event without a trace context: {event:?}");
+                };
+                let trace = format!("{}-{}", trace.trace_id, trace.span_id);
                 let url = event
                     .request
                     .as_ref()?
                     .url
                     .as_ref()
                     .map(|url| url.to_string());
-                Some((dsc, url))
+                Some((dsc, url, trace))
             })
             .collect()
     }
@@ -1302,11 +1333,62 @@ fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
         let page = server.get(path, &headers);
         let sent = server.events();
         assert_eq!(sent.len(), 1, "{sent:?}");
-        let (dsc, url) = &sent[0];
+        let (dsc, url, trace) = &sent[0];
         assert_eq!(dsc, &page.dsc_pairs());
+        assert!(trace.starts_with(&page.trace_id()), "{trace} {page:?}");
         assert_eq!(
             url.as_deref(),
             Some(format!("http://{}{path}", server.addr).as_str())
         );
     }
+}
+
+#[test]
+fn an_error_a_layer_outside_captures_from_the_response_joins_the_request_s_trace() {
+    let server = Server::start(options(), Order::CaptureOutside, SentryMetaLayer::new());
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let mut traces = HashSet::new();
+    for headers in [vec![], vec![], vec![("sentry-trace", incoming.as_str())]] {
+        let page = server.get("/page", &headers);
+        let sent = server.events();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (dsc, url, trace) = &sent[0];
+        // Under the server span the page names, with the page's DSC and the request's data.
+        assert_eq!(trace, &format!("{}-{}", page.trace_id(), page.span_id()));
+        assert_eq!(dsc, &page.dsc_pairs());
+        assert_eq!(
+            url.as_deref(),
+            Some(format!("http://{}/page", server.addr).as_str())
+        );
+        traces.insert(page.trace_id());
+    }
+    assert_eq!(traces.len(), 3, "every request its own trace: {traces:?}");
+    assert!(traces.contains(TRACE));
+    assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
+}
+
+#[test]
+fn an_error_of_a_task_in_the_request_s_hub_after_the_response_joins_the_request_s_trace() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let mut traces = HashSet::new();
+    for headers in [vec![], vec![("sentry-trace", incoming.as_str())]] {
+        let page = server.get("/late-error", &headers);
+        let mut sent = Vec::new();
+        for _ in 0..100 {
+            sent.extend(server.events());
+            if !sent.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (dsc, _, trace) = &sent[0];
+        assert_eq!(trace, &format!("{}-{}", page.trace_id(), page.span_id()));
+        assert_eq!(dsc, &page.dsc_pairs());
+        traces.insert(page.trace_id());
+    }
+    assert_eq!(traces.len(), 2, "{traces:?}");
+    assert!(traces.contains(TRACE));
+    assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
 }

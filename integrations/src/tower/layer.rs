@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 
@@ -22,10 +22,6 @@ use super::transaction::{RequestTransaction, request_data};
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-
-/// How many requests of a layer are checked for a Hub shared between requests. The order of
-/// layers is fixed when the app is built, so the first requests tell.
-const SETUP_CHECKS: usize = 256;
 
 /// A [`Layer`] that gives every request its own trace root and server transaction, so that the
 /// pages it renders carry the transaction's `sentry-trace` and the root's `baggage`.
@@ -177,20 +173,8 @@ impl<S> Layer<S> for SentryMetaLayer {
 /// What the services of one layer share: the one-time warnings.
 #[derive(Debug, Default)]
 struct Shared {
-    /// Requests seen, counted up to [`SETUP_CHECKS`].
-    checked: AtomicUsize,
     warned_setup: AtomicBool,
     cacheable: CacheableWarnings,
-}
-
-impl Shared {
-    /// Whether this request is one of the first, whose Sentry setup is checked.
-    fn check_this_request(&self) -> bool {
-        // A plain load once the budget is spent: no write to a shared cache line per request.
-        self.checked.load(Ordering::Relaxed) < SETUP_CHECKS
-            && self.checked.fetch_add(1, Ordering::Relaxed) < SETUP_CHECKS
-            && !self.warned_setup.load(Ordering::Relaxed)
-    }
 }
 
 const SHARED_HUB: &str = "sentry-meta: one Sentry Hub is serving several requests, so concurrent \
@@ -281,17 +265,16 @@ where
         );
         // The transaction starts when the request is first polled, once the layers outside
         // have had their turn: a transaction already active then is another layer's.
+        let shared_hub = client.is_some() && hub_is_shared(&hub);
+        if shared_hub {
+            setup_problem(SHARED_HUB, &self.shared.warned_setup);
+        }
         let start = client.as_ref().map(|client| {
             let request_data = request_data(&request, client.options().send_default_pii);
-            (hub.clone(), request_data)
+            (hub.clone(), request_data, shared_hub)
         });
         request.extensions_mut().insert(root.clone());
         let head = request.method() == Method::HEAD;
-
-        let check_setup = client.is_some() && self.shared.check_this_request();
-        if check_setup && hub_is_shared(&hub) {
-            setup_problem(SHARED_HUB, &self.shared.warned_setup);
-        }
 
         let future = root.clone().sync_scope(|| self.inner.call(request));
         ResponseFuture {
@@ -364,8 +347,9 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Scoped<F>,
         root: Arc<TraceRoot>,
-        // What starts the transaction at the first poll (with a Sentry client).
-        start: Option<(Arc<Hub>, protocol::Request)>,
+        // What starts the transaction at the first poll (with a Sentry client), and whether
+        // the Hub serves other requests too.
+        start: Option<(Arc<Hub>, protocol::Request, bool)>,
         // Finished with the response, or as aborted when the future is dropped before it.
         transaction: Option<RequestTransaction>,
         guard: Guard,
@@ -384,8 +368,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some((hub, request)) = this.start.take() {
-            *this.transaction = RequestTransaction::start(hub, this.root.clone(), request);
+        if let Some((hub, request, shared_hub)) = this.start.take() {
+            *this.transaction =
+                RequestTransaction::start(hub, this.root.clone(), request, shared_hub);
             if this.transaction.is_none() {
                 // A layer outside started a transaction by its own continuation rule.
                 setup_problem(TRANSACTION_OUTSIDE, &this.shared.warned_setup);

@@ -68,7 +68,9 @@
 //! 1. `NewSentryLayer::new_from_top()`: a Hub for each request, current while its future runs.
 //! 2. `SentryMetaLayer`: decides once whether to continue the caller's trace, and from that
 //!    decision makes the request's [`TraceRoot`](crate::TraceRoot) and starts its server
-//!    transaction, the Hub's active span until the response is ready.
+//!    transaction, the Hub's active span. It is finished when the response is ready and stays
+//!    the span of the request's Hub, so that an error a layer outside captures from the
+//!    response joins the request's trace.
 //!
 //! It replaces `SentryHttpLayer::enable_transaction()`, whose transaction would continue
 //! incoming traces by the `sentry` crate's own, looser reading of `sentry-trace` (uppercase hex,
@@ -92,7 +94,8 @@
 //! # The server's envelopes
 //!
 //! With [`DscTransport`](crate::DscTransport) in the client options, the transaction's
-//! envelope, and those of errors captured during the request, carry in their header the DSC the
+//! envelope, and those of errors captured during the request (also by a layer outside, from
+//! the response, on the request's Hub), carry in their header the DSC the
 //! request's pages write: the caller's frozen DSC, or this service's head DSC. Sentry's dynamic
 //! sampling then judges the server's and the browser's parts of a trace alike.
 //!

@@ -22,31 +22,36 @@ use sentry_meta_core::{SpanId, TraceRoot};
 /// The `origin` of the transactions this crate starts.
 const ORIGIN: &str = "auto.http.sentry_meta";
 
-/// A running server transaction, the active span of the request's Hub until it is finished
-/// (or after, with [`finish_keeping_span`](Self::finish_keeping_span)).
+/// A running server transaction, the active span of the request's Hub, and after it is
+/// finished too (see [`finish`](Self::finish)).
 pub(crate) struct RequestTransaction {
     /// Taken when the transaction is finished.
     transaction: Option<Transaction>,
     hub: Arc<Hub>,
     root: Arc<TraceRoot>,
+    /// The Hub serves other requests too (a wrong setup, reported by the caller).
+    shared_hub: bool,
 }
 
 impl RequestTransaction {
     /// Starts the transaction of the request `root` belongs to, in `hub`: the caller's trace,
     /// parent span and decision when the root continued it, else the root's new trace. It is
-    /// made the Hub's active span, and `request` goes onto it and onto the request's events.
+    /// made the Hub's active span, and on a Hub of the request's own `request` goes onto the
+    /// request's events, which name the root to [`DscTransport`](crate::DscTransport).
     ///
     /// `None`, and nothing started, when the Hub already has an active span: a transaction that
-    /// a layer outside started (`SentryHttpLayer::enable_transaction()`).
+    /// a layer outside started (`SentryHttpLayer::enable_transaction()`). On a `shared_hub`,
+    /// that span is another request's, and is replaced.
     pub(crate) fn start(
         hub: Arc<Hub>,
         root: Arc<TraceRoot>,
         request: protocol::Request,
+        shared_hub: bool,
     ) -> Option<Self> {
         // Read before the scope is locked for writing below.
         let client = hub.client()?;
         let transaction = hub.configure_scope(|scope| {
-            if scope.get_span().is_some() {
+            if scope.get_span().is_some() && !shared_hub {
                 return None;
             }
             let span_id = SpanId::random();
@@ -58,37 +63,35 @@ impl RequestTransaction {
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
             scope.set_span(Some(transaction.clone().into()));
-            // Weak: the root is the request's, the Hub may outlive it.
-            let weak_root = Arc::downgrade(&root);
-            scope.add_event_processor(move |mut event| {
-                event.request.get_or_insert_with(|| request.clone());
-                // For the DSC, when the event is sent outside the root's scope.
-                crate::transport::capturing(event.event_id, &weak_root);
-                Some(event)
-            });
+            // A processor on a shared Hub would be every request's, and stay with it.
+            if !shared_hub {
+                let root = root.clone();
+                scope.add_event_processor(move |mut event| {
+                    event.request.get_or_insert_with(|| request.clone());
+                    // For the DSC, when the event is sent outside the root's scope.
+                    crate::transport::capturing(event.event_id, &root);
+                    Some(event)
+                });
+            }
             Some(transaction)
         })?;
         Some(Self {
             transaction: Some(transaction),
             hub,
             root,
+            shared_hub,
         })
     }
 
     /// Finishes the transaction with the response's status, or as an `unknown_error` when the
     /// service failed.
-    pub(crate) fn finish(self, status: Option<StatusCode>) {
-        let hub = self.hub.clone();
-        self.finish_keeping_span(status);
-        hub.configure_scope(|scope| scope.set_span(None));
-    }
-
-    /// As [`finish`](Self::finish), but the transaction stays the Hub's span, so that an error
+    ///
+    /// The finished transaction stays the span of a Hub of the request's own, so that an error
     /// which a layer outside captures from the response joins the request's trace, under the
-    /// server span, as it would inside that layer's own transaction: `sentry-actix` captures
-    /// server errors after the middleware inside it has answered. For a Hub of the request's
-    /// own, dropped with it.
-    pub(crate) fn finish_keeping_span(mut self, status: Option<StatusCode>) {
+    /// server span, with its DSC, as it would inside that layer's own transaction
+    /// (`sentry-actix` captures server errors after the middleware inside it has answered).
+    /// That Hub goes with the request. A shared Hub's span is taken off.
+    pub(crate) fn finish(mut self, status: Option<StatusCode>) {
         let Some(transaction) = self.transaction.take() else {
             return;
         };
@@ -104,6 +107,9 @@ impl RequestTransaction {
             transaction.set_status(status.map_or(SpanStatus::UnknownError, span_status));
         }
         self.end(transaction);
+        if self.shared_hub {
+            self.hub.configure_scope(|scope| scope.set_span(None));
+        }
     }
 
     /// Sends the transaction inside the request's Hub and trace root, where
