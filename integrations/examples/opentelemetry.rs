@@ -16,7 +16,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use sentry_meta::DscTransport;
-use sentry_meta::opentelemetry::{OtelMeta, RequestHeaders};
+use sentry_meta::opentelemetry::{DscSpanProcessor, OtelMeta, RequestHeaders};
 
 /// The tracer, and the project's facts (the DSN's public key and org id, the sampler's rate).
 type Otel = Arc<(SdkTracer, Option<OtelMeta>)>;
@@ -32,7 +32,6 @@ async fn home(State(otel): State<Otel>, headers: HeaderMap) -> Html<String> {
     let cx = parent.with_span(tracer.start_with_context("GET /", &parent));
     let _current = cx.clone().attach();
     let head = meta.current();
-    // Ended inside its context: the transaction's envelope carries the DSC the page wrote.
     cx.span().end();
     Html(format!(
         "<!doctype html>\n<html><head>{head}<title>Home</title></head></html>"
@@ -51,8 +50,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             options.transport(DscTransport::new().opentelemetry(meta)),
         ))
     });
-    // The tracer's spans go to Sentry as transactions, through the client just made.
-    let processor = sentry_opentelemetry::SentrySpanProcessor::new();
+    // The tracer's spans go to Sentry as transactions, through the client just made, whose
+    // envelopes carry the DSC their pages wrote.
+    let processor = DscSpanProcessor::new(sentry_opentelemetry::SentrySpanProcessor::new());
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
         .build();

@@ -25,9 +25,9 @@
 //! can live in one app, `SentrySpanProcessor` sending the spans to Sentry as transactions. Then
 //! give the client's transport the same options,
 //! `.transport(DscTransport::new().opentelemetry(meta.clone()))`
-//! ([`DscTransport::opentelemetry`](crate::DscTransport::opentelemetry)), and end the request's
-//! span while its context is current: its transaction's envelope carries the DSC its pages
-//! wrote. The propagator also hands a continued caller to `SentrySpanProcessor`, so the
+//! ([`DscTransport::opentelemetry`](crate::DscTransport::opentelemetry)), and wrap the processor
+//! in a [`DscSpanProcessor`]: the transaction's envelope carries the DSC its pages wrote,
+//! however the request's span ends. The propagator also hands a continued caller to `SentrySpanProcessor`, so the
 //! transaction has the caller's span as its parent, as the OpenTelemetry span has. With the
 //! `tracing-opentelemetry` feature, [`OtelMeta::of_tracing_span`] reads the OpenTelemetry
 //! context of a `tracing` span (`tracing-opentelemetry` 0.33).
@@ -64,13 +64,20 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId as OtelSpanId, TraceContextExt, TraceFlags, TraceState,
+};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
     Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, IncomingTrace,
@@ -438,6 +445,90 @@ impl Extractor for RequestHeaders<'_> {
 /// A header value as text: empty when it is not visible ASCII (see [`RequestHeaders`]).
 fn header_text(value: &http::HeaderValue) -> &str {
     value.to_str().unwrap_or_default()
+}
+
+/// A [`SpanProcessor`] around another, `sentry-opentelemetry`'s `SentrySpanProcessor`, that
+/// makes the context each transaction's span started in current again while `inner` ends the
+/// span (and sends its transaction): the envelope then gets, through
+/// [`DscTransport::opentelemetry`](crate::DscTransport::opentelemetry), the DSC that the
+/// span's pages wrote, however the span ends. A `tracing` span, say, ends when
+/// `tracing-opentelemetry` closes it, after it has been exited, in no context of its own.
+///
+/// It passes every span and call on to `inner` unchanged. A transaction's span is one without a
+/// local parent: with no parent, or a caller's; its context is kept from its start to its end.
+///
+/// ```
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use sentry_meta::opentelemetry::DscSpanProcessor;
+/// use sentry_opentelemetry::SentrySpanProcessor;
+///
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(DscSpanProcessor::new(SentrySpanProcessor::new()))
+///     .build();
+/// # drop(provider);
+/// ```
+#[derive(Debug)]
+pub struct DscSpanProcessor<P> {
+    inner: P,
+    /// The contexts of the transactions' spans that have started and not yet ended.
+    started: Mutex<HashMap<OtelSpanId, Context>>,
+}
+
+impl<P> DscSpanProcessor<P> {
+    /// Around `inner`.
+    pub fn new(inner: P) -> Self {
+        Self {
+            inner,
+            started: Mutex::default(),
+        }
+    }
+
+    fn started(&self) -> MutexGuard<'_, HashMap<OtelSpanId, Context>> {
+        self.started.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        use opentelemetry::trace::Span as _;
+        self.inner.on_start(span, cx);
+        let parent = cx.span();
+        let parent = parent.span_context();
+        if !parent.is_valid() || parent.is_remote() {
+            let started = span.span_context().clone();
+            let span_id = started.span_id();
+            // The span's context as its pages see it: the span, and a caller's frozen DSC.
+            let cx = cx.with_remote_span_context(started);
+            self.started().insert(span_id, cx);
+        }
+    }
+
+    fn on_end(&self, span: SpanData) {
+        let local_child = span.parent_span_id != OtelSpanId::INVALID && !span.parent_span_is_remote;
+        let cx = if local_child {
+            None
+        } else {
+            self.started().remove(&span.span_context.span_id())
+        };
+        let _current = cx.map(Context::attach);
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown(&self) -> OTelSdkResult {
+        self.inner.shutdown()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 /// The `baggage` header's name.

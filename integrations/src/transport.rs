@@ -55,8 +55,11 @@ use crate::opentelemetry::OtelMeta;
 /// `SentrySpanProcessor` sends as Sentry transactions, there is no request root: give the
 /// transport the pages' [`OtelMeta`](crate::opentelemetry::OtelMeta) with
 /// [`opentelemetry`](Self::opentelemetry), and an envelope sent while an OpenTelemetry context
-/// of its trace is current (the processor sends when the request's span ends) gets the DSC
-/// that [`OtelMeta::meta`](crate::opentelemetry::OtelMeta::meta) writes for that context.
+/// of its trace is current gets the DSC that
+/// [`OtelMeta::meta`](crate::opentelemetry::OtelMeta::meta) writes for that context. The
+/// processor sends a transaction when the request's span ends: wrap it in
+/// [`DscSpanProcessor`](crate::opentelemetry::DscSpanProcessor), which makes the span's context
+/// current then.
 ///
 /// What it costs: one look-up of the request's tags per envelope sent inside a request (no
 /// work per page), and one re-serialization of that envelope. Nothing is kept between

@@ -710,3 +710,100 @@ fn concurrent_callers_get_their_own_traces() {
         );
     }
 }
+
+/// The envelopes `sentry-opentelemetry` sends for a request traced with `tracing` (its span
+/// closed by `tracing-opentelemetry` after it has been exited, in no context of its own),
+/// through `DscSpanProcessor` and `DscTransport::opentelemetry`, and the request's page.
+fn sent_for_a_tracing_span(
+    meta: &OtelMeta,
+    headers: &[(&str, &str)],
+) -> (
+    Tags,
+    Vec<(String, String)>,
+    sentry_core::protocol::Transaction<'static>,
+) {
+    use sentry_meta::opentelemetry::DscSpanProcessor;
+    use std::collections::HashMap;
+    let transport = sentry_core::test::TestTransport::new();
+    let options = sentry_core::ClientOptions::new()
+        .dsn(DSN)
+        .traces_sample_rate(1.0)
+        .transport(sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta.clone()));
+    let client = Arc::new(sentry_core::Client::from(options));
+    let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(DscSpanProcessor::new(
+            sentry_opentelemetry::SentrySpanProcessor::new(),
+        ))
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("tracing")));
+    let propagator = TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(meta.propagator()),
+    ]);
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    let html = sentry_core::Hub::run(hub, || {
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("GET /tracing");
+            span.set_parent(propagator.extract(&headers))
+                .expect("a span of the OpenTelemetry layer");
+            let html = span.in_scope(|| {
+                let _render = tracing::info_span!("template.render").entered();
+                page(&meta.current()).0
+            });
+            // Closed here, after it has been exited: the transaction is sent now.
+            drop(span);
+            html
+        })
+    });
+    let mut sent = transport.fetch_and_clear_envelopes();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (dsc, envelope) = sentry_meta_tests::sentry::on_the_wire(&sent.remove(0));
+    let transaction = envelope
+        .items()
+        .find_map(|item| match item {
+            sentry_core::protocol::EnvelopeItem::Transaction(t) => Some((**t).clone()),
+            _ => None,
+        })
+        .expect("a transaction");
+    (Tags::of(&html), dsc, transaction)
+}
+
+#[test]
+fn a_tracing_span_s_transaction_carries_its_page_s_dsc() {
+    let sentry_trace = format!("{TRACE}-{SPAN}-1");
+    let baggage = format!("sentry-trace_id={TRACE},sentry-public_key=upstream,sentry-org_id=42");
+    let cases: [&[(&str, &str)]; 2] = [
+        &[],
+        &[("sentry-trace", &sentry_trace), ("baggage", &baggage)],
+    ];
+    for headers in cases {
+        let (tags, dsc, transaction) = sent_for_a_tracing_span(&meta(), headers);
+        let (trace_id, _) = sentry_meta_tests::sentry::trace_context(&transaction);
+        assert_eq!(
+            trace_id,
+            tags.sentry_trace.trace_id.to_string(),
+            "{headers:?}"
+        );
+        let mut page: Vec<(String, String)> = tags
+            .dsc
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        page.sort();
+        assert_eq!(dsc, page, "{headers:?}");
+        let public_key = if headers.is_empty() {
+            "4f1c2d3e4b5a69788796a5b4c3d2e1f0"
+        } else {
+            "upstream"
+        };
+        assert!(
+            dsc.contains(&("public_key".to_owned(), public_key.to_owned())),
+            "{dsc:?}"
+        );
+    }
+}

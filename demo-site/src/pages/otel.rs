@@ -3,8 +3,8 @@
 //! spans `sentry-opentelemetry`'s `SentrySpanProcessor` sends to Sentry as transactions; its
 //! parent from the caller's headers through [`OtelMeta::propagator`]; the page's tags from
 //! [`OtelMeta::current`] while its `template.render` span is current. The client's
-//! `DscTransport` is given the same [`OtelMeta`], so the server's envelope carries the page's
-//! DSC.
+//! `DscTransport` is given the same [`OtelMeta`], and the processor is wrapped in
+//! [`DscSpanProcessor`], so the server's envelope carries the page's DSC.
 
 use std::sync::Arc;
 
@@ -19,7 +19,9 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use sentry::{Hub, SentryFutureExt as _};
 use sentry_meta::SentryMeta;
-use sentry_meta::opentelemetry::{OtelMeta, RequestHeaders, SentryMetaPropagator};
+use sentry_meta::opentelemetry::{
+    DscSpanProcessor, OtelMeta, RequestHeaders, SentryMetaPropagator,
+};
 use sentry_opentelemetry::SentrySpanProcessor;
 
 use super::{Web, html};
@@ -39,7 +41,7 @@ impl Otel {
     /// before), and pages whose tags `meta` makes.
     pub fn new(meta: OtelMeta) -> Self {
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(SentrySpanProcessor::new())
+            .with_span_processor(DscSpanProcessor::new(SentrySpanProcessor::new()))
             .build();
         Self {
             propagator: meta.propagator(),
@@ -74,10 +76,9 @@ pub async fn request_span(State(web): State<Arc<Web>>, request: Request, next: N
         .with_context(cx.clone())
         .bind_hub(Arc::clone(&hub))
         .await;
-    // Ended inside its context: the processor sends the transaction now, and the client's
-    // `DscTransport` finds the page's DSC in the current context.
+    // The processor sends the transaction now; `DscSpanProcessor` makes the span's context
+    // current meanwhile, where the client's `DscTransport` finds the page's DSC.
     Hub::run(hub, || {
-        let _current = cx.clone().attach();
         let span = cx.span();
         span.set_attribute(KeyValue::new(
             "http.response.status_code",
