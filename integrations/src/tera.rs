@@ -21,7 +21,12 @@
 //!
 //! A tera function sees only its arguments, not the render context, so a value the handler
 //! already has is passed as one: put [`value`] in the context and write
-//! `{{ sentry_meta(meta=trace) }}`. A `null` argument means the current request's tags.
+//! `{{ sentry_meta(meta=trace) }}`. A `null` argument means the current request's tags; any
+//! other argument name is an error.
+//!
+//! Tera marks a function's output safe only where the function is called: the tags kept in a
+//! variable (`{% set tags = sentry_meta() %}`) are escaped again when written, unless written
+//! as `{{ tags | safe }}`.
 
 use std::collections::HashMap;
 
@@ -83,6 +88,11 @@ pub struct SentryMetaFunction;
 
 impl Function for SentryMetaFunction {
     fn call(&self, args: &HashMap<String, Value>) -> tera::Result<Value> {
+        if let Some(name) = args.keys().find(|name| *name != "meta") {
+            return Err(tera::Error::msg(format!(
+                "sentry_meta() takes one argument, `meta`, not `{name}`"
+            )));
+        }
         let explicit = match args.get("meta") {
             Some(value) => crate::json::from_value(value).map_err(tera::Error::msg)?,
             None => None,
@@ -133,5 +143,31 @@ mod tests {
             source = e.source();
         }
         assert!(message.contains("found a string"), "{message}");
+    }
+
+    #[test]
+    fn other_arguments_are_errors() {
+        let mut tera = Tera::default();
+        register(&mut tera);
+        let err = tera
+            .render_str("{{ sentry_meta(trace=1) }}", &Context::new())
+            .expect_err("a misspelt argument");
+        let message = format!("{err:?}");
+        assert!(message.contains("not `trace`"), "{message}");
+    }
+
+    #[test]
+    fn kept_in_a_variable_the_tags_need_safe() {
+        let mut tera = Tera::default();
+        register(&mut tera);
+        let a = TraceMeta::new(TraceId::random(), SpanId::random(), Some(false), None);
+        let mut context = Context::new();
+        context.insert("a", &value(a.clone()));
+        let template = "{% set tags = sentry_meta(meta=a) %}{{ tags }}|{{ tags | safe }}";
+        tera.add_raw_template("t.html", template).expect("parses");
+        let page = tera.render("t.html", &context).expect("renders");
+        let escaped = a.to_html().replace('<', "&lt;");
+        assert!(page.starts_with(&escaped[..5]), "{page}");
+        assert!(page.ends_with(&format!("|{}", a.to_html())), "{page}");
     }
 }
