@@ -551,8 +551,7 @@ impl TraceMeta {
     ///   with no flag, for the root's trace, or for a fresh trace id on each call without a
     ///   root, never the scope's shared fallback trace id (which every request would share).
     ///
-    /// `None` when the Hub has no enabled client (Sentry is not initialized, has no DSN, or has
-    /// been closed).
+    /// `None` when the Hub has no enabled client (Sentry is not initialized, or has no DSN).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -596,9 +595,11 @@ pub fn envelope_meta() -> Option<TraceMeta> {
 /// The tags from the Hub's active span and client, for pages outside a root that knows its
 /// server span.
 fn from_scope(hub: &Hub) -> Option<TraceMeta> {
-    // A client without a DSN, or closed, sends nothing: no trace to continue, as `@sentry/core`
-    // writes no tags while the SDK is disabled. The web integrations read a client the same way.
-    let client = hub.client().filter(|client| client.is_enabled())?;
+    // A client without a DSN sends nothing: no trace to continue, as `@sentry/core` writes no
+    // tags while the SDK is disabled. (`Client::is_enabled` would also see a closed client, but
+    // takes the transport's lock, which the SDK holds while it sends: `DscTransport` reaches
+    // this from inside that send.)
+    let client = hub.client().filter(|client| client.dsn().is_some())?;
     let facts = ClientFacts::of(&client);
     let span = active_span(hub);
     let (meta, mismatch) = TraceRoot::with_current(|root| match span {

@@ -27,8 +27,9 @@
 //! `.transport(DscTransport::new().opentelemetry(meta.clone()))`
 //! ([`DscTransport::opentelemetry`](crate::DscTransport::opentelemetry)), and wrap the processor
 //! in a [`DscSpanProcessor`]: the transaction's envelope carries the DSC its pages wrote,
-//! however the request's span ends. The propagator also hands a continued caller to `SentrySpanProcessor`, so the
-//! transaction has the caller's span as its parent, as the OpenTelemetry span has. With the
+//! however the request's span ends. The propagator also hands a continued caller to
+//! `SentrySpanProcessor`, so the transaction has the caller's span as its parent, as the
+//! OpenTelemetry span has. With the
 //! `tracing-opentelemetry` feature, [`OtelMeta::of_tracing_span`] reads the OpenTelemetry
 //! context of a `tracing` span (`tracing-opentelemetry` 0.33).
 //!
@@ -454,8 +455,9 @@ fn header_text(value: &http::HeaderValue) -> &str {
 /// span's pages wrote, however the span ends. A `tracing` span, say, ends when
 /// `tracing-opentelemetry` closes it, after it has been exited, in no context of its own.
 ///
-/// It passes every span and call on to `inner` unchanged. A transaction's span is one without a
-/// local parent: with no parent, or a caller's; its context is kept from its start to its end.
+/// It passes every span and call on to `inner` unchanged, and keeps each span's context from its
+/// start to its end (`SentrySpanProcessor` makes a transaction of any span whose parent it does
+/// not hold, say one that outlived its parent).
 ///
 /// ```
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -470,7 +472,7 @@ fn header_text(value: &http::HeaderValue) -> &str {
 #[derive(Debug)]
 pub struct DscSpanProcessor<P> {
     inner: P,
-    /// The contexts of the transactions' spans that have started and not yet ended.
+    /// The contexts of the spans that have started and not yet ended.
     started: Mutex<HashMap<OtelSpanId, Context>>,
 }
 
@@ -492,24 +494,15 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
         self.inner.on_start(span, cx);
-        let parent = cx.span();
-        let parent = parent.span_context();
-        if !parent.is_valid() || parent.is_remote() {
-            let started = span.span_context().clone();
-            let span_id = started.span_id();
-            // The span's context as its pages see it: the span, and a caller's frozen DSC.
-            let cx = cx.with_remote_span_context(started);
-            self.started().insert(span_id, cx);
-        }
+        let started = span.span_context().clone();
+        let span_id = started.span_id();
+        // The span's context as its pages see it: the span, and a caller's frozen DSC.
+        let cx = cx.with_remote_span_context(started);
+        self.started().insert(span_id, cx);
     }
 
     fn on_end(&self, span: SpanData) {
-        let local_child = span.parent_span_id != OtelSpanId::INVALID && !span.parent_span_is_remote;
-        let cx = if local_child {
-            None
-        } else {
-            self.started().remove(&span.span_context.span_id())
-        };
+        let cx = self.started().remove(&span.span_context.span_id());
         let _current = cx.map(Context::attach);
         self.inner.on_end(span);
     }
@@ -658,5 +651,65 @@ impl TextMapPropagator for SentryMetaPropagator {
 
     fn fields(&self) -> FieldIter<'_> {
         FieldIter::new(&*FIELDS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::{Tracer, TracerProvider};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    use super::*;
+
+    /// Records, for each span it ends, whether that span's context was the current one.
+    #[derive(Debug, Default, Clone)]
+    struct Witness(Arc<Mutex<Vec<(String, bool)>>>);
+
+    impl SpanProcessor for Witness {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+
+        fn on_end(&self, span: SpanData) {
+            let current = Context::current();
+            let current = current.span().span_context().span_id();
+            let seen = (
+                span.name.to_string(),
+                current == span.span_context.span_id(),
+            );
+            self.0.lock().expect("not poisoned").push(seen);
+        }
+
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_span_ends_in_its_own_context() {
+        let witness = Witness::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(DscSpanProcessor::new(witness.clone()))
+            .build();
+        let tracer = provider.tracer("test");
+        let request = Context::new().with_span(tracer.start("request"));
+        let child = tracer.start_with_context("outlives its parent", &request);
+        // Both ended outside any context of theirs, the parent first.
+        request.span().end();
+        drop(request);
+        drop(child);
+        let seen = witness.0.lock().expect("not poisoned").clone();
+        assert_eq!(
+            seen,
+            [
+                ("request".to_owned(), true),
+                ("outlives its parent".to_owned(), true)
+            ]
+        );
+        assert!(!Context::current().span().span_context().is_valid());
     }
 }

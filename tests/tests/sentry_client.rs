@@ -360,21 +360,3 @@ fn a_client_without_a_dsn_writes_no_tags() {
         tx.finish();
     });
 }
-
-#[test]
-fn a_closed_client_writes_no_tags() {
-    // The client `sentry::init`'s guard closes when it is dropped, while a server may still
-    // render pages: it sends nothing more, so there is no trace to continue.
-    let options = options()
-        .traces_sample_rate(1.0)
-        .transport(sentry_core::test::TestTransport::new());
-    let client = Arc::new(sentry_core::Client::from(options));
-    Hub::run(
-        Arc::new(Hub::new(Some(client.clone()), Default::default())),
-        || {
-            assert!(TraceMeta::current().is_some());
-            assert!(client.close(None));
-            assert!(TraceMeta::current().is_none());
-        },
-    );
-}

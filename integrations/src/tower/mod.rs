@@ -177,8 +177,10 @@
 //! first asks for a chunk) runs after the handler has returned: [`SentryMetaLayer`] polls a
 //! streamed body (one whose length its size hint does not give) inside the request's root, so
 //! its tags name the request's trace too. The cache guard has judged the response's headers by
-//! then, before such a body rendered: it treats an HTML page as one with tags, but a response
-//! that names no type gets guarded only when its tags were rendered before its headers left.
+//! then, before such a body rendered: it treats an HTML page as one with tags (stripping them
+//! from a publicly cacheable one), but a response whose tags it cannot strip (compressed, a
+//! charset that is not ASCII-compatible, no type named) is kept from shared caches only when
+//! they were rendered before its headers left.
 
 pub(crate) mod cache;
 #[cfg(feature = "axum")]

@@ -4,9 +4,9 @@
 //! It gives what `sentry-tower`'s `SentryHttpLayer::enable_transaction()` gives: a transaction
 //! named `"{METHOD} {route}"` with op `http.server`, the request's data (method, URL, headers;
 //! sensitive headers left out unless `send_default_pii`, credentials in the URL always written
-//! `[Filtered]`, as `sentry-tower` does) on the
-//! transaction and on every event captured during the request, the response status as data and
-//! span status, and a finish (as `aborted`) when the request is dropped before its response.
+//! `[Filtered]`, as `sentry-tower` does) on the transaction and on every event of the
+//! request's trace captured on its own Hub, the response status as data and span status, and a
+//! finish (as `aborted`) when the request is dropped before its response.
 //! The transaction's span and decision are recorded in the request's [`TraceRoot`], where pages
 //! read them.
 
@@ -17,7 +17,7 @@ use http::{HeaderMap, Request, StatusCode, Uri, header, uri};
 use sentry_core::protocol::{self, SpanStatus, Url};
 use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
 use sentry_core::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
-use sentry_meta_core::{SpanId, TraceRoot};
+use sentry_meta_core::{SpanId, TraceId, TraceRoot};
 
 /// The `origin` of the transactions this crate starts.
 const ORIGIN: &str = "auto.http.sentry_meta";
@@ -65,11 +65,15 @@ impl RequestTransaction {
             scope.set_span(Some(transaction.clone().into()));
             // A processor on a shared Hub would be every request's, and stay with it.
             if !shared_hub {
-                let root = root.clone();
+                let (root, trace_id) = (root.clone(), root.trace_id());
                 scope.add_event_processor(move |mut event| {
-                    event.request.get_or_insert_with(|| request.clone());
-                    // For the DSC, when the event is sent outside the root's scope.
-                    crate::transport::capturing(event.event_id, &root);
+                    // The request's events only: a Hub taken for the request's own in a wrong
+                    // setup (the first request of a thread: see `hub_is_shared`) outlives it.
+                    if event_trace_id(&event) == Some(trace_id) {
+                        event.request.get_or_insert_with(|| request.clone());
+                        // For the DSC, when the event is sent outside the root's scope.
+                        crate::transport::capturing(event.event_id, &root);
+                    }
                     Some(event)
                 });
             }
@@ -132,6 +136,14 @@ impl Drop for RequestTransaction {
             self.end(transaction);
             self.hub.configure_scope(|scope| scope.set_span(None));
         }
+    }
+}
+
+/// The trace of `event`, as its scope gave it.
+fn event_trace_id(event: &protocol::Event<'_>) -> Option<TraceId> {
+    match event.contexts.get("trace") {
+        Some(protocol::Context::Trace(trace)) => Some(TraceId::from(trace.trace_id)),
+        _ => None,
     }
 }
 
