@@ -267,12 +267,12 @@ where
             ),
             self.traceparent,
         );
-        // The transaction starts when the request is first polled, once the layers outside
-        // have had their turn: a transaction already active then is another layer's.
         let shared_hub = client.is_some() && hub_is_shared(&hub);
         if shared_hub {
             setup_problem(SHARED_HUB, &self.shared.warned_setup);
         }
+        // The transaction starts when the request is first polled, once the layers outside
+        // have had their turn: a transaction already active then is another layer's.
         let start = client.as_ref().map(|client| {
             let request_data = request_data(&request, client.options().send_default_pii);
             (hub.clone(), request_data, shared_hub)
