@@ -25,6 +25,7 @@ use super::cache::is_html;
 use super::cache::{Cacheability, mark_private};
 use super::guard::{forget_length, prepare_for_tags};
 use super::layer::setup_problem;
+use super::transaction::ORIGIN;
 use crate::{SentryMeta, TraceMeta, TraceRoot};
 
 /// Where [`InjectTraceMetaLayer`] takes a page's tags from.
@@ -65,9 +66,10 @@ where
 /// The default [`TraceMetaSource`]: [`SentryMeta::current`], the request's
 /// [`TraceRoot`](crate::TraceRoot) or the active span of the current Sentry Hub.
 ///
-/// Without either, with a Sentry client bound, the layer is outside
-/// [`SentryMetaLayer`](super::SentryMetaLayer) (or there is none): the request's transaction has
-/// finished, and the tags would name a new trace that no server span belongs to. That setup is
+/// Without either (the active span being the request's server transaction, finished, which stays
+/// the span of the request's Hub), with a Sentry client bound, the layer is outside
+/// [`SentryMetaLayer`](super::SentryMetaLayer) (or there is none): the request's root is gone,
+/// and the tags would name a new trace, or the finished one without its DSC. That setup is
 /// reported as the layers' others are (a panic naming the fix in debug builds, one `warn` in
 /// release builds), and the page gets no tags: the browser starts its own trace, or continues
 /// the server's from `Server-Timing`.
@@ -85,7 +87,8 @@ const INJECTOR_OUTSIDE: &str = "sentry-meta: InjectTraceMetaLayer found no reque
 impl TraceMetaSource for CurrentSentryMeta {
     fn trace_meta(&self, _response: &Parts) -> SentryMeta {
         let meta = SentryMeta::current();
-        if meta.trace_meta().is_some() && TraceRoot::current().is_none() && !span_is_active() {
+        if meta.trace_meta().is_some() && TraceRoot::current().is_none() && !other_span_is_active()
+        {
             setup_problem(INJECTOR_OUTSIDE, &WARNED_OUTSIDE);
             return SentryMeta::none();
         }
@@ -93,9 +96,15 @@ impl TraceMetaSource for CurrentSentryMeta {
     }
 }
 
-/// Whether the current Hub has an active span.
-fn span_is_active() -> bool {
-    sentry_core::Hub::current().configure_scope(|scope| scope.get_span().is_some())
+/// Whether the current Hub has an active span of another layer's: the server transaction of
+/// `SentryMetaLayer` stays the span of the request's Hub once finished, outside the root.
+fn other_span_is_active() -> bool {
+    sentry_core::Hub::current().configure_scope(|scope| {
+        let origin = |span: sentry_core::TransactionOrSpan| span.get_trace_context().origin;
+        scope
+            .get_span()
+            .is_some_and(|span| origin(span).as_deref() != Some(ORIGIN))
+    })
 }
 
 /// A [`Layer`] that injects the page's tags right before `</head>` of HTML responses, streamed

@@ -20,7 +20,7 @@ use sentry_core::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
 use sentry_meta_core::{SpanId, TraceId, TraceRoot};
 
 /// The `origin` of the transactions this crate starts.
-const ORIGIN: &str = "auto.http.sentry_meta";
+pub(crate) const ORIGIN: &str = "auto.http.sentry_meta";
 
 /// A running server transaction, the active span of the request's Hub, and after it is
 /// finished too (see [`finish`](Self::finish)).
