@@ -29,9 +29,9 @@
 //! in a [`DscSpanProcessor`]: the transaction's envelope carries the DSC its pages wrote,
 //! however the request's span ends. The propagator also hands a continued caller to
 //! `SentrySpanProcessor`, so the transaction has the caller's span as its parent, as the
-//! OpenTelemetry span has. With the
-//! `tracing-opentelemetry` feature, [`OtelMeta::of_tracing_span`] reads the OpenTelemetry
-//! context of a `tracing` span (`tracing-opentelemetry` 0.33).
+//! OpenTelemetry span has. With the `tracing-opentelemetry` feature,
+//! [`OtelMeta::of_tracing_span`] reads the OpenTelemetry context of a `tracing` span
+//! (`tracing-opentelemetry` 0.33).
 //!
 //! ```
 //! use opentelemetry::propagation::TextMapPropagator;

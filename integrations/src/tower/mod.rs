@@ -95,9 +95,9 @@
 //!
 //! With [`DscTransport`](crate::DscTransport) in the client options, the transaction's
 //! envelope, and those of errors captured during the request (also by a layer outside, from
-//! the response, on the request's Hub), carry in their header the DSC the
-//! request's pages write: the caller's frozen DSC, or this service's head DSC. Sentry's dynamic
-//! sampling then judges the server's and the browser's parts of a trace alike.
+//! the response, on the request's Hub), carry in their header the DSC the request's pages
+//! write: the caller's frozen DSC, or this service's head DSC. Sentry's dynamic sampling then
+//! judges the server's and the browser's parts of a trace alike.
 //!
 //! # What the layer does
 //!
