@@ -66,8 +66,8 @@ where
 /// The default [`TraceMetaSource`]: [`SentryMeta::current`], the request's
 /// [`TraceRoot`](crate::TraceRoot) or the active span of the current Sentry Hub.
 ///
-/// Without either (the active span being the request's server transaction, finished, which stays
-/// the span of the request's Hub), with a Sentry client bound, the layer is outside
+/// Without a root, and with no active span but the request's own server transaction (finished,
+/// it stays the span of the request's Hub), with a Sentry client bound, the layer is outside
 /// [`SentryMetaLayer`](super::SentryMetaLayer) (or there is none): the request's root is gone,
 /// and the tags would name a new trace, or the finished one without its DSC. That setup is
 /// reported as the layers' others are (a panic naming the fix in debug builds, one `warn` in
