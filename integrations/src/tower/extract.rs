@@ -15,8 +15,10 @@ use crate::SentryMeta;
 /// (from the request's extensions, put there by [`SentryMetaLayer`](super::SentryMetaLayer)):
 /// the server transaction, as axum runs extractors inside the layers, after `SentryMetaLayer`
 /// has started it. To name a child span that the handler starts later, call
-/// [`SentryMeta::current`] once it is set on the scope. Without Sentry the value renders as
-/// nothing; the extractor never rejects.
+/// [`SentryMeta::current`] once it is set on the scope. Without the layer it reads the Hub's
+/// active span, as [`SentryMeta::current`] does: with none, each value starts a trace of its
+/// own, so take it once per page. Without Sentry the value renders as nothing; the extractor
+/// never rejects.
 ///
 /// ```
 /// use axum::{Router, response::Html, routing::get};
