@@ -77,12 +77,14 @@ impl<'a> RawMember<'a> {
 /// Calls `each` with the decoded members of every header value, in order: those that do not
 /// decode, and those that alone could never be written within [`MAX_BAGGAGE_BYTES`] (which are
 /// not even decoded when their raw form is long enough to tell), are left out. `wanted` sees
-/// each raw key first: a member it turns down is not decoded at all.
+/// each raw key first: a member it turns down is not decoded at all. `whole` names the decoded
+/// keys whose values are kept whatever their length (bounded by the input's).
 ///
 /// Plain loops rather than an iterator chain: this runs once per incoming request.
 pub(crate) fn for_each_decoded_member<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
     wanted: impl Fn(&[u8]) -> bool,
+    whole: impl Fn(&str) -> bool,
     mut each: impl FnMut(Cow<'a, str>, Cow<'a, str>),
 ) {
     for value in values {
@@ -115,13 +117,18 @@ pub(crate) fn for_each_decoded_member<'a>(
                 continue;
             };
             // Percent-decoding shrinks a side to a third at most: a member longer than that
-            // could never be written within the limit, and is not even decoded.
-            if key.len() + value.len() > 3 * (MAX_BAGGAGE_BYTES + 1) {
+            // could never be written within the limit, and is not even decoded (unless its key
+            // is kept whole).
+            const UNWRITABLE: usize = 3 * (MAX_BAGGAGE_BYTES + 1);
+            if key.len() + value.len() > UNWRITABLE
+                && (key.len() > UNWRITABLE
+                    || !decode_trimmed(key, key_escaped).is_some_and(|key| whole(&key)))
+            {
                 continue;
             }
             if let Some((key, value)) =
                 decode_trimmed(key, key_escaped).zip(decode_trimmed(value, value_escaped))
-                && fits_alone(&key, &value)
+                && (fits_alone(&key, &value) || whole(&key))
             {
                 each(key, value);
             }
@@ -407,6 +414,7 @@ impl Baggage {
         for_each_decoded_member(
             values,
             |_| true,
+            |_| false,
             |key, value| baggage.insert_bounded(key, value),
         );
         baggage

@@ -152,10 +152,19 @@ impl fmt::Display for NewTraceReason {
         match self {
             Self::NoIncomingTrace => f.write_str("no incoming sentry-trace"),
             Self::Malformed(err) => write!(f, "{err}"),
-            Self::OrgMismatch { incoming, own } => write!(
-                f,
-                "incoming sentry-org_id {incoming:?} differs from this organization {own:?}"
-            ),
+            Self::OrgMismatch { incoming, own } => {
+                // A caller's org id is as long as its header: the message shows its start.
+                let mut end = incoming.len().min(64);
+                while !incoming.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let (shown, more) = (&incoming[..end], &incoming[end..]);
+                write!(f, "incoming sentry-org_id {shown:?}")?;
+                if !more.is_empty() {
+                    write!(f, " (cut; {} bytes in all)", incoming.len())?;
+                }
+                write!(f, " differs from this organization {own:?}")
+            }
             Self::StrictOrgMissing => f.write_str(
                 "strict trace continuation needs an org id on both sides, and one is missing",
             ),
@@ -273,6 +282,34 @@ mod tests {
         assert!(continues("", &policy(Some("1"), false)));
         assert!(!continues("", &policy(Some("1"), true)));
         assert!(continues("", &policy(None, true)));
+    }
+
+    #[test]
+    fn an_org_id_too_long_to_be_written_still_counts() {
+        // 8,202 and 10,000 digits, plain and percent-encoded: too long to be passed on.
+        for org in ["43".to_owned() + &"3".repeat(8200), "%34%33".repeat(5000)] {
+            let baggage = format!("sentry-release=1.0,sentry-org_id={org}");
+            assert!(!continues(&baggage, &policy(Some("42"), false)), "{org:.8}");
+            let Continuation::NewTrace(reason) =
+                Continuation::decide(Some(ST), [baggage.as_bytes()], &policy(Some("42"), false))
+            else {
+                unreachable!()
+            };
+            let message = reason.to_string();
+            assert!(message.len() < 200, "{message}");
+            assert!(message.contains("bytes in all) differs"), "{message}");
+            // Without an org of its own the service continues, and the frozen DSC leaves out
+            // what it cannot write.
+            let Continuation::Continue(incoming) =
+                Continuation::decide(Some(ST), [baggage.as_bytes()], &policy(None, false))
+            else {
+                panic!("should continue");
+            };
+            let header = crate::SerializedDsc::new(incoming.dsc).header().to_owned();
+            assert!(header.starts_with("sentry-sample_rand=0."), "{header:.80}");
+            assert!(header.ends_with(",sentry-release=1.0"), "{header:.80}");
+            assert!(!continues(&baggage, &policy(None, true)));
+        }
     }
 
     #[test]

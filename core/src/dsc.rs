@@ -290,11 +290,16 @@ impl DynamicSamplingContext {
     /// Entries that do not decode are dropped; a later entry replaces an earlier one with the
     /// same key; other vendors' entries are ignored. One pass over the input, and memory bounded
     /// by the baggage limits whatever the input's size: values too long to ever be written again
-    /// are dropped, and at most [`MAX_BAGGAGE_MEMBERS`] unknown keys are kept.
+    /// are dropped, and at most [`MAX_BAGGAGE_MEMBERS`] unknown keys are kept. The one exception
+    /// is `sentry-org_id`, kept whatever its length (one value, at most the input's size): the
+    /// continuation rule compares it, and an org id too long to be written is still not this
+    /// organization's ([`ContinuationPolicy::refusal`](crate::ContinuationPolicy::refusal));
+    /// writing the DSC drops it.
     pub fn from_baggage<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut dsc = Self::new();
         let wanted = |raw_key: &[u8]| may_start_with(raw_key, SENTRY_PREFIX);
-        for_each_decoded_member(values, wanted, |key, value| {
+        let whole = |key: &str| key.strip_prefix(SENTRY_PREFIX) == Some(DscKey::OrgId.as_str());
+        for_each_decoded_member(values, wanted, whole, |key, value| {
             match key.strip_prefix(SENTRY_PREFIX) {
                 None | Some("") => {}
                 Some(name) => match DscKey::from_name(name) {
