@@ -231,6 +231,8 @@ where
         });
         let response = root.clone().sync_scope(|| self.service.call(request));
         let response = root.clone().scope(response);
+        // The request's own Hub (with a Sentry client), for a streamed body.
+        let hub = (client.is_some() && !shared_hub).then_some(hub);
         let (options, cacheable) = (self.options, self.cacheable.clone());
         Box::pin(async move {
             let response = response.await;
@@ -244,7 +246,12 @@ where
             if let Some(transaction) = transaction {
                 transaction.finish(status);
             }
-            Ok(guard_response(response?, &root, options.guard, &cacheable))
+            Ok(guard_response(
+                response?,
+                (&root, hub),
+                options.guard,
+                &cacheable,
+            ))
         })
     }
 }
@@ -271,7 +278,7 @@ fn request_data(request: &ServiceRequest, with_pii: bool) -> protocol::Request {
 /// `http` 0.2).
 fn guard_response<B: MessageBody + 'static>(
     mut response: ServiceResponse<B>,
-    root: &Arc<TraceRoot>,
+    (root, hub): (&Arc<TraceRoot>, Option<Arc<Hub>>),
     guard: Guard,
     warnings: &CacheableWarnings,
 ) -> ServiceResponse<EitherBody<B>> {
@@ -291,29 +298,29 @@ fn guard_response<B: MessageBody + 'static>(
     let rewrite = guard.apply(&mut headers, page, root, warnings);
     set_headers(response.headers_mut(), &headers);
     // A streamed page may render as actix polls its body, after the handler: it is polled
-    // inside the request's root, as the tower layer polls every streamed body.
-    let root = matches!(size, BodySize::Stream).then_some(root);
+    // inside the request's root and Hub, as the tower layer polls every streamed body.
+    let request = matches!(size, BodySize::Stream).then(|| (root.clone(), hub));
     match rewrite {
-        Rewrite::Keep if root.is_none() => response.map_into_left_body(),
-        Rewrite::Keep => rewrite_body(response, root, TraceMetaBody::passthrough),
-        Rewrite::Strip => rewrite_body(response, root, TraceMetaBody::strip),
+        Rewrite::Keep if request.is_none() => response.map_into_left_body(),
+        Rewrite::Keep => rewrite_body(response, request, TraceMetaBody::passthrough),
+        Rewrite::Strip => rewrite_body(response, request, TraceMetaBody::strip),
         Rewrite::Inject(meta) => {
-            rewrite_body(response, root, |body| TraceMetaBody::inject(body, &meta))
+            rewrite_body(response, request, |body| TraceMetaBody::inject(body, &meta))
         }
     }
 }
 
 /// The response with its body streamed through the tower layers' [`TraceMetaBody`], polled
-/// inside `root` when there is one.
+/// inside the request's root and Hub when given.
 fn rewrite_body<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
-    root: Option<&Arc<TraceRoot>>,
+    request: Option<(Arc<TraceRoot>, Option<Arc<Hub>>)>,
     rewrite: impl FnOnce(HttpBody<B>) -> TraceMetaBody<HttpBody<B>>,
 ) -> ServiceResponse<EitherBody<B>> {
     response.map_body(|_, body| {
         let mut body = rewrite(HttpBody(Box::pin(body)));
-        if let Some(root) = root {
-            body = body.in_root(root.clone());
+        if let Some((root, hub)) = request {
+            body = body.in_request(root, hub);
         }
         EitherBody::right(BoxBody::new(ActixBody(body)))
     })

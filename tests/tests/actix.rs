@@ -118,8 +118,12 @@ async fn streamed() -> HttpResponse {
 }
 
 /// A page that renders its tags when actix first polls its body, after the handler.
-async fn rendered_as_polled() -> HttpResponse {
-    let page = futures_util::stream::once(async {
+async fn rendered_as_polled(request: actix_web::HttpRequest) -> HttpResponse {
+    let failing = request.query_string() == "failing";
+    let page = futures_util::stream::once(async move {
+        if failing {
+            sentry_core::capture_message("the streamed page failed", sentry_core::Level::Error);
+        }
         let page = html(&SentryMeta::current(), "<p>polled</p>");
         Ok::<_, actix_web::Error>(web::Bytes::from(page))
     });
@@ -445,14 +449,27 @@ fn malformed_or_foreign_traces_start_new_ones() {
 type Traced = Vec<(String, String, Vec<(String, String)>)>;
 
 fn broken_request(server: &Server, headers: &[(&str, &str)]) -> (Traced, Traced) {
-    let mut request = server.http.get(format!("http://{}/broken", server.addr));
+    failing_request(server, "/broken", 500, headers)
+}
+
+/// The transaction and the error of a request to `path`, which answers `status`.
+fn failing_request(
+    server: &Server,
+    path: &str,
+    status: u16,
+    headers: &[(&str, &str)],
+) -> (Traced, Traced) {
+    let mut request = server.http.get(format!("http://{}{path}", server.addr));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let status = server
-        .runtime
-        .block_on(async { request.send().await.expect("a response").status() });
-    assert_eq!(status, 500);
+    let answered = server.runtime.block_on(async {
+        let response = request.send().await.expect("a response");
+        let status = response.status();
+        response.text().await.expect("a body");
+        status
+    });
+    assert_eq!(answered, status);
     // The transaction and the error, in either order.
     let (mut transactions, mut errors) = (Vec::new(), Vec::new());
     for _ in 0..100 {
@@ -476,6 +493,21 @@ fn broken_request(server: &Server, headers: &[(&str, &str)]) -> (Traced, Traced)
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     (transactions, errors)
+}
+
+#[test]
+fn an_error_a_streamed_body_reports_as_it_renders_joins_the_requests_trace() {
+    let server = Server::start();
+    let caller = format!("{TRACE}-{SPAN}-1");
+    for headers in [vec![], vec![("sentry-trace", &*caller)]] {
+        let (transactions, errors) =
+            failing_request(&server, "/rendered-as-polled?failing", 200, &headers);
+        assert_eq!(transactions.len(), 1, "{transactions:?}");
+        // In the request's Hub, under its server transaction, with the request's DSC.
+        assert_eq!(errors, transactions, "{errors:?}");
+    }
+    let warnings = server.warnings.all();
+    assert!(warnings.is_empty(), "{warnings:?}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::http::{HeaderName, HeaderValue, Request, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::TypedHeader;
@@ -195,9 +195,14 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     response
 }
 
-/// Renders when the server first polls its body, after the handler has returned.
-async fn streamed_page() -> Response {
-    let page = futures_util::stream::once(async {
+/// Renders when the server first polls its body, after the handler has returned; at
+/// `/streamed/failing`, it also reports an error then.
+async fn streamed_page(uri: Uri) -> Response {
+    let failing = uri.path().ends_with("/failing");
+    let page = futures_util::stream::once(async move {
+        if failing {
+            sentry_core::capture_message("the streamed page failed", sentry_core::Level::Error);
+        }
         Ok::<_, std::convert::Infallible>(html_page(&SentryMeta::current(), "<p>streamed</p>"))
     });
     let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
@@ -281,6 +286,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/validated/{kind}", get(validated_page))
         .route("/untyped/{kind}", get(untyped_page))
         .route("/streamed", get(streamed_page))
+        .route("/streamed/failing", get(streamed_page))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
     match order {
@@ -569,6 +575,24 @@ impl Server {
                 Some((dsc, url, trace))
             })
             .collect()
+    }
+
+    /// The one event sent since the last call (waiting for it a while), which must be under
+    /// the span `page` names, with `page`'s DSC: its request's URL.
+    fn event_in_trace_of(&self, page: &Page) -> Option<String> {
+        let mut sent = Vec::new();
+        for _ in 0..100 {
+            sent.extend(self.events());
+            if !sent.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (dsc, url, trace) = sent.remove(0);
+        assert_eq!(trace, format!("{}-{}", page.trace_id(), page.span_id()));
+        assert_eq!(dsc, page.dsc_pairs());
+        url
     }
 
     /// The one transaction sent since the last call.
@@ -1147,6 +1171,17 @@ fn a_body_that_renders_as_it_is_polled_names_the_server_transaction() {
     assert_eq!(tx.parent_span_id.as_deref(), Some(SPAN));
     assert_names(&page, &tx);
     assert_eq!(page.dsc().get(DscKey::PublicKey), Some("upstream"));
+
+    // An error the body reports as it renders is in the request's Hub: in its page's trace,
+    // with its page's DSC.
+    for headers in [
+        vec![],
+        vec![("sentry-trace", &*incoming), ("baggage", &*baggage)],
+    ] {
+        let page = server.get("/streamed/failing", &headers);
+        server.event_in_trace_of(&page);
+    }
+    assert_eq!(server.setup_warnings(), 0, "{:?}", server.warnings());
 }
 
 #[test]
@@ -1350,12 +1385,8 @@ fn an_error_a_layer_outside_captures_from_the_response_joins_the_request_s_trace
     let mut traces = HashSet::new();
     for headers in [vec![], vec![], vec![("sentry-trace", incoming.as_str())]] {
         let page = server.get("/page", &headers);
-        let sent = server.events();
-        assert_eq!(sent.len(), 1, "{sent:?}");
-        let (dsc, url, trace) = &sent[0];
         // Under the server span the page names, with the page's DSC and the request's data.
-        assert_eq!(trace, &format!("{}-{}", page.trace_id(), page.span_id()));
-        assert_eq!(dsc, &page.dsc_pairs());
+        let url = server.event_in_trace_of(&page);
         assert_eq!(
             url.as_deref(),
             Some(format!("http://{}/page", server.addr).as_str())
@@ -1374,18 +1405,7 @@ fn an_error_of_a_task_in_the_request_s_hub_after_the_response_joins_the_request_
     let mut traces = HashSet::new();
     for headers in [vec![], vec![("sentry-trace", incoming.as_str())]] {
         let page = server.get("/late-error", &headers);
-        let mut sent = Vec::new();
-        for _ in 0..100 {
-            sent.extend(server.events());
-            if !sent.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert_eq!(sent.len(), 1, "{sent:?}");
-        let (dsc, _, trace) = &sent[0];
-        assert_eq!(trace, &format!("{}-{}", page.trace_id(), page.span_id()));
-        assert_eq!(dsc, &page.dsc_pairs());
+        server.event_in_trace_of(&page);
         traces.insert(page.trace_id());
     }
     assert_eq!(traces.len(), 2, "{traces:?}");

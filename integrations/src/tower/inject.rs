@@ -17,6 +17,7 @@ use bytes::{Buf, Bytes};
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
+use sentry_core::Hub;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -650,8 +651,8 @@ pin_project_lite::pin_project! {
         inner: B,
         // `None` once the head has been read and what it held back has been written.
         rewrite: Option<Rewrite>,
-        // The request's root, current while the inner body is polled (`in_root`).
-        root: Option<Arc<TraceRoot>>,
+        // The request's root and Hub, current while the inner body is polled (`in_request`).
+        request: Option<(Arc<TraceRoot>, Option<Arc<Hub>>)>,
     }
 }
 
@@ -698,7 +699,7 @@ impl<B> TraceMetaBody<B> {
         Self {
             inner: body,
             rewrite: None,
-            root: None,
+            request: None,
         }
     }
 
@@ -726,14 +727,15 @@ impl<B> TraceMetaBody<B> {
                 pending: Pending::default(),
                 inner_done: false,
             }),
-            root: None,
+            request: None,
         }
     }
 
-    /// Polls the inner body with `root` as the current root: a body that renders its page as it
-    /// is polled, after the handler has returned, renders the request's trace.
-    pub(crate) fn in_root(mut self, root: Arc<TraceRoot>) -> Self {
-        self.root = Some(root);
+    /// Polls the inner body with `root` as the current root, and in the request's own `hub`
+    /// when it has one: a body that renders its page as it is polled, after the handler has
+    /// returned, renders the request's trace, and the events it captures join it.
+    pub(crate) fn in_request(mut self, root: Arc<TraceRoot>, hub: Option<Arc<Hub>>) -> Self {
+        self.request = Some((root, hub));
         self
     }
 
@@ -826,8 +828,11 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.root.clone() {
-            Some(root) => root.sync_scope(|| self.poll_rewritten(cx)),
+        match self.request.clone() {
+            Some((root, Some(hub))) => {
+                Hub::run(hub, || root.sync_scope(|| self.poll_rewritten(cx)))
+            }
+            Some((root, None)) => root.sync_scope(|| self.poll_rewritten(cx)),
             None => self.poll_rewritten(cx),
         }
     }

@@ -285,6 +285,7 @@ where
             inner: root.clone().scope(future),
             root,
             start,
+            hub: None,
             transaction: None,
             guard: self.guard,
             head,
@@ -354,6 +355,8 @@ pin_project_lite::pin_project! {
         // What starts the transaction at the first poll (with a Sentry client), and whether
         // the Hub serves other requests too.
         start: Option<(Arc<Hub>, protocol::Request, bool)>,
+        // The request's own Hub (with a Sentry client), for a streamed body.
+        hub: Option<Arc<Hub>>,
         // Finished with the response, or as aborted when the future is dropped before it.
         transaction: Option<RequestTransaction>,
         guard: Guard,
@@ -373,6 +376,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Some((hub, request, shared_hub)) = this.start.take() {
+            *this.hub = (!shared_hub).then(|| hub.clone());
             *this.transaction =
                 RequestTransaction::start(hub, this.root.clone(), request, shared_hub);
             if this.transaction.is_none() {
@@ -381,7 +385,8 @@ where
             }
         }
         let result = ready!(this.inner.poll(cx)).map(|response| {
-            guard_response(response, *this.guard, *this.head, this.root, this.shared)
+            let request = (&*this.root, this.hub.take());
+            guard_response(response, *this.guard, *this.head, request, this.shared)
         });
         if let Some(transaction) = this.transaction.take() {
             // The response's status, or none when the service failed.
@@ -397,7 +402,7 @@ fn guard_response<B: Body>(
     mut response: Response<B>,
     guard: Guard,
     head: bool,
-    root: &Arc<TraceRoot>,
+    (root, hub): (&Arc<TraceRoot>, Option<Arc<Hub>>),
     shared: &Shared,
 ) -> Response<TraceMetaBody<B>> {
     let length = response.body().size_hint().exact();
@@ -415,7 +420,7 @@ fn guard_response<B: Body>(
         };
         // A streamed body may render its page as the server polls it, after the handler.
         match length {
-            None => body.in_root(root.clone()),
+            None => body.in_request(root.clone(), hub),
             Some(_) => body,
         }
     })
