@@ -75,10 +75,10 @@ impl<'a> RawMember<'a> {
 }
 
 /// Calls `each` with the decoded members of every header value, in order: those that do not
-/// decode, and those that alone could never be written within [`MAX_BAGGAGE_BYTES`] (which are
-/// not even decoded when their raw form is long enough to tell), are left out. `wanted` sees
-/// each raw key first: a member it turns down is not decoded at all. `whole` names the decoded
-/// keys whose values are kept whatever their length (bounded by the input's).
+/// decode, and those that alone could never be written within [`MAX_BAGGAGE_BYTES`] (whose
+/// values are not even decoded when their raw form is long enough to tell), are left out.
+/// `wanted` sees each raw key first: a member it turns down is not decoded at all. `whole` names
+/// the decoded keys whose values are kept whatever their length (bounded by the input's).
 ///
 /// Plain loops rather than an iterator chain: this runs once per incoming request.
 pub(crate) fn for_each_decoded_member<'a>(

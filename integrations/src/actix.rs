@@ -248,7 +248,8 @@ where
             }
             Ok(guard_response(
                 response?,
-                (&root, hub),
+                &root,
+                hub,
                 options.guard,
                 &cacheable,
             ))
@@ -278,7 +279,8 @@ fn request_data(request: &ServiceRequest, with_pii: bool) -> protocol::Request {
 /// `http` 0.2).
 fn guard_response<B: MessageBody + 'static>(
     mut response: ServiceResponse<B>,
-    (root, hub): (&Arc<TraceRoot>, Option<Arc<Hub>>),
+    root: &Arc<TraceRoot>,
+    hub: Option<Arc<Hub>>,
     guard: Guard,
     warnings: &CacheableWarnings,
 ) -> ServiceResponse<EitherBody<B>> {

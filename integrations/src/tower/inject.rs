@@ -17,7 +17,7 @@ use bytes::{Buf, Bytes};
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
-use sentry_core::Hub;
+use sentry_core::{Hub, HubSwitchGuard};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -829,10 +829,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.request.clone() {
-            Some((root, Some(hub))) => {
-                Hub::run(hub, || root.sync_scope(|| self.poll_rewritten(cx)))
+            Some((root, hub)) => {
+                let _hub = hub.map(HubSwitchGuard::new);
+                root.sync_scope(|| self.poll_rewritten(cx))
             }
-            Some((root, None)) => root.sync_scope(|| self.poll_rewritten(cx)),
             None => self.poll_rewritten(cx),
         }
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
 use std::task::{Context, Poll, ready};
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body;
 use sentry_core::{Client, Hub, protocol};
@@ -16,6 +16,7 @@ use sentry_meta_core::{Scoped, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::cache::{self, PageType};
 use super::guard::{CacheableWarnings, Guard, Page, Rewrite};
 use super::inject::TraceMetaBody;
 use super::transaction::{RequestTransaction, request_data};
@@ -385,8 +386,15 @@ where
             }
         }
         let result = ready!(this.inner.poll(cx)).map(|response| {
-            let request = (&*this.root, this.hub.take());
-            guard_response(response, *this.guard, *this.head, request, this.shared)
+            let hub = this.hub.take();
+            guard_response(
+                response,
+                *this.guard,
+                *this.head,
+                this.root,
+                hub,
+                this.shared,
+            )
         });
         if let Some(transaction) = this.transaction.take() {
             // The response's status, or none when the service failed.
@@ -402,10 +410,16 @@ fn guard_response<B: Body>(
     mut response: Response<B>,
     guard: Guard,
     head: bool,
-    (root, hub): (&Arc<TraceRoot>, Option<Arc<Hub>>),
+    root: &Arc<TraceRoot>,
+    hub: Option<Arc<Hub>>,
     shared: &Shared,
 ) -> Response<TraceMetaBody<B>> {
     let length = response.body().size_hint().exact();
+    // A streamed page may render as the server polls its body, after the handler: it is
+    // polled inside the request's root and Hub.
+    let content_types = response.headers().get_all(CONTENT_TYPE).iter();
+    let streamed_page = length.is_none()
+        && cache::page_type(content_types.map(HeaderValue::as_bytes)) != PageType::Other;
     let page = Page {
         status: response.status(),
         head,
@@ -418,10 +432,9 @@ fn guard_response<B: Body>(
             Rewrite::Strip => TraceMetaBody::strip(body),
             Rewrite::Inject(meta) => TraceMetaBody::inject(body, &meta),
         };
-        // A streamed body may render its page as the server polls it, after the handler.
-        match length {
-            None => body.in_request(root.clone(), hub),
-            Some(_) => body,
+        match streamed_page {
+            true => body.in_request(root.clone(), hub),
+            false => body,
         }
     })
 }
