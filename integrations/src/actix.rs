@@ -231,7 +231,7 @@ where
         });
         let response = root.clone().sync_scope(|| self.service.call(request));
         let response = root.clone().scope(response);
-        // The request's own Hub (with a Sentry client), for a streamed body.
+        // The request's own Hub (with a Sentry client), for a streamed page.
         let hub = (client.is_some() && !shared_hub).then_some(hub);
         let (options, cacheable) = (self.options, self.cacheable.clone());
         Box::pin(async move {
@@ -300,7 +300,7 @@ fn guard_response<B: MessageBody + 'static>(
     let rewrite = guard.apply(&mut headers, page, root, warnings);
     set_headers(response.headers_mut(), &headers);
     // A streamed page may render as actix polls its body, after the handler: it is polled
-    // inside the request's root and Hub, as the tower layer polls every streamed body.
+    // inside the request's root and Hub, as the tower layer polls one.
     let request = matches!(size, BodySize::Stream).then(|| (root.clone(), hub));
     match rewrite {
         Rewrite::Keep if request.is_none() => response.map_into_left_body(),

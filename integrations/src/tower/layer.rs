@@ -356,7 +356,7 @@ pin_project_lite::pin_project! {
         // What starts the transaction at the first poll (with a Sentry client), and whether
         // the Hub serves other requests too.
         start: Option<(Arc<Hub>, protocol::Request, bool)>,
-        // The request's own Hub (with a Sentry client), for a streamed body.
+        // The request's own Hub (with a Sentry client), for a streamed page.
         hub: Option<Arc<Hub>>,
         // Finished with the response, or as aborted when the future is dropped before it.
         transaction: Option<RequestTransaction>,

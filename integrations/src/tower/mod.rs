@@ -175,9 +175,9 @@
 //!
 //! A response body that renders as it is polled (a stream that writes the head when the server
 //! first asks for a chunk) runs after the handler has returned: [`SentryMetaLayer`] polls a
-//! streamed body (one whose length its size hint does not give) inside the request's root, and
-//! in the request's own Hub (`NewSentryLayer`'s), so its tags name the request's trace too, and
-//! so do the events it captures. The cache guard has judged the response's headers by
+//! streamed page (HTML, or a body a browser sniffs, whose length its size hint does not give)
+//! inside the request's root, and in the request's own Hub (`NewSentryLayer`'s), so its tags
+//! name the request's trace too, and so do the events it captures. The cache guard has judged the response's headers by
 //! then, before such a body rendered: it treats an HTML page as one with tags (stripping them
 //! from a publicly cacheable one), but a response whose tags it cannot strip (compressed, a
 //! charset that is not ASCII-compatible, no type named) is kept from shared caches only when
