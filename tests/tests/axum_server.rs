@@ -209,6 +209,17 @@ async fn streamed_page(uri: Uri) -> Response {
     (html, Body::from_stream(page)).into_response()
 }
 
+/// An event stream, which is not a page: its body says whether it is polled inside the
+/// request's root.
+async fn event_stream() -> Response {
+    let events = futures_util::stream::once(async {
+        let root = sentry_meta::TraceRoot::current().map_or("none", |_| "root");
+        Ok::<_, std::convert::Infallible>(format!("data: {root}\n\n"))
+    });
+    let stream = [(header::CONTENT_TYPE, "text/event-stream")];
+    (stream, Body::from_stream(events)).into_response()
+}
+
 /// A page whose `Content-Type` does not name its type, which a browser sniffs from its body:
 /// `{tags}-{type}-{caching}`, with its tags (`tagged`) or without (`plain`), no `Content-Type`
 /// (`none`), one that is not a MIME type (`garbage`) or `text/plain` (`text`, never rendered as
@@ -287,6 +298,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/untyped/{kind}", get(untyped_page))
         .route("/streamed", get(streamed_page))
         .route("/streamed/failing", get(streamed_page))
+        .route("/events", get(event_stream))
         .fallback(page);
     let hub = NewSentryLayer::<Request<Body>>::new_from_top();
     match order {
@@ -1171,6 +1183,10 @@ fn a_body_that_renders_as_it_is_polled_names_the_server_transaction() {
     assert_eq!(tx.parent_span_id.as_deref(), Some(SPAN));
     assert_names(&page, &tx);
     assert_eq!(page.dsc().get(DscKey::PublicKey), Some("upstream"));
+
+    // Another stream is not a page: it keeps neither the request's root nor its Hub for as
+    // long as its connection lasts.
+    assert_eq!(server.get("/events", &[]).body, "data: none\n\n");
 
     // An error the body reports as it renders is in the request's Hub: in its page's trace,
     // with its page's DSC.
