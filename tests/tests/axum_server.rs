@@ -1184,8 +1184,8 @@ fn a_body_that_renders_as_it_is_polled_names_the_server_transaction() {
     assert_names(&page, &tx);
     assert_eq!(page.dsc().get(DscKey::PublicKey), Some("upstream"));
 
-    // Another stream is not a page: it keeps neither the request's root nor its Hub for as
-    // long as its connection lasts.
+    // Another stream is not a page: it is not polled in the request's root (nor, bound with
+    // it, the request's Hub), which it would keep for as long as its connection lasts.
     assert_eq!(server.get("/events", &[]).body, "data: none\n\n");
 
     // An error the body reports as it renders is in the request's Hub: in its page's trace,
