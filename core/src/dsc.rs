@@ -57,17 +57,7 @@ impl DscKey {
 
     /// The key without the `sentry-` prefix, e.g. `trace_id`.
     pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::TraceId => "trace_id",
-            Self::PublicKey => "public_key",
-            Self::SampleRate => "sample_rate",
-            Self::SampleRand => "sample_rand",
-            Self::Sampled => "sampled",
-            Self::Environment => "environment",
-            Self::Release => "release",
-            Self::Transaction => "transaction",
-            Self::OrgId => "org_id",
-        }
+        self.baggage_key().split_at(SENTRY_PREFIX.len()).1
     }
 
     /// The key as written in `baggage`, e.g. `sentry-trace_id` (no character needs encoding).

@@ -21,7 +21,7 @@ const NOT_HEX: u8 = 0x10;
 
 /// Decodes `2 * N` lowercase hex digits into `N` bytes: a table look-up per digit, and one check
 /// for a non-digit at the end rather than a branch per digit.
-fn decode_lower_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+pub(crate) fn decode_lower_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
     if s.len() != 2 * N {
         return None;
     }

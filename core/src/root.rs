@@ -282,10 +282,7 @@ impl TraceRoot {
     /// The frozen DSC when this root continued trace `trace_id`: a DSC is never handed out
     /// for a trace other than its own.
     pub(crate) fn frozen_dsc_of(&self, trace_id: TraceId) -> Option<&SerializedDsc> {
-        match &self.kind {
-            RootKind::Continued { incoming, dsc } if incoming.trace_id == trace_id => Some(dsc),
-            _ => None,
-        }
+        self.frozen_dsc().filter(|_| self.trace_id() == trace_id)
     }
 
     /// The root of the request being handled on this thread, if a [`scope`](Self::scope) is

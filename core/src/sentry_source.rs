@@ -50,13 +50,9 @@ where
     if capture.len == N && T::from(capture.bytes) == *id {
         return Some(capture.bytes);
     }
-    // The standard library hashed the array differently: go the slow way, through hex.
-    let hex = id.to_string();
-    let mut bytes = [0u8; N];
-    for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    (hex.len() == 2 * N).then_some(bytes)
+    // The standard library hashed the array differently: go the slow way, through the SDK's
+    // lowercase hex.
+    crate::ids::decode_lower_hex(id.to_string().as_bytes())
 }
 
 impl From<protocol::TraceId> for TraceId {
@@ -137,15 +133,9 @@ struct ClientFacts {
     /// The client's continuation policy.
     policy: ContinuationPolicy,
     /// The head DSC templates made so far on this thread, one per decision and transaction
-    /// name that goes into the DSC (a few per route), bounded.
-    templates: RefCell<Templates>,
-}
-
-/// A bounded set of head templates, replaced round-robin once full.
-#[derive(Debug, Default)]
-struct Templates {
-    entries: Vec<TemplateEntry>,
-    next: usize,
+    /// name that goes into the DSC (a few per route), at most [`MAX_TEMPLATES`], the oldest
+    /// replaced once full.
+    templates: RefCell<Vec<TemplateEntry>>,
 }
 
 #[derive(Debug)]
@@ -246,18 +236,21 @@ impl ClientFacts {
         let sampled = self.stated(sampled);
         let transaction = dsc_transaction(sampled, transaction);
         let mut templates = self.templates.borrow_mut();
-        let at = templates.entries.iter().position(|entry| {
+        let at = templates.iter().position(|entry| {
             entry.sampled == sampled && entry.transaction.as_deref() == transaction
         });
-        let entry = match at {
-            Some(at) => &templates.entries[at],
-            None => templates.insert(TemplateEntry {
+        let at = at.unwrap_or_else(|| {
+            if templates.len() == MAX_TEMPLATES {
+                templates.remove(0);
+            }
+            templates.push(TemplateEntry {
                 sampled,
                 transaction: transaction.map(Box::from),
                 template: self.head_template(sampled, transaction),
-            }),
-        };
-        match &entry.template {
+            });
+            templates.len() - 1
+        });
+        match &templates[at].template {
             Some(template) => {
                 PageDsc::head(template.clone(), self.sample_rand(trace_id, sampled).0)
             }
@@ -312,11 +305,9 @@ impl ClientFacts {
         // Hex digits are ASCII.
         let trace_id = std::str::from_utf8(&hex).unwrap_or_default();
         writer.push_unreserved(DscKey::TraceId.baggage_key(), trace_id);
-        if let Some(public_key) = &self.public_key {
-            writer.push_canonical(public_key);
-        }
-        if let Some(sample_rate) = sample_rate {
-            writer.push_canonical(sample_rate);
+        let first = [self.public_key.as_deref(), sample_rate];
+        for member in first.into_iter().flatten() {
+            writer.push_canonical(member);
         }
         let rand_key = DscKey::SampleRand.baggage_key();
         let rand_at = writer
@@ -326,11 +317,8 @@ impl ClientFacts {
             let sampled = if sampled { "true" } else { "false" };
             writer.push_unreserved(DscKey::Sampled.baggage_key(), sampled);
         }
-        if let Some(environment) = &self.environment {
-            writer.push_canonical(environment);
-        }
-        if let Some(release) = &self.release {
-            writer.push_canonical(release);
+        for member in [&self.environment, &self.release].into_iter().flatten() {
+            writer.push_canonical(member);
         }
         if let Some(name) = transaction {
             writer.push(DscKey::Transaction.baggage_key(), "", name);
@@ -339,21 +327,6 @@ impl ClientFacts {
             writer.push_canonical(org_id);
         }
         (writer.finish(), rand_at)
-    }
-}
-
-impl Templates {
-    /// Adds `entry`, in place of the oldest once full.
-    fn insert(&mut self, entry: TemplateEntry) -> &TemplateEntry {
-        if self.entries.len() < MAX_TEMPLATES {
-            self.entries.push(entry);
-            &self.entries[self.entries.len() - 1]
-        } else {
-            let at = self.next;
-            self.next = (at + 1) % MAX_TEMPLATES;
-            self.entries[at] = entry;
-            &self.entries[at]
-        }
     }
 }
 
@@ -734,7 +707,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(facts.templates.borrow().entries.len(), MAX_TEMPLATES);
+        assert_eq!(facts.templates.borrow().len(), MAX_TEMPLATES);
     }
 
     /// An option too long for a `baggage` header on its own, or empty, is left out of the head

@@ -87,8 +87,8 @@ impl SentryTrace {
 
     /// Parses a header value given as bytes (as it arrives in an HTTP request).
     ///
-    /// Work is linear in the length: the spaces and tabs around the value are skipped, and a
-    /// value of more than 51 bytes (the longest the grammar allows) is rejected unread.
+    /// Work is linear in the length: the spaces and tabs around the value are skipped, and at
+    /// most its first 51 bytes (the longest value the grammar allows) are read.
     pub fn parse_bytes(value: &[u8]) -> Result<Self, ParseSentryTraceError> {
         let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
         let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
@@ -97,14 +97,6 @@ impl SentryTrace {
             .rposition(|b| !is_ows(b))
             .map_or(start, |i| i + 1);
         let s = &value[start..end];
-        if s.len() > SENTRY_TRACE_MAX_LEN {
-            // Longer than any value the grammar accepts.
-            return Err(if s.len() >= 32 && TraceId::parse_hex(&s[..32]).is_ok() {
-                ParseSentryTraceError::Malformed
-            } else {
-                ParseSentryTraceError::MissingTraceId
-            });
-        }
         let trace_id = s
             .get(..32)
             .and_then(|hex| TraceId::parse_hex(hex).ok())

@@ -90,14 +90,9 @@ use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request
 /// The actix-web middleware: see the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct SentryMetaMiddleware {
-    options: Options,
-    cacheable: Arc<CacheableWarnings>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Options {
     guard: Guard,
     traceparent: bool,
+    cacheable: Arc<CacheableWarnings>,
 }
 
 impl SentryMetaMiddleware {
@@ -105,10 +100,8 @@ impl SentryMetaMiddleware {
     /// the cache guard on.
     pub fn new() -> Self {
         Self {
-            options: Options {
-                guard: Guard::default(),
-                traceparent: false,
-            },
+            guard: Guard::default(),
+            traceparent: false,
             cacheable: Arc::default(),
         }
     }
@@ -118,20 +111,20 @@ impl SentryMetaMiddleware {
     /// `Last-Modified` and `Accept-Ranges` are removed: the page's length changes, and it
     /// differs on every request.
     pub fn inject(mut self, enabled: bool) -> Self {
-        self.options.guard.inject = enabled;
+        self.guard.inject = enabled;
         self
     }
 
     /// A `Server-Timing: sentry-trace;desc="…", baggage;desc="…"` header on HTML responses.
     pub fn server_timing(mut self, enabled: bool) -> Self {
-        self.options.guard.server_timing = enabled;
+        self.guard.server_timing = enabled;
         self
     }
 
     /// Leave the tags in pages that shared caches may keep (off by default: a cached page would
     /// put every visitor into one trace).
     pub fn allow_cacheable(mut self, allowed: bool) -> Self {
-        self.options.guard.allow_cacheable = allowed;
+        self.guard.allow_cacheable = allowed;
         self
     }
 
@@ -140,13 +133,13 @@ impl SentryMetaMiddleware {
     /// [`SentryMetaLayer::mark_private`](crate::tower::SentryMetaLayer::mark_private). Every such
     /// page is marked, as the headers do not tell whether its body carries tags.
     pub fn mark_private(mut self, enabled: bool) -> Self {
-        self.options.guard.mark_private = enabled;
+        self.guard.mark_private = enabled;
         self
     }
 
     /// A W3C `traceparent` tag after the Sentry tags.
     pub fn traceparent(mut self, enabled: bool) -> Self {
-        self.options.traceparent = enabled;
+        self.traceparent = enabled;
         self
     }
 }
@@ -171,8 +164,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(SentryMetaService {
             service,
-            options: self.options,
-            cacheable: self.cacheable.clone(),
+            middleware: self.clone(),
         }))
     }
 }
@@ -181,8 +173,7 @@ where
 #[derive(Debug)]
 pub struct SentryMetaService<S> {
     service: S,
-    options: Options,
-    cacheable: Arc<CacheableWarnings>,
+    middleware: SentryMetaMiddleware,
 }
 
 /// The response future of [`SentryMetaService`].
@@ -214,7 +205,7 @@ where
                 request.match_pattern().as_deref(),
                 request.path(),
             ),
-            self.options.traceparent,
+            self.middleware.traceparent,
         );
         request.extensions_mut().insert(root.clone());
         let shared_hub = client.is_some() && hub_is_shared(&hub);
@@ -233,7 +224,7 @@ where
         let response = root.clone().scope(response);
         // The request's own Hub (with a Sentry client), for a streamed page.
         let hub = (client.is_some() && !shared_hub).then_some(hub);
-        let (options, cacheable) = (self.options, self.cacheable.clone());
+        let middleware = self.middleware.clone();
         Box::pin(async move {
             let response = response.await;
             let status = match &response {
@@ -246,13 +237,7 @@ where
             if let Some(transaction) = transaction {
                 transaction.finish(status);
             }
-            Ok(guard_response(
-                response?,
-                &root,
-                hub,
-                options.guard,
-                &cacheable,
-            ))
+            Ok(guard_response(response?, &root, hub, &middleware))
         })
     }
 }
@@ -281,8 +266,7 @@ fn guard_response<B: MessageBody + 'static>(
     mut response: ServiceResponse<B>,
     root: &Arc<TraceRoot>,
     hub: Option<Arc<Hub>>,
-    guard: Guard,
-    warnings: &CacheableWarnings,
+    middleware: &SentryMetaMiddleware,
 ) -> ServiceResponse<EitherBody<B>> {
     // Only pages are guarded (see `Guard::apply`): the others keep their headers uncopied.
     let content_types = response.headers().get_all(CONTENT_TYPE);
@@ -297,33 +281,16 @@ fn guard_response<B: MessageBody + 'static>(
         empty: matches!(size, BodySize::None | BodySize::Sized(0)),
     };
     let mut headers = http_headers(response.headers());
-    let rewrite = guard.apply(&mut headers, page, root, warnings);
+    let rewrite = (middleware.guard).apply(&mut headers, page, root, &middleware.cacheable);
     set_headers(response.headers_mut(), &headers);
     // A streamed page may render as actix polls its body, after the handler: it is polled
     // inside the request's root and Hub, as the tower layer polls one.
     let request = matches!(size, BodySize::Stream).then(|| (root.clone(), hub));
-    match rewrite {
-        Rewrite::Keep if request.is_none() => response.map_into_left_body(),
-        Rewrite::Keep => rewrite_body(response, request, TraceMetaBody::passthrough),
-        Rewrite::Strip => rewrite_body(response, request, TraceMetaBody::strip),
-        Rewrite::Inject(meta) => {
-            rewrite_body(response, request, |body| TraceMetaBody::inject(body, &meta))
-        }
+    if matches!(rewrite, Rewrite::Keep) && request.is_none() {
+        return response.map_into_left_body();
     }
-}
-
-/// The response with its body streamed through the tower layers' [`TraceMetaBody`], polled
-/// inside the request's root and Hub when given.
-fn rewrite_body<B: MessageBody + 'static>(
-    response: ServiceResponse<B>,
-    request: Option<(Arc<TraceRoot>, Option<Arc<Hub>>)>,
-    rewrite: impl FnOnce(HttpBody<B>) -> TraceMetaBody<HttpBody<B>>,
-) -> ServiceResponse<EitherBody<B>> {
     response.map_body(|_, body| {
-        let mut body = rewrite(HttpBody(Box::pin(body)));
-        if let Some((root, hub)) = request {
-            body = body.in_request(root, hub);
-        }
+        let body = TraceMetaBody::guarded(HttpBody(Box::pin(body)), rewrite, request);
         EitherBody::right(BoxBody::new(ActixBody(body)))
     })
 }
@@ -398,11 +365,9 @@ impl<B: MessageBody> http_body::Body for HttpBody<B> {
 }
 
 /// The stripper's output as an actix body.
-struct ActixBody<B>(TraceMetaBody<B>);
+struct ActixBody<B>(TraceMetaBody<HttpBody<B>>);
 
-impl<B: http_body::Body<Data = Bytes, Error = Box<dyn std::error::Error>> + Unpin> MessageBody
-    for ActixBody<B>
-{
+impl<B: MessageBody> MessageBody for ActixBody<B> {
     type Error = Box<dyn std::error::Error>;
 
     fn size(&self) -> BodySize {
@@ -413,17 +378,9 @@ impl<B: http_body::Body<Data = Bytes, Error = Box<dyn std::error::Error>> + Unpi
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let mut body = Pin::new(&mut self.get_mut().0);
-        loop {
-            match std::task::ready!(http_body::Body::poll_frame(body.as_mut(), cx)) {
-                None => return Poll::Ready(None),
-                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        return Poll::Ready(Some(Ok(data)));
-                    }
-                }
-            }
-        }
+        // Every frame is data: `HttpBody` makes no trailers, and `TraceMetaBody` only passes on
+        // those of its inner body.
+        http_body::Body::poll_frame(Pin::new(&mut self.get_mut().0), cx)
+            .map_ok(|frame| frame.into_data().unwrap_or_default())
     }
 }

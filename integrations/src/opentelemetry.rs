@@ -82,8 +82,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
     Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, IncomingTrace,
-    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, NewTraceReason, SENTRY_PREFIX, SampleRand,
-    SerializedDsc, SpanId, TraceId, TraceMeta,
+    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, SENTRY_PREFIX, SampleRand, SerializedDsc, SpanId,
+    TraceId, TraceMeta,
 };
 
 use crate::SentryMeta;
@@ -171,7 +171,7 @@ impl OtelMeta {
     /// The rate the app's sampler keeps traces at (`sentry-sample_rate`); a value outside
     /// `[0, 1]` is not written.
     pub fn traces_sample_rate(mut self, rate: f64) -> Self {
-        self.options().sample_rate = Some(rate);
+        self.options().sample_rate = Some(rate).filter(|rate| (0.0..=1.0).contains(rate));
         self
     }
 
@@ -238,11 +238,7 @@ impl OtelMeta {
     /// OpenTelemetry has no undecided parent, and its default sampler would drop the span of a
     /// parent not flagged sampled.
     fn samples(&self, incoming: &IncomingTrace) -> bool {
-        match self
-            .inner
-            .sample_rate
-            .filter(|rate| (0.0..=1.0).contains(rate))
-        {
+        match self.inner.sample_rate {
             Some(rate) => incoming.sampled_at(rate),
             None => incoming.sentry_trace.sampled.unwrap_or(true),
         }
@@ -267,9 +263,7 @@ impl OtelMeta {
         dsc.set_sampled(sampled);
         // The rate, when it could have made the span's decision (OpenTelemetry's sampler made
         // it): a `sample_rand` then agrees with both.
-        let agreeing = options
-            .sample_rate
-            .filter(|rate| (0.0..=1.0).contains(rate))
+        let agreeing = (options.sample_rate)
             .and_then(|rate| Some((rate, SampleRand::agreeing(trace_id, rate, sampled)?)));
         match agreeing {
             Some((rate, sample_rand)) => {
@@ -594,17 +588,11 @@ impl TextMapPropagator for SentryMetaPropagator {
         let baggage = || baggage.iter().map(|value| value.as_bytes());
         // Several `sentry-trace` values are one malformed value, as for the tower layers.
         let values = extractor.get_all("sentry-trace").unwrap_or_default();
-        let decision = match crate::one_sentry_trace(values.iter().map(|v| v.as_bytes())) {
-            Some(sentry_trace) => Continuation::decide(Some(sentry_trace), baggage(), policy),
-            None => Continuation::NewTrace(NewTraceReason::NoIncomingTrace),
-        };
-        let incoming = match decision {
+        let sentry_trace = crate::one_sentry_trace(values.iter().map(|v| v.as_bytes()));
+        let incoming = match Continuation::decide(sentry_trace, baggage(), policy) {
             Continuation::Continue(incoming) => incoming,
-            Continuation::NewTrace(
-                NewTraceReason::OrgMismatch { .. } | NewTraceReason::StrictOrgMissing,
-            ) => return without_remote_parent(cx),
-            // No `sentry-trace` to continue: a parent that another propagator extracted (from a
-            // `traceparent`) stays, unless the caller's organization is refused.
+            // Not continued: a parent that another propagator extracted (from a `traceparent`)
+            // stays, unless the caller's organization is refused (as `decide` refuses it).
             Continuation::NewTrace(_) => {
                 let caller = DynamicSamplingContext::from_baggage(baggage());
                 return match policy.refusal(&caller) {

@@ -168,15 +168,19 @@ impl Transport for WithDsc {
 
 /// The trace of the envelope's transaction or event.
 fn trace_id(envelope: &Envelope) -> Option<SdkTraceId> {
-    let trace_of = |contexts: &Map<String, Context>| match contexts.get("trace") {
-        Some(Context::Trace(trace)) => Some(trace.trace_id),
-        _ => None,
-    };
     envelope.items().find_map(|item| match item {
         EnvelopeItem::Transaction(transaction) => trace_of(&transaction.contexts),
         EnvelopeItem::Event(event) => trace_of(&event.contexts),
         _ => None,
     })
+}
+
+/// The trace of an event or transaction with these `contexts`, as its scope gave it.
+pub(crate) fn trace_of(contexts: &Map<String, Context>) -> Option<SdkTraceId> {
+    match contexts.get("trace") {
+        Some(Context::Trace(trace)) => Some(trace.trace_id),
+        _ => None,
+    }
 }
 
 /// The `baggage` that the pages of the envelope's request write, when they name trace
@@ -228,35 +232,17 @@ fn same_trace(meta: &TraceMeta, trace_id: SdkTraceId) -> Option<String> {
 /// `baggage` of `sentry-*` members; every value a string, as the browser SDK sends it); `None`
 /// if it cannot be re-serialized.
 fn with_trace_header(envelope: &Envelope, baggage: &str) -> Option<Envelope> {
-    // The header's other fields (the SDK sets `event_id`), then the DSC, written straight from
-    // the baggage members: no map of the DSC is built.
-    let serde_json::Value::Object(mut fields) = serde_json::to_value(envelope.headers()).ok()?
+    let serde_json::Value::Object(mut header) = serde_json::to_value(envelope.headers()).ok()?
     else {
         return None;
     };
-    fields.remove("trace");
-    let mut raw = Vec::with_capacity(4096);
-    raw.push(b'{');
-    for (name, value) in &fields {
-        serde_json::to_writer(&mut raw, name).ok()?;
-        raw.push(b':');
-        serde_json::to_writer(&mut raw, value).ok()?;
-        raw.push(b',');
-    }
-    raw.extend_from_slice(b"\"trace\":{");
-    let mut first = true;
-    for (key, value) in members(baggage.as_bytes()).filter_map(|member| member.decode()) {
-        let Some(key) = key.strip_prefix(SENTRY_PREFIX) else {
-            continue;
-        };
-        if !std::mem::take(&mut first) {
-            raw.push(b',');
-        }
-        serde_json::to_writer(&mut raw, key).ok()?;
-        raw.push(b':');
-        serde_json::to_writer(&mut raw, &*value).ok()?;
-    }
-    raw.extend_from_slice(b"}}");
+    let dsc = members(baggage.as_bytes()).filter_map(|member| {
+        let (key, value) = member.decode()?;
+        let key = key.strip_prefix(SENTRY_PREFIX)?.to_owned();
+        Some((key, serde_json::Value::from(value.into_owned())))
+    });
+    header.insert("trace".into(), serde_json::Value::Object(dsc.collect()));
+    let mut raw = serde_json::to_vec(&header).ok()?;
     // The items, as the envelope writes them after its own header line.
     let mut whole = Vec::with_capacity(4096);
     envelope.to_writer(&mut whole).ok()?;

@@ -329,9 +329,7 @@ impl<S, M: Clone> Layer<S> for InjectTraceMetaLayer<M> {
     fn layer(&self, inner: S) -> Self::Service {
         InjectTraceMeta {
             inner,
-            source: self.source.clone(),
-            allow_cacheable: self.allow_cacheable,
-            mark_private: self.mark_private,
+            layer: self.clone(),
         }
     }
 }
@@ -340,9 +338,7 @@ impl<S, M: Clone> Layer<S> for InjectTraceMetaLayer<M> {
 #[derive(Debug, Clone)]
 pub struct InjectTraceMeta<S, M = CurrentSentryMeta> {
     inner: S,
-    source: M,
-    allow_cacheable: bool,
-    mark_private: bool,
+    layer: InjectTraceMetaLayer<M>,
 }
 
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for InjectTraceMeta<S, M>
@@ -366,11 +362,9 @@ where
         let root = request.extensions().get::<Arc<TraceRoot>>().cloned();
         InjectTraceMetaFuture {
             inner: self.inner.call(request),
-            source: Some(self.source.clone()),
+            layer: self.layer.clone(),
             root,
             head,
-            allow_cacheable: self.allow_cacheable,
-            mark_private: self.mark_private,
         }
     }
 }
@@ -381,13 +375,11 @@ pin_project_lite::pin_project! {
     pub struct InjectTraceMetaFuture<F, M> {
         #[pin]
         inner: F,
-        source: Option<M>,
+        layer: InjectTraceMetaLayer<M>,
         // The request's root, from its extensions: current again when the tags are taken, even
         // if a layer between moved the inner future to another task.
         root: Option<Arc<TraceRoot>>,
         head: bool,
-        allow_cacheable: bool,
-        mark_private: bool,
     }
 }
 
@@ -402,14 +394,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
-        let Some(source) = this.source.take() else {
-            return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
-        };
         if !is_rewritable(&response, *this.head) || !has_one_content_type(response.headers()) {
             return Poll::Ready(Ok(response.map(TraceMetaBody::passthrough)));
         }
         let cacheability = Cacheability::of(response.headers());
-        if !*this.allow_cacheable && cacheability == Cacheability::Shared {
+        if !this.layer.allow_cacheable && cacheability == Cacheability::Shared {
             tracing::debug!(
                 target: "sentry_meta",
                 "no trace tags injected into a publicly cacheable page"
@@ -419,15 +408,15 @@ where
         let (mut parts, body) = response.into_parts();
         // Now, inside the request's Hub and trace root, while its span is active.
         let meta = match this.root.take() {
-            Some(root) => root.sync_scope(|| source.trace_meta(&parts)),
-            None => source.trace_meta(&parts),
+            Some(root) => root.sync_scope(|| this.layer.source.trace_meta(&parts)),
+            None => this.layer.source.trace_meta(&parts),
         };
         let body = match meta.trace_meta() {
             Some(meta) => {
                 // For HEAD too: the injecting body's size hint is not exact either, so neither
                 // axum nor hyper write the length of the page without its tags.
                 prepare_for_tags(&mut parts.headers);
-                if *this.mark_private && cacheability == Cacheability::Heuristic {
+                if this.layer.mark_private && cacheability == Cacheability::Heuristic {
                     mark_private(&mut parts.headers);
                 }
                 TraceMetaBody::inject(body, meta)
@@ -651,7 +640,7 @@ pin_project_lite::pin_project! {
         inner: B,
         // `None` once the head has been read and what it held back has been written.
         rewrite: Option<Rewrite>,
-        // The request's root and Hub, current while the inner body is polled (`in_request`).
+        // The request's root and Hub, current while the inner body is polled (`guarded`).
         request: Option<(Arc<TraceRoot>, Option<Arc<Hub>>)>,
     }
 }
@@ -731,12 +720,23 @@ impl<B> TraceMetaBody<B> {
         }
     }
 
-    /// Polls the inner body with `root` as the current root, and in the request's own `hub`
-    /// when it has one: a body that renders its page as it is polled, after the handler has
-    /// returned, renders the request's trace, and the events it captures join it.
-    pub(crate) fn in_request(mut self, root: Arc<TraceRoot>, hub: Option<Arc<Hub>>) -> Self {
-        self.request = Some((root, hub));
-        self
+    /// `body` as the cache guard decided, polled with `request`'s root as the current root (and
+    /// in its own Hub, when it has one) when given: a body that renders its page as it is
+    /// polled, after the handler has returned, renders the request's trace, and the events it
+    /// captures join it.
+    pub(crate) fn guarded(
+        body: B,
+        rewrite: super::guard::Rewrite,
+        request: Option<(Arc<TraceRoot>, Option<Arc<Hub>>)>,
+    ) -> Self {
+        use super::guard::Rewrite as Decision;
+        let mut body = match rewrite {
+            Decision::Keep => Self::passthrough(body),
+            Decision::Strip => Self::strip(body),
+            Decision::Inject(meta) => Self::inject(body, &meta),
+        };
+        body.request = request;
+        body
     }
 
     fn poll_rewritten(

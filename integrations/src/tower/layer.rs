@@ -17,7 +17,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::cache::{self, PageType};
-use super::guard::{CacheableWarnings, Guard, Page, Rewrite};
+use super::guard::{CacheableWarnings, Guard, Page};
 use super::inject::TraceMetaBody;
 use super::transaction::{RequestTransaction, request_data};
 
@@ -164,9 +164,7 @@ impl<S> Layer<S> for SentryMetaLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SentryMetaService {
             inner,
-            guard: self.guard,
-            traceparent: self.traceparent,
-            shared: self.shared.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -229,9 +227,7 @@ pub(crate) fn hub_is_shared(hub: &Arc<Hub>) -> bool {
 #[derive(Debug, Clone)]
 pub struct SentryMetaService<S> {
     inner: S,
-    guard: Guard,
-    traceparent: bool,
-    shared: Arc<Shared>,
+    layer: SentryMetaLayer,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SentryMetaService<S>
@@ -266,11 +262,11 @@ where
                 matched_route(&request),
                 request.uri().path(),
             ),
-            self.traceparent,
+            self.layer.traceparent,
         );
         let shared_hub = client.is_some() && hub_is_shared(&hub);
         if shared_hub {
-            setup_problem(SHARED_HUB, &self.shared.warned_setup);
+            setup_problem(SHARED_HUB, &self.layer.shared.warned_setup);
         }
         // The transaction starts when the request is first polled, once the layers outside
         // have had their turn: a transaction already active then is another layer's.
@@ -288,9 +284,8 @@ where
             start,
             hub: None,
             transaction: None,
-            guard: self.guard,
+            layer: self.layer.clone(),
             head,
-            shared: self.shared.clone(),
         }
     }
 }
@@ -360,10 +355,9 @@ pin_project_lite::pin_project! {
         hub: Option<Arc<Hub>>,
         // Finished with the response, or as aborted when the future is dropped before it.
         transaction: Option<RequestTransaction>,
-        guard: Guard,
+        layer: SentryMetaLayer,
         // The response to HEAD is judged by its headers: its body may be empty.
         head: bool,
-        shared: Arc<Shared>,
     }
 }
 
@@ -382,19 +376,12 @@ where
                 RequestTransaction::start(hub, this.root.clone(), request, shared_hub);
             if this.transaction.is_none() {
                 // A layer outside started a transaction by its own continuation rule.
-                setup_problem(TRANSACTION_OUTSIDE, &this.shared.warned_setup);
+                setup_problem(TRANSACTION_OUTSIDE, &this.layer.shared.warned_setup);
             }
         }
         let result = ready!(this.inner.poll(cx)).map(|response| {
             let hub = this.hub.take();
-            guard_response(
-                response,
-                *this.guard,
-                *this.head,
-                this.root,
-                hub,
-                this.shared,
-            )
+            guard_response(response, this.layer, *this.head, this.root, hub)
         });
         if let Some(transaction) = this.transaction.take() {
             // The response's status, or none when the service failed.
@@ -408,11 +395,10 @@ where
 /// `Server-Timing` header ([`Guard::apply`]).
 fn guard_response<B: Body>(
     mut response: Response<B>,
-    guard: Guard,
+    layer: &SentryMetaLayer,
     head: bool,
     root: &Arc<TraceRoot>,
     hub: Option<Arc<Hub>>,
-    shared: &Shared,
 ) -> Response<TraceMetaBody<B>> {
     let length = response.body().size_hint().exact();
     // A streamed page may render as the server polls its body, after the handler: it is
@@ -425,18 +411,10 @@ fn guard_response<B: Body>(
         head,
         empty: length == Some(0),
     };
-    let rewrite = guard.apply(response.headers_mut(), page, root, &shared.cacheable);
-    response.map(|body| {
-        let body = match rewrite {
-            Rewrite::Keep => TraceMetaBody::passthrough(body),
-            Rewrite::Strip => TraceMetaBody::strip(body),
-            Rewrite::Inject(meta) => TraceMetaBody::inject(body, &meta),
-        };
-        match streamed_page {
-            true => body.in_request(root.clone(), hub),
-            false => body,
-        }
-    })
+    let (guard, warnings) = (layer.guard, &layer.shared.cacheable);
+    let rewrite = guard.apply(response.headers_mut(), page, root, warnings);
+    let request = streamed_page.then(|| (root.clone(), hub));
+    response.map(|body| TraceMetaBody::guarded(body, rewrite, request))
 }
 
 #[cfg(test)]

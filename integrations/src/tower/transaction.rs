@@ -16,8 +16,8 @@ use std::sync::Arc;
 use http::{HeaderMap, Request, StatusCode, Uri, header, uri};
 use sentry_core::protocol::{self, SpanStatus, Url};
 use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
-use sentry_core::{Hub, TracesSamplingStrategy, Transaction, TransactionContext};
-use sentry_meta_core::{SpanId, TraceId, TraceRoot};
+use sentry_core::{Client, Hub, TracesSamplingStrategy, Transaction, TransactionContext};
+use sentry_meta_core::{SpanId, TraceRoot};
 
 /// The `origin` of the transactions this crate starts.
 pub(crate) const ORIGIN: &str = "auto.http.sentry_meta";
@@ -58,18 +58,18 @@ impl RequestTransaction {
             let context = context(&root, span_id);
             let caller_sampled = context.sampled();
             let transaction = hub.start_transaction(context);
-            let sampled = decision(&hub, &transaction, caller_sampled);
+            let sampled = decision(&client, &transaction, caller_sampled);
             root.set_server_span(&client, span_id, sampled);
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
             scope.set_span(Some(transaction.clone().into()));
             // A processor on a shared Hub would be every request's, and stay with it.
             if !shared_hub {
-                let (root, trace_id) = (root.clone(), root.trace_id());
+                let (root, trace_id) = (root.clone(), protocol::TraceId::from(root.trace_id()));
                 scope.add_event_processor(move |mut event| {
                     // The request's events only: a Hub taken for the request's own in a wrong
                     // setup (the first request of a thread: see `hub_is_shared`) outlives it.
-                    if event_trace_id(&event) == Some(trace_id) {
+                    if crate::transport::trace_of(&event.contexts) == Some(trace_id) {
                         event.request.get_or_insert_with(|| request.clone());
                         // For the DSC, when the event is sent outside the root's scope.
                         crate::transport::capturing(event.event_id, &root);
@@ -139,26 +139,14 @@ impl Drop for RequestTransaction {
     }
 }
 
-/// The trace of `event`, as its scope gave it.
-fn event_trace_id(event: &protocol::Event<'_>) -> Option<TraceId> {
-    match event.contexts.get("trace") {
-        Some(protocol::Context::Trace(trace)) => Some(TraceId::from(trace.trace_id)),
-        _ => None,
-    }
-}
-
 /// The trace's sampling decision, as the SDK writes it into `sentry-trace`: the transaction's
 /// own while tracing is enabled, else the caller's (or none: deferred).
 #[allow(deprecated)] // `Transaction::is_sampled`
-fn decision(hub: &Hub, transaction: &Transaction, caller_sampled: Option<bool>) -> Option<bool> {
-    let tracing = hub.client().is_some_and(|client| {
-        !matches!(
-            client.options().traces_sampling_strategy,
-            TracesSamplingStrategy::Disabled
-        )
-    });
+fn decision(client: &Client, transaction: &Transaction, sampled: Option<bool>) -> Option<bool> {
+    let strategy = &client.options().traces_sampling_strategy;
+    let tracing = !matches!(strategy, TracesSamplingStrategy::Disabled);
     // Exact while tracing is enabled: sampled exactly when the transaction will be sent.
-    tracing.then(|| transaction.is_sampled()).or(caller_sampled)
+    tracing.then(|| transaction.is_sampled()).or(sampled)
 }
 
 /// The transaction's context, from the root's continuation decision, with `span_id` (drawn

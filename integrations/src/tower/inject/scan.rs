@@ -515,7 +515,8 @@ enum State {
     },
 }
 
-/// A lowercased name, kept only as far as it is useful to compare: longer names never match.
+/// A name (lowercased by `push`) or an attribute value, kept only as far as it is useful to
+/// compare: longer ones never match.
 #[derive(Debug, Clone, Copy)]
 struct ShortName<const N: usize> {
     bytes: [u8; N],
@@ -537,13 +538,23 @@ impl<const N: usize> ShortName<N> {
         self.len = 0;
     }
 
+    /// Appends `byte`, lowercased.
     fn push(&mut self, byte: u8) {
+        self.push_exact(byte.to_ascii_lowercase());
+    }
+
+    fn push_exact(&mut self, byte: u8) {
         if self.len < N {
-            self.bytes[self.len] = byte.to_ascii_lowercase();
+            self.bytes[self.len] = byte;
             self.len += 1;
         } else {
-            self.len = N + 1;
+            self.spoil();
         }
+    }
+
+    /// Makes it a name that matches none.
+    fn spoil(&mut self) {
+        self.len = N + 1;
     }
 
     fn get(&self) -> &[u8] {
@@ -1063,7 +1074,7 @@ impl Tokenizer {
             return Event::None;
         }
         let value = self.value.finish();
-        match TRACE_NAMES.iter().find(|(name, _)| Some(*name) == value) {
+        match TRACE_NAMES.iter().find(|(name, _)| *name == value) {
             Some(&(_, name)) => Event::TraceMeta(name),
             None => {
                 self.meta = false;
@@ -1208,9 +1219,8 @@ const VALUE_MAX: usize = 12;
 /// letters is `&fjlig;`, "fj"), so a value holding one, or a `&` that is text, is none of them.
 #[derive(Debug, Default)]
 struct AttributeValue {
-    bytes: [u8; VALUE_MAX],
-    /// `VALUE_MAX + 1` once the value cannot be a trace name.
-    len: usize,
+    /// Spoiled once the value cannot be a trace name.
+    text: ShortName<VALUE_MAX>,
     reference: Reference,
 }
 
@@ -1231,7 +1241,7 @@ enum Reference {
 
 impl AttributeValue {
     fn clear(&mut self) {
-        self.len = 0;
+        self.text.clear();
         self.reference = Reference::None;
     }
 
@@ -1244,7 +1254,7 @@ impl AttributeValue {
         self.reference = match (self.reference, digit) {
             (Reference::None, _) if byte == b'&' => Reference::Ampersand,
             (Reference::None, _) => {
-                self.push_char(byte);
+                self.text.push_exact(byte);
                 Reference::None
             }
             (Reference::Ampersand, _) if byte == b'#' => Reference::Number,
@@ -1266,42 +1276,29 @@ impl AttributeValue {
             }
             // A named reference, or `&`, `&#`, `&#x` that are text.
             _ => {
-                self.mismatch();
+                self.text.spoil();
                 Reference::None
             }
         };
-    }
-
-    fn push_char(&mut self, byte: u8) {
-        if self.len < VALUE_MAX {
-            self.bytes[self.len] = byte;
-            self.len += 1;
-        } else {
-            self.mismatch();
-        }
     }
 
     /// A numeric reference's character: the ASCII one it names (0 and what is not a Unicode
     /// scalar value become U+FFFD, 0x80-0x9F windows-1252's characters: none is ASCII).
     fn push_code(&mut self, code: u32) {
         match u8::try_from(code) {
-            Ok(byte @ 0x01..=0x7F) => self.push_char(byte),
-            _ => self.mismatch(),
+            Ok(byte @ 0x01..=0x7F) => self.text.push_exact(byte),
+            _ => self.text.spoil(),
         }
     }
 
-    fn mismatch(&mut self) {
-        self.len = VALUE_MAX + 1;
-    }
-
-    /// The value has ended: its bytes, unless it cannot be a trace name.
-    fn finish(&mut self) -> Option<&[u8]> {
+    /// The value has ended: its bytes (a name that matches none, if it cannot be a trace name).
+    fn finish(&mut self) -> &[u8] {
         match mem::take(&mut self.reference) {
             Reference::None => {}
             Reference::Digits { code, .. } => self.push_code(code),
-            _ => self.mismatch(),
+            _ => self.text.spoil(),
         }
-        (self.len <= VALUE_MAX).then(|| &self.bytes[..self.len])
+        self.text.get()
     }
 }
 
