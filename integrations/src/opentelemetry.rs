@@ -318,8 +318,16 @@ fn without_remote_parent(cx: &Context) -> Context {
     }
 }
 
-/// The bytes OpenTelemetry's `BaggagePropagator` percent-encodes in a member's name and value.
-const OTEL_BAGGAGE_ENCODED: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b';').add(b',').add(b'=');
+/// The bytes OpenTelemetry's `BaggagePropagator` percent-encodes in a member's name and value,
+/// and `%`, which it writes as it is: a reader decodes what follows a `%`, so a name written
+/// with one would read as another (`%73entry-sampled` as `sentry-sampled`, a DSC member).
+const OTEL_BAGGAGE_ENCODED: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'%')
+    .add(b';')
+    .add(b',')
+    .add(b'=');
 
 /// Appends the OpenTelemetry baggage of `cx` to the `sentry-*` members in `header`, written as
 /// `BaggagePropagator` writes it (an injector keeps the last `baggage` set, so the two

@@ -638,6 +638,66 @@ fn injected_baggage_holds_the_dsc_and_the_opentelemetry_baggage() {
     }
 }
 
+/// OpenTelemetry baggage whose names read as `sentry-*` once decoded does not reach the DSC
+/// of the next service: a `%` is written `%25`, so every name and value reads back as it was.
+#[test]
+fn opentelemetry_baggage_cannot_write_dsc_members() {
+    use opentelemetry::KeyValue;
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry_sdk::propagation::BaggagePropagator;
+    use std::collections::HashMap;
+
+    let propagator = TextMapCompositePropagator::new(vec![
+        Box::new(BaggagePropagator::new()),
+        Box::new(meta().propagator()),
+    ]);
+    // `BaggagePropagator` decodes the caller's names: `%2573entry-…` becomes `%73entry-…`.
+    let incoming = HashMap::from([
+        ("sentry-trace".to_owned(), format!("{TRACE}-{SPAN}-1")),
+        (
+            "baggage".to_owned(),
+            format!(
+                "sentry-trace_id={TRACE},sentry-public_key=caller,\
+                 %2573entry-sampled=false,%2573entry-public_key=attacker"
+            ),
+        ),
+    ]);
+    let parent = propagator.extract(&incoming);
+    // And this app's own member, with a name and a value that hold a `%`.
+    let cx = parent.with_baggage(
+        parent
+            .baggage()
+            .iter()
+            .map(|(name, (value, _))| KeyValue::new(name.clone(), value.clone()))
+            .chain([KeyValue::new("%73entry-release", "%41")]),
+    );
+    let mut outgoing = HashMap::new();
+    propagator.inject_context(&cx, &mut outgoing);
+    let baggage = &outgoing["baggage"];
+    // The caller's DSC as frozen: its members, and a `sample_rand` filled in.
+    let dsc = DynamicSamplingContext::from_baggage([baggage.as_bytes()]);
+    let keys: Vec<&str> = dsc.iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["trace_id", "public_key", "sample_rand"], "{baggage}");
+    assert_eq!(dsc.get(sentry_meta::DscKey::PublicKey), Some("caller"));
+    let members: Vec<&str> = baggage.split(',').collect();
+    for member in ["%2573entry-sampled=false", "%2573entry-release=%2541"] {
+        assert!(members.contains(&member), "{member} in {baggage}");
+    }
+    // Read again by `BaggagePropagator`, each name and value is the one it extracted.
+    let again = propagator.extract(&outgoing);
+    assert_eq!(
+        again
+            .baggage()
+            .get("%73entry-public_key")
+            .map(|v| v.as_str()),
+        Some("attacker")
+    );
+    assert_eq!(
+        again.baggage().get("%73entry-release").map(|v| v.as_str()),
+        Some("%41")
+    );
+}
+
 #[test]
 fn hostile_baggage_is_frozen_as_the_core_freezes_it() {
     let server = Server::start(meta());
