@@ -77,7 +77,7 @@ pub mod __private {
     pub use crate::baggage::{RawMember, members};
     pub use crate::meta::markup::*;
     #[cfg(feature = "sentry")]
-    pub use crate::sentry_source::{envelope_meta, head_dsc};
+    pub use crate::sentry_source::{SERVER_ORIGIN, envelope_meta, head_dsc};
 }
 
 /// The crate README's example, compiled and run as a doc test so that it stays true.

@@ -94,19 +94,27 @@ impl ContinuationPolicy {
     }
 }
 
+/// The `origin` of the server transactions that this crate's integrations start, each for a
+/// request with a [`TraceRoot`] that knows the request's DSC.
+pub const SERVER_ORIGIN: &str = "auto.http.sentry_meta";
+
 /// The active span of a Hub: its trace, its id and its sampling decision.
 #[derive(Debug, Clone, Copy)]
 struct ActiveSpan {
     trace_id: TraceId,
     span_id: SpanId,
     sampled: Option<bool>,
+    /// Of a server transaction of this crate's integrations ([`SERVER_ORIGIN`]).
+    of_request: bool,
 }
 
 fn active_span(hub: &Hub) -> Option<ActiveSpan> {
     let span = hub.configure_scope(|scope| scope.get_span())?;
+    // The transaction's context, also for a child span.
+    let transaction = span.get_trace_context();
     let span_id = match &span {
         TransactionOrSpan::Span(span) => span.get_span_id(),
-        TransactionOrSpan::Transaction(transaction) => transaction.get_trace_context().span_id,
+        TransactionOrSpan::Transaction(_) => transaction.span_id,
     };
     // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`
     // (the span handle is moved in, not cloned).
@@ -115,6 +123,7 @@ fn active_span(hub: &Hub) -> Option<ActiveSpan> {
         trace_id: context.trace_id().into(),
         span_id: span_id.into(),
         sampled: context.sampled(),
+        of_request: transaction.origin.as_deref() == Some(SERVER_ORIGIN),
     })
 }
 
@@ -171,7 +180,9 @@ impl ClientFacts {
         let fixed_rate = match options.traces_sampling_strategy {
             TracesSamplingStrategy::FixedRate(rate) => {
                 // The option is an `f32`: write it as an `f32` prints (`0.1`), not widened to
-                // an `f64` first (`0.10000000149011612`), and compare with that same value.
+                // an `f64` first (`0.10000000149011612`), and compare with that same value;
+                // `-0.0` as `0`, as JavaScript writes it.
+                let rate = if rate == 0.0 { 0.0 } else { rate };
                 let text = rate.to_string();
                 let rate = text.parse::<f64>().unwrap_or(f64::from(rate));
                 member(DscKey::SampleRate, &text)
@@ -509,6 +520,7 @@ pub fn render_span<R>(description: &str, render: impl FnOnce() -> R) -> R {
 }
 
 static WARNED_TRACE_MISMATCH: AtomicBool = AtomicBool::new(false);
+static WARNED_OUTSIDE_ROOT: AtomicBool = AtomicBool::new(false);
 
 impl TraceMeta {
     /// The tags for the current request, from the current [`Hub`]: the active span's
@@ -519,7 +531,11 @@ impl TraceMeta {
     ///   the integration recorded the request's server span ([`TraceRoot::set_server_span`]),
     ///   pages name it (or the [`render_span`] they are rendered in) and the Hub's active span
     ///   is not read.
-    /// - Without one: the DSC of the head of the active span's trace, built from the client.
+    /// - Without one: the DSC of the head of the active span's trace, built from the client;
+    ///   but in the server transaction of a request that has a root (one that the web
+    ///   integration started), outside that root's scope (a task spawned with the request's
+    ///   Hub alone), the span's `sentry-trace` and no `baggage`: the DSC is the root's, which
+    ///   the SDK does not tell. A warning says so, once.
     /// - Without an active span (tracing off, or outside any transaction): a `sentry-trace`
     ///   with no flag, for the root's trace, or for a fresh trace id on each call without a
     ///   root, never the scope's shared fallback trace id (which every request would share).
@@ -575,47 +591,77 @@ fn from_scope(hub: &Hub) -> Option<TraceMeta> {
     let client = hub.client().filter(|client| client.dsn().is_some())?;
     let facts = ClientFacts::of(&client);
     let span = active_span(hub);
-    let (meta, mismatch) = TraceRoot::with_current(|root| match span {
+    let (meta, problem) = TraceRoot::with_current(|root| match span {
         Some(span) => with_span(&facts, root, span),
         None => (without_span(&facts, root), None),
     });
     // Logged outside the borrow of the current root: a subscriber runs code of its own.
-    if let Some((incoming, active)) = mismatch
-        && !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed)
-    {
-        tracing::warn!(
-            target: "sentry_meta",
-            %incoming,
-            %active,
-            "the Sentry SDK did not continue the caller's trace although sentry-meta did \
-             (e.g. a sentry-trace the SDK reads differently, or several sentry-trace \
-             headers); pages describe the SDK's trace with its own DSC"
-        );
+    match problem {
+        Some(Problem::Mismatch { incoming, active })
+            if !WARNED_TRACE_MISMATCH.swap(true, Ordering::Relaxed) =>
+        {
+            tracing::warn!(
+                target: "sentry_meta",
+                %incoming,
+                %active,
+                "the Sentry SDK did not continue the caller's trace although sentry-meta did \
+                 (e.g. a sentry-trace the SDK reads differently, or several sentry-trace \
+                 headers); pages describe the SDK's trace with its own DSC"
+            );
+        }
+        Some(Problem::OutsideRoot) if !WARNED_OUTSIDE_ROOT.swap(true, Ordering::Relaxed) => {
+            tracing::warn!(
+                target: "sentry_meta",
+                "a page was rendered in a request's server transaction but outside the \
+                 request's trace root, which holds its DSC (e.g. in a task spawned with the \
+                 request's Hub only): it names the span, without baggage; run the task in the \
+                 root too, `root.scope(task)` with the root of `TraceRoot::current()`"
+            );
+        }
+        _ => {}
     }
     Some(meta)
 }
 
-/// The tags for the active span, and the two trace ids when the root continued a trace that
-/// the SDK did not.
+/// What [`from_scope`] reports, once per process each.
+enum Problem {
+    /// The root continued trace `incoming`, the SDK's span is of trace `active`.
+    Mismatch { incoming: TraceId, active: TraceId },
+    /// The span is a request's server transaction (or in one), and its root is not current.
+    OutsideRoot,
+}
+
+/// The tags for the active span, and what is wrong with them, if anything.
 fn with_span(
     facts: &ClientFacts,
     root: Option<&TraceRoot>,
     span: ActiveSpan,
-) -> (TraceMeta, Option<(TraceId, TraceId)>) {
-    let mismatch = root
-        .and_then(TraceRoot::incoming)
-        .filter(|incoming| incoming.trace_id != span.trace_id)
-        .map(|incoming| (incoming.trace_id, span.trace_id));
+) -> (TraceMeta, Option<Problem>) {
+    // A request's server transaction has the DSC of its root (the frozen one, or a head DSC
+    // with the transaction's name), which the SDK does not tell: outside that root, the page
+    // names the span and leaves the DSC to the browser rather than write another one.
+    let outside_root = root.is_none() && span.of_request;
+    let problem = match root {
+        Some(root) => root
+            .incoming()
+            .filter(|incoming| incoming.trace_id != span.trace_id)
+            .map(|incoming| Problem::Mismatch {
+                incoming: incoming.trace_id,
+                active: span.trace_id,
+            }),
+        None => outside_root.then_some(Problem::OutsideRoot),
+    };
     let dsc = match root.and_then(|root| root.frozen_dsc_of(span.trace_id)) {
-        Some(frozen) => PageDsc::Serialized(frozen.clone()),
+        Some(frozen) => Some(PageDsc::Serialized(frozen.clone())),
+        None if outside_root => None,
         None => {
             let transaction = root.and_then(TraceRoot::transaction);
-            facts.head_dsc(span.trace_id, span.sampled, transaction)
+            Some(facts.head_dsc(span.trace_id, span.sampled, transaction))
         }
     };
-    let meta = TraceMeta::with_page_dsc(span.trace_id, span.span_id, span.sampled, Some(dsc))
+    let meta = TraceMeta::with_page_dsc(span.trace_id, span.span_id, span.sampled, dsc)
         .traceparent(root.is_some_and(TraceRoot::writes_traceparent));
-    (meta, mismatch)
+    (meta, problem)
 }
 
 /// The tags when no span is active: the continued trace with the caller's decision, or a new
@@ -660,6 +706,16 @@ mod tests {
         for rate in [0.25, 1.0, 0.0] {
             templated_head_equals_written_head_at(rate);
         }
+    }
+
+    /// A rate of `-0.0`, which the SDK takes, is written `0`, as JavaScript writes it.
+    #[test]
+    fn a_negative_zero_rate_is_written_as_zero() {
+        let options = sentry_core::ClientOptions::new().traces_sample_rate(-0.0);
+        let facts = ClientFacts::new(&Client::from(options));
+        let (rate, member) = facts.fixed_rate.expect("a rate in [0, 1]");
+        assert_eq!(rate.to_bits(), 0.0f64.to_bits());
+        assert_eq!(&*member, "sentry-sample_rate=0");
     }
 
     fn templated_head_equals_written_head_at(rate: f32) {

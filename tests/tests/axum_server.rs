@@ -87,6 +87,21 @@ async fn late_failing_page() -> Html<String> {
     Html(html_page(&SentryMeta::current(), "<p>failing later</p>"))
 }
 
+/// A page rendered in a task the handler spawns, in a Hub made from the request's: with the
+/// request's trace root too (`/spawned-page/root`), or without it (`/spawned-page/hub`).
+async fn spawned_page(Path(with): Path<String>) -> Html<String> {
+    use sentry_core::SentryFutureExt;
+    let render = async { SentryMeta::current() }.bind_hub(Hub::new_from_top(Hub::current()));
+    let meta = match with.as_str() {
+        "root" => {
+            let root = sentry_meta::TraceRoot::current().expect("inside SentryMetaLayer");
+            tokio::spawn(root.scope(render)).await
+        }
+        _ => tokio::spawn(render).await,
+    };
+    Html(html_page(&meta.expect("the task ran"), "<p>spawned</p>"))
+}
+
 /// The extractors: `SentryMeta` and the typed incoming `sentry-trace`.
 async fn extracted_page(
     meta: SentryMeta,
@@ -287,6 +302,7 @@ fn app(order: Order, meta: SentryMetaLayer) -> Router {
         .route("/child", get(child_span_page))
         .route("/error", get(failing_page))
         .route("/spawned-error", get(spawned_failing_page))
+        .route("/spawned-page/{with}", get(spawned_page))
         .route("/late-error", get(late_failing_page))
         .route("/extract", get(extracted_page))
         .route("/cached", get(cached_page))
@@ -1391,6 +1407,30 @@ fn errors_captured_in_a_request_carry_its_dsc_and_request_data() {
             url.as_deref(),
             Some(format!("http://{}{path}", server.addr).as_str())
         );
+    }
+}
+
+/// A page rendered outside its request's root, in a task that has only the request's Hub,
+/// names the server span and writes no DSC: the request's (frozen, or a head DSC with the
+/// transaction's name) is the root's, and another would contradict the server's envelopes.
+/// With the root, it writes the request's DSC.
+#[test]
+fn a_page_rendered_outside_its_request_s_root_writes_no_other_dsc() {
+    let server = Server::start(options(), Order::Documented, SentryMetaLayer::new());
+    let incoming = format!("{TRACE}-{SPAN}-1");
+    let baggage = "sentry-trace_id=771a43a4192642f0b136d5159a501700,sentry-public_key=caller";
+    for headers in [
+        vec![],
+        vec![("sentry-trace", incoming.as_str()), ("baggage", baggage)],
+    ] {
+        let page = server.get("/spawned-page/hub", &headers);
+        let tx = server.transaction();
+        assert_eq!((page.trace_id(), page.span_id()), (tx.trace_id, tx.span_id));
+        assert_eq!(page.baggage, None, "{}", page.body);
+        let page = server.get("/spawned-page/root", &headers);
+        let tx = server.transaction();
+        assert_eq!((page.trace_id(), page.span_id()), (tx.trace_id, tx.span_id));
+        assert_eq!(page.dsc_pairs(), tx.dsc);
     }
 }
 

@@ -19,8 +19,9 @@ use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
 use sentry_core::{Client, Hub, TracesSamplingStrategy, Transaction, TransactionContext};
 use sentry_meta_core::{SpanId, TraceRoot};
 
-/// The `origin` of the transactions this crate starts.
-pub(crate) const ORIGIN: &str = "auto.http.sentry_meta";
+/// The `origin` of the transactions this crate starts: the one pages outside their request's
+/// root recognize.
+pub(crate) use sentry_meta_core::__private::SERVER_ORIGIN as ORIGIN;
 
 /// A running server transaction, the active span of the request's Hub, and after it is
 /// finished too (see [`finish`](Self::finish)).
