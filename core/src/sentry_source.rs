@@ -104,18 +104,22 @@ struct ActiveSpan {
     trace_id: TraceId,
     span_id: SpanId,
     sampled: Option<bool>,
-    /// Of a server transaction of this crate's integrations ([`SERVER_ORIGIN`]).
+    /// In a server transaction of this crate's integrations ([`SERVER_ORIGIN`]); only asked
+    /// when no root is current (`false` otherwise).
     of_request: bool,
 }
 
-fn active_span(hub: &Hub) -> Option<ActiveSpan> {
+/// The Hub's active span; whether it is in a request's server transaction is asked only
+/// `outside_root`.
+fn active_span(hub: &Hub, outside_root: bool) -> Option<ActiveSpan> {
     let span = hub.configure_scope(|scope| scope.get_span())?;
-    // The transaction's context, also for a child span.
-    let transaction = span.get_trace_context();
     let span_id = match &span {
         TransactionOrSpan::Span(span) => span.get_span_id(),
-        TransactionOrSpan::Transaction(_) => transaction.span_id,
+        TransactionOrSpan::Transaction(transaction) => transaction.get_trace_context().span_id,
     };
+    // A child span's trace context is its transaction's (cloned whole, to read its origin).
+    let of_request =
+        outside_root && span.get_trace_context().origin.as_deref() == Some(SERVER_ORIGIN);
     // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`
     // (the span handle is moved in, not cloned).
     let context = TransactionContext::continue_from_span("", "", Some(span));
@@ -123,7 +127,7 @@ fn active_span(hub: &Hub) -> Option<ActiveSpan> {
         trace_id: context.trace_id().into(),
         span_id: span_id.into(),
         sampled: context.sampled(),
-        of_request: transaction.origin.as_deref() == Some(SERVER_ORIGIN),
+        of_request,
     })
 }
 
@@ -534,8 +538,9 @@ impl TraceMeta {
     /// - Without one: the DSC of the head of the active span's trace, built from the client;
     ///   but in the server transaction of a request that has a root (one that the web
     ///   integration started), outside that root's scope (a task spawned with the request's
-    ///   Hub alone), the span's `sentry-trace` and no `baggage`: the DSC is the root's, which
-    ///   the SDK does not tell. A warning says so, once.
+    ///   Hub alone), the active span's `sentry-trace` and no `baggage`: the DSC is the root's,
+    ///   which the SDK does not tell (the browser then freezes an empty DSC, with no values
+    ///   that contradict the server's). A warning says so, once.
     /// - Without an active span (tracing off, or outside any transaction): a `sentry-trace`
     ///   with no flag, for the root's trace, or for a fresh trace id on each call without a
     ///   root, never the scope's shared fallback trace id (which every request would share).
@@ -590,7 +595,7 @@ fn from_scope(hub: &Hub) -> Option<TraceMeta> {
     // this from inside that send.)
     let client = hub.client().filter(|client| client.dsn().is_some())?;
     let facts = ClientFacts::of(&client);
-    let span = active_span(hub);
+    let span = active_span(hub, TraceRoot::with_current(|root| root.is_none()));
     let (meta, problem) = TraceRoot::with_current(|root| match span {
         Some(span) => with_span(&facts, root, span),
         None => (without_span(&facts, root), None),
@@ -613,9 +618,10 @@ fn from_scope(hub: &Hub) -> Option<TraceMeta> {
             tracing::warn!(
                 target: "sentry_meta",
                 "a page was rendered in a request's server transaction but outside the \
-                 request's trace root, which holds its DSC (e.g. in a task spawned with the \
-                 request's Hub only): it names the span, without baggage; run the task in the \
-                 root too, `root.scope(task)` with the root of `TraceRoot::current()`"
+                 request's trace root, which holds its DSC (in a task spawned with the \
+                 request's Hub alone, or by a layer outside SentryMetaLayer): it names the \
+                 active span, without baggage; render inside the root, `root.scope(task)` with \
+                 the root of `TraceRoot::current()`"
             );
         }
         _ => {}
@@ -639,7 +645,8 @@ fn with_span(
 ) -> (TraceMeta, Option<Problem>) {
     // A request's server transaction has the DSC of its root (the frozen one, or a head DSC
     // with the transaction's name), which the SDK does not tell: outside that root, the page
-    // names the span and leaves the DSC to the browser rather than write another one.
+    // names the span and writes no DSC rather than another one (the browser then freezes an
+    // empty one: no values that contradict the server's).
     let outside_root = root.is_none() && span.of_request;
     let problem = match root {
         Some(root) => root
@@ -711,8 +718,12 @@ mod tests {
     /// A rate of `-0.0`, which the SDK takes, is written `0`, as JavaScript writes it.
     #[test]
     fn a_negative_zero_rate_is_written_as_zero() {
-        let options = sentry_core::ClientOptions::new().traces_sample_rate(-0.0);
+        let options = sentry_core::ClientOptions::new()
+            .dsn("https://abc@o1.ingest.sentry.io/2")
+            .traces_sample_rate(-0.0);
         let facts = ClientFacts::new(&Client::from(options));
+        let (baggage, _) = facts.head_baggage(TraceId::random(), Some(false), None);
+        assert!(baggage.contains(",sentry-sample_rate=0,"), "{baggage}");
         let (rate, member) = facts.fixed_rate.expect("a rate in [0, 1]");
         assert_eq!(rate.to_bits(), 0.0f64.to_bits());
         assert_eq!(&*member, "sentry-sample_rate=0");

@@ -378,9 +378,17 @@ impl<B: MessageBody> MessageBody for ActixBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        // Every frame is data: `HttpBody` makes no trailers, and `TraceMetaBody` only passes on
-        // those of its inner body.
-        http_body::Body::poll_frame(Pin::new(&mut self.get_mut().0), cx)
-            .map_ok(|frame| frame.into_data().unwrap_or_default())
+        // Frames other than data are skipped (`HttpBody` makes none): an empty chunk in their
+        // place would end a chunked actix body.
+        let mut body = Pin::new(&mut self.get_mut().0);
+        loop {
+            let frame = std::task::ready!(http_body::Body::poll_frame(body.as_mut(), cx));
+            match frame.map(|frame| frame.map(http_body::Frame::into_data)) {
+                Some(Ok(Err(_trailers))) => continue,
+                Some(Ok(Ok(data))) => return Poll::Ready(Some(Ok(data))),
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
+                None => return Poll::Ready(None),
+            }
+        }
     }
 }

@@ -11,8 +11,9 @@
 //! (out-of-order and in-order streaming, partially blocked, async): renders of concurrent
 //! requests may interleave on one thread, and streaming goes on after the handler returned.
 //!
-//! Put `<SentryMeta/>` in the app's view (outside any `<Suspense/>`, so that the tags are known
-//! when the head is sent) and `<MetaTags/>` in the shell's `<head>`; serve the app with
+//! Put `<SentryMeta/>` once in the app's view, in the root component (outside any
+//! `<Suspense/>`, so that the tags are known when the head is sent; each `<SentryMeta/>` writes
+//! its tags, as each `<Meta>` does) and `<MetaTags/>` in the shell's `<head>`; serve the app with
 //! `leptos_axum` behind `sentry_tower`'s layers and [`SentryMetaLayer`](crate::tower::SentryMetaLayer),
 //! as for the other engines. The `traceparent` tag follows the layer's setting. Without the
 //! layer's root (or before the layer has recorded the request's server span) the component

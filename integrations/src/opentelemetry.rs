@@ -321,19 +321,19 @@ fn without_remote_parent(cx: &Context) -> Context {
 /// The bytes OpenTelemetry's `BaggagePropagator` percent-encodes in a member's name and value,
 /// and `%`, which it writes as it is: a reader decodes what follows a `%`, so a name written
 /// with one would read as another (`%73entry-sampled` as `sentry-sampled`, a DSC member).
-const OTEL_BAGGAGE_ENCODED: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'%')
-    .add(b';')
-    .add(b',')
-    .add(b'=');
+const OTEL_BAGGAGE_ENCODED: &AsciiSet = &METADATA_ENCODED.add(b' ').add(b'"').add(b';').add(b'=');
+
+/// What is encoded in a member's metadata, which `BaggagePropagator` decodes when it extracts
+/// it and writes as it is: a `,` would start members of its own (say `sentry-sampled=false`), a
+/// control character would make the header no valid header value, and a `%` would be decoded
+/// once more by the next service.
+const METADATA_ENCODED: &AsciiSet = &CONTROLS.add(b'%').add(b',');
 
 /// Appends the OpenTelemetry baggage of `cx` to the `sentry-*` members in `header`, written as
-/// `BaggagePropagator` writes it (an injector keeps the last `baggage` set, so the two
-/// propagators' members go out together only if one writes both). Members named `sentry-*` are
-/// the DSC's, which `header` holds already; metadata with a `,` is left out; a member that would
-/// pass the W3C limits (8,192 bytes, 64 members) is left out whole.
+/// `BaggagePropagator` writes it, and so that every name, value and metadata reads back as it is
+/// (an injector keeps the last `baggage` set, so the two propagators' members go out together
+/// only if one writes both). Members named `sentry-*` are the DSC's, which `header` holds
+/// already; a member that would pass the W3C limits (8,192 bytes, 64 members) is left out whole.
 fn append_otel_baggage(header: &mut String, cx: &Context) {
     use opentelemetry::baggage::BaggageExt;
     use std::fmt::Write;
@@ -343,23 +343,23 @@ fn append_otel_baggage(header: &mut String, cx: &Context) {
         .count();
     for (name, (value, metadata)) in cx.baggage() {
         let name = name.as_str().trim();
-        if name.is_empty() || name.starts_with(SENTRY_PREFIX) || members == MAX_BAGGAGE_MEMBERS {
+        // Also as a reader that strips control characters or a byte order mark first reads it.
+        let read = name.trim_start_matches(|c: char| c.is_control() || c == '\u{feff}');
+        if name.is_empty() || read.starts_with(SENTRY_PREFIX) || members == MAX_BAGGAGE_MEMBERS {
             continue;
         }
         let mark = header.len();
         if !header.is_empty() {
             header.push(',');
         }
-        // Written as it is, as `BaggagePropagator` writes it, unless a `,` in it would start
-        // members of its own (say `sentry-sampled=false`, after the DSC's).
         let metadata = metadata.as_str().trim();
-        let metadata = if metadata.contains(',') { "" } else { metadata };
         let _ = write!(
             header,
-            "{}={}{}{metadata}",
+            "{}={}{}{}",
             utf8_percent_encode(name, OTEL_BAGGAGE_ENCODED),
             utf8_percent_encode(value.as_str().trim(), OTEL_BAGGAGE_ENCODED),
             if metadata.is_empty() { "" } else { ";" },
+            utf8_percent_encode(metadata, METADATA_ENCODED),
         );
         if header.len() > MAX_BAGGAGE_BYTES {
             header.truncate(mark);
@@ -566,8 +566,8 @@ struct Incoming {
 ///   OpenTelemetry keeps and the pages' flag is the transaction's.
 ///
 /// Injecting writes the context's span as `sentry-trace`, and as `baggage` its DSC followed by
-/// the context's OpenTelemetry baggage (as `BaggagePropagator` writes it, within the W3C
-/// limits): an injector keeps the last `baggage` set, so put this propagator after
+/// the context's OpenTelemetry baggage (as `BaggagePropagator` writes it, with `%` and the
+/// metadata's control characters and `,` encoded too, within the W3C limits): an injector keeps the last `baggage` set, so put this propagator after
 /// `BaggagePropagator`, whose extraction still reads the caller's members.
 #[derive(Debug, Clone)]
 pub struct SentryMetaPropagator {

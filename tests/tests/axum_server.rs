@@ -88,16 +88,38 @@ async fn late_failing_page() -> Html<String> {
 }
 
 /// A page rendered in a task the handler spawns, in a Hub made from the request's: with the
-/// request's trace root too (`/spawned-page/root`), or without it (`/spawned-page/hub`).
+/// request's trace root too (`/spawned-page/root`), or without it, in the request's server
+/// transaction (`hub`), in a child span of it (`child`), or in a transaction of the task's own
+/// (`own`).
 async fn spawned_page(Path(with): Path<String>) -> Html<String> {
-    use sentry_core::SentryFutureExt;
-    let render = async { SentryMeta::current() }.bind_hub(Hub::new_from_top(Hub::current()));
-    let meta = match with.as_str() {
-        "root" => {
-            let root = sentry_meta::TraceRoot::current().expect("inside SentryMetaLayer");
-            tokio::spawn(root.scope(render)).await
+    use sentry_core::{SentryFutureExt, TransactionContext};
+    let render = |span: Option<sentry_core::TransactionOrSpan>| {
+        if let Some(span) = &span {
+            Hub::current().configure_scope(|scope| scope.set_span(Some(span.clone())));
         }
-        _ => tokio::spawn(render).await,
+        let meta = SentryMeta::current();
+        if let Some(span) = span {
+            span.finish();
+        }
+        meta
+    };
+    let in_root = with == "root";
+    let task = async move {
+        let server = Hub::current().configure_scope(|scope| scope.get_span());
+        match with.as_str() {
+            "child" => {
+                render(server.map(|span| span.start_child("template.render", "page").into()))
+            }
+            "own" => render(Some(
+                sentry_core::start_transaction(TransactionContext::new("job", "task")).into(),
+            )),
+            _ => render(None),
+        }
+    };
+    let task = task.bind_hub(Hub::new_from_top(Hub::current()));
+    let meta = match sentry_meta::TraceRoot::current() {
+        Some(root) if in_root => tokio::spawn(root.scope(task)).await,
+        _ => tokio::spawn(task).await,
     };
     Html(html_page(&meta.expect("the task ran"), "<p>spawned</p>"))
 }
@@ -1427,11 +1449,31 @@ fn a_page_rendered_outside_its_request_s_root_writes_no_other_dsc() {
         let tx = server.transaction();
         assert_eq!((page.trace_id(), page.span_id()), (tx.trace_id, tx.span_id));
         assert_eq!(page.baggage, None, "{}", page.body);
+        // In a child span of the server transaction: that span, no DSC either.
+        let page = server.get("/spawned-page/child", &headers);
+        let tx = server.transaction();
+        assert_eq!(page.trace_id(), tx.trace_id);
+        assert_eq!(tx.child_spans, [page.span_id()]);
+        assert_eq!(page.baggage, None, "{}", page.body);
         let page = server.get("/spawned-page/root", &headers);
         let tx = server.transaction();
         assert_eq!((page.trace_id(), page.span_id()), (tx.trace_id, tx.span_id));
         assert_eq!(page.dsc_pairs(), tx.dsc);
     }
+    // A transaction of the task's own is not the request's: the head DSC of its trace, as
+    // without the layer (its envelope is the SDK's: sent outside any request's root).
+    let page = server.get("/spawned-page/own", &[]);
+    let mut sent = server.transactions();
+    sent.retain(|tx| tx.name.as_deref() == Some("job"));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (page.trace_id(), page.span_id()),
+        (sent[0].trace_id.clone(), sent[0].span_id.clone())
+    );
+    assert_eq!(
+        page.dsc().get(DscKey::TraceId),
+        Some(page.trace_id().as_str())
+    );
 }
 
 #[test]

@@ -607,16 +607,37 @@ fn injected_baggage_holds_the_dsc_and_the_opentelemetry_baggage() {
     assert_eq!(members.len(), dsc_len + 1 + 20, "{baggage}");
     assert!(members.contains(&"user=alice"), "{baggage}");
     assert!(members.contains(&"k7=a%20b%2Cc"), "{baggage}");
-    // Metadata is written as it is, unless a `,` would make members of it.
+    // Metadata is written as `BaggagePropagator` writes it, but for what would make members of
+    // it (a `,`), no valid header value (a control character), or another value once the next
+    // service decodes it (a `%`): each reads back as it was.
     let cx = parent.with_span(provider.tracer("web").start_with_context("GET /", &parent));
-    let cx = cx.with_baggage([
-        KeyValueMetadata::new("m", "v", "p=1,sentry-sampled=false"),
-        KeyValueMetadata::new("n", "w", "q=2"),
-    ]);
+    let metadata = [
+        ("m", "p=1,sentry-sampled=false"),
+        ("n", "q=2"),
+        ("o", "r=\u{1}%41;s"),
+    ];
+    let cx = cx
+        .with_baggage(metadata.map(|(name, metadata)| KeyValueMetadata::new(name, "v", metadata)));
     let mut outgoing = HashMap::new();
     propagator.inject_context(&cx, &mut outgoing);
     let with_metadata = &outgoing["baggage"];
-    assert!(with_metadata.ends_with(",m=v,n=w;q=2") || with_metadata.ends_with(",n=w;q=2,m=v"));
+    assert!(
+        http::HeaderValue::from_str(with_metadata).is_ok(),
+        "{with_metadata}"
+    );
+    let members: Vec<&str> = with_metadata.split(',').collect();
+    for member in [
+        "m=v;p=1%2Csentry-sampled=false",
+        "n=v;q=2",
+        "o=v;r=%01%2541;s",
+    ] {
+        assert!(members.contains(&member), "{member} in {with_metadata}");
+    }
+    let again = propagator.extract(&outgoing);
+    for (name, metadata) in metadata {
+        let (_, read) = again.baggage().get_with_metadata(name).expect(name);
+        assert_eq!(read.as_str(), metadata);
+    }
     let dsc_of = |baggage: &str| DynamicSamplingContext::from_baggage([baggage.as_bytes()]);
     assert_eq!(dsc_of(with_metadata), dsc_of(&baggage), "{with_metadata}");
     let dsc = DynamicSamplingContext::from_baggage([baggage.as_bytes()]);
@@ -669,7 +690,12 @@ fn opentelemetry_baggage_cannot_write_dsc_members() {
             .baggage()
             .iter()
             .map(|(name, (value, _))| KeyValue::new(name.clone(), value.clone()))
-            .chain([KeyValue::new("%73entry-release", "%41")]),
+            .chain([
+                KeyValue::new("%73entry-release", "%41"),
+                // What a reader that strips control characters after decoding reads as a DSC
+                // member.
+                KeyValue::new("\u{1}sentry-environment", "theirs"),
+            ]),
     );
     let mut outgoing = HashMap::new();
     propagator.inject_context(&cx, &mut outgoing);
@@ -683,6 +709,7 @@ fn opentelemetry_baggage_cannot_write_dsc_members() {
     for member in ["%2573entry-sampled=false", "%2573entry-release=%2541"] {
         assert!(members.contains(&member), "{member} in {baggage}");
     }
+    assert!(!baggage.contains("environment"), "{baggage}");
     // Read again by `BaggagePropagator`, each name and value is the one it extracted.
     let again = propagator.extract(&outgoing);
     assert_eq!(

@@ -154,8 +154,8 @@
 //! ```
 //!
 //! Work moved to another task with `tokio::spawn` leaves the request's Hub and root behind; take
-//! both along when it renders a page (with the Hub alone, the page names the request's server
-//! span but writes no `baggage`: the request's DSC is the root's; a warning says so once):
+//! both along when it renders a page (with the Hub alone, the page names the active span but
+//! writes no `baggage`: the request's DSC is the root's; a warning says so once):
 //!
 //! ```
 //! use sentry::Hub;

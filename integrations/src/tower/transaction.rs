@@ -141,13 +141,13 @@ impl Drop for RequestTransaction {
 }
 
 /// The trace's sampling decision, as the SDK writes it into `sentry-trace`: the transaction's
-/// own while tracing is enabled, else the caller's (or none: deferred).
+/// own while tracing is enabled, else the caller's, `caller` (or none: deferred).
 #[allow(deprecated)] // `Transaction::is_sampled`
-fn decision(client: &Client, transaction: &Transaction, sampled: Option<bool>) -> Option<bool> {
+fn decision(client: &Client, transaction: &Transaction, caller: Option<bool>) -> Option<bool> {
     let strategy = &client.options().traces_sampling_strategy;
     let tracing = !matches!(strategy, TracesSamplingStrategy::Disabled);
     // Exact while tracing is enabled: sampled exactly when the transaction will be sent.
-    tracing.then(|| transaction.is_sampled()).or(sampled)
+    tracing.then(|| transaction.is_sampled()).or(caller)
 }
 
 /// The transaction's context, from the root's continuation decision, with `span_id` (drawn

@@ -516,11 +516,12 @@ enum State {
 }
 
 /// A name (lowercased by `push`) or an attribute value, kept only as far as it is useful to
-/// compare: longer ones never match.
+/// compare: longer ones, and spoiled ones (an attribute value with a character reference that
+/// is none of the names' characters), never match.
 #[derive(Debug, Clone, Copy)]
 struct ShortName<const N: usize> {
     bytes: [u8; N],
-    /// `N + 1` once the name is longer than `N`.
+    /// `N + 1` once it is longer than `N`, or spoiled.
     len: usize,
 }
 
@@ -559,7 +560,7 @@ impl<const N: usize> ShortName<N> {
 
     fn get(&self) -> &[u8] {
         if self.len > N {
-            // Matches no name of interest (all are at most N bytes).
+            // Matches no name of interest (none is a NUL).
             b"\0"
         } else {
             &self.bytes[..self.len]
