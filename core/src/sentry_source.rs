@@ -104,13 +104,12 @@ struct ActiveSpan {
     trace_id: TraceId,
     span_id: SpanId,
     sampled: Option<bool>,
-    /// In a server transaction of this crate's integrations ([`SERVER_ORIGIN`]); only asked
-    /// when no root is current (`false` otherwise).
-    of_request: bool,
+    /// In a server transaction of this crate's integrations ([`SERVER_ORIGIN`]), whose
+    /// request's root is not current.
+    outside_its_root: bool,
 }
 
-/// The Hub's active span; whether it is in a request's server transaction is asked only
-/// `outside_root`.
+/// The Hub's active span, `outside_root` when no root is current.
 fn active_span(hub: &Hub, outside_root: bool) -> Option<ActiveSpan> {
     let span = hub.configure_scope(|scope| scope.get_span())?;
     let span_id = match &span {
@@ -118,7 +117,7 @@ fn active_span(hub: &Hub, outside_root: bool) -> Option<ActiveSpan> {
         TransactionOrSpan::Transaction(transaction) => transaction.get_trace_context().span_id,
     };
     // A child span's trace context is its transaction's (cloned whole, to read its origin).
-    let of_request =
+    let outside_its_root =
         outside_root && span.get_trace_context().origin.as_deref() == Some(SERVER_ORIGIN);
     // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`
     // (the span handle is moved in, not cloned).
@@ -127,7 +126,7 @@ fn active_span(hub: &Hub, outside_root: bool) -> Option<ActiveSpan> {
         trace_id: context.trace_id().into(),
         span_id: span_id.into(),
         sampled: context.sampled(),
-        of_request,
+        outside_its_root,
     })
 }
 
@@ -647,7 +646,6 @@ fn with_span(
     // with the transaction's name), which the SDK does not tell: outside that root, the page
     // names the span and writes no DSC rather than another one (the browser then freezes an
     // empty one: no values that contradict the server's).
-    let outside_root = root.is_none() && span.of_request;
     let problem = match root {
         Some(root) => root
             .incoming()
@@ -656,11 +654,11 @@ fn with_span(
                 incoming: incoming.trace_id,
                 active: span.trace_id,
             }),
-        None => outside_root.then_some(Problem::OutsideRoot),
+        None => span.outside_its_root.then_some(Problem::OutsideRoot),
     };
     let dsc = match root.and_then(|root| root.frozen_dsc_of(span.trace_id)) {
         Some(frozen) => Some(PageDsc::Serialized(frozen.clone())),
-        None if outside_root => None,
+        None if span.outside_its_root => None,
         None => {
             let transaction = root.and_then(TraceRoot::transaction);
             Some(facts.head_dsc(span.trace_id, span.sampled, transaction))
