@@ -567,8 +567,9 @@ struct Incoming {
 ///
 /// Injecting writes the context's span as `sentry-trace`, and as `baggage` its DSC followed by
 /// the context's OpenTelemetry baggage (as `BaggagePropagator` writes it, with `%` and the
-/// metadata's control characters and `,` encoded too, within the W3C limits): an injector keeps the last `baggage` set, so put this propagator after
-/// `BaggagePropagator`, whose extraction still reads the caller's members.
+/// metadata's control characters and `,` encoded too, within the W3C limits): an injector keeps
+/// the last `baggage` set, so put this propagator after `BaggagePropagator`, whose extraction
+/// still reads the caller's members.
 #[derive(Debug, Clone)]
 pub struct SentryMetaPropagator {
     meta: OtelMeta,
