@@ -112,13 +112,21 @@ struct ActiveSpan {
 /// The Hub's active span, `outside_root` when no root is current.
 fn active_span(hub: &Hub, outside_root: bool) -> Option<ActiveSpan> {
     let span = hub.configure_scope(|scope| scope.get_span())?;
-    let span_id = match &span {
-        TransactionOrSpan::Span(span) => span.get_span_id(),
-        TransactionOrSpan::Transaction(transaction) => transaction.get_trace_context().span_id,
+    // The transaction's trace context (a child span's is its transaction's), cloned whole: for a
+    // transaction's span id, and outside a root for the transaction's origin.
+    let in_request = |context: &protocol::TraceContext| {
+        outside_root && context.origin.as_deref() == Some(SERVER_ORIGIN)
     };
-    // A child span's trace context is its transaction's (cloned whole, to read its origin).
-    let outside_its_root =
-        outside_root && span.get_trace_context().origin.as_deref() == Some(SERVER_ORIGIN);
+    let (span_id, outside_its_root) = match &span {
+        TransactionOrSpan::Transaction(_) => {
+            let context = span.get_trace_context();
+            (context.span_id, in_request(&context))
+        }
+        TransactionOrSpan::Span(child) => (
+            child.get_span_id(),
+            outside_root && in_request(&span.get_trace_context()),
+        ),
+    };
     // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`
     // (the span handle is moved in, not cloned).
     let context = TransactionContext::continue_from_span("", "", Some(span));
@@ -594,8 +602,7 @@ fn from_scope(hub: &Hub) -> Option<TraceMeta> {
     // this from inside that send.)
     let client = hub.client().filter(|client| client.dsn().is_some())?;
     let facts = ClientFacts::of(&client);
-    let span = active_span(hub, TraceRoot::with_current(|root| root.is_none()));
-    let (meta, problem) = TraceRoot::with_current(|root| match span {
+    let (meta, problem) = TraceRoot::with_current(|root| match active_span(hub, root.is_none()) {
         Some(span) => with_span(&facts, root, span),
         None => (without_span(&facts, root), None),
     });
