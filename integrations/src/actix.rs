@@ -68,7 +68,6 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
@@ -83,8 +82,8 @@ use sentry_meta_core::TraceRoot;
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{PageType, page_type};
-use crate::tower::guard::{CacheableWarnings, Guard, Page, Rewrite};
-use crate::tower::layer::{hub_is_shared, request_root, setup_problem, transaction_name};
+use crate::tower::guard::{Guard, Page, Rewrite};
+use crate::tower::layer::{SetupProblem, hub_is_shared, request_root, transaction_name};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
@@ -92,7 +91,6 @@ use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request
 pub struct SentryMetaMiddleware {
     guard: Guard,
     traceparent: bool,
-    cacheable: Arc<CacheableWarnings>,
 }
 
 impl SentryMetaMiddleware {
@@ -102,7 +100,6 @@ impl SentryMetaMiddleware {
         Self {
             guard: Guard::default(),
             traceparent: false,
-            cacheable: Arc::default(),
         }
     }
 
@@ -211,12 +208,12 @@ where
         let shared_hub = client.is_some() && hub_is_shared(&hub);
         let transaction = client.as_ref().and_then(|client| {
             if shared_hub {
-                setup_problem(SHARED_HUB, &WARNED_SETUP);
+                SHARED_HUB.report();
             }
             let data = request_data(&request, client.options().send_default_pii);
             let started = RequestTransaction::start(hub.clone(), root.clone(), data, shared_hub);
             if started.is_none() {
-                setup_problem(TRANSACTION_OUTSIDE, &WARNED_SETUP);
+                TRANSACTION_OUTSIDE.report();
             }
             started
         });
@@ -281,7 +278,7 @@ fn guard_response<B: MessageBody + 'static>(
         empty: matches!(size, BodySize::None | BodySize::Sized(0)),
     };
     let mut headers = http_headers(response.headers());
-    let rewrite = (middleware.guard).apply(&mut headers, page, root, &middleware.cacheable);
+    let rewrite = (middleware.guard).apply(&mut headers, page, root);
     set_headers(response.headers_mut(), &headers);
     // A streamed page may render as actix polls its body, after the handler: it is polled
     // inside the request's root and Hub, as the tower layer polls one.
@@ -322,15 +319,17 @@ fn set_headers(target: &mut ActixHeaders, headers: &http::HeaderMap) {
     }
 }
 
-static WARNED_SETUP: AtomicBool = AtomicBool::new(false);
-
-const SHARED_HUB: &str = "sentry-meta: one Sentry Hub is serving several requests, so a page may \
+static SHARED_HUB: SetupProblem = SetupProblem::new(
+    "sentry-meta: one Sentry Hub is serving several requests, so a page may \
      name another request's span. Wrap the app with sentry_actix::Sentry::new() outside \
-     SentryMetaMiddleware (register it with .wrap() after it)";
-const TRANSACTION_OUTSIDE: &str = "sentry-meta: a Sentry transaction is already active when \
+     SentryMetaMiddleware (register it with .wrap() after it)",
+);
+static TRANSACTION_OUTSIDE: SetupProblem = SetupProblem::new(
+    "sentry-meta: a Sentry transaction is already active when \
      SentryMetaMiddleware starts the request's, most likely from \
      sentry_actix::Sentry::with_transaction(): use sentry_actix::Sentry::new(), as \
-     SentryMetaMiddleware starts the transaction itself by the same rule as its pages";
+     SentryMetaMiddleware starts the transaction itself by the same rule as its pages",
+);
 
 /// The request's tags: the extractor reads the request's root (put into its extensions by
 /// [`SentryMetaMiddleware`]); without one, the tags of [`SentryMeta::current`] (the Hub's

@@ -200,6 +200,7 @@ impl Server {
                         .route("/extracted", web::get().to(extracted))
                         .route("/cached", web::get().to(cached))
                         .route("/cached-too", web::get().to(cached))
+                        .route("/cached-once", web::get().to(cached))
                         .route("/encoded", web::get().to(encoded))
                         .route("/untyped", web::get().to(untyped))
                         .route("/validated", web::get().to(validated))
@@ -631,21 +632,33 @@ fn a_page_with_tags_loses_its_validators() {
 }
 
 #[test]
-fn cacheable_pages_are_warned_about_once_per_route() {
-    let server = Server::start();
-    for path in ["/cached", "/cached", "/cached-too", "/cached"] {
+fn cacheable_pages_are_warned_about_once_per_route_in_the_process() {
+    // Two servers, whose middlewares were built apart, as a server that builds one per worker
+    // (`HttpServer::new(|| App::new().wrap(SentryMetaMiddleware::new()))`) has them.
+    let (one, two) = (Server::start(), Server::start());
+    for (server, path) in [
+        (&one, "/cached-too"),
+        (&one, "/cached-too"),
+        (&two, "/cached-too"),
+        (&two, "/cached-once"),
+        (&one, "/cached-once"),
+    ] {
         let (_, page) = server.get(path, &[]);
         assert!(!page.contains("sentry-trace"), "{page}");
     }
-    let warnings = server.warnings.all();
+    let warnings: Vec<_> = [&one, &two]
+        .iter()
+        .flat_map(|server| server.warnings.all())
+        .collect();
     let mut routes: Vec<_> = warnings.iter().filter_map(|w| w.route.as_deref()).collect();
     routes.sort_unstable();
-    assert_eq!(routes, ["/cached", "/cached-too"], "{warnings:?}");
+    assert_eq!(routes, ["/cached-once", "/cached-too"], "{warnings:?}");
     assert!(
         warnings[0].message.contains("CDN-Cache-Control"),
         "{warnings:?}"
     );
-    let _ = server.transactions();
+    let _ = one.transactions();
+    let _ = two.transactions();
 }
 
 #[test]

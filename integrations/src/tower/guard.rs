@@ -1,7 +1,7 @@
 //! The cache guard and `Server-Timing`: one decision over an HTML response's headers, which the
 //! tower layer and the actix-web middleware both make.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::header::{
@@ -92,7 +92,6 @@ impl Guard {
         headers: &mut HeaderMap,
         page: Page,
         root: &Arc<TraceRoot>,
-        warnings: &CacheableWarnings,
     ) -> Rewrite {
         let content_types = headers.get_all(CONTENT_TYPE).iter();
         let page_type = cache::page_type(content_types.map(HeaderValue::as_bytes));
@@ -101,7 +100,7 @@ impl Guard {
         }
         let cacheability = Cacheability::of(headers);
         if !self.allow_cacheable && cacheability == Cacheability::Shared {
-            warnings.warn(root);
+            warn_cacheable(root);
             if page.is_rewritable(headers) {
                 forget_length(headers);
                 return Rewrite::Strip;
@@ -164,38 +163,36 @@ fn server_timing(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
     HeaderValue::try_from(crate::request_meta(root)?.server_timing_header()).ok()
 }
 
-/// The routes whose publicly cacheable pages the cache guard has warned about, each once.
-#[derive(Debug, Default)]
-pub(crate) struct CacheableWarnings(Mutex<HashSet<Box<str>>>);
+/// The routes whose publicly cacheable pages the cache guard has warned about, once each in the
+/// process: layers are often built per connection or per worker.
+static WARNED_ROUTES: Mutex<BTreeSet<Box<str>>> = Mutex::new(BTreeSet::new());
 
-impl CacheableWarnings {
-    /// Warns that a page of the request of `root` was publicly cacheable, the first time for
-    /// its route (unmatched paths share one entry: they are as many as clients care to send).
-    fn warn(&self, root: &TraceRoot) {
-        let route = match root.transaction() {
-            Some((_, TransactionSource::Url)) | None => "<unmatched>",
-            Some((name, _)) => route_of(name),
-        };
-        let mut warned = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if warned.len() >= MAX_WARNED_ROUTES || warned.contains(route) {
-            return;
-        }
-        warned.insert(route.into());
-        drop(warned);
-        tracing::warn!(
-            target: "sentry_meta",
-            route,
-            "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0; \
-             Expires in the future; CDN-Cache-Control, a CDN's own such field or \
-             Surrogate-Control with a lifetime) \
-             gets no trace tags or Server-Timing, or every visitor served from the cache would \
-             join the trace it was rendered in; a page with tags in a body that cannot be \
-             rewritten (compressed inside the layer) is made private instead. Send \
-             `Cache-Control: private` or `no-store` (and no CDN lifetime) on pages that should \
-             continue their trace, or allow it with allow_cacheable(true) on SentryMetaLayer \
-             (or actix-web's SentryMetaMiddleware); put compression outside it"
-        );
+/// Warns that a page of the request of `root` was publicly cacheable, the first time for its
+/// route (unmatched paths share one entry: they are as many as clients care to send).
+fn warn_cacheable(root: &TraceRoot) {
+    let route = match root.transaction() {
+        Some((_, TransactionSource::Url)) | None => "<unmatched>",
+        Some((name, _)) => route_of(name),
+    };
+    let mut warned = WARNED_ROUTES.lock().unwrap_or_else(PoisonError::into_inner);
+    if warned.len() >= MAX_WARNED_ROUTES || warned.contains(route) {
+        return;
     }
+    warned.insert(route.into());
+    drop(warned);
+    tracing::warn!(
+        target: "sentry_meta",
+        route,
+        "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0; \
+         Expires in the future; CDN-Cache-Control, a CDN's own such field or \
+         Surrogate-Control with a lifetime) \
+         gets no trace tags or Server-Timing, or every visitor served from the cache would \
+         join the trace it was rendered in; a page with tags in a body that cannot be \
+         rewritten (compressed inside the layer) is made private instead. Send \
+         `Cache-Control: private` or `no-store` (and no CDN lifetime) on pages that should \
+         continue their trace, or allow it with allow_cacheable(true) on SentryMetaLayer \
+         (or actix-web's SentryMetaMiddleware); put compression outside it"
+    );
 }
 
 /// The route part of a transaction name `"{METHOD} {route}"`.

@@ -6,11 +6,11 @@
 
 mod scan;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
@@ -25,7 +25,7 @@ use self::scan::{Action, HeadScanner, Piece};
 use super::cache::is_html;
 use super::cache::{Cacheability, mark_private};
 use super::guard::{forget_length, prepare_for_tags};
-use super::layer::setup_problem;
+use super::layer::SetupProblem;
 use super::transaction::ORIGIN;
 use crate::{SentryMeta, TraceMeta, TraceRoot};
 
@@ -77,20 +77,20 @@ where
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CurrentSentryMeta;
 
-static WARNED_OUTSIDE: AtomicBool = AtomicBool::new(false);
-
-const INJECTOR_OUTSIDE: &str = "sentry-meta: InjectTraceMetaLayer found no request trace root \
+static INJECTOR_OUTSIDE: SetupProblem = SetupProblem::new(
+    "sentry-meta: InjectTraceMetaLayer found no request trace root \
      and no active span when the page was ready, so its tags would name a trace that no server \
      span belongs to. Put it inside SentryMetaLayer (and NewSentryLayer): in a ServiceBuilder the \
      order is NewSentryLayer, SentryMetaLayer, InjectTraceMetaLayer (with Router::layer, call \
-     .layer() in the reverse order)";
+     .layer() in the reverse order)",
+);
 
 impl TraceMetaSource for CurrentSentryMeta {
     fn trace_meta(&self, _response: &Parts) -> SentryMeta {
         let meta = SentryMeta::current();
         if meta.trace_meta().is_some() && TraceRoot::current().is_none() && !other_span_is_active()
         {
-            setup_problem(INJECTOR_OUTSIDE, &WARNED_OUTSIDE);
+            INJECTOR_OUTSIDE.report();
             return SentryMeta::none();
         }
         meta
@@ -532,31 +532,65 @@ pub(crate) fn is_unrewritable_page(status: StatusCode, headers: &HeaderMap) -> b
 }
 
 /// Whether the `charset` of `Content-Type` names an encoding that is not ASCII-compatible (see
-/// [`is_ascii_incompatible`]). The label is read as browsers read it: the first `charset`
-/// parameter, quotes and surrounding whitespace removed. A byte-order mark in the body, and a
-/// `<meta>` in the head that declares the encoding, are the scanner's to read.
+/// [`is_ascii_incompatible`]). A byte-order mark in the body, and a `<meta>` in the head that
+/// declares the encoding, are the scanner's to read.
 fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
-    let Some(content_type) = headers.get(CONTENT_TYPE) else {
-        return false;
-    };
-    let Some(label) = content_type
-        .as_bytes()
-        .split(|&b| b == b';')
-        .skip(1)
-        .find_map(|parameter| {
-            let (name, value) = parameter.split_at(parameter.iter().position(|&b| b == b'=')?);
-            name.trim_ascii()
-                .eq_ignore_ascii_case(b"charset")
-                .then(|| value[1..].trim_ascii())
-        })
-    else {
-        return false;
-    };
-    let label = label
-        .strip_prefix(b"\"")
-        .and_then(|quoted| quoted.split(|&b| b == b'"').next())
-        .unwrap_or(label);
-    is_ascii_incompatible(label)
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|content_type| charset_parameter(content_type.as_bytes()))
+        .is_some_and(|label| is_ascii_incompatible(&label))
+}
+
+/// The first `charset` parameter of a `Content-Type` value, read as browsers read it (the MIME
+/// Sniffing Standard's "parse a MIME type"): a `;` inside quotes belongs to the value, and a
+/// quoted value is unescaped (`"utf\-16"` is `utf-16`). Parameter names are compared without
+/// their surrounding whitespace, which browsers do not all allow: a page taken for one in such
+/// an encoding is left alone, the safe side.
+fn charset_parameter(content_type: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let mut rest = &content_type[memchr::memchr(b';', content_type)?..];
+    while let Some(parameter) = rest.strip_prefix(b";") {
+        let name_end = memchr::memchr2(b';', b'=', parameter).unwrap_or(parameter.len());
+        let (name, after) = parameter.split_at(name_end);
+        let Some(after) = after.strip_prefix(b"=") else {
+            rest = after;
+            continue;
+        };
+        let (value, after) = match after.strip_prefix(b"\"") {
+            Some(quoted) => quoted_string(quoted),
+            None => {
+                let (value, after) =
+                    after.split_at(memchr::memchr(b';', after).unwrap_or(after.len()));
+                (Cow::Borrowed(value.trim_ascii_end()), after)
+            }
+        };
+        if name.trim_ascii().eq_ignore_ascii_case(b"charset") && !value.is_empty() {
+            return Some(value);
+        }
+        rest = &after[memchr::memchr(b';', after).unwrap_or(after.len())..];
+    }
+    None
+}
+
+/// The value of a quoted-string that starts after its opening quote, unescaped, and what follows
+/// its closing quote (the Fetch Standard's "collect an HTTP quoted string"): a quote left open
+/// runs to the end.
+fn quoted_string(quoted: &[u8]) -> (Cow<'_, [u8]>, &[u8]) {
+    match memchr::memchr2(b'"', b'\\', quoted) {
+        None => (Cow::Borrowed(quoted), &[]),
+        Some(end) if quoted[end] == b'"' => (Cow::Borrowed(&quoted[..end]), &quoted[end + 1..]),
+        Some(_) => {
+            let mut value = Vec::with_capacity(quoted.len());
+            let mut bytes = quoted.iter();
+            while let Some(&byte) = bytes.next() {
+                match byte {
+                    b'"' => break,
+                    b'\\' => value.push(*bytes.next().unwrap_or(&b'\\')),
+                    _ => value.push(byte),
+                }
+            }
+            (Cow::Owned(value), bytes.as_slice())
+        }
+    }
 }
 
 /// Whether the encoding `label` names is one in which the bytes 0x00-0x7F are not (all) ASCII

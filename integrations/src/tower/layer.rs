@@ -17,7 +17,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::cache::{self, PageType};
-use super::guard::{CacheableWarnings, Guard, Page};
+use super::guard::{Guard, Page};
 use super::inject::TraceMetaBody;
 use super::transaction::{RequestTransaction, request_data};
 
@@ -54,7 +54,6 @@ static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 pub struct SentryMetaLayer {
     guard: Guard,
     traceparent: bool,
-    shared: Arc<Shared>,
 }
 
 impl SentryMetaLayer {
@@ -64,7 +63,6 @@ impl SentryMetaLayer {
         Self {
             guard: Guard::default(),
             traceparent: false,
-            shared: Arc::new(Shared::default()),
         }
     }
 
@@ -169,33 +167,45 @@ impl<S> Layer<S> for SentryMetaLayer {
     }
 }
 
-/// What the services of one layer share: the one-time warnings.
-#[derive(Debug, Default)]
-struct Shared {
-    warned_setup: AtomicBool,
-    cacheable: CacheableWarnings,
-}
-
-const SHARED_HUB: &str = "sentry-meta: one Sentry Hub is serving several requests, so concurrent \
+static SHARED_HUB: SetupProblem = SetupProblem::new(
+    "sentry-meta: one Sentry Hub is serving several requests, so concurrent \
      requests overwrite each other's transaction and a page may name another request's span. Add \
      sentry::integrations::tower::NewSentryLayer outside SentryMetaLayer: in a ServiceBuilder the \
      order is NewSentryLayer, then SentryMetaLayer (with Router::layer, call .layer() in the \
-     reverse order)";
-const TRANSACTION_OUTSIDE: &str = "sentry-meta: a Sentry transaction is already active when \
+     reverse order)",
+);
+static TRANSACTION_OUTSIDE: SetupProblem = SetupProblem::new(
+    "sentry-meta: a Sentry transaction is already active when \
      SentryMetaLayer starts the request's, most likely from SentryHttpLayer::enable_transaction(). \
      SentryMetaLayer starts the request's transaction itself, by the same rule as its pages' tags: \
      remove .enable_transaction() (SentryHttpLayer::new() alone may stay, or go: SentryMetaLayer \
-     also puts the request's data on events)";
+     also puts the request's data on events)",
+);
 
-/// Reports a Sentry setup in which pages and the SDK could disagree: a panic in debug builds, so
-/// that it is fixed before it ships; a `warn`, once per `warned`, in release builds (the tower
-/// layer's and the actix-web middleware's).
-pub(crate) fn setup_problem(message: &str, warned: &AtomicBool) {
-    if cfg!(debug_assertions) {
-        panic!("{message}");
+/// A Sentry setup in which pages and the SDK could disagree (the tower layer's, the injector's
+/// and the actix-web middleware's), and whether it was reported.
+pub(crate) struct SetupProblem {
+    message: &'static str,
+    reported: AtomicBool,
+}
+
+impl SetupProblem {
+    pub(crate) const fn new(message: &'static str) -> Self {
+        Self {
+            message,
+            reported: AtomicBool::new(false),
+        }
     }
-    if !warned.swap(true, Ordering::Relaxed) {
-        tracing::warn!(target: "sentry_meta", "{message}");
+
+    /// A panic in debug builds, so that it is fixed before it ships; a `warn` in release builds,
+    /// once in the process (layers are often built per connection or per worker).
+    pub(crate) fn report(&self) {
+        if cfg!(debug_assertions) {
+            panic!("{}", self.message);
+        }
+        if !self.reported.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "sentry_meta", "{}", self.message);
+        }
     }
 }
 
@@ -266,7 +276,7 @@ where
         );
         let shared_hub = client.is_some() && hub_is_shared(&hub);
         if shared_hub {
-            setup_problem(SHARED_HUB, &self.layer.shared.warned_setup);
+            SHARED_HUB.report();
         }
         // The transaction starts when the request is first polled, once the layers outside
         // have had their turn: a transaction already active then is another layer's.
@@ -376,7 +386,7 @@ where
                 RequestTransaction::start(hub, this.root.clone(), request, shared_hub);
             if this.transaction.is_none() {
                 // A layer outside started a transaction by its own continuation rule.
-                setup_problem(TRANSACTION_OUTSIDE, &this.layer.shared.warned_setup);
+                TRANSACTION_OUTSIDE.report();
             }
         }
         let result = ready!(this.inner.poll(cx)).map(|response| {
@@ -411,8 +421,7 @@ fn guard_response<B: Body>(
         head,
         empty: length == Some(0),
     };
-    let (guard, warnings) = (layer.guard, &layer.shared.cacheable);
-    let rewrite = guard.apply(response.headers_mut(), page, root, warnings);
+    let rewrite = layer.guard.apply(response.headers_mut(), page, root);
     let request = streamed_page.then(|| (root.clone(), hub));
     response.map(|body| TraceMetaBody::guarded(body, rewrite, request))
 }
