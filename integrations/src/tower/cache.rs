@@ -59,6 +59,8 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 ///   A directive whose argument is not valid (`max-age=abc`, `max-age=-1`) gives no lifetime.
 /// - `private` makes a response private only unqualified: `private="set-cookie"` keeps just the
 ///   named fields out of shared caches ([§5.2.2.7](https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.7)).
+/// - `no-store` counts only bare: it takes no argument, and a cache may not read a malformed
+///   `no-store=""` as one.
 /// - `max-age`, `s-maxage` (which overrides `max-age` for shared caches), quoted or not;
 ///   an overflowing value is 2^31 seconds.
 /// - `Expires` counts only without `max-age` and `s-maxage`; an invalid one means already
@@ -68,7 +70,7 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 ///   ([RFC 9213 §2.1](https://www.rfc-editor.org/rfc/rfc9213#section-2.1)): it makes a
 ///   response shared when it gives a lifetime, `public`, or no freshness information at all
 ///   (the CDN then chooses a lifetime, and the `private` added to `Cache-Control` does not bind
-///   it), and neither `no-store`, unqualified `private` nor `no-cache`/a zero lifetime.
+///   it), and neither unqualified `no-store` or `private` nor `no-cache`/a zero lifetime.
 /// - A CDN's own targeted field (`Cloudflare-CDN-Cache-Control` and any other
 ///   `<CDN>-CDN-Cache-Control`, `Akamai-Cache-Control`) is read as `CDN-Cache-Control`, each
 ///   field alone: the response is shared when any of them makes it so.
@@ -191,8 +193,8 @@ fn http_date(value: &HeaderValue) -> Option<SystemTime> {
 /// asking the server: [`Cacheability::of`] is [`Cacheability::Shared`].
 ///
 /// That is any of: `Cache-Control` with `public`, `s-maxage` > 0 or `max-age` > 0 (an
-/// overflowing value reads as 2^31 seconds) and neither `no-store` nor an unqualified
-/// `private`; an `Expires` later than `Date` (or now) without `max-age`/`s-maxage`; a
+/// overflowing value reads as 2^31 seconds) and neither an unqualified `no-store` nor an
+/// unqualified `private`; an `Expires` later than `Date` (or now) without `max-age`/`s-maxage`; a
 /// `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`,
 /// `Akamai-Cache-Control`, …) or `Surrogate-Control` with a lifetime, whatever
 /// `Cache-Control` says (see [`Cacheability`] for the exact reading).
@@ -303,7 +305,9 @@ impl Directives {
             self.seen = true;
             let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
             if is("no-store") {
-                self.no_store = true;
+                // It takes no argument: one with an argument is malformed, which a cache may
+                // ignore (Chromium's compares the whole directive), so it forbids nothing here.
+                self.no_store |= argument.is_none();
             } else if is("private") {
                 // `private="set-cookie"` names fields; only the bare directive is about storing.
                 self.private |= argument.is_none();
@@ -330,7 +334,7 @@ impl Directives {
         }
     }
 
-    /// `no-store` or an unqualified `private`.
+    /// An unqualified `no-store` or `private`.
     fn forbids_storing(&self) -> bool {
         self.no_store || self.private
     }
@@ -599,6 +603,10 @@ mod tests {
         assert_eq!(cache_control(&["s-maxage=60, PRIVATE"]), Private);
         assert_eq!(cache_control(&["max-age=600, private"]), Private);
         assert_eq!(cache_control(&["no-store, max-age=600"]), Private);
+        // `no-store` takes no argument: with one, a cache may not read it as `no-store`.
+        assert_eq!(cache_control(&[r#"max-age=60, no-store="""#]), Shared);
+        assert_eq!(cache_control(&["no-store=x, max-age=60"]), Shared);
+        assert_eq!(cache_control(&[r#"no-store="""#]), Heuristic);
     }
 
     #[test]

@@ -118,7 +118,7 @@
 //! - Cache guard, from one reading of the response's caching headers ([`Cacheability`]): an
 //!   HTML response that shared caches may store and serve to other visitors
 //!   ([`is_publicly_cacheable`]: `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 and
-//!   neither `no-store` nor a bare `private`; an `Expires` later than `Date`; a
+//!   neither a bare `no-store` nor a bare `private`; an `Expires` later than `Date`; a
 //!   `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`, …) or
 //!   `Surrogate-Control` with a lifetime, whatever `Cache-Control` says) gets no
 //!   `Server-Timing`, the tags already rendered into it are removed as it streams
