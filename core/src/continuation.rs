@@ -34,9 +34,10 @@ impl ContinuationPolicy {
 
     /// This service's organization id (Sentry's `org_id` option, else the one in the DSN's host:
     /// `o123.ingest.sentry.io` → `123`). A caller naming another organization starts a new trace.
+    /// An empty one is none, as the continuation rule reads it.
     #[must_use]
     pub fn org_id(mut self, org_id: impl Into<String>) -> Self {
-        self.org_id = Some(org_id.into());
+        self.org_id = Some(org_id.into()).filter(|org| !org.is_empty());
         self
     }
 
@@ -282,6 +283,9 @@ mod tests {
         assert!(continues("", &policy(Some("1"), false)));
         assert!(!continues("", &policy(Some("1"), true)));
         assert!(continues("", &policy(None, true)));
+        // An empty org id is none.
+        assert_eq!(policy(Some(""), true).org(), None);
+        assert!(!continues(with_org, &policy(Some(""), true)));
     }
 
     #[test]

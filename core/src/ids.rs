@@ -92,8 +92,8 @@ macro_rules! hex_id {
             /// A new random, non-zero identifier.
             pub fn random() -> Self {
                 // Whole words from the thread's CSPRNG (`random::<[u8; N]>()` would draw each
-                // byte separately). An all-zero id is invalid in both Sentry and W3C Trace
-                // Context.
+                // byte separately). An all-zero id is invalid in W3C Trace Context, and no
+                // Sentry SDK makes one (their parsers accept it, and so does this crate's).
                 let mut rng = rand::rng();
                 loop {
                     let word: $word = rand::RngExt::random(&mut rng);

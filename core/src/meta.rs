@@ -302,6 +302,10 @@ const CLOSE_THEN_BAGGAGE: &str = "\"/>\n<meta name=\"baggage\" content=\"";
 impl TraceMeta {
     /// The tags for span `span_id` of trace `trace_id` with sampling decision `sampled`
     /// (`None`: deferred to the browser), and the root's serialized DSC.
+    ///
+    /// The DSC is written as given: that its `trace_id` and `sampled` agree with the span's is
+    /// the caller's to keep (a frozen incoming DSC is passed on as the caller sent it, as
+    /// `@sentry/core` does).
     pub fn new(
         trace_id: TraceId,
         span_id: SpanId,

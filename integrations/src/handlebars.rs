@@ -73,7 +73,8 @@ pub fn value(meta: impl Into<SentryMeta>) -> JsonValue {
 }
 
 /// The handlebars helper `{{sentry_meta [trace]}}`: the tags of the parameter (made by
-/// [`value`]), or of the current request without one, written unescaped.
+/// [`value`]), or of the current request without one, written unescaped. A second parameter,
+/// a hash argument or a block is a render error.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SentryMetaHelper;
 
@@ -86,6 +87,20 @@ impl HelperDef for SentryMetaHelper {
         _: &mut RenderContext<'reg, 'rc>,
         out: &mut dyn Output,
     ) -> HelperResult {
+        if helper.params().len() > 1
+            || !helper.hash().is_empty()
+            || helper.template().is_some()
+            || helper.inverse().is_some()
+        {
+            // A typo (`{{sentry_meta traec=trace}}`) would otherwise write the current
+            // request's tags, or drop a block's content, without a word.
+            return Err(RenderErrorReason::Other(
+                "the sentry_meta helper takes at most one parameter, a trace value \
+                 (`{{sentry_meta trace}}`), and no hash arguments or block"
+                    .into(),
+            )
+            .into());
+        }
         let explicit = match helper.param(0) {
             Some(param) => crate::json::from_value(param.value())
                 .map_err(|e| RenderError::from(RenderErrorReason::NestedError(Box::new(e))))?,
@@ -125,5 +140,24 @@ mod tests {
             .render_template("{{sentry_meta '<script>'}}", &())
             .expect_err("a string is not a trace");
         assert!(err.to_string().contains("found a string"), "{err}");
+    }
+
+    #[test]
+    fn other_arguments_are_errors() {
+        let data = serde_json::json!({ "a": null, "b": null });
+        for template in [
+            "{{sentry_meta a b}}",
+            "{{sentry_meta a foo=1}}",
+            "{{sentry_meta foo=a}}",
+            "{{#sentry_meta a}}inner{{/sentry_meta}}",
+            "{{#sentry_meta}}inner{{/sentry_meta}}",
+        ] {
+            let err = hbs().render_template(template, &data).expect_err(template);
+            assert!(err.to_string().contains("at most one parameter"), "{err}");
+        }
+        assert_eq!(
+            hbs().render_template("{{sentry_meta a}}", &data).ok(),
+            Some(String::new())
+        );
     }
 }
