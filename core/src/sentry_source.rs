@@ -172,10 +172,11 @@ struct TemplateEntry {
 /// few dozen cover an application; a name beyond costs a head DSC written whole, not memory.
 const MAX_TEMPLATES: usize = 64;
 
-/// One `key=value` member in canonical form; `None` when it alone would exceed the size limit
-/// of a `baggage` header (a release of over 8 KiB, say): left out, as any member that does not
-/// fit.
-fn member(key: DscKey, value: &str) -> Option<Box<str>> {
+/// One `key=value` member in canonical form, for an option that is set; `None` when it alone
+/// would exceed the size limit of a `baggage` header (a release of over 8 KiB, say): left out,
+/// as any member that does not fit.
+fn member(key: DscKey, value: Option<&str>) -> Option<Box<str>> {
+    let value = value?;
     let mut writer = BaggageWriter::new();
     writer
         .push(key.baggage_key(), "", value)
@@ -196,7 +197,7 @@ impl ClientFacts {
                 let rate = if rate == 0.0 { 0.0 } else { rate };
                 let text = rate.to_string();
                 let rate = text.parse::<f64>().unwrap_or(f64::from(rate));
-                member(DscKey::SampleRate, &text)
+                member(DscKey::SampleRate, Some(&text))
                     .filter(|_| (0.0..=1.0).contains(&rate))
                     .map(|member| (rate, member))
             }
@@ -208,18 +209,10 @@ impl ClientFacts {
                 TracesSamplingStrategy::Disabled
             ),
             fixed_rate,
-            public_key: client
-                .dsn()
-                .and_then(|dsn| member(DscKey::PublicKey, dsn.public_key())),
-            environment: options
-                .environment
-                .as_deref()
-                .and_then(|env| member(DscKey::Environment, env)),
-            release: options
-                .release
-                .as_deref()
-                .and_then(|release| member(DscKey::Release, release)),
-            org_id: policy.org().and_then(|org| member(DscKey::OrgId, org)),
+            public_key: member(DscKey::PublicKey, client.dsn().map(|dsn| dsn.public_key())),
+            environment: member(DscKey::Environment, options.environment.as_deref()),
+            release: member(DscKey::Release, options.release.as_deref()),
+            org_id: member(DscKey::OrgId, policy.org()),
             policy,
             templates: RefCell::default(),
         }
