@@ -501,12 +501,10 @@ pub(crate) fn is_rewritable_page(
 /// HEAD may have been left out, so there its `Content-Length` tells, when it has one: the GET
 /// response's length.
 fn is_empty_page(headers: &HeaderMap, head: bool, empty_body: bool) -> bool {
-    if !head {
-        return empty_body;
+    match headers.get(CONTENT_LENGTH) {
+        Some(length) if head => length.as_bytes() == b"0",
+        _ => empty_body,
     }
-    headers
-        .get(CONTENT_LENGTH)
-        .map_or(empty_body, |length| length.as_bytes() == b"0")
 }
 
 /// Whether the response has one `Content-Type` line, as the injector needs: with several,
