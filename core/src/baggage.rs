@@ -242,20 +242,11 @@ pub fn members(value: &[u8]) -> impl Iterator<Item = RawMember<'_>> {
     std::iter::from_fn(move || {
         loop {
             let input = rest?;
-            let member = match memchr::memchr(b',', input) {
-                Some(comma) => {
-                    rest = Some(&input[comma + 1..]);
-                    &input[..comma]
-                }
-                None => {
-                    rest = None;
-                    input
-                }
-            };
-            let member = match properties.then(|| memchr::memchr(b';', member)).flatten() {
-                Some(end) => &member[..end],
-                None => member,
-            };
+            let comma = memchr::memchr(b',', input);
+            rest = comma.map(|comma| &input[comma + 1..]);
+            let member = &input[..comma.unwrap_or(input.len())];
+            let end = properties.then(|| memchr::memchr(b';', member)).flatten();
+            let member = &member[..end.unwrap_or(member.len())];
             let Some(eq) = memchr::memchr(b'=', member) else {
                 continue;
             };
