@@ -390,25 +390,18 @@ fn unquote(argument: &[u8]) -> &[u8] {
 fn directives(line: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
     let mut rest = line;
     std::iter::from_fn(move || {
-        loop {
-            if rest.is_empty() {
-                return None;
-            }
-            let end = directive_end(rest);
-            let (directive, after) = rest.split_at(end);
+        while !rest.is_empty() {
+            let (directive, after) = rest.split_at(directive_end(rest));
             rest = after.get(1..).unwrap_or_default();
             let directive = directive.trim_ascii();
             if directive.is_empty() {
                 continue;
             }
-            return Some(match directive.iter().position(|&b| b == b'=') {
-                Some(eq) => (
-                    directive[..eq].trim_ascii(),
-                    Some(directive[eq + 1..].trim_ascii()),
-                ),
-                None => (directive, None),
-            });
+            let mut parts = directive.splitn(2, |&b| b == b'=');
+            let name = parts.next().unwrap_or_default().trim_ascii();
+            return Some((name, parts.next().map(<[u8]>::trim_ascii)));
         }
+        None
     })
 }
 
