@@ -1091,13 +1091,11 @@ impl Tokenizer {
             Some(_) => State::RawText,
             None => State::Data,
         };
-        match self
-            .charset
-            .take()
-            .is_some_and(|charset| charset.is_ascii_incompatible())
-        {
-            true => Event::NotAscii,
-            false => Event::None,
+        let charset = self.charset.take();
+        if charset.is_some_and(|charset| charset.is_ascii_incompatible()) {
+            Event::NotAscii
+        } else {
+            Event::None
         }
     }
 }
