@@ -1193,10 +1193,7 @@ fn charset_in_content(content: &[u8]) -> Option<&[u8]> {
         return match value.first() {
             Some(&quote @ (b'"' | b'\'')) => {
                 let value = &value[1..];
-                value
-                    .iter()
-                    .position(|&b| b == quote)
-                    .map(|end| &value[..end])
+                memchr::memchr(quote, value).map(|end| &value[..end])
             }
             Some(_) => value.split(|&b| is_whitespace(b) || b == b';').next(),
             None => None,
