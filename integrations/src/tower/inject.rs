@@ -682,35 +682,16 @@ struct Rewrite {
     scanner: HeadScanner,
     /// The tags, until they are written (or will not be).
     tags: Option<Bytes>,
-    pending: Pending,
+    /// Frames ready to be returned, oldest first (no empty data: see [`push_data`]).
+    pending: VecDeque<Frame<Bytes>>,
     /// The inner body has ended.
     inner_done: bool,
 }
 
-/// Frames ready to be returned, oldest first.
-#[derive(Debug, Default)]
-struct Pending {
-    frames: VecDeque<Frame<Bytes>>,
-    data_len: u64,
-}
-
-impl Pending {
-    fn push(&mut self, frame: Frame<Bytes>) {
-        if let Some(data) = frame.data_ref() {
-            if data.is_empty() {
-                return;
-            }
-            self.data_len += data.len() as u64;
-        }
-        self.frames.push_back(frame);
-    }
-
-    fn pop(&mut self) -> Option<Frame<Bytes>> {
-        let frame = self.frames.pop_front()?;
-        if let Some(data) = frame.data_ref() {
-            self.data_len -= data.len() as u64;
-        }
-        Some(frame)
+/// Queues `data` unless it is empty: an empty chunk would end an actix-web chunked body.
+fn push_data(pending: &mut VecDeque<Frame<Bytes>>, data: Bytes) {
+    if !data.is_empty() {
+        pending.push_back(Frame::data(data));
     }
 }
 
@@ -745,7 +726,7 @@ impl<B> TraceMetaBody<B> {
             rewrite: Some(Rewrite {
                 scanner,
                 tags,
-                pending: Pending::default(),
+                pending: VecDeque::new(),
                 inner_done: false,
             }),
             request: None,
@@ -785,7 +766,7 @@ impl<B> TraceMetaBody<B> {
                     frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
                 });
             };
-            if let Some(frame) = rewrite.pending.pop() {
+            if let Some(frame) = rewrite.pending.pop_front() {
                 return Poll::Ready(Some(Ok(frame)));
             }
             if rewrite.inner_done {
@@ -802,7 +783,7 @@ impl<B> TraceMetaBody<B> {
                     Err(frame) => {
                         rewrite.finish();
                         if let Ok(trailers) = frame.into_trailers() {
-                            rewrite.pending.push(Frame::trailers(trailers));
+                            rewrite.pending.push_back(Frame::trailers(trailers));
                         }
                     }
                 },
@@ -822,16 +803,16 @@ impl Rewrite {
         let mut whole = false;
         self.scanner.feed(&chunk, &mut |piece| match piece {
             Piece::Input(range) if range.start == 0 && range.end == chunk.len() => whole = true,
-            Piece::Input(range) => self.pending.push(Frame::data(chunk.slice(range))),
-            Piece::Held(bytes) => self.pending.push(Frame::data(bytes)),
+            Piece::Input(range) => push_data(&mut self.pending, chunk.slice(range)),
+            Piece::Held(bytes) => push_data(&mut self.pending, bytes),
             Piece::Tags => {
                 if let Some(tags) = self.tags.take() {
-                    self.pending.push(Frame::data(tags));
+                    push_data(&mut self.pending, tags);
                 }
             }
         });
         if whole {
-            self.pending.push(Frame::data(chunk));
+            push_data(&mut self.pending, chunk);
         }
         if self.scanner.is_done() {
             self.tags = None;
@@ -842,7 +823,7 @@ impl Rewrite {
     fn finish(&mut self) {
         self.scanner.finish(&mut |piece| {
             if let Piece::Held(bytes) = piece {
-                self.pending.push(Frame::data(bytes));
+                push_data(&mut self.pending, bytes);
             }
         });
         self.tags = None;
@@ -873,7 +854,7 @@ where
         match &self.rewrite {
             None => self.inner.is_end_stream(),
             Some(rewrite) => {
-                rewrite.pending.frames.is_empty()
+                rewrite.pending.is_empty()
                     && rewrite.scanner.held_len() == 0
                     && (rewrite.inner_done || self.inner.is_end_stream())
             }
@@ -891,7 +872,9 @@ where
             (hint.lower(), hint.upper())
         };
         let held = rewrite.scanner.held_len() as u64;
-        let pending = rewrite.pending.data_len;
+        let pending = (rewrite.pending.iter().filter_map(Frame::data_ref))
+            .map(|data| data.len() as u64)
+            .sum::<u64>();
         let (lower, upper) = if rewrite.scanner.is_done() {
             (
                 pending + inner_lower,
