@@ -355,11 +355,10 @@ impl<B: MessageBody> http_body::Body for HttpBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        self.get_mut()
-            .0
-            .as_mut()
-            .poll_next(cx)
-            .map(|chunk| chunk.map(|chunk| chunk.map(http_body::Frame::data).map_err(Into::into)))
+        let body = self.get_mut().0.as_mut();
+        body.poll_next(cx)
+            .map_ok(http_body::Frame::data)
+            .map_err(Into::into)
     }
 }
 
