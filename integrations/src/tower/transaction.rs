@@ -208,10 +208,7 @@ pub(crate) fn sentry_request<'a>(
         url: url.map(scrub_pii_from_url),
         headers: headers
             .filter(|&(name, _, sensitive)| !sensitive && (with_pii || !is_sensitive_header(name)))
-            .map(|(name, value, _)| {
-                let value = String::from_utf8_lossy(value).into_owned();
-                (name.to_owned(), value)
-            })
+            .map(|(name, value, _)| (name.to_owned(), String::from_utf8_lossy(value).into_owned()))
             .collect(),
         ..Default::default()
     }
