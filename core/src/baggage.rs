@@ -34,19 +34,18 @@ pub(crate) fn push_encoded(out: &mut String, s: &str) {
 /// escape and the result must be UTF-8, else `None`. Other bytes (`+` included) stay as they are.
 pub(crate) fn decode_component(raw: &str) -> Option<Cow<'_, str>> {
     let bytes = raw.as_bytes();
-    let mut i = 0;
-    let mut escaped = false;
-    while let Some(pos) = memchr::memchr(b'%', &bytes[i..]) {
-        let at = i + pos;
-        let hex = bytes.get(at + 1..at + 3)?;
-        if !hex.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
-        escaped = true;
-        i = at + 3;
-    }
-    if !escaped {
+    let mut percents = memchr::memchr_iter(b'%', bytes).peekable();
+    if percents.peek().is_none() {
         return Some(Cow::Borrowed(raw));
+    }
+    // An escape's two hex digits hold no `%`: the next `%` after one begins the next escape.
+    let is_escape = |at: usize| {
+        bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    };
+    if !percents.all(is_escape) {
+        return None;
     }
     // Every escape was checked, so decoding allocates; the result must still be UTF-8.
     String::from_utf8(percent_decode(bytes).collect())
