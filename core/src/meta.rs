@@ -99,14 +99,6 @@ pub(crate) enum PageDsc {
 }
 
 impl PageDsc {
-    /// The head DSC of a trace from `template` (shared by the client's traces).
-    pub(crate) fn head(template: Arc<HeadTemplate>, sample_rand: crate::dsc::SampleRand) -> Self {
-        Self::Head {
-            template,
-            sample_rand: sample_rand.to_decimal(),
-        }
-    }
-
     /// The DSC serialized once, for trace `trace_id` (a head DSC's own trace).
     pub(crate) fn serialized(&self, trace_id: TraceId) -> SerializedDsc {
         match self {

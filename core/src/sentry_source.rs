@@ -266,9 +266,10 @@ impl ClientFacts {
             templates.len() - 1
         });
         match &templates[at].template {
-            Some(template) => {
-                PageDsc::head(template.clone(), self.sample_rand(trace_id, sampled).0)
-            }
+            Some(template) => PageDsc::Head {
+                template: template.clone(),
+                sample_rand: self.sample_rand(trace_id, sampled).0.to_decimal(),
+            },
             None => PageDsc::Serialized(SerializedDsc::from_canonical_header(
                 &self.head_baggage(trace_id, sampled, transaction).0,
             )),
