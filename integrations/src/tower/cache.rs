@@ -159,30 +159,17 @@ impl Cacheability {
         if cache_control.public || cache_control.shared_lifetime() > 0 {
             return Self::Shared;
         }
-        // §5.3: a max-age or s-maxage directive, even an invalid one, overrides Expires.
+        // §5.3: a max-age or s-maxage directive, even an invalid one, overrides Expires. An
+        // invalid Expires is in the past; without a valid Date, the response was sent now.
         if !cache_control.max_age_seen
             && !cache_control.s_maxage_seen
-            && let Some(expires) = expires
-            && expires_later(expires, date, now)
+            && let Some(expires) = expires.and_then(http_date)
+            && expires > date.and_then(http_date).unwrap_or_else(now)
         {
             return Self::Shared;
         }
         Self::Heuristic
     }
-}
-
-/// Whether `expires` is later than `date`, or than now when `date` is missing or invalid; an
-/// invalid `Expires` is in the past (§5.3).
-fn expires_later(
-    expires: &HeaderValue,
-    date: Option<&HeaderValue>,
-    now: impl FnOnce() -> SystemTime,
-) -> bool {
-    let Some(expires) = http_date(expires) else {
-        return false;
-    };
-    let sent = date.and_then(http_date).unwrap_or_else(now);
-    expires > sent
 }
 
 fn http_date(value: &HeaderValue) -> Option<SystemTime> {
