@@ -87,7 +87,7 @@ use crate::tower::layer::{SetupProblem, hub_is_shared, request_root, transaction
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SentryMetaMiddleware {
     guard: Guard,
     traceparent: bool,
@@ -97,10 +97,7 @@ impl SentryMetaMiddleware {
     /// The middleware with its defaults: no `Server-Timing`, no `traceparent`, no injection,
     /// the cache guard on.
     pub fn new() -> Self {
-        Self {
-            guard: Guard::default(),
-            traceparent: false,
-        }
+        Self::default()
     }
 
     /// Inject the tags before `</head>` into HTML pages that do not carry them (off by
@@ -138,12 +135,6 @@ impl SentryMetaMiddleware {
     pub fn traceparent(mut self, enabled: bool) -> Self {
         self.traceparent = enabled;
         self
-    }
-}
-
-impl Default for SentryMetaMiddleware {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

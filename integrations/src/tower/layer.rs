@@ -50,7 +50,7 @@ static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 ///
 /// let layer = SentryMetaLayer::new().server_timing(true);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SentryMetaLayer {
     guard: Guard,
     traceparent: bool,
@@ -60,10 +60,7 @@ impl SentryMetaLayer {
     /// The layer with its defaults: no `Server-Timing`, publicly cacheable pages guarded, and
     /// HTML pages without caching headers marked `private`.
     pub fn new() -> Self {
-        Self {
-            guard: Guard::default(),
-            traceparent: false,
-        }
+        Self::default()
     }
 
     /// Also writes a W3C `<meta name="traceparent" content="00-TRACEID-SPANID-01"/>` after the
@@ -147,12 +144,6 @@ impl SentryMetaLayer {
     pub fn mark_private(mut self, enabled: bool) -> Self {
         self.guard.mark_private = enabled;
         self
-    }
-}
-
-impl Default for SentryMetaLayer {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
