@@ -205,7 +205,8 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
 }
 
 /// A publicly cacheable page (`Cache-Control` and `CDN-Cache-Control` lifetimes), compressed
-/// (`encoded`: the layer cannot rewrite its body) or with a second `Content-Type` line
+/// (`encoded`: the layer cannot rewrite its body), declared UTF-16 (`utf16-escaped`,
+/// `utf16-second-line`: nor can it rewrite that) or with a second `Content-Type` line
 /// (`two-types`); with its tags, or without them (`plain-…`, which sends an event: the
 /// envelope's DSC is not a page's tags).
 async fn unrewritable_page(Path(kind): Path<String>) -> Response {
@@ -223,10 +224,17 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
         HeaderValue::from_static("public, max-age=60"),
     );
     headers.insert("cdn-cache-control", HeaderValue::from_static("max-age=600"));
-    // Not compressed: the client shows the bytes as they came.
-    let (name, value) = match kind.ends_with("encoded") {
-        true => (header::CONTENT_ENCODING, "br"),
-        false => (header::CONTENT_TYPE, "text/plain"),
+    // Not compressed: the client shows the bytes as they came. The UTF-16 pages are ASCII, so
+    // that the test can read them, under a charset that browsers read as UTF-16.
+    let (name, value) = match kind.trim_start_matches("plain-") {
+        "encoded" => (header::CONTENT_ENCODING, "br"),
+        "two-types" => (header::CONTENT_TYPE, "text/plain"),
+        "utf16-escaped" => {
+            headers.remove(header::CONTENT_TYPE);
+            (header::CONTENT_TYPE, r#"text/html; charset="utf\-16""#)
+        }
+        "utf16-second-line" => (header::CONTENT_TYPE, "text/html; charset=utf-16"),
+        other => panic!("no unrewritable page {other}"),
     };
     headers.append(name, HeaderValue::from_static(value));
     response
@@ -1152,21 +1160,23 @@ fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches
     );
     // The tags stay, as the layer cannot take them out of this body; shared caches may not
     // keep the page.
-    let page = server.get("/unrewritable/encoded", &[]);
-    assert_names(&page, &server.transaction());
-    assert_eq!(
-        page.cache_control,
-        [b"private, public, max-age=60"],
-        "{page:?}"
-    );
-    assert!(page.cdn_cache_control.is_empty(), "{page:?}");
-    assert!(page.server_timing.is_empty(), "{page:?}");
+    for kind in ["encoded", "utf16-escaped", "utf16-second-line"] {
+        let page = server.get(&format!("/unrewritable/{kind}"), &[]);
+        assert_names(&page, &server.transaction());
+        assert_eq!(
+            page.cache_control,
+            [b"private, public, max-age=60"],
+            "{kind}: {page:?}"
+        );
+        assert!(page.cdn_cache_control.is_empty(), "{kind}: {page:?}");
+        assert!(page.server_timing.is_empty(), "{kind}: {page:?}");
+    }
     // Several `Content-Type` lines: the page is HTML if any says so, and is stripped.
     let page = server.get("/unrewritable/two-types", &[]);
     assert_eq!(page.sentry_trace, None, "{page:?}");
     assert_eq!(page.cache_control, [b"public, max-age=60"], "{page:?}");
     server.transactions();
-    for kind in ["encoded", "two-types"] {
+    for kind in ["encoded", "two-types", "utf16-escaped", "utf16-second-line"] {
         // Without tags such a page keeps its caching headers.
         let page = server.get(&format!("/unrewritable/plain-{kind}"), &[]);
         assert_eq!(page.sentry_trace, None, "{page:?}");

@@ -1108,12 +1108,18 @@ async fn declared_charsets_that_are_not_ascii_text() {
         "text/html; charset=ISO-2022-KR",
         "text/html; q=\"a\"; charset=utf-16",
         // Quoted values are read as browsers read them: unescaped, a `;` in quotes kept, a
-        // quote left open running to the end; an empty value is no charset.
+        // quote left open running to the end, white space before the quote skipped.
         "text/html; charset=\"utf\\-16\"",
         "text/html; charset=\"\\u\\t\\f\\-\\1\\6\"; x=y",
         "text/html; q=\"a;b\\\";c\"; charset=utf-16",
-        "text/html; charset=\"utf-16",
+        "text/html; q=\"a;b\"; charset=\"utf-16",
+        "text/html; charset= \t\"utf-16\"",
+        // Where browsers differ, any `charset` counts, its label ending at `,` or white space.
         "text/html; charset= ; charset=utf-16",
+        "text/html; charset=utf-8; charset=utf-16",
+        "text/html; charset =utf-8; charset=utf-16",
+        "text/html; charset=utf-16, text/html",
+        "text/html; charset=utf-16 x",
     ] {
         let headers = [("content-type", content_type), ("etag", "\"v1\"")];
         let (parts, body) =
@@ -1132,9 +1138,9 @@ async fn declared_charsets_that_are_not_ascii_text() {
         "text/html; charset=utf-16x",
         "text/html; profile=utf-16",
         "text/html; charset=",
-        "text/html; charset=utf-8; charset=utf-16",
         "text/html; q=\"a;charset=utf-16\"; charset=utf-8",
         "text/html; charset=\"utf-16\\\"",
+        "text/html; charset=\"utf\\\\-16\"",
     ] {
         let headers = [("content-type", content_type)];
         let (_, body) = through(layer(), Method::GET, html(StatusCode::OK, &headers, PAGE)).await;

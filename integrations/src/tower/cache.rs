@@ -104,8 +104,8 @@ pub enum Cacheability {
     /// is stored heuristically or stale and may reach another client; adding `private` to its
     /// `Cache-Control` makes it [`Private`](Self::Private) at no cost to its own client.
     Heuristic,
-    /// Shared caches must not store the response: its `Cache-Control` has `no-store` or an
-    /// unqualified `private`, and no CDN field gives it a lifetime.
+    /// Shared caches must not store the response: its `Cache-Control` has an unqualified
+    /// `no-store` or `private`, and no CDN field gives it a lifetime.
     Private,
 }
 

@@ -529,23 +529,26 @@ pub(crate) fn is_unrewritable_page(status: StatusCode, headers: &HeaderMap) -> b
     !is_bodyless(status) && !is_rewritable_page(status, headers, true, false)
 }
 
-/// Whether the `charset` of `Content-Type` names an encoding that is not ASCII-compatible (see
+/// Whether a `charset` of `Content-Type` names an encoding that is not ASCII-compatible (see
 /// [`is_ascii_incompatible`]). A byte-order mark in the body, and a `<meta>` in the head that
 /// declares the encoding, are the scanner's to read.
 fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|content_type| charset_parameter(content_type.as_bytes()))
-        .is_some_and(|label| is_ascii_incompatible(&label))
+    (headers.get_all(CONTENT_TYPE).iter())
+        .any(|content_type| names_ascii_incompatible_charset(content_type.as_bytes()))
 }
 
-/// The first `charset` parameter of a `Content-Type` value, read as browsers read it (the MIME
-/// Sniffing Standard's "parse a MIME type"): a `;` inside quotes belongs to the value, and a
-/// quoted value is unescaped (`"utf\-16"` is `utf-16`). Parameter names are compared without
-/// their surrounding whitespace, which browsers do not all allow: a page taken for one in such
-/// an encoding is left alone, the safe side.
-fn charset_parameter(content_type: &[u8]) -> Option<Cow<'_, [u8]>> {
-    let mut rest = &content_type[memchr::memchr(b';', content_type)?..];
+/// Whether a `charset` parameter of this `Content-Type` line names an encoding that is not
+/// ASCII-compatible. Parameters are read as browsers parse a MIME type: a `;` inside quotes
+/// belongs to the value, a quoted value is unescaped (`"utf\-16"` is `utf-16`), white space
+/// after the `=` is skipped. Browsers differ in the rest (Chromium takes the first `charset`,
+/// Firefox the last; a `,` or white space may end a value; a name with white space before its
+/// `=` may not count), so any `charset` counts, and its label ends at those: a page taken for
+/// one in such an encoding is left alone, the safe side.
+fn names_ascii_incompatible_charset(content_type: &[u8]) -> bool {
+    let Some(start) = memchr::memchr(b';', content_type) else {
+        return false;
+    };
+    let mut rest = &content_type[start..];
     while let Some(parameter) = rest.strip_prefix(b";") {
         let name_end = memchr::memchr2(b';', b'=', parameter).unwrap_or(parameter.len());
         let (name, after) = parameter.split_at(name_end);
@@ -553,20 +556,27 @@ fn charset_parameter(content_type: &[u8]) -> Option<Cow<'_, [u8]>> {
             rest = after;
             continue;
         };
+        let after = after.trim_ascii_start();
         let (value, after) = match after.strip_prefix(b"\"") {
             Some(quoted) => quoted_string(quoted),
             None => {
                 let (value, after) =
                     after.split_at(memchr::memchr(b';', after).unwrap_or(after.len()));
-                (Cow::Borrowed(value.trim_ascii_end()), after)
+                (Cow::Borrowed(value), after)
             }
         };
-        if name.trim_ascii().eq_ignore_ascii_case(b"charset") && !value.is_empty() {
-            return Some(value);
+        let label = value.trim_ascii_start();
+        let label = label
+            .split(|&b| b == b',' || b.is_ascii_whitespace())
+            .next();
+        if name.trim_ascii().eq_ignore_ascii_case(b"charset")
+            && label.is_some_and(is_ascii_incompatible)
+        {
+            return true;
         }
         rest = &after[memchr::memchr(b';', after).unwrap_or(after.len())..];
     }
-    None
+    false
 }
 
 /// The value of a quoted-string that starts after its opening quote, unescaped, and what follows

@@ -92,7 +92,7 @@ impl SentryMetaLayer {
     /// ([`is_publicly_cacheable`](super::is_publicly_cacheable), [`Cacheability::Shared`](super::Cacheability::Shared)):
     /// `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 (even
     /// `max-age=99999999999999999999999`, even next to a qualified `private="set-cookie"`) and
-    /// without `no-store` or a bare `private`; an `Expires` later than `Date`; a
+    /// without a bare `no-store` or a bare `private`; an `Expires` later than `Date`; a
     /// `CDN-Cache-Control`, a CDN's own targeted field or `Surrogate-Control` with a lifetime,
     /// whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote are
     /// removed as it streams (as by [`strip_trace_meta`](super::strip_trace_meta);
