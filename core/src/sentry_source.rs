@@ -114,17 +114,16 @@ fn active_span(hub: &Hub, outside_root: bool) -> Option<ActiveSpan> {
     let span = hub.configure_scope(|scope| scope.get_span())?;
     // The transaction's trace context (a child span's is its transaction's), cloned whole: for a
     // transaction's span id, and outside a root for the transaction's origin.
-    let in_request = |context: &protocol::TraceContext| {
-        outside_root && context.origin.as_deref() == Some(SERVER_ORIGIN)
-    };
+    let is_server_request =
+        |context: &protocol::TraceContext| context.origin.as_deref() == Some(SERVER_ORIGIN);
     let (span_id, outside_its_root) = match &span {
         TransactionOrSpan::Transaction(_) => {
             let context = span.get_trace_context();
-            (context.span_id, in_request(&context))
+            (context.span_id, outside_root && is_server_request(&context))
         }
         TransactionOrSpan::Span(child) => (
             child.get_span_id(),
-            outside_root && in_request(&span.get_trace_context()),
+            outside_root && is_server_request(&span.get_trace_context()),
         ),
     };
     // One lock to read the trace id and the decision exactly as the SDK writes `sentry-trace`

@@ -565,12 +565,12 @@ fn names_ascii_incompatible_charset(content_type: &[u8]) -> bool {
                 (Cow::Borrowed(value), after)
             }
         };
-        let label = value.trim_ascii_start();
-        let label = label
-            .split(|&b| b == b',' || b.is_ascii_whitespace())
-            .next();
+        let value = value.trim_ascii_start();
+        let label_end = (value.iter())
+            .position(|&b| b == b',' || b.is_ascii_whitespace())
+            .unwrap_or(value.len());
         if name.trim_ascii().eq_ignore_ascii_case(b"charset")
-            && label.is_some_and(is_ascii_incompatible)
+            && is_ascii_incompatible(&value[..label_end])
         {
             return true;
         }
