@@ -164,7 +164,7 @@ fn decode_side(raw: &[u8]) -> Option<Cow<'_, str>> {
 }
 
 /// One side of a member without the whitespace JavaScript's `trim()` removes.
-fn trim_js(text: &str) -> &str {
+pub(crate) fn trim_js(text: &str) -> &str {
     let raw = text.as_bytes();
     // Whitespace that JavaScript trims is either ASCII or starts with a byte >= 0x80: when
     // neither end is such a byte (the usual case) there is nothing to trim.

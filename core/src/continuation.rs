@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::dsc::{DynamicSamplingContext, SampleRand};
+use crate::dsc::DynamicSamplingContext;
 use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};
 
 /// What the receiving service knows about itself when deciding whether to continue a trace:
@@ -101,8 +101,9 @@ pub struct IncomingTrace {
 
 impl IncomingTrace {
     /// Whether a service that samples at `rate` samples this trace: the caller's decision, or,
-    /// when the caller left it open, the trace's `sample_rand` below `rate`, as Sentry's SDKs
-    /// decide (`sampleSpan` of `@sentry/core`), so that the decision agrees with the frozen DSC.
+    /// when the caller left it open, the trace's `sample_rand` (with all its decimals) below
+    /// `rate`, as Sentry's SDKs decide (`sampleSpan` of `@sentry/core`), so that the decision
+    /// agrees with the frozen DSC.
     ///
     /// ```
     /// use sentry_meta_core::{Continuation, ContinuationPolicy};
@@ -123,8 +124,7 @@ impl IncomingTrace {
     pub fn sampled_at(&self, rate: f64) -> bool {
         self.sentry_trace.sampled.unwrap_or_else(|| {
             // Always there: filled in when the caller sent none.
-            let sample_rand = self.dsc.sample_rand().map_or(0.0, SampleRand::as_f64);
-            sample_rand < rate
+            self.dsc.exact_sample_rand().unwrap_or(0.0) < rate
         })
     }
 }

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::baggage::{BaggageWriter, MAX_BAGGAGE_MEMBERS, for_each_decoded_member, may_start_with};
+use crate::baggage::{
+    BaggageWriter, MAX_BAGGAGE_MEMBERS, for_each_decoded_member, may_start_with, trim_js,
+};
 use crate::ids::TraceId;
 
 /// The prefix of Sentry's entries in `baggage`.
@@ -173,7 +175,8 @@ impl SampleRand {
     /// The usual form, `0.dddddd…`, is read digit by digit: through a float, `0.000249` would be
     /// `248.99999…` millionths and read back one millionth low, on the wrong side of a rate.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
+        // JavaScript's whitespace, as `parseFloat` skips it (not U+0085, say).
+        let s = trim_js(s);
         let digits = s.strip_prefix("0.").or_else(|| s.strip_prefix('.'));
         if let Some(digits) = digits
             && !digits.is_empty()
@@ -354,7 +357,7 @@ impl DynamicSamplingContext {
 
     /// `sentry-sample_rate`, if it is a number in `[0, 1]`.
     pub fn sample_rate(&self) -> Option<f64> {
-        let rate: f64 = self.get(DscKey::SampleRate)?.trim().parse().ok()?;
+        let rate: f64 = trim_js(self.get(DscKey::SampleRate)?).parse().ok()?;
         (0.0..=1.0).contains(&rate).then_some(rate)
     }
 
@@ -370,6 +373,15 @@ impl DynamicSamplingContext {
     /// `sentry-sample_rand`, if it is a number in `[0, 1)`.
     pub fn sample_rand(&self) -> Option<SampleRand> {
         SampleRand::parse(self.get(DscKey::SampleRand)?)
+    }
+
+    /// `sentry-sample_rand` with all its decimals, if it is a number in `[0, 1)`: what a
+    /// decision compares with a rate, as Sentry's SDKs compare it (a seventh decimal can put a
+    /// caller's value on the other side of a rate that has one too).
+    pub(crate) fn exact_sample_rand(&self) -> Option<f64> {
+        let text = self.get(DscKey::SampleRand)?;
+        SampleRand::parse(text)?;
+        trim_js(text).parse().ok()
     }
 
     /// Sets `sentry-trace_id`.

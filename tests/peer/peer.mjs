@@ -15,6 +15,11 @@
 // - baggage dsc: baggageHeaderToDynamicSamplingContext(headers) (array form), keys without
 //   the `sentry-` prefix, or null. `peer` is "same" or the reason sentry-meta differs.
 // - baggage serialized: OUR canonical baggage for `dsc` (see canonicalBaggage below).
+// - continuation[i]: a valid `sentry_trace` and its `baggage` values, continued by a service
+//   whose tracesSampleRate is `sample_rate`: expect {sampled, sample_rand}, where sampled is the
+//   service's decision and sample_rand the caller's value kept (a number) or one filled in,
+//   {"between": [lo, hi]}. The peer: propagationContextFromHeaders, then sampleSpan. A decision
+//   that rests on a value the peer drew at random (no flag, nothing kept) is not compared.
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +94,40 @@ function peerTraceViaContext(input) {
   const ctx = Sentry.propagationContextFromHeaders(input, undefined);
   if (!ctx.dsc) return null; // new trace: random trace id, no parent, no dsc
   return { trace_id: ctx.traceId, span_id: ctx.parentSpanId ?? null, sampled: ctx.sampled ?? null };
+}
+
+// What the peer continues a trace with: the decision of a service sampling at `rate` (null
+// when it rests on Math.random()), and the caller's sample_rand kept, or the interval that the
+// peer fills one in from.
+function peerContinuation(sentryTrace, headers, rate) {
+  const ctx = Sentry.propagationContextFromHeaders(sentryTrace, headers);
+  if (!ctx.dsc) throw new Error('the peer does not continue this trace');
+  const incoming = Sentry.baggageHeaderToDynamicSamplingContext(headers);
+  const kept = Sentry.parseSampleRate(incoming?.sample_rand);
+  const [sampled] = Sentry.sampleSpan(
+    { tracesSampleRate: rate },
+    { name: 'GET /', parentSampled: ctx.sampled, attributes: {} },
+    ctx.sampleRand,
+  );
+  if (kept !== undefined) {
+    if (ctx.sampleRand !== kept) throw new Error(`sampleRand ${ctx.sampleRand} is not the kept ${kept}`);
+    return { sampled, sample_rand: kept };
+  }
+  // getSampleRandFromTraceparentAndDsc: by the caller's flag within its (truthy) sample_rate.
+  const callerRate = Sentry.parseSampleRate(incoming?.sample_rate);
+  let between = [0, 1];
+  if (callerRate && ctx.sampled !== undefined) between = ctx.sampled ? [0, callerRate] : [callerRate, 1];
+  const drawn = ctx.sampleRand;
+  if (!(drawn >= between[0] && (drawn < between[1] || between[0] === between[1]))) {
+    throw new Error(`sampleRand ${drawn} outside [${between}]`);
+  }
+  return { sampled: ctx.sampled === undefined ? null : sampled, sample_rand: { between } };
+}
+
+function sameContinuation(peer, want) {
+  const rand = (r) => (typeof r === 'number' ? r : JSON.stringify(r.between));
+  return rand(peer.sample_rand) === rand(want.sample_rand)
+    && (peer.sampled === null ? typeof want.sample_rand !== 'number' : peer.sampled === want.sampled);
 }
 
 function peerDsc(headers) {
@@ -187,7 +226,7 @@ function check(doc) {
     console.log(`FAIL ${section} "${name}": ${msg}`);
   };
 
-  for (const section of ['sentry_trace', 'baggage']) {
+  for (const section of ['sentry_trace', 'baggage', 'continuation']) {
     if (!Array.isArray(doc[section])) {
       fail(section, '-', 'section missing or not an array');
     }
@@ -290,6 +329,30 @@ function check(doc) {
     else passed++;
   }
 
+  for (const v of doc.continuation || []) {
+    const name = v.name;
+    const errors = [];
+    try {
+      if (typeof name !== 'string' || !name) errors.push('missing name');
+      else if (names.has(`c:${name}`)) errors.push('duplicate name');
+      names.add(`c:${name}`);
+      if (typeof v.peer !== 'string' || !v.peer) errors.push('"peer" must be "same" or a reason');
+      if (typeof v.expect?.sampled !== 'boolean') errors.push('expect.sampled must be a boolean');
+      const got = peerContinuation(v.sentry_trace, v.baggage, v.sample_rate);
+      if (v.peer === 'same') {
+        if (!sameContinuation(got, v.expect)) errors.push(`peer continues with ${short(got)}, expected ${short(v.expect)}`);
+      } else if (sameContinuation(got, v.expect)) {
+        errors.push(`marked as divergent ("${v.peer}") but the peer agrees`);
+      } else {
+        known.push(`KNOWN DIVERGENCE continuation "${name}": ${v.peer}\n    peer: ${short(got)}\n    ours: ${short(v.expect)}`);
+      }
+    } catch (e) {
+      errors.push(`error: ${e.message}`);
+    }
+    if (errors.length) fail('continuation', name, errors.join('; '));
+    else passed++;
+  }
+
   for (const k of known) console.log(k);
   console.log(`${passed} passed, ${failed} failed`);
   return failed === 0;
@@ -327,8 +390,23 @@ function generate(doc) {
     );
     bags.push(obj(f));
   }
+  const continued = [];
+  for (const v of doc.continuation || []) {
+    const peer = v.peer ?? 'same';
+    const got = peerContinuation(v.sentry_trace, v.baggage, v.sample_rate);
+    let expect = got;
+    if (got.sampled === null) expect = { ...got, sampled: v.expect?.sampled ?? null };
+    if (peer !== 'same') {
+      expect = v.expect;
+      process.stderr.write(`divergent "${v.name}": peer ${short(got)}; file keeps ${short(expect)}\n`);
+    }
+    continued.push(obj([
+      ['name', j(v.name)], ['sentry_trace', j(v.sentry_trace)], ['baggage', j(v.baggage)],
+      ['sample_rate', j(v.sample_rate)], ['expect', j(expect)], ['peer', j(peer)],
+    ]));
+  }
   const sec = (name, lines) => `  ${j(name)}: [\n${lines.map((l) => `    ${l}`).join(',\n')}\n  ]`;
-  process.stdout.write(`{\n${sec('sentry_trace', traces)},\n${sec('baggage', bags)}\n}\n`);
+  process.stdout.write(`{\n${sec('sentry_trace', traces)},\n${sec('baggage', bags)},\n${sec('continuation', continued)}\n}\n`);
 }
 
 // JSON text with everything outside printable ASCII escaped as \uXXXX (the file stays

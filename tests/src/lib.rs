@@ -15,6 +15,8 @@ pub struct Vectors {
     pub sentry_trace: Vec<SentryTraceVector>,
     /// `baggage` header values and the DSC they carry.
     pub baggage: Vec<BaggageVector>,
+    /// Continued traces: the decision and the `sample_rand` they are continued with.
+    pub continuation: Vec<ContinuationVector>,
 }
 
 /// An input repeated to make a large header without storing it.
@@ -109,6 +111,46 @@ impl BaggageVector {
         entries.sort();
         entries
     }
+}
+
+/// One continued trace: a valid `sentry-trace` and its `baggage`, continued by a service
+/// that samples at a fixed `sample_rate`.
+#[derive(Debug, Deserialize)]
+pub struct ContinuationVector {
+    /// What the case is about.
+    pub name: String,
+    /// The `sentry-trace` value.
+    pub sentry_trace: String,
+    /// The `baggage` values, in order.
+    pub baggage: Vec<String>,
+    /// The service's `traces_sample_rate`.
+    pub sample_rate: f64,
+    /// What the trace is continued with.
+    pub expect: ExpectedContinuation,
+    /// `"same"`, or why we differ from `@sentry/core` on purpose.
+    pub peer: String,
+}
+
+/// The decision and the `sample_rand` of a continued trace.
+#[derive(Debug, Deserialize)]
+pub struct ExpectedContinuation {
+    /// The service's decision: the caller's flag, else `sample_rand` below `sample_rate`.
+    pub sampled: bool,
+    /// The `sample_rand` the trace goes on with.
+    pub sample_rand: ExpectedSampleRand,
+}
+
+/// The caller's `sample_rand`, kept, or one filled in.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ExpectedSampleRand {
+    /// The caller's value, kept (as the number it states).
+    Kept(f64),
+    /// Filled in, in `[lo, hi)`.
+    Filled {
+        /// `[lo, hi)`.
+        between: (f64, f64),
+    },
 }
 
 /// The path of the vector file.

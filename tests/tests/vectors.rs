@@ -1,13 +1,16 @@
-//! The shared vectors against the core parser and serializer. The same file is checked against
-//! the real `@sentry/core` by `scripts/peer-check.sh`. The cache vectors against the classifier
+//! The shared vectors against the core parser, serializer and continuation. The same file is
+//! checked against the real `@sentry/core` by `scripts/peer-check.sh`. The cache vectors against the classifier
 //! of both axum layers.
 
 use http::{HeaderMap, HeaderName, HeaderValue, header::CACHE_CONTROL};
 use sentry_meta::tower::{Cacheability, is_publicly_cacheable};
 use sentry_meta_core::{
-    DynamicSamplingContext, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, SentryTrace,
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, MAX_BAGGAGE_BYTES,
+    MAX_BAGGAGE_MEMBERS, SentryTrace,
 };
-use sentry_meta_tests::{ExpectedCacheability, ExpectedTrace, cache_vectors, vectors};
+use sentry_meta_tests::{
+    ExpectedCacheability, ExpectedSampleRand, ExpectedTrace, cache_vectors, vectors,
+};
 
 #[test]
 fn sentry_trace_vectors() {
@@ -93,6 +96,57 @@ fn baggage_vectors() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Continued traces, as the layer continues them for a service sampling at a fixed rate: the
+/// decision (`IncomingTrace::sampled_at`) and the `sample_rand` the frozen DSC goes on with.
+#[test]
+fn continuation_vectors() {
+    let vectors = vectors();
+    assert!(
+        vectors.continuation.len() >= 15,
+        "too few continuation vectors"
+    );
+    for v in &vectors.continuation {
+        let decided = Continuation::decide(
+            Some(v.sentry_trace.as_bytes()),
+            v.baggage.iter().map(|h| h.as_bytes()),
+            &ContinuationPolicy::default(),
+        );
+        let Continuation::Continue(incoming) = decided else {
+            panic!("{:?} is not continued: {decided:?}", v.name);
+        };
+        assert_eq!(
+            incoming.sampled_at(v.sample_rate),
+            v.expect.sampled,
+            "decision of {:?}",
+            v.name
+        );
+        let text = incoming.dsc.get(DscKey::SampleRand).expect("a sample_rand");
+        let sample_rand = incoming.dsc.sample_rand().expect("a valid sample_rand");
+        match v.expect.sample_rand {
+            ExpectedSampleRand::Kept(value) => {
+                // The caller's text, passed on as it came (decoded, re-encoded).
+                let caller =
+                    DynamicSamplingContext::from_baggage(v.baggage.iter().map(|h| h.as_bytes()));
+                assert_eq!(Some(text), caller.get(DscKey::SampleRand), "{:?}", v.name);
+                let stated: f64 = text.trim().parse().expect("a number");
+                assert_eq!(stated, value, "sample_rand of {:?}", v.name);
+            }
+            ExpectedSampleRand::Filled { between: (lo, hi) } => {
+                let filled = sample_rand.as_f64();
+                assert!(
+                    (lo..hi).contains(&filled),
+                    "{:?}: sample_rand {text} not in [{lo}, {hi})",
+                    v.name
+                );
+                // Without the caller's flag, the decision is the filled-in value's.
+                if incoming.sentry_trace.sampled.is_none() {
+                    assert_eq!(v.expect.sampled, filled < v.sample_rate, "{:?}", v.name);
+                }
+            }
+        }
+    }
 }
 
 /// The response headers of `lines`, values as bytes.
