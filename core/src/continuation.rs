@@ -127,6 +127,36 @@ impl IncomingTrace {
             self.dsc.exact_sample_rand().unwrap_or(0.0) < rate
         })
     }
+
+    /// Decides the trace as a service that samples at `rate` does ([`sampled_at`](Self::sampled_at))
+    /// and returns the decision. When the caller left it open, the decision becomes the
+    /// trace's, and `rate` the frozen DSC's `sample_rate`, as `@sentry/core` writes it: the rate
+    /// that made the decision is this service's, and the DSC then agrees with the decision and
+    /// its `sample_rand`. A caller's own decision is kept, with its DSC.
+    ///
+    /// ```
+    /// use sentry_meta_core::{Continuation, ContinuationPolicy, DscKey};
+    ///
+    /// let Continuation::Continue(mut incoming) = Continuation::decide(
+    ///     Some(b"771a43a4192642f0b136d5159a501700-b7ad6b7169203331"),
+    ///     [&b"sentry-sample_rand=0.25,sentry-sample_rate=0.1"[..]],
+    ///     &ContinuationPolicy::default(),
+    /// ) else {
+    ///     unreachable!()
+    /// };
+    /// assert!(incoming.decide_at(0.5));
+    /// assert_eq!(incoming.sentry_trace.sampled, Some(true));
+    /// assert_eq!(incoming.dsc.get(DscKey::SampleRate), Some("0.5"));
+    /// ```
+    pub fn decide_at(&mut self, rate: f64) -> bool {
+        if let Some(sampled) = self.sentry_trace.sampled {
+            return sampled;
+        }
+        let sampled = self.sampled_at(rate);
+        self.sentry_trace.sampled = Some(sampled);
+        self.dsc.set_sample_rate(rate);
+        sampled
+    }
 }
 
 /// Why a request starts a new trace rather than continuing one.

@@ -425,7 +425,7 @@ impl TraceRoot {
                 // rate, by the trace's sample rand: the SDK, asked with no decision, would draw
                 // a random number of its own, which the frozen DSC need not agree with.
                 if let Some((rate, _)) = facts.fixed_rate {
-                    incoming.sentry_trace.sampled = Some(incoming.sampled_at(rate));
+                    incoming.decide_at(rate);
                 }
                 TraceRoot::continued(incoming)
             }

@@ -234,12 +234,13 @@ impl OtelMeta {
 
     /// Whether this app samples a caller's trace: the caller's decision, or, when it left the
     /// decision to this app, as a Sentry SDK decides: by the trace's `sample_rand` (frozen, or
-    /// filled in from the trace id) against this app's rate (always, without one).
+    /// filled in from the trace id) against this app's rate, which the frozen DSC then states
+    /// ([`IncomingTrace::decide_at`]); always, without a rate.
     /// OpenTelemetry has no undecided parent, and its default sampler would drop the span of a
     /// parent not flagged sampled.
-    fn samples(&self, incoming: &IncomingTrace) -> bool {
+    fn samples(&self, incoming: &mut IncomingTrace) -> bool {
         match self.inner.sample_rate {
-            Some(rate) => incoming.sampled_at(rate),
+            Some(rate) => incoming.decide_at(rate),
             None => incoming.sentry_trace.sampled.unwrap_or(true),
         }
     }
@@ -598,7 +599,7 @@ impl TextMapPropagator for SentryMetaPropagator {
         // Several `sentry-trace` values are one malformed value, as for the tower layers.
         let values = extractor.get_all("sentry-trace").unwrap_or_default();
         let sentry_trace = crate::one_sentry_trace(values.iter().map(|v| v.as_bytes()));
-        let incoming = match Continuation::decide(sentry_trace, baggage(), policy) {
+        let mut incoming = match Continuation::decide(sentry_trace, baggage(), policy) {
             Continuation::Continue(incoming) => incoming,
             // Not continued: a parent that another propagator extracted (from a `traceparent`)
             // stays, unless the caller's organization is refused (as `decide` refuses it).
@@ -616,7 +617,7 @@ impl TextMapPropagator for SentryMetaPropagator {
         let Some(span_id) = trace.span_id else {
             return cx.clone();
         };
-        let sampled = self.meta.samples(&incoming);
+        let sampled = self.meta.samples(&mut incoming);
         let parent = SpanContext::new(
             opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes()),
             opentelemetry::trace::SpanId::from_bytes(span_id.to_bytes()),

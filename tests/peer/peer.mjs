@@ -17,9 +17,12 @@
 // - baggage serialized: OUR canonical baggage for `dsc` (see canonicalBaggage below).
 // - continuation[i]: a valid `sentry_trace` and its `baggage` values, continued by a service
 //   whose tracesSampleRate is `sample_rate`: expect {sampled, sample_rand}, where sampled is the
-//   service's decision and sample_rand the caller's value kept (a number) or one filled in,
-//   {"between": [lo, hi]}. The peer: propagationContextFromHeaders, then sampleSpan. A decision
-//   that rests on a value the peer drew at random (no flag, nothing kept) is not compared.
+//   service's decision, sample_rand the caller's value kept (a number) or one filled in,
+//   {"between": [lo, hi]}, and sample_rate the rate the continued DSC states (the service's when
+//   it made the decision, else the caller's; null for none). The peer:
+//   propagationContextFromHeaders, then sampleSpan (its rate written into the DSC as
+//   getDynamicSamplingContextFromSpan writes it). A decision that rests on a value the peer drew
+//   at random (no flag, nothing kept) is not compared.
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -104,14 +107,17 @@ function peerContinuation(sentryTrace, headers, rate) {
   if (!ctx.dsc) throw new Error('the peer does not continue this trace');
   const incoming = Sentry.baggageHeaderToDynamicSamplingContext(headers);
   const kept = Sentry.parseSampleRate(incoming?.sample_rand);
-  const [sampled] = Sentry.sampleSpan(
+  const [sampled, sampleRate, localSampleRateWasApplied] = Sentry.sampleSpan(
     { tracesSampleRate: rate },
     { name: 'GET /', parentSampled: ctx.sampled, attributes: {} },
     ctx.sampleRand,
   );
+  // applyLocalSampleRateToDsc: the rate that made the decision here replaces the caller's.
+  const dscRate = localSampleRateWasApplied ? sampleRate : incoming?.sample_rate;
+  const sample_rate = Sentry.parseSampleRate(dscRate) ?? null;
   if (kept !== undefined) {
     if (ctx.sampleRand !== kept) throw new Error(`sampleRand ${ctx.sampleRand} is not the kept ${kept}`);
-    return { sampled, sample_rand: kept };
+    return { sampled, sample_rand: kept, sample_rate };
   }
   // getSampleRandFromTraceparentAndDsc: by the caller's flag within its (truthy) sample_rate.
   const callerRate = Sentry.parseSampleRate(incoming?.sample_rate);
@@ -121,12 +127,13 @@ function peerContinuation(sentryTrace, headers, rate) {
   if (!(drawn >= between[0] && (drawn < between[1] || between[0] === between[1]))) {
     throw new Error(`sampleRand ${drawn} outside [${between}]`);
   }
-  return { sampled: ctx.sampled === undefined ? null : sampled, sample_rand: { between } };
+  return { sampled: ctx.sampled === undefined ? null : sampled, sample_rand: { between }, sample_rate };
 }
 
 function sameContinuation(peer, want) {
   const rand = (r) => (typeof r === 'number' ? r : JSON.stringify(r.between));
   return rand(peer.sample_rand) === rand(want.sample_rand)
+    && peer.sample_rate === want.sample_rate
     && (peer.sampled === null ? typeof want.sample_rand !== 'number' : peer.sampled === want.sampled);
 }
 

@@ -138,6 +138,9 @@ pub struct ExpectedContinuation {
     pub sampled: bool,
     /// The `sample_rand` the trace goes on with.
     pub sample_rand: ExpectedSampleRand,
+    /// The `sample_rate` its DSC states: the service's when it made the decision, else the
+    /// caller's, if any.
+    pub sample_rate: Option<f64>,
 }
 
 /// The caller's `sample_rand`, kept, or one filled in.

@@ -854,20 +854,25 @@ fn a_caller_that_left_the_decision_open_is_decided_by_its_sample_rand() {
     let options = sentry_meta_tests::sentry::options().traces_sample_rate(0.5);
     let server = Server::start(options, Order::Documented, SentryMetaLayer::new());
     let open = format!("{TRACE}-{SPAN}");
-    let mut sampled_pages = 0;
+    let mut sampled_pages = Vec::new();
     // The caller's sample rand, below the rate or not; each asked several times, as a random
-    // draw would not answer the same.
+    // draw would not answer the same. The rate that decided is this service's: the page's DSC
+    // states it, also in place of the caller's (which made no decision).
     for (baggage, sampled) in [
         ("sentry-sample_rand=0.1,sentry-sample_rate=0.25", true),
         ("sentry-sample_rand=0.499999", true),
         ("sentry-sample_rand=0.5", false),
         ("sentry-sample_rand=0.9,sentry-sampled=true", false),
+        ("sentry-sample_rand=0.3,sentry-sample_rate=0.1", true),
     ] {
         for _ in 0..8 {
             let page = server.get("/page", &[("sentry-trace", &open), ("baggage", baggage)]);
             assert_eq!(page.trace().sampled, Some(sampled), "{baggage}");
             assert_eq!(page.trace_id(), TRACE);
-            sampled_pages += usize::from(sampled);
+            assert_eq!(page.dsc().get(DscKey::SampleRate), Some("0.5"), "{baggage}");
+            if sampled {
+                sampled_pages.push(page.dsc_pairs());
+            }
         }
     }
     // Without one, the sample rand filled in from the trace id decides.
@@ -876,10 +881,17 @@ fn a_caller_that_left_the_decision_open_is_decided_by_its_sample_rand() {
         let page = server.get("/page", &[("sentry-trace", &format!("{trace}-{SPAN}"))]);
         let sample_rand = page.dsc().sample_rand().expect("filled in").as_f64();
         assert_eq!(page.trace().sampled, Some(sample_rand < 0.5), "{trace}");
-        sampled_pages += usize::from(sample_rand < 0.5);
+        assert_eq!(page.dsc().get(DscKey::SampleRate), Some("0.5"), "{trace}");
+        if sample_rand < 0.5 {
+            sampled_pages.push(page.dsc_pairs());
+        }
     }
-    // The SDK sent a transaction for each page that says sampled, and no other.
-    assert_eq!(server.transactions().len(), sampled_pages);
+    // The SDK sent a transaction for each page that says sampled, and no other, each with its
+    // page's DSC.
+    let mut sent: Vec<Dsc> = server.transactions().into_iter().map(|tx| tx.dsc).collect();
+    sent.sort();
+    sampled_pages.sort();
+    assert_eq!(sent, sampled_pages);
 }
 
 #[test]

@@ -422,6 +422,8 @@ fn a_caller_that_left_the_decision_open_is_decided_at_this_app_s_rate() {
         let (tags, spans) = server.get_with_spans("/api", &[("sentry-trace", &deferred)]);
         assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE);
         assert_eq!(tags.sentry_trace.sampled, Some(sampled), "rate {rate}");
+        // The rate that decided is this app's, and the frozen DSC states it.
+        assert_eq!(tags.dsc.sample_rate(), Some(rate), "rate {rate}");
         // The SDK's default sampler follows the decision: exported exactly when sampled.
         assert_eq!(spans.len(), usize::from(sampled), "rate {rate}: {spans:?}");
         if let [span] = &spans[..] {

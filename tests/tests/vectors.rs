@@ -99,7 +99,8 @@ fn baggage_vectors() {
 }
 
 /// Continued traces, as the layer continues them for a service sampling at a fixed rate: the
-/// decision (`IncomingTrace::sampled_at`) and the `sample_rand` the frozen DSC goes on with.
+/// decision (`IncomingTrace::decide_at`), and the `sample_rand` and `sample_rate` the frozen DSC
+/// goes on with.
 #[test]
 fn continuation_vectors() {
     let vectors = vectors();
@@ -113,13 +114,20 @@ fn continuation_vectors() {
             v.baggage.iter().map(|h| h.as_bytes()),
             &ContinuationPolicy::default(),
         );
-        let Continuation::Continue(incoming) = decided else {
+        let Continuation::Continue(mut incoming) = decided else {
             panic!("{:?} is not continued: {decided:?}", v.name);
         };
         assert_eq!(
-            incoming.sampled_at(v.sample_rate),
+            incoming.decide_at(v.sample_rate),
             v.expect.sampled,
             "decision of {:?}",
+            v.name
+        );
+        assert_eq!(incoming.sentry_trace.sampled, Some(v.expect.sampled));
+        assert_eq!(
+            incoming.dsc.sample_rate(),
+            v.expect.sample_rate,
+            "sample_rate of {:?}",
             v.name
         );
         let text = incoming.dsc.get(DscKey::SampleRand).expect("a sample_rand");
@@ -141,7 +149,7 @@ fn continuation_vectors() {
                     v.name
                 );
                 // Without the caller's flag, the decision is the filled-in value's.
-                if incoming.sentry_trace.sampled.is_none() {
+                if v.sentry_trace.matches('-').count() == 1 {
                     assert_eq!(v.expect.sampled, filled < v.sample_rate, "{:?}", v.name);
                 }
             }
