@@ -392,8 +392,8 @@ impl TraceRoot {
     /// continuation policy of `client` ([`ContinuationPolicy::from_client`], worked out once
     /// per client and thread); the default policy without a client. A continued caller that
     /// left the sampling decision open is decided here when `client` samples at a fixed rate
-    /// ([`IncomingTrace::sampled_at`](crate::IncomingTrace::sampled_at)), and
-    /// [`incoming`](TraceRoot::incoming) holds that decision.
+    /// ([`IncomingTrace::decide_at`](crate::IncomingTrace::decide_at)):
+    /// [`incoming`](TraceRoot::incoming) holds that decision, and the frozen DSC that rate.
     ///
     /// ```
     /// use std::sync::Arc;
