@@ -207,7 +207,7 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
 /// A publicly cacheable page (`Cache-Control` and `CDN-Cache-Control` lifetimes), compressed
 /// (`encoded`: the layer cannot rewrite its body), declared UTF-16 (`utf16-escaped`,
 /// `utf16-second-line`: nor can it rewrite that) or with a second `Content-Type` line
-/// (`two-types`); with its tags, or without them (`plain-…`, which sends an event: the
+/// (`two-types`) or a second value in its one line (`comma-types`); with its tags, or without them (`plain-…`, which sends an event: the
 /// envelope's DSC is not a page's tags).
 async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     let meta = match kind.starts_with("plain-") {
@@ -229,6 +229,10 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     let (name, value) = match kind.trim_start_matches("plain-") {
         "encoded" => (header::CONTENT_ENCODING, "br"),
         "two-types" => (header::CONTENT_TYPE, "text/plain"),
+        "comma-types" => {
+            headers.remove(header::CONTENT_TYPE);
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8, text/html")
+        }
         "utf16-escaped" => {
             headers.remove(header::CONTENT_TYPE);
             (header::CONTENT_TYPE, r#"text/html; charset="utf\-16""#)
@@ -1183,12 +1187,25 @@ fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches
         assert!(page.cdn_cache_control.is_empty(), "{kind}: {page:?}");
         assert!(page.server_timing.is_empty(), "{kind}: {page:?}");
     }
-    // Several `Content-Type` lines: the page is HTML if any says so, and is stripped.
-    let page = server.get("/unrewritable/two-types", &[]);
-    assert_eq!(page.sentry_trace, None, "{page:?}");
-    assert_eq!(page.cache_control, [b"public, max-age=60"], "{page:?}");
-    server.transactions();
-    for kind in ["encoded", "two-types", "utf16-escaped", "utf16-second-line"] {
+    // Several `Content-Type` values, in lines or in one line split at its commas, as browsers
+    // split it: the page is HTML if any says so, and is stripped.
+    for kind in ["two-types", "comma-types"] {
+        let page = server.get(&format!("/unrewritable/{kind}"), &[]);
+        assert_eq!(page.sentry_trace, None, "{kind}: {page:?}");
+        assert_eq!(
+            page.cache_control,
+            [b"public, max-age=60"],
+            "{kind}: {page:?}"
+        );
+        server.transactions();
+    }
+    for kind in [
+        "encoded",
+        "two-types",
+        "comma-types",
+        "utf16-escaped",
+        "utf16-second-line",
+    ] {
         // Without tags such a page keeps its caching headers.
         let page = server.get(&format!("/unrewritable/plain-{kind}"), &[]);
         assert_eq!(page.sentry_trace, None, "{page:?}");

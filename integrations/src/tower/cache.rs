@@ -33,7 +33,7 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 /// cache-directive   = token [ "=" ( token / quoted-string ) ]
 /// Expires           = HTTP-date                              ; against Date, else now
 /// CDN-Cache-Control = the same directives                   ; RFC 9213
-/// Surrogate-Control = max-age=N[+N] / no-store / no-store-remote / …
+/// Surrogate-Control = max-age=N[+N] / no-store / no-store-remote / …   ; its first line
 /// ```
 ///
 /// Example values, and what they make of an HTML page behind
@@ -45,7 +45,7 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 /// | `Cache-Control: private="set-cookie", max-age=600` (only the named field is private) | [`Shared`](Self::Shared) |
 /// | `Expires` later than `Date` (or than now), without `max-age`/`s-maxage` | [`Shared`](Self::Shared) |
 /// | `CDN-Cache-Control: max-age=600`, even next to `Cache-Control: private` | [`Shared`](Self::Shared) |
-/// | `Surrogate-Control: max-age=600` | [`Shared`](Self::Shared) |
+/// | `Surrogate-Control: max-age=600`, `content="ESI/1.0"`, even next to `Cache-Control: private` | [`Shared`](Self::Shared) |
 /// | no caching header at all | [`Heuristic`](Self::Heuristic) |
 /// | `Cache-Control: must-revalidate`, `no-cache`, `max-age=0`, `private="set-cookie"`; an `Expires` in the past or invalid | [`Heuristic`](Self::Heuristic) |
 /// | `Cache-Control: private`, `no-store` | [`Private`](Self::Private) |
@@ -74,8 +74,11 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 /// - A CDN's own targeted field (`Cloudflare-CDN-Cache-Control` and any other
 ///   `<CDN>-CDN-Cache-Control`, `Akamai-Cache-Control`) is read as `CDN-Cache-Control`, each
 ///   field alone: the response is shared when any of them makes it so.
-/// - `Surrogate-Control` makes a response shared with a `max-age` above zero and no `no-store`
-///   (or `no-store-remote`).
+/// - `Surrogate-Control` makes a response shared unless its first field line has `no-store` (or
+///   `no-store-remote`): a surrogate that obeys it does not read `Cache-Control`'s `private`,
+///   `no-store` or `no-cache`, and without a lifetime there keeps the response for a default one
+///   (Varnish's built-in rules, which read the field's first line only, for 120 s, also when
+///   it names `max-age=0`: Varnish takes no lifetime from it).
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::CACHE_CONTROL};
@@ -120,7 +123,7 @@ impl Cacheability {
     fn at(headers: &HeaderMap, now: impl FnOnce() -> SystemTime) -> Self {
         let mut cache_control = Directives::default();
         let mut cdn = Directives::default();
-        let mut surrogate = Directives::default();
+        let mut surrogate = None;
         let (mut expires, mut date) = (None, None);
         for (name, value) in headers {
             if *name == CACHE_CONTROL {
@@ -132,8 +135,10 @@ impl Cacheability {
                 date.get_or_insert(value);
             } else if *name == CDN_CACHE_CONTROL {
                 cdn.read(value.as_bytes());
-            } else if *name == SURROGATE_CONTROL {
-                surrogate.read(value.as_bytes());
+            } else if *name == SURROGATE_CONTROL && surrogate.is_none() {
+                let mut first_line = Directives::default();
+                first_line.read(value.as_bytes());
+                surrogate = Some(first_line);
             }
         }
         // A CDN obeys its own targeted field before `CDN-Cache-Control`: each is read alone, as
@@ -150,7 +155,8 @@ impl Cacheability {
                     field.is_shared_for_cdn()
                 })
         };
-        if cdn.is_shared_for_cdn() || surrogate.is_shared_for_surrogate() || targeted_shared() {
+        let surrogate_shared = surrogate.is_some_and(|first_line| !first_line.forbids_surrogates());
+        if cdn.is_shared_for_cdn() || surrogate_shared || targeted_shared() {
             return Self::Shared;
         }
         if cache_control.forbids_storing() {
@@ -183,7 +189,7 @@ fn http_date(value: &HeaderValue) -> Option<SystemTime> {
 /// overflowing value reads as 2^31 seconds) and neither an unqualified `no-store` nor an
 /// unqualified `private`; an `Expires` later than `Date` (or now) without `max-age`/`s-maxage`; a
 /// `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`,
-/// `Akamai-Cache-Control`, …) or `Surrogate-Control` with a lifetime, whatever
+/// `Akamai-Cache-Control`, …) or `Surrogate-Control` without `no-store`, whatever
 /// `Cache-Control` says (see [`Cacheability`] for the exact reading).
 ///
 /// ```
@@ -279,8 +285,6 @@ struct Directives {
     s_maxage_seen: bool,
     /// The largest valid `s-maxage`.
     s_maxage: Option<u32>,
-    /// The largest valid Surrogate-Control `max-age` (`N` or `N+M`, with a target after `;`).
-    surrogate_max_age: Option<u32>,
     /// Surrogate-Control's `no-store-remote`: no store in a surrogate away from the server.
     no_store_remote: bool,
 }
@@ -304,12 +308,9 @@ impl Directives {
                 self.public = true;
             } else if is("max-age") {
                 self.max_age_seen = true;
-                let argument = argument.unwrap_or_default();
-                self.max_age = self.max_age.max(delta_seconds(argument));
-                // Surrogate-Control: `max-age=600+60` (then stale-on-error), `max-age=600;edge`.
-                let lifetime = argument.split(|&b| b == b'+' || b == b';').next();
-                self.surrogate_max_age =
-                    self.surrogate_max_age.max(lifetime.and_then(delta_seconds));
+                self.max_age = self
+                    .max_age
+                    .max(delta_seconds(argument.unwrap_or_default()));
             } else if is("s-maxage") {
                 self.s_maxage_seen = true;
                 self.s_maxage = self
@@ -343,9 +344,9 @@ impl Directives {
         self.public || self.shared_lifetime() > 0 || no_freshness
     }
 
-    /// As `Surrogate-Control`: whether a surrogate may serve the response to other clients.
-    fn is_shared_for_surrogate(&self) -> bool {
-        !self.no_store && !self.no_store_remote && self.surrogate_max_age.is_some_and(|s| s > 0)
+    /// As `Surrogate-Control`: whether surrogates may not store the response.
+    fn forbids_surrogates(&self) -> bool {
+        self.no_store || self.no_store_remote
     }
 }
 
@@ -375,18 +376,25 @@ fn unquote(argument: &[u8]) -> &[u8] {
 /// ends a directive except inside a quoted-string argument (with `\` escapes); a quote opens
 /// one only at the start of an argument, so that a stray one spoils only its own directive.
 fn directives(line: &[u8]) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+    list_members(line, directive_end).map(|directive| {
+        let mut parts = directive.splitn(2, |&b| b == b'=');
+        let name = parts.next().unwrap_or_default().trim_ascii();
+        (name, parts.next().map(<[u8]>::trim_ascii))
+    })
+}
+
+/// The members of a comma-separated field line, each ending where `end` says, trimmed, empty
+/// ones skipped.
+fn list_members(line: &[u8], end: fn(&[u8]) -> usize) -> impl Iterator<Item = &[u8]> {
     let mut rest = line;
     std::iter::from_fn(move || {
         while !rest.is_empty() {
-            let (directive, after) = rest.split_at(directive_end(rest));
+            let (member, after) = rest.split_at(end(rest));
             rest = after.get(1..).unwrap_or_default();
-            let directive = directive.trim_ascii();
-            if directive.is_empty() {
-                continue;
+            let member = member.trim_ascii();
+            if !member.is_empty() {
+                return Some(member);
             }
-            let mut parts = directive.splitn(2, |&b| b == b'=');
-            let name = parts.next().unwrap_or_default().trim_ascii();
-            return Some((name, parts.next().map(<[u8]>::trim_ascii)));
         }
         None
     })
@@ -419,11 +427,39 @@ fn directive_end(line: &[u8]) -> usize {
     line.len()
 }
 
-/// Whether a `Content-Type` field line names `text/html` or `application/xhtml+xml`,
-/// parameters aside: any of them, as browsers take the last one and the guard must not miss a
-/// page (the injector, which must know the page's type, leaves a response with several alone).
+/// Whether a `Content-Type` value names `text/html` or `application/xhtml+xml`, parameters
+/// aside: any of them ([`content_type_values`]), as browsers take the last one and the guard must
+/// not miss a page (the injector, which must know the page's type, leaves a response with
+/// several alone).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
-    (headers.get_all(CONTENT_TYPE).iter()).any(|content_type| is_html_type(content_type.as_bytes()))
+    let lines = headers.get_all(CONTENT_TYPE).iter();
+    content_type_values(lines.map(HeaderValue::as_bytes)).any(is_html_type)
+}
+
+/// The values of `Content-Type` field lines as browsers split them (Fetch, "get, decode, and
+/// split"): every line cut at each comma outside a quoted string, trimmed, empty ones left out.
+/// A browser takes the last that is a MIME type: `text/plain; charset=utf-8, text/html` is an
+/// HTML page.
+pub(crate) fn content_type_values<'a>(
+    lines: impl IntoIterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = &'a [u8]> {
+    (lines.into_iter()).flat_map(|line| list_members(line, value_end))
+}
+
+/// Where the value at the start of `line` ends: its first comma outside a quoted string (`\`
+/// escapes a byte in one), or the end of the line.
+fn value_end(line: &[u8]) -> usize {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, &b) in line.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return i,
+            _ => {}
+        }
+    }
+    line.len()
 }
 
 /// What a browser makes of a response, by its `Content-Type` field lines.
@@ -440,10 +476,11 @@ pub(crate) enum PageType {
     Other,
 }
 
-/// The [`PageType`] of a response with these `Content-Type` field lines.
-pub(crate) fn page_type<'a>(content_types: impl IntoIterator<Item = &'a [u8]>) -> PageType {
+/// The [`PageType`] of a response with these `Content-Type` field lines, by their values
+/// ([`content_type_values`]).
+pub(crate) fn page_type<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> PageType {
     let mut sniffed = true;
-    for content_type in content_types {
+    for content_type in content_type_values(lines) {
         if is_html_type(content_type) {
             return PageType::Html;
         }
@@ -539,6 +576,29 @@ mod tests {
         assert!(!html("text/plain"));
         assert!(!html("text/htmlx"));
         assert!(!is_html(&HeaderMap::new()));
+        // A field line holds several values, split at commas outside quotes, as browsers do.
+        assert!(html("text/plain; charset=utf-8, text/html"));
+        assert!(html("text/plain,text/html;x=\"a,b\""));
+        assert!(!html("text/plain; x=\"a, text/html\""));
+        assert!(!html("text/plain; x=\"a\\\", text/html\""));
+    }
+
+    #[test]
+    fn content_type_values_split_as_browsers_split_them() {
+        let values = |line: &'static [u8]| content_type_values([line]).collect::<Vec<_>>();
+        assert_eq!(
+            values(b"text/plain, text/html"),
+            [&b"text/plain"[..], b"text/html"]
+        );
+        assert_eq!(values(b" , text/html ,,"), [&b"text/html"[..]]);
+        assert_eq!(values(b"a;x=\"1,2\", b"), [&b"a;x=\"1,2\""[..], b"b"]);
+        assert_eq!(
+            values(b"a;x=\"1\\\",2\", b"),
+            [&b"a;x=\"1\\\",2\""[..], b"b"]
+        );
+        // A quote left open runs to the end of the line.
+        assert_eq!(values(b"a;x=\"1, b"), [&b"a;x=\"1, b"[..]]);
+        assert_eq!(values(b""), Vec::<&[u8]>::new());
     }
 
     #[test]
@@ -570,6 +630,12 @@ mod tests {
             assert_eq!(of(&[b"garbage", other]), PageType::Other, "{other:?}");
         }
         assert_eq!(of(&[b"text/plain", b"text/html"]), PageType::Html);
+        assert_eq!(
+            of(&[b"text/plain; charset=utf-8, text/html"]),
+            PageType::Html
+        );
+        assert_eq!(of(&[b"text/plain, garbage"]), PageType::Other);
+        assert_eq!(of(&[b"garbage, */*"]), PageType::Sniffed);
     }
 
     #[test]
@@ -770,10 +836,27 @@ mod tests {
         assert_eq!(surrogate(b"max-age=99999999999999999999999"), Shared);
         assert_eq!(surrogate(b"max-age=600, no-store"), Private);
         assert_eq!(surrogate(b"max-age=600, no-store-remote"), Private);
-        assert_eq!(surrogate(b"max-age=0"), Private);
-        assert_eq!(surrogate(b"content=\"ESI/1.0\""), Private);
+        // Varnish's built-in rules then ignore Cache-Control's `private` and keep the page for
+        // their default lifetime: a field without `no-store` makes it shared.
+        assert_eq!(surrogate(b"max-age=0"), Shared);
+        assert_eq!(surrogate(b"content=\"ESI/1.0\""), Shared);
+        assert_eq!(surrogate(b""), Shared);
+        assert_eq!(surrogate(b"private"), Shared);
+        assert_eq!(surrogate(b"no-store=\"x\""), Shared);
         assert_eq!(of(&[("surrogate-control", b"max-age=600")]), Shared);
         assert_eq!(of(&[("surrogate-control", b"no-store")]), Heuristic);
+        // Only the first line counts, as Varnish reads it.
+        let lines = [
+            ("surrogate-control", &b"max-age=600"[..]),
+            ("surrogate-control", b"no-store"),
+            ("cache-control", b"private"),
+        ];
+        assert_eq!(of(&lines), Shared);
+        let lines = [
+            ("surrogate-control", &b"no-store"[..]),
+            ("surrogate-control", b"max-age=600"),
+        ];
+        assert_eq!(of(&lines), Heuristic);
     }
 
     #[test]

@@ -15,15 +15,15 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
-use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
 use sentry_core::{Hub, HubSwitchGuard};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use self::scan::{Action, HeadScanner, Piece};
-use super::cache::is_html;
 use super::cache::{Cacheability, mark_private};
+use super::cache::{content_type_values, is_html};
 use super::guard::{forget_length, prepare_for_tags};
 use super::layer::SetupProblem;
 use super::transaction::ORIGIN;
@@ -507,11 +507,22 @@ fn is_empty_page(headers: &HeaderMap, head: bool, empty_body: bool) -> bool {
     }
 }
 
-/// Whether the response has one `Content-Type` line, as the injector needs: with several,
-/// browsers take the last, and a `charset` may be in any of them. (The stripper takes any:
-/// removing ASCII tags is harmless in whatever the page turns out to be.)
+/// Whether the response has one `Content-Type` value (see [`content_type_values`]), as the
+/// injector needs: with several, browsers take the last, and a `charset` may be in any of them.
+/// (The stripper takes any: removing ASCII tags is harmless in whatever the page turns out to
+/// be.)
 pub(crate) fn has_one_content_type(headers: &HeaderMap) -> bool {
-    headers.get_all(CONTENT_TYPE).iter().nth(1).is_none()
+    content_type_values(content_type_lines(headers))
+        .nth(1)
+        .is_none()
+}
+
+/// The response's `Content-Type` field lines.
+fn content_type_lines(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(CONTENT_TYPE)
+        .iter()
+        .map(HeaderValue::as_bytes)
 }
 
 /// Whether a response with this status has no body (`1xx`, `204`, `205`, `304`).
@@ -533,11 +544,10 @@ pub(crate) fn is_unrewritable_page(status: StatusCode, headers: &HeaderMap) -> b
 /// [`is_ascii_incompatible`]). A byte-order mark in the body, and a `<meta>` in the head that
 /// declares the encoding, are the scanner's to read.
 fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
-    (headers.get_all(CONTENT_TYPE).iter())
-        .any(|content_type| names_ascii_incompatible_charset(content_type.as_bytes()))
+    content_type_values(content_type_lines(headers)).any(names_ascii_incompatible_charset)
 }
 
-/// Whether a `charset` parameter of this `Content-Type` line names an encoding that is not
+/// Whether a `charset` parameter of this `Content-Type` value names an encoding that is not
 /// ASCII-compatible. Parameters are read as browsers parse a MIME type: a `;` inside quotes
 /// belongs to the value, a quoted value is unescaped (`"utf\-16"` is `utf-16`), white space
 /// after the `=` is skipped. Browsers differ in the rest (Chromium takes the first `charset`,

@@ -93,7 +93,7 @@ impl SentryMetaLayer {
     /// `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 (even
     /// `max-age=99999999999999999999999`, even next to a qualified `private="set-cookie"`) and
     /// without a bare `no-store` or a bare `private`; an `Expires` later than `Date`; a
-    /// `CDN-Cache-Control`, a CDN's own targeted field or `Surrogate-Control` with a lifetime,
+    /// `CDN-Cache-Control`, a CDN's own targeted field or `Surrogate-Control` without `no-store`,
     /// whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote are
     /// removed as it streams (as by [`strip_trace_meta`](super::strip_trace_meta);
     /// the answer to HEAD gets the headers of GET's), and the first such page of each route

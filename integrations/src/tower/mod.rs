@@ -120,7 +120,7 @@
 //!   ([`is_publicly_cacheable`]: `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 and
 //!   neither a bare `no-store` nor a bare `private`; an `Expires` later than `Date`; a
 //!   `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`, …) or
-//!   `Surrogate-Control` with a lifetime, whatever `Cache-Control` says) gets no
+//!   `Surrogate-Control` without `no-store`, whatever `Cache-Control` says) gets no
 //!   `Server-Timing`, the tags already rendered into it are removed as it streams
 //!   ([`strip_trace_meta`]; a compressed page with tags is made private instead, and so is a
 //!   response with tags whose `Content-Type` names no type, which browsers sniff), and a `warn`
