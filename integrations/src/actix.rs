@@ -267,6 +267,7 @@ fn guard_response<B: MessageBody + 'static>(
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
         head: response.request().method() == actix_web::http::Method::HEAD,
         empty: matches!(size, BodySize::None | BodySize::Sized(0)),
+        streamed: matches!(size, BodySize::Stream),
     };
     let mut headers = http_headers(response.headers());
     let rewrite = (middleware.guard).apply(&mut headers, page, root);

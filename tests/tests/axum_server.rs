@@ -275,11 +275,25 @@ async fn event_stream() -> Response {
 /// HTML), and publicly cacheable (`shared`) or with no caching headers (`heuristic`).
 async fn untyped_page(Path(kind): Path<String>) -> Response {
     let parts: Vec<&str> = kind.split('-').collect();
-    let meta = match parts[0] {
-        "tagged" => SentryMeta::current(),
-        _ => SentryMeta::none(),
+    let tagged = parts[0] == "tagged";
+    let render = move || {
+        let meta = match tagged {
+            true => SentryMeta::current(),
+            false => SentryMeta::none(),
+        };
+        html_page(&meta, "<p>untyped</p>")
     };
-    let mut response = html_page(&meta, "<p>untyped</p>").into_response();
+    // `…-streamed`: rendered as the server polls the body, after the headers have left.
+    let mut response = match parts.get(3) {
+        Some(&"streamed") => {
+            let page =
+                futures_util::stream::once(
+                    async move { Ok::<_, std::convert::Infallible>(render()) },
+                );
+            Body::from_stream(page).into_response()
+        }
+        _ => render().into_response(),
+    };
     let headers = response.headers_mut();
     headers.remove(header::CONTENT_TYPE);
     match parts[1] {
@@ -1248,6 +1262,22 @@ fn tagged_responses_that_browsers_sniff_are_guarded() {
         "text/plain is not a page: {page:?}"
     );
     server.transactions();
+    // Streamed, it may take the tags after its headers have left: guarded whether it takes them
+    // or not.
+    for tags in ["tagged", "plain"] {
+        let page = server.get(&format!("/untyped/{tags}-none-shared-streamed"), &[]);
+        let private: &[&[u8]] = &[b"private, public, max-age=60"];
+        assert_eq!(page.cache_control, private, "{tags}: {page:?}");
+        assert!(page.cdn_cache_control.is_empty(), "{tags}: {page:?}");
+        server.transactions();
+        let page = server.get(&format!("/untyped/{tags}-none-heuristic-streamed"), &[]);
+        assert_eq!(page.cache_control, [b"private"], "{tags}: {page:?}");
+        if tags == "tagged" {
+            assert_names(&page, &server.transaction());
+        } else {
+            server.transactions();
+        }
+    }
 }
 
 #[test]

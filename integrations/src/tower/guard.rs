@@ -39,6 +39,9 @@ pub(crate) struct Page {
     pub(crate) head: bool,
     /// Whether its body is known to be empty.
     pub(crate) empty: bool,
+    /// Whether its body streams inside the request's root, where it may take the tags after
+    /// the headers have left.
+    pub(crate) streamed: bool,
 }
 
 impl Page {
@@ -75,11 +78,12 @@ impl Default for Guard {
 impl Guard {
     /// Decides for the response of the request of `root`, and changes its `headers` to match.
     /// A page is a response typed HTML, or one whose type a browser sniffs
-    /// ([`PageType::Sniffed`]: no `Content-Type`, say) when it took its tags from the root:
+    /// ([`PageType::Sniffed`]: no `Content-Type`, say) when it took its tags from the root or
+    /// streams inside it, where it may still take them:
     /// - a publicly cacheable page ([`Cacheability::Shared`]) is stripped of its tags and gets no
     ///   `Server-Timing`; one that took its tags from the root in a body that cannot be
     ///   rewritten (compressed, part of a page, a `charset` that is not ASCII-compatible, a
-    ///   sniffed type) is kept out of shared caches instead;
+    ///   sniffed type, also when it streams) is kept out of shared caches instead;
     /// - a page that names no caching ([`Cacheability::Heuristic`]) is marked `private`;
     /// - a page that carries this request's tags loses its validators: a client revalidating
     ///   with them would reuse an old copy, and its old trace;
@@ -95,7 +99,9 @@ impl Guard {
     ) -> Rewrite {
         let content_types = headers.get_all(CONTENT_TYPE).iter();
         let page_type = cache::page_type(content_types.map(HeaderValue::as_bytes));
-        if !(page_type == PageType::Html || page_type == PageType::Sniffed && root.rendered()) {
+        let sniffed = page_type == PageType::Sniffed;
+        let tagged = root.rendered() || sniffed && page.streamed;
+        if !(page_type == PageType::Html || sniffed && tagged) {
             return Rewrite::Keep;
         }
         let cacheability = Cacheability::of(headers);
@@ -105,7 +111,7 @@ impl Guard {
                 forget_length(headers);
                 return Rewrite::Strip;
             }
-            if root.rendered() && is_unrewritable_page(page.status, headers) {
+            if tagged && is_unrewritable_page(page.status, headers) {
                 cache::forbid_shared(headers);
                 forget_validators(headers);
             }

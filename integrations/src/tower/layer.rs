@@ -104,8 +104,9 @@ impl SentryMetaLayer {
     /// headers left, in a body the layer cannot rewrite (compressed by a layer inside this one,
     /// part of a page, a `charset` that is not ASCII-compatible), is kept out of shared caches
     /// instead: `private` first in its `Cache-Control`, and its `CDN-Cache-Control`, targeted
-    /// CDN fields and `Surrogate-Control` removed. So is a response with those tags whose
-    /// `Content-Type` names no type (none, or no MIME type in it, or `*/*`): a browser sniffs
+    /// CDN fields and `Surrogate-Control` removed. So is a response whose `Content-Type` names
+    /// no type (none, or no MIME type in it, or `*/*`) that took those tags, or streams inside
+    /// the request's root, where it may take them after its headers have left: a browser sniffs
     /// its body, and renders one that starts like HTML as a page.
     ///
     /// Turn this on only for pages that shared caches are known not to store, whatever their
@@ -130,9 +131,9 @@ impl SentryMetaLayer {
     /// the browser's own cache still may keep it. Every such HTML response is marked, tagged or
     /// not: the headers do not tell whether the body carries tags, which a streamed body writes
     /// after they have left; so is one whose type a browser sniffs (see
-    /// [`allow_cacheable`](Self::allow_cacheable)) when it took the request's tags. Pages that
-    /// set their caching headers are left as they are: `private`/`no-store` ones need nothing,
-    /// publicly cacheable ones are [guarded](Self::allow_cacheable).
+    /// [`allow_cacheable`](Self::allow_cacheable)) when it took the request's tags or streams.
+    /// Pages that set their caching headers are left as they are: `private`/`no-store` ones
+    /// need nothing, publicly cacheable ones are [guarded](Self::allow_cacheable).
     ///
     /// Turn this off when something outside the app sets the caching headers of its pages.
     ///
@@ -411,6 +412,7 @@ fn guard_response<B: Body>(
         status: response.status(),
         head,
         empty: length == Some(0),
+        streamed: length.is_none(),
     };
     let rewrite = layer.guard.apply(response.headers_mut(), page, root);
     let request = streamed_page.then(|| (root.clone(), hub));

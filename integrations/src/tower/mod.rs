@@ -123,7 +123,8 @@
 //!   `Surrogate-Control` without `no-store`, whatever `Cache-Control` says) gets no
 //!   `Server-Timing`, the tags already rendered into it are removed as it streams
 //!   ([`strip_trace_meta`]; a compressed page with tags is made private instead, and so is a
-//!   response with tags whose `Content-Type` names no type, which browsers sniff), and a `warn`
+//!   response whose `Content-Type` names no type, which browsers sniff, when it has tags or
+//!   streams), and a `warn`
 //!   is logged once per route; unless
 //!   [`SentryMetaLayer::allow_cacheable`]. An HTML response that a shared cache could keep on
 //!   its own heuristics (no caching headers at all, or none that give a lifetime or forbid
