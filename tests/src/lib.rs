@@ -15,7 +15,7 @@ pub struct Vectors {
     pub sentry_trace: Vec<SentryTraceVector>,
     /// `baggage` header values and the DSC they carry.
     pub baggage: Vec<BaggageVector>,
-    /// Continued traces: the decision and the `sample_rand` they are continued with.
+    /// Continued traces: the decision, `sample_rand` and `sample_rate` they go on with.
     pub continuation: Vec<ContinuationVector>,
 }
 
