@@ -432,8 +432,12 @@ fn directive_end(line: &[u8]) -> usize {
 /// not miss a page (the injector, which must know the page's type, leaves a response with
 /// several alone).
 pub(crate) fn is_html(headers: &HeaderMap) -> bool {
-    let lines = headers.get_all(CONTENT_TYPE).iter();
-    content_type_values(lines.map(HeaderValue::as_bytes)).any(is_html_type)
+    content_type_values(content_type_lines(headers)).any(is_html_type)
+}
+
+/// The response's `Content-Type` field lines.
+pub(crate) fn content_type_lines(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    (headers.get_all(CONTENT_TYPE).iter()).map(HeaderValue::as_bytes)
 }
 
 /// The values of `Content-Type` field lines as browsers split them (Fetch, "get, decode, and

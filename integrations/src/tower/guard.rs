@@ -4,9 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use http::header::{
-    ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderName, HeaderValue, LAST_MODIFIED,
-};
+use http::header::{ACCEPT_RANGES, CONTENT_LENGTH, ETAG, HeaderName, HeaderValue, LAST_MODIFIED};
 use http::{HeaderMap, StatusCode};
 use sentry_meta_core::{TraceMeta, TraceRoot, TransactionSource};
 
@@ -97,8 +95,7 @@ impl Guard {
         page: Page,
         root: &Arc<TraceRoot>,
     ) -> Rewrite {
-        let content_types = headers.get_all(CONTENT_TYPE).iter();
-        let page_type = cache::page_type(content_types.map(HeaderValue::as_bytes));
+        let page_type = cache::page_type(cache::content_type_lines(headers));
         let sniffed = page_type == PageType::Sniffed;
         let tagged = root.rendered() || sniffed && page.streamed;
         if !(page_type == PageType::Html || sniffed && tagged) {

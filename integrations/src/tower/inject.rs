@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, response::Parts};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE};
+use http::{HeaderMap, Method, Request, Response, StatusCode, response::Parts};
 use http_body::{Body, Frame, SizeHint};
 use sentry_core::{Hub, HubSwitchGuard};
 use tower_layer::Layer;
@@ -23,7 +23,7 @@ use tower_service::Service;
 
 use self::scan::{Action, HeadScanner, Piece};
 use super::cache::{Cacheability, mark_private};
-use super::cache::{content_type_values, is_html};
+use super::cache::{content_type_lines, content_type_values, is_html};
 use super::guard::{forget_length, prepare_for_tags};
 use super::layer::SetupProblem;
 use super::transaction::ORIGIN;
@@ -515,14 +515,6 @@ pub(crate) fn has_one_content_type(headers: &HeaderMap) -> bool {
     content_type_values(content_type_lines(headers))
         .nth(1)
         .is_none()
-}
-
-/// The response's `Content-Type` field lines.
-fn content_type_lines(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
-    headers
-        .get_all(CONTENT_TYPE)
-        .iter()
-        .map(HeaderValue::as_bytes)
 }
 
 /// Whether a response with this status has no body (`1xx`, `204`, `205`, `304`).

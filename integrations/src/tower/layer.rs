@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
 use std::task::{Context, Poll, ready};
 
-use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body;
 use sentry_core::{Client, Hub, protocol};
@@ -405,9 +405,8 @@ fn guard_response<B: Body>(
     let length = response.body().size_hint().exact();
     // A streamed page may render as the server polls its body, after the handler: it is
     // polled inside the request's root and Hub.
-    let content_types = response.headers().get_all(CONTENT_TYPE).iter();
     let streamed_page = length.is_none()
-        && cache::page_type(content_types.map(HeaderValue::as_bytes)) != PageType::Other;
+        && cache::page_type(cache::content_type_lines(response.headers())) != PageType::Other;
     let page = Page {
         status: response.status(),
         head,
