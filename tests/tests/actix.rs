@@ -63,6 +63,7 @@ async fn encoded(request: actix_web::HttpRequest) -> HttpResponse {
         .insert_header(("cache-control", "public, max-age=300"))
         .insert_header(("surrogate-control", "max-age=600"))
         .insert_header(("cloudflare-cdn-cache-control", "max-age=600"))
+        .insert_header(("x-accel-expires", "600"))
         .insert_header(("content-encoding", "br"))
         .body(html(&meta, "<p>encoded</p>"))
 }
@@ -594,11 +595,13 @@ fn a_page_with_tags_that_cannot_be_stripped_is_kept_from_shared_caches() {
     );
     assert!(lines(&headers, "surrogate-control").is_empty());
     assert!(lines(&headers, "cloudflare-cdn-cache-control").is_empty());
+    assert!(lines(&headers, "x-accel-expires").is_empty());
     // Without tags, the page keeps its caching headers.
     let (headers, page) = server.get("/encoded-plain", &[]);
     assert!(!page.contains("sentry-trace"), "{page}");
     assert_eq!(lines(&headers, "cache-control"), ["public, max-age=300"]);
     assert_eq!(lines(&headers, "surrogate-control"), ["max-age=600"]);
+    assert_eq!(lines(&headers, "x-accel-expires"), ["600"]);
     assert_eq!(
         lines(&headers, "cloudflare-cdn-cache-control"),
         ["max-age=600"]

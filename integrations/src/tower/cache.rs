@@ -3,7 +3,8 @@
 //!
 //! The response's headers are read for the fields that decide it (`Cache-Control`,
 //! `Expires` with `Date`, `CDN-Cache-Control` and CDNs' own targeted fields such as
-//! `Cloudflare-CDN-Cache-Control`, `Surrogate-Control`) into a [`Cacheability`];
+//! `Cloudflare-CDN-Cache-Control`, `Surrogate-Control`, nginx's `X-Accel-Expires`) into a
+//! [`Cacheability`];
 //! both layers take their decision from it. (`headers::CacheControl` is not used: it matches
 //! directive names case-sensitively, skips a field line with a non-ASCII byte, and drops an
 //! overflowing `max-age`, all of which would let a cacheable page through.)
@@ -17,6 +18,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 static CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
 /// The Edge Architecture's field for surrogates (Fastly, Akamai, Varnish).
 static SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+/// nginx's lifetime for its proxy cache, which it obeys over `Cache-Control`.
+static X_ACCEL_EXPIRES: HeaderName = HeaderName::from_static("x-accel-expires");
 
 /// A delta-seconds too large to be held reads as 2^31
 /// ([RFC 9111 §1.2.2](https://www.rfc-editor.org/rfc/rfc9111#section-1.2.2)).
@@ -34,6 +37,7 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 /// Expires           = HTTP-date                              ; against Date, else now
 /// CDN-Cache-Control = the same directives                   ; RFC 9213
 /// Surrogate-Control = max-age=N[+N] / no-store / no-store-remote / …   ; its first line
+/// X-Accel-Expires   = seconds / "@" unix-time                ; nginx
 /// ```
 ///
 /// Example values, and what they make of an HTML page behind
@@ -46,6 +50,7 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 /// | `Expires` later than `Date` (or than now), without `max-age`/`s-maxage` | [`Shared`](Self::Shared) |
 /// | `CDN-Cache-Control: max-age=600`, even next to `Cache-Control: private` | [`Shared`](Self::Shared) |
 /// | `Surrogate-Control: max-age=600`, `content="ESI/1.0"`, even next to `Cache-Control: private` | [`Shared`](Self::Shared) |
+/// | `X-Accel-Expires: 600` or `@4102444800`, even next to `Cache-Control: private` | [`Shared`](Self::Shared) |
 /// | no caching header at all | [`Heuristic`](Self::Heuristic) |
 /// | `Cache-Control: must-revalidate`, `no-cache`, `max-age=0`, `private="set-cookie"`; an `Expires` in the past or invalid | [`Heuristic`](Self::Heuristic) |
 /// | `Cache-Control: private`, `no-store` | [`Private`](Self::Private) |
@@ -79,6 +84,9 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 ///   `no-store` or `no-cache`, and without a lifetime there keeps the response for a default one
 ///   (Varnish's built-in rules, which read the field's first line only, for 120 s, also when
 ///   it names `max-age=0`: Varnish takes no lifetime from it).
+/// - `X-Accel-Expires` makes a response shared when a field line gives nginx's proxy cache a
+///   lifetime: seconds other than 0, or `@` and a time. nginx then stores it whatever
+///   `Cache-Control` says; it ignores a value that is not a number, and `0` forbids storing.
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::CACHE_CONTROL};
@@ -124,6 +132,7 @@ impl Cacheability {
         let mut cache_control = Directives::default();
         let mut cdn = Directives::default();
         let mut surrogate = None;
+        let mut nginx_lifetime = false;
         let (mut expires, mut date) = (None, None);
         for (name, value) in headers {
             if *name == CACHE_CONTROL {
@@ -139,6 +148,8 @@ impl Cacheability {
                 let mut first_line = Directives::default();
                 first_line.read(value.as_bytes());
                 surrogate = Some(first_line);
+            } else if *name == X_ACCEL_EXPIRES {
+                nginx_lifetime |= gives_nginx_lifetime(value.as_bytes());
             }
         }
         // A CDN obeys its own targeted field before `CDN-Cache-Control`: each is read alone, as
@@ -156,7 +167,7 @@ impl Cacheability {
                 })
         };
         let surrogate_shared = surrogate.is_some_and(|first_line| !first_line.forbids_surrogates());
-        if cdn.is_shared_for_cdn() || surrogate_shared || targeted_shared() {
+        if cdn.is_shared_for_cdn() || surrogate_shared || nginx_lifetime || targeted_shared() {
             return Self::Shared;
         }
         if cache_control.forbids_storing() {
@@ -178,6 +189,16 @@ impl Cacheability {
     }
 }
 
+/// Whether an `X-Accel-Expires` line gives nginx's proxy cache a lifetime: seconds other than 0,
+/// or `@` and a time (`ngx_http_upstream_process_accel_expires`).
+fn gives_nginx_lifetime(value: &[u8]) -> bool {
+    let number = |digits: &[u8]| !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+    match value.trim_ascii() {
+        [b'@', time @ ..] => number(time),
+        seconds => number(seconds) && seconds.iter().any(|&digit| digit != b'0'),
+    }
+}
+
 fn http_date(value: &HeaderValue) -> Option<SystemTime> {
     httpdate::parse_http_date(value.to_str().ok()?.trim()).ok()
 }
@@ -189,8 +210,9 @@ fn http_date(value: &HeaderValue) -> Option<SystemTime> {
 /// overflowing value reads as 2^31 seconds) and neither an unqualified `no-store` nor an
 /// unqualified `private`; an `Expires` later than `Date` (or now) without `max-age`/`s-maxage`; a
 /// `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`,
-/// `Akamai-Cache-Control`, …) or `Surrogate-Control` without `no-store`, whatever
-/// `Cache-Control` says (see [`Cacheability`] for the exact reading).
+/// `Akamai-Cache-Control`, …) or `Surrogate-Control` without `no-store`, or an
+/// `X-Accel-Expires` with a lifetime, whatever `Cache-Control` says (see [`Cacheability`] for
+/// the exact reading).
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::{CACHE_CONTROL, EXPIRES}};
@@ -245,14 +267,15 @@ pub(crate) fn mark_private(headers: &mut HeaderMap) {
 
 /// Keeps a response whose body may carry trace tags out of shared caches when its tags cannot
 /// be taken out: `private` first in its `Cache-Control` (see [`mark_private`]), and no
-/// `CDN-Cache-Control`, targeted CDN field or `Surrogate-Control`, which would give it a
-/// lifetime there whatever `Cache-Control` says. It is then [`Cacheability::Private`].
+/// `CDN-Cache-Control`, targeted CDN field, `Surrogate-Control` or `X-Accel-Expires`, which
+/// would give it a lifetime there whatever `Cache-Control` says. It is then
+/// [`Cacheability::Private`].
 pub(crate) fn forbid_shared(headers: &mut HeaderMap) {
     let targeted: Vec<HeaderName> = (headers.keys())
         .filter(|name| is_targeted_cdn_field(name.as_str()))
         .cloned()
         .collect();
-    for name in [&CDN_CACHE_CONTROL, &SURROGATE_CONTROL]
+    for name in [&CDN_CACHE_CONTROL, &SURROGATE_CONTROL, &X_ACCEL_EXPIRES]
         .into_iter()
         .chain(&targeted)
     {
@@ -864,6 +887,31 @@ mod tests {
     }
 
     #[test]
+    fn x_accel_expires() {
+        let nginx =
+            |value: &'static [u8]| of(&[("x-accel-expires", value), ("cache-control", b"private")]);
+        // nginx stores the page for that long, whatever Cache-Control says.
+        assert_eq!(nginx(b"600"), Shared);
+        assert_eq!(nginx(b" 0600 "), Shared);
+        assert_eq!(nginx(b"@4102444800"), Shared);
+        // Too large for nginx, which then ignores it: counted all the same (failing closed).
+        assert_eq!(nginx(b"99999999999999999999999"), Shared);
+        // `0` forbids storing; what is not a number nginx ignores.
+        assert_eq!(nginx(b"0"), Private);
+        assert_eq!(nginx(b"00"), Private);
+        assert_eq!(nginx(b"off"), Private);
+        assert_eq!(nginx(b"-1"), Private);
+        assert_eq!(nginx(b"@"), Private);
+        assert_eq!(nginx(b"@soon"), Private);
+        assert_eq!(nginx(b""), Private);
+        assert_eq!(of(&[("x-accel-expires", b"600")]), Shared);
+        assert_eq!(of(&[("x-accel-expires", b"0")]), Heuristic);
+        // Any line with a lifetime counts.
+        let lines = [("x-accel-expires", &b"0"[..]), ("x-accel-expires", b"60")];
+        assert_eq!(of(&lines), Shared);
+    }
+
+    #[test]
     fn is_publicly_cacheable_is_shared() {
         let mut headers = HeaderMap::new();
         assert!(!is_publicly_cacheable(&headers));
@@ -885,6 +933,7 @@ mod tests {
             ("surrogate-control", "max-age=600"),
             ("cloudflare-cdn-cache-control", "max-age=600"),
             ("akamai-cache-control", "max-age=600"),
+            ("x-accel-expires", "600"),
             ("etag", "\"v1\""),
         ] {
             headers.append(name, HeaderValue::from_static(value));

@@ -188,7 +188,7 @@ fn warn_cacheable(root: &TraceRoot) {
         route,
         "sentry-meta: a publicly cacheable page (Cache-Control public, s-maxage or max-age>0; \
          Expires in the future; CDN-Cache-Control, a CDN's own such field or \
-         Surrogate-Control with a lifetime) \
+         Surrogate-Control with a lifetime; X-Accel-Expires) \
          gets no trace tags or Server-Timing, or every visitor served from the cache would \
          join the trace it was rendered in; a page with tags in a body that cannot be \
          rewritten (compressed inside the layer) is made private instead. Send \
