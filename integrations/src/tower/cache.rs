@@ -131,7 +131,7 @@ impl Cacheability {
     fn at(headers: &HeaderMap, now: impl FnOnce() -> SystemTime) -> Self {
         let mut cache_control = Directives::default();
         let mut cdn = Directives::default();
-        let mut surrogate = None;
+        let mut surrogate: Option<Directives> = None;
         let mut nginx_lifetime = false;
         let (mut expires, mut date) = (None, None);
         for (name, value) in headers {
@@ -145,9 +145,8 @@ impl Cacheability {
             } else if *name == CDN_CACHE_CONTROL {
                 cdn.read(value.as_bytes());
             } else if *name == SURROGATE_CONTROL && surrogate.is_none() {
-                let mut first_line = Directives::default();
-                first_line.read(value.as_bytes());
-                surrogate = Some(first_line);
+                // Its first line only.
+                surrogate.get_or_insert_default().read(value.as_bytes());
             } else if *name == X_ACCEL_EXPIRES {
                 nginx_lifetime |= gives_nginx_lifetime(value.as_bytes());
             }
