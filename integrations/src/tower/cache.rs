@@ -317,6 +317,7 @@ impl Directives {
         for (name, argument) in directives(line) {
             self.seen = true;
             let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+            let seconds = || delta_seconds(argument.unwrap_or_default());
             if is("no-store") {
                 // It takes no argument: one with an argument is malformed, which a cache may
                 // ignore (Chromium's compares the whole directive), so it forbids nothing here.
@@ -330,14 +331,10 @@ impl Directives {
                 self.public = true;
             } else if is("max-age") {
                 self.max_age_seen = true;
-                self.max_age = self
-                    .max_age
-                    .max(delta_seconds(argument.unwrap_or_default()));
+                self.max_age = self.max_age.max(seconds());
             } else if is("s-maxage") {
                 self.s_maxage_seen = true;
-                self.s_maxage = self
-                    .s_maxage
-                    .max(delta_seconds(argument.unwrap_or_default()));
+                self.s_maxage = self.s_maxage.max(seconds());
             } else if is("no-store-remote") {
                 self.no_store_remote = true;
             }
