@@ -547,9 +547,8 @@ fn declares_ascii_incompatible_charset(headers: &HeaderMap) -> bool {
 /// `=` may not count), so any `charset` counts, and its label ends at those: a page taken for
 /// one in such an encoding is left alone, the safe side.
 fn names_ascii_incompatible_charset(content_type: &[u8]) -> bool {
-    let Some(start) = memchr::memchr(b';', content_type) else {
-        return false;
-    };
+    // From the first `;`: none leaves nothing to read.
+    let start = memchr::memchr(b';', content_type).unwrap_or(content_type.len());
     let mut rest = &content_type[start..];
     while let Some(parameter) = rest.strip_prefix(b";") {
         let name_end = memchr::memchr2(b';', b'=', parameter).unwrap_or(parameter.len());
