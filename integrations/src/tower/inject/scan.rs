@@ -1091,11 +1091,9 @@ impl Tokenizer {
             Some(_) => State::RawText,
             None => State::Data,
         };
-        let charset = self.charset.take();
-        if charset.is_some_and(|charset| charset.is_ascii_incompatible()) {
-            Event::NotAscii
-        } else {
-            Event::None
+        match self.charset.take() {
+            Some(charset) if charset.is_ascii_incompatible() => Event::NotAscii,
+            _ => Event::None,
         }
     }
 }
