@@ -700,12 +700,10 @@ impl Tokenizer {
     /// Text, `<`, `</` and tag names (§13.2.5.1, .6-8).
     fn tag_open(&mut self, byte: u8) -> Flow {
         match self.state {
-            State::Data => {
-                if byte == b'<' {
-                    self.state = State::TagOpen;
-                }
-                NEXT
-            }
+            State::Data => match byte {
+                b'<' => self.switch(State::TagOpen),
+                _ => NEXT,
+            },
             State::TagOpen => match byte {
                 b'!' => self.switch(State::MarkupDeclarationOpen),
                 b'/' => self.switch(State::EndTagOpen),
@@ -820,12 +818,10 @@ impl Tokenizer {
                 b'>' => Flow::Consumed(self.emit_tag()),
                 _ => self.reconsume(State::BeforeAttributeName),
             },
-            _ => {
-                if byte == b'>' {
-                    return Flow::Consumed(self.emit_tag());
-                }
-                self.reconsume(State::BeforeAttributeName)
-            }
+            _ => match byte {
+                b'>' => Flow::Consumed(self.emit_tag()),
+                _ => self.reconsume(State::BeforeAttributeName),
+            },
         }
     }
 
@@ -841,12 +837,10 @@ impl Tokenizer {
                 b'-' => self.switch(State::CommentStart),
                 _ => self.reconsume(State::BogusComment),
             },
-            State::BogusComment => {
-                if byte == b'>' {
-                    self.state = State::Data;
-                }
-                NEXT
-            }
+            State::BogusComment => match byte {
+                b'>' => self.switch(State::Data),
+                _ => NEXT,
+            },
             State::CommentStart => match byte {
                 b'-' => self.switch(State::CommentStartDash),
                 // `<!-->`: an empty comment.
@@ -864,12 +858,10 @@ impl Tokenizer {
     /// A comment's text and its end (§13.2.5.45-52).
     fn comment(&mut self, byte: u8) -> Flow {
         match self.state {
-            State::Comment => {
-                if byte == b'-' {
-                    self.state = State::CommentEndDash;
-                }
-                NEXT
-            }
+            State::Comment => match byte {
+                b'-' => self.switch(State::CommentEndDash),
+                _ => NEXT,
+            },
             State::CommentEndDash => match byte {
                 b'-' => self.switch(State::CommentEnd),
                 _ => self.reconsume(State::Comment),
