@@ -414,10 +414,8 @@ impl<'a> RequestHeaders<'a> {
             .iter()
             .map(|value| {
                 let members = value.as_bytes().split(|&b| b == b',');
-                let text: Vec<&str> = members
-                    .filter_map(|member| std::str::from_utf8(member).ok())
-                    .collect();
-                text.join(",")
+                let text = members.filter_map(|member| std::str::from_utf8(member).ok());
+                text.collect::<Vec<_>>().join(",")
             })
             .collect();
         Self { headers, baggage }
