@@ -108,18 +108,19 @@ impl RequestTransaction {
         {
             transaction.set_data("http.response.status_code", status.as_u16().into());
         }
-        if transaction.get_status().is_none() {
-            transaction.set_status(status.map_or(SpanStatus::UnknownError, span_status));
-        }
-        self.end(transaction);
+        let status = status.map_or(SpanStatus::UnknownError, span_status);
+        self.end(transaction, status);
         if self.shared_hub {
             self.hub.configure_scope(|scope| scope.set_span(None));
         }
     }
 
-    /// Sends the transaction inside the request's Hub and trace root, where
-    /// [`DscTransport`](crate::DscTransport) finds the DSC its pages wrote.
-    fn end(&self, transaction: Transaction) {
+    /// Sends the transaction, with `status` unless it has one already, inside the request's Hub
+    /// and trace root, where [`DscTransport`](crate::DscTransport) finds the DSC its pages wrote.
+    fn end(&self, transaction: Transaction, status: SpanStatus) {
+        if transaction.get_status().is_none() {
+            transaction.set_status(status);
+        }
         Hub::run(self.hub.clone(), || {
             self.root.clone().sync_scope(|| transaction.finish());
         });
@@ -131,10 +132,7 @@ impl Drop for RequestTransaction {
     /// transaction, as `aborted`.
     fn drop(&mut self) {
         if let Some(transaction) = self.transaction.take() {
-            if transaction.get_status().is_none() {
-                transaction.set_status(SpanStatus::Aborted);
-            }
-            self.end(transaction);
+            self.end(transaction, SpanStatus::Aborted);
             self.hub.configure_scope(|scope| scope.set_span(None));
         }
     }
