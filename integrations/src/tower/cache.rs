@@ -502,18 +502,16 @@ pub(crate) enum PageType {
 /// The [`PageType`] of a response with these `Content-Type` field lines, by their values
 /// ([`content_type_values`]).
 pub(crate) fn page_type<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> PageType {
-    let mut sniffed = true;
+    let mut page = PageType::Sniffed;
     for content_type in content_type_values(lines) {
         if is_html_type(content_type) {
             return PageType::Html;
         }
-        sniffed &= !is_given_type(content_type);
+        if is_given_type(content_type) {
+            page = PageType::Other;
+        }
     }
-    if sniffed {
-        PageType::Sniffed
-    } else {
-        PageType::Other
-    }
+    page
 }
 
 /// Whether a `Content-Type` field line holds a MIME type that a browser takes as given:
