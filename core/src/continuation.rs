@@ -72,10 +72,9 @@ impl ContinuationPolicy {
     /// assert!(strict.refusal(&caller(b"")).is_some());
     /// ```
     pub fn refusal(&self, incoming: &DynamicSamplingContext) -> Option<NewTraceReason> {
-        let incoming = incoming
-            .get(crate::DscKey::OrgId)
-            .filter(|org| !org.is_empty());
-        let own = self.org_id.as_deref().filter(|org| !org.is_empty());
+        // Neither is ever empty: the DSC's `set` and `org_id` both take an empty value for none.
+        let incoming = incoming.get(crate::DscKey::OrgId);
+        let own = self.org_id.as_deref();
         match (incoming, own) {
             (Some(incoming), Some(own)) if incoming != own => Some(NewTraceReason::OrgMismatch {
                 incoming: incoming.to_owned(),
