@@ -86,7 +86,8 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 ///   it names `max-age=0`: Varnish takes no lifetime from it).
 /// - `X-Accel-Expires` makes a response shared when a field line gives nginx's proxy cache a
 ///   lifetime: seconds other than 0, or `@` and a time. nginx then stores it whatever
-///   `Cache-Control` says; it ignores a value that is not a number, and `0` forbids storing.
+///   `Cache-Control` says (nginx 1.22 when the field comes before `Cache-Control`; it is counted
+///   in any order); it ignores a value that is not a number, and `0` forbids storing.
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::CACHE_CONTROL};
