@@ -207,8 +207,8 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
 /// A publicly cacheable page (`Cache-Control` and `CDN-Cache-Control` lifetimes), compressed
 /// (`encoded`: the layer cannot rewrite its body), declared UTF-16 (`utf16-escaped`,
 /// `utf16-second-line`: nor can it rewrite that) or with a second `Content-Type` line
-/// (`two-types`) or a second value in its one line (`comma-types`); with its tags, or without them (`plain-…`, which sends an event: the
-/// envelope's DSC is not a page's tags).
+/// (`two-types`) or a second value in its one line (`comma-types`); with its tags, or without
+/// them (`plain-…`, which sends an event: the envelope's DSC is not a page's tags).
 async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     let meta = match kind.starts_with("plain-") {
         true => {

@@ -94,7 +94,7 @@ impl SentryMetaLayer {
     /// `max-age=99999999999999999999999`, even next to a qualified `private="set-cookie"`) and
     /// without a bare `no-store` or a bare `private`; an `Expires` later than `Date`; a
     /// `CDN-Cache-Control`, a CDN's own targeted field or `Surrogate-Control` without `no-store`,
-    /// whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote are
+    /// an `X-Accel-Expires` with a lifetime, whatever `Cache-Control` says) gets no `Server-Timing`, the tags a template wrote are
     /// removed as it streams (as by [`strip_trace_meta`](super::strip_trace_meta);
     /// the answer to HEAD gets the headers of GET's), and the first such page of each route
     /// logs a warning: a cached page would make every visitor that gets it join the one trace,
@@ -104,7 +104,7 @@ impl SentryMetaLayer {
     /// headers left, in a body the layer cannot rewrite (compressed by a layer inside this one,
     /// part of a page, a `charset` that is not ASCII-compatible), is kept out of shared caches
     /// instead: `private` first in its `Cache-Control`, and its `CDN-Cache-Control`, targeted
-    /// CDN fields and `Surrogate-Control` removed. So is a response whose `Content-Type` names
+    /// CDN fields, `Surrogate-Control` and `X-Accel-Expires` removed. So is a response whose `Content-Type` names
     /// no type (none, or no MIME type in it, or `*/*`) that took those tags, or streams inside
     /// the request's root, where it may take them after its headers have left: a browser sniffs
     /// its body, and renders one that starts like HTML as a page.

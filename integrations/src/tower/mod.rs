@@ -120,12 +120,11 @@
 //!   ([`is_publicly_cacheable`]: `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 and
 //!   neither a bare `no-store` nor a bare `private`; an `Expires` later than `Date`; a
 //!   `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`, …) or
-//!   `Surrogate-Control` without `no-store`, whatever `Cache-Control` says) gets no
-//!   `Server-Timing`, the tags already rendered into it are removed as it streams
-//!   ([`strip_trace_meta`]; a compressed page with tags is made private instead, and so is a
-//!   response whose `Content-Type` names no type, which browsers sniff, when it has tags or
-//!   streams), and a `warn`
-//!   is logged once per route; unless
+//!   `Surrogate-Control` without `no-store`, nginx's `X-Accel-Expires` with a lifetime,
+//!   whatever `Cache-Control` says) gets no `Server-Timing`, the tags already rendered into it
+//!   are removed as it streams ([`strip_trace_meta`]; a compressed page with tags is made
+//!   private instead, and so is a response whose `Content-Type` names no type, which browsers
+//!   sniff, when it has tags or streams), and a `warn` is logged once per route; unless
 //!   [`SentryMetaLayer::allow_cacheable`]. An HTML response that a shared cache could keep on
 //!   its own heuristics (no caching headers at all, or none that give a lifetime or forbid
 //!   storing, such as `must-revalidate` or `private="set-cookie"`) keeps its tags and gets
