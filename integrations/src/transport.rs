@@ -2,13 +2,14 @@
 //! pages.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sentry::transports::DefaultTransportFactory;
 use sentry_core::protocol::{Context, EnvelopeItem, Map, TraceId as SdkTraceId};
 use sentry_core::types::Uuid;
-use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
+use sentry_core::{Client, Envelope, Transport, TransportFactory, TransportOptions};
 use sentry_meta_core::__private::members;
 use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
 
@@ -32,6 +33,9 @@ use crate::opentelemetry::OtelMeta;
 ///
 /// Opt in with one line in the client options: over the `sentry` crate's default HTTP
 /// transport with [`DscTransport::new`], or over any other factory with [`DscTransport::wrap`].
+/// Without it, the tower layer and the actix-web middleware log one `warn` (target
+/// `sentry_meta`) in the process: at a request's transaction they start for a client with a DSN
+/// while no `DscTransport` has made a transport.
 ///
 /// ```
 /// let options = sentry::ClientOptions::new()
@@ -113,12 +117,38 @@ impl<F> DscTransport<F> {
 
 impl<F: TransportFactory> TransportFactory for DscTransport<F> {
     fn create_transport_with_options(&self, options: TransportOptions) -> Arc<dyn Transport> {
+        CHECKED.store(true, Ordering::Relaxed);
         Arc::new(WithDsc {
             inner: self.inner.create_transport_with_options(options),
             #[cfg(feature = "opentelemetry")]
             otel: self.otel.clone(),
         })
     }
+}
+
+/// Set once a [`DscTransport`] has made a transport, or [`check_in_use`] has warned that none
+/// has: nothing is left to check.
+static CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Warns, once in the process, when a layer starts a request's transaction for `client`, which
+/// sends (it has a DSN), and no [`DscTransport`] has made a transport: the server's envelopes
+/// then disagree with its pages.
+pub(crate) fn check_in_use(client: &Client) {
+    if CHECKED.load(Ordering::Relaxed)
+        || client.dsn().is_none()
+        || CHECKED.swap(true, Ordering::Relaxed)
+    {
+        return;
+    }
+    tracing::warn!(
+        target: "sentry_meta",
+        "sentry-meta: no Sentry client of this process sends through \
+         sentry_meta::DscTransport, so the server's envelopes carry the SDK's partial Dynamic \
+         Sampling Context, not the one its pages write, and Sentry's dynamic sampling may judge \
+         the server's part of a trace by another context than the browser's. Add \
+         .transport(sentry_meta::DscTransport::new()) (or DscTransport::wrap(your factory)) to \
+         the client options"
+    );
 }
 
 /// The transport made by [`DscTransport`].

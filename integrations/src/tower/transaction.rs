@@ -51,6 +51,7 @@ impl RequestTransaction {
     ) -> Option<Self> {
         // Read before the scope is locked for writing below.
         let client = hub.client()?;
+        crate::transport::check_in_use(&client);
         let transaction = hub.configure_scope(|scope| {
             if scope.get_span().is_some() && !shared_hub {
                 return None;

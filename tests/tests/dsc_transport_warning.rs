@@ -1,0 +1,144 @@
+//! `SentryMetaLayer` warns when no `DscTransport` is in use: once in the process, at the first
+//! transaction it starts for a client that sends (one with a DSN), and never when a
+//! `DscTransport` made the transport. What it checks is the process's state, so each case runs
+//! in a process of its own: this test binary, run again for that case alone.
+
+use std::convert::Infallible;
+use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use http::{Request, Response};
+use sentry_core::test::TestTransport;
+use sentry_core::{Client, ClientOptions, Hub};
+use sentry_meta::DscTransport;
+use sentry_meta::tower::SentryMetaLayer;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tracing_subscriber::layer::SubscriberExt;
+
+const DSN: &str = "https://4f1c2d3e4b5a69788796a5b4c3d2e1f0@o42.ingest.sentry.io/7";
+/// Names the case a child process runs.
+const CASE: &str = "SENTRY_META_TEST_CASE";
+/// Comes before each warning the child reports on its stdout (the test harness may write on the
+/// same line).
+const WARNING: &str = "sentry_meta warned: ";
+
+/// The `warn` messages of the `sentry_meta` target that `case` logged, run in a process of its
+/// own.
+fn warnings_of(case: &str) -> Vec<String> {
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", "case", "--nocapture"])
+        .env(CASE, case)
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{case}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(&format!("ran {case}")), "{case}: {stdout}");
+    stdout
+        .lines()
+        .filter_map(|line| Some(line.split_once(WARNING)?.1.to_owned()))
+        .collect()
+}
+
+#[test]
+fn warns_once_for_a_client_that_sends_without_dsc_transport() {
+    let warnings = warnings_of("without");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(".transport(sentry_meta::DscTransport::new())"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn is_silent_with_dsc_transport() {
+    assert_eq!(warnings_of("with"), Vec::<String>::new());
+}
+
+/// The case the parent process named, if any; nothing in the parent.
+#[test]
+fn case() {
+    let Ok(case) = std::env::var(CASE) else {
+        return;
+    };
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Warnings(warnings.clone()));
+    tracing::subscriber::with_default(subscriber, || match case.as_str() {
+        "without" => {
+            // A client without a DSN sends nothing, and is not warned about.
+            request(ClientOptions::new().transport(TestTransport::new()));
+            let none = warnings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty();
+            assert!(none, "a client without a DSN warned about");
+            for _ in 0..2 {
+                request(
+                    ClientOptions::new()
+                        .dsn(DSN)
+                        .transport(TestTransport::new()),
+                );
+            }
+        }
+        "with" => {
+            for _ in 0..2 {
+                let transport = DscTransport::wrap(TestTransport::new());
+                request(ClientOptions::new().dsn(DSN).transport(transport));
+            }
+        }
+        _ => panic!("no case {case}"),
+    });
+    for warning in warnings
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+    {
+        println!("{WARNING}{warning}");
+    }
+    println!("ran {case}");
+}
+
+/// One request through `SentryMetaLayer`, in a Hub of its own bound to a client made with
+/// `options`.
+fn request(options: ClientOptions) {
+    let client = Arc::new(Client::from(options.traces_sample_rate(1.0)));
+    let hub = Arc::new(Hub::new(Some(client), Arc::default()));
+    let service = ServiceBuilder::new()
+        .layer(SentryMetaLayer::new())
+        .service(service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(String::from("<p>hello</p>")))
+        }));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    Hub::run(hub, || {
+        runtime
+            .block_on(service.oneshot(Request::new(())))
+            .expect("infallible");
+    });
+}
+
+/// Collects the messages of the `warn` events of the `sentry_meta` target.
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let metadata = event.metadata();
+        if *metadata.level() != tracing::Level::WARN || metadata.target() != "sentry_meta" {
+            return;
+        }
+        let mut message = String::new();
+        event.record(
+            &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                if field.name() == "message" {
+                    message = format!("{value:?}");
+                }
+            },
+        );
+        let mut warnings = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        warnings.push(message);
+    }
+}
