@@ -458,7 +458,11 @@ fn header_text(value: &http::HeaderValue) -> &str {
 ///
 /// It passes every span and call on to `inner` unchanged, and keeps each span's context from its
 /// start to its end (`SentrySpanProcessor` makes a transaction of any span whose parent it does
-/// not hold, say one that outlived its parent).
+/// not hold, say one that outlived its parent). With the `sentry` feature, it logs one `warn`
+/// (target `sentry_meta`) in the process when the Sentry client of the Hub current at its first
+/// span samples at a fixed `traces_sample_rate` below 1.0: `SentrySpanProcessor` has that
+/// client decide again at the head of each trace, so some pages that say "sampled" would name
+/// a transaction that is never sent.
 ///
 /// ```
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -494,6 +498,8 @@ impl<P> DscSpanProcessor<P> {
 impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
+        #[cfg(feature = "sentry")]
+        check_client_rate();
         self.inner.on_start(span, cx);
         let started = span.span_context().clone();
         let span_id = started.span_id();
@@ -522,6 +528,39 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+/// Warns, once in the process, when the current Hub's Sentry client samples at a fixed rate
+/// below 1: `SentrySpanProcessor` has the client decide again for each span that OpenTelemetry
+/// sampled at the head of a trace, so the transactions of some pages that say "sampled" are
+/// never sent. Checked at the first span started with a client bound.
+#[cfg(feature = "sentry")]
+fn check_client_rate() {
+    use sentry_core::{Hub, TracesSamplingStrategy};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static CHECKED: AtomicBool = AtomicBool::new(false);
+    if CHECKED.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(client) = Hub::current().client() else {
+        return;
+    };
+    if CHECKED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    if let TracesSamplingStrategy::FixedRate(rate) = client.options().traces_sampling_strategy
+        && rate < 1.0
+    {
+        tracing::warn!(
+            target: "sentry_meta",
+            rate,
+            "sentry-meta: the Sentry client samples at traces_sample_rate below 1.0, so \
+             SentrySpanProcessor drops some of the spans that OpenTelemetry's sampler kept at \
+             the head of a trace, and their pages name transactions that are never sent. Give \
+             the Sentry client traces_sample_rate(1.0) and sample with OpenTelemetry's sampler"
+        );
     }
 }
 
@@ -562,7 +601,8 @@ struct Incoming {
 ///   a new trace, whichever header the caller sent, also without a valid `sentry-trace`.
 /// - With `sentry-opentelemetry`, OpenTelemetry's sampler decides which spans become
 ///   transactions: give the Sentry client `traces_sample_rate(1.0)`, so that it keeps each span
-///   OpenTelemetry keeps and the pages' flag is the transaction's.
+///   OpenTelemetry keeps and the pages' flag is the transaction's. [`DscSpanProcessor`] logs
+///   one `warn` when the client bound at its first span samples at a lower fixed rate.
 ///
 /// Injecting writes the context's span as `sentry-trace`, and as `baggage` its DSC followed by
 /// the context's OpenTelemetry baggage (as `BaggagePropagator` writes it, with `%` and the

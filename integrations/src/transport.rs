@@ -9,7 +9,7 @@ use std::time::Duration;
 use sentry::transports::DefaultTransportFactory;
 use sentry_core::protocol::{Context, EnvelopeItem, Map, TraceId as SdkTraceId};
 use sentry_core::types::Uuid;
-use sentry_core::{Client, Envelope, Transport, TransportFactory, TransportOptions};
+use sentry_core::{Envelope, Transport, TransportFactory, TransportOptions};
 use sentry_meta_core::__private::members;
 use sentry_meta_core::{SENTRY_PREFIX, TraceId, TraceMeta, TraceRoot};
 
@@ -133,7 +133,8 @@ static CHECKED: AtomicBool = AtomicBool::new(false);
 /// Warns, once in the process, when a layer starts a request's transaction for `client`, which
 /// sends (it has a DSN), and no [`DscTransport`] has made a transport: the server's envelopes
 /// then disagree with its pages.
-pub(crate) fn check_in_use(client: &Client) {
+#[cfg(feature = "tower")]
+pub(crate) fn check_in_use(client: &sentry_core::Client) {
     if CHECKED.load(Ordering::Relaxed)
         || client.dsn().is_none()
         || CHECKED.swap(true, Ordering::Relaxed)

@@ -1,17 +1,26 @@
-//! `SentryMetaLayer` warns when no `DscTransport` is in use: once in the process, at the first
-//! transaction it starts for a client that sends (one with a DSN), and never when a
-//! `DscTransport` made the transport. What it checks is the process's state, so each case runs
-//! in a process of its own: this test binary, run again for that case alone.
+//! The warnings of two setups in which the server's envelopes disagree with its pages, each
+//! logged once in the process:
+//! - `SentryMetaLayer` with no `DscTransport` in use: at the first transaction it starts for a
+//!   client that sends (one with a DSN), never when a `DscTransport` made the transport;
+//! - `DscSpanProcessor` around `SentrySpanProcessor` with a Sentry client that samples again at a
+//!   fixed rate below 1.0.
+//!
+//! What they check is the process's state, so each case runs in a process of its own: this test
+//! binary, run again for that case alone.
 
 use std::convert::Infallible;
 use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{Request, Response};
+use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
 use sentry_meta::DscTransport;
+use sentry_meta::opentelemetry::DscSpanProcessor;
 use sentry_meta::tower::SentryMetaLayer;
+use sentry_opentelemetry::SentrySpanProcessor;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -58,6 +67,17 @@ fn is_silent_with_dsc_transport() {
     assert_eq!(warnings_of("with"), Vec::<String>::new());
 }
 
+#[test]
+fn warns_once_for_a_sentry_client_that_samples_opentelemetry_spans_again() {
+    let warnings = warnings_of("otel_half");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("traces_sample_rate(1.0)"),
+        "{warnings:?}"
+    );
+    assert_eq!(warnings_of("otel_full"), Vec::<String>::new());
+}
+
 /// The case the parent process named, if any; nothing in the parent.
 #[test]
 fn case() {
@@ -89,6 +109,8 @@ fn case() {
                 request(ClientOptions::new().dsn(DSN).transport(transport));
             }
         }
+        "otel_half" => otel_spans(0.5),
+        "otel_full" => otel_spans(1.0),
         _ => panic!("no case {case}"),
     });
     for warning in warnings
@@ -118,6 +140,22 @@ fn request(options: ClientOptions) {
         runtime
             .block_on(service.oneshot(Request::new(())))
             .expect("infallible");
+    });
+}
+
+/// Two OpenTelemetry root spans, sent to Sentry by `SentrySpanProcessor` inside
+/// `DscSpanProcessor`, with a Sentry client that samples at `rate`.
+fn otel_spans(rate: f32) {
+    let options = ClientOptions::new().dsn(DSN).traces_sample_rate(rate);
+    let client = Arc::new(Client::from(options.transport(TestTransport::new())));
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(DscSpanProcessor::new(SentrySpanProcessor::new()))
+        .build();
+    let tracer = provider.tracer("web");
+    Hub::run(Arc::new(Hub::new(Some(client), Arc::default())), || {
+        for _ in 0..2 {
+            tracer.start("GET /").end();
+        }
     });
 }
 
