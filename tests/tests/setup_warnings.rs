@@ -52,14 +52,16 @@ fn warnings_of(case: &str) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that `case` logged one warning, which gives `advice`.
+fn assert_warns_once(case: &str, advice: &str) {
+    let warnings = warnings_of(case);
+    assert_eq!(warnings.len(), 1, "{case}: {warnings:?}");
+    assert!(warnings[0].contains(advice), "{case}: {warnings:?}");
+}
+
 #[test]
 fn warns_once_for_a_client_that_sends_without_dsc_transport() {
-    let warnings = warnings_of("without");
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains(".transport(sentry_meta::DscTransport::new())"),
-        "{warnings:?}"
-    );
+    assert_warns_once("without", ".transport(sentry_meta::DscTransport::new())");
 }
 
 #[test]
@@ -69,12 +71,7 @@ fn is_silent_with_dsc_transport() {
 
 #[test]
 fn warns_once_for_a_sentry_client_that_samples_opentelemetry_spans_again() {
-    let warnings = warnings_of("otel_half");
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("traces_sample_rate(1.0)"),
-        "{warnings:?}"
-    );
+    assert_warns_once("otel_half", "traces_sample_rate(1.0)");
     assert_eq!(warnings_of("otel_full"), Vec::<String>::new());
 }
 
