@@ -97,8 +97,8 @@ pub(crate) struct HeadScanner {
     scanned: usize,
     limit: usize,
     done: bool,
-    /// The page's first bytes, while they may still be a byte-order mark.
-    start: Start,
+    /// The page's first bytes (up to 4), read for a byte-order mark.
+    first: [u8; 4],
     /// What the held bytes (and the pending bytes of the current chunk) may turn out to be.
     hold: Hold,
     held: BytesMut,
@@ -140,7 +140,7 @@ impl HeadScanner {
                 Action::Strip => usize::MAX,
             },
             done: false,
-            start: Start::default(),
+            first: [0; 4],
             hold: Hold::Nothing,
             held: BytesMut::new(),
             opened_at: usize::MAX,
@@ -173,9 +173,14 @@ impl HeadScanner {
     /// Reads `chunk` and hands `out` what to write, in order. Bytes not handed out are held
     /// back (they come out in a later call) or, when stripping, dropped.
     pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut impl FnMut(Piece)) {
-        if !self.done && self.start.read(chunk) == Some(false) {
-            // UTF-16 or UTF-32: ASCII bytes in it are parts of other characters.
-            self.finish(out);
+        if !self.done && self.scanned < self.first.len() {
+            // The page's first bytes: until done, every byte fed has been scanned.
+            let take = chunk.len().min(self.first.len() - self.scanned);
+            self.first[self.scanned..][..take].copy_from_slice(&chunk[..take]);
+            if !is_ascii_text(&self.first[..self.scanned + take]) {
+                // UTF-16 or UTF-32: ASCII bytes in it are parts of other characters.
+                self.finish(out);
+            }
         }
         // chunk[from..i] is neither written nor dropped yet.
         let mut from = 0;
@@ -380,46 +385,16 @@ fn emit_input(range: Range<usize>, out: &mut impl FnMut(Piece)) {
 
 // ----- The encoding --------------------------------------------------------------------------
 
-/// The first bytes of a page, read for a byte-order mark ("BOM sniffing", §13.2.3.1), which
-/// decides the encoding before anything else does.
-#[derive(Debug, Default)]
-struct Start {
-    bytes: [u8; 4],
-    len: usize,
-    decided: bool,
-}
-
-impl Start {
-    /// Takes the next bytes of the page: whether the page is ASCII text (`None` while its first
-    /// bytes may still be a byte-order mark, and once that has been decided).
-    fn read(&mut self, chunk: &[u8]) -> Option<bool> {
-        if self.decided {
-            return None;
-        }
-        let take = chunk.len().min(self.bytes.len() - self.len);
-        self.bytes[self.len..self.len + take].copy_from_slice(&chunk[..take]);
-        self.len += take;
-        let ascii = is_ascii_text(&self.bytes[..self.len]);
-        self.decided = ascii.is_some();
-        ascii
-    }
-}
-
-/// Whether a page that begins with `first` is ASCII text, as far as a byte-order mark tells;
-/// `None` while `first` may still become one. While undecided, the bytes are not `<`: the
-/// tokenizer reads them as text, which holds nothing back.
-fn is_ascii_text(first: &[u8]) -> Option<bool> {
+/// Whether a page that begins with `first` is ASCII text, as far as a byte-order mark tells
+/// ("BOM sniffing", §13.2.3.1, which decides the encoding before anything else does). Read
+/// again as the first bytes come in: while they may still become a mark, they are not `<`, and
+/// the tokenizer reads them as text, which holds nothing back.
+fn is_ascii_text(first: &[u8]) -> bool {
     // UTF-16BE, UTF-16LE (and UTF-32LE, which begins like it), UTF-32BE. Browsers know no
-    // UTF-32, but they do not read such a page as ASCII text either.
+    // UTF-32, but they do not read such a page as ASCII text either. No mark, or UTF-8's
+    // (EF BB BF), is ASCII text.
     const NOT_ASCII: [&[u8]; 3] = [b"\xFE\xFF", b"\xFF\xFE", b"\0\0\xFE\xFF"];
-    if NOT_ASCII.iter().any(|bom| first.starts_with(bom)) {
-        return Some(false);
-    }
-    if NOT_ASCII.iter().any(|bom| bom.starts_with(first)) {
-        return None;
-    }
-    // No mark, or UTF-8's (EF BB BF).
-    Some(true)
+    !NOT_ASCII.iter().any(|bom| first.starts_with(bom))
 }
 
 // ----- The tokenizer -------------------------------------------------------------------------
