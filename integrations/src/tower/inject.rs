@@ -9,6 +9,7 @@ mod scan;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -691,8 +692,8 @@ pin_project_lite::pin_project! {
 #[derive(Debug)]
 struct Rewrite {
     scanner: HeadScanner,
-    /// The tags, until they are written (or will not be).
-    tags: Option<Bytes>,
+    /// The tags, until they are written (none when stripping).
+    tags: Bytes,
     /// Frames ready to be returned, oldest first (no empty data: see [`push_data`]).
     pending: VecDeque<Frame<Bytes>>,
     /// The inner body has ended.
@@ -723,15 +724,15 @@ impl<B> TraceMetaBody<B> {
     pub fn inject(body: B, meta: &TraceMeta) -> Self {
         let tags = Bytes::from(meta.to_html());
         let scanner = HeadScanner::injecting(meta.writes_traceparent());
-        Self::rewrite(body, scanner, Some(tags))
+        Self::rewrite(body, scanner, tags)
     }
 
     /// `body` without its trace tags (see [`strip_trace_meta`]).
     pub fn strip(body: B) -> Self {
-        Self::rewrite(body, HeadScanner::new(Action::Strip), None)
+        Self::rewrite(body, HeadScanner::new(Action::Strip), Bytes::new())
     }
 
-    fn rewrite(body: B, scanner: HeadScanner, tags: Option<Bytes>) -> Self {
+    fn rewrite(body: B, scanner: HeadScanner, tags: Bytes) -> Self {
         Self {
             inner: body,
             rewrite: Some(Rewrite {
@@ -816,17 +817,10 @@ impl Rewrite {
             Piece::Input(range) if range.start == 0 && range.end == chunk.len() => whole = true,
             Piece::Input(range) => push_data(&mut self.pending, chunk.slice(range)),
             Piece::Held(bytes) => push_data(&mut self.pending, bytes),
-            Piece::Tags => {
-                if let Some(tags) = self.tags.take() {
-                    push_data(&mut self.pending, tags);
-                }
-            }
+            Piece::Tags => push_data(&mut self.pending, mem::take(&mut self.tags)),
         });
         if whole {
             push_data(&mut self.pending, chunk);
-        }
-        if self.scanner.is_done() {
-            self.tags = None;
         }
     }
 
@@ -837,7 +831,6 @@ impl Rewrite {
                 push_data(&mut self.pending, bytes);
             }
         });
-        self.tags = None;
     }
 }
 
@@ -876,37 +869,27 @@ where
         let Some(rewrite) = &self.rewrite else {
             return self.inner.size_hint();
         };
-        let (inner_lower, inner_upper) = if rewrite.inner_done {
-            (0, Some(0))
-        } else {
-            let hint = self.inner.size_hint();
-            (hint.lower(), hint.upper())
+        let inner = match rewrite.inner_done {
+            true => SizeHint::with_exact(0),
+            false => self.inner.size_hint(),
         };
         let held = rewrite.scanner.held_len() as u64;
         let pending = (rewrite.pending.iter().filter_map(Frame::data_ref))
             .map(|data| data.len() as u64)
             .sum::<u64>();
-        let (lower, upper) = if rewrite.scanner.is_done() {
-            (
-                pending + inner_lower,
-                inner_upper.map(|upper| pending + upper),
-            )
-        } else if let Some(tags) = &rewrite.tags {
-            // Injecting: the tags may come, the held bytes will.
-            let tags = tags.len() as u64;
-            (
-                pending + held + inner_lower,
-                inner_upper.map(|upper| pending + held + upper + tags),
-            )
-        } else {
-            // The held bytes may go, and so may any byte not yet read: it may belong to a trace
-            // tag that began before the scanner's limit.
-            (pending, inner_upper.map(|upper| pending + held + upper))
+        let done = rewrite.scanner.is_done();
+        // Injecting, the held bytes will come, and the tags may until the scanner is done.
+        // Stripping, the held bytes may go, and so may any byte not yet read: it may belong to a
+        // trace tag that began before the scanner's limit. Done, nothing is held.
+        let tags = if done { 0 } else { rewrite.tags.len() as u64 };
+        let lower = match rewrite.scanner.action() {
+            Action::Strip if !done => pending,
+            _ => pending + held + inner.lower(),
         };
         let mut hint = SizeHint::new();
         hint.set_lower(lower);
-        if let Some(upper) = upper {
-            hint.set_upper(upper);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(pending + held + upper + tags);
         }
         hint
     }

@@ -165,6 +165,10 @@ impl HeadScanner {
         self.done
     }
 
+    pub(crate) fn action(&self) -> Action {
+        self.action
+    }
+
     /// How many bytes are held back.
     pub(crate) fn held_len(&self) -> usize {
         self.held.len()
