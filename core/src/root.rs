@@ -46,7 +46,11 @@ use crate::sentry_trace::SentryTrace;
 /// ```
 #[derive(Debug)]
 pub struct TraceRoot {
-    kind: RootKind,
+    /// The caller's, or the fresh one of a new trace.
+    trace_id: TraceId,
+    /// The caller's `sentry-trace` and the DSC frozen from its `baggage`, when the root
+    /// continues its trace.
+    continued: Option<(SentryTrace, SerializedDsc)>,
     transaction: Option<(String, TransactionSource)>,
     /// The span id pages name when no span is active, so that every render of one request
     /// names the same parent.
@@ -65,17 +69,6 @@ pub struct TraceRoot {
     traceparent: bool,
 }
 
-#[derive(Debug)]
-enum RootKind {
-    Continued {
-        incoming: SentryTrace,
-        dsc: SerializedDsc,
-    },
-    Head {
-        trace_id: TraceId,
-    },
-}
-
 /// The request's server span as the integration recorded it.
 #[derive(Debug)]
 struct ServerSpan {
@@ -90,24 +83,21 @@ struct ServerSpan {
 impl TraceRoot {
     /// The root of a continued trace.
     pub fn continued(incoming: IncomingTrace) -> Self {
-        Self::of_kind(RootKind::Continued {
-            incoming: incoming.sentry_trace,
-            dsc: SerializedDsc::new(incoming.dsc),
-        })
+        let continued = (incoming.sentry_trace, SerializedDsc::new(incoming.dsc));
+        Self::of(incoming.sentry_trace.trace_id, Some(continued))
     }
 
     /// The root of a new trace, with a fresh trace id: the one the request's transaction
     /// starts, and pages write.
     pub fn new_trace() -> Self {
-        Self::of_kind(RootKind::Head {
-            trace_id: TraceId::random(),
-        })
+        Self::of(TraceId::random(), None)
     }
 
-    /// A root of `kind` that knows nothing else yet.
-    fn of_kind(kind: RootKind) -> Self {
+    /// A root of trace `trace_id` that knows nothing else yet.
+    fn of(trace_id: TraceId, continued: Option<(SentryTrace, SerializedDsc)>) -> Self {
         Self {
-            kind,
+            trace_id,
+            continued,
             transaction: None,
             fallback_span_id: OnceLock::new(),
             server_span: OnceLock::new(),
@@ -207,9 +197,9 @@ impl TraceRoot {
             true => self.rendered.swap(true, Ordering::Relaxed),
             false => self.rendered.load(Ordering::Relaxed),
         };
-        let dsc = match &self.kind {
-            RootKind::Continued { dsc, .. } => Some(PageDsc::Serialized(dsc.clone())),
-            RootKind::Head { trace_id } => {
+        let dsc = match self.frozen_dsc() {
+            Some(dsc) => Some(PageDsc::Serialized(dsc.clone())),
+            None => {
                 let head = self.server_span.get()?.head_dsc.as_ref();
                 // Most requests render one page: it writes the DSC from the template, with no
                 // allocation; a second render serializes it once for all that follow.
@@ -218,7 +208,7 @@ impl TraceRoot {
                     true => head.map(|head| {
                         let dsc = self
                             .serialized_head
-                            .get_or_init(|| head.serialized(*trace_id));
+                            .get_or_init(|| head.serialized(self.trace_id));
                         PageDsc::Serialized(dsc.clone())
                     }),
                 }
@@ -257,26 +247,17 @@ impl TraceRoot {
 
     /// The trace id of the root: the caller's, or the fresh one of a new trace.
     pub fn trace_id(&self) -> TraceId {
-        match &self.kind {
-            RootKind::Continued { incoming, .. } => incoming.trace_id,
-            RootKind::Head { trace_id } => *trace_id,
-        }
+        self.trace_id
     }
 
     /// The caller's `sentry-trace`, when the trace was continued.
     pub fn incoming(&self) -> Option<&SentryTrace> {
-        match &self.kind {
-            RootKind::Continued { incoming, .. } => Some(incoming),
-            RootKind::Head { .. } => None,
-        }
+        self.continued.as_ref().map(|(incoming, _)| incoming)
     }
 
     /// The frozen DSC of a continued trace.
     pub fn frozen_dsc(&self) -> Option<&SerializedDsc> {
-        match &self.kind {
-            RootKind::Continued { dsc, .. } => Some(dsc),
-            RootKind::Head { .. } => None,
-        }
+        self.continued.as_ref().map(|(_, dsc)| dsc)
     }
 
     /// The frozen DSC when this root continued trace `trace_id`: a DSC is never handed out
