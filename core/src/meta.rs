@@ -99,28 +99,35 @@ pub(crate) enum PageDsc {
 }
 
 impl PageDsc {
-    /// The DSC serialized once, for trace `trace_id` (a head DSC's own trace).
-    pub(crate) fn serialized(&self, trace_id: TraceId) -> SerializedDsc {
+    /// The `baggage` header value in a page of the trace whose id is `trace_id` (its hex
+    /// digits: a head DSC's own trace).
+    fn header(&self, trace_id: &str) -> Cow<'_, str> {
         match self {
-            Self::Serialized(dsc) => dsc.clone(),
+            Self::Serialized(dsc) => Cow::Borrowed(dsc.header()),
             Self::Head {
                 template,
                 sample_rand,
             } => {
                 let mut header = String::with_capacity(template.len());
-                let hex = trace_id.to_hex();
-                // Writing into a String cannot fail; hex digits are ASCII.
-                let _ = template.write(
-                    &mut header,
-                    std::str::from_utf8(&hex).unwrap_or_default(),
-                    sample_rand.as_str(),
-                );
-                // The template holds nothing that HTML escapes.
-                SerializedDsc {
-                    text: Arc::from(header),
-                    header_len: template.len(),
-                }
+                // Writing into a String cannot fail.
+                let _ = template.write(&mut header, trace_id, sample_rand.as_str());
+                Cow::Owned(header)
             }
+        }
+    }
+
+    /// The DSC serialized once, for trace `trace_id` (a head DSC's own trace).
+    pub(crate) fn serialized(&self, trace_id: TraceId) -> SerializedDsc {
+        if let Self::Serialized(dsc) = self {
+            return dsc.clone();
+        }
+        // Hex digits are ASCII.
+        let hex = trace_id.to_hex();
+        let header = self.header(std::str::from_utf8(&hex).unwrap_or_default());
+        // A head DSC's template holds nothing that HTML escapes.
+        SerializedDsc {
+            header_len: header.len(),
+            text: Arc::from(header),
         }
     }
 }
@@ -373,15 +380,8 @@ impl TraceMeta {
 
     /// The `baggage` header value, if the DSC is not empty.
     pub fn baggage_header(&self) -> Option<Cow<'_, str>> {
-        match self.baggage.as_ref()? {
-            PageDsc::Serialized(dsc) => Some(Cow::Borrowed(dsc.header())),
-            PageDsc::Head { template, .. } => {
-                let mut header = String::with_capacity(template.len());
-                // Writing into a String cannot fail.
-                let _ = self.write_baggage(&mut header, self.sentry_trace_header());
-                Some(Cow::Owned(header))
-            }
-        }
+        let dsc = self.baggage.as_ref()?;
+        Some(dsc.header(&self.sentry_trace_header()[..32]))
     }
 
     /// Writes the `baggage` value, escaped for an HTML attribute (a head DSC needs no escaping:
