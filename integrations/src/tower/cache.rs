@@ -376,11 +376,9 @@ fn delta_seconds(argument: &[u8]) -> Option<u32> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let max = u64::from(DELTA_SECONDS_MAX);
-    let seconds = digits.iter().fold(0u64, |seconds, digit| {
-        (seconds * 10 + u64::from(digit - b'0')).min(max)
-    });
-    Some(u32::try_from(seconds).unwrap_or(DELTA_SECONDS_MAX))
+    // All digits: only a number too large for a `u32` fails to parse.
+    let seconds = std::str::from_utf8(digits).ok()?.parse::<u32>();
+    Some(seconds.map_or(DELTA_SECONDS_MAX, |seconds| seconds.min(DELTA_SECONDS_MAX)))
 }
 
 /// The content of a quoted-string argument (escapes left as they are: no argument read here
