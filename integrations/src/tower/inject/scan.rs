@@ -165,6 +165,7 @@ impl HeadScanner {
         self.done
     }
 
+    /// Whether the scanner injects the tags or strips trace tags.
     pub(crate) fn action(&self) -> Action {
         self.action
     }
