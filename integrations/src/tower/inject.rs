@@ -438,9 +438,9 @@ where
 /// `charset` that is not ASCII-compatible are returned unchanged, wrapped in
 /// [`TraceMetaBody::passthrough`]; so are pages that begin with a UTF-16 or UTF-32 byte-order
 /// mark, as they stream. A page that declares such an encoding in a `<meta>` of its head
-/// (ISO-2022-JP) is stripped all the same: its trace tags were written in ASCII, and a page it
-/// cannot strip must not keep them. A stripped page also loses `Accept-Ranges` (a range would be
-/// one of the page with its tags).
+/// (ISO-2022-JP) is stripped all the same: its trace tags were written in ASCII, and a page
+/// that shared caches may keep must not carry them. A stripped page also loses `Accept-Ranges`
+/// (a range would be one of the page with its tags).
 ///
 /// ```
 /// use bytes::Bytes;
