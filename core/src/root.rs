@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -61,8 +61,10 @@ pub struct TraceRoot {
     /// The head DSC serialized once, from the second page of the request on (the first writes
     /// it straight from its template, see [`page_meta`](Self::page_meta)).
     serialized_head: OnceLock<SerializedDsc>,
-    /// Whether a page has been rendered from [`page_meta`](Self::page_meta).
-    rendered: AtomicBool,
+    /// What became of the pages' tags: [`RENDERED`] once a page has asked for them, [`WITHHELD`]
+    /// once a cache guard has withheld them. One atomic for both, so that of a page taking them
+    /// and a guard withholding them, whichever comes second knows of the first.
+    tags: AtomicU8,
     /// The span a page of this request is being rendered in (see
     /// [`in_render_span`](Self::in_render_span)), as its bytes; 0 when none.
     render_span: AtomicU64,
@@ -102,7 +104,7 @@ impl TraceRoot {
             fallback_span_id: OnceLock::new(),
             server_span: OnceLock::new(),
             serialized_head: OnceLock::new(),
-            rendered: AtomicBool::new(false),
+            tags: AtomicU8::new(0),
             render_span: AtomicU64::new(0),
             traceparent: false,
         }
@@ -178,32 +180,50 @@ impl TraceRoot {
         Some((span, sampled))
     }
 
-    /// Whether a page of this request has taken its tags from the root
-    /// ([`TraceMeta::current`] inside the root's scope, once the server span is recorded; the
-    /// DSC of an envelope sent during the request does not count): the response may carry
-    /// them, so a cache guard that cannot take them out of its body must keep it from shared
-    /// caches.
+    /// Whether a page of this request has asked the root for its tags ([`TraceMeta::current`]
+    /// inside the root's scope, once the server span is recorded, also after they were
+    /// withheld; the DSC of an envelope sent during the request does not count): the response
+    /// may carry them, so a cache guard that cannot take them out of its body must keep it from
+    /// shared caches.
     pub fn rendered(&self) -> bool {
-        self.rendered.load(Ordering::Relaxed)
+        self.tags.load(Ordering::Relaxed) & RENDERED != 0
+    }
+
+    /// Withholds the tags from the pages of this request rendered from now on:
+    /// [`TraceMeta::current`] gives `None` inside the root's scope. A cache guard calls it once
+    /// it has found that shared caches may store the response, whose body may still render as it
+    /// streams. Returns whether a page had taken them already ([`rendered`](Self::rendered)): the
+    /// guard then has those to take out, or the response to keep from shared caches.
+    pub fn withhold_tags(&self) -> bool {
+        self.tags.fetch_or(WITHHELD, Ordering::Relaxed) & RENDERED != 0
+    }
+
+    /// Whether a cache guard has withheld the tags ([`withhold_tags`](Self::withhold_tags)).
+    pub(crate) fn withholds_tags(&self) -> bool {
+        self.tags.load(Ordering::Relaxed) & WITHHELD != 0
     }
 
     /// The tags of a page of this request, from what the root knows alone: `None` until the
-    /// integration has recorded the server span.
+    /// integration has recorded the server span, and once the tags are withheld.
     /// `render`: for a page, which [`rendered`](Self::rendered) then reports; not for the DSC
-    /// of an envelope.
+    /// of an envelope, which is never withheld.
     pub(crate) fn page_meta(&self, render: bool) -> Option<TraceMeta> {
         let (span_id, sampled) = self.page_span()?;
-        let rendered_before = match render {
-            true => self.rendered.swap(true, Ordering::Relaxed),
-            false => self.rendered.load(Ordering::Relaxed),
+        let state = match render {
+            // Set even when withheld: the guard that withheld the tags has read what it needs.
+            true => self.tags.fetch_or(RENDERED, Ordering::Relaxed),
+            false => self.tags.load(Ordering::Relaxed) & RENDERED,
         };
+        if state & WITHHELD != 0 {
+            return None;
+        }
         let dsc = match self.frozen_dsc() {
             Some(dsc) => Some(PageDsc::Serialized(dsc.clone())),
             None => {
                 let head = self.server_span.get()?.head_dsc.as_ref();
                 // Most requests render one page: it writes the DSC from the template, with no
                 // allocation; a second render serializes it once for all that follow.
-                match rendered_before {
+                match state & RENDERED != 0 {
                     false => head.cloned(),
                     true => head.map(|head| {
                         let dsc = self
@@ -296,6 +316,11 @@ impl TraceRoot {
         f()
     }
 }
+
+/// [`TraceRoot::tags`]: a page has asked for them.
+const RENDERED: u8 = 1;
+/// [`TraceRoot::tags`]: a cache guard has withheld them.
+const WITHHELD: u8 = 2;
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<TraceRoot>>> = const { RefCell::new(None) };

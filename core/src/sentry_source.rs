@@ -568,20 +568,27 @@ impl TraceMeta {
     /// });
     /// ```
     pub fn current() -> Option<TraceMeta> {
-        // A request whose integration recorded its server span: the root knows what pages
-        // write, and the Hub is not read.
-        TraceRoot::with_current(|root| root?.page_meta(true))
-            .or_else(|| from_scope(&Hub::current()))
+        page_tags(|| from_scope(&Hub::current()))
     }
 
     /// Like [`current`](Self::current), for a given Hub.
     pub fn from_hub(hub: &Hub) -> Option<TraceMeta> {
-        TraceRoot::with_current(|root| root?.page_meta(true)).or_else(|| from_scope(hub))
+        page_tags(|| from_scope(hub))
     }
 }
 
+/// A page's tags: the current root's once the integration has recorded its server span (the
+/// Hub is not read), none once a cache guard has withheld them ([`TraceRoot::withhold_tags`]),
+/// else `scope`'s.
+fn page_tags(scope: impl FnOnce() -> Option<TraceMeta>) -> Option<TraceMeta> {
+    TraceRoot::with_current(|root| root?.page_meta(true)).or_else(|| {
+        let withheld = TraceRoot::with_current(|root| root.is_some_and(TraceRoot::withholds_tags));
+        if withheld { None } else { scope() }
+    })
+}
+
 /// What [`TraceMeta::current`] returns, without counting as a page's render
-/// ([`TraceRoot::rendered`]): the DSC of an envelope sent during a request.
+/// ([`TraceRoot::rendered`]), nor withheld: the DSC of an envelope sent during a request.
 pub fn envelope_meta() -> Option<TraceMeta> {
     TraceRoot::with_current(|root| root?.page_meta(false)).or_else(|| from_scope(&Hub::current()))
 }
@@ -773,6 +780,49 @@ mod tests {
             }
         }
         assert_eq!(facts.templates.borrow().len(), MAX_TEMPLATES);
+    }
+
+    /// Once a cache guard has withheld the tags, no page of the request takes any: neither the
+    /// root's nor, in their place, the Hub's active span's. An envelope still gets the request's
+    /// DSC, and the guard learns whether a page took the root's tags before.
+    #[test]
+    fn withheld_tags_reach_no_page() {
+        let client = Arc::new(Client::from(
+            sentry_core::ClientOptions::new()
+                .dsn("https://abc@o42.ingest.sentry.io/7")
+                .traces_sample_rate(1.0)
+                .transport(sentry_core::test::TestTransport::new()),
+        ));
+        let hub = Arc::new(Hub::new(Some(client.clone()), Default::default()));
+        Hub::run(hub, || {
+            let transaction =
+                sentry_core::start_transaction(TransactionContext::new("page", "http.server"));
+            Hub::current()
+                .configure_scope(|scope| scope.set_span(Some(transaction.clone().into())));
+            // With the server span recorded the root writes the tags; without, the Hub's span.
+            for recorded in [true, false] {
+                for rendered_first in [true, false] {
+                    let root = Arc::new(TraceRoot::new_trace());
+                    if recorded {
+                        root.set_server_span(&client, SpanId::random(), Some(true));
+                    }
+                    root.clone().sync_scope(|| {
+                        if rendered_first {
+                            assert!(TraceMeta::current().is_some());
+                        }
+                        // Only the root's own tags count: it cannot tell the Hub's.
+                        let rendered = recorded && rendered_first;
+                        assert_eq!(root.rendered(), rendered);
+                        assert_eq!(root.withhold_tags(), rendered, "{recorded}");
+                        assert!(TraceMeta::current().is_none(), "{recorded}");
+                        assert!(TraceMeta::from_hub(&Hub::current()).is_none());
+                        let envelope = envelope_meta().expect("the envelope's DSC");
+                        assert!(envelope.baggage_header().is_some(), "{recorded}");
+                    });
+                }
+            }
+            transaction.finish();
+        });
     }
 
     /// An option too long for a `baggage` header on its own, or empty, is left out of the head

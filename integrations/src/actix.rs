@@ -52,9 +52,10 @@
 //!
 //! The cache guard is the tower layer's (see
 //! [`SentryMetaLayer::allow_cacheable`](crate::tower::SentryMetaLayer::allow_cacheable)): an
-//! HTML response that a shared cache may keep gets no `Server-Timing` and its tags are stripped
-//! as it streams, or, when its body cannot be rewritten (compressed), it is made private
-//! (unless [`allow_cacheable`](SentryMetaMiddleware::allow_cacheable)); one without caching
+//! HTML response that a shared cache may keep gets no `Server-Timing`, a body that renders as it
+//! streams gets no tags, and the tags rendered before are stripped as it streams, or, when its
+//! body cannot be rewritten (compressed), it is made private (unless
+//! [`allow_cacheable`](SentryMetaMiddleware::allow_cacheable)); one without caching
 //! headers is marked `Cache-Control: private` (unless
 //! [`mark_private`](SentryMetaMiddleware::mark_private) is off); a page that took its tags from
 //! the request's root loses its `ETag` and `Last-Modified`.

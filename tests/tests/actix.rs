@@ -52,20 +52,29 @@ async fn cached() -> HttpResponse {
 }
 
 /// A page that shared caches may keep, whose body the middleware cannot rewrite: compressed
-/// (`Content-Encoding`, though its bytes are not), with its tags or without (`/encoded-plain`).
+/// (`Content-Encoding`, though its bytes are not), with its tags or without (`/encoded-plain`),
+/// or with the tags of the moment when actix first polls its body (`/encoded-streamed`).
 async fn encoded(request: actix_web::HttpRequest) -> HttpResponse {
-    let meta = match request.path().ends_with("-plain") {
-        true => SentryMeta::none(),
-        false => SentryMeta::current(),
-    };
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .content_type("text/html; charset=utf-8")
         .insert_header(("cache-control", "public, max-age=300"))
         .insert_header(("surrogate-control", "max-age=600"))
         .insert_header(("cloudflare-cdn-cache-control", "max-age=600"))
         .insert_header(("x-accel-expires", "600"))
-        .insert_header(("content-encoding", "br"))
-        .body(html(&meta, "<p>encoded</p>"))
+        .insert_header(("content-encoding", "br"));
+    if request.path().ends_with("-streamed") {
+        let page = futures_util::stream::once(async {
+            let page = html(&SentryMeta::current(), "<p>encoded</p>");
+            Ok::<_, actix_web::Error>(web::Bytes::from(page))
+        });
+        return response.streaming(page);
+    }
+    let meta = match request.path().ends_with("-plain") {
+        true => SentryMeta::none(),
+        false => SentryMeta::current(),
+    };
+    response.body(html(&meta, "<p>encoded</p>"))
 }
 
 /// A page that only a CDN's own targeted field lets shared caches keep.
@@ -207,6 +216,7 @@ impl Server {
                         .route("/validated", web::get().to(validated))
                         .route("/cached-by-one-cdn", web::get().to(cached_by_one_cdn))
                         .route("/encoded-plain", web::get().to(encoded))
+                        .route("/encoded-streamed", web::get().to(encoded))
                         .route("/plain", web::get().to(plain))
                         .route("/streamed", web::get().to(streamed))
                         .route("/rendered-as-polled", web::get().to(rendered_as_polled))
@@ -596,17 +606,22 @@ fn a_page_with_tags_that_cannot_be_stripped_is_kept_from_shared_caches() {
     assert!(lines(&headers, "surrogate-control").is_empty());
     assert!(lines(&headers, "cloudflare-cdn-cache-control").is_empty());
     assert!(lines(&headers, "x-accel-expires").is_empty());
-    // Without tags, the page keeps its caching headers.
-    let (headers, page) = server.get("/encoded-plain", &[]);
-    assert!(!page.contains("sentry-trace"), "{page}");
-    assert_eq!(lines(&headers, "cache-control"), ["public, max-age=300"]);
-    assert_eq!(lines(&headers, "surrogate-control"), ["max-age=600"]);
-    assert_eq!(lines(&headers, "x-accel-expires"), ["600"]);
-    assert_eq!(
-        lines(&headers, "cloudflare-cdn-cache-control"),
-        ["max-age=600"]
-    );
-    let _ = server.transactions();
+    // Without tags, the page keeps its caching headers; so does one whose body would take them
+    // as it streams, after its headers were judged: the request's root withholds them.
+    for path in ["/encoded-plain", "/encoded-streamed"] {
+        let (headers, page) = server.get(path, &[]);
+        assert!(page.contains("<p>encoded</p>"), "{path}: {page}");
+        assert!(!page.contains("sentry-trace"), "{path}: {page}");
+        assert!(!page.contains("baggage"), "{path}: {page}");
+        assert_eq!(lines(&headers, "cache-control"), ["public, max-age=300"]);
+        assert_eq!(lines(&headers, "surrogate-control"), ["max-age=600"]);
+        assert_eq!(lines(&headers, "x-accel-expires"), ["600"]);
+        assert_eq!(
+            lines(&headers, "cloudflare-cdn-cache-control"),
+            ["max-age=600"]
+        );
+        let _ = server.transactions();
+    }
     // Nor can it strip a page that names no type, which a browser sniffs as HTML.
     let (headers, page) = server.get("/untyped", &[]);
     assert!(headers.get("content-type").is_none(), "{headers:?}");

@@ -208,16 +208,27 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
 /// (`encoded`: the layer cannot rewrite its body), declared UTF-16 (`utf16-escaped`,
 /// `utf16-second-line`: nor can it rewrite that) or with a second `Content-Type` line
 /// (`two-types`) or a second value in its one line (`comma-types`); with its tags, or without
-/// them (`plain-…`, which sends an event: the envelope's DSC is not a page's tags).
+/// them (`plain-…`, which sends an event: the envelope's DSC is not a page's tags), or
+/// rendered with the tags of the moment as the server polls its body, after the headers have
+/// left (`streamed-…`).
 async fn unrewritable_page(Path(kind): Path<String>) -> Response {
-    let meta = match kind.starts_with("plain-") {
-        true => {
-            sentry_core::capture_message("a page without tags", sentry_core::Level::Info);
-            SentryMeta::none()
-        }
-        false => SentryMeta::current(),
+    let mut response = if kind.starts_with("streamed-") {
+        let page = futures_util::stream::once(async {
+            let page = html_page(&SentryMeta::current(), "<p>cache</p>");
+            Ok::<_, std::convert::Infallible>(page)
+        });
+        let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
+        (html, Body::from_stream(page)).into_response()
+    } else {
+        let meta = match kind.starts_with("plain-") {
+            true => {
+                sentry_core::capture_message("a page without tags", sentry_core::Level::Info);
+                SentryMeta::none()
+            }
+            false => SentryMeta::current(),
+        };
+        Html(html_page(&meta, "<p>cache</p>")).into_response()
     };
-    let mut response = Html(html_page(&meta, "<p>cache</p>")).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
@@ -226,7 +237,10 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     headers.insert("cdn-cache-control", HeaderValue::from_static("max-age=600"));
     // Not compressed: the client shows the bytes as they came. The UTF-16 pages are ASCII, so
     // that the test can read them, under a charset that browsers read as UTF-16.
-    let (name, value) = match kind.trim_start_matches("plain-") {
+    let kind = kind
+        .trim_start_matches("streamed-")
+        .trim_start_matches("plain-");
+    let (name, value) = match kind {
         "encoded" => (header::CONTENT_ENCODING, "br"),
         "two-types" => (header::CONTENT_TYPE, "text/plain"),
         "comma-types" => {
@@ -1220,12 +1234,28 @@ fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches
         "utf16-escaped",
         "utf16-second-line",
     ] {
-        // Without tags such a page keeps its caching headers.
-        let page = server.get(&format!("/unrewritable/plain-{kind}"), &[]);
-        assert_eq!(page.sentry_trace, None, "{page:?}");
-        assert_eq!(page.cache_control, [b"public, max-age=60"], "{page:?}");
-        assert_eq!(page.cdn_cache_control, ["max-age=600"], "{page:?}");
-        server.transactions();
+        // Without tags such a page keeps its caching headers; so does one whose body would
+        // take them as it streams, after its headers were judged: the root withholds them.
+        for variant in ["plain", "streamed"] {
+            let page = server.get(&format!("/unrewritable/{variant}-{kind}"), &[]);
+            assert!(
+                page.body.contains("<p>cache</p>"),
+                "{variant}-{kind}: {page:?}"
+            );
+            assert_eq!(page.sentry_trace, None, "{variant}-{kind}: {page:?}");
+            assert_eq!(page.baggage, None, "{variant}-{kind}: {page:?}");
+            assert_eq!(
+                page.cache_control,
+                [b"public, max-age=60"],
+                "{variant}-{kind}: {page:?}"
+            );
+            assert_eq!(
+                page.cdn_cache_control,
+                ["max-age=600"],
+                "{variant}-{kind}: {page:?}"
+            );
+            server.transactions();
+        }
     }
 }
 
@@ -1262,13 +1292,19 @@ fn tagged_responses_that_browsers_sniff_are_guarded() {
         "text/plain is not a page: {page:?}"
     );
     server.transactions();
-    // Streamed, it may take the tags after its headers have left: guarded whether it takes them
-    // or not.
+    // Streamed, it may take the tags after its headers have left: one that shared caches may
+    // keep gets none (the root withholds them) and keeps its headers; one that names no
+    // caching is made private, whether it takes them or not.
     for tags in ["tagged", "plain"] {
         let page = server.get(&format!("/untyped/{tags}-none-shared-streamed"), &[]);
-        let private: &[&[u8]] = &[b"private, public, max-age=60"];
-        assert_eq!(page.cache_control, private, "{tags}: {page:?}");
-        assert!(page.cdn_cache_control.is_empty(), "{tags}: {page:?}");
+        assert!(page.body.contains("<p>untyped</p>"), "{tags}: {page:?}");
+        assert_eq!(page.sentry_trace, None, "{tags}: {page:?}");
+        assert_eq!(
+            page.cache_control,
+            [b"public, max-age=60"],
+            "{tags}: {page:?}"
+        );
+        assert_eq!(page.cdn_cache_control, ["max-age=600"], "{tags}: {page:?}");
         server.transactions();
         let page = server.get(&format!("/untyped/{tags}-none-heuristic-streamed"), &[]);
         assert_eq!(page.cache_control, [b"private"], "{tags}: {page:?}");

@@ -78,10 +78,11 @@ impl Guard {
     /// A page is a response typed HTML, or one whose type a browser sniffs
     /// ([`PageType::Sniffed`]: no `Content-Type`, say) when it took its tags from the root or
     /// streams inside it, where it may still take them:
-    /// - a publicly cacheable page ([`Cacheability::Shared`]) is stripped of its tags and gets no
-    ///   `Server-Timing`; one that took its tags from the root in a body that cannot be
-    ///   rewritten (compressed, part of a page, a `charset` that is not ASCII-compatible, a
-    ///   sniffed type, also when it streams) is kept out of shared caches instead;
+    /// - a publicly cacheable page ([`Cacheability::Shared`]) gets no `Server-Timing`, and no
+    ///   tags from the root from now on ([`TraceRoot::withhold_tags`]); the tags it took before
+    ///   are stripped, or, in a body that cannot be rewritten (compressed, part of a page, a
+    ///   `charset` that is not ASCII-compatible, a sniffed type), the page is kept out of shared
+    ///   caches instead;
     /// - a page that names no caching ([`Cacheability::Heuristic`]) is marked `private`;
     /// - a page that carries this request's tags loses its validators: a client revalidating
     ///   with them would reuse an old copy, and its old trace;
@@ -104,11 +105,14 @@ impl Guard {
         let cacheability = Cacheability::of(headers);
         if !self.allow_cacheable && cacheability == Cacheability::Shared {
             warn_cacheable(root);
+            // A body that renders as it streams gets no tags; those a page took before are
+            // stripped, or the page kept from shared caches.
+            let rendered = root.withhold_tags();
             if page.is_rewritable(headers) {
                 forget_length(headers);
                 return Rewrite::Strip;
             }
-            if tagged && is_unrewritable_page(page.status, headers) {
+            if rendered && is_unrewritable_page(page.status, headers) {
                 cache::forbid_shared(headers);
                 forget_validators(headers);
             }

@@ -97,18 +97,18 @@ impl SentryMetaLayer {
     /// an `X-Accel-Expires` with a lifetime, whatever `Cache-Control` says) gets no
     /// `Server-Timing`, the tags a template wrote are removed as it streams (as by
     /// [`strip_trace_meta`](super::strip_trace_meta); the answer to HEAD gets the headers of
-    /// GET's), and the first such page of each route logs a warning: a cached page would make
-    /// every visitor that gets it join the one trace, and the sampling decision, it was rendered
-    /// in.
+    /// GET's), a body that renders as it streams gets none ([`TraceRoot::withhold_tags`]), and
+    /// the first such page of each route logs a warning: a cached page would make every visitor
+    /// that gets it join the one trace, and the sampling decision, it was rendered in.
     ///
     /// A page that took its tags from the request's root ([`TraceRoot::rendered`]) before its
     /// headers left, in a body the layer cannot rewrite (compressed by a layer inside this one,
     /// part of a page, a `charset` that is not ASCII-compatible), is kept out of shared caches
     /// instead: `private` first in its `Cache-Control`, and its `CDN-Cache-Control`, targeted
     /// CDN fields, `Surrogate-Control` and `X-Accel-Expires` removed. So is a response whose
-    /// `Content-Type` names no type (none, or no MIME type in it, or `*/*`) that took those tags,
-    /// or streams inside the request's root, where it may take them after its headers have left:
-    /// a browser sniffs its body, and renders one that starts like HTML as a page.
+    /// `Content-Type` names no type (none, or no MIME type in it, or `*/*`) that took those tags
+    /// before its headers left: a browser sniffs its body, and renders one that starts like HTML
+    /// as a page.
     ///
     /// Turn this on only for pages that shared caches are known not to store, whatever their
     /// headers say.

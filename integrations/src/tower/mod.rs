@@ -178,11 +178,13 @@
 //! first asks for a chunk) runs after the handler has returned: [`SentryMetaLayer`] polls a
 //! streamed page (HTML, or a body a browser sniffs, whose length its size hint does not give)
 //! inside the request's root, and in the request's own Hub (`NewSentryLayer`'s), so its tags
-//! name the request's trace too, and so do the events it captures. The cache guard has judged the response's headers by
-//! then, before such a body rendered: it treats an HTML page as one with tags (stripping them
-//! from a publicly cacheable one), but a response whose tags it cannot strip (compressed, a
-//! charset that is not ASCII-compatible, no type named) is kept from shared caches only when
-//! they were rendered before its headers left.
+//! name the request's trace too, and so do the events it captures. The cache guard has judged
+//! the response's headers by then, before such a body rendered: when shared caches may store
+//! the response, the request's root withholds the tags from the pages rendered from then on
+//! ([`TraceRoot::withhold_tags`](crate::TraceRoot::withhold_tags)), so that a body the guard
+//! cannot strip (compressed, a charset that is not ASCII-compatible, no type named) takes none
+//! and keeps its caching headers; one that took them before its headers left is kept from
+//! shared caches.
 
 pub(crate) mod cache;
 #[cfg(feature = "axum")]
