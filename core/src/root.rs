@@ -180,27 +180,32 @@ impl TraceRoot {
         Some((span, sampled))
     }
 
-    /// Whether a page of this request has asked the root for its tags ([`TraceMeta::current`]
-    /// inside the root's scope, once the server span is recorded, also after they were
-    /// withheld; the DSC of an envelope sent during the request does not count): the response
-    /// may carry them, so a cache guard that cannot take them out of its body must keep it from
-    /// shared caches.
+    /// Whether a page of this request has taken its tags ([`TraceMeta::current`] inside the
+    /// root's scope: the root's, or the Hub's span's before the integration has recorded the
+    /// server span; also one that asked after they were withheld, and got none; the DSC of an
+    /// envelope sent during the request does not count): the response may carry them, so a
+    /// cache guard that cannot take them out of its body must keep it from shared caches.
     pub fn rendered(&self) -> bool {
         self.tags.load(Ordering::Relaxed) & RENDERED != 0
     }
 
     /// Withholds the tags from the pages of this request rendered from now on:
-    /// [`TraceMeta::current`] gives `None` inside the root's scope. A cache guard calls it once
-    /// it has found that shared caches may store the response, whose body may still render as it
-    /// streams. Returns whether a page had taken them already ([`rendered`](Self::rendered)): the
-    /// guard then has those to take out, or the response to keep from shared caches.
+    /// [`TraceMeta::current`] gives `None` inside the root's scope for the rest of the request
+    /// (in every task that runs in it), rather than the Hub's span's. A cache guard calls it
+    /// once it has found that shared caches may store the response, whose body may still
+    /// render as it streams. Returns whether a page had taken them already
+    /// ([`rendered`](Self::rendered)): the guard then has those to take out, or the response to
+    /// keep from shared caches. Tags rendered outside the root's scope (a task spawned with the
+    /// request's Hub alone) are neither withheld nor counted.
     pub fn withhold_tags(&self) -> bool {
         self.tags.fetch_or(WITHHELD, Ordering::Relaxed) & RENDERED != 0
     }
 
-    /// Whether a cache guard has withheld the tags ([`withhold_tags`](Self::withhold_tags)).
-    pub(crate) fn withholds_tags(&self) -> bool {
-        self.tags.load(Ordering::Relaxed) & WITHHELD != 0
+    /// Records that a page inside this root takes tags made elsewhere (from the Hub's span, as
+    /// the root does not know its server span); `false`, and the page must go without them,
+    /// once they are withheld.
+    pub(crate) fn take_other_tags(&self) -> bool {
+        self.tags.fetch_or(RENDERED, Ordering::Relaxed) & WITHHELD == 0
     }
 
     /// The tags of a page of this request, from what the root knows alone: `None` until the

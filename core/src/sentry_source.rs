@@ -545,7 +545,9 @@ impl TraceMeta {
     ///   with no flag, for the root's trace, or for a fresh trace id on each call without a
     ///   root, never the scope's shared fallback trace id (which every request would share).
     ///
-    /// `None` when the Hub has no enabled client (Sentry is not initialized, or has no DSN).
+    /// `None` when the Hub has no enabled client (Sentry is not initialized, or has no DSN), and
+    /// inside a root whose tags a cache guard has withheld, for the rest of its request
+    /// ([`TraceRoot::withhold_tags`]: a response that shared caches may store).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -582,8 +584,10 @@ impl TraceMeta {
 /// else `scope`'s.
 fn page_tags(scope: impl FnOnce() -> Option<TraceMeta>) -> Option<TraceMeta> {
     TraceRoot::with_current(|root| root?.page_meta(true)).or_else(|| {
-        let withheld = TraceRoot::with_current(|root| root.is_some_and(TraceRoot::withholds_tags));
-        if withheld { None } else { scope() }
+        let meta = scope()?;
+        // Taken inside a root, the Hub's tags count as the root's: the cache guard learns of
+        // them, or has withheld them. (One atomic step, as the guard's: no window between.)
+        TraceRoot::with_current(|root| root.is_none_or(TraceRoot::take_other_tags)).then_some(meta)
     })
 }
 
@@ -784,7 +788,7 @@ mod tests {
 
     /// Once a cache guard has withheld the tags, no page of the request takes any: neither the
     /// root's nor, in their place, the Hub's active span's. An envelope still gets the request's
-    /// DSC, and the guard learns whether a page took the root's tags before.
+    /// DSC, and the guard learns whether a page took tags inside the root before.
     #[test]
     fn withheld_tags_reach_no_page() {
         let client = Arc::new(Client::from(
@@ -810,12 +814,12 @@ mod tests {
                         if rendered_first {
                             assert!(TraceMeta::current().is_some());
                         }
-                        // Only the root's own tags count: it cannot tell the Hub's.
-                        let rendered = recorded && rendered_first;
-                        assert_eq!(root.rendered(), rendered);
-                        assert_eq!(root.withhold_tags(), rendered, "{recorded}");
+                        assert_eq!(root.rendered(), rendered_first);
+                        assert_eq!(root.withhold_tags(), rendered_first, "{recorded}");
                         assert!(TraceMeta::current().is_none(), "{recorded}");
                         assert!(TraceMeta::from_hub(&Hub::current()).is_none());
+                        // A page that asked counts, though it got nothing.
+                        assert!(root.rendered());
                         let envelope = envelope_meta().expect("the envelope's DSC");
                         assert!(envelope.baggage_header().is_some(), "{recorded}");
                     });
@@ -823,6 +827,62 @@ mod tests {
             }
             transaction.finish();
         });
+    }
+
+    /// A page and a cache guard racing on one root: a guard told that no page took the tags
+    /// can rely on it, as no page got any, whether from the root or from the Hub.
+    #[test]
+    fn a_guard_told_no_page_took_the_tags_is_right() {
+        let client = Arc::new(Client::from(
+            sentry_core::ClientOptions::new()
+                .dsn("https://abc@o42.ingest.sentry.io/7")
+                .traces_sample_rate(1.0)
+                .transport(sentry_core::test::TestTransport::new()),
+        ));
+        for recorded in [true, false] {
+            for round in 0..500 {
+                let root = Arc::new(TraceRoot::new_trace());
+                if recorded {
+                    root.set_server_span(&client, SpanId::random(), Some(true));
+                }
+                // Both threads spin rather than sleep, so that the guard's step lands at
+                // every point of the first render's as the rounds go.
+                let (ready, go) = (
+                    Arc::new(AtomicBool::new(false)),
+                    Arc::new(AtomicBool::new(false)),
+                );
+                let page = std::thread::spawn({
+                    let (root, client) = (root.clone(), client.clone());
+                    let (ready, go) = (ready.clone(), go.clone());
+                    move || {
+                        let hub = Arc::new(Hub::new(Some(client), Default::default()));
+                        Hub::run(hub, || {
+                            root.sync_scope(|| {
+                                ready.store(true, Ordering::SeqCst);
+                                while !go.load(Ordering::SeqCst) {
+                                    std::hint::spin_loop();
+                                }
+                                (0..20).filter(|_| TraceMeta::current().is_some()).count()
+                            })
+                        })
+                    }
+                });
+                while !ready.load(Ordering::SeqCst) {
+                    std::hint::spin_loop();
+                }
+                go.store(true, Ordering::SeqCst);
+                for _ in 0..round * 2 {
+                    std::hint::spin_loop();
+                }
+                let seen = root.withhold_tags();
+                let taken = page.join().expect("the page renders");
+                assert!(
+                    seen || taken == 0,
+                    "{recorded}, round {round}: {taken} taken"
+                );
+                assert!(TraceMeta::current().is_none() || !seen);
+            }
+        }
     }
 
     /// An option too long for a `baggage` header on its own, or empty, is left out of the head

@@ -96,7 +96,8 @@ pub struct SentryMeta(Option<TraceMeta>);
 impl SentryMeta {
     /// The tags for the current request: the server span recorded in the request's trace root
     /// (or, without one, the active span of the current Sentry Hub) and the root's DSC (see
-    /// [`TraceMeta::current`]).
+    /// [`TraceMeta::current`]); none once the cache guard has withheld them from a response
+    /// that shared caches may store ([`TraceRoot::withhold_tags`]).
     #[cfg(feature = "sentry")]
     pub fn current() -> Self {
         Self(TraceMeta::current())

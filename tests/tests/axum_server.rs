@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
-use axum::http::{HeaderName, HeaderValue, Request, Uri, header};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::TypedHeader;
@@ -205,30 +205,42 @@ async fn plain_cache_case_page(Path(case): Path<usize>) -> Response {
 }
 
 /// A publicly cacheable page (`Cache-Control` and `CDN-Cache-Control` lifetimes), compressed
-/// (`encoded`: the layer cannot rewrite its body), declared UTF-16 (`utf16-escaped`,
-/// `utf16-second-line`: nor can it rewrite that) or with a second `Content-Type` line
-/// (`two-types`) or a second value in its one line (`comma-types`); with its tags, or without
-/// them (`plain-…`, which sends an event: the envelope's DSC is not a page's tags), or
-/// rendered with the tags of the moment as the server polls its body, after the headers have
-/// left (`streamed-…`).
+/// (`encoded`: the layer cannot rewrite its body), part of a page (`partial`: a `206` with a
+/// `Content-Range`, nor that), declared UTF-16 (`utf16-escaped`, `utf16-second-line`: nor
+/// that) or with a second `Content-Type` line (`two-types`) or a second value in its one line
+/// (`comma-types`). With its tags, or `{variant}-{kind}`: without them (`plain`, which sends an
+/// event: the envelope's DSC is not a page's tags), rendered with the tags of the moment as the
+/// server polls its body, after the headers have left (`streamed`), or both: rendered with its
+/// tags, then asking for them again as its body streams (`twice`).
 async fn unrewritable_page(Path(kind): Path<String>) -> Response {
-    let mut response = if kind.starts_with("streamed-") {
-        let page = futures_util::stream::once(async {
-            let page = html_page(&SentryMeta::current(), "<p>cache</p>");
-            Ok::<_, std::convert::Infallible>(page)
-        });
-        let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
-        (html, Body::from_stream(page)).into_response()
-    } else {
-        let meta = match kind.starts_with("plain-") {
-            true => {
-                sentry_core::capture_message("a page without tags", sentry_core::Level::Info);
-                SentryMeta::none()
-            }
-            false => SentryMeta::current(),
-        };
-        Html(html_page(&meta, "<p>cache</p>")).into_response()
+    let (variant, kind) = match kind.split_once('-') {
+        Some((variant @ ("plain" | "streamed" | "twice"), kind)) => (variant, kind.to_owned()),
+        _ => ("tagged", kind),
     };
+    let mut response = match variant {
+        "streamed" | "twice" => {
+            let before =
+                (variant == "twice").then(|| html_page(&SentryMeta::current(), "<p>cache</p>"));
+            let page = futures_util::stream::once(async move {
+                let now = SentryMeta::current();
+                let page = match before {
+                    Some(page) => format!("{page}{}", now.to_html()),
+                    None => html_page(&now, "<p>cache</p>"),
+                };
+                Ok::<_, std::convert::Infallible>(page)
+            });
+            let html = [(header::CONTENT_TYPE, "text/html; charset=utf-8")];
+            (html, Body::from_stream(page)).into_response()
+        }
+        "plain" => {
+            sentry_core::capture_message("a page without tags", sentry_core::Level::Info);
+            Html(html_page(&SentryMeta::none(), "<p>cache</p>")).into_response()
+        }
+        _ => Html(html_page(&SentryMeta::current(), "<p>cache</p>")).into_response(),
+    };
+    if kind == "partial" {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
@@ -237,11 +249,9 @@ async fn unrewritable_page(Path(kind): Path<String>) -> Response {
     headers.insert("cdn-cache-control", HeaderValue::from_static("max-age=600"));
     // Not compressed: the client shows the bytes as they came. The UTF-16 pages are ASCII, so
     // that the test can read them, under a charset that browsers read as UTF-16.
-    let kind = kind
-        .trim_start_matches("streamed-")
-        .trim_start_matches("plain-");
-    let (name, value) = match kind {
+    let (name, value) = match kind.as_str() {
         "encoded" => (header::CONTENT_ENCODING, "br"),
+        "partial" => (header::CONTENT_RANGE, "bytes 0-99/1000"),
         "two-types" => (header::CONTENT_TYPE, "text/plain"),
         "comma-types" => {
             headers.remove(header::CONTENT_TYPE);
@@ -1202,11 +1212,16 @@ fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches
         Order::Documented,
         SentryMetaLayer::new().server_timing(true),
     );
+    let unrewritable = ["encoded", "partial", "utf16-escaped", "utf16-second-line"];
     // The tags stay, as the layer cannot take them out of this body; shared caches may not
-    // keep the page.
-    for kind in ["encoded", "utf16-escaped", "utf16-second-line"] {
+    // keep the page. One that asks for them again as its body streams gets none the second
+    // time.
+    let twice = unrewritable.map(|kind| format!("twice-{kind}"));
+    for kind in unrewritable.map(String::from).into_iter().chain(twice) {
         let page = server.get(&format!("/unrewritable/{kind}"), &[]);
         assert_names(&page, &server.transaction());
+        let tags = page.body.matches(r#"<meta name="sentry-trace""#).count();
+        assert_eq!(tags, 1, "{kind}: {page:?}");
         assert_eq!(
             page.cache_control,
             [b"private, public, max-age=60"],
@@ -1227,15 +1242,10 @@ fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches
         );
         server.transactions();
     }
-    for kind in [
-        "encoded",
-        "two-types",
-        "comma-types",
-        "utf16-escaped",
-        "utf16-second-line",
-    ] {
+    for kind in unrewritable.into_iter().chain(["two-types", "comma-types"]) {
         // Without tags such a page keeps its caching headers; so does one whose body would
-        // take them as it streams, after its headers were judged: the root withholds them.
+        // take them as it streams, after its headers were judged: the request's root withholds
+        // them. The server's transaction still carries the request's DSC.
         for variant in ["plain", "streamed"] {
             let page = server.get(&format!("/unrewritable/{variant}-{kind}"), &[]);
             assert!(
@@ -1254,7 +1264,11 @@ fn cacheable_pages_whose_tags_the_layer_cannot_strip_are_kept_from_shared_caches
                 ["max-age=600"],
                 "{variant}-{kind}: {page:?}"
             );
-            server.transactions();
+            for tx in server.transactions() {
+                let dsc = |key: &str| tx.dsc.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+                assert_eq!(dsc("trace_id"), Some(&tx.trace_id), "{variant}-{kind}");
+                assert_eq!(dsc("public_key").map(String::as_str), Some(PUBLIC_KEY));
+            }
         }
     }
 }
@@ -1292,19 +1306,16 @@ fn tagged_responses_that_browsers_sniff_are_guarded() {
         "text/plain is not a page: {page:?}"
     );
     server.transactions();
-    // Streamed, it may take the tags after its headers have left: one that shared caches may
-    // keep gets none (the root withholds them) and keeps its headers; one that names no
-    // caching is made private, whether it takes them or not.
+    // Streamed, it may take the tags after its headers have left (from a task without the
+    // request's root, say, which the layer cannot see): guarded whether it takes them or not.
+    // One that shared caches may keep gets none from the root either.
     for tags in ["tagged", "plain"] {
         let page = server.get(&format!("/untyped/{tags}-none-shared-streamed"), &[]);
         assert!(page.body.contains("<p>untyped</p>"), "{tags}: {page:?}");
         assert_eq!(page.sentry_trace, None, "{tags}: {page:?}");
-        assert_eq!(
-            page.cache_control,
-            [b"public, max-age=60"],
-            "{tags}: {page:?}"
-        );
-        assert_eq!(page.cdn_cache_control, ["max-age=600"], "{tags}: {page:?}");
+        let private: &[&[u8]] = &[b"private, public, max-age=60"];
+        assert_eq!(page.cache_control, private, "{tags}: {page:?}");
+        assert!(page.cdn_cache_control.is_empty(), "{tags}: {page:?}");
         server.transactions();
         let page = server.get(&format!("/untyped/{tags}-none-heuristic-streamed"), &[]);
         assert_eq!(page.cache_control, [b"private"], "{tags}: {page:?}");

@@ -81,8 +81,8 @@ impl Guard {
     /// - a publicly cacheable page ([`Cacheability::Shared`]) gets no `Server-Timing`, and no
     ///   tags from the root from now on ([`TraceRoot::withhold_tags`]); the tags it took before
     ///   are stripped, or, in a body that cannot be rewritten (compressed, part of a page, a
-    ///   `charset` that is not ASCII-compatible, a sniffed type), the page is kept out of shared
-    ///   caches instead;
+    ///   `charset` that is not ASCII-compatible, a sniffed type, also one that streams), the page
+    ///   is kept out of shared caches instead;
     /// - a page that names no caching ([`Cacheability::Heuristic`]) is marked `private`;
     /// - a page that carries this request's tags loses its validators: a client revalidating
     ///   with them would reuse an old copy, and its old trace;
@@ -98,21 +98,23 @@ impl Guard {
     ) -> Rewrite {
         let page_type = cache::page_type(cache::content_type_lines(headers));
         let sniffed = page_type == PageType::Sniffed;
-        let tagged = root.rendered() || sniffed && page.streamed;
-        if !(page_type == PageType::Html || sniffed && tagged) {
+        // A sniffed body that streams may take the tags after the headers have left, also where
+        // the root cannot tell (in a task spawned without it): counted as tagged.
+        let sniffed_stream = sniffed && page.streamed;
+        if !(page_type == PageType::Html || sniffed && root.rendered() || sniffed_stream) {
             return Rewrite::Keep;
         }
         let cacheability = Cacheability::of(headers);
         if !self.allow_cacheable && cacheability == Cacheability::Shared {
             warn_cacheable(root);
-            // A body that renders as it streams gets no tags; those a page took before are
-            // stripped, or the page kept from shared caches.
-            let rendered = root.withhold_tags();
+            // From now on the root gives pages no tags: a body that renders as it streams takes
+            // none. Those taken before are stripped, or the page is kept from shared caches.
+            let tagged = root.withhold_tags() || sniffed_stream;
             if page.is_rewritable(headers) {
                 forget_length(headers);
                 return Rewrite::Strip;
             }
-            if rendered && is_unrewritable_page(page.status, headers) {
+            if tagged && is_unrewritable_page(page.status, headers) {
                 cache::forbid_shared(headers);
                 forget_validators(headers);
             }

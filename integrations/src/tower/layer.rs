@@ -106,9 +106,9 @@ impl SentryMetaLayer {
     /// part of a page, a `charset` that is not ASCII-compatible), is kept out of shared caches
     /// instead: `private` first in its `Cache-Control`, and its `CDN-Cache-Control`, targeted
     /// CDN fields, `Surrogate-Control` and `X-Accel-Expires` removed. So is a response whose
-    /// `Content-Type` names no type (none, or no MIME type in it, or `*/*`) that took those tags
-    /// before its headers left: a browser sniffs its body, and renders one that starts like HTML
-    /// as a page.
+    /// `Content-Type` names no type (none, or no MIME type in it, or `*/*`) that took those tags,
+    /// or streams (where a task spawned without the root may write them after its headers have
+    /// left): a browser sniffs its body, and renders one that starts like HTML as a page.
     ///
     /// Turn this on only for pages that shared caches are known not to store, whatever their
     /// headers say.

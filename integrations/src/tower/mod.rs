@@ -121,10 +121,12 @@
 //!   neither a bare `no-store` nor a bare `private`; an `Expires` later than `Date`; a
 //!   `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`, …) or
 //!   `Surrogate-Control` without `no-store`, nginx's `X-Accel-Expires` with a lifetime,
-//!   whatever `Cache-Control` says) gets no `Server-Timing`, the tags already rendered into it
-//!   are removed as it streams ([`strip_trace_meta`]; a compressed page with tags is made
-//!   private instead, and so is a response whose `Content-Type` names no type, which browsers
-//!   sniff, when it has tags or streams), and a `warn` is logged once per route; unless
+//!   whatever `Cache-Control` says) gets no `Server-Timing`, no tags from the request's root
+//!   once its headers are judged (a body that renders as it streams takes none), the tags
+//!   already rendered into it are removed as it streams ([`strip_trace_meta`]; a compressed
+//!   page with tags is made private instead, and so is a response whose `Content-Type` names no
+//!   type, which browsers sniff, when it has tags or streams), and a `warn` is logged once per
+//!   route; unless
 //!   [`SentryMetaLayer::allow_cacheable`]. An HTML response that a shared cache could keep on
 //!   its own heuristics (no caching headers at all, or none that give a lifetime or forbid
 //!   storing, such as `must-revalidate` or `private="set-cookie"`) keeps its tags and gets
@@ -182,9 +184,9 @@
 //! the response's headers by then, before such a body rendered: when shared caches may store
 //! the response, the request's root withholds the tags from the pages rendered from then on
 //! ([`TraceRoot::withhold_tags`](crate::TraceRoot::withhold_tags)), so that a body the guard
-//! cannot strip (compressed, a charset that is not ASCII-compatible, no type named) takes none
-//! and keeps its caching headers; one that took them before its headers left is kept from
-//! shared caches.
+//! cannot strip (compressed, a charset that is not ASCII-compatible) takes none and keeps its
+//! caching headers; one that took them before its headers left, or names no type and streams
+//! (a task spawned without the root could write them, unseen), is kept from shared caches.
 
 pub(crate) mod cache;
 #[cfg(feature = "axum")]
