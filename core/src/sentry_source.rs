@@ -786,17 +786,22 @@ mod tests {
         assert_eq!(facts.templates.borrow().len(), MAX_TEMPLATES);
     }
 
+    /// A client that samples every transaction and keeps its envelopes.
+    fn traced_client() -> Arc<Client> {
+        Arc::new(Client::from(
+            sentry_core::ClientOptions::new()
+                .dsn("https://abc@o42.ingest.sentry.io/7")
+                .traces_sample_rate(1.0)
+                .transport(sentry_core::test::TestTransport::new()),
+        ))
+    }
+
     /// Once a cache guard has withheld the tags, no page of the request takes any: neither the
     /// root's nor, in their place, the Hub's active span's. An envelope still gets the request's
     /// DSC, and the guard learns whether a page took tags inside the root before.
     #[test]
     fn withheld_tags_reach_no_page() {
-        let client = Arc::new(Client::from(
-            sentry_core::ClientOptions::new()
-                .dsn("https://abc@o42.ingest.sentry.io/7")
-                .traces_sample_rate(1.0)
-                .transport(sentry_core::test::TestTransport::new()),
-        ));
+        let client = traced_client();
         let hub = Arc::new(Hub::new(Some(client.clone()), Default::default()));
         Hub::run(hub, || {
             let transaction =
@@ -833,12 +838,7 @@ mod tests {
     /// can rely on it, as no page got any, whether from the root or from the Hub.
     #[test]
     fn a_guard_told_no_page_took_the_tags_is_right() {
-        let client = Arc::new(Client::from(
-            sentry_core::ClientOptions::new()
-                .dsn("https://abc@o42.ingest.sentry.io/7")
-                .traces_sample_rate(1.0)
-                .transport(sentry_core::test::TestTransport::new()),
-        ));
+        let client = traced_client();
         for recorded in [true, false] {
             for round in 0..500 {
                 let root = Arc::new(TraceRoot::new_trace());
