@@ -182,9 +182,10 @@ impl TraceRoot {
 
     /// Whether a page of this request has taken its tags ([`TraceMeta::current`] inside the
     /// root's scope: the root's, or the Hub's span's before the integration has recorded the
-    /// server span; also one that asked after they were withheld, and got none; the DSC of an
-    /// envelope sent during the request does not count): the response may carry them, so a
-    /// cache guard that cannot take them out of its body must keep it from shared caches.
+    /// server span; also one that asked for the root's own after they were withheld, and got
+    /// none; the DSC of an envelope sent during the request does not count): the response may
+    /// carry them, so a cache guard that cannot take them out of its body must keep it from
+    /// shared caches.
     pub fn rendered(&self) -> bool {
         self.tags.load(Ordering::Relaxed) & RENDERED != 0
     }
@@ -199,6 +200,11 @@ impl TraceRoot {
     /// request's Hub alone) are neither withheld nor counted.
     pub fn withhold_tags(&self) -> bool {
         self.tags.fetch_or(WITHHELD, Ordering::Relaxed) & RENDERED != 0
+    }
+
+    /// Whether a cache guard has withheld the tags ([`withhold_tags`](Self::withhold_tags)).
+    pub(crate) fn withholds_tags(&self) -> bool {
+        self.tags.load(Ordering::Relaxed) & WITHHELD != 0
     }
 
     /// Records that a page inside this root takes tags made elsewhere (from the Hub's span, as

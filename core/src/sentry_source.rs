@@ -584,10 +584,16 @@ impl TraceMeta {
 /// else `scope`'s.
 fn page_tags(scope: impl FnOnce() -> Option<TraceMeta>) -> Option<TraceMeta> {
     TraceRoot::with_current(|root| root?.page_meta(true)).or_else(|| {
-        let meta = scope()?;
-        // Taken inside a root, the Hub's tags count as the root's: the cache guard learns of
-        // them, or has withheld them. (One atomic step, as the guard's: no window between.)
-        TraceRoot::with_current(|root| root.is_none_or(TraceRoot::take_other_tags)).then_some(meta)
+        match TraceRoot::with_current(|root| root.map(TraceRoot::withholds_tags)) {
+            None => scope(),
+            // Withheld, the Hub is not read either.
+            Some(true) => None,
+            // Taken inside a root, the Hub's tags count as the root's: the cache guard learns
+            // of them, or has withheld them meanwhile (one atomic step, as the guard's).
+            Some(false) => scope().filter(|_| {
+                TraceRoot::with_current(|root| root.is_none_or(TraceRoot::take_other_tags))
+            }),
+        }
     })
 }
 
@@ -823,8 +829,8 @@ mod tests {
                         assert_eq!(root.withhold_tags(), rendered_first, "{recorded}");
                         assert!(TraceMeta::current().is_none(), "{recorded}");
                         assert!(TraceMeta::from_hub(&Hub::current()).is_none());
-                        // A page that asked counts, though it got nothing.
-                        assert!(root.rendered());
+                        // A page that asked for the root's own tags counts, though it got none.
+                        assert_eq!(root.rendered(), rendered_first || recorded);
                         let envelope = envelope_meta().expect("the envelope's DSC");
                         assert!(envelope.baggage_header().is_some(), "{recorded}");
                     });
@@ -880,9 +886,31 @@ mod tests {
                     seen || taken == 0,
                     "{recorded}, round {round}: {taken} taken"
                 );
-                assert!(TraceMeta::current().is_none() || !seen);
             }
         }
+    }
+
+    /// The Hub's tags for a page inside a root that does not know its server span, withheld
+    /// while they were being made, are dropped: the guard was told that no page took them.
+    #[test]
+    fn tags_withheld_while_the_hub_makes_them_are_dropped() {
+        let client = traced_client();
+        let root = Arc::new(TraceRoot::new_trace());
+        let hub = Arc::new(Hub::new(Some(client), Default::default()));
+        Hub::run(hub, || {
+            root.clone().sync_scope(|| {
+                let mut seen = None;
+                let meta = page_tags(|| {
+                    let meta = from_scope(&Hub::current());
+                    assert!(meta.is_some());
+                    seen = Some(root.withhold_tags());
+                    meta
+                });
+                assert_eq!(seen, Some(false));
+                assert!(meta.is_none());
+                assert!(TraceMeta::current().is_none());
+            })
+        });
     }
 
     /// An option too long for a `baggage` header on its own, or empty, is left out of the head
