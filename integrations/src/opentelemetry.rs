@@ -281,20 +281,22 @@ impl OtelMeta {
 /// context, so that the Sentry transaction it makes of the request's span has the caller's span
 /// as its parent and the decision made here, as the OpenTelemetry span has.
 ///
-/// `sentry-core` checks the caller's organization again when the transaction starts. This
-/// propagator has decided to continue, so it names the organization that passes that check:
-/// the caller's, or, when the caller named none, this app's own (a caller without one was
-/// continued because the policy allows it; `strict_trace_continuation` in the client would
-/// otherwise start a second, different trace for the server than for its pages).
+/// `sentry-core` checks the caller's organization again when the transaction starts, by the
+/// options of the client bound then (its org id and `strict_trace_continuation`), which need
+/// not be [`OtelMeta`]'s. This propagator has made the one decision, so it names the
+/// organization that passes that check, the bound client's own (none when it has none): else
+/// the server's transaction would start a second, different trace from its pages'.
 #[cfg(feature = "sentry")]
 fn sentry_propagation(
     trace_id: TraceId,
     span_id: SpanId,
     sampled: bool,
-    org_id: Option<&str>,
 ) -> Option<sentry_core::TracePropagationContext> {
     let sentry_trace =
         sentry_meta_core::SentryTrace::new(trace_id, span_id, Some(sampled)).to_string();
+    let client = sentry_core::Hub::current().client();
+    let policy = client.map(|client| ContinuationPolicy::from_client(&client));
+    let org_id = policy.as_ref().and_then(ContinuationPolicy::org);
     let baggage = org_id.map(|org| format!("sentry-org_id={org}"));
     let headers = std::iter::once(("sentry-trace", sentry_trace.as_str()))
         .chain(baggage.as_deref().map(|baggage| ("baggage", baggage)));
@@ -669,11 +671,7 @@ impl TextMapPropagator for SentryMetaPropagator {
             return cx.clone();
         }
         #[cfg(feature = "sentry")]
-        let sentry = {
-            let org_id = incoming.dsc.get(DscKey::OrgId);
-            let org_id = org_id.or(self.meta.inner.policy.org());
-            sentry_propagation(trace.trace_id, span_id, sampled, org_id)
-        };
+        let sentry = sentry_propagation(trace.trace_id, span_id, sampled);
         let cx = cx.with_remote_span_context(parent).with_value(Incoming {
             trace_id: trace.trace_id,
             dsc: SerializedDsc::new(incoming.dsc),

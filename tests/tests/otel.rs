@@ -502,22 +502,69 @@ fn the_sentry_transaction_continues_the_caller_the_page_continues() {
         ],
     ];
     for headers in cases {
-        let (tags, transaction) = sent_with_sentry_processor(&strict, client(), headers);
-        let context = transaction.contexts.get("trace").expect("a trace context");
-        let sentry_core::protocol::Context::Trace(trace) = context else {
-            panic!("{context:?}");
-        };
-        assert_eq!(trace.trace_id.to_string(), TRACE, "{headers:?}");
-        assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE, "{headers:?}");
-        assert_eq!(
-            tags.sentry_trace.span_id.map(|id| id.to_string()),
-            Some(trace.span_id.to_string()),
-            "{headers:?}"
-        );
-        assert_eq!(
-            trace.parent_span_id.map(|id| id.to_string()).as_deref(),
-            Some(SPAN)
-        );
+        assert_both_continue(&strict, client(), headers);
+    }
+}
+
+/// The page and the transaction `sentry-opentelemetry` sends both continue the caller of
+/// `headers`: the same trace, the transaction a child of the caller's span, the page of it.
+fn assert_both_continue(
+    meta: &OtelMeta,
+    client: sentry_core::ClientOptions,
+    headers: &[(&str, &str)],
+) {
+    let (tags, transaction) = sent_with_sentry_processor(meta, client, headers);
+    let context = transaction.contexts.get("trace").expect("a trace context");
+    let sentry_core::protocol::Context::Trace(trace) = context else {
+        panic!("{context:?}");
+    };
+    assert_eq!(trace.trace_id.to_string(), TRACE, "{headers:?}");
+    assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE, "{headers:?}");
+    assert_eq!(
+        tags.sentry_trace.span_id.map(|id| id.to_string()),
+        Some(trace.span_id.to_string()),
+        "{headers:?}"
+    );
+    assert_eq!(
+        trace.parent_span_id.map(|id| id.to_string()).as_deref(),
+        Some(SPAN),
+        "{headers:?}"
+    );
+}
+
+/// `OtelMeta`'s organization rule decides, and the Sentry client's, which `sentry-core` applies
+/// again when the transaction starts, does not make a second decision: with rules that differ,
+/// a caller the page continues is continued by the transaction too.
+#[test]
+fn the_sentry_transaction_follows_the_page_whatever_the_client_s_organization_rule() {
+    let sentry_trace = format!("{TRACE}-{SPAN}-1");
+    let client = |dsn: &str, strict: bool| {
+        sentry_core::ClientOptions::new()
+            .dsn(dsn)
+            .traces_sample_rate(1.0)
+            .strict_trace_continuation(strict)
+    };
+    let other_org = DSN.replace("@o42.", "@o43.");
+    let no_org = OtelMeta::new().traces_sample_rate(1.0);
+    let org_removed = meta().org_id("");
+    let cases: [(&OtelMeta, &str, bool, &str); 7] = [
+        // The client's org is 42, `OtelMeta` names none.
+        (&no_org, DSN, false, "sentry-org_id=43"),
+        (&org_removed, DSN, false, "sentry-org_id=43"),
+        // The client is strict, `OtelMeta` is not.
+        (&no_org, DSN, true, ""),
+        (&no_org, DSN, true, "sentry-org_id=abc"),
+        (&no_org, &other_org, true, "sentry-org_id=42"),
+        // The client's org is 43, `OtelMeta`'s 42.
+        (&meta(), &other_org, false, "sentry-org_id=42"),
+        (&meta(), &other_org, true, ""),
+    ];
+    for (meta, dsn, strict, baggage) in cases {
+        let headers = [
+            ("sentry-trace", sentry_trace.as_str()),
+            ("baggage", baggage),
+        ];
+        assert_both_continue(meta, client(dsn, strict), &headers);
     }
 }
 
