@@ -283,10 +283,7 @@ impl BaggageWriter {
 
     /// A writer whose buffer already holds `capacity` bytes.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Self {
-            out: String::with_capacity(capacity.min(MAX_BAGGAGE_BYTES)),
-            members: 0,
-        }
+        Self::reusing(String::with_capacity(capacity.min(MAX_BAGGAGE_BYTES)))
     }
 
     /// Appends `canonical` (a key prefix already in canonical, encoded form, written as it is)
