@@ -460,7 +460,14 @@ fn header_text(value: &http::HeaderValue) -> &str {
 ///
 /// It passes every span and call on to `inner` unchanged, and keeps each span's context from its
 /// start to its end (`SentrySpanProcessor` makes a transaction of any span whose parent it does
-/// not hold, say one that outlived its parent). With the `sentry` feature, it logs one `warn`
+/// not hold, say one that outlived its parent).
+///
+/// With the `sentry` feature, [`new`](Self::new) also adds an event processor to the current
+/// Hub's scope, as `SentrySpanProcessor::new` does: an event captured in an OpenTelemetry span
+/// that `SentrySpanProcessor` holds no Sentry span of (one OpenTelemetry did not sample, for
+/// which it calls no processor, or one that has ended) gets that span's trace and id, as
+/// `@sentry/node` gives it, where it would keep the Hub's fallback trace, one for every such event
+/// of the process; its envelope then carries the DSC of the span's pages. And it logs one `warn`
 /// (target `sentry_meta`) in the process when the Sentry client of the Hub current at its first
 /// span samples at a fixed `traces_sample_rate` below 1.0: `SentrySpanProcessor` has that
 /// client decide again at the head of each trace, so some pages that say "sampled" would name
@@ -484,8 +491,11 @@ pub struct DscSpanProcessor<P> {
 }
 
 impl<P> DscSpanProcessor<P> {
-    /// Around `inner`.
+    /// Around `inner`; with the `sentry` feature, also the event processor described above, in
+    /// the current Hub's scope.
     pub fn new(inner: P) -> Self {
+        #[cfg(feature = "sentry")]
+        sentry_core::configure_scope(|scope| scope.add_event_processor(in_current_span));
         Self {
             inner,
             started: Mutex::default(),
@@ -531,6 +541,41 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
     }
+}
+
+/// `event`, in the trace of the current OpenTelemetry span when it names another (see
+/// [`DscSpanProcessor`]): `SentrySpanProcessor`'s own event processor, which runs before, names
+/// the trace of a span it holds.
+#[cfg(feature = "sentry")]
+fn in_current_span(
+    mut event: sentry_core::protocol::Event<'static>,
+) -> Option<sentry_core::protocol::Event<'static>> {
+    use sentry_core::protocol::{self, TraceContext};
+    let cx = Context::current();
+    let span = cx.span();
+    let span = span.span_context();
+    if !span.is_valid() {
+        return Some(event);
+    }
+    let trace_id = protocol::TraceId::from(span.trace_id().to_bytes());
+    let span_id = protocol::SpanId::from(span.span_id().to_bytes());
+    match event.contexts.get_mut("trace") {
+        Some(protocol::Context::Trace(trace)) if trace.trace_id == trace_id => {}
+        Some(protocol::Context::Trace(trace)) => {
+            trace.trace_id = trace_id;
+            trace.span_id = span_id;
+            trace.parent_span_id = None;
+        }
+        _ => {
+            let trace = TraceContext {
+                trace_id,
+                span_id,
+                ..TraceContext::default()
+            };
+            event.contexts.insert("trace".into(), trace.into());
+        }
+    }
+    Some(event)
 }
 
 /// Warns, once in the process, when the current Hub's Sentry client samples at a fixed rate

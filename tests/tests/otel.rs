@@ -943,3 +943,68 @@ fn a_tracing_span_s_transaction_carries_its_page_s_dsc() {
         );
     }
 }
+
+/// An event captured in an OpenTelemetry span that `SentrySpanProcessor` made no transaction of
+/// (OpenTelemetry did not sample it) or no longer holds (it has ended) joins the span's trace,
+/// with the DSC of the span's page, as one captured in a sampled span does: not the Hub's
+/// fallback trace, which every such event of the process would share.
+#[test]
+fn events_join_the_trace_of_their_opentelemetry_span_sampled_or_not() {
+    use opentelemetry_sdk::trace::Sampler;
+    use sentry_meta::opentelemetry::DscSpanProcessor;
+    let meta = meta();
+    for (sampler, sampled) in [(Sampler::AlwaysOff, "0"), (Sampler::AlwaysOn, "1")] {
+        let transport = sentry_core::test::TestTransport::new();
+        let options = sentry_core::ClientOptions::new()
+            .dsn(DSN)
+            .traces_sample_rate(1.0)
+            .transport(
+                sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta.clone()),
+            );
+        let client = Arc::new(sentry_core::Client::from(options));
+        let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
+        let html = sentry_core::Hub::run(hub, || {
+            let provider = SdkTracerProvider::builder()
+                .with_sampler(sampler)
+                .with_span_processor(DscSpanProcessor::new(
+                    sentry_opentelemetry::SentrySpanProcessor::new(),
+                ))
+                .build();
+            let span = provider.tracer("web").start("GET /");
+            let cx = opentelemetry::Context::current_with_span(span);
+            let html = page(&meta.meta(&cx)).0;
+            let _attached = cx.clone().attach();
+            sentry_core::capture_message("in the span", sentry_core::Level::Error);
+            cx.span().end();
+            sentry_core::capture_message("after its end", sentry_core::Level::Error);
+            html
+        });
+        let tags = Tags::of(&html);
+        assert!(tags.sentry_trace.to_string().ends_with(sampled), "{html}");
+        let mut page: Vec<(String, String)> = tags
+            .dsc
+            .iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        page.sort();
+        let mut events = 0;
+        for envelope in transport.fetch_and_clear_envelopes() {
+            let (dsc, envelope) = sentry_meta_tests::sentry::on_the_wire(&envelope);
+            for item in envelope.items() {
+                let sentry_core::protocol::EnvelopeItem::Event(event) = item else {
+                    continue;
+                };
+                let Some(sentry_core::protocol::Context::Trace(trace)) =
+                    event.contexts.get("trace")
+                else {
+                    panic!("no trace context: {event:?}");
+                };
+                let trace_id = tags.sentry_trace.trace_id.to_string();
+                assert_eq!(trace.trace_id.to_string(), trace_id, "{event:?}");
+                assert_eq!(dsc, page, "{:?}", event.message);
+                events += 1;
+            }
+        }
+        assert_eq!(events, 2, "sampler {sampled}");
+    }
+}
