@@ -49,7 +49,9 @@ use crate::opentelemetry::OtelMeta;
 /// or the actix-web middleware) stays the Hub's span, and puts an event processor on the Hub
 /// that names the request's root to the transport. That is an error a layer outside captures
 /// from the response (`sentry-actix` does), and an event of a task run in a Hub made from the
-/// request's (`task.bind_hub(Hub::new_from_top(Hub::current()))`), also after the response.
+/// request's (`task.bind_hub(Hub::new_from_top(Hub::current()))`), also after the response
+/// (the processor names the event by its id: one that a `before_send` gives another id is left
+/// as the SDK made it).
 /// Work that a request spawns otherwise runs outside its trace root, as it runs outside its
 /// Hub: run the task in both, `root.scope(task.bind_hub(hub))` with the root of
 /// [`TraceRoot::current`], and the events it captures carry the request's DSC. For an event of
@@ -68,7 +70,8 @@ use crate::opentelemetry::OtelMeta;
 /// What it costs: one look-up of the request's tags per envelope sent inside a request (no
 /// work per page), and one re-serialization of that envelope. Nothing is kept between
 /// envelopes. A raw envelope is not split by the transport's rate limiter: while Sentry rate
-/// limits transactions or errors, such envelopes are still sent and dropped by Sentry.
+/// limits transactions or errors, such envelopes are still sent and dropped by Sentry. Nor are
+/// its items counted in the client reports of envelopes the transport drops.
 #[derive(Clone)]
 pub struct DscTransport<F = DefaultTransportFactory> {
     inner: F,
