@@ -550,29 +550,22 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
 fn in_current_span(
     mut event: sentry_core::protocol::Event<'static>,
 ) -> Option<sentry_core::protocol::Event<'static>> {
-    use sentry_core::protocol::{self, TraceContext};
+    use sentry_core::protocol::{Context as SentryContext, TraceContext};
     let cx = Context::current();
-    let span = cx.span();
-    let span = span.span_context();
-    if !span.is_valid() {
-        return Some(event);
-    }
-    let trace_id = protocol::TraceId::from(span.trace_id().to_bytes());
-    let span_id = protocol::SpanId::from(span.span_id().to_bytes());
-    match event.contexts.get_mut("trace") {
-        Some(protocol::Context::Trace(trace)) if trace.trace_id == trace_id => {}
-        Some(protocol::Context::Trace(trace)) => {
-            trace.trace_id = trace_id;
-            trace.span_id = span_id;
-            trace.parent_span_id = None;
-        }
-        _ => {
-            let trace = TraceContext {
-                trace_id,
-                span_id,
-                ..TraceContext::default()
-            };
-            event.contexts.insert("trace".into(), trace.into());
+    let span = cx.span().span_context().clone();
+    if span.is_valid() {
+        let trace_id = span.trace_id().to_bytes().into();
+        match event.contexts.get("trace") {
+            Some(SentryContext::Trace(trace)) if trace.trace_id == trace_id => {}
+            _ => {
+                let span_id = span.span_id().to_bytes().into();
+                let trace = TraceContext {
+                    trace_id,
+                    span_id,
+                    ..TraceContext::default()
+                };
+                event.contexts.insert("trace".into(), trace.into());
+            }
         }
     }
     Some(event)
