@@ -544,8 +544,8 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
 }
 
 /// `event`, in the trace of the current OpenTelemetry span when it names another (see
-/// [`DscSpanProcessor`]): `SentrySpanProcessor`'s own event processor, which runs before, names
-/// the trace of a span it holds.
+/// [`DscSpanProcessor`]). `SentrySpanProcessor`'s own event processor (which runs first, as
+/// `inner` is made first) names the trace of a span it holds, and is left alone.
 #[cfg(feature = "sentry")]
 fn in_current_span(
     mut event: sentry_core::protocol::Event<'static>,
