@@ -277,7 +277,8 @@ impl OtelMeta {
     }
 }
 
-/// The continued caller as `sentry-opentelemetry`'s `SentrySpanProcessor` reads it from the
+/// `cx`, with its remote parent (the caller's span, from its `sentry-trace` or its
+/// `traceparent`) also as `sentry-opentelemetry`'s `SentrySpanProcessor` reads it from the
 /// context, so that the Sentry transaction it makes of the request's span has the caller's span
 /// as its parent and the decision made here, as the OpenTelemetry span has.
 ///
@@ -286,21 +287,29 @@ impl OtelMeta {
 /// not be [`OtelMeta`]'s. This propagator has made the one decision, so it names the
 /// organization that passes that check, the bound client's own (none when it has none): else
 /// the server's transaction would start a second, different trace from its pages'.
-#[cfg(feature = "sentry")]
-fn sentry_propagation(
-    trace_id: TraceId,
-    span_id: SpanId,
-    sampled: bool,
-) -> Option<sentry_core::TracePropagationContext> {
-    let sentry_trace =
-        sentry_meta_core::SentryTrace::new(trace_id, span_id, Some(sampled)).to_string();
-    let client = sentry_core::Hub::current().client();
-    let policy = client.map(|client| ContinuationPolicy::from_client(&client));
-    let org_id = policy.as_ref().and_then(ContinuationPolicy::org);
-    let baggage = org_id.map(|org| format!("sentry-org_id={org}"));
-    let headers = std::iter::once(("sentry-trace", sentry_trace.as_str()))
-        .chain(baggage.as_deref().map(|baggage| ("baggage", baggage)));
-    sentry_core::TracePropagationContext::try_from_headers(headers).ok()
+fn with_sentry_parent(cx: Context) -> Context {
+    #[cfg(feature = "sentry")]
+    {
+        let parent = cx.span().span_context().clone();
+        if !parent.is_remote() || !parent.is_valid() {
+            return cx;
+        }
+        let trace_id = TraceId::from_bytes(parent.trace_id().to_bytes());
+        let span_id = SpanId::from_bytes(parent.span_id().to_bytes());
+        let sentry_trace =
+            sentry_meta_core::SentryTrace::new(trace_id, span_id, Some(parent.is_sampled()));
+        let sentry_trace = sentry_trace.to_string();
+        let client = sentry_core::Hub::current().client();
+        let policy = client.map(|client| ContinuationPolicy::from_client(&client));
+        let org_id = policy.as_ref().and_then(ContinuationPolicy::org);
+        let baggage = org_id.map(|org| format!("sentry-org_id={org}"));
+        let headers = std::iter::once(("sentry-trace", sentry_trace.as_str()))
+            .chain(baggage.as_deref().map(|baggage| ("baggage", baggage)));
+        if let Ok(sentry) = sentry_core::TracePropagationContext::try_from_headers(headers) {
+            return cx.with_value(sentry);
+        }
+    }
+    cx
 }
 
 /// `cx` without the remote parent that another propagator (`TraceContextPropagator`, from the
@@ -623,9 +632,11 @@ struct Incoming {
 /// `sentry-trace` value (several are one malformed value: see "Several `sentry-trace` values"
 /// in `docs/design.md`) and every `baggage` value);
 /// when it does, the context gets the caller's span as its remote parent and the caller's frozen
-/// DSC, and, with the `sentry` feature, the caller's trace as `sentry-opentelemetry`'s
+/// DSC (and the caller's W3C `tracestate`, when OpenTelemetry's propagator extracted one for the
+/// same trace), and, with the `sentry` feature, the caller's trace as `sentry-opentelemetry`'s
 /// `SentrySpanProcessor` reads it, so that the Sentry transaction it makes of the request's span
-/// has the same parent.
+/// has the same parent. That holds for a W3C caller too, whose parent only another propagator
+/// extracted.
 ///
 /// - A caller that left the sampling decision open (`sentry-trace` without its flag) is
 ///   decided here, as a Sentry SDK decides it: sampled when the trace's `sample_rand` is below
@@ -642,7 +653,9 @@ struct Incoming {
 /// - With `sentry-opentelemetry`, OpenTelemetry's sampler decides which spans become
 ///   transactions: give the Sentry client `traces_sample_rate(1.0)`, so that it keeps each span
 ///   OpenTelemetry keeps and the pages' flag is the transaction's. [`DscSpanProcessor`] logs
-///   one `warn` when the client bound at its first span samples at a lower fixed rate.
+///   one `warn` when the client bound at its first span samples at a lower fixed rate. Keep
+///   OpenTelemetry's sampler parent-based (its default): one that is not overrides a continued
+///   caller's decision, and the page then says "not sampled" beside the caller's frozen DSC.
 ///
 /// Injecting writes the context's span as `sentry-trace`, and as `baggage` its DSC followed by
 /// the context's OpenTelemetry baggage (as `BaggagePropagator` writes it, with `%` and the
@@ -685,7 +698,7 @@ impl TextMapPropagator for SentryMetaPropagator {
                 let caller = DynamicSamplingContext::from_baggage(baggage());
                 return match policy.refusal(&caller) {
                     Some(_) => without_remote_parent(cx),
-                    None => cx.clone(),
+                    None => with_sentry_parent(cx.clone()),
                 };
             }
         };
@@ -693,32 +706,34 @@ impl TextMapPropagator for SentryMetaPropagator {
         // OpenTelemetry has no parent without a span id: such a caller is not continued (nor by
         // `@sentry/opentelemetry`'s propagator).
         let Some(span_id) = trace.span_id else {
-            return cx.clone();
+            return with_sentry_parent(cx.clone());
         };
         let sampled = self.meta.samples(&mut incoming);
+        let trace_id = opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes());
+        // The caller's W3C `tracestate`, which OpenTelemetry's propagator extracted, stays with
+        // its trace.
+        let extracted = cx.span().span_context().clone();
+        let trace_state = match extracted.is_remote() && extracted.trace_id() == trace_id {
+            true => extracted.trace_state().clone(),
+            false => TraceState::default(),
+        };
         let parent = SpanContext::new(
-            opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes()),
+            trace_id,
             opentelemetry::trace::SpanId::from_bytes(span_id.to_bytes()),
             TraceFlags::default().with_sampled(sampled),
             true,
-            TraceState::default(),
+            trace_state,
         );
         // Nor with an all-zero id, which `sentry-trace` allows and W3C does not: the span would
         // start a new trace, and so does the Sentry transaction made of it.
         if !parent.is_valid() {
-            return cx.clone();
+            return with_sentry_parent(cx.clone());
         }
-        #[cfg(feature = "sentry")]
-        let sentry = sentry_propagation(trace.trace_id, span_id, sampled);
         let cx = cx.with_remote_span_context(parent).with_value(Incoming {
             trace_id: trace.trace_id,
             dsc: SerializedDsc::new(incoming.dsc),
         });
-        #[cfg(feature = "sentry")]
-        if let Some(sentry) = sentry {
-            return cx.with_value(sentry);
-        }
-        cx
+        with_sentry_parent(cx)
     }
 
     fn fields(&self) -> FieldIter<'_> {

@@ -296,6 +296,50 @@ fn a_w3c_caller_is_continued_with_this_app_s_head_dsc() {
     assert_eq!(span.parent_span_id.to_string(), SPAN);
 }
 
+/// A W3C caller's span is the parent of the Sentry transaction too, as of the OpenTelemetry
+/// span, also beside a `sentry-trace` that is not continued.
+#[test]
+fn a_w3c_caller_is_the_sentry_transaction_s_parent() {
+    let client = || {
+        sentry_core::ClientOptions::new()
+            .dsn(DSN)
+            .traces_sample_rate(1.0)
+            .strict_trace_continuation(true)
+    };
+    let traceparent = format!("00-{TRACE}-{SPAN}-01");
+    let cases: [&[(&str, &str)]; 3] = [
+        &[("traceparent", &traceparent)],
+        &[("traceparent", &traceparent), ("sentry-trace", "junk")],
+        &[("traceparent", &traceparent), ("sentry-trace", TRACE)],
+    ];
+    for headers in cases {
+        assert_both_continue(&meta(), client(), headers);
+    }
+}
+
+/// The caller's W3C `tracestate` travels on with its trace when its `sentry-trace` names the
+/// same trace, and is not given to another trace.
+#[test]
+fn a_caller_s_tracestate_stays_with_its_trace() {
+    use std::collections::HashMap;
+    let propagator = TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(meta().propagator()),
+    ]);
+    let other = "0af7651916cd43dd8448eb211c80319c";
+    for (trace, kept) in [(TRACE, "vendor=abc"), (other, "")] {
+        let headers = HashMap::from([
+            ("traceparent".to_owned(), format!("00-{trace}-{SPAN}-01")),
+            ("tracestate".to_owned(), "vendor=abc".to_owned()),
+            ("sentry-trace".to_owned(), format!("{TRACE}-{SPAN}-1")),
+        ]);
+        let cx = propagator.extract(&headers);
+        let parent = cx.span().span_context().clone();
+        assert_eq!(parent.trace_id().to_string(), TRACE);
+        assert_eq!(parent.trace_state().header(), kept, "{trace}");
+    }
+}
+
 /// A W3C caller that dropped its trace: OpenTelemetry's parent-based sampler drops the span too,
 /// a decision this app's rate of 1 did not make. The head DSC states the decision without the
 /// rate, and its `sample_rand` is valid.
