@@ -121,6 +121,10 @@ impl<F> DscTransport<F> {
 impl<F: TransportFactory> TransportFactory for DscTransport<F> {
     fn create_transport_with_options(&self, options: TransportOptions) -> Arc<dyn Transport> {
         CHECKED.store(true, Ordering::Relaxed);
+        #[cfg(feature = "opentelemetry")]
+        if self.otel.is_some() {
+            OTEL_CHECKED.store(true, Ordering::Relaxed);
+        }
         Arc::new(WithDsc {
             inner: self.inner.create_transport_with_options(options),
             #[cfg(feature = "opentelemetry")]
@@ -132,6 +136,34 @@ impl<F: TransportFactory> TransportFactory for DscTransport<F> {
 /// Set once a [`DscTransport`] has made a transport, or [`check_in_use`] has warned that none
 /// has: nothing is left to check.
 static CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Set once a [`DscTransport`] given an [`OtelMeta`] has made a transport, or
+/// [`check_otel_in_use`] has warned that none has.
+#[cfg(feature = "opentelemetry")]
+static OTEL_CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Warns, once in the process, when [`DscSpanProcessor`](crate::opentelemetry::DscSpanProcessor)
+/// sees its first span with `client`, which sends, and no [`DscTransport`] given the pages'
+/// [`OtelMeta`] has made a transport: the envelopes of OpenTelemetry spans then disagree with
+/// their pages.
+#[cfg(feature = "opentelemetry")]
+pub(crate) fn check_otel_in_use(client: &sentry_core::Client) {
+    if OTEL_CHECKED.load(Ordering::Relaxed)
+        || client.dsn().is_none()
+        || OTEL_CHECKED.swap(true, Ordering::Relaxed)
+    {
+        return;
+    }
+    tracing::warn!(
+        target: "sentry_meta",
+        "sentry-meta: no Sentry client of this process sends through a \
+         sentry_meta::DscTransport given the pages' OtelMeta, so the envelopes of OpenTelemetry \
+         spans carry the SDK's partial Dynamic Sampling Context (their error events none), not \
+         the one their pages write. Add \
+         .transport(sentry_meta::DscTransport::new().opentelemetry(meta.clone())) to the client \
+         options"
+    );
+}
 
 /// Warns, once in the process, when a layer starts a request's transaction for `client`, which
 /// sends (it has a DSN), and no [`DscTransport`] has made a transport: the server's envelopes

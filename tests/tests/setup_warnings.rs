@@ -1,9 +1,11 @@
-//! The warnings of two setups in which the server's envelopes disagree with its pages, each
+//! The warnings of three setups in which the server's envelopes disagree with its pages, each
 //! logged once in the process:
 //! - `SentryMetaLayer` with no `DscTransport` in use: at the first transaction it starts for a
 //!   client that sends (one with a DSN), never when a `DscTransport` made the transport;
 //! - `DscSpanProcessor` around `SentrySpanProcessor` with a Sentry client that samples again at a
-//!   fixed rate below 1.0.
+//!   fixed rate below 1.0;
+//! - `DscSpanProcessor` with no `DscTransport` given the pages' `OtelMeta` in use: at its first
+//!   span with a client that sends.
 //!
 //! What they check is the process's state, so each case runs in a process of its own: this test
 //! binary, run again for that case alone.
@@ -18,7 +20,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use sentry_core::test::TestTransport;
 use sentry_core::{Client, ClientOptions, Hub};
 use sentry_meta::DscTransport;
-use sentry_meta::opentelemetry::DscSpanProcessor;
+use sentry_meta::opentelemetry::{DscSpanProcessor, OtelMeta};
 use sentry_meta::tower::SentryMetaLayer;
 use sentry_opentelemetry::SentrySpanProcessor;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
@@ -75,6 +77,14 @@ fn warns_once_for_a_sentry_client_that_samples_opentelemetry_spans_again() {
     assert_eq!(warnings_of("otel_full"), Vec::<String>::new());
 }
 
+#[test]
+fn warns_once_for_opentelemetry_spans_sent_without_the_pages_otel_meta() {
+    assert_warns_once(
+        "otel_without",
+        ".transport(sentry_meta::DscTransport::new().opentelemetry(meta.clone()))",
+    );
+}
+
 /// The case the parent process named, if any; nothing in the parent.
 #[test]
 fn case() {
@@ -106,8 +116,9 @@ fn case() {
                 request(ClientOptions::new().dsn(DSN).transport(transport));
             }
         }
-        "otel_half" => otel_spans(0.5),
-        "otel_full" => otel_spans(1.0),
+        "otel_half" => otel_spans(0.5, true),
+        "otel_full" => otel_spans(1.0, true),
+        "otel_without" => otel_spans(1.0, false),
         _ => panic!("no case {case}"),
     });
     for warning in warnings
@@ -141,10 +152,16 @@ fn request(options: ClientOptions) {
 }
 
 /// Two OpenTelemetry root spans, sent to Sentry by `SentrySpanProcessor` inside
-/// `DscSpanProcessor`, with a Sentry client that samples at `rate`.
-fn otel_spans(rate: f32) {
+/// `DscSpanProcessor`, with a Sentry client that samples at `rate`, through a `DscTransport`
+/// given the pages' `OtelMeta` or not (`with_meta`).
+fn otel_spans(rate: f32, with_meta: bool) {
     let options = ClientOptions::new().dsn(DSN).traces_sample_rate(rate);
-    let client = Arc::new(Client::from(options.transport(TestTransport::new())));
+    let options = match with_meta {
+        true => options
+            .transport(DscTransport::wrap(TestTransport::new()).opentelemetry(OtelMeta::new())),
+        false => options.transport(TestTransport::new()),
+    };
+    let client = Arc::new(Client::from(options));
     let provider = SdkTracerProvider::builder()
         .with_span_processor(DscSpanProcessor::new(SentrySpanProcessor::new()))
         .build();
