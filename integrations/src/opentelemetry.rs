@@ -27,9 +27,10 @@
 //! `.transport(DscTransport::new().opentelemetry(meta.clone()))`
 //! ([`DscTransport::opentelemetry`](crate::DscTransport::opentelemetry)), and wrap the processor
 //! in a [`DscSpanProcessor`]: the transaction's envelope carries the DSC its pages wrote,
-//! however the request's span ends. The propagator also hands a continued caller to
-//! `SentrySpanProcessor`, so the transaction has the caller's span as its parent, as the
-//! OpenTelemetry span has. With the `tracing-opentelemetry` feature,
+//! however the request's span ends. The propagator (and `DscSpanProcessor` again, as the span
+//! starts) also hands the caller, a Sentry one or a W3C one, to `SentrySpanProcessor`, so the
+//! transaction has the caller's span as its parent, as the OpenTelemetry span has. With the
+//! `tracing-opentelemetry` feature,
 //! [`OtelMeta::of_tracing_span`] reads the OpenTelemetry context of a `tracing` span
 //! (`tracing-opentelemetry` 0.33).
 //!
@@ -279,37 +280,46 @@ impl OtelMeta {
 
 /// `cx`, with its remote parent (the caller's span, from its `sentry-trace` or its
 /// `traceparent`) also as `sentry-opentelemetry`'s `SentrySpanProcessor` reads it from the
-/// context, so that the Sentry transaction it makes of the request's span has the caller's span
-/// as its parent and the decision made here, as the OpenTelemetry span has.
+/// context (see [`sentry_parent`]), so that the Sentry transaction it makes of the request's
+/// span has the caller's span as its parent and the decision made here, as the OpenTelemetry
+/// span has. [`DscSpanProcessor`] hands it again when the span starts, with the span's own
+/// decision and the client bound then.
+fn with_sentry_parent(cx: Context) -> Context {
+    #[cfg(feature = "sentry")]
+    if let Some(parent) = sentry_parent(cx.span().span_context(), None) {
+        return cx.with_value(parent);
+    }
+    cx
+}
+
+/// The remote `parent` as `SentrySpanProcessor` reads it, with decision `sampled` (else the
+/// parent's flag); `None` for a parent that is not remote, or not valid.
 ///
 /// `sentry-core` checks the caller's organization again when the transaction starts, by the
 /// options of the client bound then (its org id and `strict_trace_continuation`), which need
-/// not be [`OtelMeta`]'s. This propagator has made the one decision, so it names the
+/// not be [`OtelMeta`]'s. This propagator has made the one decision, so the parent names the
 /// organization that passes that check, the bound client's own (none when it has none): else
 /// the server's transaction would start a second, different trace from its pages'.
-fn with_sentry_parent(cx: Context) -> Context {
-    #[cfg(feature = "sentry")]
-    {
-        let parent = cx.span().span_context().clone();
-        if !parent.is_remote() || !parent.is_valid() {
-            return cx;
-        }
-        let trace_id = TraceId::from_bytes(parent.trace_id().to_bytes());
-        let span_id = SpanId::from_bytes(parent.span_id().to_bytes());
-        let sentry_trace =
-            sentry_meta_core::SentryTrace::new(trace_id, span_id, Some(parent.is_sampled()));
-        let sentry_trace = sentry_trace.to_string();
-        let client = sentry_core::Hub::current().client();
-        let policy = client.map(|client| ContinuationPolicy::from_client(&client));
-        let org_id = policy.as_ref().and_then(ContinuationPolicy::org);
-        let baggage = org_id.map(|org| format!("sentry-org_id={org}"));
-        let headers = std::iter::once(("sentry-trace", sentry_trace.as_str()))
-            .chain(baggage.as_deref().map(|baggage| ("baggage", baggage)));
-        if let Ok(sentry) = sentry_core::TracePropagationContext::try_from_headers(headers) {
-            return cx.with_value(sentry);
-        }
+#[cfg(feature = "sentry")]
+fn sentry_parent(
+    parent: &SpanContext,
+    sampled: Option<bool>,
+) -> Option<sentry_core::TracePropagationContext> {
+    if !parent.is_remote() || !parent.is_valid() {
+        return None;
     }
-    cx
+    let trace_id = TraceId::from_bytes(parent.trace_id().to_bytes());
+    let span_id = SpanId::from_bytes(parent.span_id().to_bytes());
+    let sampled = sampled.unwrap_or(parent.is_sampled());
+    let sentry_trace = sentry_meta_core::SentryTrace::new(trace_id, span_id, Some(sampled));
+    let sentry_trace = sentry_trace.to_string();
+    let client = sentry_core::Hub::current().client();
+    let policy = client.map(|client| ContinuationPolicy::from_client(&client));
+    let org_id = policy.as_ref().and_then(ContinuationPolicy::org);
+    let baggage = org_id.map(|org| format!("sentry-org_id={org}"));
+    let headers = std::iter::once(("sentry-trace", sentry_trace.as_str()))
+        .chain(baggage.as_deref().map(|baggage| ("baggage", baggage)));
+    sentry_core::TracePropagationContext::try_from_headers(headers).ok()
 }
 
 /// `cx` without the remote parent that another propagator (`TraceContextPropagator`, from the
@@ -506,7 +516,19 @@ impl<P> DscSpanProcessor<P> {
     /// the current Hub's scope.
     pub fn new(inner: P) -> Self {
         #[cfg(feature = "sentry")]
-        sentry_core::configure_scope(|scope| scope.add_event_processor(in_current_span));
+        sentry_core::configure_scope(|scope| {
+            // The scope's fallback trace, which every event captured outside a Sentry span gets
+            // (the scopes made from this one too): the one trace the processor moves events from.
+            let fallback = scope
+                .iter_trace_propagation_headers()
+                .find_map(|(_, value)| {
+                    value
+                        .get(..32)?
+                        .parse::<sentry_core::protocol::TraceId>()
+                        .ok()
+                });
+            scope.add_event_processor(move |event| Some(in_current_span(event, fallback)));
+        });
         Self {
             inner,
             started: Mutex::default(),
@@ -523,6 +545,16 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
         use opentelemetry::trace::Span as _;
         #[cfg(feature = "sentry")]
         check_client_rate();
+        // The caller, handed again as the span starts: with the span's own decision, and the
+        // client that will start the transaction.
+        #[cfg(feature = "sentry")]
+        let cx = &match sentry_parent(
+            cx.span().span_context(),
+            Some(span.span_context().is_sampled()),
+        ) {
+            Some(parent) => cx.with_value(parent),
+            None => cx.clone(),
+        };
         self.inner.on_start(span, cx);
         let started = span.span_context().clone();
         let span_id = started.span_id();
@@ -554,32 +586,32 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
     }
 }
 
-/// `event`, in the trace of the current OpenTelemetry span when it names another (see
-/// [`DscSpanProcessor`]). `SentrySpanProcessor`'s own event processor (which runs first, as
-/// `inner` is made first) names the trace of a span it holds, and is left alone.
+/// `event`, moved to the trace of the current OpenTelemetry span when it is in `fallback`, its
+/// scope's fallback trace (see [`DscSpanProcessor`]). An event of a span that
+/// `SentrySpanProcessor` holds (its own event processor, which runs first, has named that
+/// span's trace), of a Sentry span, or whose trace was set, keeps its trace.
 #[cfg(feature = "sentry")]
 fn in_current_span(
     mut event: sentry_core::protocol::Event<'static>,
-) -> Option<sentry_core::protocol::Event<'static>> {
+    fallback: Option<sentry_core::protocol::TraceId>,
+) -> sentry_core::protocol::Event<'static> {
     use sentry_core::protocol::{Context as SentryContext, TraceContext};
+    let in_fallback = match event.contexts.get("trace") {
+        Some(SentryContext::Trace(trace)) => Some(trace.trace_id) == fallback,
+        _ => true,
+    };
     let cx = Context::current();
-    let span = cx.span().span_context().clone();
-    if span.is_valid() {
-        let trace_id = span.trace_id().to_bytes().into();
-        match event.contexts.get("trace") {
-            Some(SentryContext::Trace(trace)) if trace.trace_id == trace_id => {}
-            _ => {
-                let span_id = span.span_id().to_bytes().into();
-                let trace = TraceContext {
-                    trace_id,
-                    span_id,
-                    ..TraceContext::default()
-                };
-                event.contexts.insert("trace".into(), trace.into());
-            }
-        }
+    let span = cx.span();
+    let span = span.span_context();
+    if in_fallback && span.is_valid() {
+        let trace = TraceContext {
+            trace_id: span.trace_id().to_bytes().into(),
+            span_id: span.span_id().to_bytes().into(),
+            ..TraceContext::default()
+        };
+        event.contexts.insert("trace".into(), trace.into());
     }
-    Some(event)
+    event
 }
 
 /// Warns, once in the process, when the current Hub's Sentry client samples at a fixed rate
@@ -715,10 +747,12 @@ impl TextMapPropagator for SentryMetaPropagator {
         let trace_id = opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes());
         // The caller's W3C `tracestate`, which OpenTelemetry's propagator extracted, stays with
         // its trace.
-        let extracted = cx.span().span_context().clone();
-        let trace_state = match extracted.is_remote() && extracted.trace_id() == trace_id {
-            true => extracted.trace_state().clone(),
-            false => TraceState::default(),
+        let extracted = cx.span();
+        let extracted = extracted.span_context();
+        let trace_state = if extracted.is_remote() && extracted.trace_id() == trace_id {
+            extracted.trace_state().clone()
+        } else {
+            TraceState::default()
         };
         let parent = SpanContext::new(
             trace_id,

@@ -35,7 +35,9 @@ use crate::opentelemetry::OtelMeta;
 /// transport with [`DscTransport::new`], or over any other factory with [`DscTransport::wrap`].
 /// Without it, the tower layer and the actix-web middleware log one `warn` (target
 /// `sentry_meta`) in the process: at a request's transaction they start for a client with a DSN
-/// while no `DscTransport` has made a transport.
+/// while no `DscTransport` has made a transport. So does
+/// [`DscSpanProcessor`](crate::opentelemetry::DscSpanProcessor) at its first span while none
+/// given an [`OtelMeta`](crate::opentelemetry::OtelMeta) has.
 ///
 /// ```
 /// let options = sentry::ClientOptions::new()

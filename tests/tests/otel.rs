@@ -1052,3 +1052,99 @@ fn events_join_the_trace_of_their_opentelemetry_span_sampled_or_not() {
         assert_eq!(events, 2, "sampler {sampled}");
     }
 }
+
+/// The caller is handed to `SentrySpanProcessor` again when the request's span starts, with the
+/// client bound then: headers extracted before a Hub with the client is bound (say in a layer
+/// outside the one that binds it) still give a transaction of the page's trace, whose
+/// organization rule (strict, here) the client checks again.
+#[test]
+fn the_caller_reaches_the_transaction_when_the_client_is_bound_after_extraction() {
+    use sentry_meta::opentelemetry::DscSpanProcessor;
+    use std::collections::HashMap;
+    let transport = sentry_core::test::TestTransport::new();
+    let options = sentry_core::ClientOptions::new()
+        .dsn(DSN)
+        .traces_sample_rate(1.0)
+        .strict_trace_continuation(true)
+        .transport(sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta()));
+    let client = Arc::new(sentry_core::Client::from(options));
+    let headers = HashMap::from([
+        ("sentry-trace".to_owned(), format!("{TRACE}-{SPAN}-1")),
+        ("baggage".to_owned(), "sentry-org_id=42".to_owned()),
+    ]);
+    // No client bound here.
+    let parent = meta().propagator().extract(&headers);
+    let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
+    let html = sentry_core::Hub::run(hub, || {
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(DscSpanProcessor::new(
+                sentry_opentelemetry::SentrySpanProcessor::new(),
+            ))
+            .build();
+        let span = provider.tracer("web").start_with_context("GET /", &parent);
+        let cx = parent.with_span(span);
+        let html = page(&meta().meta(&cx)).0;
+        cx.span().end();
+        html
+    });
+    let tags = Tags::of(&html);
+    assert_eq!(tags.sentry_trace.trace_id.to_string(), TRACE);
+    let on_the_wire = transport
+        .fetch_and_clear_envelopes()
+        .iter()
+        .map(|envelope| sentry_meta_tests::sentry::on_the_wire(envelope).1)
+        .collect();
+    let transactions = sentry_meta_tests::sentry::transactions(on_the_wire);
+    assert_eq!(transactions.len(), 1);
+    let (trace_id, span_id) = sentry_meta_tests::sentry::trace_context(&transactions[0]);
+    assert_eq!(trace_id, TRACE);
+    assert_eq!(
+        Some(span_id),
+        tags.sentry_trace.span_id.map(|id| id.to_string())
+    );
+}
+
+/// An event that is in a trace of its own (a Sentry transaction's, here, the span of the Hub)
+/// keeps it while an OpenTelemetry span of another trace is current: only events that would
+/// keep the Hub's fallback trace join the OpenTelemetry span's.
+#[test]
+fn events_in_a_sentry_span_keep_its_trace() {
+    use opentelemetry_sdk::trace::Sampler;
+    use sentry_meta::opentelemetry::DscSpanProcessor;
+    let transport = sentry_core::test::TestTransport::new();
+    let options = sentry_core::ClientOptions::new()
+        .dsn(DSN)
+        .traces_sample_rate(1.0)
+        .transport(sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta()));
+    let client = Arc::new(sentry_core::Client::from(options));
+    let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
+    let sentry_trace = sentry_core::Hub::run(hub, || {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .with_span_processor(DscSpanProcessor::new(
+                sentry_opentelemetry::SentrySpanProcessor::new(),
+            ))
+            .build();
+        let cx = opentelemetry::Context::current_with_span(provider.tracer("web").start("GET /"));
+        let _attached = cx.attach();
+        let context = sentry_core::TransactionContext::new("GET /sentry", "http.server");
+        let transaction = sentry_core::start_transaction(context);
+        let trace_id = transaction.get_trace_context().trace_id;
+        sentry_core::configure_scope(|scope| scope.set_span(Some(transaction.clone().into())));
+        sentry_core::capture_message("in the Sentry transaction", sentry_core::Level::Error);
+        trace_id
+    });
+    let events: Vec<_> = transport
+        .fetch_and_clear_envelopes()
+        .iter()
+        .filter_map(|envelope| {
+            let (_, envelope) = sentry_meta_tests::sentry::on_the_wire(envelope);
+            envelope.event().cloned()
+        })
+        .collect();
+    assert_eq!(events.len(), 1);
+    let Some(sentry_core::protocol::Context::Trace(trace)) = events[0].contexts.get("trace") else {
+        panic!("no trace context: {:?}", events[0]);
+    };
+    assert_eq!(trace.trace_id, sentry_trace);
+}

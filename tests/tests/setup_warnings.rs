@@ -79,10 +79,12 @@ fn warns_once_for_a_sentry_client_that_samples_opentelemetry_spans_again() {
 
 #[test]
 fn warns_once_for_opentelemetry_spans_sent_without_the_pages_otel_meta() {
-    assert_warns_once(
-        "otel_without",
-        ".transport(sentry_meta::DscTransport::new().opentelemetry(meta.clone()))",
-    );
+    for case in ["otel_without", "otel_without_meta"] {
+        assert_warns_once(
+            case,
+            ".transport(sentry_meta::DscTransport::new().opentelemetry(meta.clone()))",
+        );
+    }
 }
 
 /// The case the parent process named, if any; nothing in the parent.
@@ -116,9 +118,10 @@ fn case() {
                 request(ClientOptions::new().dsn(DSN).transport(transport));
             }
         }
-        "otel_half" => otel_spans(0.5, true),
-        "otel_full" => otel_spans(1.0, true),
-        "otel_without" => otel_spans(1.0, false),
+        "otel_half" => otel_spans(0.5, Sends::ThroughDscWithMeta),
+        "otel_full" => otel_spans(1.0, Sends::ThroughDscWithMeta),
+        "otel_without" => otel_spans(1.0, Sends::Plain),
+        "otel_without_meta" => otel_spans(1.0, Sends::ThroughDsc),
         _ => panic!("no case {case}"),
     });
     for warning in warnings
@@ -151,15 +154,22 @@ fn request(options: ClientOptions) {
     });
 }
 
+/// How the client of [`otel_spans`] sends.
+enum Sends {
+    Plain,
+    ThroughDsc,
+    ThroughDscWithMeta,
+}
+
 /// Two OpenTelemetry root spans, sent to Sentry by `SentrySpanProcessor` inside
-/// `DscSpanProcessor`, with a Sentry client that samples at `rate`, through a `DscTransport`
-/// given the pages' `OtelMeta` or not (`with_meta`).
-fn otel_spans(rate: f32, with_meta: bool) {
+/// `DscSpanProcessor`, with a Sentry client that samples at `rate` and sends as `sends` says.
+fn otel_spans(rate: f32, sends: Sends) {
     let options = ClientOptions::new().dsn(DSN).traces_sample_rate(rate);
-    let options = match with_meta {
-        true => options
-            .transport(DscTransport::wrap(TestTransport::new()).opentelemetry(OtelMeta::new())),
-        false => options.transport(TestTransport::new()),
+    let transport = DscTransport::wrap(TestTransport::new());
+    let options = match sends {
+        Sends::Plain => options.transport(TestTransport::new()),
+        Sends::ThroughDsc => options.transport(transport),
+        Sends::ThroughDscWithMeta => options.transport(transport.opentelemetry(OtelMeta::new())),
     };
     let client = Arc::new(Client::from(options));
     let provider = SdkTracerProvider::builder()
