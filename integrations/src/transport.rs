@@ -67,7 +67,9 @@ use crate::opentelemetry::OtelMeta;
 /// [`OtelMeta::meta`](crate::opentelemetry::OtelMeta::meta) writes for that context. The
 /// processor sends a transaction when the request's span ends: wrap it in
 /// [`DscSpanProcessor`](crate::opentelemetry::DscSpanProcessor), which makes the span's context
-/// current then.
+/// current then, and gives an event captured in a span the processor made no transaction of
+/// (one OpenTelemetry did not sample, or one that has ended) that span's trace, so that it
+/// gets the DSC of the span's pages too.
 ///
 /// What it costs: one look-up of the request's tags per envelope sent inside a request (no
 /// work per page), and one re-serialization of that envelope. Nothing is kept between
