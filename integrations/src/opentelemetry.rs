@@ -490,9 +490,9 @@ fn header_text(value: &http::HeaderValue) -> &str {
 /// (target `sentry_meta`) in the process when the Sentry client of the Hub current at its first
 /// span samples at a fixed `traces_sample_rate` below 1.0: `SentrySpanProcessor` has that
 /// client decide again at the head of each trace, so some pages that say "sampled" would name
-/// a transaction that is never sent. It also logs one `warn` then when no
-/// [`DscTransport`](crate::DscTransport) given an [`OtelMeta`] has made a transport: the
-/// envelopes would carry the SDK's partial DSC.
+/// a transaction that is never sent. It also logs one `warn` at the first span it starts for a
+/// client with a DSN while no [`DscTransport`](crate::DscTransport) given an [`OtelMeta`] has
+/// made a transport: the envelopes would carry the SDK's partial DSC.
 ///
 /// ```
 /// use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -544,7 +544,10 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
         use opentelemetry::trace::Span as _;
         #[cfg(feature = "sentry")]
-        check_client_rate();
+        {
+            check_client_rate();
+            crate::transport::check_otel_in_use();
+        }
         // The caller, handed again as the span starts: with the span's own decision, and the
         // client that will start the transaction.
         #[cfg(feature = "sentry")]
@@ -633,7 +636,6 @@ fn check_client_rate() {
     if CHECKED.swap(true, Ordering::Relaxed) {
         return;
     }
-    crate::transport::check_otel_in_use(&client);
     if let TracesSamplingStrategy::FixedRate(rate) = client.options().traces_sampling_strategy
         && rate < 1.0
     {

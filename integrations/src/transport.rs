@@ -36,8 +36,8 @@ use crate::opentelemetry::OtelMeta;
 /// Without it, the tower layer and the actix-web middleware log one `warn` (target
 /// `sentry_meta`) in the process: at a request's transaction they start for a client with a DSN
 /// while no `DscTransport` has made a transport. So does
-/// [`DscSpanProcessor`](crate::opentelemetry::DscSpanProcessor) at its first span while none
-/// given an [`OtelMeta`](crate::opentelemetry::OtelMeta) has.
+/// [`DscSpanProcessor`](crate::opentelemetry::DscSpanProcessor), at the first span it starts for
+/// such a client, while none given an [`OtelMeta`](crate::opentelemetry::OtelMeta) has.
 ///
 /// ```
 /// let options = sentry::ClientOptions::new()
@@ -147,15 +147,18 @@ static CHECKED: AtomicBool = AtomicBool::new(false);
 static OTEL_CHECKED: AtomicBool = AtomicBool::new(false);
 
 /// Warns, once in the process, when [`DscSpanProcessor`](crate::opentelemetry::DscSpanProcessor)
-/// sees its first span with `client`, which sends, and no [`DscTransport`] given the pages'
-/// [`OtelMeta`] has made a transport: the envelopes of OpenTelemetry spans then disagree with
-/// their pages.
+/// starts a span for the current Hub's client, which sends (it has a DSN), and no
+/// [`DscTransport`] given the pages' [`OtelMeta`] has made a transport: the envelopes of
+/// OpenTelemetry spans then disagree with their pages.
 #[cfg(feature = "opentelemetry")]
-pub(crate) fn check_otel_in_use(client: &sentry_core::Client) {
-    if OTEL_CHECKED.load(Ordering::Relaxed)
-        || client.dsn().is_none()
-        || OTEL_CHECKED.swap(true, Ordering::Relaxed)
-    {
+pub(crate) fn check_otel_in_use() {
+    if OTEL_CHECKED.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(client) = sentry_core::Hub::current().client() else {
+        return;
+    };
+    if client.dsn().is_none() || OTEL_CHECKED.swap(true, Ordering::Relaxed) {
         return;
     }
     tracing::warn!(
