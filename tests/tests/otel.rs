@@ -300,12 +300,6 @@ fn a_w3c_caller_is_continued_with_this_app_s_head_dsc() {
 /// span, also beside a `sentry-trace` that is not continued.
 #[test]
 fn a_w3c_caller_is_the_sentry_transaction_s_parent() {
-    let client = || {
-        sentry_core::ClientOptions::new()
-            .dsn(DSN)
-            .traces_sample_rate(1.0)
-            .strict_trace_continuation(true)
-    };
     let traceparent = format!("00-{TRACE}-{SPAN}-01");
     let cases: [&[(&str, &str)]; 3] = [
         &[("traceparent", &traceparent)],
@@ -313,7 +307,7 @@ fn a_w3c_caller_is_the_sentry_transaction_s_parent() {
         &[("traceparent", &traceparent), ("sentry-trace", TRACE)],
     ];
     for headers in cases {
-        assert_both_continue(&meta(), client(), headers);
+        assert_both_continue(&meta(), client_options(true), headers);
     }
 }
 
@@ -477,6 +471,26 @@ fn a_caller_that_left_the_decision_open_is_decided_at_this_app_s_rate() {
     }
 }
 
+/// The options of a client of `DSN` that keeps every trace, strict about organizations or not.
+fn client_options(strict: bool) -> sentry_core::ClientOptions {
+    sentry_core::ClientOptions::new()
+        .dsn(DSN)
+        .traces_sample_rate(1.0)
+        .strict_trace_continuation(strict)
+}
+
+/// A Hub of its own, bound to a client of `options` that sends to `transport` through a
+/// `DscTransport` given `meta`.
+fn hub_sending_to(
+    transport: &Arc<sentry_core::test::TestTransport>,
+    meta: &OtelMeta,
+    options: sentry_core::ClientOptions,
+) -> Arc<sentry_core::Hub> {
+    let transport = sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta.clone());
+    let client = Arc::new(sentry_core::Client::from(options.transport(transport)));
+    Arc::new(sentry_core::Hub::new(Some(client), Arc::default()))
+}
+
 /// The transaction `sentry-opentelemetry` sends for a request's span, with the page's tags:
 /// a client with `strict_trace_continuation` whose org is the caller's, as `meta`'s is.
 fn sent_with_sentry_processor(
@@ -526,12 +540,6 @@ fn sent_with_sentry_processor(
 #[test]
 fn the_sentry_transaction_continues_the_caller_the_page_continues() {
     let strict = meta().strict_trace_continuation(true);
-    let client = || {
-        sentry_core::ClientOptions::new()
-            .dsn(DSN)
-            .traces_sample_rate(1.0)
-            .strict_trace_continuation(true)
-    };
     let sentry_trace = format!("{TRACE}-{SPAN}-1");
     let cases: [&[(&str, &str)]; 2] = [
         // Same organization, strict on both sides.
@@ -546,7 +554,7 @@ fn the_sentry_transaction_continues_the_caller_the_page_continues() {
         ],
     ];
     for headers in cases {
-        assert_both_continue(&strict, client(), headers);
+        assert_both_continue(&strict, client_options(true), headers);
     }
 }
 
@@ -614,11 +622,6 @@ fn the_sentry_transaction_follows_the_page_whatever_the_client_s_organization_ru
 
 #[test]
 fn a_caller_opentelemetry_cannot_name_as_a_parent_starts_a_new_trace_in_both() {
-    let client = || {
-        sentry_core::ClientOptions::new()
-            .dsn(DSN)
-            .traces_sample_rate(1.0)
-    };
     let zeros = "0".repeat(32);
     let cases = [
         // All-zero ids: valid `sentry-trace`, invalid OpenTelemetry (W3C) ids.
@@ -630,7 +633,8 @@ fn a_caller_opentelemetry_cannot_name_as_a_parent_starts_a_new_trace_in_both() {
     ];
     for sentry_trace in cases {
         let headers = [("sentry-trace", sentry_trace.as_str())];
-        let (tags, transaction) = sent_with_sentry_processor(&meta(), client(), &headers);
+        let (tags, transaction) =
+            sent_with_sentry_processor(&meta(), client_options(false), &headers);
         let context = transaction.contexts.get("trace").expect("a trace context");
         let sentry_core::protocol::Context::Trace(trace) = context else {
             panic!("{context:?}");
@@ -999,14 +1003,7 @@ fn events_join_the_trace_of_their_opentelemetry_span_sampled_or_not() {
     let meta = meta();
     for (sampler, sampled) in [(Sampler::AlwaysOff, "0"), (Sampler::AlwaysOn, "1")] {
         let transport = sentry_core::test::TestTransport::new();
-        let options = sentry_core::ClientOptions::new()
-            .dsn(DSN)
-            .traces_sample_rate(1.0)
-            .transport(
-                sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta.clone()),
-            );
-        let client = Arc::new(sentry_core::Client::from(options));
-        let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
+        let hub = hub_sending_to(&transport, &meta, client_options(false));
         let html = sentry_core::Hub::run(hub, || {
             let provider = SdkTracerProvider::builder()
                 .with_sampler(sampler)
@@ -1062,19 +1059,13 @@ fn the_caller_reaches_the_transaction_when_the_client_is_bound_after_extraction(
     use sentry_meta::opentelemetry::DscSpanProcessor;
     use std::collections::HashMap;
     let transport = sentry_core::test::TestTransport::new();
-    let options = sentry_core::ClientOptions::new()
-        .dsn(DSN)
-        .traces_sample_rate(1.0)
-        .strict_trace_continuation(true)
-        .transport(sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta()));
-    let client = Arc::new(sentry_core::Client::from(options));
+    let hub = hub_sending_to(&transport, &meta(), client_options(true));
     let headers = HashMap::from([
         ("sentry-trace".to_owned(), format!("{TRACE}-{SPAN}-1")),
         ("baggage".to_owned(), "sentry-org_id=42".to_owned()),
     ]);
     // No client bound here.
     let parent = meta().propagator().extract(&headers);
-    let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
     let html = sentry_core::Hub::run(hub, || {
         let provider = SdkTracerProvider::builder()
             .with_span_processor(DscSpanProcessor::new(
@@ -1112,12 +1103,7 @@ fn events_in_a_sentry_span_keep_its_trace() {
     use opentelemetry_sdk::trace::Sampler;
     use sentry_meta::opentelemetry::DscSpanProcessor;
     let transport = sentry_core::test::TestTransport::new();
-    let options = sentry_core::ClientOptions::new()
-        .dsn(DSN)
-        .traces_sample_rate(1.0)
-        .transport(sentry_meta::DscTransport::wrap(transport.clone()).opentelemetry(meta()));
-    let client = Arc::new(sentry_core::Client::from(options));
-    let hub = Arc::new(sentry_core::Hub::new(Some(client), Arc::default()));
+    let hub = hub_sending_to(&transport, &meta(), client_options(false));
     let sentry_trace = sentry_core::Hub::run(hub, || {
         let provider = SdkTracerProvider::builder()
             .with_sampler(Sampler::AlwaysOff)
