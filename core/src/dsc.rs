@@ -394,17 +394,15 @@ impl DynamicSamplingContext {
         );
     }
 
-    /// Sets `sentry-sample_rate`, written as the shortest decimal that reads back as the same
-    /// number (`1`, `0.25`): as JavaScript writes it, except that a rate below 0.000001 is
-    /// spelled out (`0.0000001`, where JavaScript writes `1e-7`); both read as the same
-    /// number. A rate outside `[0, 1]` is not a rate and is not written.
+    /// Sets `sentry-sample_rate`, written as JavaScript writes the number (see [`rate_text`]):
+    /// `1`, `0.25`, `1e-7`. A rate outside `[0, 1]` is not a rate and is not written.
     pub fn set_sample_rate(&mut self, rate: f64) {
         if (0.0..=1.0).contains(&rate) {
             match rate {
                 // The common rates without float formatting.
                 1.0 => self.set(DscKey::SampleRate, "1"),
                 0.0 => self.set(DscKey::SampleRate, "0"),
-                _ => self.set(DscKey::SampleRate, rate.to_string()),
+                _ => self.set(DscKey::SampleRate, rate_text(rate)),
             }
         }
     }
@@ -473,6 +471,20 @@ impl Eq for DynamicSamplingContext {}
 impl fmt::Debug for DynamicSamplingContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// A rate in `[0, 1]` as JavaScript's `String(rate)` writes it, which is how `@sentry/core`
+/// writes `sentry-sample_rate`: the shortest decimal that reads back as the same number
+/// (`0.25`), in exponent form below 0.000001 (`1e-7`, `5e-324`, where a decimal would spell
+/// out hundreds of zeros). An `f32` is written as an `f32` prints (`0.1`).
+pub(crate) fn rate_text<F: fmt::Display + fmt::LowerExp>(rate: F) -> String {
+    let text = rate.to_string();
+    // The shortest decimal of a rate below 0.000001 starts with six zeros after the point.
+    if text.starts_with("0.000000") {
+        format!("{rate:e}")
+    } else {
+        text
     }
 }
 

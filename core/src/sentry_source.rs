@@ -11,7 +11,7 @@ use sentry_core::{Client, Hub, TracesSamplingStrategy, TransactionContext, Trans
 
 use crate::baggage::BaggageWriter;
 use crate::continuation::{Continuation, ContinuationPolicy};
-use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand, TransactionSource};
+use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand, TransactionSource, rate_text};
 use crate::ids::{SpanId, TraceId};
 use crate::meta::{HeadTemplate, PageDsc, SerializedDsc, TraceMeta};
 use crate::root::TraceRoot;
@@ -194,7 +194,7 @@ impl ClientFacts {
                 // an `f64` first (`0.10000000149011612`), and compare with that same value;
                 // `-0.0` as `0`, as JavaScript writes it.
                 let rate = if rate == 0.0 { 0.0 } else { rate };
-                let text = rate.to_string();
+                let text = rate_text(rate);
                 let rate = text.parse::<f64>().unwrap_or(f64::from(rate));
                 member(DscKey::SampleRate, Some(&text))
                     .filter(|_| (0.0..=1.0).contains(&rate))
@@ -742,6 +742,25 @@ mod tests {
         let (rate, member) = facts.fixed_rate.expect("a rate in [0, 1]");
         assert_eq!(rate.to_bits(), 0.0f64.to_bits());
         assert_eq!(&*member, "sentry-sample_rate=0");
+    }
+
+    /// A rate below 0.000001 is written in exponent form, as JavaScript writes it (`1e-7`, and
+    /// `1e-45`, the least `f32`, rather than a decimal of 47 bytes), and reads back as the rate.
+    #[test]
+    fn a_tiny_rate_is_written_in_exponent_form() {
+        for (rate, text) in [
+            (1e-7, "1e-7"),
+            (f32::from_bits(1), "1e-45"),
+            (1e-6, "0.000001"),
+        ] {
+            let options = sentry_core::ClientOptions::new()
+                .dsn("https://abc@o1.ingest.sentry.io/2")
+                .traces_sample_rate(rate);
+            let facts = ClientFacts::new(&Client::from(options));
+            let (read, member) = facts.fixed_rate.expect("a rate in [0, 1]");
+            assert_eq!(&*member, format!("sentry-sample_rate={text}"));
+            assert_eq!(read, text.parse::<f64>().unwrap());
+        }
     }
 
     fn templated_head_equals_written_head_at(rate: f32) {

@@ -18,10 +18,11 @@
 // - continuation[i]: a valid `sentry_trace` and its `baggage` values, continued by a service
 //   whose tracesSampleRate is `sample_rate`: expect {sampled, sample_rand}, where sampled is the
 //   service's decision, sample_rand the caller's value kept (a number) or one filled in,
-//   {"between": [lo, hi]}, and sample_rate the rate the continued DSC states (the service's when
-//   it made the decision, else the caller's; null for none). The peer:
-//   propagationContextFromHeaders, then sampleSpan (its rate written into the DSC as
-//   getDynamicSamplingContextFromSpan writes it). A decision that rests on a value the peer drew
+//   {"between": [lo, hi]}, sample_rate the rate the continued DSC states (the service's when
+//   it made the decision, else the caller's; null for none), and sample_rate_text its text in
+//   the DSC (the service's rate as JavaScript writes the number, `1e-7`; the caller's text as
+//   it came, decoded; null for none). The peer: propagationContextFromHeaders, then sampleSpan
+//   (its rate written into the DSC as getDynamicSamplingContextFromSpan writes it). A decision that rests on a value the peer drew
 //   at random (no flag, nothing kept) is not compared.
 
 import { readFileSync } from 'node:fs';
@@ -115,9 +116,11 @@ function peerContinuation(sentryTrace, headers, rate) {
   // applyLocalSampleRateToDsc: the rate that made the decision here replaces the caller's.
   const dscRate = localSampleRateWasApplied ? sampleRate : incoming?.sample_rate;
   const sample_rate = Sentry.parseSampleRate(dscRate) ?? null;
+  // applyLocalSampleRateToDsc writes the number into a template string.
+  const sample_rate_text = dscRate === undefined ? null : `${dscRate}`;
   if (kept !== undefined) {
     if (ctx.sampleRand !== kept) throw new Error(`sampleRand ${ctx.sampleRand} is not the kept ${kept}`);
-    return { sampled, sample_rand: kept, sample_rate };
+    return { sampled, sample_rand: kept, sample_rate, sample_rate_text };
   }
   // getSampleRandFromTraceparentAndDsc: by the caller's flag within its (truthy) sample_rate.
   const callerRate = Sentry.parseSampleRate(incoming?.sample_rate);
@@ -127,13 +130,16 @@ function peerContinuation(sentryTrace, headers, rate) {
   if (!(drawn >= between[0] && (drawn < between[1] || between[0] === between[1]))) {
     throw new Error(`sampleRand ${drawn} outside [${between}]`);
   }
-  return { sampled: ctx.sampled === undefined ? null : sampled, sample_rand: { between }, sample_rate };
+  return {
+    sampled: ctx.sampled === undefined ? null : sampled, sample_rand: { between }, sample_rate, sample_rate_text,
+  };
 }
 
 function sameContinuation(peer, want) {
   const rand = (r) => (typeof r === 'number' ? r : JSON.stringify(r.between));
   return rand(peer.sample_rand) === rand(want.sample_rand)
     && peer.sample_rate === want.sample_rate
+    && peer.sample_rate_text === want.sample_rate_text
     && (peer.sampled === null ? typeof want.sample_rand !== 'number' : peer.sampled === want.sampled);
 }
 

@@ -141,6 +141,9 @@ pub struct ExpectedContinuation {
     /// The `sample_rate` its DSC states: the service's when it made the decision, else the
     /// caller's, if any.
     pub sample_rate: Option<f64>,
+    /// That member's text in the DSC: the service's rate as JavaScript writes the number
+    /// (`1e-7`), or the caller's text as it came.
+    pub sample_rate_text: Option<String>,
 }
 
 /// The caller's `sample_rand`, kept, or one filled in.

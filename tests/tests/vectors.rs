@@ -136,6 +136,12 @@ fn continuation_vectors() {
             "sample_rate of {:?}",
             v.name
         );
+        assert_eq!(
+            incoming.dsc.get(DscKey::SampleRate),
+            v.expect.sample_rate_text.as_deref(),
+            "sample_rate text of {:?}",
+            v.name
+        );
         let text = incoming.dsc.get(DscKey::SampleRand).expect("a sample_rand");
         let sample_rand = incoming.dsc.sample_rand().expect("a valid sample_rand");
         match v.expect.sample_rand {
