@@ -13,7 +13,8 @@
 //!
 //! [`SentryMeta`] is what a template writes; each engine's adapter and the axum integration
 //! are features of this crate, and they all call the one renderer of [`sentry_meta_core`], so
-//! every engine writes the same bytes.
+//! every template engine writes the same bytes (leptos the same elements and values, in
+//! `leptos_meta`'s markup).
 //!
 //! ```
 //! use sentry_meta::{SentryMeta, SpanId, TraceId, TraceMeta};
@@ -195,5 +196,5 @@ impl fmt::Display for SentryMeta {
     feature = "tracing-opentelemetry",
     feature = "actix-web"
 ))]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
