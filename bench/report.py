@@ -33,6 +33,11 @@ MARKER = "<!-- hand-written: everything below this line is kept by scripts/bench
 
 GOAL_RENDER_RATIO = 4.0
 GOAL_PER_REQUEST_NS = 1000.0
+# docs/design.md: a first render including the layer's work, and a later render, in instructions
+# (scripts/instructions.sh) and allocations per call.
+GOAL_FIRST_INSTRUCTIONS = 1800
+GOAL_FIRST_ALLOCS = 1
+GOAL_LATER_INSTRUCTIONS = 600
 GOAL_PAGE = 0.98
 # A page of a real one's size (the demo's /catalog): throughput and instructions per request.
 GOAL_REAL_PAGE = 0.99
@@ -405,6 +410,18 @@ def main():
     ]
     for name in PER_REQUEST_TARGETS:
         targets.append((f"per request < 1 µs: `{name}`", ns(pr[name]), pr[name] < GOAL_PER_REQUEST_NS))
+    # The instruction budgets (scripts/instructions.sh, with the allocations of the same call).
+    first, later = "per_request/new_trace_first_render", "per_request/later_render"
+    if first in counts and later in counts:
+        first_allocs = allocs[first]["allocs_per_call"]
+        targets += [
+            ("a first render with the layer's work ≤ 1,800 instructions and ≤ 1 allocation "
+             "(`new_trace_first_render`)",
+             f"{counts[first]:,.0f} instructions, {first_allocs:g} allocations",
+             counts[first] <= GOAL_FIRST_INSTRUCTIONS and first_allocs <= GOAL_FIRST_ALLOCS),
+            ("a later render ≤ 600 instructions (`later_render`)",
+             f"{counts[later]:,.0f} instructions", counts[later] <= GOAL_LATER_INSTRUCTIONS),
+        ]
     peer_names = {"node": "Node `getTraceMetaTags()`", "python": "Python `trace_propagation_meta()`"}
     for key, like, r_like, r_whole, _, goal in ratios:
         if goal is None:
@@ -521,8 +538,9 @@ def main():
         "",
         "## Peers (`scripts/bench-peers.sh`)",
         "",
-        "Same machine, same inputs (see `bench/peers/last-run.md` for the inputs and the tags "
-        "each peer wrote). Peers: median of timed batches after a warm-up.",
+        "Same machine, same inputs (the run writes the inputs and the tags each peer wrote to "
+        "`bench/peers/last-run.md`, not kept in git). Peers: median of timed batches after a "
+        "warm-up.",
         "",
         "| implementation | per call | like for like | speed-up | vs `new_trace_first_render` | "
         "ceiling (vs `sdk_active_span`) | goal |",

@@ -394,8 +394,9 @@ impl DynamicSamplingContext {
         );
     }
 
-    /// Sets `sentry-sample_rate`, written as JavaScript writes the number (see [`rate_text`]):
-    /// `1`, `0.25`, `1e-7`. A rate outside `[0, 1]` is not a rate and is not written.
+    /// Sets `sentry-sample_rate`, written as `@sentry/core` writes it, JavaScript's text of the
+    /// number: the shortest decimal that reads back as it (`1`, `0.25`), in exponent form below
+    /// 0.000001 (`1e-7`). A rate outside `[0, 1]` is not a rate and is not written.
     pub fn set_sample_rate(&mut self, rate: f64) {
         if (0.0..=1.0).contains(&rate) {
             match rate {

@@ -13,8 +13,10 @@ static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 ///
 /// Decoding rejects a malformed value, and several values as one malformed value (the rule of
 /// "Several `sentry-trace` values" in `docs/design.md`, which the layers follow too), so a handler
-/// never sees a trace that the request did not continue. It decides nothing else: whether a
-/// request continues a trace is [`Continuation::decide`](crate::Continuation::decide)'s to say.
+/// never sees a value that the layers would not continue for its grammar. It reads nothing else:
+/// a valid value the organization check refuses (a caller's `sentry-org_id` in `baggage`) still
+/// decodes, and whether a request continues a trace is
+/// [`Continuation::decide`](crate::Continuation::decide)'s to say.
 /// Encoding writes the canonical form.
 ///
 /// ```

@@ -27,7 +27,7 @@
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, web};
-//! use sentry_meta::{SentryMeta, actix::SentryMetaMiddleware};
+//! use sentry_meta::{DscTransport, SentryMeta, actix::SentryMetaMiddleware};
 //!
 //! async fn home(meta: SentryMeta) -> HttpResponse {
 //!     HttpResponse::Ok()
@@ -37,7 +37,10 @@
 //!
 //! #[actix_web::main]
 //! async fn main() -> std::io::Result<()> {
-//!     let _sentry = sentry::init(("https://PUBLIC_KEY@o0.ingest.sentry.io/0", sentry::ClientOptions::new().traces_sample_rate(1.0)));
+//!     let options = sentry::ClientOptions::new()
+//!         .traces_sample_rate(1.0)
+//!         .transport(DscTransport::new()); // envelopes with the pages' DSC
+//!     let _sentry = sentry::init(("https://PUBLIC_KEY@o0.ingest.sentry.io/0", options));
 //!     HttpServer::new(|| {
 //!         App::new()
 //!             .wrap(SentryMetaMiddleware::new()) // inner: the trace root and transaction

@@ -209,10 +209,11 @@ fn http_date(value: &HeaderValue) -> Option<SystemTime> {
 /// That is any of: `Cache-Control` with `public`, `s-maxage` > 0 or `max-age` > 0 (an
 /// overflowing value reads as 2^31 seconds) and neither an unqualified `no-store` nor an
 /// unqualified `private`; an `Expires` later than `Date` (or now) without `max-age`/`s-maxage`; a
-/// `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`,
-/// `Akamai-Cache-Control`, …) or `Surrogate-Control` without `no-store`, or an
-/// `X-Accel-Expires` with a lifetime, whatever `Cache-Control` says (see [`Cacheability`] for
-/// the exact reading).
+/// `CDN-Cache-Control` or a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`,
+/// `Akamai-Cache-Control`, …) that gives a lifetime, `public` or no freshness information at all,
+/// without an unqualified `no-store` or `private`, `no-cache` or a zero lifetime; a
+/// `Surrogate-Control` without `no-store` in its first line; or an `X-Accel-Expires` with a
+/// lifetime: these whatever `Cache-Control` says (see [`Cacheability`] for the exact reading).
 ///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::{CACHE_CONTROL, EXPIRES}};

@@ -118,9 +118,11 @@
 //! - Cache guard, from one reading of the response's caching headers ([`Cacheability`]): an
 //!   HTML response that shared caches may store and serve to other visitors
 //!   ([`is_publicly_cacheable`]: `Cache-Control` with `public`, `s-maxage` or `max-age` > 0 and
-//!   neither a bare `no-store` nor a bare `private`; an `Expires` later than `Date`; a
-//!   `CDN-Cache-Control`, a CDN's own targeted field (`Cloudflare-CDN-Cache-Control`, …) or
-//!   `Surrogate-Control` without `no-store`, nginx's `X-Accel-Expires` with a lifetime,
+//!   neither a bare `no-store` nor a bare `private`; an `Expires` later than `Date` without
+//!   `max-age`/`s-maxage`; a `CDN-Cache-Control` or a CDN's own targeted field
+//!   (`Cloudflare-CDN-Cache-Control`, …) that gives a lifetime, `public` or no freshness
+//!   information, without a bare `no-store` or `private`, `no-cache` or a zero lifetime;
+//!   `Surrogate-Control` without `no-store`; nginx's `X-Accel-Expires` with a lifetime: these
 //!   whatever `Cache-Control` says) gets no `Server-Timing`, no tags from the request's root
 //!   once its headers are judged (a body that renders as it streams takes none), the tags
 //!   already rendered into it are removed as it streams ([`strip_trace_meta`]; a compressed
