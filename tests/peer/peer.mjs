@@ -22,8 +22,8 @@
 //   it made the decision, else the caller's; null for none), and sample_rate_text its text in
 //   the DSC (the service's rate as JavaScript writes the number, `1e-7`; the caller's text as
 //   it came, decoded; null for none). The peer: propagationContextFromHeaders, then sampleSpan
-//   (its rate written into the DSC as getDynamicSamplingContextFromSpan writes it). A decision that rests on a value the peer drew
-//   at random (no flag, nothing kept) is not compared.
+//   (its rate written into the DSC as getDynamicSamplingContextFromSpan writes it). A decision
+//   that rests on a value the peer drew at random (no flag, nothing kept) is not compared.
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -130,9 +130,8 @@ function peerContinuation(sentryTrace, headers, rate) {
   if (!(drawn >= between[0] && (drawn < between[1] || between[0] === between[1]))) {
     throw new Error(`sampleRand ${drawn} outside [${between}]`);
   }
-  return {
-    sampled: ctx.sampled === undefined ? null : sampled, sample_rand: { between }, sample_rate, sample_rate_text,
-  };
+  const decided = ctx.sampled === undefined ? null : sampled;
+  return { sampled: decided, sample_rand: { between }, sample_rate, sample_rate_text };
 }
 
 function sameContinuation(peer, want) {
