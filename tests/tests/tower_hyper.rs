@@ -34,30 +34,53 @@ type Page = Either<
 >;
 
 /// `/whole`: the page writes its tags itself, one body. `/streamed`: a page without tags, in
-/// three pieces that split `</head>`, for the injection layer.
+/// three pieces that split `</head>`, for the injection layer. Both are made when the service's
+/// future is polled (see [`service`] for a page made in `call`).
 async fn pages(request: Request<Incoming>) -> Result<Response<Page>, Infallible> {
-    let body = if request.uri().path() == "/streamed" {
-        let pieces = [
-            "<!DOCTYPE html><html><head><title>t</title></he",
-            "ad><body>",
-            "<p>streamed</p></body></html>",
-        ];
-        let frames: Vec<_> = pieces
-            .into_iter()
-            .map(|piece| Ok(Frame::data(Bytes::from_static(piece.as_bytes()))))
-            .collect();
-        Either::Right(StreamBody::new(stream::iter(frames)))
-    } else {
-        let meta = SentryMeta::current();
-        let page = format!(
-            "<!DOCTYPE html><html><head>{meta}<title>t</title></head><body>whole</body></html>"
-        );
-        Either::Left(Full::new(Bytes::from(page)))
-    };
+    if request.uri().path() != "/streamed" {
+        return Ok(whole_page());
+    }
+    let pieces = [
+        "<!DOCTYPE html><html><head><title>t</title></he",
+        "ad><body>",
+        "<p>streamed</p></body></html>",
+    ];
+    let frames: Vec<_> = pieces
+        .into_iter()
+        .map(|piece| Ok(Frame::data(Bytes::from_static(piece.as_bytes()))))
+        .collect();
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .body(body)
+        .body(Either::Right(StreamBody::new(stream::iter(frames))))
         .expect("a response"))
+}
+
+/// The service: `/in-call` renders its page and captures an event in `call` and answers with
+/// a ready future, as a service that does its work in `call` does; the other pages are
+/// [`pages`].
+fn service(request: Request<Incoming>) -> impl Future<Output = Result<Response<Page>, Infallible>> {
+    let in_call = (request.uri().path() == "/in-call").then(|| {
+        sentry_core::capture_message("in call", sentry_core::Level::Error);
+        whole_page()
+    });
+    async move {
+        match in_call {
+            Some(page) => Ok(page),
+            None => pages(request).await,
+        }
+    }
+}
+
+/// A page that writes its tags itself, in one body.
+fn whole_page() -> Response<Page> {
+    let meta = SentryMeta::current();
+    let page = format!(
+        "<!DOCTYPE html><html><head>{meta}<title>t</title></head><body>whole</body></html>"
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(Either::Left(Full::new(Bytes::from(page))))
+        .expect("a response")
 }
 
 struct Server {
@@ -85,7 +108,7 @@ impl Server {
                     .layer(NewSentryLayer::<Request<Incoming>>::new_from_top())
                     .layer(SentryMetaLayer::new().server_timing(true))
                     .layer(InjectTraceMetaLayer::new())
-                    .service(service_fn(pages));
+                    .service(service_fn(service));
                 tokio::spawn(async move {
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
@@ -120,22 +143,47 @@ impl Server {
 
     /// The one transaction sent since the last call: its trace id, span id, parent and DSC.
     fn transaction(&self) -> (String, String, Option<String>, Vec<(String, String)>) {
+        self.sent().1
+    }
+
+    /// The trace ids of the error events sent since the last call, up to the first transaction
+    /// sent, and that transaction (as [`transaction`](Self::transaction) gives it).
+    #[allow(clippy::type_complexity)]
+    fn sent(
+        &self,
+    ) -> (
+        Vec<String>,
+        (String, String, Option<String>, Vec<(String, String)>),
+    ) {
+        let mut events = Vec::new();
         // The transport sends from its own thread once the transaction has finished.
         for _ in 0..100 {
             let envelopes = self.transport.fetch_and_clear_envelopes();
             for envelope in &envelopes {
                 let (dsc, envelope) = on_the_wire(envelope);
                 for item in envelope.items() {
-                    if let EnvelopeItem::Transaction(tx) = item {
-                        let Some(Context::Trace(trace)) = tx.contexts.get("trace") else {
-                            panic!("no trace context");
+                    let trace =
+                        |contexts: &sentry_core::protocol::Map<String, Context>| match contexts
+                            .get("trace")
+                        {
+                            Some(Context::Trace(trace)) => trace.clone(),
+                            _ => panic!("no trace context"),
                         };
-                        return (
-                            trace.trace_id.to_string(),
-                            trace.span_id.to_string(),
-                            trace.parent_span_id.map(|id| id.to_string()),
-                            dsc,
-                        );
+                    match item {
+                        EnvelopeItem::Event(event) => {
+                            events.push(trace(&event.contexts).trace_id.to_string());
+                        }
+                        EnvelopeItem::Transaction(tx) => {
+                            let trace = trace(&tx.contexts);
+                            let tx = (
+                                trace.trace_id.to_string(),
+                                trace.span_id.to_string(),
+                                trace.parent_span_id.map(|id| id.to_string()),
+                                dsc,
+                            );
+                            return (events, tx);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -195,6 +243,41 @@ fn a_fresh_page_names_the_server_transaction_and_its_head_dsc() {
         assert!(
             timing.starts_with(&format!("sentry-trace;desc=\"{trace}\"")),
             "{timing}"
+        );
+    }
+}
+
+/// A service that renders its page in `call` (and answers with a ready future) renders it
+/// inside the request's transaction, which the layer starts before it calls the service: the
+/// page names the transaction's span and decision, with its DSC, and the event captured there
+/// is in the request's trace, for a new trace and a continued one.
+#[test]
+fn a_page_rendered_in_call_names_the_server_transaction() {
+    let server = Server::start();
+    for incoming in [None, Some(format!("{TRACE}-{SPAN}-1"))] {
+        let headers: Vec<_> = incoming
+            .iter()
+            .map(|v| ("sentry-trace", v.as_str()))
+            .collect();
+        let (timing, html) = server.get("/in-call", &headers);
+        let (trace, dsc) = tags(&html);
+        let (events, (trace_id, span_id, _, sent_dsc)) = server.sent();
+        assert_eq!(trace.trace_id.to_string(), trace_id, "{incoming:?}");
+        assert_eq!(
+            trace.span_id.map(|id| id.to_string()),
+            Some(span_id),
+            "{incoming:?}"
+        );
+        assert_eq!(trace.sampled, Some(true), "{incoming:?}");
+        assert_eq!(dsc, sent_dsc, "{incoming:?}");
+        assert!(
+            timing.starts_with(&format!("sentry-trace;desc=\"{trace}\"")),
+            "{timing}"
+        );
+        assert_eq!(
+            events,
+            [trace_id],
+            "{incoming:?}: the event captured in `call`"
         );
     }
 }

@@ -53,7 +53,7 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 /// | `X-Accel-Expires: 600` or `@4102444800`, even next to `Cache-Control: private` | [`Shared`](Self::Shared) |
 /// | no caching header at all | [`Heuristic`](Self::Heuristic) |
 /// | `Cache-Control: must-revalidate`, `no-cache`, `max-age=0`, `private="set-cookie"`; an `Expires` in the past or invalid | [`Heuristic`](Self::Heuristic) |
-/// | `Cache-Control: private`, `no-store` | [`Private`](Self::Private) |
+/// | `Cache-Control: private`, `no-store` (not beside `must-understand`) | [`Private`](Self::Private) |
 ///
 /// Reading rules:
 ///
@@ -65,7 +65,10 @@ const DELTA_SECONDS_MAX: u32 = 1 << 31;
 /// - `private` makes a response private only unqualified: `private="set-cookie"` keeps just the
 ///   named fields out of shared caches ([§5.2.2.7](https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.7)).
 /// - `no-store` counts only bare: it takes no argument, and a cache may not read a malformed
-///   `no-store=""` as one.
+///   `no-store=""` as one. Beside `must-understand` it does not count: a cache that implements
+///   `must-understand` ignores `no-store` for a status code whose caching rules it knows
+///   ([§5.2.2.3](https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.3)), read here as every
+///   status: `must-understand, no-store, max-age=600` is shared.
 /// - `max-age`, `s-maxage` (which overrides `max-age` for shared caches), quoted or not;
 ///   an overflowing value is 2^31 seconds.
 /// - `Expires` counts only without `max-age` and `s-maxage`; an invalid one means already
@@ -311,6 +314,8 @@ struct Directives {
     s_maxage: Option<u32>,
     /// Surrogate-Control's `no-store-remote`: no store in a surrogate away from the server.
     no_store_remote: bool,
+    /// `must-understand`: a cache that implements it ignores `no-store` (§5.2.2.3).
+    must_understand: bool,
 }
 
 impl Directives {
@@ -339,13 +344,15 @@ impl Directives {
                 self.s_maxage = self.s_maxage.max(seconds());
             } else if is("no-store-remote") {
                 self.no_store_remote = true;
+            } else if is("must-understand") {
+                self.must_understand = true;
             }
         }
     }
 
-    /// An unqualified `no-store` or `private`.
+    /// An unqualified `private`, or a bare `no-store` without `must-understand`.
     fn forbids_storing(&self) -> bool {
-        self.no_store || self.private
+        (self.no_store && !self.must_understand) || self.private
     }
 
     /// The lifetime a shared cache gives the response: a valid `s-maxage` overrides `max-age`

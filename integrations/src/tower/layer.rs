@@ -11,7 +11,7 @@ use std::task::{Context, Poll, ready};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body;
-use sentry_core::{Client, Hub, protocol};
+use sentry_core::{Client, Hub};
 use sentry_meta_core::{Scoped, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -54,6 +54,9 @@ static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 pub struct SentryMetaLayer {
     guard: Guard,
     traceparent: bool,
+    /// Whether a request of this layer (and its clones, one per connection or worker) has been
+    /// checked for a transaction that a layer outside started after this one's.
+    outside_checked: Arc<AtomicBool>,
 }
 
 impl SentryMetaLayer {
@@ -271,12 +274,23 @@ where
         if shared_hub {
             SHARED_HUB.report();
         }
-        // The transaction starts when the request is first polled, once the layers outside
-        // have had their turn: a transaction already active then is another layer's.
-        let start = client.as_ref().map(|client| {
+        // The transaction starts before the inner service is called, so that a service that
+        // does its work in `call` (and answers with a ready future) renders its pages and
+        // captures its events inside it.
+        let transaction = client.as_ref().and_then(|client| {
             let request_data = request_data(&request, client.options().send_default_pii);
-            (hub.clone(), request_data, shared_hub)
+            let started =
+                RequestTransaction::start(hub.clone(), root.clone(), request_data, shared_hub);
+            if started.is_none() {
+                // A layer outside started a transaction by its own continuation rule.
+                TRANSACTION_OUTSIDE.report();
+            }
+            started
         });
+        // `sentry-tower`'s `SentryHttpLayer` starts its transaction when it is first polled,
+        // after this `call`: seen at this layer's first poll, for one request of the layer.
+        let check_outside =
+            transaction.is_some() && !self.layer.outside_checked.load(Ordering::Relaxed);
         request.extensions_mut().insert(root.clone());
         let head = request.method() == Method::HEAD;
 
@@ -284,9 +298,9 @@ where
         ResponseFuture {
             inner: root.clone().scope(future),
             root,
-            start,
-            hub: None,
-            transaction: None,
+            check_outside,
+            hub: (transaction.is_some() && !shared_hub).then_some(hub),
+            transaction,
             layer: self.layer.clone(),
             head,
         }
@@ -351,9 +365,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: Scoped<F>,
         root: Arc<TraceRoot>,
-        // What starts the transaction at the first poll (with a Sentry client), and whether
-        // the Hub serves other requests too.
-        start: Option<(Arc<Hub>, protocol::Request, bool)>,
+        // Whether the first poll checks for a transaction that a layer outside started.
+        check_outside: bool,
         // The request's own Hub (with a Sentry client), for a streamed page.
         hub: Option<Arc<Hub>>,
         // Finished with the response, or as aborted when the future is dropped before it.
@@ -373,12 +386,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some((hub, request, shared_hub)) = this.start.take() {
-            *this.hub = (!shared_hub).then(|| hub.clone());
-            *this.transaction =
-                RequestTransaction::start(hub, this.root.clone(), request, shared_hub);
-            if this.transaction.is_none() {
-                // A layer outside started a transaction by its own continuation rule.
+        if std::mem::take(this.check_outside) {
+            this.layer.outside_checked.store(true, Ordering::Relaxed);
+            if this.transaction.as_ref().is_some_and(|tx| !tx.is_active()) {
                 TRANSACTION_OUTSIDE.report();
             }
         }

@@ -79,8 +79,10 @@
 //! the layer also puts the request's data on the events captured during the request.
 //!
 //! A wrong setup fails loudly in debug builds (a panic with what to change) and logs one `warn`
-//! (target `sentry_meta`) in release builds: a transaction already active when the layer starts
-//! the request's (`SentryHttpLayer::enable_transaction()` outside it), a Hub shared between
+//! (target `sentry_meta`) in release builds: another layer's transaction (one already active
+//! when the layer starts the request's, before calling the services inside it, or, at the
+//! first request of each layer, one that `SentryHttpLayer::enable_transaction()` outside it
+//! starts when first polled), a Hub shared between
 //! requests (`NewSentryLayer` missing or inside it), or an [`InjectTraceMetaLayer`] outside
 //! `SentryMetaLayer`, where the request's root and transaction are gone (its pages then get no
 //! tags). Pages never mix two traces either way: their `sentry-trace` is the request's span,

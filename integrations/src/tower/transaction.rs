@@ -16,7 +16,9 @@ use std::sync::Arc;
 use http::{HeaderMap, Request, StatusCode, Uri, header, uri};
 use sentry_core::protocol::{self, SpanStatus, Url};
 use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
-use sentry_core::{Client, Hub, TracesSamplingStrategy, Transaction, TransactionContext};
+use sentry_core::{
+    Client, Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan,
+};
 use sentry_meta_core::{SpanId, TraceRoot};
 
 /// The `origin` of the transactions this crate starts: the one pages outside their request's
@@ -87,6 +89,14 @@ impl RequestTransaction {
             root,
             shared_hub,
         })
+    }
+
+    /// Whether the transaction is still the Hub's active span: not when a layer outside has
+    /// started one of its own since (`SentryHttpLayer` starts its own when first polled).
+    pub(crate) fn is_active(&self) -> bool {
+        let active = self.hub.configure_scope(|scope| scope.get_span());
+        matches!((active, &self.transaction),
+            (Some(TransactionOrSpan::Transaction(active)), Some(ours)) if active == *ours)
     }
 
     /// Finishes the transaction with the response's status, or as an `unknown_error` when the
