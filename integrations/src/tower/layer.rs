@@ -288,9 +288,11 @@ where
             started
         });
         // `sentry-tower`'s `SentryHttpLayer` starts its transaction when it is first polled,
-        // after this `call`: seen at this layer's first poll, for one request of the layer.
-        let check_outside =
-            transaction.is_some() && !self.layer.outside_checked.load(Ordering::Relaxed);
+        // after this `call`: seen at this layer's first poll, for one request of the layer (on
+        // a Hub of the request's own: on a shared one, another request's may be active).
+        let check_outside = transaction.is_some()
+            && !shared_hub
+            && !self.layer.outside_checked.load(Ordering::Relaxed);
         request.extensions_mut().insert(root.clone());
         let head = request.method() == Method::HEAD;
 
@@ -388,7 +390,11 @@ where
         let this = self.project();
         if std::mem::take(this.check_outside) {
             this.layer.outside_checked.store(true, Ordering::Relaxed);
-            if this.transaction.as_ref().is_some_and(|tx| !tx.is_active()) {
+            if this
+                .transaction
+                .as_ref()
+                .is_some_and(RequestTransaction::is_replaced)
+            {
                 TRANSACTION_OUTSIDE.report();
             }
         }

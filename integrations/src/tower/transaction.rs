@@ -91,12 +91,13 @@ impl RequestTransaction {
         })
     }
 
-    /// Whether the transaction is still the Hub's active span: not when a layer outside has
-    /// started one of its own since (`SentryHttpLayer` starts its own when first polled).
-    pub(crate) fn is_active(&self) -> bool {
+    /// Whether the Hub's active span is another transaction: one that a layer outside started
+    /// since (`SentryHttpLayer` starts its own when first polled). A child span, or none, that
+    /// the service inside made active is not.
+    pub(crate) fn is_replaced(&self) -> bool {
         let active = self.hub.configure_scope(|scope| scope.get_span());
-        matches!((active, &self.transaction),
-            (Some(TransactionOrSpan::Transaction(active)), Some(ours)) if active == *ours)
+        matches!(active, Some(TransactionOrSpan::Transaction(active))
+            if Some(&active) != self.transaction.as_ref())
     }
 
     /// Finishes the transaction with the response's status, or as an `unknown_error` when the
