@@ -1,9 +1,9 @@
 //! The per-request trace root, and how helpers find it during a request.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
@@ -65,9 +65,10 @@ pub struct TraceRoot {
     /// once a cache guard has withheld them. One atomic for both, so that of a page taking them
     /// and a guard withholding them, whichever comes second knows of the first.
     tags: AtomicU8,
-    /// The span a page of this request is being rendered in (see
-    /// [`in_render_span`](Self::in_render_span)), as its bytes; 0 when none.
-    render_span: AtomicU64,
+    /// Whether a page of this request has been rendered in a render span: most never are, and
+    /// their pages skip the look-up of this thread's (see [`page_span`](Self::page_span); its
+    /// price is in "Performance notes" of `docs/benchmarks.md`).
+    render_spans: AtomicBool,
     traceparent: bool,
 }
 
@@ -105,7 +106,7 @@ impl TraceRoot {
             server_span: OnceLock::new(),
             serialized_head: OnceLock::new(),
             tags: AtomicU8::new(0),
-            render_span: AtomicU64::new(0),
+            render_spans: AtomicBool::new(false),
             traceparent: false,
         }
     }
@@ -152,32 +153,47 @@ impl TraceRoot {
     }
 
     /// Runs `f` with `span_id`, a child of the server span, as the span this request's pages
-    /// name: the span that renders them. The previous one is restored afterwards, also when
-    /// `f` panics.
+    /// rendered by `f` name: the span that renders them. It holds on this thread, where `f`
+    /// runs: a render of the same request on another thread meanwhile names its own (or the
+    /// server span). The previous one is restored afterwards, also when `f` panics.
     pub fn in_render_span<R>(&self, span_id: SpanId, f: impl FnOnce() -> R) -> R {
-        struct Restore<'a>(&'a AtomicU64, u64);
-        impl Drop for Restore<'_> {
+        struct Restore((usize, SpanId));
+        impl Drop for Restore {
             fn drop(&mut self) {
-                self.0.store(self.1, Ordering::Relaxed);
+                RENDER_SPAN.set(self.0);
             }
         }
-        let id = u64::from_ne_bytes(span_id.to_bytes());
-        let _restore = Restore(
-            &self.render_span,
-            self.render_span.swap(id, Ordering::Relaxed),
-        );
+        self.render_spans.store(true, Ordering::Relaxed);
+        let _restore = Restore(RENDER_SPAN.replace((self.address(), span_id)));
         f()
     }
 
     /// The span pages of this request name now, with the trace's decision: the render span
-    /// they are rendered in, else the server span; `None` before the server span is recorded.
+    /// they are rendered in on this thread, else the server span; `None` before the server span
+    /// is recorded.
     pub fn page_span(&self) -> Option<(SpanId, Option<bool>)> {
         let (server, sampled) = self.server_span()?;
-        let span = match self.render_span.load(Ordering::Relaxed) {
-            0 => server,
-            id => SpanId::from_bytes(id.to_ne_bytes()),
+        let span = match self.render_spans.load(Ordering::Relaxed) {
+            true => self.render_span().unwrap_or(server),
+            false => server,
         };
         Some((span, sampled))
+    }
+
+    /// The render span a page of this root is rendered in on this thread, if any. Out of line:
+    /// inlined, it made every page's path longer (see "Performance notes").
+    #[cold]
+    #[inline(never)]
+    fn render_span(&self) -> Option<SpanId> {
+        let (root, span) = RENDER_SPAN.get();
+        (root == self.address()).then_some(span)
+    }
+
+    /// The root's address: which root a render span on this thread belongs to. While one is
+    /// set, [`in_render_span`](Self::in_render_span) holds the root borrowed, so no other root
+    /// can take the address.
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self).addr()
     }
 
     /// Whether a page of this request has taken its tags ([`TraceMeta::current`] inside the
@@ -335,6 +351,11 @@ const WITHHELD: u8 = 2;
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<TraceRoot>>> = const { RefCell::new(None) };
+    /// The render span a page is being rendered in on this thread, and the address of its root
+    /// (see [`TraceRoot::in_render_span`]; address 0, which no root has, when there is none): a
+    /// render runs on one thread, so two renders of one request that overlap on two threads each
+    /// name their own span.
+    static RENDER_SPAN: Cell<(usize, SpanId)> = const { Cell::new((0, SpanId::from_bytes([0; 8]))) };
 }
 
 /// Restores the previous current root when dropped, so a panic inside a poll cannot leave the
@@ -392,6 +413,58 @@ impl<F: Future> Future for Scoped<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two renders of one request in render spans that overlap on two threads each name their
+    /// own span (A enters, B enters, A leaves, B leaves), and a page after both names the
+    /// server span; nested render spans restore the outer one, also after a panic.
+    #[test]
+    fn render_spans_hold_on_their_own_thread() {
+        let root = Arc::new(TraceRoot::new_trace());
+        let server = SpanId::random();
+        root.record_server_span(server, Some(true), None);
+        let (a, b) = (SpanId::random(), SpanId::random());
+        let barrier = std::sync::Barrier::new(2);
+        let (seen_a, seen_b) = std::thread::scope(|threads| {
+            let page_a = threads.spawn(|| {
+                let seen = root.in_render_span(a, || {
+                    barrier.wait(); // A is in its render span
+                    barrier.wait(); // and so is B
+                    root.page_span()
+                });
+                barrier.wait(); // A has left
+                seen
+            });
+            let page_b = threads.spawn(|| {
+                barrier.wait();
+                root.in_render_span(b, || {
+                    barrier.wait();
+                    barrier.wait();
+                    root.page_span()
+                })
+            });
+            (page_a.join().unwrap(), page_b.join().unwrap())
+        });
+        assert_eq!(seen_a, Some((a, Some(true))));
+        assert_eq!(seen_b, Some((b, Some(true))));
+        assert_eq!(root.page_span(), Some((server, Some(true))));
+
+        let other = Arc::new(TraceRoot::new_trace());
+        other.record_server_span(SpanId::random(), None, None);
+        let (outer, inner) = (SpanId::random(), SpanId::random());
+        root.in_render_span(outer, || {
+            // Another request's root on this thread does not take this one's render span.
+            assert_ne!(other.page_span().map(|(span, _)| span), Some(outer));
+            let panicked = std::panic::catch_unwind(|| {
+                root.in_render_span(inner, || {
+                    assert_eq!(root.page_span(), Some((inner, Some(true))));
+                    panic!("the template failed");
+                })
+            });
+            assert!(panicked.is_err());
+            assert_eq!(root.page_span(), Some((outer, Some(true))));
+        });
+        assert_eq!(root.page_span(), Some((server, Some(true))));
+    }
 
     fn block_on<F: Future>(f: F) -> F::Output {
         let waker = std::task::Waker::noop();

@@ -19,6 +19,13 @@
 //! layer's root (or before the layer has recorded the request's server span) the component
 //! writes nothing rather than tags of another request.
 //!
+//! Events: leptos runs the async parts of a page (`<Suspense/>`, `Suspend`, resources) in the
+//! streaming modes on tasks of its own executor, outside the request's Hub and root. An error
+//! captured there is not in the request's trace (the thread's Hub gives it the `sentry` crate's
+//! fallback trace, and no DSC). Capture errors where the request runs (the handler, a server
+//! function, a resource's result handed back to the view), or use `render_app_async`, which
+//! renders the whole page before it answers.
+//!
 //! ```no_run
 //! use leptos::prelude::*;
 //! use leptos_meta::{MetaTags, provide_meta_context};

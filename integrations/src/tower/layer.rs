@@ -168,7 +168,8 @@ static SHARED_HUB: SetupProblem = SetupProblem::new(
      requests overwrite each other's transaction and a page may name another request's span. Add \
      sentry::integrations::tower::NewSentryLayer outside SentryMetaLayer: in a ServiceBuilder the \
      order is NewSentryLayer, then SentryMetaLayer (with Router::layer, call .layer() in the \
-     reverse order)",
+     reverse order), with no tower Buffer between them (its worker task calls SentryMetaLayer \
+     outside the request's Hub: put it outside NewSentryLayer)",
 );
 static TRANSACTION_OUTSIDE: SetupProblem = SetupProblem::new(
     "sentry-meta: a Sentry transaction is already active when \

@@ -72,6 +72,10 @@
 //!    the span of the request's Hub, so that an error a layer outside captures from the
 //!    response joins the request's trace.
 //!
+//! Nothing between the two may call the next service from another task: a tower `Buffer`
+//! there has its worker call `SentryMetaLayer` outside the request's Hub (reported as a Hub
+//! shared between requests). Put such layers outside `NewSentryLayer`.
+//!
 //! It replaces `SentryHttpLayer::enable_transaction()`, whose transaction would continue
 //! incoming traces by the `sentry` crate's own, looser reading of `sentry-trace` (uppercase hex,
 //! unknown flags, trailing junk) while pages follow the spec: the two would disagree.
