@@ -302,7 +302,7 @@ where
             inner: root.clone().scope(future),
             root,
             check_outside,
-            hub: (transaction.is_some() && !shared_hub).then_some(hub),
+            hub: (client.is_some() && !shared_hub).then_some(hub),
             transaction,
             layer: self.layer.clone(),
             head,
