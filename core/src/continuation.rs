@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::dsc::DynamicSamplingContext;
+use crate::dsc::{DscKey, DynamicSamplingContext};
 use crate::sentry_trace::{ParseSentryTraceError, SentryTrace};
 
 /// What the receiving service knows about itself when deciding whether to continue a trace:
@@ -102,7 +102,8 @@ impl IncomingTrace {
     /// Whether a service that samples at `rate` samples this trace: the caller's decision, or,
     /// when the caller left it open, the trace's `sample_rand` (with all its decimals) below
     /// `rate`, as Sentry's SDKs decide (`sampleSpan` of `@sentry/core`), so that the decision
-    /// agrees with the frozen DSC.
+    /// agrees with the frozen DSC. A `rate` outside `[0, 1]` (or NaN) is not a rate, and samples
+    /// nothing, as `sampleSpan` drops the trace when its rate is invalid.
     ///
     /// ```
     /// use sentry_meta_core::{Continuation, ContinuationPolicy};
@@ -123,7 +124,7 @@ impl IncomingTrace {
     pub fn sampled_at(&self, rate: f64) -> bool {
         self.sentry_trace.sampled.unwrap_or_else(|| {
             // Always there: filled in when the caller sent none.
-            self.dsc.exact_sample_rand().unwrap_or(0.0) < rate
+            (0.0..=1.0).contains(&rate) && self.dsc.exact_sample_rand().unwrap_or(0.0) < rate
         })
     }
 
@@ -131,7 +132,9 @@ impl IncomingTrace {
     /// and returns the decision. When the caller left it open, the decision becomes the
     /// trace's, and `rate` the frozen DSC's `sample_rate`, as `@sentry/core` writes it: the rate
     /// that made the decision is this service's, and the DSC then agrees with the decision and
-    /// its `sample_rand`. A caller's own decision is kept, with its DSC.
+    /// its `sample_rand`; a `sentry-sampled` member the caller sent with its open decision
+    /// (which decided nothing) is replaced by this decision. A caller's own decision is kept,
+    /// with its DSC.
     ///
     /// ```
     /// use sentry_meta_core::{Continuation, ContinuationPolicy, DscKey};
@@ -154,6 +157,9 @@ impl IncomingTrace {
         let sampled = self.sampled_at(rate);
         self.sentry_trace.sampled = Some(sampled);
         self.dsc.set_sample_rate(rate);
+        if self.dsc.get(DscKey::Sampled).is_some() {
+            self.dsc.set_sampled(sampled);
+        }
         sampled
     }
 }
@@ -354,6 +360,43 @@ mod tests {
         };
         let entries: Vec<_> = incoming.dsc.iter().map(|(k, _)| k).collect();
         assert_eq!(entries, ["sample_rand"]);
+    }
+
+    /// A caller that left the decision open, with this `baggage`.
+    fn open(baggage: &str) -> IncomingTrace {
+        let open = &ST[..ST.len() - 2];
+        match Continuation::decide(Some(open), [baggage.as_bytes()], &policy(None, false)) {
+            Continuation::Continue(incoming) => incoming,
+            Continuation::NewTrace(reason) => panic!("{reason}"),
+        }
+    }
+
+    #[test]
+    fn a_rate_outside_zero_to_one_samples_nothing() {
+        for rate in [1.5, f64::INFINITY, -0.5, f64::NAN] {
+            let mut incoming = open("sentry-sample_rand=0.25,sentry-sample_rate=0.5");
+            assert!(!incoming.sampled_at(rate), "{rate}");
+            assert!(!incoming.decide_at(rate), "{rate}");
+            // Not a rate: the caller's stays.
+            assert_eq!(incoming.dsc.get(DscKey::SampleRate), Some("0.5"), "{rate}");
+        }
+    }
+
+    #[test]
+    fn a_callers_sampled_member_gives_way_to_the_decision_made_here() {
+        for (baggage, rate, sampled) in [
+            ("sentry-sampled=false,sentry-sample_rand=0.25", 1.0, true),
+            ("sentry-sampled=true,sentry-sample_rand=0.25", 0.0, false),
+            ("sentry-sample_rand=0.9,sentry-sampled=true", 0.5, false),
+        ] {
+            let mut incoming = open(baggage);
+            assert_eq!(incoming.decide_at(rate), sampled, "{baggage}");
+            assert_eq!(incoming.dsc.sampled(), Some(sampled), "{baggage}");
+        }
+        // Without one, none is added: the DSC is the caller's but for the rate.
+        let mut incoming = open("sentry-sample_rand=0.25");
+        assert!(incoming.decide_at(0.5));
+        assert_eq!(incoming.dsc.get(DscKey::Sampled), None);
     }
 
     #[test]

@@ -236,14 +236,12 @@ impl OtelMeta {
     /// Whether this app samples a caller's trace: the caller's decision, or, when it left the
     /// decision to this app, as a Sentry SDK decides: by the trace's `sample_rand` (frozen, or
     /// filled in from the trace id) against this app's rate, which the frozen DSC then states
-    /// ([`IncomingTrace::decide_at`]); always, without a rate.
+    /// ([`IncomingTrace::decide_at`]); without a rate, always, as at rate 1, which the frozen
+    /// DSC then states in place of the caller's (that decided nothing).
     /// OpenTelemetry has no undecided parent, and its default sampler would drop the span of a
     /// parent not flagged sampled.
     fn samples(&self, incoming: &mut IncomingTrace) -> bool {
-        match self.inner.sample_rate {
-            Some(rate) => incoming.decide_at(rate),
-            None => incoming.sentry_trace.sampled.unwrap_or(true),
-        }
+        incoming.decide_at(self.inner.sample_rate.unwrap_or(1.0))
     }
 
     /// The DSC of a trace that starts here.
@@ -477,14 +475,18 @@ fn header_text(value: &http::HeaderValue) -> &str {
 /// span's pages wrote, however the span ends. A `tracing` span, say, ends when
 /// `tracing-opentelemetry` closes it, after it has been exited, in no context of its own.
 ///
-/// It passes every span and call on to `inner` unchanged, and keeps each span's context from its
-/// start to its end (`SentrySpanProcessor` makes a transaction of any span whose parent it does
-/// not hold, say one that outlived its parent).
+/// It passes every sampled span and every other call on to `inner` unchanged, and keeps each
+/// span's context from its start to its end (`SentrySpanProcessor` makes a transaction of any
+/// span whose parent it does not hold, say one that outlived its parent). A span that
+/// OpenTelemetry records without sampling it (a sampler's `RecordOnly`) is not passed on:
+/// `SentrySpanProcessor` would make a transaction of it, which the client, sampling at 1.0,
+/// would send, while its pages say "not sampled".
 ///
 /// With the `sentry` feature, [`new`](Self::new) also adds an event processor to the current
-/// Hub's scope, as `SentrySpanProcessor::new` does: an event captured in an OpenTelemetry span
-/// that `SentrySpanProcessor` holds no Sentry span of (one OpenTelemetry did not sample, for
-/// which it calls no processor, or one that has ended) gets that span's trace and id, as
+/// Hub's scope, as `SentrySpanProcessor::new` does (also while no client is bound to it yet,
+/// where `SentrySpanProcessor::new` adds none): an event captured in an OpenTelemetry span
+/// that `SentrySpanProcessor` holds no Sentry span of (one OpenTelemetry did not sample, or one
+/// that has ended) gets that span's trace and id, as
 /// `@sentry/node` gives it, where it would keep the Hub's fallback trace, one for every such event
 /// of the process; its envelope then carries the DSC of the span's pages. And it logs one `warn`
 /// (target `sentry_meta`) in the process when the Sentry client of the Hub current at its first
@@ -515,8 +517,10 @@ impl<P> DscSpanProcessor<P> {
     /// Around `inner`; with the `sentry` feature, also the event processor described above, in
     /// the current Hub's scope.
     pub fn new(inner: P) -> Self {
+        // The current Hub's, also before a client is bound to it (`sentry::init` after the
+        // tracer provider is built): `sentry_core::configure_scope` would skip a Hub without one.
         #[cfg(feature = "sentry")]
-        sentry_core::configure_scope(|scope| {
+        sentry_core::Hub::current().configure_scope(|scope| {
             // The scope's fallback trace, which every event captured outside a Sentry span gets
             // (the scopes made from this one too): the one trace the processor moves events from.
             let fallback = scope
@@ -548,6 +552,11 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
             check_client_rate();
             crate::transport::check_otel_in_use();
         }
+        // A span OpenTelemetry records but did not sample (a `RecordOnly` sampler's) is no
+        // transaction: `SentrySpanProcessor` would make one of any span it is given.
+        if !span.span_context().is_sampled() {
+            return;
+        }
         // The caller, handed again as the span starts: with the span's own decision, and the
         // client that will start the transaction.
         #[cfg(feature = "sentry")]
@@ -567,6 +576,9 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
     }
 
     fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
         let cx = self.started().remove(&span.span_context.span_id());
         let _current = cx.map(Context::attach);
         self.inner.on_end(span);
@@ -677,7 +689,8 @@ struct Incoming {
 ///
 /// - A caller that left the sampling decision open (`sentry-trace` without its flag) is
 ///   decided here, as a Sentry SDK decides it: sampled when the trace's `sample_rand` is below
-///   [`OtelMeta::traces_sample_rate`] (always, without a rate). OpenTelemetry has no undecided
+///   [`OtelMeta::traces_sample_rate`] (always without a rate, as at rate 1, which the frozen
+///   DSC then states in place of the caller's `sample_rate`). OpenTelemetry has no undecided
 ///   parent: its default sampler would drop the span of a parent not flagged sampled.
 /// - It sees the values the [`Extractor`] gives: extract from an HTTP request's headers with
 ///   [`RequestHeaders`], which gives every value. One that leaves out the values that are not

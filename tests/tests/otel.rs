@@ -1134,3 +1134,118 @@ fn events_in_a_sentry_span_keep_its_trace() {
     };
     assert_eq!(trace.trace_id, sentry_trace);
 }
+
+/// The processors made before a client is bound to the Hub (telemetry set up before
+/// `sentry::init`, where `SentrySpanProcessor::new` adds no event processor): each event captured
+/// in an OpenTelemetry span still joins that span's trace, not the Hub's fallback trace, which
+/// every such event would share.
+#[test]
+fn events_join_their_span_s_trace_when_the_processor_came_before_the_client() {
+    use sentry_meta::opentelemetry::DscSpanProcessor;
+    let transport = sentry_core::test::TestTransport::new();
+    let client = hub_sending_to(&transport, &meta(), client_options(false)).client();
+    let hub = Arc::new(sentry_core::Hub::new(None, Arc::default()));
+    let pages = sentry_core::Hub::run(hub.clone(), || {
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(DscSpanProcessor::new(
+                sentry_opentelemetry::SentrySpanProcessor::new(),
+            ))
+            .build();
+        // `sentry::init`, after the tracer provider.
+        hub.bind_client(client);
+        let pages: Vec<_> = (0..3)
+            .map(|_| {
+                let cx = opentelemetry::Context::current_with_span(
+                    provider.tracer("web").start("GET /"),
+                );
+                let html = page(&meta().meta(&cx)).0;
+                let _attached = cx.clone().attach();
+                sentry_core::capture_message("in the span", sentry_core::Level::Error);
+                cx.span().end();
+                Tags::of(&html).sentry_trace.trace_id.to_string()
+            })
+            .collect();
+        pages
+    });
+    let events: Vec<String> = transport
+        .fetch_and_clear_envelopes()
+        .iter()
+        .filter_map(|envelope| {
+            let (_, envelope) = sentry_meta_tests::sentry::on_the_wire(envelope);
+            match envelope.event()?.contexts.get("trace") {
+                Some(sentry_core::protocol::Context::Trace(trace)) => {
+                    Some(trace.trace_id.to_string())
+                }
+                _ => panic!("no trace context: {envelope:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(events, pages);
+}
+
+/// A sampler that records spans without sampling them, as span-metrics setups use.
+#[derive(Debug, Clone)]
+struct RecordOnly;
+
+impl opentelemetry_sdk::trace::ShouldSample for RecordOnly {
+    fn should_sample(
+        &self,
+        _: Option<&opentelemetry::Context>,
+        _: opentelemetry::trace::TraceId,
+        _: &str,
+        _: &opentelemetry::trace::SpanKind,
+        _: &[opentelemetry::KeyValue],
+        _: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        opentelemetry_sdk::trace::SamplingResult {
+            decision: opentelemetry_sdk::trace::SamplingDecision::RecordOnly,
+            attributes: Vec::new(),
+            trace_state: opentelemetry::trace::TraceState::default(),
+        }
+    }
+}
+
+/// A span OpenTelemetry records but does not sample is not sampled: its page says so, and no
+/// transaction is sent for it (`SentrySpanProcessor` would make one of any span it is given).
+#[test]
+fn a_span_recorded_but_not_sampled_sends_no_transaction() {
+    use sentry_meta::opentelemetry::DscSpanProcessor;
+    let meta = meta();
+    let transport = sentry_core::test::TestTransport::new();
+    let hub = hub_sending_to(&transport, &meta, client_options(false));
+    let html = sentry_core::Hub::run(hub, || {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(RecordOnly)
+            .with_span_processor(DscSpanProcessor::new(
+                sentry_opentelemetry::SentrySpanProcessor::new(),
+            ))
+            .build();
+        let cx = opentelemetry::Context::current_with_span(provider.tracer("web").start("GET /"));
+        let html = page(&meta.meta(&cx)).0;
+        cx.span().end();
+        html
+    });
+    assert_eq!(Tags::of(&html).sentry_trace.sampled, Some(false), "{html}");
+    let sent = transport.fetch_and_clear_envelopes();
+    assert!(sent.is_empty(), "{sent:?}");
+}
+
+/// Without a rate of its own the app samples a caller that left the decision open, as at rate 1,
+/// and its frozen DSC says so in place of the caller's rate, which decided nothing: the flag,
+/// `sample_rand` and `sample_rate` agree (here as sentry-python sends from outside a
+/// transaction).
+#[test]
+fn a_caller_that_left_the_decision_open_is_sampled_without_a_rate() {
+    let deferred = format!("{TRACE}-{SPAN}");
+    let baggage =
+        format!("sentry-trace_id={TRACE},sentry-sample_rate=0.2,sentry-sample_rand=0.734");
+    let server = Server::start(OtelMeta::from_dsn(DSN).expect("a DSN"));
+    let (tags, span) = server.get(
+        "/api",
+        &[("sentry-trace", &deferred), ("baggage", &baggage)],
+    );
+    tags.names(&span);
+    assert_eq!(tags.sentry_trace.sampled, Some(true));
+    assert_eq!(tags.dsc.sample_rate(), Some(1.0));
+    assert_eq!(tags.dsc.get(sentry_meta::DscKey::SampleRand), Some("0.734"));
+}
