@@ -182,6 +182,11 @@ impl SampleRand {
             && !digits.is_empty()
             && digits.bytes().all(|b| b.is_ascii_digit())
         {
+            // Seventeen digits and more can round to 1 as a float (`0.99999999999999999`), as the
+            // SDKs and the decision here read the value: then it is not in `[0, 1)`.
+            if digits.len() > 16 && s.parse::<f64>().is_ok_and(|v| v >= 1.0) {
+                return None;
+            }
             let millionths = digits
                 .bytes()
                 .chain(std::iter::repeat(b'0'))
@@ -552,6 +557,13 @@ mod tests {
         assert!(SampleRand::parse("NaN").is_none());
         assert!(SampleRand::parse("abc").is_none());
         assert!(SampleRand::parse("0.1x").is_none());
+        // As a float, 1: not below 1, however it is spelled.
+        assert!(SampleRand::parse("0.99999999999999999999").is_none());
+        assert!(SampleRand::parse("9.9999999999999999999e-1").is_none());
+        assert_eq!(
+            SampleRand::parse("0.9999999999999999").unwrap().to_string(),
+            "0.999999"
+        );
         assert_eq!(SampleRand::parse("1e-3").unwrap().to_string(), "0.001000");
         assert_eq!(SampleRand::parse("0").unwrap().to_string(), "0.000000");
         // Every six-decimal value reads back as itself.

@@ -154,6 +154,10 @@ fn continuation_vectors() {
                 assert_eq!(stated, value, "sample_rand of {:?}", v.name);
             }
             ExpectedSampleRand::Filled { between: (lo, hi) } => {
+                // In place of the caller's, if it sent one.
+                let caller =
+                    DynamicSamplingContext::from_baggage(v.baggage.iter().map(|h| h.as_bytes()));
+                assert_ne!(Some(text), caller.get(DscKey::SampleRand), "{:?}", v.name);
                 let filled = sample_rand.as_f64();
                 assert!(
                     (lo..hi).contains(&filled),
