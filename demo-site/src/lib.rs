@@ -24,6 +24,11 @@
 //! (or, on the API, the browser's baggage) carry. The sink, the index and the static files are outside those layers, so the SDK's own
 //! envelopes never make transactions of their own.
 //!
+//! `cargo run -p sentry-meta-demo` builds for debugging: under a burst of page loads (hundreds a
+//! second) its sink stores envelopes more slowly than they come, and the `sentry` crate's
+//! transport drops what overflows its queue, without a word, so some traces lack their server
+//! part. Load it with `--release`, as `scripts/load.sh` does.
+//!
 //! [`start`] runs all of it on ports of its choosing (`127.0.0.1:0` works), which is how the
 //! end-to-end tests use it; `main.rs` is the command line around it.
 

@@ -235,6 +235,88 @@ fn limits_answer_413_and_a_full_queue_429() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A few small envelopes cannot make a trace's page huge: the spans of a trace are kept up to
+/// `MAX_SPANS_PER_TRACE`, and a span's URL is cut as its name is.
+#[test]
+fn a_trace_s_page_stays_small_whatever_its_spans() {
+    use sentry_meta_demo::sink::store::MAX_SPANS_PER_TRACE;
+    let (app, dir) = app();
+    let url = "u".repeat(3_900);
+    for envelope in 0..6 {
+        let items: Vec<String> = (0..200)
+            .map(|i| {
+                format!(
+                    "{{\"trace_id\":\"{TRACE}\",\"span_id\":\"{:016x}\",\"name\":\"x\",                     \"start_timestamp\":{i},\"end_timestamp\":1000,\"attributes\":{{\"url.full\":                     {{\"type\":\"string\",\"value\":\"{url}\"}}}}}}",
+                    envelope * 1_000 + i + 1
+                )
+            })
+            .collect();
+        let body = format!(
+            "{{\"trace\":{{\"trace_id\":\"{TRACE}\"}}}}\n{{\"type\":\"span\"}}\n{{\"version\":2,\"items\":[{}]}}\n",
+            items.join(",")
+        );
+        let (status, _, detail) = send(&app, post(gzip(body.as_bytes()), Some("gzip")));
+        assert_eq!(status, StatusCode::OK, "{detail}");
+    }
+    stored(&dir, 6);
+    let (status, _, page) = get(&app, &format!("/traces/{TRACE}"));
+    assert_eq!(status, StatusCode::OK);
+    let rows = page.matches("class=\"row\"").count();
+    assert_eq!(i64::try_from(rows).ok(), Some(MAX_SPANS_PER_TRACE));
+    assert!(page.len() < 2_000_000, "{} bytes", page.len());
+    assert!(!page.contains(&url[..301]));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A body that sends one byte, then nothing more, as a slow client's.
+struct Stalled(bool);
+
+impl http_body::Body for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data("{".into()))))
+    }
+}
+
+#[test]
+fn clients_that_stall_their_bodies_hold_no_place() {
+    let (app, dir) = app();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let statuses = runtime.block_on(async {
+        // Twice as many as the queue has places, each sending one byte of its body.
+        let stalled: Vec<_> = (0..2 * sentry_meta_demo::sink::INGEST_QUEUE)
+            .map(|_| tokio::spawn(app.clone().oneshot(post(Body::new(Stalled(false)), None))))
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let response = app.clone().oneshot(post(envelope(), None)).await;
+        assert_eq!(response.expect("infallible").status(), StatusCode::OK);
+        // Each is answered once its time is up.
+        let answered = async {
+            let mut statuses = Vec::new();
+            for stalled in stalled {
+                statuses.push(stalled.await.expect("joined").expect("infallible").status());
+            }
+            statuses
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), answered).await
+    });
+    let timed_out = vec![StatusCode::REQUEST_TIMEOUT; 2 * sentry_meta_demo::sink::INGEST_QUEUE];
+    assert_eq!(statuses, Ok(timed_out));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn lists_traces_a_page_at_a_time() {
     let (app, dir) = app();

@@ -87,8 +87,20 @@ async fn page(web: web::Data<Web>) -> HttpResponse {
 }
 
 /// Any other path: the web origin's.
+/// The request target's path and query (`/` for none, as in `*`).
+fn path_and_query(request: &HttpRequest) -> &str {
+    request
+        .uri()
+        .path_and_query()
+        .map_or("/", |target| target.as_str())
+}
+
 async fn to_web_origin(request: HttpRequest, origin: web::Data<WebOrigin>) -> HttpResponse {
     HttpResponse::TemporaryRedirect()
-        .insert_header((header::LOCATION, format!("{}{}", origin.0, request.uri())))
+        // The path and query only: a request target in absolute form names another host.
+        .insert_header((
+            header::LOCATION,
+            format!("{}{}", origin.0, path_and_query(&request)),
+        ))
         .finish()
 }

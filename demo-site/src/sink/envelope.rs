@@ -32,7 +32,7 @@ pub const MAX_ITEMS: usize = 100;
 /// JSON nested deeper than this (arrays and objects) is refused.
 pub const MAX_DEPTH: usize = 32;
 /// Names, ops and other strings are cut to this many characters.
-const MAX_TEXT: usize = 300;
+pub(crate) const MAX_TEXT: usize = 300;
 /// At most this many bytes of a span's attributes are kept (as JSON).
 const MAX_ATTRIBUTES_JSON: usize = 4_096;
 /// A header `trace` longer than this is not kept (baggage, its source, is at most 8,192 bytes).

@@ -11,7 +11,9 @@
 //!
 //! It receives arbitrary POSTs and stays out of the pages' way. Envelopes are inflated, read
 //! (then answered) and stored on a thread of their own at nice 19, never on the pages' async
-//! workers; at most [`INGEST_QUEUE`] are taken at once, others are answered 429 unread. Over
+//! workers. A body is received whole first, within [`BODY_TIMEOUT`] (408) and [`RECEIVING_BYTES`]
+//! for all bodies being received (429), so that a client that sends slowly holds no place; then
+//! at most [`INGEST_QUEUE`] are taken at once, others are answered 429. Over
 //! [`MAX_BODY_BYTES`] as sent or [`MAX_ENVELOPE_BYTES`] inflated, too deeply nested or with too
 //! many items or spans: 413. Browsers may post from the demo's web origin only (CORS; a plain
 //! text POST from another `Origin`: 403). A read waits for one of [`MAX_READS`] places and stops
@@ -29,14 +31,16 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use bytes::BytesMut;
+use http_body_util::BodyExt as _;
 use serde::Deserialize;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use self::envelope::Envelope;
@@ -46,8 +50,14 @@ use self::store::{Stop, Store};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The largest envelope accepted after decompression.
 pub const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
-/// Envelopes taken at once: being received, waiting for the ingest thread or being read.
+/// Envelopes taken at once, received whole: waiting for the ingest thread or being read.
 pub const INGEST_QUEUE: usize = 8;
+/// The bytes of the envelope bodies being received at once, counted as they arrive; a body
+/// that would go over is answered 429.
+pub const RECEIVING_BYTES: usize = 16 * 1024 * 1024;
+/// A body not received whole within this is answered 408: a client that sends it slowly, or
+/// never, holds no place and no memory for longer.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads of the database at once; more wait for a place.
 pub const MAX_READS: usize = 4;
 /// A read (with its wait for a place) that takes longer is stopped and answered 503.
@@ -65,6 +75,8 @@ struct Sink {
     ingest: mpsc::Sender<Job>,
     /// Places for envelopes ([`INGEST_QUEUE`]).
     queue: Arc<Semaphore>,
+    /// Bytes for bodies being received ([`RECEIVING_BYTES`]).
+    receiving: Arc<Semaphore>,
     /// Places for reads ([`MAX_READS`]).
     reads: Arc<Semaphore>,
 }
@@ -94,6 +106,7 @@ pub fn router_with_queue(store: Arc<Store>, page_addrs: &[SocketAddr], queue: us
         store,
         page_addrs,
         queue: Arc::new(Semaphore::new(queue)),
+        receiving: Arc::new(Semaphore::new(RECEIVING_BYTES)),
         reads: Arc::new(Semaphore::new(MAX_READS)),
     };
     let ingest = Router::new()
@@ -149,8 +162,18 @@ fn error(status: StatusCode, detail: &str) -> Response {
     (status, Json(serde_json::json!({ "detail": detail }))).into_response()
 }
 
-/// Before an envelope's body is read: 403 from another web origin, 429 without a place in the
-/// queue (held until it is answered).
+/// 429, with `Retry-After`.
+fn busy() -> Response {
+    let busy = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "the sink is busy: retry later",
+    );
+    ([(header::RETRY_AFTER, "1")], busy).into_response()
+}
+
+/// Before an envelope is read: 403 from another web origin; its body received whole (see
+/// [`receive`]); then 429 without a place in the queue (held until it is answered, as the
+/// body's bytes are).
 async fn admit(State(sink): State<Sink>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN)
         && !is_page_origin(&sink.page_addrs, origin)
@@ -160,14 +183,49 @@ async fn admit(State(sink): State<Sink>, request: Request, next: Next) -> Respon
             "envelopes from other origins are refused",
         );
     }
-    let Ok(_place) = sink.queue.try_acquire() else {
-        let busy = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "the sink is busy: retry later",
-        );
-        return ([(header::RETRY_AFTER, "1")], busy).into_response();
+    let (parts, body) = request.into_parts();
+    let (body, _bytes) = match tokio::time::timeout(BODY_TIMEOUT, receive(&sink, body)).await {
+        Ok(Ok(received)) => received,
+        Ok(Err(response)) => return response,
+        Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
     };
-    next.run(request).await
+    let Ok(_place) = sink.queue.try_acquire() else {
+        return busy();
+    };
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
+/// The whole body, at most [`MAX_BODY_BYTES`], with its share of [`RECEIVING_BYTES`], taken
+/// chunk by chunk as it arrives: a client that sends nothing holds nothing.
+async fn receive(
+    sink: &Sink,
+    mut body: Body,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Response> {
+    let (mut received, mut bytes) = (BytesMut::new(), None::<OwnedSemaphorePermit>);
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(error(StatusCode::BAD_REQUEST, "the body could not be read"));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if received.len() + data.len() > MAX_BODY_BYTES {
+            return Err(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is too large",
+            ));
+        }
+        let permit = u32::try_from(data.len())
+            .ok()
+            .and_then(|len| Arc::clone(&sink.receiving).try_acquire_many_owned(len).ok());
+        match (permit, &mut bytes) {
+            (None, _) => return Err(busy()),
+            (Some(permit), Some(bytes)) => bytes.merge(permit),
+            (Some(permit), None) => bytes = Some(permit),
+        }
+        received.extend_from_slice(&data);
+    }
+    Ok((received.freeze(), bytes))
 }
 
 /// An envelope for the ingest thread, and where its answer goes: its spans, or why not.
@@ -309,7 +367,9 @@ impl Drop for StopOnDrop {
 }
 
 /// Runs `read` on the blocking pool once a place among [`MAX_READS`] is free, stopped after
-/// [`READ_TIMEOUT`] or when this future is dropped.
+/// [`READ_TIMEOUT`] or when this future is dropped. It also writes the page: a trace of many
+/// spans makes one of megabytes, which is built there, never on the pages' workers, and by at
+/// most [`MAX_READS`] at once.
 async fn bounded_read<T: Send + 'static>(
     sink: &Sink,
     read: impl FnOnce(&Store, &Stop) -> rusqlite::Result<T> + Send + 'static,
@@ -348,25 +408,22 @@ impl Format {
 }
 
 async fn recent_traces(State(sink): State<Sink>, Query(format): Query<Format>) -> Response {
-    let before = format.before;
+    let (before, json) = (format.before, format.json());
     let read = bounded_read(&sink, move |store, stop| {
         let traces = store.recent_traces(before, TRACES_PER_PAGE, stop)?;
-        Ok((traces, store.envelope_count()?))
+        let envelopes = store.envelope_count()?;
+        // A full page may have older traces after it.
+        let next = (traces.len() == TRACES_PER_PAGE as usize)
+            .then(|| traces.last().map(|t| t.seq))
+            .flatten();
+        Ok(if json {
+            Json(view::traces_json(&traces, next)).into_response()
+        } else {
+            Html(view::traces_html(&traces, envelopes, next).into_string()).into_response()
+        })
     })
     .await;
-    let (traces, envelopes) = match read {
-        Ok(read) => read,
-        Err(response) => return response,
-    };
-    // A full page may have older traces after it.
-    let next = (traces.len() == TRACES_PER_PAGE as usize)
-        .then(|| traces.last().map(|t| t.seq))
-        .flatten();
-    if format.json() {
-        Json(view::traces_json(&traces, next)).into_response()
-    } else {
-        Html(view::traces_html(&traces, envelopes, next).into_string()).into_response()
-    }
+    read.unwrap_or_else(|response| response)
 }
 
 async fn one_trace(
@@ -384,14 +441,19 @@ async fn one_trace(
             "not a trace id (32 lowercase hex digits)",
         );
     }
-    let id = trace_id.clone();
-    match bounded_read(&sink, move |store, stop| store.trace(&id, stop)).await {
-        Ok(spans) if json => Json(view::TraceJson {
-            trace_id: &trace_id,
-            spans: &spans,
+    let read = bounded_read(&sink, move |store, stop| {
+        let spans = store.trace(&trace_id, stop)?;
+        Ok(if json {
+            let trace_id = &trace_id;
+            Json(view::TraceJson {
+                trace_id,
+                spans: &spans,
+            })
+            .into_response()
+        } else {
+            Html(view::trace_html(&trace_id, &spans).into_string()).into_response()
         })
-        .into_response(),
-        Ok(spans) => Html(view::trace_html(&trace_id, &spans).into_string()).into_response(),
-        Err(response) => response,
-    }
+    })
+    .await;
+    read.unwrap_or_else(|response| response)
 }

@@ -21,7 +21,7 @@ use super::envelope::{Envelope, ItemKind, SpanRecord, raw_json};
 /// down to nine tenths of it.
 pub const MAX_SPANS: i64 = 500_000;
 /// Spans of a trace beyond this many are not stored (what its waterfall draws).
-pub const MAX_SPANS_PER_TRACE: i64 = 5_000;
+pub const MAX_SPANS_PER_TRACE: i64 = 1_000;
 /// Envelopes without spans beyond this many (the oldest first) are deleted.
 const MAX_ENVELOPES: i64 = 20_000;
 /// A database written by another version of the schema is emptied.

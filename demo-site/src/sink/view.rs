@@ -7,7 +7,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::envelope::SpanRecord;
+use super::envelope::{MAX_TEXT, SpanRecord};
 use super::store::{StoredSpan, TraceSummary};
 
 /// The sink pages' stylesheet, in their `<style>`.
@@ -218,14 +218,12 @@ pub fn trace_html(trace_id: &str, spans: &[StoredSpan]) -> Markup {
 
 /// The URL a span-v2 span is about (`url.full`, else `url.path`): in "stream" mode the browser
 /// SDK names a pageload `Pageload` and a fetch `GET <host>`, and keeps the URL as an attribute.
+/// Cut as names are ([`MAX_TEXT`] characters).
 fn url_of(span: &SpanRecord) -> Option<String> {
     let attributes: Value = serde_json::from_str(span.attributes.as_deref()?).ok()?;
     ["url.full", "url.path"].iter().find_map(|key| {
-        attributes
-            .get(key)?
-            .get("value")?
-            .as_str()
-            .map(str::to_owned)
+        let url = attributes.get(key)?.get("value")?.as_str()?;
+        Some(url.chars().take(MAX_TEXT).collect())
     })
 }
 
