@@ -86,7 +86,6 @@ async fn page(web: web::Data<Web>) -> HttpResponse {
     }
 }
 
-/// Any other path: the web origin's.
 /// The request target's path and query (`/` for none, as in `*`).
 fn path_and_query(request: &HttpRequest) -> &str {
     request
@@ -95,6 +94,7 @@ fn path_and_query(request: &HttpRequest) -> &str {
         .map_or("/", |target| target.as_str())
 }
 
+/// Any other path: the web origin's.
 async fn to_web_origin(request: HttpRequest, origin: web::Data<WebOrigin>) -> HttpResponse {
     HttpResponse::TemporaryRedirect()
         // The path and query only: a request target in absolute form names another host.
