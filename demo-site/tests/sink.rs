@@ -246,7 +246,9 @@ fn a_trace_s_page_stays_small_whatever_its_spans() {
         let items: Vec<String> = (0..200)
             .map(|i| {
                 format!(
-                    "{{\"trace_id\":\"{TRACE}\",\"span_id\":\"{:016x}\",\"name\":\"x\",                     \"start_timestamp\":{i},\"end_timestamp\":1000,\"attributes\":{{\"url.full\":                     {{\"type\":\"string\",\"value\":\"{url}\"}}}}}}",
+                    "{{\"trace_id\":\"{TRACE}\",\"span_id\":\"{:016x}\",\"name\":\"x\",\
+                     \"start_timestamp\":{i},\"end_timestamp\":1000,\"attributes\":{{\"url.full\":\
+                     {{\"type\":\"string\",\"value\":\"{url}\"}}}}}}",
                     envelope * 1_000 + i + 1
                 )
             })
