@@ -144,19 +144,16 @@ fn continuation_vectors() {
         );
         let text = incoming.dsc.get(DscKey::SampleRand).expect("a sample_rand");
         let sample_rand = incoming.dsc.sample_rand().expect("a valid sample_rand");
+        let caller = DynamicSamplingContext::from_baggage(v.baggage.iter().map(|h| h.as_bytes()));
         match v.expect.sample_rand {
             ExpectedSampleRand::Kept(value) => {
                 // The caller's text, passed on as it came (decoded, re-encoded).
-                let caller =
-                    DynamicSamplingContext::from_baggage(v.baggage.iter().map(|h| h.as_bytes()));
                 assert_eq!(Some(text), caller.get(DscKey::SampleRand), "{:?}", v.name);
                 let stated: f64 = text.trim().parse().expect("a number");
                 assert_eq!(stated, value, "sample_rand of {:?}", v.name);
             }
             ExpectedSampleRand::Filled { between: (lo, hi) } => {
                 // In place of the caller's, if it sent one.
-                let caller =
-                    DynamicSamplingContext::from_baggage(v.baggage.iter().map(|h| h.as_bytes()));
                 assert_ne!(Some(text), caller.get(DscKey::SampleRand), "{:?}", v.name);
                 let filled = sample_rand.as_f64();
                 assert!(

@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Json, Response};
@@ -112,7 +112,6 @@ pub fn router_with_queue(store: Arc<Store>, page_addrs: &[SocketAddr], queue: us
     let ingest = Router::new()
         .route("/api/{project}/envelope/", post(receive_envelope))
         .route("/api/{project}/envelope", post(receive_envelope))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(sink.clone(), admit))
         .layer(cors);
     Router::new()
@@ -197,11 +196,11 @@ async fn admit(State(sink): State<Sink>, request: Request, next: Next) -> Respon
 
 /// The whole body, at most [`MAX_BODY_BYTES`], with its share of [`RECEIVING_BYTES`], taken
 /// chunk by chunk as it arrives: a client that sends nothing holds nothing.
-async fn receive(
-    sink: &Sink,
-    mut body: Body,
-) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Response> {
-    let (mut received, mut bytes) = (BytesMut::new(), None::<OwnedSemaphorePermit>);
+async fn receive(sink: &Sink, mut body: Body) -> Result<(Bytes, OwnedSemaphorePermit), Response> {
+    let receiving = || Arc::clone(&sink.receiving);
+    // No bytes yet: fails only if the semaphore were closed, which it never is.
+    let mut bytes = receiving().try_acquire_many_owned(0).map_err(|_| busy())?;
+    let mut received = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return Err(error(StatusCode::BAD_REQUEST, "the body could not be read"));
@@ -217,12 +216,11 @@ async fn receive(
         }
         let permit = u32::try_from(data.len())
             .ok()
-            .and_then(|len| Arc::clone(&sink.receiving).try_acquire_many_owned(len).ok());
-        match (permit, &mut bytes) {
-            (None, _) => return Err(busy()),
-            (Some(permit), Some(bytes)) => bytes.merge(permit),
-            (Some(permit), None) => bytes = Some(permit),
-        }
+            .and_then(|len| receiving().try_acquire_many_owned(len).ok());
+        let Some(permit) = permit else {
+            return Err(busy());
+        };
+        bytes.merge(permit);
         received.extend_from_slice(&data);
     }
     Ok((received.freeze(), bytes))
@@ -444,9 +442,8 @@ async fn one_trace(
     let read = bounded_read(&sink, move |store, stop| {
         let spans = store.trace(&trace_id, stop)?;
         Ok(if json {
-            let trace_id = &trace_id;
             Json(view::TraceJson {
-                trace_id,
+                trace_id: &trace_id,
                 spans: &spans,
             })
             .into_response()
