@@ -148,6 +148,12 @@ impl SampleRand {
         let cut = rate
             .is_finite()
             .then(|| Self::below(rate.clamp(0.0, 1.0)))?;
+        Self::on_side(trace_id, cut, sampled)
+    }
+
+    /// The value for `trace_id` below `cut` millionths when `sampled`, else at or above it
+    /// (see [`agreeing`](Self::agreeing); `cut` from [`below`](Self::below)).
+    pub(crate) fn on_side(trace_id: TraceId, cut: u32, sampled: bool) -> Option<Self> {
         let (lo, hi) = if sampled { (0, cut) } else { (cut, MILLION) };
         (lo < hi).then(|| Self::within(trace_id, lo, hi))
     }
@@ -163,7 +169,7 @@ impl SampleRand {
     /// as a number, are not below it. That is `ceil(rate * 1e6)` in exact arithmetic; in floating
     /// point the product can land on either side of a whole number (`0.000123 * 1e6` is just
     /// above 123), so the neighbours are compared as a receiver compares them.
-    fn below(rate: f64) -> u32 {
+    pub(crate) fn below(rate: f64) -> u32 {
         let estimate = (rate * f64::from(MILLION)).ceil() as u32;
         (estimate.saturating_sub(1)..MILLION)
             .find(|&v| Self(v).as_f64() >= rate)

@@ -51,13 +51,13 @@ pub struct TraceRoot {
     /// The caller's `sentry-trace` and the DSC frozen from its `baggage`, when the root
     /// continues its trace.
     continued: Option<(SentryTrace, SerializedDsc)>,
-    transaction: Option<(String, TransactionSource)>,
+    transaction: Option<(Arc<str>, TransactionSource)>,
     /// The span id pages name when no span is active, so that every render of one request
     /// names the same parent.
     fallback_span_id: OnceLock<SpanId>,
-    /// The request's server span, recorded by the integration that started it: what pages
-    /// name, without asking the tracing SDK.
-    server_span: OnceLock<ServerSpan>,
+    /// The request's server span, recorded by the integration that started it before sharing
+    /// the root: what pages name, without asking the tracing SDK.
+    server_span: Option<ServerSpan>,
     /// The head DSC serialized once, from the second page of the request on (the first writes
     /// it straight from its template, see [`page_meta`](Self::page_meta)).
     serialized_head: OnceLock<SerializedDsc>,
@@ -103,7 +103,7 @@ impl TraceRoot {
             continued,
             transaction: None,
             fallback_span_id: OnceLock::new(),
-            server_span: OnceLock::new(),
+            server_span: None,
             serialized_head: OnceLock::new(),
             tags: AtomicU8::new(0),
             render_spans: AtomicBool::new(false),
@@ -113,6 +113,7 @@ impl TraceRoot {
 
     /// Also write the W3C `traceparent` tag on this request's pages (off by default).
     #[must_use]
+    #[inline]
     pub fn traceparent(mut self, enabled: bool) -> Self {
         self.traceparent = enabled;
         self
@@ -132,14 +133,14 @@ impl TraceRoot {
     }
 
     /// Records the request's server span (see `TraceRoot::set_server_span` of the `sentry`
-    /// feature) and, for a new trace, the head DSC its pages write. Later calls are ignored.
+    /// feature) and, for a new trace, the head DSC its pages write.
     pub(crate) fn record_server_span(
-        &self,
+        &mut self,
         span_id: SpanId,
         sampled: Option<bool>,
         head_dsc: Option<PageDsc>,
     ) {
-        let _ = self.server_span.set(ServerSpan {
+        self.server_span = Some(ServerSpan {
             span_id,
             sampled,
             head_dsc,
@@ -148,7 +149,7 @@ impl TraceRoot {
 
     /// The request's server span and sampling decision, once recorded.
     pub fn server_span(&self) -> Option<(SpanId, Option<bool>)> {
-        let server = self.server_span.get()?;
+        let server = self.server_span.as_ref()?;
         Some((server.span_id, server.sampled))
     }
 
@@ -247,7 +248,7 @@ impl TraceRoot {
         let dsc = match self.frozen_dsc() {
             Some(dsc) => Some(PageDsc::Serialized(dsc.clone())),
             None => {
-                let head = self.server_span.get()?.head_dsc.as_ref();
+                let head = self.server_span.as_ref()?.head_dsc.as_ref();
                 // Most requests render one page: it writes the DSC from the template, with no
                 // allocation; a second render serializes it once for all that follow.
                 match state & RENDERED != 0 {
@@ -268,9 +269,29 @@ impl TraceRoot {
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.
     /// `GET /users/{id}` with [`TransactionSource::Route`]. The Sentry SDK gives no way to read a
     /// running transaction's name back, so the integration that starts it says it here.
-    pub fn with_transaction(mut self, name: impl Into<String>, source: TransactionSource) -> Self {
+    #[inline]
+    pub fn with_transaction(
+        mut self,
+        name: impl Into<Arc<str>>,
+        source: TransactionSource,
+    ) -> Self {
         self.transaction = Some((name.into(), source));
         self
+    }
+
+    /// Names the request's server transaction `"{method} {route}"`, as `sentry-tower` names
+    /// it (`GET /users/{id}`), with [`TransactionSource::Route`]. The name is made once per
+    /// method and route on each thread and shared by their requests, rather than once per
+    /// request (its price is in "Performance notes" of `docs/benchmarks.md`).
+    ///
+    /// ```
+    /// use sentry_meta_core::{TraceRoot, TransactionSource};
+    /// let root = TraceRoot::new_trace().with_route("GET", "/users/{id}");
+    /// assert_eq!(root.transaction(), Some(("GET /users/{id}", TransactionSource::Route)));
+    /// ```
+    #[inline]
+    pub fn with_route(self, method: &str, route: &str) -> Self {
+        self.with_transaction(route_name(method, route), TransactionSource::Route)
     }
 
     /// The server transaction's name and its source, if the integration named it.
@@ -344,6 +365,33 @@ impl TraceRoot {
     }
 }
 
+/// How many route names a thread keeps (see [`route_name`]): a few dozen cover an
+/// application's routes; a name beyond costs an allocation per request, not memory.
+const MAX_ROUTE_NAMES: usize = 64;
+
+/// `"{method} {route}"`, from the names this thread made for earlier requests, or made now
+/// (the oldest name out once there are [`MAX_ROUTE_NAMES`]).
+fn route_name(method: &str, route: &str) -> Arc<str> {
+    let is_this = |name: &str| {
+        name.len() == method.len() + 1 + route.len()
+            && name.starts_with(method)
+            && name.as_bytes().get(method.len()) == Some(&b' ')
+            && name.ends_with(route)
+    };
+    ROUTE_NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(name) = names.iter().find(|name| is_this(name)) {
+            return name.clone();
+        }
+        let name = Arc::<str>::from(format!("{method} {route}"));
+        if names.len() == MAX_ROUTE_NAMES {
+            names.remove(0);
+        }
+        names.push(name.clone());
+        name
+    })
+}
+
 /// [`TraceRoot::tags`]: a page has asked for them.
 const RENDERED: u8 = 1;
 /// [`TraceRoot::tags`]: a cache guard has withheld them.
@@ -356,6 +404,8 @@ thread_local! {
     /// render runs on one thread, so two renders of one request that overlap on two threads each
     /// name their own span.
     static RENDER_SPAN: Cell<(usize, SpanId)> = const { Cell::new((0, SpanId::from_bytes([0; 8]))) };
+    /// The route names made on this thread (see [`route_name`]).
+    static ROUTE_NAMES: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Restores the previous current root when dropped, so a panic inside a poll cannot leave the
@@ -419,9 +469,10 @@ mod tests {
     /// server span; nested render spans restore the outer one, also after a panic.
     #[test]
     fn render_spans_hold_on_their_own_thread() {
-        let root = Arc::new(TraceRoot::new_trace());
+        let mut root = TraceRoot::new_trace();
         let server = SpanId::random();
         root.record_server_span(server, Some(true), None);
+        let root = Arc::new(root);
         let (a, b) = (SpanId::random(), SpanId::random());
         let barrier = std::sync::Barrier::new(2);
         let (seen_a, seen_b) = std::thread::scope(|threads| {
@@ -448,7 +499,7 @@ mod tests {
         assert_eq!(seen_b, Some((b, Some(true))));
         assert_eq!(root.page_span(), Some((server, Some(true))));
 
-        let other = Arc::new(TraceRoot::new_trace());
+        let mut other = TraceRoot::new_trace();
         other.record_server_span(SpanId::random(), None, None);
         let (outer, inner) = (SpanId::random(), SpanId::random());
         root.in_render_span(outer, || {
@@ -464,6 +515,35 @@ mod tests {
             assert_eq!(root.page_span(), Some((outer, Some(true))));
         });
         assert_eq!(root.page_span(), Some((server, Some(true))));
+    }
+
+    /// A route's name is `"{method} {route}"`, made once per thread and shared by the requests
+    /// of the route; names beyond the bound are made per request and still right.
+    #[test]
+    fn route_names_are_shared_and_exact() {
+        fn name(method: &str, route: &str) -> Arc<str> {
+            let root = TraceRoot::new_trace().with_route(method, route);
+            let (name, source) = root.transaction.expect("named");
+            assert_eq!(source, TransactionSource::Route);
+            name
+        }
+        let first = name("GET", "/users/{id}");
+        assert_eq!(&*first, "GET /users/{id}");
+        assert!(Arc::ptr_eq(&first, &name("GET", "/users/{id}")));
+        for (method, route, expected) in [
+            ("POST", "/users/{id}", "POST /users/{id}"),
+            ("GET", "/users/{id}/x", "GET /users/{id}/x"),
+            ("GE", "T /users/{id}", "GE T /users/{id}"),
+            ("GET", "", "GET "),
+            ("", "/é", " /é"),
+        ] {
+            assert_eq!(&*name(method, route), expected);
+        }
+        for i in 0..2 * MAX_ROUTE_NAMES {
+            assert_eq!(&*name("GET", &format!("/r{i}")), format!("GET /r{i}"));
+        }
+        ROUTE_NAMES.with(|names| assert_eq!(names.borrow().len(), MAX_ROUTE_NAMES));
+        assert_eq!(&*name("GET", "/users/{id}"), "GET /users/{id}");
     }
 
     fn block_on<F: Future>(f: F) -> F::Output {

@@ -143,8 +143,8 @@ fn active_span(hub: &Hub, outside_root: bool) -> Option<ActiveSpan> {
 struct ClientFacts {
     /// Whether tracing is on: without it a head DSC states no decision.
     tracing: bool,
-    /// The fixed traces sample rate, and its member `sentry-sample_rate=…`.
-    fixed_rate: Option<(f64, Box<str>)>,
+    /// The fixed traces sample rate.
+    fixed_rate: Option<FixedRate>,
     public_key: Option<Box<str>>,
     environment: Option<Box<str>>,
     release: Option<Box<str>>,
@@ -155,6 +155,16 @@ struct ClientFacts {
     /// name that goes into the DSC (a few per route), at most [`MAX_TEMPLATES`], the oldest
     /// replaced once full.
     templates: RefCell<Vec<TemplateEntry>>,
+}
+
+/// A client's fixed traces sample rate (in `[0, 1]`), worked out for head DSCs.
+#[derive(Debug)]
+struct FixedRate {
+    rate: f64,
+    /// How many sample rands are below the rate ([`SampleRand::below`]).
+    below: u32,
+    /// The member `sentry-sample_rate=…`.
+    member: Box<str>,
 }
 
 #[derive(Debug)]
@@ -198,7 +208,11 @@ impl ClientFacts {
                 let rate = text.parse::<f64>().unwrap_or(f64::from(rate));
                 member(DscKey::SampleRate, Some(&text))
                     .filter(|_| (0.0..=1.0).contains(&rate))
-                    .map(|member| (rate, member))
+                    .map(|member| FixedRate {
+                        rate,
+                        below: SampleRand::below(rate),
+                        member,
+                    })
             }
             _ => None,
         };
@@ -286,10 +300,10 @@ impl ClientFacts {
     /// then agrees with both. A decision no value agrees with at the rate (sampled at rate 0,
     /// dropped at rate 1: a caller's, passed on by the SDK) is stated without the rate.
     fn sample_rand(&self, trace_id: TraceId, sampled: Option<bool>) -> (SampleRand, Option<&str>) {
-        if let (Some(sampled), Some((rate, member))) = (sampled, &self.fixed_rate)
-            && let Some(rand) = SampleRand::agreeing(trace_id, *rate, sampled)
+        if let (Some(sampled), Some(fixed)) = (sampled, &self.fixed_rate)
+            && let Some(rand) = SampleRand::on_side(trace_id, fixed.below, sampled)
         {
-            return (rand, Some(member));
+            return (rand, Some(&fixed.member));
         }
         (SampleRand::from_trace_id(trace_id, None), None)
     }
@@ -424,8 +438,8 @@ impl TraceRoot {
                 // A caller that left the decision open is decided here at the client's fixed
                 // rate, by the trace's sample rand: the SDK, asked with no decision, would draw
                 // a random number of its own, which the frozen DSC need not agree with.
-                if let Some((rate, _)) = facts.fixed_rate {
-                    incoming.decide_at(rate);
+                if let Some(fixed) = &facts.fixed_rate {
+                    incoming.decide_at(fixed.rate);
                 }
                 TraceRoot::continued(incoming)
             }
@@ -436,9 +450,9 @@ impl TraceRoot {
     /// Records the request's server span, the root span of its part of the trace
     /// ([`trace_id`](Self::trace_id)), and the trace's sampling decision (`None`: deferred),
     /// with the head DSC that `client` gives a new trace. The integration that starts the
-    /// request's transaction calls it once; pages then name that span (or the
-    /// [render span](Self::in_render_span) they are rendered in) and write that DSC, without
-    /// reading the Hub. Later calls are ignored.
+    /// request's transaction calls it once, before it shares the root; pages then name that
+    /// span (or the [render span](Self::in_render_span) they are rendered in) and write that
+    /// DSC, without reading the Hub.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -447,9 +461,10 @@ impl TraceRoot {
     /// let client = Arc::new(sentry_core::Client::from(
     ///     sentry_core::ClientOptions::new().dsn("https://abc@o42.ingest.sentry.io/7"),
     /// ));
-    /// let root = Arc::new(TraceRoot::new_trace());
+    /// let mut root = TraceRoot::new_trace();
     /// let span = SpanId::random();
     /// root.set_server_span(&client, span, Some(true));
+    /// let root = Arc::new(root);
     /// assert_eq!(root.page_span(), Some((span, Some(true))));
     /// let child = SpanId::random();
     /// root.in_render_span(child, || assert_eq!(root.page_span(), Some((child, Some(true)))));
@@ -458,7 +473,12 @@ impl TraceRoot {
     /// assert!(meta.sentry_trace_header().ends_with(&format!("{span}-1")));
     /// assert!(meta.baggage_header().unwrap().contains("sentry-public_key=abc"));
     /// ```
-    pub fn set_server_span(&self, client: &Arc<Client>, span_id: SpanId, sampled: Option<bool>) {
+    pub fn set_server_span(
+        &mut self,
+        client: &Arc<Client>,
+        span_id: SpanId,
+        sampled: Option<bool>,
+    ) {
         let head_dsc = self.incoming().is_none().then(|| {
             ClientFacts::of(client).head_dsc(self.trace_id(), sampled, self.transaction())
         });
@@ -739,9 +759,9 @@ mod tests {
         let facts = ClientFacts::new(&Client::from(options));
         let (baggage, _) = facts.head_baggage(TraceId::random(), Some(false), None);
         assert!(baggage.contains(",sentry-sample_rate=0,"), "{baggage}");
-        let (rate, member) = facts.fixed_rate.expect("a rate in [0, 1]");
-        assert_eq!(rate.to_bits(), 0.0f64.to_bits());
-        assert_eq!(&*member, "sentry-sample_rate=0");
+        let fixed = facts.fixed_rate.expect("a rate in [0, 1]");
+        assert_eq!(fixed.rate.to_bits(), 0.0f64.to_bits());
+        assert_eq!(&*fixed.member, "sentry-sample_rate=0");
     }
 
     /// A rate below 0.000001 is written in exponent form, as JavaScript writes it (`1e-7`, and
@@ -757,9 +777,9 @@ mod tests {
                 .dsn("https://abc@o1.ingest.sentry.io/2")
                 .traces_sample_rate(rate);
             let facts = ClientFacts::new(&Client::from(options));
-            let (read, member) = facts.fixed_rate.expect("a rate in [0, 1]");
-            assert_eq!(&*member, format!("sentry-sample_rate={text}"));
-            assert_eq!(read, text.parse::<f64>().unwrap());
+            let fixed = facts.fixed_rate.expect("a rate in [0, 1]");
+            assert_eq!(&*fixed.member, format!("sentry-sample_rate={text}"));
+            assert_eq!(fixed.rate, text.parse::<f64>().unwrap());
         }
     }
 
@@ -836,10 +856,11 @@ mod tests {
             // With the server span recorded the root writes the tags; without, the Hub's span.
             for recorded in [true, false] {
                 for rendered_first in [true, false] {
-                    let root = Arc::new(TraceRoot::new_trace());
+                    let mut root = TraceRoot::new_trace();
                     if recorded {
                         root.set_server_span(&client, SpanId::random(), Some(true));
                     }
+                    let root = Arc::new(root);
                     root.clone().sync_scope(|| {
                         if rendered_first {
                             assert!(TraceMeta::current().is_some());
@@ -866,10 +887,11 @@ mod tests {
         let client = traced_client();
         for recorded in [true, false] {
             for round in 0..500 {
-                let root = Arc::new(TraceRoot::new_trace());
+                let mut root = TraceRoot::new_trace();
                 if recorded {
                     root.set_server_span(&client, SpanId::random(), Some(true));
                 }
+                let root = Arc::new(root);
                 // Both threads spin rather than sleep, so that the guard's step lands at
                 // every point of the first render's as the rounds go.
                 let (ready, go) = (

@@ -87,7 +87,7 @@ use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{PageType, page_type};
 use crate::tower::guard::{Guard, Page, Rewrite};
-use crate::tower::layer::{SetupProblem, hub_is_shared, request_root, transaction_name};
+use crate::tower::layer::{SetupProblem, hub_is_shared, request_root};
 use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
@@ -192,26 +192,30 @@ where
             client.as_ref(),
             headers.get_all("sentry-trace").map(HeaderValue::as_bytes),
             || headers.get_all("baggage").map(HeaderValue::as_bytes),
-            transaction_name(
+            (
                 request.method().as_str(),
                 request.match_pattern().as_deref(),
                 request.path(),
             ),
             self.middleware.traceparent,
         );
-        request.extensions_mut().insert(root.clone());
         let shared_hub = client.is_some() && hub_is_shared(&hub);
-        let transaction = client.as_ref().and_then(|client| {
-            if shared_hub {
-                SHARED_HUB.report();
+        let (root, transaction) = match &client {
+            Some(client) => {
+                if shared_hub {
+                    SHARED_HUB.report();
+                }
+                let data = request_data(&request, client.options().send_default_pii);
+                let (root, started) =
+                    RequestTransaction::start(hub.clone(), root, data, shared_hub);
+                if started.is_none() {
+                    TRANSACTION_OUTSIDE.report();
+                }
+                (root, started)
             }
-            let data = request_data(&request, client.options().send_default_pii);
-            let started = RequestTransaction::start(hub.clone(), root.clone(), data, shared_hub);
-            if started.is_none() {
-                TRANSACTION_OUTSIDE.report();
-            }
-            started
-        });
+            None => (Arc::new(root), None),
+        };
+        request.extensions_mut().insert(root.clone());
         let response = root.clone().sync_scope(|| self.service.call(request));
         let response = root.clone().scope(response);
         // The request's own Hub (with a Sentry client), for a streamed page.

@@ -280,15 +280,10 @@ pub fn request_root(
     baggage: &[u8],
 ) -> Arc<TraceRoot> {
     let (method, route) = (black_box("GET"), black_box("/users/{id}"));
-    let mut name = String::with_capacity(method.len() + 1 + route.len());
-    name.push_str(method);
-    name.push(' ');
-    name.push_str(route);
-    let root = TraceRoot::for_client(Some(client), sentry_trace, [baggage])
-        .with_transaction(name, TransactionSource::Route);
-    let root = Arc::new(root);
+    let mut root =
+        TraceRoot::for_client(Some(client), sentry_trace, [baggage]).with_route(method, route);
     root.set_server_span(client, sentry_meta_core::SpanId::random(), Some(true));
-    root
+    Arc::new(root)
 }
 
 /// The root of a new request at the head of a trace (see [`request_root`]).

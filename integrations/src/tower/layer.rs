@@ -264,7 +264,7 @@ where
                 .iter()
                 .map(HeaderValue::as_bytes),
             || headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
-            transaction_name(
+            (
                 request.method().as_str(),
                 matched_route(&request),
                 request.uri().path(),
@@ -278,16 +278,19 @@ where
         // The transaction starts before the inner service is called, so that a service that
         // does its work in `call` (and answers with a ready future) renders its pages and
         // captures its events inside it.
-        let transaction = client.as_ref().and_then(|client| {
-            let request_data = request_data(&request, client.options().send_default_pii);
-            let started =
-                RequestTransaction::start(hub.clone(), root.clone(), request_data, shared_hub);
-            if started.is_none() {
-                // A layer outside started a transaction by its own continuation rule.
-                TRANSACTION_OUTSIDE.report();
+        let (root, transaction) = match &client {
+            Some(client) => {
+                let request_data = request_data(&request, client.options().send_default_pii);
+                let (root, started) =
+                    RequestTransaction::start(hub.clone(), root, request_data, shared_hub);
+                if started.is_none() {
+                    // A layer outside started a transaction by its own continuation rule.
+                    TRANSACTION_OUTSIDE.report();
+                }
+                (root, started)
             }
-            started
-        });
+            None => (Arc::new(root), None),
+        };
         // `sentry-tower`'s `SentryHttpLayer` starts its transaction when it is first polled,
         // after this `call`: seen at this layer's first poll, for one request of the layer (on
         // a Hub of the request's own: on a shared one, another request's may be active).
@@ -312,40 +315,26 @@ where
 
 /// The request's root, for the tower layer and the actix-web middleware: the continuation
 /// decision on its `sentry-trace` (several are one malformed value: see "Several `sentry-trace`
-/// values" in `docs/design.md`) and every `baggage` value, named by [`transaction_name`].
+/// values" in `docs/design.md`) and every `baggage` value, and the transaction name
+/// `sentry-tower` gives the request: `"{METHOD} {route}"` with the matched `route` (axum's
+/// `GET /users/{id}`, actix's pattern: a route name), or else the raw `path` (a URL).
 pub(crate) fn request_root<'a, B: Iterator<Item = &'a [u8]>>(
     client: Option<&Arc<Client>>,
     sentry_trace: impl Iterator<Item = &'a [u8]>,
     baggage: impl FnOnce() -> B,
-    (name, source): (String, TransactionSource),
+    (method, route, path): (&str, Option<&str>, &str),
     traceparent: bool,
-) -> Arc<TraceRoot> {
+) -> TraceRoot {
     // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
     let root = match crate::one_sentry_trace(sentry_trace) {
         None => TraceRoot::for_client(client, None, []),
         sentry_trace => TraceRoot::for_client(client, sentry_trace, baggage()),
     };
-    Arc::new(root.with_transaction(name, source).traceparent(traceparent))
-}
-
-/// The transaction name `sentry-tower` gives the request: `"{METHOD} {route}"`, with the
-/// matched route (axum's `GET /users/{id}`, actix's pattern: a route name) or else the raw
-/// path (a URL).
-pub(crate) fn transaction_name(
-    method: &str,
-    route: Option<&str>,
-    path: &str,
-) -> (String, TransactionSource) {
-    let (path, source) = match route {
-        Some(route) => (route, TransactionSource::Route),
-        None => (path, TransactionSource::Url),
+    let root = match route {
+        Some(route) => root.with_route(method, route),
+        None => root.with_transaction(format!("{method} {path}"), TransactionSource::Url),
     };
-    // Sized up front: `format!` would grow the string twice for a name this short.
-    let mut name = String::with_capacity(method.len() + 1 + path.len());
-    name.push_str(method);
-    name.push(' ');
-    name.push_str(path);
-    (name, source)
+    root.traceparent(traceparent)
 }
 
 /// The route axum matched, when the layer runs inside the router (`Router::layer`).

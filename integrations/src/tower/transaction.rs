@@ -39,31 +39,39 @@ pub(crate) struct RequestTransaction {
 impl RequestTransaction {
     /// Starts the transaction of the request `root` belongs to, in `hub`: the caller's trace,
     /// parent span and decision when the root continued it, else the root's new trace. It is
-    /// made the Hub's active span, and on a Hub of the request's own `request` goes onto the
-    /// request's events, which name the root to [`DscTransport`](crate::DscTransport).
+    /// made the Hub's active span, recorded in the root as its server span, and on a Hub of the
+    /// request's own `request` goes onto the request's events, which name the root to
+    /// [`DscTransport`](crate::DscTransport). Returns the root, now shared.
     ///
-    /// `None`, and nothing started, when the Hub already has an active span: a transaction that
-    /// a layer outside started (`SentryHttpLayer::enable_transaction()`). On a `shared_hub`,
-    /// that span is another request's, and is replaced.
+    /// No transaction, and nothing started, without a client or when the Hub already has an
+    /// active span: a transaction that a layer outside started
+    /// (`SentryHttpLayer::enable_transaction()`). On a `shared_hub`, that span is another
+    /// request's, and is replaced.
     pub(crate) fn start(
         hub: Arc<Hub>,
-        root: Arc<TraceRoot>,
+        root: TraceRoot,
         request: protocol::Request,
         shared_hub: bool,
-    ) -> Option<Self> {
+    ) -> (Arc<TraceRoot>, Option<Self>) {
         // Read before the scope is locked for writing below.
-        let client = hub.client()?;
+        let Some(client) = hub.client() else {
+            return (Arc::new(root), None);
+        };
         crate::transport::check_in_use(&client);
-        let transaction = hub.configure_scope(|scope| {
+        // Shared once the server span is recorded in it, in the scope's closure.
+        let mut unshared = Some(root);
+        let started = hub.configure_scope(|scope| {
             if scope.get_span().is_some() && !shared_hub {
                 return None;
             }
+            let mut root = unshared.take()?;
             let span_id = SpanId::random();
             let context = context(&root, span_id);
             let caller_sampled = context.sampled();
             let transaction = hub.start_transaction(context);
             let sampled = decision(&client, &transaction, caller_sampled);
             root.set_server_span(&client, span_id, sampled);
+            let root = Arc::new(root);
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
             scope.set_span(Some(transaction.clone().into()));
@@ -81,14 +89,19 @@ impl RequestTransaction {
                     Some(event)
                 });
             }
-            Some(transaction)
-        })?;
-        Some(Self {
+            Some((root, transaction))
+        });
+        let Some((root, transaction)) = started else {
+            let root = unshared.expect("taken only by a transaction that starts");
+            return (Arc::new(root), None);
+        };
+        let started = Self {
             transaction: Some(transaction),
             hub,
-            root,
+            root: root.clone(),
             shared_hub,
-        })
+        };
+        (root, Some(started))
     }
 
     /// Whether the Hub's active span is another transaction: one that a layer outside started
