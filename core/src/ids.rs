@@ -91,12 +91,17 @@ macro_rules! hex_id {
 
             /// A new random, non-zero identifier.
             pub fn random() -> Self {
-                // Whole words from the thread's CSPRNG (`random::<[u8; N]>()` would draw each
-                // byte separately). An all-zero id is invalid in W3C Trace Context, and no
-                // Sentry SDK makes one (their parsers accept it, and so does this crate's).
-                let mut rng = rand::rng();
+                Self::random_with(&mut rand::rng())
+            }
+
+            /// [`random`](Self::random), from a handle on the thread's CSPRNG that the caller
+            /// holds for several ids.
+            fn random_with(rng: &mut rand::rngs::ThreadRng) -> Self {
+                // Whole words (`random::<[u8; N]>()` would draw each byte separately). An
+                // all-zero id is invalid in W3C Trace Context, and no Sentry SDK makes one
+                // (their parsers accept it, and so does this crate's).
                 loop {
-                    let word: $word = rand::RngExt::random(&mut rng);
+                    let word: $word = rand::RngExt::random(rng);
                     if word != 0 {
                         return Self(word.to_ne_bytes());
                     }
@@ -174,6 +179,15 @@ hex_id!(
     8,
     u64
 );
+
+/// A new trace id and span id, drawn with one handle on the thread's CSPRNG.
+pub(crate) fn random_trace_and_span() -> (TraceId, SpanId) {
+    let mut rng = rand::rng();
+    (
+        TraceId::random_with(&mut rng),
+        SpanId::random_with(&mut rng),
+    )
+}
 
 #[cfg(test)]
 mod tests {

@@ -52,9 +52,10 @@ pub struct TraceRoot {
     /// continues its trace.
     continued: Option<(SentryTrace, SerializedDsc)>,
     transaction: Option<(Arc<str>, TransactionSource)>,
-    /// The span id pages name when no span is active, so that every render of one request
-    /// names the same parent.
-    fallback_span_id: OnceLock<SpanId>,
+    /// The id of the request's own span: the one the integration gives the request's server
+    /// span, and the parent that pages name when no span is active (see
+    /// [`span_id`](Self::span_id)).
+    span_id: SpanId,
     /// The request's server span, recorded by the integration that started it before sharing
     /// the root: what pages name, without asking the tracing SDK.
     server_span: Option<ServerSpan>,
@@ -87,22 +88,31 @@ impl TraceRoot {
     /// The root of a continued trace.
     pub fn continued(incoming: IncomingTrace) -> Self {
         let continued = (incoming.sentry_trace, SerializedDsc::new(incoming.dsc));
-        Self::of(incoming.sentry_trace.trace_id, Some(continued))
+        Self::of(
+            incoming.sentry_trace.trace_id,
+            SpanId::random(),
+            Some(continued),
+        )
     }
 
     /// The root of a new trace, with a fresh trace id: the one the request's transaction
     /// starts, and pages write.
     pub fn new_trace() -> Self {
-        Self::of(TraceId::random(), None)
+        let (trace_id, span_id) = crate::ids::random_trace_and_span();
+        Self::of(trace_id, span_id, None)
     }
 
-    /// A root of trace `trace_id` that knows nothing else yet.
-    fn of(trace_id: TraceId, continued: Option<(SentryTrace, SerializedDsc)>) -> Self {
+    /// A root of trace `trace_id` with its own span `span_id`, that knows nothing else yet.
+    fn of(
+        trace_id: TraceId,
+        span_id: SpanId,
+        continued: Option<(SentryTrace, SerializedDsc)>,
+    ) -> Self {
         Self {
             trace_id,
             continued,
             transaction: None,
-            fallback_span_id: OnceLock::new(),
+            span_id,
             server_span: None,
             serialized_head: OnceLock::new(),
             tags: AtomicU8::new(0),
@@ -125,11 +135,12 @@ impl TraceRoot {
         self.traceparent
     }
 
-    /// The span id that pages rendered with no active span name as their parent: one per
-    /// request, so that every render of the request agrees.
-    pub fn fallback_span_id(&self) -> SpanId {
-        // Made when first needed: most pages have an active span and never ask.
-        *self.fallback_span_id.get_or_init(SpanId::random)
+    /// The id of the request's own span, drawn with the root: the integration gives it to the
+    /// request's server span (see `TraceRoot::set_server_span` of the `sentry` feature), and
+    /// until a server span is recorded, pages rendered with no active span name it as their
+    /// parent, so that every render of the request agrees.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
     }
 
     /// Records the request's server span (see `TraceRoot::set_server_span` of the `sentry`

@@ -720,7 +720,7 @@ fn without_span(facts: &ClientFacts, root: Option<&TraceRoot>) -> TraceMeta {
         Some(frozen) => PageDsc::Serialized(frozen.clone()),
         None => facts.head_dsc(trace_id, None, None),
     };
-    TraceMeta::with_page_dsc(trace_id, root.fallback_span_id(), sampled, Some(dsc))
+    TraceMeta::with_page_dsc(trace_id, root.span_id(), sampled, Some(dsc))
         .traceparent(root.writes_traceparent())
 }
 

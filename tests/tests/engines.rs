@@ -204,8 +204,8 @@ fn no_span_root_only() {
     let trace = meta.trace_meta().expect("a client is bound");
     assert_eq!(trace.sentry_trace().trace_id, root.trace_id());
     assert_eq!(trace.sentry_trace().sampled, None);
-    // Without a span every render of the request names the root's one fallback span.
-    assert_eq!(trace.sentry_trace().span_id, Some(root.fallback_span_id()));
+    // Without a span every render of the request names the root's own span id.
+    assert_eq!(trace.sentry_trace().span_id, Some(root.span_id()));
     let expected = expected_head(&meta);
     for (engine, page) in &pages {
         assert_eq!(head(page), expected, "{engine}: {page}");

@@ -282,7 +282,8 @@ pub fn request_root(
     let (method, route) = (black_box("GET"), black_box("/users/{id}"));
     let mut root =
         TraceRoot::for_client(Some(client), sentry_trace, [baggage]).with_route(method, route);
-    root.set_server_span(client, sentry_meta_core::SpanId::random(), Some(true));
+    let span_id = root.span_id();
+    root.set_server_span(client, span_id, Some(true));
     Arc::new(root)
 }
 

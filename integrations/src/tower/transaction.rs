@@ -65,7 +65,7 @@ impl RequestTransaction {
                 return None;
             }
             let mut root = unshared.take()?;
-            let span_id = SpanId::random();
+            let span_id = root.span_id();
             let context = context(&root, span_id);
             let caller_sampled = context.sampled();
             let transaction = hub.start_transaction(context);
@@ -173,8 +173,8 @@ fn decision(client: &Client, transaction: &Transaction, caller: Option<bool>) ->
     tracing.then(|| transaction.is_sampled()).or(caller)
 }
 
-/// The transaction's context, from the root's continuation decision, with `span_id` (drawn
-/// here, so that the root records it without reading it back from the SDK).
+/// The transaction's context, from the root's continuation decision, with `span_id` (the
+/// root's own, so that the root records it without reading it back from the SDK).
 fn context(root: &TraceRoot, span_id: SpanId) -> TransactionContext {
     let name = root.transaction().map_or("", |(name, _)| name);
     let incoming = root.incoming();
