@@ -19,7 +19,7 @@ use sentry_core::utils::{is_sensitive_header, scrub_pii_from_url};
 use sentry_core::{
     Client, Hub, TracesSamplingStrategy, Transaction, TransactionContext, TransactionOrSpan,
 };
-use sentry_meta_core::{SpanId, TraceRoot};
+use sentry_meta_core::TraceRoot;
 
 /// The `origin` of the transactions this crate starts: the one pages outside their request's
 /// root recognize.
@@ -65,12 +65,11 @@ impl RequestTransaction {
                 return None;
             }
             let mut root = unshared.take()?;
-            let span_id = root.span_id();
-            let context = context(&root, span_id);
+            let context = context(&root);
             let caller_sampled = context.sampled();
             let transaction = hub.start_transaction(context);
             let sampled = decision(&client, &transaction, caller_sampled);
-            root.set_server_span(&client, span_id, sampled);
+            root.set_server_span(&client, root.span_id(), sampled);
             let root = Arc::new(root);
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
@@ -173,16 +172,16 @@ fn decision(client: &Client, transaction: &Transaction, caller: Option<bool>) ->
     tracing.then(|| transaction.is_sampled()).or(caller)
 }
 
-/// The transaction's context, from the root's continuation decision, with `span_id` (the
-/// root's own, so that the root records it without reading it back from the SDK).
-fn context(root: &TraceRoot, span_id: SpanId) -> TransactionContext {
+/// The transaction's context, from the root's continuation decision, with the root's own span
+/// id (so that the root records it without reading it back from the SDK).
+fn context(root: &TraceRoot) -> TransactionContext {
     let name = root.transaction().map_or("", |(name, _)| name);
     let incoming = root.incoming();
     let mut context = TransactionContext::new_with_details(
         name,
         "http.server",
         root.trace_id().into(),
-        Some(span_id.into()),
+        Some(root.span_id().into()),
         incoming
             .and_then(|incoming| incoming.span_id)
             .map(Into::into),
