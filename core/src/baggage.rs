@@ -1,7 +1,7 @@
 //! The W3C `baggage` header.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
 
@@ -302,20 +302,24 @@ impl BaggageWriter {
         })
     }
 
-    /// Appends `canonical` (as in [`push`](Self::push)), `=` and `value`, which consists of
+    /// Appends `canonical` (as in [`push`](Self::push)), `=` and `value`, which is written with
     /// bytes that need no encoding (hex digits, decimals, `true`); returns whether it fit.
-    pub(crate) fn push_unreserved(&mut self, canonical: &str, value: &str) -> bool {
+    pub(crate) fn push_unreserved(&mut self, canonical: &str, value: impl fmt::Display) -> bool {
         debug_assert!(
-            matches!(
-                Cow::from(utf8_percent_encode(value, ENCODE_URI_COMPONENT)),
-                Cow::Borrowed(_)
-            ),
+            {
+                let value = value.to_string();
+                matches!(
+                    Cow::from(utf8_percent_encode(&value, ENCODE_URI_COMPONENT)),
+                    Cow::Borrowed(_)
+                )
+            },
             "{value}"
         );
         self.append(|out| {
             out.push_str(canonical);
             out.push('=');
-            out.push_str(value);
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{value}");
         })
     }
 

@@ -213,31 +213,22 @@ impl SampleRand {
         f64::from(self.0) / f64::from(MILLION)
     }
 
-    /// `0.dddddd`, without the formatting machinery.
-    pub(crate) fn to_decimal(self) -> SampleRandText {
-        let mut text = *b"0.000000";
-        let mut v = self.0;
-        for digit in text[2..].iter_mut().rev() {
-            *digit = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        SampleRandText(text)
+    /// The six decimals that follow `0.`, written into `buf`.
+    pub(crate) fn decimals(self, buf: &mut itoa::Buffer) -> &str {
+        // A leading 1 keeps the zeros that start the decimals; it is cut off.
+        &buf.format(MILLION + self.0)[1..]
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SampleRandText([u8; 8]);
-
-impl SampleRandText {
-    pub(crate) fn as_str(&self) -> &str {
-        // Digits and a dot are ASCII.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+    /// Writes `0.dddddd` into `out`.
+    fn write_to<W: fmt::Write + ?Sized>(self, out: &mut W) -> fmt::Result {
+        out.write_str("0.")?;
+        out.write_str(self.decimals(&mut itoa::Buffer::new()))
     }
 }
 
 impl fmt::Display for SampleRand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.to_decimal().as_str())
+        self.write_to(f)
     }
 }
 
@@ -426,7 +417,12 @@ impl DynamicSamplingContext {
 
     /// Sets `sentry-sample_rand`.
     pub fn set_sample_rand(&mut self, sample_rand: SampleRand) {
-        self.set(DscKey::SampleRand, sample_rand.to_decimal().as_str());
+        // One allocation of its length, and not through the formatting machinery: continued
+        // traces whose caller sent no sample rand take this path.
+        let mut text = String::with_capacity("0.123456".len());
+        // Writing into a String cannot fail.
+        let _ = sample_rand.write_to(&mut text);
+        self.known[DscKey::SampleRand as usize] = Some(text.into_boxed_str());
     }
 
     /// Sets `sentry-transaction`, unless the name is a raw URL (then it is removed).

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::baggage::BaggageWriter;
-use crate::dsc::{DynamicSamplingContext, SampleRandText};
+use crate::dsc::{DynamicSamplingContext, SampleRand};
 use crate::ids::{SpanId, TraceId};
 use crate::sentry_trace::SentryTrace;
 use markup::SENTRY_TRACE_MAX_LEN;
@@ -38,7 +38,7 @@ pub struct SerializedDsc {
 #[derive(Debug)]
 pub(crate) struct HeadTemplate {
     text: Box<str>,
-    /// Where the eight bytes of the `sentry-sample_rand` value start.
+    /// Where the `sentry-sample_rand` value starts: `0.` and six decimals.
     rand_at: usize,
 }
 
@@ -54,7 +54,9 @@ impl HeadTemplate {
     pub(crate) fn new(text: String, rand_at: usize) -> Option<Self> {
         let shaped = text.starts_with(TRACE_ID_KEY)
             && rand_at >= TRACE_ID_END
-            && text.get(rand_at..rand_at + 8).is_some();
+            && text
+                .get(rand_at..rand_at + 8)
+                .is_some_and(|value| value.starts_with("0."));
         (shaped && !markup::needs_escape(text.as_bytes())).then(|| Self {
             text: text.into_boxed_str(),
             rand_at,
@@ -72,15 +74,17 @@ impl HeadTemplate {
         &self,
         out: &mut W,
         trace_id: &str,
-        sample_rand: &str,
+        sample_rand: SampleRand,
     ) -> fmt::Result {
+        // The template's `0.` stays; its six decimals are replaced.
+        let decimals_at = self.rand_at + 2;
         let (before, rest) = self.text.split_at(TRACE_ID_KEY.len());
-        let middle = &rest[trace_id.len()..self.rand_at - TRACE_ID_KEY.len()];
-        let after = &self.text[self.rand_at + sample_rand.len()..];
+        let middle = &rest[trace_id.len()..decimals_at - TRACE_ID_KEY.len()];
+        let after = &self.text[decimals_at + 6..];
         out.write_str(before)?;
         out.write_str(trace_id)?;
         out.write_str(middle)?;
-        out.write_str(sample_rand)?;
+        out.write_str(sample_rand.decimals(&mut itoa::Buffer::new()))?;
         out.write_str(after)
     }
 }
@@ -94,7 +98,7 @@ pub(crate) enum PageDsc {
     /// each page (the trace id is the page's own), never stored as a string.
     Head {
         template: Arc<HeadTemplate>,
-        sample_rand: SampleRandText,
+        sample_rand: SampleRand,
     },
 }
 
@@ -110,7 +114,7 @@ impl PageDsc {
             } => {
                 let mut header = String::with_capacity(template.len());
                 // Writing into a String cannot fail.
-                let _ = template.write(&mut header, trace_id, sample_rand.as_str());
+                let _ = template.write(&mut header, trace_id, *sample_rand);
                 Cow::Owned(header)
             }
         }
@@ -397,7 +401,7 @@ impl TraceMeta {
             Some(PageDsc::Head {
                 template,
                 sample_rand,
-            }) => template.write(out, &sentry_trace[..32], sample_rand.as_str()),
+            }) => template.write(out, &sentry_trace[..32], *sample_rand),
             None => Ok(()),
         }
     }

@@ -122,15 +122,13 @@ impl TraceRoot {
     }
 
     /// Also write the W3C `traceparent` tag on this request's pages (off by default).
-    #[must_use]
     #[inline]
-    pub fn traceparent(mut self, enabled: bool) -> Self {
+    pub fn set_traceparent(&mut self, enabled: bool) {
         self.traceparent = enabled;
-        self
     }
 
     /// Whether this request's pages also carry a W3C `traceparent` tag (see
-    /// [`traceparent`](Self::traceparent())).
+    /// [`set_traceparent`](Self::set_traceparent)).
     pub fn writes_traceparent(&self) -> bool {
         self.traceparent
     }
@@ -280,14 +278,13 @@ impl TraceRoot {
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.
     /// `GET /users/{id}` with [`TransactionSource::Route`]. The Sentry SDK gives no way to read a
     /// running transaction's name back, so the integration that starts it says it here.
+    ///
+    /// The root's setters take `&mut self`, before the root is shared: a root is larger than
+    /// the compiler moves inline, and a builder that takes and returns it costs a copy per call
+    /// (see "Performance notes" in `docs/benchmarks.md`).
     #[inline]
-    pub fn with_transaction(
-        mut self,
-        name: impl Into<Arc<str>>,
-        source: TransactionSource,
-    ) -> Self {
+    pub fn set_transaction(&mut self, name: impl Into<Arc<str>>, source: TransactionSource) {
         self.transaction = Some((name.into(), source));
-        self
     }
 
     /// Names the request's server transaction `"{method} {route}"`, as `sentry-tower` names
@@ -297,19 +294,26 @@ impl TraceRoot {
     ///
     /// ```
     /// use sentry_meta_core::{TraceRoot, TransactionSource};
-    /// let root = TraceRoot::new_trace().with_route("GET", "/users/{id}");
+    /// let mut root = TraceRoot::new_trace();
+    /// root.set_route("GET", "/users/{id}");
     /// assert_eq!(root.transaction(), Some(("GET /users/{id}", TransactionSource::Route)));
     /// ```
     #[inline]
-    pub fn with_route(self, method: &str, route: &str) -> Self {
-        self.with_transaction(route_name(method, route), TransactionSource::Route)
+    pub fn set_route(&mut self, method: &str, route: &str) {
+        self.set_transaction(route_name(method, route), TransactionSource::Route);
     }
 
     /// The server transaction's name and its source, if the integration named it.
     pub fn transaction(&self) -> Option<(&str, TransactionSource)> {
+        self.transaction_arc()
+            .map(|(name, source)| (&**name, source))
+    }
+
+    /// [`transaction`](Self::transaction), with the name as this root holds it.
+    pub(crate) fn transaction_arc(&self) -> Option<(&Arc<str>, TransactionSource)> {
         self.transaction
             .as_ref()
-            .map(|(name, source)| (&**name, *source))
+            .map(|(name, source)| (name, *source))
     }
 
     /// The root for a request with these headers (see [`Continuation::decide`]).
@@ -533,7 +537,8 @@ mod tests {
     #[test]
     fn route_names_are_shared_and_exact() {
         fn name(method: &str, route: &str) -> Arc<str> {
-            let root = TraceRoot::new_trace().with_route(method, route);
+            let mut root = TraceRoot::new_trace();
+            root.set_route(method, route);
             let (name, source) = root.transaction.expect("named");
             assert_eq!(source, TransactionSource::Route);
             name

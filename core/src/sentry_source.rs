@@ -170,8 +170,10 @@ struct FixedRate {
 #[derive(Debug)]
 struct TemplateEntry {
     sampled: Option<bool>,
-    /// The transaction name written into the DSC, if any.
-    transaction: Option<Box<str>>,
+    /// The transaction name written into the DSC, if any: the root's own, which the requests
+    /// of one route share on a thread (see `TraceRoot::with_route`), so a look-up usually
+    /// compares pointers, not text.
+    transaction: Option<Arc<str>>,
     /// `None` when the head DSC cannot be templated (a `'`, which percent-encoding keeps and HTML
     /// escapes, in an option or the name): it is written whole, and escaped, each time.
     template: Option<Arc<HeadTemplate>>,
@@ -259,32 +261,39 @@ impl ClientFacts {
         &self,
         trace_id: TraceId,
         sampled: Option<bool>,
-        transaction: Option<(&str, TransactionSource)>,
+        transaction: Option<(&Arc<str>, TransactionSource)>,
     ) -> PageDsc {
         let sampled = self.stated(sampled);
         let transaction = dsc_transaction(sampled, transaction);
         let mut templates = self.templates.borrow_mut();
         let at = templates.iter().position(|entry| {
-            entry.sampled == sampled && entry.transaction.as_deref() == transaction
+            entry.sampled == sampled
+                && match (&entry.transaction, transaction) {
+                    (Some(made), Some(name)) => Arc::ptr_eq(made, name) || made == name,
+                    (made, name) => made.is_none() && name.is_none(),
+                }
         });
         let at = at.unwrap_or_else(|| {
             if templates.len() == MAX_TEMPLATES {
                 templates.remove(0);
             }
+            let transaction = transaction.cloned();
             templates.push(TemplateEntry {
                 sampled,
-                transaction: transaction.map(Box::from),
-                template: self.head_template(sampled, transaction),
+                template: self.head_template(sampled, transaction.as_deref()),
+                transaction,
             });
             templates.len() - 1
         });
         match &templates[at].template {
             Some(template) => PageDsc::Head {
                 template: template.clone(),
-                sample_rand: self.sample_rand(trace_id, sampled).0.to_decimal(),
+                sample_rand: self.sample_rand(trace_id, sampled).0,
             },
             None => PageDsc::Serialized(SerializedDsc::from_canonical_header(
-                &self.head_baggage(trace_id, sampled, transaction).0,
+                &self
+                    .head_baggage(trace_id, sampled, transaction.map(|name| &**name))
+                    .0,
             )),
         }
     }
@@ -329,10 +338,7 @@ impl ClientFacts {
         transaction: Option<&str>,
     ) -> (String, Option<usize>) {
         let (sample_rand, sample_rate) = self.sample_rand(trace_id, sampled);
-        let hex = trace_id.to_hex();
         let mut writer = BaggageWriter::with_capacity(512);
-        // Hex digits are ASCII.
-        let trace_id = std::str::from_utf8(&hex).unwrap_or_default();
         writer.push_unreserved(DscKey::TraceId.baggage_key(), trace_id);
         let first = [self.public_key.as_deref(), sample_rate];
         for member in first.into_iter().flatten() {
@@ -340,7 +346,7 @@ impl ClientFacts {
         }
         let rand_key = DscKey::SampleRand.baggage_key();
         let rand_at = writer
-            .push_unreserved(rand_key, sample_rand.to_decimal().as_str())
+            .push_unreserved(rand_key, sample_rand)
             .then(|| writer.len() - 8);
         if let Some(sampled) = sampled {
             let sampled = if sampled { "true" } else { "false" };
@@ -361,12 +367,12 @@ impl ClientFacts {
 
 /// The transaction name that goes into a head DSC: only when tracing is on for the trace (the
 /// name is part of its decision), and never a raw URL.
-fn dsc_transaction(
+fn dsc_transaction<S: AsRef<str>>(
     sampled: Option<bool>,
-    transaction: Option<(&str, TransactionSource)>,
-) -> Option<&str> {
+    transaction: Option<(S, TransactionSource)>,
+) -> Option<S> {
     let (name, source) = transaction.filter(|_| sampled.is_some())?;
-    (source != TransactionSource::Url && !name.is_empty()).then_some(name)
+    (source != TransactionSource::Url && !name.as_ref().is_empty()).then_some(name)
 }
 
 /// The DSC that the head of trace `trace_id` has, from the client's options and (when the
@@ -480,7 +486,7 @@ impl TraceRoot {
         sampled: Option<bool>,
     ) {
         let head_dsc = self.incoming().is_none().then(|| {
-            ClientFacts::of(client).head_dsc(self.trace_id(), sampled, self.transaction())
+            ClientFacts::of(client).head_dsc(self.trace_id(), sampled, self.transaction_arc())
         });
         self.record_server_span(span_id, sampled, head_dsc);
     }
@@ -697,7 +703,7 @@ fn with_span(
         Some(frozen) => Some(PageDsc::Serialized(frozen.clone())),
         None if span.outside_its_root => None,
         None => {
-            let transaction = root.and_then(TraceRoot::transaction);
+            let transaction = root.and_then(TraceRoot::transaction_arc);
             Some(facts.head_dsc(span.trace_id, span.sampled, transaction))
         }
     };
@@ -792,16 +798,22 @@ mod tests {
                 .traces_sample_rate(rate),
         );
         let facts = ClientFacts::new(&client);
-        let mut names: Vec<String> =
-            vec!["GET /users/{id}".into(), "<\"é\">".into(), String::new()];
-        names.extend((0..2 * MAX_TEMPLATES).map(|i| format!("GET /r{i}")));
+        let mut names: Vec<Arc<str>> = vec!["GET /users/{id}".into(), "<\"é\">".into(), "".into()];
+        names.extend((0..2 * MAX_TEMPLATES).map(|i| format!("GET /r{i}").into()));
         for round in 0..2 {
-            for name in &names {
+            for shared in &names {
+                // A template is looked up by the name it was made with (pointers), then by an
+                // equal copy (text), then by its own name again.
+                let copy = Arc::from(&**shared);
                 for source in [TransactionSource::Route, TransactionSource::Url] {
-                    for sampled in [None, Some(true), Some(false)] {
+                    for (sampled, name) in [None, Some(true), Some(false)]
+                        .into_iter()
+                        .flat_map(|sampled| [shared, &copy, shared].map(|name| (sampled, name)))
+                    {
                         let trace_id = TraceId::random();
-                        let transaction = Some((name.as_str(), source));
+                        let transaction = Some((name, source));
                         let templated = facts.head_dsc(trace_id, sampled, transaction);
+                        let transaction = transaction.map(|(name, source)| (&**name, source));
                         let (whole, _) = facts.head_baggage(
                             trace_id,
                             sampled,

@@ -270,7 +270,8 @@ pub fn with_active_span<R>(f: impl FnOnce(&Arc<sentry_core::Client>) -> R) -> R 
 
 /// The root the axum layer makes for a request, as it makes it: the continuation decision
 /// under the client's policy, the transaction name (`"{METHOD} {route}"`, as `sentry-tower`
-/// names it, shared by the route's requests on the thread), and the server span, with the
+/// names it, shared by the route's requests on the thread), the `traceparent` option, and the
+/// server span, with the
 /// root's own span id, that it records once it has started the request's transaction (the
 /// transaction itself is the SDK's cost, not measured here).
 #[cfg(feature = "sentry")]
@@ -281,8 +282,9 @@ pub fn request_root(
     baggage: &[u8],
 ) -> Arc<TraceRoot> {
     let (method, route) = (black_box("GET"), black_box("/users/{id}"));
-    let mut root =
-        TraceRoot::for_client(Some(client), sentry_trace, [baggage]).with_route(method, route);
+    let mut root = TraceRoot::for_client(Some(client), sentry_trace, [baggage]);
+    root.set_route(method, route);
+    root.set_traceparent(black_box(false));
     let span_id = root.span_id();
     root.set_server_span(client, span_id, Some(true));
     Arc::new(root)

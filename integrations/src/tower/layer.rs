@@ -326,15 +326,16 @@ pub(crate) fn request_root<'a, B: Iterator<Item = &'a [u8]>>(
     traceparent: bool,
 ) -> TraceRoot {
     // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
-    let root = match crate::one_sentry_trace(sentry_trace) {
+    let mut root = match crate::one_sentry_trace(sentry_trace) {
         None => TraceRoot::for_client(client, None, []),
         sentry_trace => TraceRoot::for_client(client, sentry_trace, baggage()),
     };
-    let root = match route {
-        Some(route) => root.with_route(method, route),
-        None => root.with_transaction(format!("{method} {path}"), TransactionSource::Url),
-    };
-    root.traceparent(traceparent)
+    match route {
+        Some(route) => root.set_route(method, route),
+        None => root.set_transaction(format!("{method} {path}"), TransactionSource::Url),
+    }
+    root.set_traceparent(traceparent);
+    root
 }
 
 /// The route axum matched, when the layer runs inside the router (`Router::layer`).
