@@ -127,6 +127,16 @@ impl TraceRoot {
         self.traceparent = enabled;
     }
 
+    /// [`set_traceparent`](Self::set_traceparent), for a root built in one expression. Like
+    /// every builder of the root, it moves the root, which is larger than the compiler copies
+    /// inline: an integration uses the setters on each request's path (see "Performance notes"
+    /// in `docs/benchmarks.md`).
+    #[must_use]
+    pub fn traceparent(mut self, enabled: bool) -> Self {
+        self.set_traceparent(enabled);
+        self
+    }
+
     /// Whether this request's pages also carry a W3C `traceparent` tag (see
     /// [`set_traceparent`](Self::set_traceparent)).
     pub fn writes_traceparent(&self) -> bool {
@@ -278,13 +288,21 @@ impl TraceRoot {
     /// Names the request's server transaction (for `sentry-transaction` in a head DSC), e.g.
     /// `GET /users/{id}` with [`TransactionSource::Route`]. The Sentry SDK gives no way to read a
     /// running transaction's name back, so the integration that starts it says it here.
-    ///
-    /// The root's setters take `&mut self`, before the root is shared: a root is larger than
-    /// the compiler moves inline, and a builder that takes and returns it costs a copy per call
-    /// (see "Performance notes" in `docs/benchmarks.md`).
     #[inline]
     pub fn set_transaction(&mut self, name: impl Into<Arc<str>>, source: TransactionSource) {
         self.transaction = Some((name.into(), source));
+    }
+
+    /// [`set_transaction`](Self::set_transaction), for a root built in one expression (see
+    /// [`traceparent`](Self::traceparent())).
+    #[must_use]
+    pub fn with_transaction(
+        mut self,
+        name: impl Into<Arc<str>>,
+        source: TransactionSource,
+    ) -> Self {
+        self.set_transaction(name, source);
+        self
     }
 
     /// Names the request's server transaction `"{method} {route}"`, as `sentry-tower` names
@@ -301,6 +319,20 @@ impl TraceRoot {
     #[inline]
     pub fn set_route(&mut self, method: &str, route: &str) {
         self.set_transaction(route_name(method, route), TransactionSource::Route);
+    }
+
+    /// [`set_route`](Self::set_route), for a root built in one expression (see
+    /// [`traceparent`](Self::traceparent())).
+    ///
+    /// ```
+    /// use sentry_meta_core::{TraceRoot, TransactionSource};
+    /// let root = TraceRoot::new_trace().with_route("GET", "/");
+    /// assert_eq!(root.transaction(), Some(("GET /", TransactionSource::Route)));
+    /// ```
+    #[must_use]
+    pub fn with_route(mut self, method: &str, route: &str) -> Self {
+        self.set_route(method, route);
+        self
     }
 
     /// The server transaction's name and its source, if the integration named it.

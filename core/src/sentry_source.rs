@@ -171,7 +171,7 @@ struct FixedRate {
 struct TemplateEntry {
     sampled: Option<bool>,
     /// The transaction name written into the DSC, if any: the root's own, which the requests
-    /// of one route share on a thread (see `TraceRoot::with_route`), so a look-up usually
+    /// of one route share on a thread (see `TraceRoot::set_route`), so a look-up usually
     /// compares pointers, not text.
     transaction: Option<Arc<str>>,
     /// `None` when the head DSC cannot be templated (a `'`, which percent-encoding keeps and HTML

@@ -164,8 +164,8 @@ fn minijinja_meta(tags: Tags) -> Option<SentryMeta> {
 /// DSC that `client` gives it, made once through a request's root and serialized, so that they
 /// are as long as a request's.
 fn constant_tags(client: &Arc<sentry::Client>) -> SentryMeta {
-    let mut root = TraceRoot::new_trace();
-    root.set_transaction("GET /minijinja", TransactionSource::Route);
+    let mut root =
+        TraceRoot::new_trace().with_transaction("GET /minijinja", TransactionSource::Route);
     root.set_server_span(client, SpanId::from_bytes(*b"constant"), Some(true));
     let meta = Arc::new(root).sync_scope(TraceMeta::current);
     let constant = meta.and_then(|meta| TraceMeta::from_dsc(meta.sentry_trace(), meta.dsc()?));

@@ -114,8 +114,7 @@ fn head_of_trace_with_a_real_client() {
 #[test]
 fn head_of_trace_behind_a_root() {
     let engines = Engines::new();
-    let mut root = TraceRoot::new_trace();
-    root.set_transaction("GET /page", TransactionSource::Route);
+    let root = TraceRoot::new_trace().with_transaction("GET /page", TransactionSource::Route);
     let ((pages, meta), sent) = with_client(options().traces_sample_rate(1.0), || {
         render_in_transaction(&engines, Some(root), None)
     });

@@ -325,9 +325,8 @@ fn org_mismatch_is_not_mixed() {
 #[test]
 fn root_can_ask_for_traceparent() {
     let (meta, _) = with_client(options().traces_sample_rate(1.0), || {
-        let mut root = TraceRoot::new_trace();
-        root.set_traceparent(true);
-        Arc::new(root).sync_scope(|| render_in_transaction(false))
+        let root = Arc::new(TraceRoot::new_trace().traceparent(true));
+        root.sync_scope(|| render_in_transaction(false))
     });
     let traceparent = meta.traceparent_header().expect("a span id");
     assert_head_is_exactly(

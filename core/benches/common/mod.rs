@@ -271,9 +271,9 @@ pub fn with_active_span<R>(f: impl FnOnce(&Arc<sentry_core::Client>) -> R) -> R 
 /// The root the axum layer makes for a request, as it makes it: the continuation decision
 /// under the client's policy, the transaction name (`"{METHOD} {route}"`, as `sentry-tower`
 /// names it, shared by the route's requests on the thread), the `traceparent` option, and the
-/// server span, with the
-/// root's own span id, that it records once it has started the request's transaction (the
-/// transaction itself is the SDK's cost, not measured here).
+/// server span, with the root's own span id, that it records once it has started the request's
+/// transaction (the transaction itself is the SDK's cost, not measured here). It sets them as
+/// the layer does, through the root's setters.
 #[cfg(feature = "sentry")]
 #[inline]
 pub fn request_root(
