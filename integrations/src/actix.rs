@@ -79,16 +79,15 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::header::{CONTENT_TYPE, HeaderMap as ActixHeaders, HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use bytes::Bytes;
-use sentry_core::Hub;
-use sentry_core::protocol;
+use sentry_core::{Hub, protocol};
 use sentry_meta_core::TraceRoot;
 
 use crate::SentryMeta;
 use crate::tower::TraceMetaBody;
 use crate::tower::cache::{PageType, page_type};
 use crate::tower::guard::{Guard, Page, Rewrite};
-use crate::tower::layer::{SetupProblem, hub_is_shared, request_root};
-use crate::tower::transaction::{RequestTransaction, absolute_url, sentry_request};
+use crate::tower::layer::{SetupProblem, start_request};
+use crate::tower::transaction::{absolute_url, sentry_request};
 
 /// The actix-web middleware: see the [module docs](self).
 #[derive(Debug, Clone, Default)]
@@ -185,11 +184,8 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         // Inside `sentry_actix::Sentry` this is the request's own Hub.
-        let hub = Hub::current();
-        let client = hub.client().filter(|client| client.is_enabled());
         let headers = request.headers();
-        let root = request_root(
-            client.as_ref(),
+        let (root, transaction, hub) = start_request(
             headers.get_all("sentry-trace").map(HeaderValue::as_bytes),
             || headers.get_all("baggage").map(HeaderValue::as_bytes),
             (
@@ -198,40 +194,23 @@ where
                 request.path(),
             ),
             self.middleware.traceparent,
+            |with_pii| request_data(&request, with_pii),
+            [&SHARED_HUB, &TRANSACTION_OUTSIDE],
         );
-        let shared_hub = client.is_some() && hub_is_shared(&hub);
-        let (root, transaction) = match &client {
-            Some(client) => {
-                if shared_hub {
-                    SHARED_HUB.report();
-                }
-                let data = request_data(&request, client.options().send_default_pii);
-                let (root, started) =
-                    RequestTransaction::start(hub.clone(), root, data, shared_hub);
-                if started.is_none() {
-                    TRANSACTION_OUTSIDE.report();
-                }
-                (root, started)
-            }
-            None => (Arc::new(root), None),
-        };
         request.extensions_mut().insert(root.clone());
         let response = root.clone().sync_scope(|| self.service.call(request));
         let response = root.clone().scope(response);
-        // The request's own Hub (with a Sentry client), for a streamed page.
-        let hub = (client.is_some() && !shared_hub).then_some(hub);
         let middleware = self.middleware.clone();
         Box::pin(async move {
             let response = response.await;
-            let status = match &response {
-                Ok(response) => response.status().as_u16(),
-                Err(error) => error.as_response_error().status_code().as_u16(),
-            };
-            let status = http::StatusCode::from_u16(status).ok();
             // `sentry_actix::Sentry`, outside, captures server errors from the response: under
             // this transaction, which stays the span of the request's Hub.
             if let Some(transaction) = transaction {
-                transaction.finish(status);
+                let status = match &response {
+                    Ok(response) => response.status().as_u16(),
+                    Err(error) => error.as_response_error().status_code().as_u16(),
+                };
+                transaction.finish(http::StatusCode::from_u16(status).ok());
             }
             Ok(guard_response(response?, &root, hub, &middleware))
         })

@@ -106,10 +106,8 @@ impl HtmlSafe for SentryMeta {}
 
 impl FastWritable for SentryMeta {
     fn write_into(&self, dest: &mut dyn fmt::Write, _: &dyn Values) -> Result<()> {
-        if let Some(meta) = self.trace_meta() {
-            meta.write_html(dest)?;
-        }
-        Ok(())
+        self.trace_meta()
+            .map_or(Ok(()), |meta| Ok(meta.write_html(dest)?))
     }
 }
 

@@ -38,19 +38,18 @@ pub(crate) fn from_value(value: &Value) -> Result<Option<SentryMeta>, InvalidTra
         Value::Object(object) => object,
         other => return Err(InvalidTraceData::NotAnObject(type_name(other))),
     };
-    let sentry_trace = match object.get(SENTRY_TRACE) {
-        None | Some(Value::Null) => return Ok(Some(SentryMeta::none())),
-        Some(Value::String(header)) => header,
-        Some(other) => return Err(InvalidTraceData::NotAString(SENTRY_TRACE, type_name(other))),
+    // A member's string, `None` when it is missing or `null`.
+    let string = |key| match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value.as_bytes())),
+        Some(other) => Err(InvalidTraceData::NotAString(key, type_name(other))),
     };
-    let sentry_trace: SentryTrace = sentry_trace
-        .parse()
-        .map_err(|_| InvalidTraceData::SentryTrace)?;
-    let dsc = match object.get(BAGGAGE) {
-        None | Some(Value::Null) => DynamicSamplingContext::new(),
-        Some(Value::String(baggage)) => DynamicSamplingContext::from_baggage([baggage.as_bytes()]),
-        Some(other) => return Err(InvalidTraceData::NotAString(BAGGAGE, type_name(other))),
+    let Some(sentry_trace) = string(SENTRY_TRACE)? else {
+        return Ok(Some(SentryMeta::none()));
     };
+    let sentry_trace =
+        SentryTrace::parse_bytes(sentry_trace).map_err(|_| InvalidTraceData::SentryTrace)?;
+    let dsc = DynamicSamplingContext::from_baggage(string(BAGGAGE)?);
     let traceparent = matches!(object.get(TRACEPARENT), Some(Value::Bool(true)));
     let meta = TraceMeta::from_dsc(sentry_trace, dsc).ok_or(InvalidTraceData::SentryTrace)?;
     Ok(Some(meta.traceparent(traceparent).into()))

@@ -115,23 +115,19 @@ pub fn sentry_meta(state: &State<'_, '_>, meta: Option<Value>) -> Result<Value, 
     let explicit = meta
         .filter(is_set)
         .or_else(|| state.lookup(CONTEXT_VAR).filter(is_set));
-    let html = match explicit {
-        Some(value) => match value.downcast_object_ref::<SentryMeta>() {
-            Some(meta) => meta.to_html(),
-            None => {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!(
-                        "sentry_meta() expects a value made by sentry_meta::minijinja::value, \
-                         found {}",
-                        value.kind()
-                    ),
-                ));
-            }
-        },
-        None => SentryMeta::ambient().to_html(),
+    let Some(value) = explicit else {
+        return Ok(Value::from_safe_string(SentryMeta::ambient().to_html()));
     };
-    Ok(Value::from_safe_string(html))
+    let Some(meta) = value.downcast_object_ref::<SentryMeta>() else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "sentry_meta() expects a value made by sentry_meta::minijinja::value, found {}",
+                value.kind()
+            ),
+        ));
+    };
+    Ok(Value::from_safe_string(meta.to_html()))
 }
 
 fn is_set(value: &Value) -> bool {

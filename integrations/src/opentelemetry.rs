@@ -72,6 +72,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::Context;
+use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{
@@ -82,9 +83,8 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
-    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, IncomingTrace,
-    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, SENTRY_PREFIX, SampleRand, SerializedDsc, SpanId,
-    TraceId, TraceMeta,
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, MAX_BAGGAGE_BYTES,
+    MAX_BAGGAGE_MEMBERS, SENTRY_PREFIX, SampleRand, SerializedDsc, SpanId, TraceId, TraceMeta,
 };
 
 use crate::SentryMeta;
@@ -233,17 +233,6 @@ impl OtelMeta {
         Some(meta.traceparent(self.inner.traceparent))
     }
 
-    /// Whether this app samples a caller's trace: the caller's decision, or, when it left the
-    /// decision to this app, as a Sentry SDK decides: by the trace's `sample_rand` (frozen, or
-    /// filled in from the trace id) against this app's rate, which the frozen DSC then states
-    /// ([`IncomingTrace::decide_at`]); without a rate, always, as at rate 1, which the frozen
-    /// DSC then states in place of the caller's (that decided nothing).
-    /// OpenTelemetry has no undecided parent, and its default sampler would drop the span of a
-    /// parent not flagged sampled.
-    fn samples(&self, incoming: &mut IncomingTrace) -> bool {
-        incoming.decide_at(self.inner.sample_rate.unwrap_or(1.0))
-    }
-
     /// The DSC of a trace that starts here.
     fn head_dsc(&self, trace_id: TraceId, sampled: bool) -> DynamicSamplingContext {
         let options = &self.inner;
@@ -256,22 +245,18 @@ impl OtelMeta {
             (DscKey::OrgId, options.policy.org()),
         ];
         for (key, value) in members {
-            if let Some(value) = value {
-                dsc.set(key, value);
-            }
+            // A missing value (empty) sets nothing.
+            dsc.set(key, value.unwrap_or_default());
         }
         dsc.set_sampled(sampled);
         // The rate, when it could have made the span's decision (OpenTelemetry's sampler made
         // it): a `sample_rand` then agrees with both.
-        let agreeing = (options.sample_rate)
-            .and_then(|rate| Some((rate, SampleRand::agreeing(trace_id, rate, sampled)?)));
-        match agreeing {
-            Some((rate, sample_rand)) => {
-                dsc.set_sample_rate(rate);
-                dsc.set_sample_rand(sample_rand);
-            }
-            None => dsc.set_sample_rand(SampleRand::from_trace_id(trace_id, None)),
-        }
+        let rand = options.sample_rate.and_then(|rate| {
+            let sample_rand = SampleRand::agreeing(trace_id, rate, sampled)?;
+            dsc.set_sample_rate(rate);
+            Some(sample_rand)
+        });
+        dsc.set_sample_rand(rand.unwrap_or_else(|| SampleRand::from_trace_id(trace_id, None)));
         dsc
     }
 }
@@ -320,24 +305,6 @@ fn sentry_parent(
     sentry_core::TracePropagationContext::try_from_headers(headers).ok()
 }
 
-/// `cx` without the remote parent that another propagator (`TraceContextPropagator`, from the
-/// caller's `traceparent`) extracted for a caller refused for its organization: such a caller is
-/// never continued, whichever header it sent. Its baggage stays; other values of `cx` go with
-/// the span (a context cannot drop its span alone).
-fn without_remote_parent(cx: &Context) -> Context {
-    if cx.span().span_context().is_remote() {
-        use opentelemetry::baggage::{Baggage, BaggageExt};
-        let baggage: Baggage = cx
-            .baggage()
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone()))
-            .collect();
-        Context::new().with_baggage(baggage)
-    } else {
-        cx.clone()
-    }
-}
-
 /// The bytes OpenTelemetry's `BaggagePropagator` percent-encodes in a member's name and value,
 /// and `%`, which it writes as it is: a reader decodes what follows a `%`, so a name written
 /// with one would read as another (`%73entry-sampled` as `sentry-sampled`, a DSC member).
@@ -355,7 +322,6 @@ const METADATA_ENCODED: &AsciiSet = &CONTROLS.add(b'%').add(b',');
 /// only if one writes both). Members named `sentry-*` are the DSC's, which `header` holds
 /// already; a member that would pass the W3C limits (8,192 bytes, 64 members) is left out whole.
 fn append_otel_baggage(header: &mut String, cx: &Context) {
-    use opentelemetry::baggage::BaggageExt;
     use std::fmt::Write;
     let mut members = header
         .split(',')
@@ -558,21 +524,14 @@ impl<P: SpanProcessor> SpanProcessor for DscSpanProcessor<P> {
             return;
         }
         // The caller, handed again as the span starts: with the span's own decision, and the
-        // client that will start the transaction.
+        // client that will start the transaction (sampled: an unsampled span returned above).
         #[cfg(feature = "sentry")]
-        let cx = &match sentry_parent(
-            cx.span().span_context(),
-            Some(span.span_context().is_sampled()),
-        ) {
-            Some(parent) => cx.with_value(parent),
-            None => cx.clone(),
-        };
+        let cx = &sentry_parent(cx.span().span_context(), Some(true))
+            .map_or_else(|| cx.clone(), |parent| cx.with_value(parent));
         self.inner.on_start(span, cx);
-        let started = span.span_context().clone();
-        let span_id = started.span_id();
         // The span's context as its pages see it: the span, and a caller's frozen DSC.
-        let cx = cx.with_remote_span_context(started);
-        self.started().insert(span_id, cx);
+        let cx = cx.with_remote_span_context(span.span_context().clone());
+        self.started().insert(span.span_context().span_id(), cx);
     }
 
     fn on_end(&self, span: SpanData) {
@@ -610,11 +569,9 @@ fn in_current_span(
     mut event: sentry_core::protocol::Event<'static>,
     fallback: Option<sentry_core::protocol::TraceId>,
 ) -> sentry_core::protocol::Event<'static> {
-    use sentry_core::protocol::{Context as SentryContext, TraceContext};
-    let in_fallback = match event.contexts.get("trace") {
-        Some(SentryContext::Trace(trace)) => Some(trace.trace_id) == fallback,
-        _ => true,
-    };
+    use sentry_core::protocol::TraceContext;
+    let in_fallback =
+        crate::transport::trace_of(&event.contexts).is_none_or(|id| Some(id) == fallback);
     let cx = Context::current();
     let span = cx.span();
     let span = span.span_context();
@@ -639,16 +596,10 @@ fn check_client_rate() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     static CHECKED: AtomicBool = AtomicBool::new(false);
-    if CHECKED.load(Ordering::Relaxed) {
-        return;
-    }
-    let Some(client) = Hub::current().client() else {
-        return;
-    };
-    if CHECKED.swap(true, Ordering::Relaxed) {
-        return;
-    }
-    if let TracesSamplingStrategy::FixedRate(rate) = client.options().traces_sampling_strategy
+    if !CHECKED.load(Ordering::Relaxed)
+        && let Some(client) = Hub::current().client()
+        && !CHECKED.swap(true, Ordering::Relaxed)
+        && let TracesSamplingStrategy::FixedRate(rate) = client.options().traces_sampling_strategy
         && rate < 1.0
     {
         tracing::warn!(
@@ -666,7 +617,6 @@ fn check_client_rate() {
 const BAGGAGE: &str = "baggage";
 
 /// A caller's trace that the propagator continued: its frozen DSC, for pages of its trace.
-#[derive(Debug, Clone)]
 struct Incoming {
     trace_id: TraceId,
     dsc: SerializedDsc,
@@ -746,10 +696,20 @@ impl TextMapPropagator for SentryMetaPropagator {
             // stays, unless the caller's organization is refused (as `decide` refuses it).
             Continuation::NewTrace(_) => {
                 let caller = DynamicSamplingContext::from_baggage(baggage());
-                return match policy.refusal(&caller) {
-                    Some(_) => without_remote_parent(cx),
-                    None => with_sentry_parent(cx.clone()),
-                };
+                if policy.refusal(&caller).is_none() || !cx.span().span_context().is_remote() {
+                    return with_sentry_parent(cx.clone());
+                }
+                // Refused for its organization: without the remote parent that another
+                // propagator (`TraceContextPropagator`, from the caller's `traceparent`)
+                // extracted, as such a caller is never continued, whichever header it sent. Its
+                // baggage stays; other values of `cx` go with the span (a context cannot drop
+                // its span alone).
+                let baggage: Baggage = cx
+                    .baggage()
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect();
+                return Context::new().with_baggage(baggage);
             }
         };
         let trace = incoming.sentry_trace;
@@ -758,7 +718,14 @@ impl TextMapPropagator for SentryMetaPropagator {
         let Some(span_id) = trace.span_id else {
             return with_sentry_parent(cx.clone());
         };
-        let sampled = self.meta.samples(&mut incoming);
+        // Whether this app samples the caller's trace: the caller's decision, or, when it left
+        // the decision to this app, as a Sentry SDK decides: by the trace's `sample_rand`
+        // (frozen, or filled in from the trace id) against this app's rate, which the frozen DSC
+        // then states (`IncomingTrace::decide_at`); without a rate, always, as at rate 1, which
+        // the frozen DSC then states in place of the caller's (that decided nothing).
+        // OpenTelemetry has no undecided parent, and its default sampler would drop the span of
+        // a parent not flagged sampled.
+        let sampled = incoming.decide_at(self.meta.inner.sample_rate.unwrap_or(1.0));
         let trace_id = opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes());
         // The caller's W3C `tracestate`, which OpenTelemetry's propagator extracted, stays with
         // its trace.

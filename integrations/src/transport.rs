@@ -152,24 +152,21 @@ static OTEL_CHECKED: AtomicBool = AtomicBool::new(false);
 /// OpenTelemetry spans then disagree with their pages.
 #[cfg(feature = "opentelemetry")]
 pub(crate) fn check_otel_in_use() {
-    if OTEL_CHECKED.load(Ordering::Relaxed) {
-        return;
+    if !OTEL_CHECKED.load(Ordering::Relaxed)
+        && let Some(client) = sentry_core::Hub::current().client()
+        && client.dsn().is_some()
+        && !OTEL_CHECKED.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(
+            target: "sentry_meta",
+            "sentry-meta: no Sentry client of this process sends through a \
+             sentry_meta::DscTransport given the pages' OtelMeta, so the envelopes of \
+             OpenTelemetry spans carry the SDK's partial Dynamic Sampling Context (their error \
+             events none), not the one their pages write. Add \
+             .transport(sentry_meta::DscTransport::new().opentelemetry(meta.clone())) to the \
+             client options"
+        );
     }
-    let Some(client) = sentry_core::Hub::current().client() else {
-        return;
-    };
-    if client.dsn().is_none() || OTEL_CHECKED.swap(true, Ordering::Relaxed) {
-        return;
-    }
-    tracing::warn!(
-        target: "sentry_meta",
-        "sentry-meta: no Sentry client of this process sends through a \
-         sentry_meta::DscTransport given the pages' OtelMeta, so the envelopes of OpenTelemetry \
-         spans carry the SDK's partial Dynamic Sampling Context (their error events none), not \
-         the one their pages write. Add \
-         .transport(sentry_meta::DscTransport::new().opentelemetry(meta.clone())) to the client \
-         options"
-    );
 }
 
 /// Warns, once in the process, when a layer starts a request's transaction for `client`, which
@@ -177,21 +174,20 @@ pub(crate) fn check_otel_in_use() {
 /// then disagree with its pages.
 #[cfg(feature = "tower")]
 pub(crate) fn check_in_use(client: &sentry_core::Client) {
-    if CHECKED.load(Ordering::Relaxed)
-        || client.dsn().is_none()
-        || CHECKED.swap(true, Ordering::Relaxed)
+    if !CHECKED.load(Ordering::Relaxed)
+        && client.dsn().is_some()
+        && !CHECKED.swap(true, Ordering::Relaxed)
     {
-        return;
+        tracing::warn!(
+            target: "sentry_meta",
+            "sentry-meta: no Sentry client of this process sends through \
+             sentry_meta::DscTransport, so the server's envelopes carry the SDK's partial Dynamic \
+             Sampling Context, not the one its pages write, and Sentry's dynamic sampling may \
+             judge the server's part of a trace by another context than the browser's. Add \
+             .transport(sentry_meta::DscTransport::new()) (or DscTransport::wrap(your factory)) \
+             to the client options"
+        );
     }
-    tracing::warn!(
-        target: "sentry_meta",
-        "sentry-meta: no Sentry client of this process sends through \
-         sentry_meta::DscTransport, so the server's envelopes carry the SDK's partial Dynamic \
-         Sampling Context, not the one its pages write, and Sentry's dynamic sampling may judge \
-         the server's part of a trace by another context than the browser's. Add \
-         .transport(sentry_meta::DscTransport::new()) (or DscTransport::wrap(your factory)) to \
-         the client options"
-    );
 }
 
 /// The transport made by [`DscTransport`].
@@ -224,10 +220,8 @@ impl Transport for WithDsc {
         // the event: the request's trace root is the current one here, or the one its Hub's
         // event processor has just noted.
         let baggage = trace_id(&envelope).and_then(|trace_id| self.baggage(&envelope, trace_id));
-        match baggage.and_then(|baggage| with_trace_header(&envelope, &baggage)) {
-            Some(raw) => self.inner.send_envelope(raw),
-            None => self.inner.send_envelope(envelope),
-        }
+        let raw = baggage.and_then(|baggage| with_trace_header(&envelope, &baggage));
+        self.inner.send_envelope(raw.unwrap_or(envelope));
     }
 
     fn flush(&self, timeout: Duration) -> bool {
@@ -305,16 +299,14 @@ fn same_trace(meta: &TraceMeta, trace_id: SdkTraceId) -> Option<String> {
 /// `baggage` of `sentry-*` members; every value a string, as the browser SDK sends it); `None`
 /// if it cannot be re-serialized.
 fn with_trace_header(envelope: &Envelope, baggage: &str) -> Option<Envelope> {
-    let serde_json::Value::Object(mut header) = serde_json::to_value(envelope.headers()).ok()?
-    else {
-        return None;
-    };
+    let mut header = serde_json::to_value(envelope.headers()).ok()?;
+    let object = header.as_object_mut()?;
     let dsc = members(baggage.as_bytes()).filter_map(|member| {
         let (key, value) = member.decode()?;
         let key = key.strip_prefix(SENTRY_PREFIX)?.to_owned();
         Some((key, serde_json::Value::from(value.into_owned())))
     });
-    header.insert("trace".into(), serde_json::Value::Object(dsc.collect()));
+    object.insert("trace".into(), serde_json::Value::Object(dsc.collect()));
     let mut raw = serde_json::to_vec(&header).ok()?;
     // The items, as the envelope writes them after its own header line.
     let mut whole = Vec::with_capacity(4096);

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, ready};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body::Body;
-use sentry_core::{Client, Hub};
+use sentry_core::Hub;
 use sentry_meta_core::{Scoped, TraceRoot, TransactionSource};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -254,11 +254,8 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         // Inside NewSentryLayer this is the request's own Hub.
-        let hub = Hub::current();
-        let client = hub.client().filter(|client| client.is_enabled());
         let headers = request.headers();
-        let root = request_root(
-            client.as_ref(),
+        let (root, transaction, hub) = start_request(
             headers
                 .get_all(&SENTRY_TRACE)
                 .iter()
@@ -270,32 +267,14 @@ where
                 request.uri().path(),
             ),
             self.layer.traceparent,
+            |with_pii| request_data(&request, with_pii),
+            [&SHARED_HUB, &TRANSACTION_OUTSIDE],
         );
-        let shared_hub = client.is_some() && hub_is_shared(&hub);
-        if shared_hub {
-            SHARED_HUB.report();
-        }
-        // The transaction starts before the inner service is called, so that a service that
-        // does its work in `call` (and answers with a ready future) renders its pages and
-        // captures its events inside it.
-        let (root, transaction) = match &client {
-            Some(client) => {
-                let request_data = request_data(&request, client.options().send_default_pii);
-                let (root, started) =
-                    RequestTransaction::start(hub.clone(), root, request_data, shared_hub);
-                if started.is_none() {
-                    // A layer outside started a transaction by its own continuation rule.
-                    TRANSACTION_OUTSIDE.report();
-                }
-                (root, started)
-            }
-            None => (Arc::new(root), None),
-        };
         // `sentry-tower`'s `SentryHttpLayer` starts its transaction when it is first polled,
         // after this `call`: seen at this layer's first poll, for one request of the layer (on
         // a Hub of the request's own: on a shared one, another request's may be active).
         let check_outside = transaction.is_some()
-            && !shared_hub
+            && hub.is_some()
             && !self.layer.outside_checked.load(Ordering::Relaxed);
         request.extensions_mut().insert(root.clone());
         let head = request.method() == Method::HEAD;
@@ -305,7 +284,7 @@ where
             inner: root.clone().scope(future),
             root,
             check_outside,
-            hub: (client.is_some() && !shared_hub).then_some(hub),
+            hub,
             transaction,
             layer: self.layer.clone(),
             head,
@@ -313,29 +292,53 @@ where
     }
 }
 
-/// The request's root, for the tower layer and the actix-web middleware: the continuation
-/// decision on its `sentry-trace` (several are one malformed value: see "Several `sentry-trace`
-/// values" in `docs/design.md`) and every `baggage` value, and the transaction name
-/// `sentry-tower` gives the request: `"{METHOD} {route}"` with the matched `route` (axum's
-/// `GET /users/{id}`, actix's pattern: a route name), or else the raw `path` (a URL).
-pub(crate) fn request_root<'a, B: Iterator<Item = &'a [u8]>>(
-    client: Option<&Arc<Client>>,
+/// The start of a request, for the tower layer and the actix-web middleware.
+///
+/// Its root: the continuation decision on its `sentry-trace` (several are one malformed value:
+/// see "Several `sentry-trace` values" in `docs/design.md`) and every `baggage` value, and the
+/// transaction name `sentry-tower` gives the request: `"{METHOD} {route}"` with the matched
+/// `route` (axum's `GET /users/{id}`, actix's pattern: a route name), or else the raw `path` (a
+/// URL). With an enabled client in the current Hub (the request's own, inside `NewSentryLayer`
+/// or `sentry_actix::Sentry`), its server transaction, with `data` made for the client's
+/// `send_default_pii`: started before the inner service is called, so that a service that does
+/// its work in `call` (and answers with a ready future) renders its pages and captures its
+/// events inside it. A Hub shared between requests and a transaction already active are
+/// reported (`problems`, in that order). Returns the root, the transaction, and the Hub when it
+/// is the request's own (with a client), for a streamed page.
+pub(crate) fn start_request<'a, B: Iterator<Item = &'a [u8]>>(
     sentry_trace: impl Iterator<Item = &'a [u8]>,
     baggage: impl FnOnce() -> B,
     (method, route, path): (&str, Option<&str>, &str),
     traceparent: bool,
-) -> TraceRoot {
+    data: impl FnOnce(bool) -> sentry_core::protocol::Request,
+    [shared, outside]: [&SetupProblem; 2],
+) -> (Arc<TraceRoot>, Option<RequestTransaction>, Option<Arc<Hub>>) {
+    let hub = Hub::current();
+    let client = hub.client().filter(|client| client.is_enabled());
     // Baggage only counts with a `sentry-trace`: without one it is not even looked up.
     let mut root = match crate::one_sentry_trace(sentry_trace) {
-        None => TraceRoot::for_client(client, None, []),
-        sentry_trace => TraceRoot::for_client(client, sentry_trace, baggage()),
+        None => TraceRoot::for_client(client.as_ref(), None, []),
+        sentry_trace => TraceRoot::for_client(client.as_ref(), sentry_trace, baggage()),
     };
     match route {
         Some(route) => root.set_route(method, route),
         None => root.set_transaction(format!("{method} {path}"), TransactionSource::Url),
     }
     root.set_traceparent(traceparent);
-    root
+    let Some(client) = client else {
+        return (Arc::new(root), None, None);
+    };
+    let shared_hub = hub_is_shared(&hub);
+    if shared_hub {
+        shared.report();
+    }
+    let data = data(client.options().send_default_pii);
+    let (root, started) = RequestTransaction::start(hub.clone(), root, data, shared_hub);
+    if started.is_none() {
+        // A layer outside started a transaction by its own continuation rule.
+        outside.report();
+    }
+    (root, started, (!shared_hub).then_some(hub))
 }
 
 /// The route axum matched, when the layer runs inside the router (`Router::layer`).
