@@ -179,13 +179,11 @@ pub(crate) fn trim_js(text: &str) -> &str {
 /// Decodes one trimmed side of a member; `None` when it is empty or does not decode.
 /// `escaped`: whether the side holds a `%` (without one, it is its own decoding).
 fn decode_trimmed(trimmed: &str, escaped: bool) -> Option<Cow<'_, str>> {
-    if trimmed.is_empty() {
-        return None;
+    match escaped {
+        _ if trimmed.is_empty() => None,
+        false => Some(Cow::Borrowed(trimmed)),
+        true => decode_component(trimmed),
     }
-    if !escaped {
-        return Some(Cow::Borrowed(trimmed));
-    }
-    decode_component(trimmed)
 }
 
 /// The characters JavaScript's `String.prototype.trim` removes (ECMA-262 WhiteSpace and
@@ -211,7 +209,7 @@ fn encoded_len(s: &str) -> usize {
         .sum()
 }
 
-fn trim_ows(mut s: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }
@@ -268,10 +266,6 @@ pub(crate) struct BaggageWriter {
 }
 
 impl BaggageWriter {
-    pub(crate) fn new() -> Self {
-        Self::default()
-    }
-
     /// A writer into `buffer` (cleared first), to reuse its allocation.
     pub(crate) fn reusing(mut buffer: String) -> Self {
         buffer.clear();
@@ -305,14 +299,9 @@ impl BaggageWriter {
     /// Appends `canonical` (as in [`push`](Self::push)), `=` and `value`, which is written with
     /// bytes that need no encoding (hex digits, decimals, `true`); returns whether it fit.
     pub(crate) fn push_unreserved(&mut self, canonical: &str, value: impl fmt::Display) -> bool {
-        debug_assert!(
-            {
-                let value = value.to_string();
-                matches!(
-                    Cow::from(utf8_percent_encode(&value, ENCODE_URI_COMPONENT)),
-                    Cow::Borrowed(_)
-                )
-            },
+        debug_assert_eq!(
+            encoded_len(&value.to_string()),
+            value.to_string().len(),
             "{value}"
         );
         self.append(|out| {
@@ -460,7 +449,7 @@ impl Baggage {
 
 impl fmt::Display for Baggage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut writer = BaggageWriter::new();
+        let mut writer = BaggageWriter::default();
         for (key, value) in self.iter() {
             writer.push("", key, value);
         }
@@ -504,7 +493,7 @@ mod tests {
 
     #[test]
     fn writer_drops_members_that_overflow_or_are_empty() {
-        let mut writer = BaggageWriter::new();
+        let mut writer = BaggageWriter::default();
         assert!(writer.push("", "a", "1"));
         assert!(!writer.push("", "big", &"x".repeat(MAX_BAGGAGE_BYTES)));
         assert!(writer.push("", "b", "2"));
@@ -513,7 +502,7 @@ mod tests {
         assert!(!writer.push("", "", "x"));
         assert_eq!(writer.finish(), "a=1,b=2");
 
-        let mut writer = BaggageWriter::new();
+        let mut writer = BaggageWriter::default();
         for i in 0..100 {
             writer.push("k", &i.to_string(), "v");
         }

@@ -73,9 +73,7 @@ impl ContinuationPolicy {
     /// ```
     pub fn refusal(&self, incoming: &DynamicSamplingContext) -> Option<NewTraceReason> {
         // Neither is ever empty: the DSC's `set` and `org_id` both take an empty value for none.
-        let incoming = incoming.get(crate::DscKey::OrgId);
-        let own = self.org_id.as_deref();
-        match (incoming, own) {
+        match (incoming.get(DscKey::OrgId), self.org()) {
             (Some(incoming), Some(own)) if incoming != own => Some(NewTraceReason::OrgMismatch {
                 incoming: incoming.to_owned(),
                 own: own.to_owned(),
@@ -194,9 +192,8 @@ impl fmt::Display for NewTraceReason {
                 while !incoming.is_char_boundary(end) {
                     end -= 1;
                 }
-                let (shown, more) = (&incoming[..end], &incoming[end..]);
-                write!(f, "incoming sentry-org_id {shown:?}")?;
-                if !more.is_empty() {
+                write!(f, "incoming sentry-org_id {:?}", &incoming[..end])?;
+                if end < incoming.len() {
                     write!(f, " (cut; {} bytes in all)", incoming.len())?;
                 }
                 write!(f, " differs from this organization {own:?}")

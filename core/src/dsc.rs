@@ -390,23 +390,19 @@ impl DynamicSamplingContext {
     pub fn set_trace_id(&mut self, trace_id: TraceId) {
         let hex = trace_id.to_hex();
         // Hex digits are ASCII.
-        self.set(
-            DscKey::TraceId,
-            std::str::from_utf8(&hex).unwrap_or_default(),
-        );
+        self.set(DscKey::TraceId, str::from_utf8(&hex).unwrap_or_default());
     }
 
     /// Sets `sentry-sample_rate`, written as `@sentry/core` writes it, JavaScript's text of the
     /// number: the shortest decimal that reads back as it (`1`, `0.25`), in exponent form below
     /// 0.000001 (`1e-7`). A rate outside `[0, 1]` is not a rate and is not written.
     pub fn set_sample_rate(&mut self, rate: f64) {
-        if (0.0..=1.0).contains(&rate) {
-            match rate {
-                // The common rates without float formatting.
-                1.0 => self.set(DscKey::SampleRate, "1"),
-                0.0 => self.set(DscKey::SampleRate, "0"),
-                _ => self.set(DscKey::SampleRate, rate_text(rate)),
-            }
+        match rate {
+            // The common rates without float formatting.
+            1.0 => self.set(DscKey::SampleRate, "1"),
+            0.0 => self.set(DscKey::SampleRate, "0"),
+            _ if (0.0..=1.0).contains(&rate) => self.set(DscKey::SampleRate, rate_text(rate)),
+            _ => {}
         }
     }
 
@@ -583,7 +579,7 @@ mod tests {
         dsc.set_transaction("", TransactionSource::Route);
         assert_eq!(dsc, DynamicSamplingContext::new());
         dsc.set(DscKey::PublicKey, "abc");
-        let mut writer = BaggageWriter::new();
+        let mut writer = BaggageWriter::default();
         dsc.write_baggage(&mut writer);
         assert_eq!(writer.finish(), "sentry-public_key=abc");
     }

@@ -25,7 +25,7 @@ use markup::SENTRY_TRACE_MAX_LEN;
 /// let serialized = SerializedDsc::new(dsc);
 /// assert_eq!(serialized.header(), "sentry-release=a%22b");
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SerializedDsc {
     /// The header, followed by the header escaped for an HTML attribute when escaping
     /// changes it: one allocation per request.
@@ -63,11 +63,6 @@ impl HeadTemplate {
         })
     }
 
-    /// The length of every head DSC written from this template.
-    fn len(&self) -> usize {
-        self.text.len()
-    }
-
     /// Writes the head DSC of one trace into `out`: the template with its trace id and
     /// sample rand.
     fn write<W: fmt::Write + ?Sized>(
@@ -78,14 +73,11 @@ impl HeadTemplate {
     ) -> fmt::Result {
         // The template's `0.` stays; its six decimals are replaced.
         let decimals_at = self.rand_at + 2;
-        let (before, rest) = self.text.split_at(TRACE_ID_KEY.len());
-        let middle = &rest[trace_id.len()..decimals_at - TRACE_ID_KEY.len()];
-        let after = &self.text[decimals_at + 6..];
-        out.write_str(before)?;
+        out.write_str(&self.text[..TRACE_ID_KEY.len()])?;
         out.write_str(trace_id)?;
-        out.write_str(middle)?;
+        out.write_str(&self.text[TRACE_ID_KEY.len() + trace_id.len()..decimals_at])?;
         out.write_str(sample_rand.decimals(&mut itoa::Buffer::new()))?;
-        out.write_str(after)
+        out.write_str(&self.text[decimals_at + 6..])
     }
 }
 
@@ -96,10 +88,7 @@ pub(crate) enum PageDsc {
     Serialized(SerializedDsc),
     /// A head DSC: its client's template and the trace's sample rand, written straight into
     /// each page (the trace id is the page's own), never stored as a string.
-    Head {
-        template: Arc<HeadTemplate>,
-        sample_rand: SampleRand,
-    },
+    Head(Arc<HeadTemplate>, SampleRand),
 }
 
 impl PageDsc {
@@ -108,11 +97,8 @@ impl PageDsc {
     fn header(&self, trace_id: &str) -> Cow<'_, str> {
         match self {
             Self::Serialized(dsc) => Cow::Borrowed(dsc.header()),
-            Self::Head {
-                template,
-                sample_rand,
-            } => {
-                let mut header = String::with_capacity(template.len());
+            Self::Head(template, sample_rand) => {
+                let mut header = String::with_capacity(template.text.len());
                 // Writing into a String cannot fail.
                 let _ = template.write(&mut header, trace_id, *sample_rand);
                 Cow::Owned(header)
@@ -188,15 +174,6 @@ impl SerializedDsc {
         }
     }
 }
-
-impl PartialEq for SerializedDsc {
-    fn eq(&self, other: &Self) -> bool {
-        // The header is canonical: equal headers carry equal DSCs.
-        self.header() == other.header()
-    }
-}
-
-impl Eq for SerializedDsc {}
 
 impl fmt::Debug for SerializedDsc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -388,29 +365,11 @@ impl TraceMeta {
         Some(dsc.header(&self.sentry_trace_header()[..32]))
     }
 
-    /// Writes the `baggage` value, escaped for an HTML attribute (a head DSC needs no escaping:
-    /// its template was checked when it was made, see `HeadTemplate::new`). `sentry_trace` is
-    /// [`sentry_trace_header`](Self::sentry_trace_header), which starts with the trace id.
-    fn write_baggage<W: fmt::Write + ?Sized>(
-        &self,
-        out: &mut W,
-        sentry_trace: &str,
-    ) -> fmt::Result {
-        match &self.baggage {
-            Some(PageDsc::Serialized(dsc)) => out.write_str(dsc.html_attr()),
-            Some(PageDsc::Head {
-                template,
-                sample_rand,
-            }) => template.write(out, &sentry_trace[..32], *sample_rand),
-            None => Ok(()),
-        }
-    }
-
     /// The length of the `baggage` tag's `content`.
     fn baggage_attr_len(&self) -> usize {
         match &self.baggage {
             Some(PageDsc::Serialized(dsc)) => dsc.html_attr().len(),
-            Some(PageDsc::Head { template, .. }) => template.len(),
+            Some(PageDsc::Head(template, _)) => template.text.len(),
             None => 0,
         }
     }
@@ -452,9 +411,15 @@ impl TraceMeta {
         let sentry_trace = self.sentry_trace_header();
         out.write_str(SENTRY_TRACE_OPEN)?;
         out.write_str(sentry_trace)?;
-        if self.baggage.is_some() {
+        if let Some(dsc) = &self.baggage {
             out.write_str(CLOSE_THEN_BAGGAGE)?;
-            self.write_baggage(out, sentry_trace)?;
+            // Escaped for an HTML attribute; a head DSC needs no escaping: its template was
+            // checked when it was made (`HeadTemplate::new`). `sentry_trace` starts with the
+            // trace id.
+            match dsc {
+                PageDsc::Serialized(dsc) => out.write_str(dsc.html_attr())?,
+                PageDsc::Head(template, rand) => template.write(out, &sentry_trace[..32], *rand)?,
+            }
         }
         out.write_str(CLOSE)?;
         if self.writes_traceparent_tag() {

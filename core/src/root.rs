@@ -87,12 +87,8 @@ struct ServerSpan {
 impl TraceRoot {
     /// The root of a continued trace.
     pub fn continued(incoming: IncomingTrace) -> Self {
-        let continued = (incoming.sentry_trace, SerializedDsc::new(incoming.dsc));
-        Self::of(
-            incoming.sentry_trace.trace_id,
-            SpanId::random(),
-            Some(continued),
-        )
+        let (trace, dsc) = (incoming.sentry_trace, SerializedDsc::new(incoming.dsc));
+        Self::of(trace.trace_id, SpanId::random(), Some((trace, dsc)))
     }
 
     /// The root of a new trace, with a fresh trace id: the one the request's transaction
@@ -168,8 +164,9 @@ impl TraceRoot {
 
     /// The request's server span and sampling decision, once recorded.
     pub fn server_span(&self) -> Option<(SpanId, Option<bool>)> {
-        let server = self.server_span.as_ref()?;
-        Some((server.span_id, server.sampled))
+        self.server_span
+            .as_ref()
+            .map(|server| (server.span_id, server.sampled))
     }
 
     /// Runs `f` with `span_id`, a child of the server span, as the span this request's pages
@@ -264,22 +261,18 @@ impl TraceRoot {
         if state & WITHHELD != 0 {
             return None;
         }
-        let dsc = match self.frozen_dsc() {
-            Some(dsc) => Some(PageDsc::Serialized(dsc.clone())),
-            None => {
-                let head = self.server_span.as_ref()?.head_dsc.as_ref();
-                // Most requests render one page: it writes the DSC from the template, with no
-                // allocation; a second render serializes it once for all that follow.
-                match state & RENDERED != 0 {
-                    false => head.cloned(),
-                    true => head.map(|head| {
-                        let dsc = self
-                            .serialized_head
-                            .get_or_init(|| head.serialized(self.trace_id));
-                        PageDsc::Serialized(dsc.clone())
-                    }),
-                }
+        let head = self.server_span.as_ref()?.head_dsc.as_ref();
+        let dsc = match (self.frozen_dsc(), head) {
+            (Some(dsc), _) => Some(PageDsc::Serialized(dsc.clone())),
+            // Most requests render one page: it writes the DSC from the template, with no
+            // allocation; a second render serializes it once for all that follow.
+            (None, Some(head)) if state & RENDERED != 0 => {
+                let dsc = self
+                    .serialized_head
+                    .get_or_init(|| head.serialized(self.trace_id));
+                Some(PageDsc::Serialized(dsc.clone()))
             }
+            (None, head) => head.cloned(),
         };
         let meta = TraceMeta::with_page_dsc(self.trace_id(), span_id, sampled, dsc);
         Some(meta.traceparent(self.traceparent))
@@ -456,30 +449,25 @@ thread_local! {
 }
 
 /// Restores the previous current root when dropped, so a panic inside a poll cannot leave the
-/// wrong root installed on the thread.
-struct Swap {
-    /// The root to put back; `None` once it has been put back.
-    previous: Option<Option<Arc<TraceRoot>>>,
-}
+/// wrong root installed on the thread. Holds the root to put back; `None` once it has been put
+/// back.
+struct Swap(Option<Option<Arc<TraceRoot>>>);
 
 impl Swap {
     fn enter(root: Option<Arc<TraceRoot>>) -> Self {
-        let previous = CURRENT.with(|current| current.replace(root));
-        Self {
-            previous: Some(previous),
-        }
+        Self(Some(CURRENT.with(|current| current.replace(root))))
     }
 
     /// Puts the previous root back and returns the one this swap installed.
     fn leave(mut self) -> Option<Arc<TraceRoot>> {
-        let previous = self.previous.take().flatten();
+        let previous = self.0.take().flatten();
         CURRENT.with(|current| current.replace(previous))
     }
 }
 
 impl Drop for Swap {
     fn drop(&mut self) {
-        if let Some(previous) = self.previous.take() {
+        if let Some(previous) = self.0.take() {
             CURRENT.with(|current| current.replace(previous));
         }
     }

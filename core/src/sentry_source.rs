@@ -188,7 +188,7 @@ const MAX_TEMPLATES: usize = 64;
 /// as any member that does not fit.
 fn member(key: DscKey, value: Option<&str>) -> Option<Box<str>> {
     let value = value?;
-    let mut writer = BaggageWriter::new();
+    let mut writer = BaggageWriter::default();
     writer
         .push(key.baggage_key(), "", value)
         .then(|| writer.finish().into_boxed_str())
@@ -200,7 +200,8 @@ impl ClientFacts {
         let policy = ContinuationPolicy::from_client(client);
         // Only a fixed rate is known here: a sampler function's answer for a transaction cannot
         // be read back from the SDK, and calling it again could answer differently.
-        let fixed_rate = match options.traces_sampling_strategy {
+        let strategy = &options.traces_sampling_strategy;
+        let fixed_rate = match *strategy {
             TracesSamplingStrategy::FixedRate(rate) => {
                 // The option is an `f32`: write it as an `f32` prints (`0.1`), not widened to
                 // an `f64` first (`0.10000000149011612`), and compare with that same value;
@@ -219,10 +220,7 @@ impl ClientFacts {
             _ => None,
         };
         Self {
-            tracing: !matches!(
-                options.traces_sampling_strategy,
-                TracesSamplingStrategy::Disabled
-            ),
+            tracing: !matches!(strategy, TracesSamplingStrategy::Disabled),
             fixed_rate,
             public_key: member(DscKey::PublicKey, client.dsn().map(|dsn| dsn.public_key())),
             environment: member(DscKey::Environment, options.environment.as_deref()),
@@ -242,16 +240,14 @@ impl ClientFacts {
         }
         CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
-            match &*cache {
-                Some((cached, facts)) if std::ptr::eq(cached.as_ptr(), Arc::as_ptr(client)) => {
-                    facts.clone()
-                }
-                _ => {
-                    let facts = Rc::new(ClientFacts::new(client));
-                    *cache = Some((Arc::downgrade(client), facts.clone()));
-                    facts
-                }
+            if let Some((cached, facts)) = &*cache
+                && std::ptr::eq(cached.as_ptr(), Arc::as_ptr(client))
+            {
+                return facts.clone();
             }
+            let facts = Rc::new(ClientFacts::new(client));
+            *cache = Some((Arc::downgrade(client), facts.clone()));
+            facts
         })
     }
 
@@ -277,19 +273,22 @@ impl ClientFacts {
             if templates.len() == MAX_TEMPLATES {
                 templates.remove(0);
             }
+            // The template of the head DSCs with this decision and transaction name.
             let transaction = transaction.cloned();
+            let zero = TraceId::from_bytes([0; 16]);
+            let (text, rand_at) = self.head_baggage(zero, sampled, transaction.as_deref());
+            let template = rand_at.and_then(|at| HeadTemplate::new(text, at));
             templates.push(TemplateEntry {
                 sampled,
-                template: self.head_template(sampled, transaction.as_deref()),
+                template: template.map(Arc::new),
                 transaction,
             });
             templates.len() - 1
         });
         match &templates[at].template {
-            Some(template) => PageDsc::Head {
-                template: template.clone(),
-                sample_rand: self.sample_rand(trace_id, sampled).0,
-            },
+            Some(template) => {
+                PageDsc::Head(template.clone(), self.sample_rand(trace_id, sampled).0)
+            }
             None => PageDsc::Serialized(SerializedDsc::from_canonical_header(
                 &self
                     .head_baggage(trace_id, sampled, transaction.map(|name| &**name))
@@ -315,16 +314,6 @@ impl ClientFacts {
             return (rand, Some(&fixed.member));
         }
         (SampleRand::from_trace_id(trace_id, None), None)
-    }
-
-    /// The template of the head DSCs with this decision and transaction name.
-    fn head_template(
-        &self,
-        sampled: Option<bool>,
-        transaction: Option<&str>,
-    ) -> Option<Arc<HeadTemplate>> {
-        let (text, rand_at) = self.head_baggage(TraceId::from_bytes([0; 16]), sampled, transaction);
-        HeadTemplate::new(text, rand_at?).map(Arc::new)
     }
 
     /// The head DSC of trace `trace_id`, written straight into its canonical `baggage` form in
@@ -528,21 +517,16 @@ pub fn render_span<R>(description: &str, render: impl FnOnce() -> R) -> R {
     let span = TransactionOrSpan::from(child);
     hub.configure_scope(|scope| scope.set_span(Some(span.clone())));
     // Restored by a guard, so that a panicking template does not leave the child active.
-    struct Restore<'a>(
-        &'a Hub,
-        Option<TransactionOrSpan>,
-        Option<TransactionOrSpan>,
-    );
+    struct Restore<'a>(&'a Hub, Option<(TransactionOrSpan, TransactionOrSpan)>);
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
-            let parent = self.2.take();
-            self.0.configure_scope(|scope| scope.set_span(parent));
-            if let Some(span) = self.1.take() {
+            if let Some((span, parent)) = self.1.take() {
+                self.0.configure_scope(|scope| scope.set_span(Some(parent)));
                 span.finish();
             }
         }
     }
-    let _restore = Restore(&hub, Some(span), Some(parent));
+    let _restore = Restore(&hub, Some((span, parent)));
     match TraceRoot::current() {
         Some(root) => root.in_render_span(span_id.into(), render),
         None => render(),
@@ -715,19 +699,15 @@ fn with_span(
 /// The tags when no span is active: the continued trace with the caller's decision, or a new
 /// trace whose decision is left to the browser.
 fn without_span(facts: &ClientFacts, root: Option<&TraceRoot>) -> TraceMeta {
-    let Some(root) = root else {
-        let trace_id = TraceId::random();
-        let dsc = facts.head_dsc(trace_id, None, None);
-        return TraceMeta::with_page_dsc(trace_id, SpanId::random(), None, Some(dsc));
-    };
-    let trace_id = root.trace_id();
-    let sampled = root.incoming().and_then(|incoming| incoming.sampled);
-    let dsc = match root.frozen_dsc_of(trace_id) {
+    let trace_id = root.map_or_else(TraceId::random, TraceRoot::trace_id);
+    let span_id = root.map_or_else(SpanId::random, TraceRoot::span_id);
+    let sampled = root.and_then(|root| root.incoming()?.sampled);
+    let dsc = match root.and_then(TraceRoot::frozen_dsc) {
         Some(frozen) => PageDsc::Serialized(frozen.clone()),
         None => facts.head_dsc(trace_id, None, None),
     };
-    TraceMeta::with_page_dsc(trace_id, root.span_id(), sampled, Some(dsc))
-        .traceparent(root.writes_traceparent())
+    TraceMeta::with_page_dsc(trace_id, span_id, sampled, Some(dsc))
+        .traceparent(root.is_some_and(TraceRoot::writes_traceparent))
 }
 
 #[cfg(test)]

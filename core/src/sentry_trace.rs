@@ -90,13 +90,7 @@ impl SentryTrace {
     /// Work is linear in the length: the spaces and tabs around the value are skipped, and at
     /// most its first 51 bytes (the longest value the grammar allows) are read.
     pub fn parse_bytes(value: &[u8]) -> Result<Self, ParseSentryTraceError> {
-        let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-        let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
-        let end = value
-            .iter()
-            .rposition(|b| !is_ows(b))
-            .map_or(start, |i| i + 1);
-        let s = &value[start..end];
+        let s = crate::baggage::trim_ows(value);
         let trace_id = s
             .get(..32)
             .and_then(|hex| TraceId::parse_hex(hex).ok())
@@ -105,9 +99,8 @@ impl SentryTrace {
         // The regular expression is greedy and unambiguous here: an optional dash, then a span
         // id if 16 hex digits follow, an optional dash, an optional flag, and the end.
         rest = rest.strip_prefix(b"-").unwrap_or(rest);
-        let mut span_id = None;
-        if let Some(Ok(id)) = rest.get(..16).map(SpanId::parse_hex) {
-            span_id = Some(id);
+        let span_id = rest.get(..16).and_then(|hex| SpanId::parse_hex(hex).ok());
+        if span_id.is_some() {
             rest = &rest[16..];
         }
         rest = rest.strip_prefix(b"-").unwrap_or(rest);
@@ -148,20 +141,14 @@ impl SentryTrace {
     /// `sentry-trace` grammar does not, so such ids can arrive and be continued).
     pub fn to_traceparent(&self) -> Option<String> {
         let span_id = self.span_id.filter(|_| self.w3c_valid())?;
-        let flags = if self.sampled == Some(true) {
-            "01"
-        } else {
-            "00"
-        };
-        Some(format!("00-{}-{}-{}", self.trace_id, span_id, flags))
+        let flag = u8::from(self.sampled == Some(true));
+        Some(format!("00-{}-{span_id}-0{flag}", self.trace_id))
     }
 
     /// Whether W3C Trace Context accepts the ids: a span id, and neither id all zeros.
     pub(crate) fn w3c_valid(&self) -> bool {
-        self.trace_id != TraceId::from_bytes([0; 16])
-            && self
-                .span_id
-                .is_some_and(|span| span != SpanId::from_bytes([0; 8]))
+        self.trace_id.to_bytes() != [0; 16]
+            && self.span_id.is_some_and(|span| span.to_bytes() != [0; 8])
     }
 }
 

@@ -55,9 +55,7 @@ impl Header for SentryTrace {
         let mut buf = [0u8; SENTRY_TRACE_MAX_LEN];
         let len = SentryTrace::encode(self, &mut buf);
         // Hex digits, `-`, `0` and `1` only: always a valid header value.
-        if let Ok(value) = HeaderValue::from_bytes(&buf[..len]) {
-            values.extend(std::iter::once(value));
-        }
+        values.extend(HeaderValue::from_bytes(&buf[..len]).ok());
     }
 }
 
