@@ -72,7 +72,6 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::Context;
-use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{
@@ -83,8 +82,9 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use sentry_meta_core::{
-    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, MAX_BAGGAGE_BYTES,
-    MAX_BAGGAGE_MEMBERS, SENTRY_PREFIX, SampleRand, SerializedDsc, SpanId, TraceId, TraceMeta,
+    Continuation, ContinuationPolicy, DscKey, DynamicSamplingContext, IncomingTrace,
+    MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, SENTRY_PREFIX, SampleRand, SerializedDsc, SpanId,
+    TraceId, TraceMeta,
 };
 
 use crate::SentryMeta;
@@ -233,6 +233,17 @@ impl OtelMeta {
         Some(meta.traceparent(self.inner.traceparent))
     }
 
+    /// Whether this app samples a caller's trace: the caller's decision, or, when it left the
+    /// decision to this app, as a Sentry SDK decides: by the trace's `sample_rand` (frozen, or
+    /// filled in from the trace id) against this app's rate, which the frozen DSC then states
+    /// ([`IncomingTrace::decide_at`]); without a rate, always, as at rate 1, which the frozen
+    /// DSC then states in place of the caller's (that decided nothing).
+    /// OpenTelemetry has no undecided parent, and its default sampler would drop the span of a
+    /// parent not flagged sampled.
+    fn samples(&self, incoming: &mut IncomingTrace) -> bool {
+        incoming.decide_at(self.inner.sample_rate.unwrap_or(1.0))
+    }
+
     /// The DSC of a trace that starts here.
     fn head_dsc(&self, trace_id: TraceId, sampled: bool) -> DynamicSamplingContext {
         let options = &self.inner;
@@ -305,6 +316,24 @@ fn sentry_parent(
     sentry_core::TracePropagationContext::try_from_headers(headers).ok()
 }
 
+/// `cx` without the remote parent that another propagator (`TraceContextPropagator`, from the
+/// caller's `traceparent`) extracted for a caller refused for its organization: such a caller is
+/// never continued, whichever header it sent. Its baggage stays; other values of `cx` go with
+/// the span (a context cannot drop its span alone).
+fn without_remote_parent(cx: &Context) -> Context {
+    if cx.span().span_context().is_remote() {
+        use opentelemetry::baggage::{Baggage, BaggageExt};
+        let baggage: Baggage = cx
+            .baggage()
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        Context::new().with_baggage(baggage)
+    } else {
+        cx.clone()
+    }
+}
+
 /// The bytes OpenTelemetry's `BaggagePropagator` percent-encodes in a member's name and value,
 /// and `%`, which it writes as it is: a reader decodes what follows a `%`, so a name written
 /// with one would read as another (`%73entry-sampled` as `sentry-sampled`, a DSC member).
@@ -322,6 +351,7 @@ const METADATA_ENCODED: &AsciiSet = &CONTROLS.add(b'%').add(b',');
 /// only if one writes both). Members named `sentry-*` are the DSC's, which `header` holds
 /// already; a member that would pass the W3C limits (8,192 bytes, 64 members) is left out whole.
 fn append_otel_baggage(header: &mut String, cx: &Context) {
+    use opentelemetry::baggage::BaggageExt;
     use std::fmt::Write;
     let mut members = header
         .split(',')
@@ -696,20 +726,10 @@ impl TextMapPropagator for SentryMetaPropagator {
             // stays, unless the caller's organization is refused (as `decide` refuses it).
             Continuation::NewTrace(_) => {
                 let caller = DynamicSamplingContext::from_baggage(baggage());
-                if policy.refusal(&caller).is_none() || !cx.span().span_context().is_remote() {
-                    return with_sentry_parent(cx.clone());
-                }
-                // Refused for its organization: without the remote parent that another
-                // propagator (`TraceContextPropagator`, from the caller's `traceparent`)
-                // extracted, as such a caller is never continued, whichever header it sent. Its
-                // baggage stays; other values of `cx` go with the span (a context cannot drop
-                // its span alone).
-                let baggage: Baggage = cx
-                    .baggage()
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone()))
-                    .collect();
-                return Context::new().with_baggage(baggage);
+                return match policy.refusal(&caller) {
+                    Some(_) => without_remote_parent(cx),
+                    None => with_sentry_parent(cx.clone()),
+                };
             }
         };
         let trace = incoming.sentry_trace;
@@ -718,14 +738,7 @@ impl TextMapPropagator for SentryMetaPropagator {
         let Some(span_id) = trace.span_id else {
             return with_sentry_parent(cx.clone());
         };
-        // Whether this app samples the caller's trace: the caller's decision, or, when it left
-        // the decision to this app, as a Sentry SDK decides: by the trace's `sample_rand`
-        // (frozen, or filled in from the trace id) against this app's rate, which the frozen DSC
-        // then states (`IncomingTrace::decide_at`); without a rate, always, as at rate 1, which
-        // the frozen DSC then states in place of the caller's (that decided nothing).
-        // OpenTelemetry has no undecided parent, and its default sampler would drop the span of
-        // a parent not flagged sampled.
-        let sampled = incoming.decide_at(self.meta.inner.sample_rate.unwrap_or(1.0));
+        let sampled = self.meta.samples(&mut incoming);
         let trace_id = opentelemetry::trace::TraceId::from_bytes(trace.trace_id.to_bytes());
         // The caller's W3C `tracestate`, which OpenTelemetry's propagator extracted, stays with
         // its trace.

@@ -169,7 +169,9 @@ impl Cacheability {
                     field.is_shared_for_cdn()
                 })
         };
-        let surrogate_shared = surrogate.is_some_and(|first_line| !first_line.forbids_surrogates());
+        // Unless `no-store` or `no-store-remote` (no store in a surrogate away from the server).
+        let surrogate_shared =
+            surrogate.is_some_and(|line| !(line.no_store || line.no_store_remote));
         if cdn.is_shared_for_cdn() || surrogate_shared || nginx_lifetime || targeted_shared() {
             return Self::Shared;
         }
@@ -371,31 +373,21 @@ impl Directives {
         let no_freshness = !self.no_cache && !self.max_age_seen && !self.s_maxage_seen;
         self.public || self.shared_lifetime() > 0 || no_freshness
     }
-
-    /// As `Surrogate-Control`: whether surrogates may not store the response.
-    fn forbids_surrogates(&self) -> bool {
-        self.no_store || self.no_store_remote
-    }
 }
 
 /// delta-seconds = 1*DIGIT, quoted or not; too large reads as 2^31 (§1.2.2).
 fn delta_seconds(argument: &[u8]) -> Option<u32> {
-    let digits = unquote(argument);
+    // Quoted or not (escapes left as they are: a number has none).
+    let digits = match argument {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => argument,
+    };
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     // All digits: only a number too large for a `u32` fails to parse.
     let seconds = std::str::from_utf8(digits).ok()?.parse::<u32>();
     Some(seconds.map_or(DELTA_SECONDS_MAX, |seconds| seconds.min(DELTA_SECONDS_MAX)))
-}
-
-/// The content of a quoted-string argument (escapes left as they are: no argument read here
-/// has any), or the token as it is.
-fn unquote(argument: &[u8]) -> &[u8] {
-    match argument {
-        [b'"', inner @ .., b'"'] => inner,
-        _ => argument,
-    }
 }
 
 /// The directives of one field line, `(name, argument)`, trimmed, empty ones skipped. A comma

@@ -126,8 +126,12 @@ impl Guard {
         if root.rendered() {
             forget_validators(headers);
         }
+        // None until the request's transaction has started (no Sentry client, or another layer's
+        // transaction): a header that names no server span would make the browser's pageload a
+        // child of nothing.
         if self.server_timing
-            && let Some(value) = server_timing(root)
+            && let Some(meta) = crate::request_meta(root)
+            && let Ok(value) = HeaderValue::try_from(meta.server_timing_header())
         {
             headers.append(&SERVER_TIMING, value);
         }
@@ -165,13 +169,6 @@ fn forget_validators(headers: &mut HeaderMap) {
     headers.remove(LAST_MODIFIED);
 }
 
-/// The `Server-Timing` value of the request's pages; `None` until the request's transaction has
-/// started (no Sentry client, or another layer's transaction), as a header that names no server
-/// span would make the browser's pageload a child of nothing.
-fn server_timing(root: &Arc<TraceRoot>) -> Option<HeaderValue> {
-    HeaderValue::try_from(crate::request_meta(root)?.server_timing_header()).ok()
-}
-
 /// The routes whose publicly cacheable pages the cache guard has warned about, once each in the
 /// process: layers are often built per connection or per worker.
 static WARNED_ROUTES: Mutex<BTreeSet<Box<str>>> = Mutex::new(BTreeSet::new());
@@ -181,7 +178,8 @@ static WARNED_ROUTES: Mutex<BTreeSet<Box<str>>> = Mutex::new(BTreeSet::new());
 fn warn_cacheable(root: &TraceRoot) {
     let route = match root.transaction() {
         Some((_, TransactionSource::Url)) | None => "<unmatched>",
-        Some((name, _)) => route_of(name),
+        // The route part of a transaction name `"{METHOD} {route}"`.
+        Some((name, _)) => name.split_once(' ').map_or(name, |(_, route)| route),
     };
     let mut warned = WARNED_ROUTES.lock().unwrap_or_else(PoisonError::into_inner);
     if warned.len() >= MAX_WARNED_ROUTES || warned.contains(route) {
@@ -202,22 +200,4 @@ fn warn_cacheable(root: &TraceRoot) {
          continue their trace, or allow it with allow_cacheable(true) on SentryMetaLayer \
          (or actix-web's SentryMetaMiddleware); put compression outside it"
     );
-}
-
-/// The route part of a transaction name `"{METHOD} {route}"`.
-fn route_of(transaction: &str) -> &str {
-    transaction
-        .split_once(' ')
-        .map_or(transaction, |(_, route)| route)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_of_transaction_names() {
-        assert_eq!(route_of("GET /users/{id}"), "/users/{id}");
-        assert_eq!(route_of("GET /a b"), "/a b");
-    }
 }

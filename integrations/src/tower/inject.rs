@@ -23,8 +23,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use self::scan::{Action, HeadScanner, Piece};
-use super::cache::{Cacheability, mark_private};
-use super::cache::{content_type_lines, content_type_values, is_html};
+use super::cache::{Cacheability, content_type_lines, content_type_values, is_html, mark_private};
 use super::guard::{forget_length, prepare_for_tags};
 use super::layer::SetupProblem;
 use super::transaction::ORIGIN;
@@ -103,9 +102,7 @@ impl TraceMetaSource for CurrentSentryMeta {
 fn other_span_is_active() -> bool {
     sentry_core::Hub::current().configure_scope(|scope| {
         let origin = |span: sentry_core::TransactionOrSpan| span.get_trace_context().origin;
-        scope
-            .get_span()
-            .is_some_and(|span| origin(span).as_deref() != Some(ORIGIN))
+        (scope.get_span()).is_some_and(|span| origin(span).as_deref() != Some(ORIGIN))
     })
 }
 
@@ -497,17 +494,12 @@ pub(crate) fn is_rewritable_page(
         && !is_encoded(headers)
         && !headers.contains_key(CONTENT_RANGE)
         && !declares_ascii_incompatible_charset(headers)
-        && !is_empty_page(headers, head, empty)
-}
-
-/// Whether the page is empty, so that it gets no tags: its body is. The body of the response to
-/// HEAD may have been left out, so there its `Content-Length` tells, when it has one: the GET
-/// response's length.
-fn is_empty_page(headers: &HeaderMap, head: bool, empty_body: bool) -> bool {
-    match headers.get(CONTENT_LENGTH) {
-        Some(length) if head => length.as_bytes() == b"0",
-        _ => empty_body,
-    }
+        // An empty page gets no tags. The body of the response to HEAD may have been left out,
+        // so there its `Content-Length` tells, when it has one: the GET response's length.
+        && !match headers.get(CONTENT_LENGTH) {
+            Some(length) if head => length.as_bytes() == b"0",
+            _ => empty,
+        }
 }
 
 /// Whether the response has one `Content-Type` value (see [`content_type_values`]), as the
@@ -515,9 +507,7 @@ fn is_empty_page(headers: &HeaderMap, head: bool, empty_body: bool) -> bool {
 /// (The stripper takes any: removing ASCII tags is harmless in whatever the page turns out to
 /// be.)
 pub(crate) fn has_one_content_type(headers: &HeaderMap) -> bool {
-    content_type_values(content_type_lines(headers))
-        .nth(1)
-        .is_none()
+    (content_type_values(content_type_lines(headers)).nth(1)).is_none()
 }
 
 /// Whether a response with this status has no body (`1xx`, `204`, `205`, `304`).
@@ -628,10 +618,7 @@ fn is_ascii_incompatible(label: &[u8]) -> bool {
         b"utf-32le",
         b"utf-32be",
     ];
-    is_switching(label)
-        || WIDE
-            .iter()
-            .any(|known| label.trim_ascii().eq_ignore_ascii_case(known))
+    is_switching(label) || (WIDE.iter()).any(|known| label.trim_ascii().eq_ignore_ascii_case(known))
 }
 
 /// Whether `label` names ISO-2022-JP or replacement in the
@@ -654,19 +641,14 @@ pub(super) fn is_switching(label: &[u8]) -> bool {
         b"replacement",
     ];
     let label = label.trim_ascii();
-    SWITCHING
-        .iter()
-        .any(|known| label.eq_ignore_ascii_case(known))
+    (SWITCHING.iter()).any(|known| label.eq_ignore_ascii_case(known))
 }
 
 /// Whether any `Content-Encoding` is not `identity`.
 fn is_encoded(headers: &HeaderMap) -> bool {
-    headers.get_all(CONTENT_ENCODING).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"identity"))
-    })
+    let identity = |coding: &[u8]| coding.trim_ascii().eq_ignore_ascii_case(b"identity");
+    (headers.get_all(CONTENT_ENCODING).iter())
+        .any(|value| !value.as_bytes().split(|&b| b == b',').all(identity))
 }
 
 pin_project_lite::pin_project! {
@@ -786,7 +768,7 @@ impl<B> TraceMetaBody<B> {
             if rewrite.inner_done {
                 return Poll::Ready(None);
             }
-            if rewrite.scanner.is_done() {
+            if rewrite.scanner.done {
                 // Everything held back has been written: from here on, a plain pass-through.
                 *this.rewrite = None;
                 continue;
@@ -861,7 +843,7 @@ where
             None => self.inner.is_end_stream(),
             Some(rewrite) => {
                 rewrite.pending.is_empty()
-                    && rewrite.scanner.held_len() == 0
+                    && rewrite.scanner.held.is_empty()
                     && (rewrite.inner_done || self.inner.is_end_stream())
             }
         }
@@ -875,16 +857,16 @@ where
             true => SizeHint::with_exact(0),
             false => self.inner.size_hint(),
         };
-        let held = rewrite.scanner.held_len() as u64;
+        let held = rewrite.scanner.held.len() as u64;
         let pending = (rewrite.pending.iter().filter_map(Frame::data_ref))
             .map(|data| data.len() as u64)
             .sum::<u64>();
-        let done = rewrite.scanner.is_done();
+        let done = rewrite.scanner.done;
         // Injecting, the held bytes will come, and the tags may until the scanner is done.
         // Stripping, the held bytes may go, and so may any byte not yet read: it may belong to a
         // trace tag that began before the scanner's limit. Done, nothing is held.
         let tags = if done { 0 } else { rewrite.tags.len() as u64 };
-        let lower = match rewrite.scanner.action() {
+        let lower = match rewrite.scanner.action {
             Action::Strip if !done => pending,
             _ => pending + held + inner.lower(),
         };

@@ -263,7 +263,11 @@ where
             || headers.get_all(&BAGGAGE).iter().map(HeaderValue::as_bytes),
             (
                 request.method().as_str(),
-                matched_route(&request),
+                // axum's matched route (the layer inside `Router::layer`); none in a plain stack.
+                #[cfg(feature = "axum")]
+                (request.extensions().get()).map(axum::extract::MatchedPath::as_str),
+                #[cfg(not(feature = "axum"))]
+                None,
                 request.uri().path(),
             ),
             self.layer.traceparent,
@@ -333,25 +337,12 @@ pub(crate) fn start_request<'a, B: Iterator<Item = &'a [u8]>>(
         shared.report();
     }
     let data = data(client.options().send_default_pii);
-    let (root, started) = RequestTransaction::start(hub.clone(), root, data, shared_hub);
+    let (root, started) = RequestTransaction::start(hub.clone(), &client, root, data, shared_hub);
     if started.is_none() {
         // A layer outside started a transaction by its own continuation rule.
         outside.report();
     }
     (root, started, (!shared_hub).then_some(hub))
-}
-
-/// The route axum matched, when the layer runs inside the router (`Router::layer`).
-#[cfg(feature = "axum")]
-fn matched_route<B>(request: &Request<B>) -> Option<&str> {
-    let route = request.extensions().get::<axum::extract::MatchedPath>()?;
-    Some(route.as_str())
-}
-
-/// No router names routes in a plain tower stack.
-#[cfg(not(feature = "axum"))]
-fn matched_route<B>(_request: &Request<B>) -> Option<&str> {
-    None
 }
 
 pin_project_lite::pin_project! {
@@ -384,17 +375,28 @@ where
         let this = self.project();
         if std::mem::take(this.check_outside) {
             this.layer.outside_checked.store(true, Ordering::Relaxed);
-            if this
-                .transaction
-                .as_ref()
-                .is_some_and(RequestTransaction::is_replaced)
-            {
+            if (this.transaction.as_ref()).is_some_and(RequestTransaction::is_replaced) {
                 TRANSACTION_OUTSIDE.report();
             }
         }
-        let result = ready!(this.inner.poll(cx)).map(|response| {
+        // The cache guard, the `private` mark and the `Server-Timing` header ([`Guard::apply`]).
+        let result = ready!(this.inner.poll(cx)).map(|mut response| {
             let hub = this.hub.take();
-            guard_response(response, this.layer, *this.head, this.root, hub)
+            let length = response.body().size_hint().exact();
+            // A streamed page may render as the server polls its body, after the handler: it is
+            // polled inside the request's root and Hub.
+            let streamed_page = length.is_none()
+                && cache::page_type(cache::content_type_lines(response.headers()))
+                    != PageType::Other;
+            let page = Page {
+                status: response.status(),
+                head: *this.head,
+                empty: length == Some(0),
+                streamed: length.is_none(),
+            };
+            let rewrite = (this.layer.guard).apply(response.headers_mut(), page, this.root);
+            let request = streamed_page.then(|| (this.root.clone(), hub));
+            response.map(|body| TraceMetaBody::guarded(body, rewrite, request))
         });
         if let Some(transaction) = this.transaction.take() {
             // The response's status, or none when the service failed.
@@ -402,31 +404,6 @@ where
         }
         Poll::Ready(result)
     }
-}
-
-/// The response as it leaves the layer: the cache guard, the `private` mark and the
-/// `Server-Timing` header ([`Guard::apply`]).
-fn guard_response<B: Body>(
-    mut response: Response<B>,
-    layer: &SentryMetaLayer,
-    head: bool,
-    root: &Arc<TraceRoot>,
-    hub: Option<Arc<Hub>>,
-) -> Response<TraceMetaBody<B>> {
-    let length = response.body().size_hint().exact();
-    // A streamed page may render as the server polls its body, after the handler: it is
-    // polled inside the request's root and Hub.
-    let streamed_page = length.is_none()
-        && cache::page_type(cache::content_type_lines(response.headers())) != PageType::Other;
-    let page = Page {
-        status: response.status(),
-        head,
-        empty: length == Some(0),
-        streamed: length.is_none(),
-    };
-    let rewrite = layer.guard.apply(response.headers_mut(), page, root);
-    let request = streamed_page.then(|| (root.clone(), hub));
-    response.map(|body| TraceMetaBody::guarded(body, rewrite, request))
 }
 
 #[cfg(test)]

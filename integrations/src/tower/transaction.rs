@@ -43,21 +43,18 @@ impl RequestTransaction {
     /// request's own `request` goes onto the request's events, which name the root to
     /// [`DscTransport`](crate::DscTransport). Returns the root, now shared.
     ///
-    /// No transaction, and nothing started, without a client or when the Hub already has an
-    /// active span: a transaction that a layer outside started
+    /// `client` is the Hub's (enabled) client. No transaction, and nothing started, when the Hub
+    /// already has an active span: a transaction that a layer outside started
     /// (`SentryHttpLayer::enable_transaction()`). On a `shared_hub`, that span is another
     /// request's, and is replaced.
     pub(crate) fn start(
         hub: Arc<Hub>,
+        client: &Arc<Client>,
         root: TraceRoot,
         request: protocol::Request,
         shared_hub: bool,
     ) -> (Arc<TraceRoot>, Option<Self>) {
-        // Read before the scope is locked for writing below.
-        let Some(client) = hub.client() else {
-            return (Arc::new(root), None);
-        };
-        crate::transport::check_in_use(&client);
+        crate::transport::check_in_use(client);
         // Shared once the server span is recorded in it, in the scope's closure.
         let mut unshared = Some(root);
         let started = hub.configure_scope(|scope| {
@@ -68,8 +65,8 @@ impl RequestTransaction {
             let context = context(&root);
             let caller_sampled = context.sampled();
             let transaction = hub.start_transaction(context);
-            let sampled = decision(&client, &transaction, caller_sampled);
-            root.set_server_span(&client, root.span_id(), sampled);
+            let sampled = decision(client, &transaction, caller_sampled);
+            root.set_server_span(client, root.span_id(), sampled);
             let root = Arc::new(root);
             transaction.set_origin(ORIGIN);
             transaction.set_request(request.clone());
@@ -125,10 +122,7 @@ impl RequestTransaction {
             return;
         };
         if let Some(status) = status
-            && !transaction
-                .data()
-                .iter()
-                .any(|(key, _)| key == "http.response.status_code")
+            && !(transaction.data().iter()).any(|(key, _)| key == "http.response.status_code")
         {
             transaction.set_data("http.response.status_code", status.as_u16().into());
         }
@@ -182,9 +176,7 @@ fn context(root: &TraceRoot) -> TransactionContext {
         "http.server",
         root.trace_id().into(),
         Some(root.span_id().into()),
-        incoming
-            .and_then(|incoming| incoming.span_id)
-            .map(Into::into),
+        incoming.and_then(|incoming| Some(incoming.span_id?.into())),
     );
     context.set_sampled(incoming.and_then(|incoming| incoming.sampled));
     context
@@ -245,14 +237,10 @@ pub(crate) fn sentry_request<'a>(
 /// and a request with the same ones gets a copy with its own path and query set, which the URL
 /// parser parses by the same rules (priced in `docs/benchmarks.md`, "Performance notes").
 pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) -> Option<Url> {
-    /// The authority of a URL parsed whole, and that URL with path `/` and no query (its
-    /// scheme is the one it was parsed from: only the lowercase `http` and `https` are kept).
-    struct Parsed {
-        authority: Box<str>,
-        url: Url,
-    }
     thread_local! {
-        static LAST: RefCell<Option<Parsed>> = const { RefCell::new(None) };
+        /// The authority of a URL parsed whole, and that URL with path `/` and no query (its
+        /// scheme is the one it was parsed from: only the lowercase `http` and `https` are kept).
+        static LAST: RefCell<Option<(Box<str>, Url)>> = const { RefCell::new(None) };
     }
     let (path, query) = match path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -266,8 +254,8 @@ pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) 
         && !path_and_query.contains('#')
         && !authority.contains('@');
     let cached = LAST.with_borrow(|last| match last {
-        Some(last) if reusable && last.url.scheme() == scheme && *last.authority == *authority => {
-            let mut url = last.url.clone();
+        Some((parsed, base)) if reusable && base.scheme() == scheme && **parsed == *authority => {
+            let mut url = base.clone();
             url.set_path(path);
             url.set_query(query);
             Some(url)
@@ -284,10 +272,7 @@ pub(crate) fn absolute_url(scheme: &str, authority: &str, path_and_query: &str) 
         let mut base = url.clone();
         base.set_path("/");
         base.set_query(None);
-        LAST.set(Some(Parsed {
-            authority: authority.into(),
-            url: base,
-        }));
+        LAST.set(Some((authority.into(), base)));
     }
     Some(url)
 }

@@ -91,17 +91,21 @@ pub(crate) enum Piece {
 
 #[derive(Debug)]
 pub(crate) struct HeadScanner {
-    action: Action,
+    /// Whether the scanner injects the tags or strips trace tags.
+    pub(super) action: Action,
     tokenizer: Tokenizer,
     /// Bytes looked at so far.
     scanned: usize,
     limit: usize,
-    done: bool,
+    /// Whether the scanner has decided: everything from now on passes through unchanged. (Read
+    /// by the body; this module alone writes it, as it does `action` and `held`.)
+    pub(super) done: bool,
     /// The page's first bytes (up to 4), read for a byte-order mark.
     first: [u8; 4],
     /// What the held bytes (and the pending bytes of the current chunk) may turn out to be.
     hold: Hold,
-    held: BytesMut,
+    /// The bytes held back.
+    pub(super) held: BytesMut,
     /// Stripping: `scanned` when the last `<` that opens a tag was read.
     opened_at: usize,
     /// Stripping: the name of the last tag dropped.
@@ -160,21 +164,6 @@ impl HeadScanner {
         }
     }
 
-    /// Whether the scanner has decided: everything from now on passes through unchanged.
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// Whether the scanner injects the tags or strips trace tags.
-    pub(crate) fn action(&self) -> Action {
-        self.action
-    }
-
-    /// How many bytes are held back.
-    pub(crate) fn held_len(&self) -> usize {
-        self.held.len()
-    }
-
     /// Reads `chunk` and hands `out` what to write, in order. Bytes not handed out are held
     /// back (they come out in a later call) or, when stripping, dropped.
     pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut impl FnMut(Piece)) {
@@ -214,16 +203,12 @@ impl HeadScanner {
         if !self.done && self.at_limit() {
             self.finish(out);
         }
-        if self.done || !self.holds() {
+        // Unless bytes are being held back (rather than written, or dropped).
+        if self.done || !matches!(self.hold, Hold::HeadEnd | Hold::Tag { .. } | Hold::Newline) {
             emit_input(from..chunk.len(), out);
         } else {
             self.held.extend_from_slice(&chunk[from..]);
         }
-    }
-
-    /// Whether bytes are being held back (rather than written, or dropped).
-    fn holds(&self) -> bool {
-        matches!(self.hold, Hold::HeadEnd | Hold::Tag { .. } | Hold::Newline)
     }
 
     /// Whether the scanner has looked as far as it may.
@@ -983,29 +968,25 @@ impl Tokenizer {
         self.name_seen = false;
         self.reading_name = false;
         self.raw_text = None;
-        if self.end_tag {
-            return match name {
-                b"head" if !in_template => Event::HeadEnd,
-                b"template" => {
-                    self.templates = self.templates.saturating_sub(1);
-                    Event::None
-                }
-                _ => Event::None,
-            };
-        }
-        match name {
-            b"body" | b"frameset" if !in_template => Event::BodyStart,
-            b"plaintext" | b"svg" | b"math" => Event::Stop,
-            b"meta" => {
+        match (self.end_tag, name) {
+            (true, b"head") if !in_template => Event::HeadEnd,
+            (true, b"template") => {
+                self.templates = self.templates.saturating_sub(1);
+                Event::None
+            }
+            (true, _) => Event::None,
+            (false, b"body" | b"frameset") if !in_template => Event::BodyStart,
+            (false, b"plaintext" | b"svg" | b"math") => Event::Stop,
+            (false, b"meta") => {
                 self.meta = !in_template;
                 self.charset = (!in_template).then(DeclaredCharset::default);
                 Event::None
             }
-            b"template" => {
+            (false, b"template") => {
                 self.templates = self.templates.saturating_add(1);
                 Event::None
             }
-            _ => {
+            (false, _) => {
                 self.raw_text = RAW_TEXT_ELEMENTS.iter().copied().find(|raw| *raw == name);
                 Event::None
             }
@@ -1290,13 +1271,13 @@ mod tests {
                 Piece::Held(bytes) => output.extend_from_slice(&bytes),
                 Piece::Tags => output.extend_from_slice(TAGS),
             });
-            assert!(scanner.held_len() <= TAG_HOLD_MAX);
+            assert!(scanner.held.len() <= TAG_HOLD_MAX);
         }
         scanner.finish(&mut |piece| match piece {
             Piece::Held(bytes) => output.extend_from_slice(&bytes),
             other => panic!("finish handed out {other:?}"),
         });
-        assert!(scanner.is_done());
+        assert!(scanner.done);
         output
     }
 
