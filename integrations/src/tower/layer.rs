@@ -307,8 +307,8 @@ where
 /// `send_default_pii`: started before the inner service is called, so that a service that does
 /// its work in `call` (and answers with a ready future) renders its pages and captures its
 /// events inside it. A Hub shared between requests and a transaction already active are
-/// reported (`problems`, in that order). Returns the root, the transaction, and the Hub when it
-/// is the request's own (with a client), for a streamed page.
+/// reported (`shared` and `outside`, in that order). Returns the root, the transaction, and the
+/// Hub when it is the request's own (with a client), for a streamed page.
 pub(crate) fn start_request<'a, B: Iterator<Item = &'a [u8]>>(
     sentry_trace: impl Iterator<Item = &'a [u8]>,
     baggage: impl FnOnce() -> B,
