@@ -124,6 +124,9 @@ pub struct SampleRand(u32);
 
 const MILLION: u32 = 1_000_000;
 
+/// The length of a sample rand's text, `0.` and six decimals.
+pub(crate) const SAMPLE_RAND_LEN: usize = "0.123456".len();
+
 impl SampleRand {
     /// The value for `trace_id`, consistent with `decision` = `(sample_rate, sampled)` when given:
     /// in `[0, rate)` when sampled, in `[rate, 1)` when not, in `[0, 1)` otherwise, and also when
@@ -415,7 +418,7 @@ impl DynamicSamplingContext {
     pub fn set_sample_rand(&mut self, sample_rand: SampleRand) {
         // One allocation of its length, and not through the formatting machinery: continued
         // traces whose caller sent no sample rand take this path.
-        let mut text = String::with_capacity("0.123456".len());
+        let mut text = String::with_capacity(SAMPLE_RAND_LEN);
         // Writing into a String cannot fail.
         let _ = sample_rand.write_to(&mut text);
         self.known[DscKey::SampleRand as usize] = Some(text.into_boxed_str());

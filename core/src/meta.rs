@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::baggage::BaggageWriter;
-use crate::dsc::{DynamicSamplingContext, SampleRand};
+use crate::dsc::{DynamicSamplingContext, SAMPLE_RAND_LEN, SampleRand};
 use crate::ids::{SpanId, TraceId};
 use crate::sentry_trace::SentryTrace;
 use markup::SENTRY_TRACE_MAX_LEN;
@@ -55,7 +55,7 @@ impl HeadTemplate {
         let shaped = text.starts_with(TRACE_ID_KEY)
             && rand_at >= TRACE_ID_END
             && text
-                .get(rand_at..rand_at + 8)
+                .get(rand_at..rand_at + SAMPLE_RAND_LEN)
                 .is_some_and(|value| value.starts_with("0."));
         (shaped && !markup::needs_escape(text.as_bytes())).then(|| Self {
             text: text.into_boxed_str(),
@@ -77,7 +77,7 @@ impl HeadTemplate {
         out.write_str(trace_id)?;
         out.write_str(&self.text[TRACE_ID_KEY.len() + trace_id.len()..decimals_at])?;
         out.write_str(sample_rand.decimals(&mut itoa::Buffer::new()))?;
-        out.write_str(&self.text[decimals_at + 6..])
+        out.write_str(&self.text[self.rand_at + SAMPLE_RAND_LEN..])
     }
 }
 

@@ -11,7 +11,9 @@ use sentry_core::{Client, Hub, TracesSamplingStrategy, TransactionContext, Trans
 
 use crate::baggage::BaggageWriter;
 use crate::continuation::{Continuation, ContinuationPolicy};
-use crate::dsc::{DscKey, DynamicSamplingContext, SampleRand, TransactionSource, rate_text};
+use crate::dsc::{
+    DscKey, DynamicSamplingContext, SAMPLE_RAND_LEN, SampleRand, TransactionSource, rate_text,
+};
 use crate::ids::{SpanId, TraceId};
 use crate::meta::{HeadTemplate, PageDsc, SerializedDsc, TraceMeta};
 use crate::root::TraceRoot;
@@ -336,7 +338,7 @@ impl ClientFacts {
         let rand_key = DscKey::SampleRand.baggage_key();
         let rand_at = writer
             .push_unreserved(rand_key, sample_rand)
-            .then(|| writer.len() - 8);
+            .then(|| writer.len() - SAMPLE_RAND_LEN);
         if let Some(sampled) = sampled {
             let sampled = if sampled { "true" } else { "false" };
             writer.push_unreserved(DscKey::Sampled.baggage_key(), sampled);

@@ -215,7 +215,7 @@ thread_local! {
 /// Whether `hub` is not a Hub of its own for this request: the process's main Hub, or the Hub
 /// of the previous request on this thread. (So the first request of a thread that serves every
 /// request in its own Hub, without `NewSentryLayer`, passes; the second is reported.)
-pub(crate) fn hub_is_shared(hub: &Arc<Hub>) -> bool {
+fn hub_is_shared(hub: &Arc<Hub>) -> bool {
     // The main Hub's address, read once: it lives as long as the process, and `Hub::main()`
     // clones its `Arc`, a write to a cache line that every thread shares, on every request.
     static MAIN_HUB: LazyLock<usize> = LazyLock::new(|| Arc::as_ptr(&Hub::main()).addr());
